@@ -19,6 +19,7 @@ field tech or an operator, not a developer.
     │   └── BadCsr                         CSR unparseable or its signature does not verify
     ├── EnrolmentPayloadError              a scanned QR string that is not an sf.enrolment
     ├── CaFingerprintMismatch              received chain is not from the pinned CA
+    ├── BrokerConfigError                  a value unsafe to write into mosquitto.conf
     └── DeviceIdentityError                the appliance's key/cert store cannot be used
 """
 
@@ -147,6 +148,10 @@ class CaFingerprintMismatch(ProvisioningError):  # noqa: N818 - names the refusa
         )
         self.expected = expected
         self.actual = actual
+
+
+class BrokerConfigError(ProvisioningError):
+    """A value that would make the rendered Mosquitto config wrong or unsafe."""
 
 
 class DeviceIdentityError(ProvisioningError):
