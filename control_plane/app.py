@@ -1,0 +1,75 @@
+"""The control plane application: API, console, ingest worker and (by default) a broker.
+
+``create_app`` wires the parts; the lifespan owns every background task in one TaskGroup, so a
+worker that dies takes the app down loudly instead of failing unseen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from prometheus_client import make_asgi_app
+
+from control_plane.console.router import router as console_router
+from control_plane.db.engine import make_engine, migrate
+from control_plane.devices.router import router as devices_router
+from control_plane.embedded_broker import embedded_broker
+from control_plane.ingest.worker import IngestSettings, IngestWorker
+from control_plane.sales.router import router as sales_router
+from control_plane.settings import ControlPlaneSettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
+    """Build the ASGI app; nothing starts until the lifespan runs."""
+    settings = settings or ControlPlaneSettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        await migrate(engine)
+        app.state.engine = engine
+        async with contextlib.AsyncExitStack() as stack:
+            if settings.embedded_broker:
+                await stack.enter_async_context(embedded_broker(settings.embedded_broker_port))
+            worker = IngestWorker(
+                engine=engine,
+                broker=settings.broker,
+                settings=IngestSettings(
+                    shared_subscription=settings.use_shared_subscription,
+                    partitions=settings.ingest_partitions,
+                ),
+            )
+            app.state.ingest = worker
+            task = asyncio.create_task(worker.run(), name="ingest-worker")
+            task.add_done_callback(_report_death)
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                await engine.dispose()
+
+    app = FastAPI(title="storefleet control plane", version="0.1.0", lifespan=lifespan)
+    app.include_router(devices_router)
+    app.include_router(sales_router)
+    app.include_router(console_router)
+    app.mount("/metrics", make_asgi_app())
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, bool]:
+        """Liveness plus whether ingest holds a broker connection."""
+        return {"ok": True, "ingest_connected": app.state.ingest.connected.is_set()}
+
+    return app
+
+
+def _report_death(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("ingest worker died: %r; restart the control plane", task.exception())

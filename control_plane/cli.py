@@ -1,0 +1,104 @@
+"""The ``storefleet`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="storefleet: point of sale at the edge, fleet in the cloud.", no_args_is_help=True)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("amqtt", "transitions", "aiosqlite", "sqlalchemy.engine"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+def demo(
+    stores: Annotated[int, typer.Option(min=1, max=50, help="simulated stores")] = 3,
+    rate: Annotated[float, typer.Option(min=0.01, help="sales per second per store")] = 1.0,
+    port: Annotated[int, typer.Option(help="console and API port")] = 8080,
+    data_dir: Annotated[Path, typer.Option(help="ledgers and the control-plane database")] = Path(
+        ".storefleet/demo"
+    ),
+    broker_url: Annotated[str | None, typer.Option(help="mqtt://host:port; default embedded")] = None,
+    verbose: bool = False,
+) -> None:
+    """Run a control plane and simulated store appliances; Ctrl-C stops all of it."""
+    from control_plane.demo import DemoSettings, run_demo
+
+    _logging(verbose)
+    settings = DemoSettings(
+        stores=stores, rate=rate, port=port, data_dir=data_dir, broker_url=broker_url
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_demo(settings))
+    typer.echo("storefleet demo stopped.")
+
+
+@app.command()
+def serve(verbose: bool = False) -> None:
+    """Run the control plane (settings from STOREFLEET_CP_* variables)."""
+    import uvicorn
+
+    from control_plane.app import create_app
+    from control_plane.settings import ControlPlaneSettings
+
+    _logging(verbose)
+    settings = ControlPlaneSettings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def appliance(
+    device_id: Annotated[str, typer.Option(help="this appliance's device id")],
+    ledger: Annotated[Path, typer.Option(help="path of the SQLite ledger")],
+    broker_url: Annotated[str, typer.Option(help="mqtt://host:port")] = "mqtt://127.0.0.1:1883",
+    rate: Annotated[float, typer.Option(help="simulated sales per second; 0 = none")] = 0.0,
+    count: Annotated[int | None, typer.Option(help="stop ringing after this many sales")] = None,
+    print_commits: Annotated[
+        bool, typer.Option(help="print each sale id once its commit has returned")
+    ] = False,
+    ack_timeout: Annotated[float, typer.Option(help="seconds before unacked records are resent")] = 5.0,
+    verbose: bool = False,
+) -> None:
+    """Run one store appliance: ledger, replication and optionally a simulated register."""
+    from edge.appliance import run_appliance
+    from edge.ledger import CommittedSale
+    from edge.replication.replicator import ReplicationSettings
+    from edge.settings import EdgeSettings
+    from edge.simulated_register import RingSettings
+
+    _logging(verbose)
+    settings = EdgeSettings(device_id=device_id, ledger_path=ledger, broker_url=broker_url)
+    ring = None
+    if rate > 0 or count:
+        ring = RingSettings(rate=rate, count=count)
+    def announce(committed: CommittedSale) -> None:
+        sys.stdout.write(f"committed {committed.sale_id} {committed.seq}\n")
+        sys.stdout.flush()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            run_appliance(
+                settings,
+                ring=ring,
+                replication=ReplicationSettings(ack_timeout=ack_timeout),
+                on_commit=announce if print_commits else None,
+            )
+        )
+
+
+def main() -> None:
+    """Console script entry point."""
+    app()

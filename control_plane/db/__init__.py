@@ -1,0 +1,1 @@
+"""The control plane's SQL store: SQLAlchemy Core tables, engine, Alembic migrations."""

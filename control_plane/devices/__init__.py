@@ -1,0 +1,1 @@
+"""The device registry: tenants, stores, and the appliances at their registers."""

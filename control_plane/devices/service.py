@@ -1,0 +1,93 @@
+"""Registry operations. Keyword-only arguments; errors are domain errors, routers map them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import RowMapping, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_plane.db.tables import devices, stores, tenants
+
+
+class RegistryError(Exception):
+    """A registry change was refused."""
+
+
+class AlreadyExists(RegistryError):
+    """The id is taken."""
+
+
+class NotFound(RegistryError):
+    """No such tenant, store or device."""
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def create_tenant(engine: AsyncEngine, *, tenant_id: str, name: str, currency: str = "EUR") -> None:
+    """Add a tenant."""
+    await _insert(engine, tenants, {"id": tenant_id, "name": name, "currency": currency})
+
+
+async def create_store(
+    engine: AsyncEngine, *, store_id: str, tenant_id: str, name: str, timezone: str = "UTC"
+) -> None:
+    """Add a store to a tenant."""
+    async with engine.connect() as conn:
+        if (await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first() is None:
+            raise NotFound(f"tenant {tenant_id!r} does not exist")
+    await _insert(
+        engine, stores, {"id": store_id, "tenant_id": tenant_id, "name": name, "timezone": timezone}
+    )
+
+
+async def register_device(
+    engine: AsyncEngine, *, device_id: str, store_id: str, register_name: str = ""
+) -> None:
+    """Add a device at a store; the tenant comes from the store, never from the caller."""
+    async with engine.connect() as conn:
+        store = (await conn.execute(select(stores.c.tenant_id).where(stores.c.id == store_id))).first()
+    if store is None:
+        raise NotFound(f"store {store_id!r} does not exist")
+    await _insert(
+        engine,
+        devices,
+        {"id": device_id, "store_id": store_id, "tenant_id": store.tenant_id,
+         "register_name": register_name},
+    )
+
+
+async def _insert(engine: AsyncEngine, table: object, values: dict[str, object]) -> None:
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(table).values(created_at=_now_ms(), **values))  # type: ignore[arg-type]
+    except IntegrityError as err:
+        raise AlreadyExists(f"{values['id']!r} already exists") from err
+
+
+async def list_devices(engine: AsyncEngine, *, store_id: str | None = None) -> Sequence[RowMapping]:
+    """Devices, optionally of one store, ordered by store then id."""
+    query = select(devices).order_by(devices.c.store_id, devices.c.id)
+    if store_id is not None:
+        query = query.where(devices.c.store_id == store_id)
+    async with engine.connect() as conn:
+        return (await conn.execute(query)).mappings().all()
+
+
+async def get_device(engine: AsyncEngine, *, device_id: str) -> RowMapping:
+    """One device or :class:`NotFound`."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(devices).where(devices.c.id == device_id))).mappings().first()
+    if row is None:
+        raise NotFound(f"device {device_id!r} does not exist")
+    return row
+
+
+async def list_stores(engine: AsyncEngine) -> Sequence[RowMapping]:
+    """All stores."""
+    async with engine.connect() as conn:
+        return (await conn.execute(select(stores).order_by(stores.c.id))).mappings().all()

@@ -1,0 +1,1 @@
+"""Ingest of replicated store journals: exactly once, in order, chain verified."""

@@ -1,0 +1,1 @@
+"""Replicated sales, as the cloud sees them."""

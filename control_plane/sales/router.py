@@ -1,0 +1,64 @@
+"""REST endpoints for replicated sales. Money is integer minor units plus a decimal string."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_plane.dependencies import get_engine
+from control_plane.sales import service
+
+router = APIRouter(prefix="/api/sales", tags=["sales"])
+Engine = Annotated[AsyncEngine, Depends(get_engine)]
+
+
+def format_minor(minor: int, exponent: int = 2) -> str:
+    """Minor units as a decimal string without passing through float."""
+    return str(Decimal(minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent)))
+
+
+class SaleOut(BaseModel):
+    """A replicated sale."""
+
+    device_id: str
+    seq: int
+    sale_id: str
+    store_id: str
+    receipt_no: int
+    currency: str
+    total_minor: int
+    total: str
+    ts: int
+
+
+class StoreTotal(BaseModel):
+    """Sales per store and currency."""
+
+    store_id: str
+    currency: str
+    sales: int
+    total_minor: int
+    total: str
+
+
+@router.get("")
+async def list_sales(
+    engine: Engine,
+    store_id: str | None = None,
+    device_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> list[SaleOut]:
+    """Recent sales, newest first."""
+    rows = await service.recent_sales(engine, store_id=store_id, device_id=device_id, limit=limit)
+    return [SaleOut(**dict(row), total=format_minor(row["total_minor"])) for row in rows]
+
+
+@router.get("/totals")
+async def totals(engine: Engine) -> list[StoreTotal]:
+    """Totals per store."""
+    rows = await service.totals_by_store(engine)
+    return [StoreTotal(**dict(row), total=format_minor(int(row["total_minor"]))) for row in rows]

@@ -1,0 +1,292 @@
+"""The store's book of record: an append-only, hash-chained journal in SQLite.
+
+How it works: every business event is committed with its journal record in one SQLite
+transaction (the transactional outbox), in WAL mode with ``synchronous=FULL`` so a commit that
+returned survives a power cut. All writes run as one function call on aiosqlite's database thread
+(:meth:`Ledger._call`), so a sale costs one hop to that thread rather than one await per
+statement, and the single writer thread is what keeps ``seq`` gap-free. The replicator reads the
+journal from here and moves the acknowledged high-water mark forward; nothing is ever deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeVar
+
+import aiosqlite
+
+from edge.ledger.errors import InvalidSale, LedgerCorrupt, LedgerError
+from edge.ledger.sales import CommittedSale, SaleDraft, journal_body
+from edge.ledger.schema import migrate
+from protocols.chain import GENESIS, verify_link
+from protocols.journal_wire import record_json
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SALE_COMPLETED = "sale.completed"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A journal record as the replicator needs it."""
+
+    seq: int
+    ts: int
+    hash: str
+    record: str
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Ledger:
+    """Owns one ledger file. Use as ``async with Ledger(path, register_id=...) as ledger``."""
+
+    def __init__(
+        self, path: Path | str, *, register_id: str, clock: Callable[[], int] = _now_ms
+    ) -> None:
+        self.path = str(path)
+        self.register_id = register_id
+        self._clock = clock
+        self._db: aiosqlite.Connection | None = None
+        self.last_seq = 0
+        self.last_hash = GENESIS
+        self.acked_seq = 0
+        #: Set after every commit and every ack; the replicator waits on it.
+        self.changed = asyncio.Event()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Open the file, apply migrations and load the head of the chain."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._call(self._setup)
+
+    async def close(self) -> None:
+        """Close the connection; safe to call twice."""
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the database thread as one unit of work.
+
+        aiosqlite exposes only per-statement awaits publicly; ``_execute`` is the one seam that
+        runs a whole function on its thread (aiosqlite is pinned, so the seam cannot move).
+        """
+        if self._db is None:
+            raise LedgerError("ledger is not open")
+        db = self._db
+        return await db._execute(fn, db._conn)  # noqa: SLF001
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        migrate(conn)
+        head = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+        if head is not None:
+            self.last_seq, self.last_hash = int(head[0]), str(head[1])
+            count = conn.execute("SELECT count(*) FROM journal").fetchone()[0]
+            if count != self.last_seq:
+                raise LedgerCorrupt(f"{count} records but head is seq {self.last_seq}", path=self.path)
+        self.acked_seq = int(
+            conn.execute("SELECT acked_seq FROM replication WHERE id = 1").fetchone()[0]
+        )
+
+    @property
+    def backlog(self) -> int:
+        """Records committed but not yet acknowledged by the cloud."""
+        return max(0, self.last_seq - self.acked_seq)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _append(self, conn: sqlite3.Connection, kind: str, body: Mapping[str, object]) -> tuple[int, int, str]:
+        """Insert the next journal record; caller holds the transaction."""
+        seq, ts = self.last_seq + 1, self._clock()
+        digest, wire = record_json(seq=seq, kind=kind, ts=ts, prev_hash=self.last_hash, body=body)
+        conn.execute(
+            "INSERT INTO journal (seq, kind, ts, prev_hash, hash, record) VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, kind, ts, self.last_hash, digest, wire),
+        )
+        return seq, ts, digest
+
+    def _transaction(self, conn: sqlite3.Connection, work: Callable[[], tuple[int, str, T]]) -> T:
+        """Run ``work`` in one IMMEDIATE transaction and move the head only once it committed."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            seq, digest, result = work()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self.last_seq, self.last_hash = seq, digest
+        return result
+
+    async def append_event(self, kind: str, body: Mapping[str, object]) -> int:
+        """Commit a business event with no table of its own (drawer open, count, shift)."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            def work() -> tuple[int, str, int]:
+                seq, _, digest = self._append(conn, kind, body)
+                return seq, digest, seq
+
+            return self._transaction(conn, work)
+
+        seq = await self._call(run)
+        self.changed.set()
+        return seq
+
+    async def record_sale(self, draft: SaleDraft) -> CommittedSale:
+        """Commit a sale and its journal record together; a repeated ``sale_id`` is a no-op."""
+        draft.validate()
+        committed = await self._call(lambda conn: self._commit_sale(conn, draft))
+        if not committed.replayed:
+            self.changed.set()
+        return committed
+
+    def _commit_sale(self, conn: sqlite3.Connection, draft: SaleDraft) -> CommittedSale:
+        before = conn.execute(
+            "SELECT receipt_no, journal_seq, ts, total_minor, change_minor FROM sales"
+            " WHERE sale_id = ?",
+            (draft.sale_id,),
+        ).fetchone()
+        if before is not None:
+            return CommittedSale(draft.sale_id, *before, replayed=True)
+
+        def work() -> tuple[int, str, CommittedSale]:
+            receipt_no = self._next_counter(conn, f"receipt:{self.register_id}")
+            body = journal_body(draft, receipt_no=receipt_no, register_id=self.register_id)
+            seq, ts, digest = self._append(conn, SALE_COMPLETED, body)
+            conn.execute(
+                "INSERT INTO sales (sale_id, receipt_no, journal_seq, currency, total_minor,"
+                " tendered_minor, change_minor, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (draft.sale_id, receipt_no, seq, draft.currency, draft.total_minor,
+                 draft.tendered_minor, draft.change_minor, ts),
+            )
+            conn.executemany(
+                "INSERT INTO sale_lines VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (draft.sale_id, no, line.sku, line.description, str(line.quantity),
+                     line.unit_price_minor, line.amount_minor)
+                    for no, line in enumerate(draft.lines, start=1)
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO sale_tenders VALUES (?, ?, ?, ?, ?)",
+                [
+                    (draft.sale_id, no, t.kind, t.amount_minor, t.reference)
+                    for no, t in enumerate(draft.tenders, start=1)
+                ],
+            )
+            sale = CommittedSale(
+                draft.sale_id, receipt_no, seq, ts, draft.total_minor, draft.change_minor
+            )
+            return seq, digest, sale
+
+        try:
+            return self._transaction(conn, work)
+        except sqlite3.IntegrityError as err:
+            raise InvalidSale(f"sale refused by the ledger: {err}", sale_id=draft.sale_id) from err
+
+    @staticmethod
+    def _next_counter(conn: sqlite3.Connection, name: str) -> int:
+        row = conn.execute(
+            "INSERT INTO counters (name, value) VALUES (?, 1)"
+            " ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value",
+            (name,),
+        ).fetchone()
+        return int(row[0])
+
+    # -- replication ----------------------------------------------------------------------------
+
+    async def read_records(self, from_seq: int, limit: int) -> list[StoredRecord]:
+        """Up to ``limit`` records from ``from_seq`` on, in order."""
+
+        def run(conn: sqlite3.Connection) -> list[StoredRecord]:
+            rows = conn.execute(
+                "SELECT seq, ts, hash, record FROM journal WHERE seq >= ? ORDER BY seq LIMIT ?",
+                (from_seq, limit),
+            ).fetchall()
+            return [StoredRecord(int(s), int(t), str(h), str(r)) for s, t, h, r in rows]
+
+        return await self._call(run)
+
+    async def hash_at(self, seq: int) -> str | None:
+        """The hash of record ``seq`` (GENESIS for 0), or None if there is no such record."""
+        if seq == 0:
+            return GENESIS
+
+        def run(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT hash FROM journal WHERE seq = ?", (seq,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._call(run)
+
+    async def mark_acked(self, hwm: int) -> bool:
+        """Record that the cloud holds everything up to ``hwm``; never moves backwards."""
+        if hwm <= self.acked_seq:
+            return False
+        hwm = min(hwm, self.last_seq)
+        now = self._clock()
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE replication SET acked_seq = max(acked_seq, ?), acked_at = ? WHERE id = 1",
+                (hwm, now),
+            )
+
+        await self._call(run)
+        self.acked_seq = max(self.acked_seq, hwm)
+        self.changed.set()
+        return True
+
+    # -- checks ---------------------------------------------------------------------------------
+
+    async def integrity_check(self) -> str:
+        """SQLite's own ``integrity_check``: ``"ok"`` or the first problem it found."""
+        return await self._call(lambda conn: str(conn.execute("PRAGMA integrity_check").fetchone()[0]))
+
+    async def verify_chain(self) -> int:
+        """Walk the whole chain; returns the number of records, raises on the first bad link."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            import json
+
+            prev, expected = GENESIS, 1
+            for seq, kind, ts, prev_hash, digest, wire in conn.execute(
+                "SELECT seq, kind, ts, prev_hash, hash, record FROM journal ORDER BY seq"
+            ):
+                body = json.loads(wire)["body"]
+                if seq != expected or prev_hash != prev or not verify_link(
+                    prev_hash=prev, seq=seq, kind=kind, ts=ts, body=body, claimed=digest
+                ):
+                    raise LedgerCorrupt(f"chain breaks at seq {seq}", path=self.path)
+                prev, expected = digest, expected + 1
+            return expected - 1
+
+        return await self._call(run)
+
+    async def sale_ids(self) -> set[str]:
+        """Every committed sale id (tests and audits)."""
+        return await self._call(
+            lambda conn: {str(row[0]) for row in conn.execute("SELECT sale_id FROM sales")}
+        )

@@ -1,0 +1,315 @@
+"""The journal replicator: sends the ledger to the cloud in seq order until the cloud acks it.
+
+How it works (go-back-N over MQTT QoS 1):
+
+* On every connect the send cursor starts at ``acked + 1`` — the ledger, not memory, says where
+  to resume, so a restart, a reboot or days offline all resume the same way.
+* Records go out in batches of consecutive seqs, at most ``window`` records beyond the last ack.
+* The cloud answers on ``journal/ack`` with its contiguous high-water mark and the hash at it.
+  The ledger's acked mark moves only then, and only if that hash is ours.
+* ``resend_from`` (the cloud saw a gap) or no ack progress within ``ack_timeout`` moves the cursor
+  back to the first record the cloud may lack. Duplicates cost the cloud a no-op, never a double
+  booking, because it stores ``UNIQUE(device_id, seq)``.
+* A refusal the appliance cannot fix by resending (``error`` on the ack) pauses sending for
+  ``error_backoff`` and raises an alarm instead of hammering the broker.
+* Connection loss ends the session; the next connect backs off exponentially with full jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiomqtt
+
+from edge.ledger import Ledger
+from edge.replication import metrics
+from protocols.broker_url import BrokerAddress
+from protocols.codec import decode, encode
+from protocols.errors import ProtocolError
+from protocols.journal_wire import batch_bytes
+from protocols.messages import JournalAck, Status, Telemetry
+from protocols.topics import Channel, device_topic
+
+log = logging.getLogger(__name__)
+
+LagObserver = Callable[[int, float], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicationSettings:
+    """Tuning of the sender; the defaults suit a store on a slow, flaky uplink."""
+
+    batch_size: int = 500
+    window: int = 4000
+    ack_timeout: float = 5.0
+    telemetry_interval: float = 5.0
+    backoff_initial: float = 0.2
+    backoff_max: float = 30.0
+    error_backoff: float = 30.0
+    keepalive: int = 15
+
+
+@dataclass
+class _Session:
+    """What one broker connection knows; thrown away on disconnect."""
+
+    cursor: int
+    last_progress: float = field(default_factory=time.monotonic)
+    rewound_to: int = 0
+    rewound_at: float = 0.0
+    paused_until: float = 0.0
+
+
+class Replicator:
+    """Replicates one ledger; run :meth:`run` in a task for the life of the appliance."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        device_id: str,
+        broker: BrokerAddress,
+        settings: ReplicationSettings | None = None,
+        tls_context: ssl.SSLContext | None = None,
+        versions: dict[str, str] | None = None,
+        lag_observer: LagObserver | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.device_id = device_id
+        self.broker = broker
+        self.settings = settings or ReplicationSettings()
+        self.tls_context = tls_context
+        self.versions = versions or {}
+        self.boot_id = uuid.uuid4().hex
+        self.connected = asyncio.Event()
+        self.last_lag_ms: int | None = None
+        self._lag_observer = lag_observer
+        self._sent_ts: dict[int, int] = {}
+        self._session: _Session | None = None
+        self._labels = {"device_id": device_id}
+
+    async def run(self) -> None:
+        """Connect, replicate, reconnect with jittered backoff; returns only when cancelled."""
+        delay = self.settings.backoff_initial
+        while True:
+            try:
+                await self._connected_session()
+            except* (aiomqtt.MqttError, OSError) as group:
+                metrics.CONNECTS.labels(self.device_id, "lost").inc()
+                log.warning(
+                    "device %s: broker %s unreachable or lost (%s); retrying, sales continue"
+                    " offline", self.device_id, self.broker.url, group.exceptions[0],
+                )
+            self.connected.clear()
+            self._session = None
+            if self._had_progress:
+                delay = self.settings.backoff_initial
+            await asyncio.sleep(random.uniform(0, delay))
+            delay = min(self.settings.backoff_max, delay * 2)
+
+    _had_progress = False
+
+    def _client(self) -> aiomqtt.Client:
+        will = aiomqtt.Will(
+            device_topic(self.device_id, Channel.STATUS),
+            encode(Status(state="offline", boot_id=self.boot_id, versions=self.versions)),
+            qos=1,
+            retain=True,
+        )
+        return aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            identifier=self.device_id,
+            will=will,
+            clean_session=True,
+            keepalive=self.settings.keepalive,
+            timeout=10,
+            tls_context=self.tls_context,
+        )
+
+    async def _connected_session(self) -> None:
+        self._had_progress = False
+        async with self._client() as client:
+            metrics.CONNECTS.labels(self.device_id, "ok").inc()
+            await client.subscribe(device_topic(self.device_id, Channel.JOURNAL_ACK), qos=1)
+            await client.publish(
+                device_topic(self.device_id, Channel.STATUS),
+                encode(self._status("online")),
+                qos=1,
+                retain=True,
+            )
+            self._session = _Session(cursor=self.ledger.acked_seq + 1)
+            self._sent_ts.clear()
+            self.connected.set()
+            log.info("device %s: connected to %s, resuming at seq %d",
+                     self.device_id, self.broker.url, self._session.cursor)
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._send_loop(client), name="journal-sender")
+                    tasks.create_task(self._ack_loop(client), name="journal-ack-reader")
+                    tasks.create_task(self._telemetry_loop(client), name="telemetry")
+            finally:
+                self.connected.clear()
+                await self._say_offline(client)
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        """On a clean stop the broker sends no last will, so say goodbye ourselves."""
+        try:
+            async with asyncio.timeout(1):
+                await client.publish(
+                    device_topic(self.device_id, Channel.STATUS),
+                    encode(self._status("offline")),
+                    qos=1,
+                    retain=True,
+                )
+        except (aiomqtt.MqttError, TimeoutError, OSError):
+            pass  # connection already gone: the broker publishes the last will instead
+
+    def _status(self, state: str) -> Status:
+        return Status.model_validate(
+            {"state": state, "boot_id": self.boot_id, "versions": self.versions,
+             "ts": time.time_ns() // 1_000_000}
+        )
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def _send_loop(self, client: aiomqtt.Client) -> None:
+        session = self._require_session()
+        topic = device_topic(self.device_id, Channel.JOURNAL)
+        ledger, settings = self.ledger, self.settings
+        while True:
+            ledger.changed.clear()
+            now = time.monotonic()
+            outstanding = session.cursor - 1 - ledger.acked_seq
+            if now < session.paused_until:
+                await self._wait(session.paused_until - now)
+                continue
+            if session.cursor <= ledger.last_seq and outstanding < settings.window:
+                limit = min(settings.batch_size, settings.window - max(0, outstanding))
+                records = await ledger.read_records(session.cursor, limit)
+                if not records:
+                    continue
+                payload = batch_bytes([r.record for r in records], sent_at=_now_ms())
+                await client.publish(topic, payload, qos=1)
+                for record in records:
+                    self._sent_ts[record.seq] = record.ts
+                metrics.SENT.labels(self.device_id).inc(len(records))
+                session.cursor = records[-1].seq + 1
+                continue
+            if outstanding > 0:
+                remaining = settings.ack_timeout - (now - session.last_progress)
+                if remaining <= 0:
+                    self._rewind(session, ledger.acked_seq + 1, why="ack_timeout")
+                    continue
+                await self._wait(remaining)
+            else:
+                await self._wait(None)
+
+    async def _wait(self, timeout: float | None) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await self.ledger.changed.wait()
+        except TimeoutError:
+            pass
+
+    def _rewind(self, session: _Session, to_seq: int, *, why: str) -> None:
+        now = time.monotonic()
+        if to_seq == session.rewound_to and now - session.rewound_at < self.settings.ack_timeout:
+            return  # already went back there; the resent records are on their way
+        if to_seq >= session.cursor:
+            return
+        log.info("device %s: resending from seq %d (%s)", self.device_id, to_seq, why)
+        metrics.RESENDS.labels(self.device_id, why).inc()
+        session.cursor = to_seq
+        session.rewound_to, session.rewound_at = to_seq, now
+        session.last_progress = now
+        self.ledger.changed.set()
+
+    def _require_session(self) -> _Session:
+        if self._session is None:
+            raise RuntimeError("replication session used outside a connection")
+        return self._session
+
+    # -- acks -----------------------------------------------------------------------------------
+
+    async def _ack_loop(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                payload = str(payload).encode()
+            try:
+                inbound = decode(str(message.topic), bytes(payload))
+            except ProtocolError as err:
+                metrics.DROPPED.labels(self.device_id, err.metric_label).inc()
+                log.warning("device %s: dropped message: %s", self.device_id, err)
+                continue
+            if isinstance(inbound.message, JournalAck):
+                await self._on_ack(inbound.message)
+
+    async def _on_ack(self, ack: JournalAck) -> None:
+        session = self._require_session()
+        ledger = self.ledger
+        if ack.error is not None:
+            session.paused_until = time.monotonic() + self.settings.error_backoff
+            log.error(
+                "device %s: cloud refused the journal at seq %d: %s; pausing %.0fs."
+                " If it repeats, the ledger needs support (do not wipe it)",
+                self.device_id, ack.hwm + 1, ack.error, self.settings.error_backoff,
+            )
+        if ack.hwm > ledger.acked_seq:
+            ours = await ledger.hash_at(ack.hwm)
+            if ours != ack.head_hash:
+                session.paused_until = time.monotonic() + self.settings.error_backoff
+                log.error(
+                    "device %s: cloud's chain head at seq %d differs from ours; not marking it"
+                    " replicated. Check for a replaced appliance using this device id",
+                    self.device_id, ack.hwm,
+                )
+                return
+            previous = ledger.acked_seq
+            await ledger.mark_acked(ack.hwm)
+            self._observe_lag(previous + 1, ack.hwm)
+            session.last_progress = time.monotonic()
+            self._had_progress = True
+        if ack.resend_from is not None and ack.error is None:
+            self._rewind(session, ack.resend_from, why="resend_from")
+        metrics.BACKLOG.labels(self.device_id).set(ledger.backlog)
+
+    def _observe_lag(self, first: int, last: int) -> None:
+        now = time.time_ns() / 1e6
+        histogram = metrics.LAG.labels(self.device_id)
+        for seq in range(first, last + 1):
+            ts = self._sent_ts.pop(seq, None)
+            if ts is None:
+                continue
+            lag_s = max(0.0, (now - ts) / 1000)
+            histogram.observe(lag_s)
+            self.last_lag_ms = int(lag_s * 1000)
+            if self._lag_observer is not None:
+                self._lag_observer(seq, lag_s)
+
+    # -- telemetry ------------------------------------------------------------------------------
+
+    async def _telemetry_loop(self, client: aiomqtt.Client) -> None:
+        topic = device_topic(self.device_id, Channel.TELEMETRY)
+        while True:
+            metrics.BACKLOG.labels(self.device_id).set(self.ledger.backlog)
+            heartbeat = Telemetry(
+                ts=_now_ms(),
+                backlog=self.ledger.backlog,
+                last_seq=self.ledger.last_seq,
+                lag_ms=self.last_lag_ms,
+            )
+            await client.publish(topic, encode(heartbeat), qos=0)
+            await asyncio.sleep(self.settings.telemetry_interval)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

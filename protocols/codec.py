@@ -1,0 +1,73 @@
+"""Bytes on a topic to a typed message, and back.
+
+``decode`` never raises anything but :class:`~protocols.errors.ProtocolError`: whatever a
+publisher sends, the receiving loop gets either a message or a typed reason to drop it. The size
+check comes first so a huge payload is refused before any parsing work is spent on it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from protocols.errors import MalformedMessage, PayloadTooLarge, UnsupportedVersion
+from protocols.messages import BY_CHANNEL, Message
+from protocols.topics import Channel, TopicAddress, parse_topic
+
+M = TypeVar("M", bound=Message)
+
+#: Largest payload per channel. Journal batches are the only bulky messages; everything else is
+#: small, and bulk data (bundles, logs, catalogs) travels over HTTPS, never MQTT.
+DEFAULT_LIMIT = 64 * 1024
+LIMITS: dict[Channel, int] = {Channel.JOURNAL: 4 * 1024 * 1024, Channel.CONFIG: 1024 * 1024}
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A decoded message and the address it arrived on."""
+
+    address: TopicAddress
+    message: Message
+
+
+def encode(message: Message) -> bytes:
+    """The wire form of ``message``: compact JSON with ``schema`` and ``v`` first."""
+    return message.model_dump_json(by_alias=True).encode()
+
+
+def decode_payload(cls: type[M], payload: bytes, *, topic: str | None = None) -> M:
+    """Validate ``payload`` as ``cls``, mapping every failure to a :class:`ProtocolError`."""
+    try:
+        raw: Any = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise MalformedMessage(f"payload is not JSON: {err}", topic=topic) from err
+    if not isinstance(raw, dict):
+        raise MalformedMessage("payload is not a JSON object", topic=topic)
+    schema = raw.get("schema")
+    if schema != cls.schema_name:
+        raise MalformedMessage(
+            f"expected schema {cls.schema_name!r}, got {schema!r}", topic=topic
+        )
+    if raw.get("v") != 1:
+        raise UnsupportedVersion(cls.schema_name, raw.get("v"), topic=topic)
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "$"
+        raise MalformedMessage(
+            f"{cls.schema_name} invalid at {where}: {first['msg']}", topic=topic
+        ) from err
+
+
+def decode(topic: str, payload: bytes) -> Inbound:
+    """Decode ``payload`` received on ``topic``."""
+    address = parse_topic(topic)
+    limit = LIMITS.get(address.channel, DEFAULT_LIMIT)
+    if len(payload) > limit:
+        raise PayloadTooLarge(len(payload), limit, topic=topic)
+    message = decode_payload(BY_CHANNEL[address.channel], payload, topic=topic)
+    return Inbound(address=address, message=message)
