@@ -104,6 +104,7 @@ def write_broker_directory(
     now: datetime | None = None,
 ) -> BrokerFiles:
     """Issue the broker's certificate and write its config, ACL, trust bundle and CRL."""
+    directory = directory.resolve()  # mosquitto resolves relative paths from its own cwd
     directory.mkdir(parents=True, exist_ok=True)
     files = BrokerFiles(
         config=directory / "mosquitto.conf",
