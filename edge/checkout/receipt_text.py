@@ -1,0 +1,171 @@
+"""Receipts and X/Z reports as plain monospaced text, 32, 42 or 48 characters wide.
+
+How it works: every line is built by ``_lr`` (text left, amount right, the text truncated so the
+amount always shows) or ``_center``; amounts come straight from the frozen records, so the
+paper says exactly what the journal says. The printer service turns this text (or the records
+themselves) into ESC/POS; the kiosk shows the same text as a preview.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from edge.checkout.money import Currency, format_minor
+from edge.checkout.returns import SaleReturn
+from edge.checkout.sale import Sale
+from edge.checkout.shift import ReportKind, ShiftReport
+from edge.checkout.tax import TaxRow
+from edge.checkout.tenders import Tender, TenderKind
+
+WIDTHS = (32, 42, 48)
+
+
+def _check_width(width: int) -> None:
+    if width not in WIDTHS:
+        raise ValueError(f"receipt width must be one of {WIDTHS}")
+
+
+def _lr(left: str, right: str, width: int) -> str:
+    room = width - len(right) - 1
+    if len(left) > room:
+        left = left[: max(room - 1, 0)] + "…"
+    return f"{left:<{room}} {right}"
+
+
+def _center(text: str, width: int) -> str:
+    return text[:width].center(width).rstrip()
+
+
+def _rate(rate: Decimal) -> str:
+    return f"{(rate * 100).normalize():f}%"
+
+
+def _tender_label(tender: Tender) -> str:
+    if tender.kind is TenderKind.CARD:
+        return f"Card {tender.scheme or ''} ****{tender.last4 or ''}".replace("  ", " ")
+    return "Cash"
+
+
+def _tax_block(rows: Sequence[TaxRow], money: Currency, width: int) -> list[str]:
+    out = [_lr("Tax rate       net", "tax", width)]
+    for row in rows:
+        left = f"{'/'.join(row.codes)} {_rate(row.rate):>6} {format_minor(row.net_minor, money):>9}"
+        out.append(_lr(left, format_minor(row.tax_minor, money), width))
+    return out
+
+
+def render_receipt(
+    sale: Sale,
+    *,
+    width: int = 42,
+    header: Sequence[str] = (),
+    footer: Sequence[str] = ("Thank you!",),
+) -> str:
+    """The customer receipt of a completed sale."""
+    _check_width(width)
+    money = Currency(sale.currency, sale.exponent)
+    rule = "-" * width
+    out = [_center(h, width) for h in header]
+    out += [
+        rule,
+        _lr(f"Receipt {sale.receipt_id}", sale.completed_at.strftime("%Y-%m-%d %H:%M"), width),
+    ]
+    out += [f"Cashier {sale.cashier_id}"[:width], rule]
+    for line in sale.lines:
+        out.append(
+            _lr(f"{line.name}", f"{format_minor(line.gross_minor, money)} {line.tax_class}", width)
+        )
+        unit = format_minor(line.unit_price_minor, money)
+        if line.quantity != 1 or line.unit_price_minor != line.catalog_price_minor:
+            qty = f"{line.quantity:f}"
+            out.append(f"  {qty} x {unit}"[:width])
+        if line.unit_price_minor != line.catalog_price_minor:
+            out.append(
+                f"  price changed from {format_minor(line.catalog_price_minor, money)}"[:width]
+            )
+        if line.discount_minor:
+            out.append(_lr("  Discount", f"-{format_minor(line.discount_minor, money)}", width))
+    out += [rule, _lr("Subtotal", format_minor(sale.subtotal_minor, money), width)]
+    discounts = sale.line_discount_minor + sale.basket_discount_minor
+    if discounts:
+        out.append(_lr("Discounts", f"-{format_minor(discounts, money)}", width))
+    out.append(_lr(f"TOTAL {sale.currency}", format_minor(sale.total_minor, money), width))
+    if sale.rounding_minor:
+        out.append(_lr("Cash rounding", format_minor(sale.rounding_minor, money), width))
+        out.append(_lr("To pay", format_minor(sale.paid_minor, money), width))
+    out.append(rule)
+    for tender in sale.tenders:
+        out.append(_lr(_tender_label(tender), format_minor(tender.received_minor, money), width))
+    if sale.change_minor:
+        out.append(_lr("Change", format_minor(sale.change_minor, money), width))
+    out += [rule, *_tax_block(sale.tax_rows, money, width), rule]
+    out += [_center(f, width) for f in footer]
+    return "\n".join(out) + "\n"
+
+
+def render_return(sale_return: SaleReturn, *, width: int = 42) -> str:
+    """The receipt of a return: what was returned and how it was paid back."""
+    _check_width(width)
+    money = Currency(sale_return.currency, sale_return.exponent)
+    rule = "-" * width
+    out = [_center("RETURN", width), rule, f"Receipt {sale_return.receipt_id}"[:width]]
+    if sale_return.original_receipt:
+        out.append(f"Original {sale_return.original_receipt}"[:width])
+    out.append(rule)
+    for line in sale_return.lines:
+        out.append(
+            _lr(
+                f"{line.quantity:f} x {line.name}",
+                f"-{format_minor(line.refund_minor, money)}",
+                width,
+            )
+        )
+    out += [
+        rule,
+        _lr(f"REFUND {sale_return.currency}", format_minor(sale_return.refund_minor, money), width),
+    ]
+    if sale_return.rounding_minor:
+        out.append(_lr("Cash rounding", format_minor(sale_return.rounding_minor, money), width))
+    for tender in sale_return.refunds:
+        out.append(_lr(_tender_label(tender), format_minor(tender.amount_minor, money), width))
+    out += [rule, *_tax_block(sale_return.tax_rows, money, width)]
+    return "\n".join(out) + "\n"
+
+
+def render_report(report: ShiftReport, *, width: int = 42) -> str:
+    """An X (mid-shift) or Z (closing) report."""
+    _check_width(width)
+    money = Currency(report.currency, report.exponent)
+    rule = "-" * width
+
+    def amount(label: str, minor: int) -> str:
+        return _lr(label, format_minor(minor, money), width)
+
+    title = "X REPORT" if report.report is ReportKind.X else "Z REPORT"
+    out = [_center(title, width), rule, f"Register {report.register_id}"[:width]]
+    out += [f"Shift {report.shift_id}"[:width]]
+    out += [_lr("Opened", report.opened_at.strftime("%Y-%m-%d %H:%M"), width)]
+    out += [_lr("At", report.at.strftime("%Y-%m-%d %H:%M"), width), rule]
+    out += [_lr("Sales", str(report.sales_count), width), amount("Sales total", report.sales_minor)]
+    out += [_lr("Returns", str(report.returns_count), width)]
+    out += [
+        amount("Returns total", report.returns_minor),
+        amount("Discounts", report.discounts_minor),
+    ]
+    out += [_lr("Voided sales", str(report.voided_sales_count), width)]
+    out += [_lr("Voided lines", str(report.voided_lines_count), width), rule, "By tender"]
+    out += [amount(f"  {b.key} ({b.count})", b.amount_minor) for b in report.by_tender]
+    out += ["By department"]
+    out += [amount(f"  {b.key} ({b.count})", b.amount_minor) for b in report.by_department]
+    out += [rule, *_tax_block(report.by_tax_rate, money, width), rule]
+    out += [amount("Float", report.float_minor), amount("Cash in", report.cash_in_minor)]
+    out += [
+        amount("Cash out", report.cash_out_minor),
+        amount("Cash rounding", report.rounding_minor),
+    ]
+    out += [amount("Expected cash", report.expected_cash_minor)]
+    if report.counted_cash_minor is not None and report.variance_minor is not None:
+        out += [amount("Counted cash", report.counted_cash_minor)]
+        out += [amount("Variance", report.variance_minor)]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,1 @@
+"""Tests for edge/checkout, one module per domain module."""

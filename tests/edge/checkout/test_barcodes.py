@@ -1,0 +1,143 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edge.checkout.barcodes import (
+    EmbeddedPrice,
+    EmbeddedWeight,
+    Gtin,
+    Plu,
+    Symbology,
+    expand_upce,
+    gs1_check_digit,
+    has_valid_check_digit,
+    parse_barcode,
+    price_check_digit,
+    to_gtin14,
+)
+from edge.checkout.errors import BadCheckDigit, UnknownBarcode
+
+
+@pytest.mark.parametrize(
+    ("code", "gtin14", "symbology"),
+    [
+        pytest.param("4006381333931", "04006381333931", Symbology.EAN13, id="ean13-stabilo"),
+        pytest.param("5901234123457", "05901234123457", Symbology.EAN13, id="ean13-gs1-example"),
+        pytest.param("036000291452", "00036000291452", Symbology.UPCA, id="upca-wikipedia"),
+        pytest.param("96385074", "00000096385074", Symbology.EAN8, id="ean8-wikipedia"),
+        pytest.param("04252614", "00042100005264", Symbology.UPCE, id="upce-expands"),
+        pytest.param("10012345678902", "10012345678902", Symbology.GTIN14, id="gtin14"),
+    ],
+)
+def test_published_gtins(code: str, gtin14: str, symbology: Symbology) -> None:
+    assert parse_barcode(code) == Gtin(gtin14, symbology)
+    assert to_gtin14(code) == gtin14
+
+
+@pytest.mark.parametrize(
+    ("upce", "upca"),
+    [
+        pytest.param("04252614", "042100005264", id="last-digit-1"),
+        pytest.param("01234565", "012345000065", id="last-digit-5"),
+        pytest.param("01234531", "012300000451", id="last-digit-3"),
+        pytest.param("01234543", "012340000053", id="last-digit-4"),
+    ],
+)
+def test_upce_expansion(upce: str, upca: str) -> None:
+    assert expand_upce(upce) == upca
+    assert has_valid_check_digit(upca)
+
+
+def test_ambiguous_eight_digits_follow_the_scanner() -> None:
+    # 01234565 is both a valid EAN-8 and a valid UPC-E; the scanner's symbology decides
+    assert parse_barcode("01234565").symbology is Symbology.EAN8  # type: ignore[union-attr]
+    upce = parse_barcode("01234565", symbology=Symbology.UPCE)
+    assert upce == Gtin("00012345000065", Symbology.UPCE)
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        pytest.param("4006381333932", 1, id="ean13"),
+        pytest.param("036000291453", 2, id="upca"),
+        pytest.param("96385075", 4, id="ean8"),
+        pytest.param("10012345678903", 2, id="gtin14"),
+    ],
+)
+def test_bad_check_digit(code: str, expected: int) -> None:
+    with pytest.raises(BadCheckDigit) as info:
+        parse_barcode(code)
+    assert info.value.expected == expected
+    assert "Scan again" in info.value.cashier_message
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param("ABC123", id="letters"),
+        pytest.param("123", id="three-digits"),
+        pytest.param("1234567890", id="ten-digits"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_unknown_barcode(code: str) -> None:
+    with pytest.raises(UnknownBarcode) as info:
+        parse_barcode(code)
+    assert info.value.reason
+    assert info.value.cashier_message.startswith("Barcode not recognised")
+
+
+@given(st.text(alphabet="0123456789", min_size=7, max_size=13), st.data())
+def test_check_digit_catches_every_single_digit_error(body: str, data: st.DataObject) -> None:
+    code = body + str(gs1_check_digit(body))
+    assert has_valid_check_digit(code)
+    i = data.draw(st.integers(min_value=0, max_value=len(code) - 1))
+    wrong = data.draw(st.sampled_from([d for d in "0123456789" if d != code[i]]))
+    assert not has_valid_check_digit(code[:i] + wrong + code[i + 1 :])
+
+
+@pytest.mark.parametrize(
+    ("price", "digit"),
+    [
+        pytest.param("2875", 9, id="gs1-4-digit-example"),
+        pytest.param("14685", 6, id="gs1-5-digit-example"),
+        pytest.param("0000", 0, id="zero"),
+    ],
+)
+def test_price_check_digit(price: str, digit: int) -> None:
+    assert price_check_digit(price) == digit
+
+
+def _with_check(body12: str) -> str:
+    return body12 + str(gs1_check_digit(body12))
+
+
+def test_embedded_price_with_price_check_digit() -> None:
+    code = _with_check("20" + "12345" + str(price_check_digit("2875")) + "2875")
+    assert parse_barcode(code) == EmbeddedPrice(item_key="2012345", price_minor=2875, raw=code)
+
+
+def test_embedded_price_check_digit_wrong() -> None:
+    code = _with_check("20" + "12345" + "0" + "2875")
+    with pytest.raises(BadCheckDigit) as info:
+        parse_barcode(code)
+    assert info.value.what == "price check digit"
+
+
+def test_embedded_weight() -> None:
+    code = _with_check("23" + "00042" + "01234")
+    assert parse_barcode(code) == EmbeddedWeight(
+        item_key="2300042", weight_kg=Decimal("1.234"), raw=code
+    )
+
+
+def test_embedded_price_prefix_02() -> None:
+    code = _with_check("02" + "55555" + "01990")
+    assert parse_barcode(code) == EmbeddedPrice(item_key="0255555", price_minor=1990, raw=code)
+
+
+@pytest.mark.parametrize("code", [pytest.param("4011", id="plu4"), pytest.param("94011", id="plu5")])
+def test_plu(code: str) -> None:
+    assert parse_barcode(code) == Plu(code)

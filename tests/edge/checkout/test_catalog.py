@@ -1,0 +1,88 @@
+import dataclasses
+
+import pytest
+
+from edge.checkout.barcodes import gs1_check_digit, parse_barcode
+from edge.checkout.catalog import Catalog, ChangeSet, Item
+from edge.checkout.errors import CatalogVersionConflict, UnknownItem
+
+from .builders import make_item
+
+
+def gtin13(n: int) -> str:
+    body = f"76{n:010d}"
+    return body + str(gs1_check_digit(body))
+
+
+def catalog_item(n: int) -> Item:
+    return make_item(n, gtins=(gtin13(n),), plu=f"{n:05d}" if n < 1000 else None)
+
+
+@pytest.fixture(scope="module")
+def big_catalog() -> Catalog:
+    return Catalog.from_snapshot((catalog_item(n) for n in range(100_000)), version=7)
+
+
+def test_hundred_thousand_items_look_up_by_every_key(big_catalog: Catalog) -> None:
+    assert len(big_catalog) == 100_000
+    for n in (0, 1, 999, 54_321, 99_999):
+        scanned = parse_barcode(gtin13(n))
+        assert big_catalog.by_gtin(scanned.gtin14).id == f"item-{n}"  # type: ignore[union-attr]
+        assert big_catalog.by_sku(f"SKU{n:07d}").id == f"item-{n}"
+        assert big_catalog.by_id(f"item-{n}").name == f"Item {n}"
+    assert big_catalog.by_plu("00042").id == "item-42"
+
+
+def test_search_is_bounded_and_prefix_first(big_catalog: Catalog) -> None:
+    hits = big_catalog.search("item 9999", limit=5)
+    assert len(hits) == 5
+    assert all(h.name.lower().startswith("item 9999") for h in hits)
+    assert big_catalog.search("  ") == []
+    assert len(big_catalog.search("tem 12", limit=3)) == 3
+
+
+def test_unknown_key_is_typed() -> None:
+    catalog = Catalog.from_snapshot([catalog_item(1)], version=1)
+    with pytest.raises(UnknownItem) as info:
+        catalog.by_gtin("00000000000000")
+    assert info.value.kind == "GTIN"
+
+
+def test_inactive_items_are_not_sold() -> None:
+    catalog = Catalog.from_snapshot(
+        [dataclasses.replace(catalog_item(1), active=False)], version=1
+    )
+    with pytest.raises(UnknownItem):
+        catalog.by_sku("SKU0000001")
+    assert catalog.search("Item") == []
+
+
+def test_change_set_upserts_and_deletes() -> None:
+    catalog = Catalog.from_snapshot([catalog_item(1), catalog_item(2)], version=1)
+    renamed = dataclasses.replace(catalog_item(1), gtins=(gtin13(500),), version=2)
+    catalog.apply(ChangeSet(base_version=1, version=2, upserts=(renamed,), deletes=("item-2",)))
+    assert catalog.version == 2
+    assert catalog.by_gtin(f"0{gtin13(500)}").id == "item-1"
+    with pytest.raises(UnknownItem):
+        catalog.by_gtin(f"0{gtin13(1)}")  # the old GTIN went with the upsert
+    with pytest.raises(UnknownItem):
+        catalog.by_id("item-2")
+
+
+@pytest.mark.parametrize(
+    ("base", "version"),
+    [
+        pytest.param(1, 2, id="duplicate"),
+        pytest.param(0, 1, id="stale"),
+        pytest.param(3, 4, id="gap"),
+        pytest.param(2, 2, id="not-forward"),
+    ],
+)
+def test_out_of_order_change_sets_are_refused(base: int, version: int) -> None:
+    catalog = Catalog.from_snapshot([catalog_item(1)], version=1)
+    catalog.apply(ChangeSet(base_version=1, version=2))
+    with pytest.raises(CatalogVersionConflict) as info:
+        catalog.apply(ChangeSet(base_version=base, version=version, deletes=("item-1",)))
+    assert info.value.catalog_version == 2
+    assert catalog.version == 2
+    assert catalog.by_id("item-1")  # untouched
