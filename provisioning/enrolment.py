@@ -105,7 +105,7 @@ def parse_qr(text: str) -> EnrolmentPayload:
         )
         raise EnrolmentPayloadError(msg, text=text)
     try:
-        fields = parse_qs(query, strict_parsing=True, max_num_fields=len(_QR_KEYS))
+        fields = parse_qs(query, strict_parsing=True, max_num_fields=4 * len(_QR_KEYS))
     except ValueError as err:
         msg = "the enrolment QR code is damaged or incomplete"
         raise EnrolmentPayloadError(msg, text=text) from err
