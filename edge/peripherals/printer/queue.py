@@ -1,0 +1,208 @@
+"""Durable print queue: jobs survive a reboot, and a sale never waits for paper.
+
+How it works: one SQLite table (WAL, ``synchronous=FULL``) holds every job with its ESC/POS
+bytes. ``submit`` only inserts a row. The print service asks for the next *due* job, tries it,
+and either marks it printed or schedules the next attempt with exponential backoff and jitter.
+Printed jobs stay in the table, so a reprint is a new job copied from an old one. All SQLite
+work runs on one dedicated thread (sqlite3 connections are not shared across threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
+JobState = Literal["queued", "printed"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS print_jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'printed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    printed_at REAL,
+    reprint_of INTEGER REFERENCES print_jobs(id)
+);
+CREATE INDEX IF NOT EXISTS print_jobs_due ON print_jobs (state, next_attempt_at);
+"""
+_COLUMNS = "id, kind, ref, payload, state, attempts, next_attempt_at, last_error, reprint_of"
+
+
+@dataclass(frozen=True, slots=True)
+class PrintJob:
+    """One job as stored."""
+
+    id: int
+    kind: str  # "receipt", "x_report", "z_report", "test_page", "drawer"
+    ref: str  # receipt number or report id: what a person asks to reprint
+    payload: bytes
+    state: JobState
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    reprint_of: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Retry delays: ``base * 2**attempts`` capped at ``cap``, times a jitter in [0.5, 1]."""
+
+    base_s: float = 1.0
+    cap_s: float = 60.0
+
+    def delay(self, attempts: int, rng: random.Random) -> float:
+        """Seconds to wait before attempt number ``attempts + 1``."""
+        ceiling: float = min(self.base_s * 2.0 ** min(attempts, 30), self.cap_s)
+        return ceiling * rng.uniform(0.5, 1.0)
+
+
+class PrintQueue:
+    """The job table; open with ``async with PrintQueue(path=…) as queue``."""
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        backoff: Backoff = Backoff(),
+        clock: Callable[[], float] = time.time,
+        seed: int | None = None,
+    ) -> None:
+        self._path = path
+        self._backoff = backoff
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="print-queue")
+        self._db: sqlite3.Connection | None = None
+        self.changed = asyncio.Event()  # set whenever a job is added or changes state
+
+    async def __aenter__(self) -> PrintQueue:
+        await self._run(self._open)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._run(self._close)
+        self._executor.shutdown(wait=True)
+
+    def _open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("PrintQueue used outside 'async with'")
+        return self._db
+
+    async def submit(
+        self, *, kind: str, ref: str, payload: bytes, reprint_of: int | None = None
+    ) -> int:
+        """Store a job; returns its id at once (nothing waits for the printer)."""
+        now = self._clock()
+
+        def insert() -> int:
+            cur = self._conn().execute(
+                "INSERT INTO print_jobs (kind, ref, payload, state, next_attempt_at, created_at,"
+                " reprint_of) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                (kind, ref, payload, now, now, reprint_of),
+            )
+            return int(cur.lastrowid or 0)
+
+        job_id = await self._run(insert)
+        self.changed.set()
+        return job_id
+
+    async def get(self, job_id: int) -> PrintJob | None:
+        """One job by id."""
+        return await self._one(f"SELECT {_COLUMNS} FROM print_jobs WHERE id = ?", (job_id,))
+
+    async def last_for(self, ref: str) -> PrintJob | None:
+        """The newest job for a receipt number or report id (what a reprint copies)."""
+        sql = f"SELECT {_COLUMNS} FROM print_jobs WHERE ref = ? ORDER BY id DESC LIMIT 1"
+        return await self._one(sql, (ref,))
+
+    async def next_due(self) -> PrintJob | None:
+        """The oldest queued job whose retry time has come."""
+        sql = (
+            f"SELECT {_COLUMNS} FROM print_jobs WHERE state = 'queued' AND next_attempt_at <= ?"
+            " ORDER BY id LIMIT 1"
+        )
+        return await self._one(sql, (self._clock(),))
+
+    async def seconds_until_next(self) -> float | None:
+        """How long until a queued job is due; None when nothing is queued."""
+
+        def query() -> float | None:
+            row = (
+                self._conn()
+                .execute("SELECT MIN(next_attempt_at) FROM print_jobs WHERE state = 'queued'")
+                .fetchone()
+            )
+            due: float | None = row[0]
+            return None if due is None else max(due - self._clock(), 0.0)
+
+        return await self._run(query)
+
+    async def mark_printed(self, job_id: int) -> None:
+        """The printer took the job and reported itself ready after it."""
+        now = self._clock()
+        await self._run(
+            lambda: self._conn().execute(
+                "UPDATE print_jobs SET state = 'printed', printed_at = ?, attempts = attempts + 1,"
+                " last_error = NULL WHERE id = ?",
+                (now, job_id),
+            )
+        )
+        self.changed.set()
+
+    async def mark_failed(self, job_id: int, *, attempts: int, error: str) -> float:
+        """Schedule the next attempt; returns the delay chosen."""
+        delay = self._backoff.delay(attempts, self._rng)
+        due = self._clock() + delay
+        await self._run(
+            lambda: self._conn().execute(
+                "UPDATE print_jobs SET attempts = ?, next_attempt_at = ?, last_error = ?"
+                " WHERE id = ?",
+                (attempts + 1, due, error, job_id),
+            )
+        )
+        self.changed.set()
+        return delay
+
+    async def pending(self) -> int:
+        """How many jobs wait for the printer."""
+        row = await self._run(
+            lambda: (
+                self._conn()
+                .execute("SELECT COUNT(*) FROM print_jobs WHERE state = 'queued'")
+                .fetchone()
+            )
+        )
+        return int(row[0])
+
+    async def _one(self, sql: str, args: tuple[object, ...]) -> PrintJob | None:
+        row = await self._run(lambda: self._conn().execute(sql, args).fetchone())
+        return None if row is None else PrintJob(*row)
