@@ -102,3 +102,7 @@ def appliance(
 def main() -> None:
     """Console script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

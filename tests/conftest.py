@@ -1,0 +1,41 @@
+"""Shared fixtures: real Mosquitto, real PostgreSQL, the cloud store on both SQL back ends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.cloud import Cloud
+from tests.harness.services import Mosquitto, create_pg_database, drop_pg_database
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A private Mosquitto on its own port, which the test may kill and restart."""
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    yield broker
+    broker.kill()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The cloud store: embedded SQLite file or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}"
+        return
+    url = await create_pg_database()
+    yield url
+    await drop_pg_database(url)
+
+
+@pytest.fixture
+async def cloud(database_url: str, mosquitto: Mosquitto) -> AsyncIterator[Cloud]:
+    """The real ingest worker and store, running, subscribed to the private broker."""
+    harness = Cloud(database_url=database_url, broker_url=mosquitto.url)
+    await harness.open()
+    await harness.start_ingest()
+    yield harness
+    await harness.close()

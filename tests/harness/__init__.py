@@ -1,0 +1,1 @@
+"""Test harness: real Mosquitto processes, real PostgreSQL databases, the real product code."""
