@@ -212,7 +212,9 @@ def test_crl_lists_revoked_serials_with_reason_and_is_signed_by_issuing_ca(
     crl = x509.load_pem_x509_crl(ca.crl_pem(now=now))
     entry = crl.get_revoked_certificate_by_serial_number(revoked.serial)
 
-    assert crl.is_signature_valid(ca.issuing_certificate.public_key())
+    issuing_key = ca.issuing_certificate.public_key()
+    assert isinstance(issuing_key, ec.EllipticCurvePublicKey)
+    assert crl.is_signature_valid(issuing_key)
     assert crl.issuer == ca.issuing_certificate.subject
     assert entry is not None
     assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == (
