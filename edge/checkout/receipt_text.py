@@ -48,9 +48,10 @@ def _tender_label(tender: Tender) -> str:
 
 
 def _tax_block(rows: Sequence[TaxRow], money: Currency, width: int) -> list[str]:
-    out = [_lr("Tax rate       net", "tax", width)]
+    out = [_lr(f"{'Tax':<4}{'rate':>6}{'net':>10}", "tax", width)]
     for row in rows:
-        left = f"{'/'.join(row.codes)} {_rate(row.rate):>6} {format_minor(row.net_minor, money):>9}"
+        net = format_minor(row.net_minor, money)
+        left = f"{'/'.join(row.codes):<4}{_rate(row.rate):>6}{net:>10}"
         out.append(_lr(left, format_minor(row.tax_minor, money), width))
     return out
 
@@ -67,10 +68,11 @@ def render_receipt(
     money = Currency(sale.currency, sale.exponent)
     rule = "-" * width
     out = [_center(h, width) for h in header]
-    out += [
-        rule,
-        _lr(f"Receipt {sale.receipt_id}", sale.completed_at.strftime("%Y-%m-%d %H:%M"), width),
-    ]
+    number, when = f"Receipt {sale.receipt_id}", sale.completed_at.strftime("%Y-%m-%d %H:%M")
+    if len(number) + len(when) < width:
+        out += [rule, _lr(number, when, width)]
+    else:  # never cut the receipt number: put the time on its own line
+        out += [rule, number[:width], when]
     out += [f"Cashier {sale.cashier_id}"[:width], rule]
     for line in sale.lines:
         out.append(

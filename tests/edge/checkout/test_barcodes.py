@@ -138,6 +138,8 @@ def test_embedded_price_prefix_02() -> None:
     assert parse_barcode(code) == EmbeddedPrice(item_key="0255555", price_minor=1990, raw=code)
 
 
-@pytest.mark.parametrize("code", [pytest.param("4011", id="plu4"), pytest.param("94011", id="plu5")])
+@pytest.mark.parametrize(
+    "code", [pytest.param("4011", id="plu4"), pytest.param("94011", id="plu5")]
+)
 def test_plu(code: str) -> None:
     assert parse_barcode(code) == Plu(code)

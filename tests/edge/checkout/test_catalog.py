@@ -49,9 +49,7 @@ def test_unknown_key_is_typed() -> None:
 
 
 def test_inactive_items_are_not_sold() -> None:
-    catalog = Catalog.from_snapshot(
-        [dataclasses.replace(catalog_item(1), active=False)], version=1
-    )
+    catalog = Catalog.from_snapshot([dataclasses.replace(catalog_item(1), active=False)], version=1)
     with pytest.raises(UnknownItem):
         catalog.by_sku("SKU0000001")
     assert catalog.search("Item") == []
