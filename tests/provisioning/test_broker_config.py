@@ -95,7 +95,6 @@ def test_acl_binds_devices_to_their_subtree_and_grants_the_control_plane_the_fle
         "pattern readwrite sf/v1/d/%u/#",
         "user control-plane",
         "topic readwrite sf/v1/#",
-        "topic read $share/#",
     }
 
 
