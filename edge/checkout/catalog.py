@@ -5,12 +5,14 @@ then moves forward only by ``ChangeSet``s whose ``base_version`` equals the cata
 A stale, duplicate or out-of-order change set raises ``CatalogVersionConflict`` and leaves the
 catalog untouched, so the caller fetches a fresh snapshot instead of silently drifting.
 Items are ``__slots__`` dataclasses and the indexes are plain dicts, which keeps 100,000 items
-in tens of megabytes and a lookup at a dict probe. Name search scans a lower-cased list and stops
-at ``limit`` hits; it serves the kiosk's search box, not the scan path.
+in tens of megabytes and a lookup at a dict probe. Name search bisects a sorted list of
+case-folded names for prefixes, then scans for substrings until ``limit`` hits; it serves the
+kiosk's search box, not the scan path.
 """
 
 from __future__ import annotations
 
+import bisect
 import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -67,6 +69,8 @@ class Catalog:
     _by_gtin: dict[str, str] = field(default_factory=dict)
     _by_plu: dict[str, str] = field(default_factory=dict)
     _by_sku: dict[str, str] = field(default_factory=dict)
+    _names: dict[str, str] = field(default_factory=dict)
+    _sorted_names: list[tuple[str, str]] | None = None
 
     @classmethod
     def from_snapshot(cls, items: Iterable[Item], *, version: int) -> Catalog:
@@ -74,6 +78,7 @@ class Catalog:
         catalog = cls(version=version)
         for item in items:
             catalog._put(item)
+        catalog.search("\0")  # builds the sorted name index now rather than on the first search
         return catalog
 
     def __len__(self) -> int:
@@ -91,11 +96,16 @@ class Catalog:
             self._by_plu[item.plu] = item.id
         if item.sku is not None:
             self._by_sku[item.sku] = item.id
+        if item.active:
+            self._names[item.id] = item.name.casefold()
+        self._sorted_names = None
 
     def _drop(self, item_id: str) -> None:
         old = self._by_id.pop(item_id, None)
         if old is None:
             return
+        self._names.pop(item_id, None)
+        self._sorted_names = None
         keyed: list[tuple[dict[str, str], str | None]]
         keyed = [(self._by_gtin, _gtin_key(g)) for g in old.gtins]
         keyed += [(self._by_plu, old.plu), (self._by_sku, old.sku)]
@@ -142,18 +152,21 @@ class Catalog:
     def search(self, text: str, *, limit: int = 20) -> list[Item]:
         """Active items whose name starts with ``text`` first, then those containing it."""
         needle = text.casefold().strip()
-        if not needle:
+        if not needle or limit <= 0:
             return []
-        prefix: list[Item] = []
-        inner: list[Item] = []
-        for item in self._by_id.values():
-            if not item.active:
-                continue
-            name = item.name.casefold()
-            if name.startswith(needle):
-                prefix.append(item)
-                if len(prefix) >= limit:
-                    break
-            elif len(inner) < limit and needle in name:
-                inner.append(item)
-        return (prefix + inner)[:limit]
+        if self._sorted_names is None:  # rebuilt lazily: change sets are rare, searches many
+            self._sorted_names = sorted((name, item_id) for item_id, name in self._names.items())
+        names = self._sorted_names
+        hits: list[str] = []
+        i = bisect.bisect_left(names, (needle, ""))
+        while i < len(names) and len(hits) < limit and names[i][0].startswith(needle):
+            hits.append(names[i][1])
+            i += 1
+        if len(hits) < limit:
+            seen = set(hits)
+            for item_id, name in self._names.items():
+                if needle in name and item_id not in seen:
+                    hits.append(item_id)
+                    if len(hits) >= limit:
+                        break
+        return [self._by_id[item_id] for item_id in hits]

@@ -1,0 +1,150 @@
+"""Checkout domain benchmark: catalog of 100,000 items, lookups, cart totals, memory.
+
+Run: .venv/bin/python bench/checkout_domain.py — prints a table and writes
+bench/results/checkout_domain.json. Timings use perf_counter_ns; money stays in ints.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import platform
+import random
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import psutil
+
+from edge.checkout.barcodes import gs1_check_digit, parse_barcode
+from edge.checkout.cart import Cart, CartPolicy, PercentOff
+from edge.checkout.catalog import Catalog, Item, SoldBy
+from edge.checkout.money import CHF
+from edge.checkout.staff import Approval, Role
+from edge.checkout.tax import TaxClass, TaxPolicy
+
+N_ITEMS = 100_000
+N_LOOKUPS = 100_000
+N_CARTS = 2_000
+LINES_PER_CART = 30
+MANAGER = Approval(approver_id="bench", role=Role.MANAGER)
+RESULTS = Path(__file__).parent / "results" / "checkout_domain.json"
+
+
+def gtin13(n: int) -> str:
+    body = f"76{n:010d}"
+    return body + str(gs1_check_digit(body))
+
+
+def items() -> list[Item]:
+    return [
+        Item(
+            id=f"item-{n}",
+            name=f"Product {n} {'apple' if n % 3 else 'pear'}",
+            price_minor=100 + n % 5000,
+            tax_class="A" if n % 4 else "B",
+            department=f"dept-{n % 40}",
+            gtins=(gtin13(n),),
+            plu=f"{n:05d}" if n < 10_000 else None,
+            sku=f"SKU{n:07d}",
+            sold_by=SoldBy.WEIGHT if n % 50 == 0 else SoldBy.PIECE,
+        )
+        for n in range(N_ITEMS)
+    ]
+
+
+def percentile(samples_ns: list[int], q: float) -> float:
+    ordered = sorted(samples_ns)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] / 1000  # µs
+
+
+def main() -> None:
+    process = psutil.Process()
+    gc.collect()
+    rss_before = process.memory_info().rss
+    source = items()
+    t0 = time.perf_counter_ns()
+    catalog = Catalog.from_snapshot(source, version=1)
+    load_ms = (time.perf_counter_ns() - t0) / 1e6
+    del source
+    gc.collect()
+    rss_catalog = process.memory_info().rss
+
+    rng = random.Random(7)
+    codes = [gtin13(rng.randrange(N_ITEMS)) for _ in range(N_LOOKUPS)]
+    scan_ns: list[int] = []
+    for code in codes:
+        start = time.perf_counter_ns()
+        parsed = parse_barcode(code)
+        catalog.by_gtin(parsed.gtin14)  # type: ignore[union-attr]
+        scan_ns.append(time.perf_counter_ns() - start)
+    sku_ns: list[int] = []
+    for _ in range(N_LOOKUPS):
+        sku = f"SKU{rng.randrange(N_ITEMS):07d}"
+        start = time.perf_counter_ns()
+        catalog.by_sku(sku)
+        sku_ns.append(time.perf_counter_ns() - start)
+    search_ns: list[int] = []
+    for _ in range(200):
+        start = time.perf_counter_ns()
+        catalog.search(f"product {rng.randrange(1000)}", limit=20)
+        search_ns.append(time.perf_counter_ns() - start)
+
+    policy = CartPolicy(
+        currency=CHF,
+        tax=TaxPolicy((TaxClass("A", Decimal("0.081")), TaxClass("B", Decimal("0.026")))),
+    )
+    totals_ns: list[int] = []
+    for n in range(N_CARTS):
+        cart = Cart(policy=policy, cart_id=f"c{n}")
+        for _ in range(LINES_PER_CART):
+            item = catalog.by_id(f"item-{rng.randrange(N_ITEMS)}")
+            qty: int | Decimal = Decimal("0.734") if item.sold_by is SoldBy.WEIGHT else 2
+            cart = cart.add_item(item, qty)
+        discounted = cart.discount_basket(PercentOff(Decimal(5)), approval=MANAGER)
+        assert isinstance(discounted, Cart)
+        start = time.perf_counter_ns()
+        discounted.totals()
+        totals_ns.append(time.perf_counter_ns() - start)
+
+    result = {
+        "python": platform.python_version(),
+        "items": N_ITEMS,
+        "catalog_load_ms": round(load_ms, 1),
+        "scan_lookup_us": {"p50": percentile(scan_ns, 0.5), "p99": percentile(scan_ns, 0.99)},
+        "sku_lookup_us": {"p50": percentile(sku_ns, 0.5), "p99": percentile(sku_ns, 0.99)},
+        "name_search_us": {"p50": percentile(search_ns, 0.5), "p99": percentile(search_ns, 0.99)},
+        "cart_totals_us": {
+            "lines": LINES_PER_CART,
+            "p50": percentile(totals_ns, 0.5),
+            "p99": percentile(totals_ns, 0.99),
+        },
+        "rss_mb": {
+            "before": round(rss_before / 2**20, 1),
+            "with_catalog": round(rss_catalog / 2**20, 1),
+            "catalog": round((rss_catalog - rss_before) / 2**20, 1),
+        },
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'measure':<34}{'p50':>12}{'p99':>12}")
+    print("-" * 58)
+    print(f"{'catalog load (100k items), ms':<34}{result['catalog_load_ms']:>12}{'':>12}")
+    for key, label in [
+        ("scan_lookup_us", "scan: parse + GTIN lookup, µs"),
+        ("sku_lookup_us", "SKU lookup, µs"),
+        ("name_search_us", "name search (limit 20), µs"),
+        ("cart_totals_us", f"cart totals ({LINES_PER_CART} lines), µs"),
+    ]:
+        stats = result[key]
+        assert isinstance(stats, dict)
+        print(f"{label:<34}{stats['p50']:>12.1f}{stats['p99']:>12.1f}")
+    rss = result["rss_mb"]
+    assert isinstance(rss, dict)
+    print(f"{'RSS with catalog, MB':<34}{rss['with_catalog']:>12}{'':>12}")
+    print(f"{'RSS of catalog, MB':<34}{rss['catalog']:>12}{'':>12}")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
