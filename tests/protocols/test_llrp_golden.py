@@ -5,7 +5,7 @@ Header (4.2.1): ``rsvd(3)=0 ver(3)=1 type(10)`` -> 0x0400 | type; length u32; me
 
 import pytest
 
-import protocols.llrp as llrp
+from protocols import llrp
 
 
 def h(text: str) -> bytes:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import protocols.llrp as llrp
+from protocols import llrp
 
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)

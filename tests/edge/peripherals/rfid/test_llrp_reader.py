@@ -1,0 +1,116 @@
+"""The LLRP client against the LLRP simulator on loopback: counts, keepalives, drops, garbage."""
+
+import asyncio
+import json
+
+from edge.peripherals.rfid.count import EVENT_KIND, CountSession
+from edge.peripherals.rfid.llrp_client import LlrpReader, LlrpSettings
+from edge.peripherals.rfid.llrp_simulator import LlrpReaderSimulator
+from edge.peripherals.rfid.pipeline import ReadPipeline
+from edge.peripherals.rfid.tag_field import TagField, make_gtin
+
+from .conftest import GTINS, MemoryJournal, until
+
+GUARD_S = 30  # only against hangs
+
+
+def settings(port: int, **overrides: object) -> LlrpSettings:
+    values: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "keepalive_ms": 200,
+        "backoff_base_s": 0.01,
+        "backoff_cap_s": 0.05,
+        "response_timeout_s": 5.0,
+    }
+    values.update(overrides)
+    return LlrpSettings(**values)  # type: ignore[arg-type]
+
+
+async def test_count_of_2000_tags_reports_gtin_totals_and_variance(
+    population: tuple[bytes, ...], on_shelf: dict[str, int], expected: dict[str, int]
+) -> None:
+    field = TagField(epcs=population, miss_rate=0.3, antennas=(1, 2, 3, 4), seed=7)
+    session = CountSession(session_id="C-1", expected=expected, location="aisle 3")
+    journal = MemoryJournal()
+    async with asyncio.timeout(GUARD_S), LlrpReaderSimulator(field=field) as sim:
+        session.start()
+        async with LlrpReader(name="door", settings=settings(sim.port), on_read=session.add):
+            await until(lambda: session.distinct_tags == len(population))
+        session.stop()
+        seq = await session.commit(journal)
+    assert session.totals() == on_shelf
+    report = session.variance()
+    off = {line.gtin: line.variance for line in report.lines if line.variance}
+    assert off == {GTINS[0]: -5, GTINS[1]: -1, GTINS[2]: 2, make_gtin("0614141", 999): -4}
+    assert report.reads >= len(population)
+    kind, body = journal.events[0]
+    assert (seq, kind, body["counted_total"], body["expected_total"]) == (1, EVENT_KIND, 2000, 2008)
+    assert json.loads(json.dumps(body)) == body  # JSON-able, ints only
+    assert sim.rospecs == {}  # the client deleted its ROSpec on the way out
+
+
+async def test_keepalives_are_acked_and_capabilities_read(population: tuple[bytes, ...]) -> None:
+    field = TagField(epcs=population[:10], reads_per_second=200, seed=1)
+    pipeline = ReadPipeline()
+    async with (
+        asyncio.timeout(GUARD_S),
+        LlrpReaderSimulator(field=field) as sim,
+        LlrpReader(
+            name="door", settings=settings(sim.port, keepalive_ms=20), on_read=pipeline.add
+        ) as reader,
+    ):
+        await until(lambda: sim.keepalive_acks >= 3)
+        assert reader.capabilities is not None
+        assert reader.capabilities.firmware == "sim-1.0"
+        assert reader.health.connected
+
+
+async def test_reconnects_after_a_network_drop(population: tuple[bytes, ...]) -> None:
+    field = TagField(epcs=population[:50], reads_per_second=5000, seed=2)
+    pipeline = ReadPipeline()
+    async with (
+        asyncio.timeout(GUARD_S),
+        LlrpReaderSimulator(field=field) as sim,
+        LlrpReader(name="door", settings=settings(sim.port), on_read=pipeline.add) as r,
+    ):
+        await r.inventorying.wait()
+        await until(lambda: pipeline.reads > 0)
+        sim.drop_connections()
+        await until(lambda: r.sessions == 2 and r.inventorying.is_set())
+        reads_before = pipeline.reads
+        await until(lambda: pipeline.reads > reads_before)
+        assert r.health.counters["disconnect"] == 1
+        assert sim.connections == 2
+
+
+async def test_garbage_on_the_wire_is_counted_and_survived(population: tuple[bytes, ...]) -> None:
+    field = TagField(epcs=population[:50], reads_per_second=5000, seed=3)
+    pipeline = ReadPipeline()
+    async with (
+        asyncio.timeout(GUARD_S),
+        LlrpReaderSimulator(field=field) as sim,
+        LlrpReader(name="door", settings=settings(sim.port), on_read=pipeline.add) as r,
+    ):
+        await r.inventorying.wait()
+        sim.inject_garbage()
+        await until(lambda: r.sessions == 2 and r.inventorying.is_set())
+        assert r.health.counters["frame_garbled"] == 1
+        assert r.health.counters["stream_lost"] == 1
+        reads_before = pipeline.reads
+        await until(lambda: pipeline.reads > reads_before)
+
+
+async def test_silent_reader_is_dropped_and_retried(population: tuple[bytes, ...]) -> None:
+    """A reader that stops sending keepalives is declared gone after the missed periods."""
+    field = TagField(epcs=(), seed=4)
+    async with asyncio.timeout(GUARD_S), LlrpReaderSimulator(field=field) as sim:
+        reader = LlrpReader(
+            name="door",
+            settings=settings(sim.port, keepalive_ms=20, keepalive_misses=2),
+            on_read=ReadPipeline().add,
+        )
+        sim.send_keepalives = False
+        async with reader:
+            await until(lambda: reader.health.counters["disconnect"] >= 1)
+            assert reader.health.error == "door: no keepalive for 0.04s"
