@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TypeAlias
 
+from edge.checkout.barcodes import EmbeddedPrice, EmbeddedWeight, ParsedBarcode
 from edge.checkout.catalog import Item, SoldBy
 from edge.checkout.errors import InvalidDiscount, InvalidQuantity, UnknownLine
 from edge.checkout.money import Currency, RoundingRule, allocate, multiply
@@ -178,6 +179,14 @@ class Cart:
             catalog_price_minor=price,
         )
         return replace(self, lines=(*self.lines, line), next_line_id=self.next_line_id + 1)
+
+    def add_scan(self, item: Item, scanned: ParsedBarcode) -> Cart:
+        """Add what a scan found: an embedded price sets the price, an embedded weight the kg."""
+        if isinstance(scanned, EmbeddedPrice):
+            return self.add_item(item, 1, unit_price_minor=scanned.price_minor)
+        if isinstance(scanned, EmbeddedWeight):
+            return self.add_item(item, scanned.weight_kg)
+        return self.add_item(item, 1)
 
     def change_quantity(self, line_id: int, quantity: int | Decimal) -> Cart:
         """Set a line's quantity (zero is not a quantity: void the line instead)."""

@@ -17,7 +17,14 @@ import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from edge.checkout.barcodes import to_gtin14
+from edge.checkout.barcodes import (
+    EmbeddedPrice,
+    EmbeddedWeight,
+    Gtin,
+    ParsedBarcode,
+    Plu,
+    to_gtin14,
+)
 from edge.checkout.errors import CatalogVersionConflict, UnknownItem
 
 
@@ -148,6 +155,16 @@ class Catalog:
     def by_sku(self, sku: str) -> Item:
         """The active item for a SKU."""
         return self._active(self._by_sku.get(sku), sku, "SKU")
+
+    def lookup(self, scanned: ParsedBarcode) -> Item:
+        """The active item for a parsed scan: GTIN, in-store key of an embedded code, or PLU."""
+        if isinstance(scanned, Gtin):
+            return self.by_gtin(scanned.gtin14)
+        if isinstance(scanned, (EmbeddedPrice, EmbeddedWeight)):
+            return self.by_gtin(scanned.item_key)
+        if isinstance(scanned, Plu):
+            return self.by_plu(scanned.code)
+        raise TypeError(f"not a parsed barcode: {scanned!r}")
 
     def search(self, text: str, *, limit: int = 20) -> list[Item]:
         """Active items whose name starts with ``text`` first, then those containing it."""

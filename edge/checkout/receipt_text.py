@@ -15,7 +15,7 @@ from edge.checkout.money import Currency, format_minor
 from edge.checkout.returns import SaleReturn
 from edge.checkout.sale import Sale
 from edge.checkout.shift import ReportKind, ShiftReport
-from edge.checkout.tax import TaxRow
+from edge.checkout.tax import PricingMode, TaxRow
 from edge.checkout.tenders import Tender, TenderKind
 
 WIDTHS = (32, 42, 48)
@@ -92,6 +92,8 @@ def render_receipt(
     discounts = sale.line_discount_minor + sale.basket_discount_minor
     if discounts:
         out.append(_lr("Discounts", f"-{format_minor(discounts, money)}", width))
+    if sale.pricing is PricingMode.EXCLUSIVE:  # tax is added at the till: show it before total
+        out.append(_lr("Tax", format_minor(sale.tax_minor, money), width))
     out.append(_lr(f"TOTAL {sale.currency}", format_minor(sale.total_minor, money), width))
     if sale.rounding_minor:
         out.append(_lr("Cash rounding", format_minor(sale.rounding_minor, money), width))

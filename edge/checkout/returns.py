@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from edge.checkout.cart import Cart, CartPolicy
-from edge.checkout.catalog import Item
+from edge.checkout.catalog import Item, SoldBy
 from edge.checkout.errors import InvalidQuantity, ReturnExceedsSold, UnknownLine
 from edge.checkout.journal_body import JournalRecord
 from edge.checkout.money import Currency, RoundingRule, cash_round, round_to_int
@@ -134,9 +134,13 @@ def build_return(
         sold = sold_lines.get(line_id)
         if sold is None:
             raise UnknownLine(line_id=line_id)
+        if isinstance(quantity, float):  # a float quantity is a bug upstream
+            raise TypeError("quantity must be an int or a Decimal")
         q = Decimal(quantity)
-        if q <= 0:
+        if not q.is_finite() or q <= 0:
             raise InvalidQuantity(quantity=quantity, reason="must be more than zero")
+        if sold.sold_by is SoldBy.PIECE and q != q.to_integral_value():
+            raise InvalidQuantity(quantity=quantity, reason="sold by the piece")
         r = done.get(line_id, Decimal(0))
         if r + q > sold.quantity:
             raise ReturnExceedsSold(

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from edge.checkout.cart import Cart
+from edge.checkout.catalog import SoldBy
 from edge.checkout.errors import TenderShort
 from edge.checkout.journal_body import JournalRecord, record_class
 from edge.checkout.money import Currency
@@ -41,6 +42,7 @@ class SaleLine:
     department: str
     tax_class: str
     tax_rate: Decimal
+    sold_by: SoldBy
     quantity: Decimal
     unit_price_minor: int
     catalog_price_minor: int
@@ -116,6 +118,7 @@ def complete_sale(
             department=by_id[t.line_id].department,
             tax_class=by_id[t.line_id].tax_class,
             tax_rate=policy.tax.tax_class(by_id[t.line_id].tax_class).rate,
+            sold_by=by_id[t.line_id].sold_by,
             quantity=by_id[t.line_id].quantity,
             unit_price_minor=by_id[t.line_id].unit_price_minor,
             catalog_price_minor=by_id[t.line_id].catalog_price_minor,

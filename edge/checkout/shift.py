@@ -184,6 +184,8 @@ class Shift:
         """Fold one record into the totals; a closed shift takes nothing more."""
         if self.closed is not None:
             raise ShiftError(shift_id=self.opened.shift_id, reason="shift is closed")
+        if record.shift_id != self.opened.shift_id:
+            raise ShiftError(shift_id=self.opened.shift_id, reason=f"record of {record.shift_id}")
         if isinstance(record, Sale):
             self._sale(record)
         elif isinstance(record, SaleReturn):

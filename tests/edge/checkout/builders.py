@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from edge.checkout.cart import AmountOff, Cart, CartPolicy, PercentOff
@@ -15,6 +16,8 @@ from edge.checkout.staff import Approval, Role
 from edge.checkout.tax import PricingMode, TaxClass, TaxPolicy, TaxRounding
 from edge.checkout.tenders import CardApproved, Payment
 
+# Property tests are deterministic (same examples every run) and never fail on timing.
+PROPERTY = settings(deadline=None, derandomize=True, max_examples=100)
 MANAGER = Approval(approver_id="m1", role=Role.MANAGER)
 CASHIER = Approval(approver_id="c1", role=Role.CASHIER)
 T0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)

@@ -19,6 +19,8 @@ from edge.checkout.barcodes import (
 )
 from edge.checkout.errors import BadCheckDigit, UnknownBarcode
 
+from .builders import PROPERTY
+
 
 @pytest.mark.parametrize(
     ("code", "gtin14", "symbology"),
@@ -89,6 +91,7 @@ def test_unknown_barcode(code: str) -> None:
     assert info.value.cashier_message.startswith("Barcode not recognised")
 
 
+@PROPERTY
 @given(st.text(alphabet="0123456789", min_size=7, max_size=13), st.data())
 def test_check_digit_catches_every_single_digit_error(body: str, data: st.DataObject) -> None:
     code = body + str(gs1_check_digit(body))

@@ -3,19 +3,31 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 
+from edge.checkout.barcodes import gs1_check_digit, parse_barcode
 from edge.checkout.cart import AmountOff, Cart, PercentOff
 from edge.checkout.catalog import SoldBy
 from edge.checkout.errors import InvalidDiscount, InvalidQuantity, UnknownLine
 from edge.checkout.staff import ApprovalRequired, Role
 from edge.checkout.tax import PricingMode
 
-from .builders import APPLES, CASHIER, COFFEE, MANAGER, MILK, carts, make_item, make_policy
+from .builders import (
+    APPLES,
+    CASHIER,
+    COFFEE,
+    MANAGER,
+    MILK,
+    PROPERTY,
+    carts,
+    make_item,
+    make_policy,
+)
 
 
 def new_cart() -> Cart:
     return Cart(policy=make_policy(), cart_id="cart-1")
 
 
+@PROPERTY
 @given(carts())
 def test_totals_never_create_or_lose_a_cent(cart: Cart) -> None:
     totals = cart.totals()
@@ -32,6 +44,7 @@ def test_totals_never_create_or_lose_a_cent(cart: Cart) -> None:
     assert totals.total_minor == sum(t.total_minor for t in lines) == totals.tax.gross_minor
 
 
+@PROPERTY
 @given(carts())
 def test_basket_discount_allocation_is_exact(cart: Cart) -> None:
     totals = cart.totals()
@@ -138,3 +151,16 @@ def test_exclusive_pricing_adds_tax() -> None:
     totals = cart.totals()
     assert totals.tax_minor == 104  # 12.90 × 8.1 % = 1.0449
     assert totals.total_minor == 1394
+
+
+def test_add_scan_uses_what_the_code_carries() -> None:
+    weighed = _with_check("2300042" + "00734")
+    priced = _with_check("0255555" + "01990")
+    cart = new_cart().add_scan(APPLES, parse_barcode(weighed))
+    cart = cart.add_scan(COFFEE, parse_barcode(priced)).add_scan(MILK, parse_barcode("4011"))
+    assert [line.quantity for line in cart.lines] == [Decimal("0.734"), 1, 1]
+    assert [t.gross_minor for t in cart.totals().lines] == [286, 1990, 165]
+
+
+def _with_check(body12: str) -> str:
+    return body12 + str(gs1_check_digit(body12))

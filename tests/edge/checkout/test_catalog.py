@@ -84,3 +84,29 @@ def test_out_of_order_change_sets_are_refused(base: int, version: int) -> None:
     assert info.value.catalog_version == 2
     assert catalog.version == 2
     assert catalog.by_id("item-1")  # untouched
+
+
+def _with_check(body12: str) -> str:
+    return body12 + str(gs1_check_digit(body12))
+
+
+@pytest.mark.parametrize(
+    ("code", "item_id"),
+    [
+        pytest.param(gtin13(5), "item-5", id="gtin"),
+        pytest.param(_with_check("2300042" + "01234"), "cheese", id="embedded-weight"),
+        pytest.param(_with_check("0255555" + "01990"), "cake", id="embedded-price"),
+        pytest.param("4011", "bananas", id="plu"),
+    ],
+)
+def test_lookup_of_every_kind_of_scan(code: str, item_id: str) -> None:
+    catalog = Catalog.from_snapshot(
+        [
+            catalog_item(5),
+            make_item(0, id="cheese", gtins=("2300042",)),
+            make_item(0, id="cake", gtins=("0255555",)),
+            make_item(0, id="bananas", plu="4011", sku=None),
+        ],
+        version=1,
+    )
+    assert catalog.lookup(parse_barcode(code)).id == item_id

@@ -16,6 +16,8 @@ from edge.checkout.money import (
     to_minor,
 )
 
+from .builders import PROPERTY
+
 
 @pytest.mark.parametrize(
     ("amount", "rule", "minor"),
@@ -36,6 +38,7 @@ def test_to_minor_refuses_float() -> None:
         to_minor(12.35, CHF, RoundingRule.HALF_UP)  # type: ignore[arg-type]
 
 
+@PROPERTY
 @given(st.integers(min_value=-(10**12), max_value=10**12))
 def test_minor_major_round_trip(minor: int) -> None:
     assert to_minor(from_minor(minor, CHF), CHF, RoundingRule.HALF_EVEN) == minor
@@ -68,6 +71,7 @@ def test_cash_round_chf(minor: int, rounded: int) -> None:
     assert cash_round(minor, CHF.cash_increment_minor) == rounded
 
 
+@PROPERTY
 @given(st.integers(min_value=-(10**9), max_value=10**9), st.sampled_from([1, 5, 10, 100]))
 def test_cash_round_is_nearest_multiple(minor: int, increment: int) -> None:
     rounded = cash_round(minor, increment)
@@ -79,6 +83,7 @@ def test_multiply_weight() -> None:
     assert multiply(1290, Decimal("0.512"), RoundingRule.HALF_UP) == 660  # 660.48
 
 
+@PROPERTY
 @given(
     st.integers(min_value=-(10**9), max_value=10**9),
     st.lists(st.integers(min_value=0, max_value=10**7), min_size=1, max_size=30),

@@ -9,6 +9,7 @@ from edge.checkout.receipt_text import render_receipt, render_report, render_ret
 from edge.checkout.returns import build_return
 from edge.checkout.sale import complete_sale
 from edge.checkout.shift import open_shift
+from edge.checkout.tax import PricingMode
 from edge.checkout.tenders import CardApproved, Payment
 
 from .builders import APPLES, COFFEE, MANAGER, MILK, T0, make_item, make_policy, sell
@@ -132,3 +133,12 @@ def test_width_is_checked() -> None:
     sale = sell(Cart(policy=make_policy(), cart_id="w").add_item(COFFEE))
     with pytest.raises(ValueError, match="width"):
         render_receipt(sale, width=40)
+
+
+def test_exclusive_pricing_shows_tax_before_total() -> None:
+    cart = Cart(policy=make_policy(pricing=PricingMode.EXCLUSIVE), cart_id="x").add_item(COFFEE)
+    lines = render_receipt(sell(cart), width=42).splitlines()
+    tax_at = next(i for i, line in enumerate(lines) if line.startswith("Tax "))
+    assert lines[tax_at].endswith("1.04")
+    assert lines[tax_at + 1].startswith("TOTAL CHF")
+    assert lines[tax_at + 1].endswith("13.94")

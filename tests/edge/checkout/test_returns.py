@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.checkout.cart import Cart
+from edge.checkout.catalog import SoldBy
 from edge.checkout.errors import InvalidQuantity, ReturnExceedsSold, UnknownLine
 from edge.checkout.money import CHF
 from edge.checkout.payment_terminal_client import TcpPaymentTerminal
@@ -20,7 +21,7 @@ from edge.checkout.sale import Sale
 from edge.checkout.staff import ApprovalRequired
 from edge.checkout.tenders import TenderKind
 
-from .builders import APPLES, COFFEE, MANAGER, MILK, T0, carts, make_policy, sell
+from .builders import APPLES, COFFEE, MANAGER, MILK, PROPERTY, T0, carts, make_policy, sell
 
 
 def a_sale(card_minor: int = 0) -> Sale:
@@ -73,6 +74,7 @@ def test_never_more_than_sold_counting_earlier_returns() -> None:
         pytest.param({1: -1}, InvalidQuantity, id="negative"),
         pytest.param({9: 1}, UnknownLine, id="no-such-line"),
         pytest.param({3: Decimal("0.751")}, ReturnExceedsSold, id="more-kg-than-sold"),
+        pytest.param({1: Decimal("0.5")}, InvalidQuantity, id="half-a-piece"),
     ],
 )
 def test_bad_returns(quantities: dict[int, int | Decimal], error: type[Exception]) -> None:
@@ -80,6 +82,7 @@ def test_bad_returns(quantities: dict[int, int | Decimal], error: type[Exception
         give_back(a_sale(), quantities, [])
 
 
+@PROPERTY
 @given(carts(), st.data())
 def test_refunds_never_exceed_sales(cart: Cart, data: st.DataObject) -> None:
     sale = sell(cart)
@@ -87,9 +90,11 @@ def test_refunds_never_exceed_sales(cart: Cart, data: st.DataObject) -> None:
     for line in sale.lines:
         left = line.quantity
         while left > 0:
-            step = data.draw(st.sampled_from(sorted({left, min(left, Decimal(1)), left / 2})))
-            step = step.quantize(Decimal("0.001")) or left
-            step = min(step, left)
+            if line.sold_by is SoldBy.PIECE:
+                options = {left, Decimal(1), max(Decimal(1), left // 2)}
+            else:
+                options = {left, max(Decimal("0.001"), (left / 2).quantize(Decimal("0.001")))}
+            step = data.draw(st.sampled_from(sorted(options)))
             earlier.append(give_back(sale, {line.line_id: step}, earlier))
             left -= step
     refunded = sum(r.refund_minor for r in earlier)

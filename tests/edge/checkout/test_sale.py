@@ -3,7 +3,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 
 from edge.checkout.cart import AmountOff, Cart
 from edge.checkout.errors import JournalBodyError, TenderShort
@@ -11,7 +11,7 @@ from edge.checkout.money import CHF
 from edge.checkout.sale import Sale, complete_sale, decode_journal_body, void_sale
 from edge.checkout.tenders import Payment
 
-from .builders import APPLES, COFFEE, MANAGER, MILK, T0, carts, make_policy, sell
+from .builders import APPLES, COFFEE, MANAGER, MILK, PROPERTY, T0, carts, make_policy, sell
 
 
 def walk(value: Any) -> None:
@@ -27,7 +27,7 @@ def walk(value: Any) -> None:
         assert value is None or type(value) in (str, int, bool), repr(value)
 
 
-@settings(max_examples=50)
+@PROPERTY
 @given(carts())
 def test_journal_body_is_json_safe_and_round_trips(cart: Cart) -> None:
     sale = sell(cart)

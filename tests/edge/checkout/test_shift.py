@@ -1,3 +1,4 @@
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -105,3 +106,10 @@ def test_negative_float_refused() -> None:
             exponent=2,
             float_minor=-1,
         )
+
+
+def test_records_of_another_shift_are_refused() -> None:
+    shift, _ = a_day()
+    other = sell(Cart(policy=make_policy(), cart_id="z").add_item(MILK))
+    with pytest.raises(ShiftError):
+        shift.record(dataclasses.replace(other, shift_id="S2"))

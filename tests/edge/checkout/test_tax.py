@@ -13,7 +13,7 @@ from edge.checkout.tax import (
     compute_tax,
 )
 
-from .builders import SWISS_TAX
+from .builders import PROPERTY, SWISS_TAX
 
 taxable_lines = st.lists(
     st.builds(
@@ -32,6 +32,7 @@ tax_policies = st.builds(
 )
 
 
+@PROPERTY
 @given(tax_policies, taxable_lines)
 def test_tax_summary_reconciles_exactly(policy: TaxPolicy, lines: list[TaxableLine]) -> None:
     result = compute_tax(policy, lines)

@@ -6,6 +6,8 @@ from edge.checkout.errors import TenderExceedsDue, TenderShort
 from edge.checkout.money import CHF, EUR, Currency
 from edge.checkout.tenders import CardApproved, Payment, TenderKind, payment_key
 
+from .builders import PROPERTY
+
 
 def start(due: int, currency: Currency = CHF, cart_id: str = "cart-1") -> Payment:
     return Payment.start(due_minor=due, currency=currency, register_id="R1", cart_id=cart_id)
@@ -21,6 +23,7 @@ def test_cash_with_change_and_rounding() -> None:
     assert paid.tenders[0].amount_minor == 1235
 
 
+@PROPERTY
 @given(
     st.integers(min_value=1, max_value=10**8),
     st.integers(min_value=0, max_value=10**6),
@@ -37,6 +40,7 @@ def test_change_is_exact(due: int, extra: int, currency: Currency) -> None:
     assert abs(paid.rounding_minor) * 2 <= currency.cash_increment_minor
 
 
+@PROPERTY
 @given(
     st.integers(min_value=2, max_value=10**7),
     st.data(),
