@@ -143,6 +143,8 @@ class EmbeddedLayout:
     price_check_digit: bool = False
 
     def __post_init__(self) -> None:
+        if not (self.prefix == "02" or (len(self.prefix) == 2 and self.prefix[0] == "2")):
+            raise ValueError(f"in-store prefixes are 02 and 20–29, not {self.prefix!r}")
         used = len(self.prefix) + self.item_digits + self.value_digits + self.price_check_digit
         if used != 12:
             raise ValueError(f"layout {self.prefix} uses {used} digits, needs 12 before the check")
@@ -254,6 +256,8 @@ def parse_barcode(
         _check(digits)
     if n == 12:
         _check(digits)
+        if digits[0] == "2" and "02" in layouts:  # a UPC-A of number system 2 is EAN-13 "02…"
+            return _parse_embedded("0" + digits, layouts["02"], currency_exponent)
         return Gtin(digits.zfill(14), Symbology.UPCA)
     if n == 13:
         _check(digits)

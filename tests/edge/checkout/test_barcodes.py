@@ -5,6 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.checkout.barcodes import (
+    EmbeddedKind,
+    EmbeddedLayout,
     EmbeddedPrice,
     EmbeddedWeight,
     Gtin,
@@ -146,3 +148,20 @@ def test_embedded_price_prefix_02() -> None:
 )
 def test_plu(code: str) -> None:
     assert parse_barcode(code) == Plu(code)
+
+
+def test_upca_number_system_2_is_an_in_store_code() -> None:
+    code = "2" + "55555" + "01990"
+    code += str(gs1_check_digit(code))
+    assert parse_barcode(code) == EmbeddedPrice(
+        item_key="0255555", price_minor=1990, raw="0" + code
+    )
+
+
+@pytest.mark.parametrize(
+    ("prefix", "item_digits"),
+    [pytest.param("30", 5, id="not-in-store"), pytest.param("20", 6, id="too-many-digits")],
+)
+def test_layouts_are_checked(prefix: str, item_digits: int) -> None:
+    with pytest.raises(ValueError, match=r"prefix|digits"):
+        EmbeddedLayout(prefix, EmbeddedKind.PRICE, item_digits, 5, 2)
