@@ -64,6 +64,7 @@ BROKER_VALIDITY = timedelta(days=365)
 CRL_VALIDITY = timedelta(days=7)
 ROOT_VALIDITY = timedelta(days=365 * 20)
 ISSUING_VALIDITY = timedelta(days=365 * 10)
+RENEWAL_MARGIN = timedelta(days=30)  # a third of the device validity: weeks offline still fine
 CLOCK_SKEW = timedelta(minutes=5)  # appliances boot with a slightly wrong clock
 MIN_RSA_BITS = 2048
 MIN_PASSPHRASE_BYTES = 16
@@ -127,6 +128,13 @@ def check_public_key(public_key: CertificatePublicKeyTypes) -> None:
             raise WeakKey(f"RSA key of {public_key.key_size} bits is too short")
         return
     raise WeakKey(f"key type {type(public_key).__name__} is not accepted")
+
+
+def renewal_due(
+    certificate: x509.Certificate, *, now: datetime, margin: timedelta = RENEWAL_MARGIN
+) -> bool:
+    """Whether `certificate` expires within `margin` of `now` and should be renewed."""
+    return now >= certificate.not_valid_after_utc - margin
 
 
 @dataclass(frozen=True, slots=True)

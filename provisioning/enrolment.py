@@ -26,7 +26,14 @@ from datetime import datetime, timedelta
 from typing import Annotated, Final, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 from provisioning.errors import (
@@ -83,6 +90,15 @@ class EnrolmentPayload(BaseModel):
     ca_fingerprint: Fingerprint
     tenant_id: Identifier
     store_id: Identifier
+
+    @field_validator("v", mode="before")
+    @classmethod
+    def _version_is_an_integer(cls, value: object) -> object:
+        # True == 1 in Python, and pydantic's Literal check accepts it even in strict mode.
+        if isinstance(value, bool):
+            msg = "v must be the integer 1"
+            raise ValueError(msg)
+        return value
 
 
 def encode_qr(payload: EnrolmentPayload) -> str:
@@ -157,6 +173,7 @@ class EnrolmentRecord:
     revoked_at: datetime | None = None
     used_at: datetime | None = None
     used_by_key: str | None = None  # sha256 of the SubjectPublicKeyInfo that redeemed it
+    device_id: str | None = None  # assigned on first redemption, handed out again on a retry
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from provisioning.ca import (
     ROOT_KEY,
     CertificateAuthority,
     device_uri,
+    renewal_due,
     validate_device_id,
 )
 from provisioning.errors import (
@@ -250,3 +251,15 @@ def test_write_crl_writes_pem_for_mosquitto(
     path = ca.write_crl(tmp_path / "broker" / "crl.pem", now=now)
 
     assert path.read_bytes().startswith(b"-----BEGIN X509 CRL-----")
+
+
+@pytest.mark.parametrize(
+    ("days_after_issue", "due"),
+    [pytest.param(59, False, id="day-59"), pytest.param(60, True, id="day-60-30-left")],
+)
+def test_renewal_is_due_thirty_days_before_expiry(
+    ca: CertificateAuthority, now: datetime, days_after_issue: int, due: bool
+) -> None:
+    issued = ca.issue_device_certificate(_device_csr(), device_id="reg-0001", now=now)
+
+    assert renewal_due(issued.certificate, now=now + timedelta(days=days_after_issue)) is due

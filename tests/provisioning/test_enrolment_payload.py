@@ -109,3 +109,9 @@ def _with_field(uri: str, field: str, value: str) -> str:
     fields = dict(parse_qsl(query))
     fields[keys[field]] = value
     return f"{head}?{urlencode(fields)}"
+
+
+def test_boolean_version_is_refused() -> None:
+    # True == 1 in Python; a JSON `"v": true` must not pass for version 1.
+    with pytest.raises(ValueError, match="integer 1"):
+        EnrolmentPayload.model_validate(_payload().model_dump(by_alias=True) | {"v": True})
