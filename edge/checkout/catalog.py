@@ -76,7 +76,6 @@ class Catalog:
     _by_gtin: dict[str, str] = field(default_factory=dict)
     _by_plu: dict[str, str] = field(default_factory=dict)
     _by_sku: dict[str, str] = field(default_factory=dict)
-    _names: dict[str, str] = field(default_factory=dict)
     _sorted_names: list[tuple[str, str]] | None = None
 
     @classmethod
@@ -103,15 +102,12 @@ class Catalog:
             self._by_plu[item.plu] = item.id
         if item.sku is not None:
             self._by_sku[item.sku] = item.id
-        if item.active:
-            self._names[item.id] = item.name.casefold()
         self._sorted_names = None
 
     def _drop(self, item_id: str) -> None:
         old = self._by_id.pop(item_id, None)
         if old is None:
             return
-        self._names.pop(item_id, None)
         self._sorted_names = None
         keyed: list[tuple[dict[str, str], str | None]]
         keyed = [(self._by_gtin, _gtin_key(g)) for g in old.gtins]
@@ -172,7 +168,9 @@ class Catalog:
         if not needle or limit <= 0:
             return []
         if self._sorted_names is None:  # rebuilt lazily: change sets are rare, searches many
-            self._sorted_names = sorted((name, item_id) for item_id, name in self._names.items())
+            self._sorted_names = sorted(
+                (item.name.casefold(), item.id) for item in self._by_id.values() if item.active
+            )
         names = self._sorted_names
         hits: list[str] = []
         i = bisect.bisect_left(names, (needle, ""))
@@ -181,7 +179,7 @@ class Catalog:
             i += 1
         if len(hits) < limit:
             seen = set(hits)
-            for item_id, name in self._names.items():
+            for name, item_id in names:
                 if needle in name and item_id not in seen:
                     hits.append(item_id)
                     if len(hits) >= limit:
