@@ -72,11 +72,11 @@ class Catalog:
     """In-memory index over items; build with ``Catalog.from_snapshot``."""
 
     version: int = 0
-    _by_id: dict[str, Item] = field(default_factory=dict)
-    _by_gtin: dict[str, str] = field(default_factory=dict)
-    _by_plu: dict[str, str] = field(default_factory=dict)
-    _by_sku: dict[str, str] = field(default_factory=dict)
-    _sorted_names: list[tuple[str, str]] | None = None
+    _by_id: dict[str, Item] = field(default_factory=dict, init=False, repr=False)
+    _by_gtin: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _by_plu: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _by_sku: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _sorted_names: list[tuple[str, str]] | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_snapshot(cls, items: Iterable[Item], *, version: int) -> Catalog:
