@@ -13,8 +13,9 @@ How it works
   the device.
 - Device certificates live 90 days; the control plane renews them before expiry. Every serial is
   recorded in a `CertificateLedger`, revocations too, and `crl_pem` renders the CRL (signed by the
-  issuing CA) for Mosquitto's `crlfile`. Mosquitto reads that file at start, so after a revocation
-  write the CRL and restart (or SIGHUP) the broker.
+  issuing CA) for Mosquitto's `crlfile`. After a revocation write the CRL and SIGHUP the broker:
+  Mosquitto 2.0 then checks new connections against it, but a revoked client that is already
+  connected keeps its session until it reconnects, so restart the broker to cut it off at once.
 - `fingerprint` (sha256 of the root's DER) is what the enrolment QR carries so the appliance can
   pin the CA before it trusts anything the network says.
 """
