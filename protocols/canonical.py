@@ -37,9 +37,20 @@ def _check(value: object, path: str) -> None:
     raise NonCanonicalValue(f"{type(value).__name__} at {path or '$'} has no JSON form")
 
 
-def canonical_bytes(value: object) -> bytes:
-    """Serialise ``value`` canonically, refusing anything without a single JSON form."""
-    _check(value, "")
+def canonical_text(value: object, *, checked: bool = True) -> str:
+    """Serialise ``value`` canonically, refusing anything without a single JSON form.
+
+    ``checked=False`` skips the walk that refuses floats and Decimals; it is for values that came
+    out of :func:`protocols.codec.decode`, which already refuses floats in journal bodies, so the
+    cloud does not pay for the same check twice on its hot path.
+    """
+    if checked:
+        _check(value, "")
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    )
+
+
+def canonical_bytes(value: object, *, checked: bool = True) -> bytes:
+    """:func:`canonical_text` as UTF-8 bytes."""
+    return canonical_text(value, checked=checked).encode()

@@ -12,16 +12,37 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from protocols.canonical import canonical_bytes
+import json
+
+from protocols.canonical import canonical_text
 
 GENESIS = "0" * 64
 
 
-def record_hash(*, prev_hash: str, seq: int, kind: str, ts: int, body: Mapping[str, object]) -> str:
-    """The hash of one journal record given the hash before it."""
+def envelope_bytes(*, seq: int, kind: str, ts: int, body_text: str) -> bytes:
+    """``canonical({"seq", "kind", "ts", "body"})`` from the body's canonical text.
+
+    Canonical JSON sorts keys, so the envelope is ``{"body":…,"kind":…,"seq":…,"ts":…}``; building
+    it around the already-serialised body lets the cloud serialise each body once, both to hash it
+    and to store it. ``tests/protocols`` checks this equals the canonical form of the envelope.
+    """
+    kind_text = json.dumps(kind, ensure_ascii=False)
+    return f'{{"body":{body_text},"kind":{kind_text},"seq":{int(seq)},"ts":{int(ts)}}}'.encode()
+
+
+def hash_envelope(prev_hash: str, envelope: bytes) -> str:
+    """``sha256(prev_hash ‖ envelope)`` as hex."""
     digest = hashlib.sha256(bytes.fromhex(prev_hash))
-    digest.update(canonical_bytes({"seq": seq, "kind": kind, "ts": ts, "body": body}))
+    digest.update(envelope)
     return digest.hexdigest()
+
+
+def record_hash(
+    *, prev_hash: str, seq: int, kind: str, ts: int, body: Mapping[str, object], checked: bool = True
+) -> str:
+    """The hash of one journal record given the hash before it."""
+    body_text = canonical_text(body, checked=checked)
+    return hash_envelope(prev_hash, envelope_bytes(seq=seq, kind=kind, ts=ts, body_text=body_text))
 
 
 def verify_link(

@@ -38,10 +38,22 @@ def encode(message: Message) -> bytes:
     return message.model_dump_json(by_alias=True).encode()
 
 
-def decode_payload(cls: type[M], payload: bytes, *, topic: str | None = None) -> M:
+#: Channels whose payloads are hashed or hold money: a float there has no canonical form.
+NO_FLOATS = frozenset({Channel.JOURNAL})
+
+
+def _refuse_float(text: str) -> Any:
+    raise MalformedMessage(f"float {text} is not allowed: money is minor units or a string")
+
+
+def decode_payload(
+    cls: type[M], payload: bytes, *, topic: str | None = None, floats: bool = True
+) -> M:
     """Validate ``payload`` as ``cls``, mapping every failure to a :class:`ProtocolError`."""
     try:
-        raw: Any = json.loads(payload)
+        raw: Any = json.loads(payload) if floats else json.loads(payload, parse_float=_refuse_float)
+    except MalformedMessage as err:
+        raise MalformedMessage(err.reason, topic=topic) from err
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise MalformedMessage(f"payload is not JSON: {err}", topic=topic) from err
     if not isinstance(raw, dict):
@@ -69,5 +81,10 @@ def decode(topic: str, payload: bytes) -> Inbound:
     limit = LIMITS.get(address.channel, DEFAULT_LIMIT)
     if len(payload) > limit:
         raise PayloadTooLarge(len(payload), limit, topic=topic)
-    message = decode_payload(BY_CHANNEL[address.channel], payload, topic=topic)
+    message = decode_payload(
+        BY_CHANNEL[address.channel],
+        payload,
+        topic=topic,
+        floats=address.channel not in NO_FLOATS,
+    )
     return Inbound(address=address, message=message)

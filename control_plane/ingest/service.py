@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.db.tables import devices, journal, sales
 from control_plane.ingest import metrics
-from protocols.canonical import canonical_bytes
-from protocols.chain import verify_link
+from protocols.canonical import canonical_text
+from protocols.chain import envelope_bytes, hash_envelope
 from protocols.messages import JournalAck, JournalBatch, JournalRecord
 
 SALE_COMPLETED = "sale.completed"
@@ -92,11 +92,10 @@ async def _ingest(
         if record.prev_hash != head:
             problem = f"seq {record.seq}: prev_hash does not continue the stored chain"
             break
-        body_text = canonical_bytes(record.body).decode()
-        if not verify_link(
-            prev_hash=head, seq=record.seq, kind=record.kind, ts=record.ts,
-            body=record.body, claimed=record.hash,
-        ):
+        # decode() refused floats in journal bodies already, so the unchecked form is canonical
+        body_text = canonical_text(record.body, checked=False)
+        envelope = envelope_bytes(seq=record.seq, kind=record.kind, ts=record.ts, body_text=body_text)
+        if hash_envelope(head, envelope) != record.hash:
             problem = f"seq {record.seq}: hash does not match the record's content"
             break
         accepted.append((record, body_text))

@@ -1,0 +1,343 @@
+"""Replication benchmark: commit latency, lag, catch-up, ingest throughput, memory.
+
+Runs against the real Mosquitto on 127.0.0.1:1883 and PostgreSQL on 127.0.0.1:5432, with the
+control plane as its own process (``storefleet serve``), exactly as deployed. Every figure is
+printed beside the ceiling it is compared with, measured in the same run. Writes
+``bench/results/replication.json``.
+
+    .venv/bin/python bench/replication.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiomqtt
+import asyncpg
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from control_plane.db.engine import make_engine, migrate  # noqa: E402
+from control_plane.db.tables import devices  # noqa: E402
+from control_plane.devices import service as registry  # noqa: E402
+from edge.ledger import Ledger  # noqa: E402
+from edge.ledger.sales import journal_body  # noqa: E402
+from edge.replication.replicator import ReplicationSettings, Replicator  # noqa: E402
+from edge.simulated_register import random_sale, ring_sales, RingSettings  # noqa: E402
+from protocols.broker_url import parse_broker_url  # noqa: E402
+from protocols.journal_wire import batch_bytes, record_json  # noqa: E402
+from tests.harness.services import Mosquitto  # noqa: E402
+
+BROKER = ""  # set in main(): our own Mosquitto, configured from images/mosquitto
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def vm_hwm_mb(pid: int) -> float:
+    """Peak resident set size of a process, from the kernel's own high-water mark."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# -- 1. commit latency ---------------------------------------------------------------------------
+
+
+async def commit_latency(workdir: Path, n: int) -> dict[str, float]:
+    rng = random.Random(1)
+    drafts = [random_sale(rng, currency="EUR") for _ in range(n)]
+    samples = []
+    async with Ledger(workdir / "latency.db", register_id="1") as ledger:
+        for draft in drafts:
+            started = time.perf_counter()
+            await ledger.record_sale(draft)
+            samples.append((time.perf_counter() - started) * 1000)
+
+    # the ceiling: the same rows, raw sqlite3, same pragmas, one transaction per sale, no asyncio
+    raw = []
+    conn = sqlite3.connect(workdir / "raw.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.executescript(
+        "CREATE TABLE journal (seq INTEGER PRIMARY KEY, kind TEXT, ts INT, prev TEXT, hash TEXT, record TEXT);"
+        "CREATE TABLE sales (id TEXT PRIMARY KEY, receipt INT, seq INT, total INT);"
+        "CREATE TABLE lines (id TEXT, no INT, sku TEXT, qty TEXT, amount INT);"
+        "CREATE TABLE tenders (id TEXT, no INT, kind TEXT, amount INT);"
+    )
+    prev = "0" * 64
+    for seq, draft in enumerate(drafts, start=1):
+        body = journal_body(draft, receipt_no=seq, register_id="1")
+        started = time.perf_counter()
+        digest, wire = record_json(seq=seq, kind="sale.completed", ts=0, prev_hash=prev, body=body)
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO journal VALUES (?,?,?,?,?,?)", (seq, "sale", 0, prev, digest, wire))
+        conn.execute("INSERT INTO sales VALUES (?,?,?,?)", (draft.sale_id, seq, seq, draft.total_minor))
+        conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?)",
+                         [(draft.sale_id, i, l.sku, str(l.quantity), l.amount_minor) for i, l in enumerate(draft.lines)])
+        conn.executemany("INSERT INTO tenders VALUES (?,?,?,?)",
+                         [(draft.sale_id, i, t.kind, t.amount_minor) for i, t in enumerate(draft.tenders)])
+        conn.execute("COMMIT")
+        raw.append((time.perf_counter() - started) * 1000)
+        prev = digest
+    conn.close()
+    return {
+        "ledger_p50_ms": statistics.median(samples), "ledger_p99_ms": pct(samples, 0.99),
+        "raw_p50_ms": statistics.median(raw), "raw_p99_ms": pct(raw, 0.99),
+        "p99_ratio": pct(samples, 0.99) / pct(raw, 0.99),
+    }
+
+
+# -- infrastructure ------------------------------------------------------------------------------
+
+
+async def fresh_database() -> str:
+    name = f"sf_bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(PG_ADMIN)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+async def drop_database(url: str) -> None:
+    name = url.rsplit("/", 1)[-1]
+    conn = await asyncpg.connect(PG_ADMIN)
+    await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=$1", name)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    await conn.close()
+
+
+def start_control_plane(database_url: str, port: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, STOREFLEET_CP_DATABASE_URL=database_url, STOREFLEET_CP_BROKER_URL=BROKER,
+               STOREFLEET_CP_PORT=str(port))
+    process = subprocess.Popen([sys.executable, "-m", "control_plane.cli", "serve"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.05)
+    raise RuntimeError("control plane did not start")
+
+
+async def register(engine: AsyncEngine, device_ids: list[str]) -> None:
+    tenant, store = f"bench-{uuid.uuid4().hex[:6]}", f"bench-{uuid.uuid4().hex[:6]}"
+    await registry.create_tenant(engine, tenant_id=tenant, name="bench")
+    await registry.create_store(engine, store_id=store, tenant_id=tenant, name="bench")
+    for device_id in device_ids:
+        await registry.register_device(engine, device_id=device_id, store_id=store)
+
+
+async def total_hwm(engine: AsyncEngine, device_ids: list[str]) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(
+            select(func.coalesce(func.sum(devices.c.hwm), 0)).where(devices.c.id.in_(device_ids))
+        )).scalar_one())
+
+
+async def run_replicators(ledgers: dict[str, Ledger], observer=None) -> list[asyncio.Task[None]]:  # type: ignore[no-untyped-def]
+    tasks = []
+    for device_id, ledger in ledgers.items():
+        replicator = Replicator(ledger=ledger, device_id=device_id, broker=parse_broker_url(BROKER),
+                                settings=ReplicationSettings(ack_timeout=5), lag_observer=observer)
+        tasks.append(asyncio.create_task(replicator.run(), name=device_id))
+    return tasks
+
+
+async def stop(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# -- 2. lag, 3. catch-up, 4. throughput ----------------------------------------------------------
+
+
+async def lag(engine: AsyncEngine, workdir: Path, seconds: float) -> dict[str, float]:
+    ids = [f"lag-{uuid.uuid4().hex[:6]}" for _ in range(3)]
+    await register(engine, ids)
+    lags: list[float] = []
+    ledgers = {i: Ledger(workdir / f"{i}.db", register_id="1") for i in ids}
+    for ledger in ledgers.values():
+        await ledger.open()
+    tasks = await run_replicators(ledgers, lambda _seq, lag_s: lags.append(lag_s * 1000))
+    await asyncio.sleep(1)
+    count = int(20 * seconds)
+    await asyncio.gather(*(ring_sales(l, RingSettings(rate=20, count=count, seed=n))
+                           for n, l in enumerate(ledgers.values())))
+    deadline = time.monotonic() + 30
+    while any(l.backlog for l in ledgers.values()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await stop(tasks)
+    for ledger in ledgers.values():
+        await ledger.close()
+    return {"sales": len(lags), "p50_ms": statistics.median(lags), "p99_ms": pct(lags, 0.99),
+            "max_ms": max(lags)}
+
+
+async def fill(path: Path, count: int, seed: int) -> Ledger:
+    ledger = Ledger(path, register_id="1")
+    await ledger.open()
+    await ring_sales(ledger, RingSettings(rate=0, count=count, seed=seed))
+    return ledger
+
+
+async def catch_up(engine: AsyncEngine, workdir: Path, count: int) -> dict[str, float]:
+    device_id = f"catchup-{uuid.uuid4().hex[:6]}"
+    await register(engine, [device_id])
+    ledger = await fill(workdir / f"{device_id}.db", count, seed=7)
+    started = time.perf_counter()
+    tasks = await run_replicators({device_id: ledger})
+    while ledger.backlog:
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    await stop(tasks)
+    await ledger.close()
+    return {"sales": count, "seconds": elapsed, "sales_per_s": count / elapsed}
+
+
+async def throughput(engine: AsyncEngine, workdir: Path, devices_n: int, per_device: int) -> dict[str, float]:
+    ids = [f"tp-{n:02d}-{uuid.uuid4().hex[:4]}" for n in range(devices_n)]
+    await register(engine, ids)
+    ledgers = {i: await fill(workdir / f"{i}.db", per_device, seed=n) for n, i in enumerate(ids)}
+    total = devices_n * per_device
+    started = time.perf_counter()
+    tasks = await run_replicators(ledgers)
+    while await total_hwm(engine, ids) < total:
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    await stop(tasks)
+
+    # the ceiling: raw Mosquitto publish -> subscribe of the same payloads, no storage at all
+    payloads = []
+    for device_id, ledger in ledgers.items():
+        records = [r.record for r in await ledger.read_records(1, per_device)]
+        for start in range(0, len(records), 500):
+            payloads.append((device_id, batch_bytes(records[start:start + 500], sent_at=0),
+                             len(records[start:start + 500])))
+        await ledger.close()
+    received = 0
+    done = asyncio.Event()
+    async with aiomqtt.Client("127.0.0.1", parse_broker_url(BROKER).port, identifier=f"bench-sub-{uuid.uuid4().hex[:6]}") as sub, \
+            aiomqtt.Client("127.0.0.1", parse_broker_url(BROKER).port, identifier=f"bench-pub-{uuid.uuid4().hex[:6]}") as pub:
+        topic_root = f"bench/{uuid.uuid4().hex[:6]}"
+        await sub.subscribe(f"{topic_root}/#", qos=1)
+
+        async def consume() -> None:
+            nonlocal received
+            async for message in sub.messages:
+                received += json.loads(message.payload)["records"].__len__()  # type: ignore[arg-type]
+                if received >= total:
+                    done.set()
+                    return
+
+        consumer = asyncio.create_task(consume())
+        raw_started = time.perf_counter()
+        for device_id, payload, _n in payloads:
+            await pub.publish(f"{topic_root}/{device_id}", payload, qos=1)
+        await done.wait()
+        raw_elapsed = time.perf_counter() - raw_started
+        consumer.cancel()
+    return {"devices": devices_n, "sales": total, "seconds": elapsed, "sales_per_s": total / elapsed,
+            "raw_mqtt_sales_per_s": total / raw_elapsed}
+
+
+async def appliance_rss(workdir: Path, seconds: float) -> float:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "control_plane.cli", "appliance", "--device-id", "rss-probe",
+         "--ledger", str(workdir / "rss.db"), "--broker-url", BROKER, "--rate", "20"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+    )
+    await asyncio.sleep(seconds)
+    peak = vm_hwm_mb(process.pid)
+    process.terminate()
+    process.wait(10)
+    return peak
+
+
+async def main(quick: bool) -> None:
+    results: dict[str, object] = {
+        "machine": f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    global BROKER
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        broker = Mosquitto(workdir)
+        broker.start()
+        BROKER = broker.url
+        results["commit_latency"] = await commit_latency(workdir, 500 if quick else 3000)
+        database_url = await fresh_database()
+        engine = make_engine(database_url)
+        await migrate(engine)
+        control_plane = start_control_plane(database_url, 18181)
+        try:
+            rss_probe = asyncio.create_task(appliance_rss(workdir, 5 if quick else 15))
+            results["lag_3x20"] = await lag(engine, workdir, 5 if quick else 20)
+            results["appliance_peak_rss_mb"] = await rss_probe
+            results["catch_up"] = await catch_up(engine, workdir, 10_000)
+            results["ingest_50_devices"] = await throughput(
+                engine, workdir, 50, 400 if quick else 2000
+            )
+            results["control_plane_peak_rss_mb"] = vm_hwm_mb(control_plane.pid)
+        finally:
+            control_plane.terminate()
+            control_plane.wait(10)
+            await engine.dispose()
+            await drop_database(database_url)
+            broker.kill()
+    report(results)
+    out = ROOT / "bench" / "results" / "replication.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out}")
+
+
+def report(r: dict) -> None:  # type: ignore[type-arg]
+    c, l, u, t = r["commit_latency"], r["lag_3x20"], r["catch_up"], r["ingest_50_devices"]
+    rows = [
+        ("sale commit p50 (sync=FULL)", f"{c['ledger_p50_ms']:.2f} ms", f"raw insert {c['raw_p50_ms']:.2f} ms", ""),
+        ("sale commit p99 (sync=FULL)", f"{c['ledger_p99_ms']:.2f} ms", f"raw insert {c['raw_p99_ms']:.2f} ms",
+         f"ratio {c['p99_ratio']:.2f} (goal <= 2)"),
+        ("lag 3 dev x 20/s p50", f"{l['p50_ms']:.1f} ms", "", f"{l['sales']} sales"),
+        ("lag 3 dev x 20/s p99", f"{l['p99_ms']:.1f} ms", "", "goal < 20 ms"),
+        ("catch-up 10,000 offline", f"{u['seconds']:.2f} s", f"{u['sales_per_s']:.0f} sales/s", "goal < 3 s"),
+        ("ingest, 50 devices draining", f"{t['sales_per_s']:.0f} sales/s",
+         f"raw MQTT {t['raw_mqtt_sales_per_s']:.0f} sales/s", f"{t['sales']} sales, goal >= 10,000/s"),
+        ("peak RSS control plane", f"{r['control_plane_peak_rss_mb']:.0f} MB", "", ""),
+        ("peak RSS appliance", f"{r['appliance_peak_rss_mb']:.0f} MB", "", ""),
+    ]
+    print(f"\nstorefleet replication benchmark — {r['machine']}")
+    width = max(len(row[0]) for row in rows)
+    for name, value, ceiling, note in rows:
+        print(f"  {name:<{width}}  {value:>14}  {ceiling:<28} {note}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
+    asyncio.run(main(parser.parse_args().quick))
