@@ -155,15 +155,51 @@ class Ledger:
         self.changed.set()
         return seq
 
-    async def record_sale(self, draft: SaleDraft) -> CommittedSale:
-        """Commit a sale and its journal record together; a repeated ``sale_id`` is a no-op."""
+    async def append_numbered_event(
+        self, kind: str, build: Callable[[int], Mapping[str, object]]
+    ) -> tuple[int, int]:
+        """Commit an event that carries the register's next receipt number (returns, reports).
+
+        ``build`` gets the number inside the transaction, so numbers stay gap-free: a build that
+        raises rolls the number back with everything else. Returns (seq, receipt number).
+        """
+
+        def run(conn: sqlite3.Connection) -> tuple[int, int]:
+            def work() -> tuple[int, str, tuple[int, int]]:
+                number = self._next_counter(conn, f"receipt:{self.register_id}")
+                seq, _, digest = self._append(conn, kind, build(number))
+                return seq, digest, (seq, number)
+
+            return self._transaction(conn, work)
+
+        result = await self._call(run)
+        self.changed.set()
+        return result
+
+    async def record_sale(
+        self,
+        draft: SaleDraft,
+        *,
+        detail: Callable[[int], Mapping[str, object]] | None = None,
+    ) -> CommittedSale:
+        """Commit a sale and its journal record together; a repeated ``sale_id`` is a no-op.
+
+        ``detail`` lets the checkout attach its full record (tax summary, discounts, cashier):
+        it gets the receipt number inside the transaction and its result is stored under
+        ``"checkout"`` in the journal body, beside the summary every consumer relies on.
+        """
         draft.validate()
-        committed = await self._call(lambda conn: self._commit_sale(conn, draft))
+        committed = await self._call(lambda conn: self._commit_sale(conn, draft, detail))
         if not committed.replayed:
             self.changed.set()
         return committed
 
-    def _commit_sale(self, conn: sqlite3.Connection, draft: SaleDraft) -> CommittedSale:
+    def _commit_sale(
+        self,
+        conn: sqlite3.Connection,
+        draft: SaleDraft,
+        detail: Callable[[int], Mapping[str, object]] | None,
+    ) -> CommittedSale:
         before = conn.execute(
             "SELECT receipt_no, journal_seq, ts, total_minor, change_minor FROM sales"
             " WHERE sale_id = ?",
@@ -175,6 +211,8 @@ class Ledger:
         def work() -> tuple[int, str, CommittedSale]:
             receipt_no = self._next_counter(conn, f"receipt:{self.register_id}")
             body = journal_body(draft, receipt_no=receipt_no, register_id=self.register_id)
+            if detail is not None:
+                body["checkout"] = dict(detail(receipt_no))
             seq, ts, digest = self._append(conn, SALE_COMPLETED, body)
             conn.execute(
                 "INSERT INTO sales (sale_id, receipt_no, journal_seq, currency, total_minor,"
