@@ -49,12 +49,12 @@ def _alembic_config(connection: Connection) -> Config:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to head; safe to call from several instances at once on PostgreSQL."""
+    """Bring the schema to every head (domains add migrations independently); safe to call from several instances at once on PostgreSQL."""
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # one instance migrates at a time; the others wait and then find nothing to do
             await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(74657301)")
-        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "heads"))
 
 
 def migrate_blocking(url: str) -> None:
