@@ -35,6 +35,7 @@ from provisioning.keys import (
     PUBLIC_FILE_MODE,
     build_csr,
     certificate_fingerprint,
+    create_exclusive,
     generate_private_key,
     private_key_pem,
     public_key_fingerprint,
@@ -171,7 +172,9 @@ class DeviceIdentity:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.directory.chmod(0o700)
         key = generate_private_key()
-        write_atomic(self.key_path, private_key_pem(key, passphrase=None), mode=PRIVATE_FILE_MODE)
+        pem = private_key_pem(key, passphrase=None)
+        if not create_exclusive(self.key_path, pem, mode=PRIVATE_FILE_MODE):
+            return self._load_key()  # another process made the key first: use that one
         return key
 
     def _load_key(self) -> ec.EllipticCurvePrivateKey:

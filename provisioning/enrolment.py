@@ -193,6 +193,14 @@ class Accepted:
     retry: bool  # the same key asked again: return the identity issued the first time
 
 
+def _require_aware(now: datetime) -> None:
+    # Stored times are aware; comparing with a naive one would raise deep inside, or worse,
+    # silently shift expiry by the server's UTC offset if someone "fixed" it with replace().
+    if now.tzinfo is None or now.utcoffset() is None:
+        msg = "now must be timezone-aware, e.g. datetime.now(UTC)"
+        raise ValueError(msg)
+
+
 def new_enrolment(
     *,
     tenant_id: str,
@@ -202,7 +210,8 @@ def new_enrolment(
     now: datetime,
     ttl: timedelta = DEFAULT_TTL,
 ) -> NewEnrolment:
-    """Create a single-use enrolment for a store, valid for `ttl` from `now`."""
+    """Create a single-use enrolment for a store, valid for `ttl` from `now` (timezone-aware)."""
+    _require_aware(now)
     token = new_token()
     fallback_code = new_fallback_code()
     payload = EnrolmentPayload(
@@ -235,6 +244,7 @@ def check_enrolment(
     Returns the refusal instead of raising it, so the caller can log and count it before it
     turns it into an HTTP answer (`raise decision` where an exception is wanted).
     """
+    _require_aware(now)
     if record is None:
         return TokenUnknown("no enrolment matches this code")
     if record.revoked_at is not None and record.revoked_at <= now:

@@ -63,12 +63,8 @@ def certificate_fingerprint(certificate: x509.Certificate) -> str:
     return certificate.fingerprint(hashes.SHA256()).hex()
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
-    """Write `data` to `path` so a crash leaves the old content or the new, never a mix.
-
-    The temporary file is created with `mode` from the start (O_EXCL), so a private key is never
-    readable by others, not even for the instant between create and chmod.
-    """
+def _write_temporary(path: Path, data: bytes, *, mode: int) -> Path:
+    """A fully written, fsynced sibling of `path`, created with `mode` from the start."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with contextlib.suppress(FileNotFoundError):
@@ -80,13 +76,49 @@ def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)  # the umask may have narrowed it; make it exact
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return tmp
+
+
+def _fsync_directory(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def create_exclusive(path: Path, data: bytes, *, mode: int) -> bool:
+    """Atomically create `path` with `data` unless it exists; False if someone else was first.
+
+    `os.link` of a complete temporary file either makes the whole file appear or fails, so two
+    processes racing at first boot end up agreeing on one key instead of each keeping its own.
+    """
+    tmp = _write_temporary(path, data, mode=mode)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink()
+    _fsync_directory(path.parent)
+    return True
+
+
+def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
+    """Write `data` to `path` so a crash leaves the old content or the new, never a mix.
+
+    The temporary file is created with `mode` from the start (O_EXCL), so a private key is never
+    readable by others, not even for the instant between create and chmod.
+    """
+    tmp = _write_temporary(path, data, mode=mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    _fsync_directory(path.parent)

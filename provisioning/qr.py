@@ -73,7 +73,8 @@ def sheet_image(sheet: EnrolmentSheet) -> Image.Image:
     y = MARGIN
     draw.text((MARGIN, y), "Enrol a register", fill="black", font=_font(64))
     y += 84
-    draw.text((MARGIN, y), sheet.store_name, fill="black", font=_font(44))
+    store_name = textwrap.shorten(sheet.store_name, width=44, placeholder="…")
+    draw.text((MARGIN, y), store_name, fill="black", font=_font(44))
     y += 70
     # A whole number of pixels per module: scanners hate modules of uneven width.
     modules = int(enrolment_qr(sheet.payload).symbol_size(border=QUIET_ZONE)[0])

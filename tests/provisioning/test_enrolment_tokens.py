@@ -94,8 +94,8 @@ def test_first_redemption_is_accepted_and_marks_the_record_used(
     assert decision == Accepted(record=replace(record, used_at=later, used_by_key=KEY), retry=False)
 
 
-def test_unknown_token_is_refused() -> None:
-    decision = check_enrolment(None, key_sha256=KEY, now=datetime.now())
+def test_unknown_token_is_refused(now: datetime) -> None:
+    decision = check_enrolment(None, key_sha256=KEY, now=now)
 
     assert isinstance(decision, TokenUnknown)
 
@@ -178,3 +178,8 @@ def test_every_refusal_has_a_stable_reason_and_says_what_to_do(
     assert err.reason == reason
     assert str(err).startswith(f"enrolment refused ({reason}): detail; ")
     assert err.advice in str(err)
+
+
+def test_naive_clock_is_refused(record: EnrolmentRecord, now: datetime) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        check_enrolment(record, key_sha256=KEY, now=now.replace(tzinfo=None))
