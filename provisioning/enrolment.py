@@ -14,6 +14,9 @@ How it works
 - Single use across several control-plane instances is the store's job: persist the accepted
   record with a compare-and-set (`UPDATE … SET used_at=… WHERE token_hash=… AND used_at IS
   NULL`), and if no row changed, re-read the record and ask `check_enrolment` again.
+  `provisioning.redemption.claim_enrolment` wraps this decision together with the CSR checks.
+- The typed fallback code carries no URL and no fingerprint: an appliance enrolling by code must
+  take both from its image's settings.
 """
 
 from __future__ import annotations
