@@ -53,7 +53,7 @@ class UnknownSerial(CertificateAuthorityError):  # noqa: N818 - reads as the ref
         self.serial = serial
 
 
-class InvalidDeviceId(ProvisioningError):  # noqa: N818
+class InvalidDeviceId(ProvisioningError):  # noqa: N818 - named for what was refused
     """A device id that is unsafe as a certificate CN and as one MQTT topic level."""
 
     def __init__(self, device_id: str, why: str) -> None:
@@ -61,7 +61,7 @@ class InvalidDeviceId(ProvisioningError):  # noqa: N818
         self.device_id = device_id
 
 
-class EnrolmentRefused(ProvisioningError):  # noqa: N818
+class EnrolmentRefused(ProvisioningError):  # noqa: N818 - the name the brief and routers use
     """An enrolment attempt that must not succeed; `reason` is a stable machine-readable code.
 
     The control plane maps these to HTTP responses; the appliance shows `str(err)` on its
