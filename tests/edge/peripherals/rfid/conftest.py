@@ -1,7 +1,6 @@
 """A store's expected stock and the tag population the simulators put in front of the reader."""
 
-import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import pytest
 
@@ -41,13 +40,3 @@ class MemoryJournal:
     async def append_event(self, kind: str, body: Mapping[str, object]) -> int:
         self.events.append((kind, dict(body)))
         return len(self.events)
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    """Yield to the loop until ``predicate()`` holds.
-
-    State changes come from reads, reconnects and health updates alike; polling them is simplest,
-    and each test's guard timeout bounds it. No assertion depends on how long it took.
-    """
-    while not predicate():  # noqa: ASYNC110
-        await asyncio.sleep(0.005)

@@ -9,7 +9,8 @@ from edge.peripherals.rfid.llrp_simulator import LlrpReaderSimulator
 from edge.peripherals.rfid.pipeline import ReadPipeline
 from edge.peripherals.rfid.tag_field import TagField, make_gtin
 
-from .conftest import GTINS, MemoryJournal, until
+from ..waiting import until
+from .conftest import GTINS, MemoryJournal
 
 GUARD_S = 30  # only against hangs
 

@@ -9,7 +9,8 @@ from edge.peripherals.rfid.serial_client import SerialReaderSettings, SerialUhfR
 from edge.peripherals.rfid.serial_simulator import SerialUhfSimulator
 from edge.peripherals.rfid.tag_field import TagField
 
-from .conftest import GTINS, MemoryJournal, until
+from ..waiting import until
+from .conftest import GTINS, MemoryJournal
 
 GUARD_S = 30
 

@@ -1,0 +1,111 @@
+"""Serial (RS-232 or USB-CDC) barcode scanners through pyserial-asyncio.
+
+How it works: a serial scanner sends each barcode as one frame, ``[prefix][AIM id]data[suffix]``
+followed by a terminator (CR by default). :class:`SerialScanner` reads frames up to the
+terminator, strips the affixes and hands a :class:`Scan` to ``on_scan``. Bytes that are not
+valid in the configured encoding are counted and replaced. When the port errors or vanishes
+(cable pulled) it is reopened after a jittered exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import serial
+import serial_asyncio
+
+from edge.peripherals.errors import DeviceUnavailableError
+from edge.peripherals.health import DeviceHealth
+from edge.peripherals.scanner.scan import OnScan, Scan, strip_affixes
+from edge.peripherals.scanner.settings import SerialScannerSettings
+
+MAX_FRAME = 4096
+
+
+class SerialScanner:
+    """``async with SerialScanner(name=…, settings=…, on_scan=…):``."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        settings: SerialScannerSettings,
+        on_scan: OnScan,
+        seed: int | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.on_scan = on_scan
+        self.health = DeviceHealth(device=name, kind="scanner")
+        self.sessions = 0
+        self._rng = random.Random(seed)
+        self._tasks = asyncio.TaskGroup()
+
+    async def __aenter__(self) -> SerialScanner:
+        await self._tasks.__aenter__()
+        self._runner = self._tasks.create_task(self._run(), name=f"serial-scanner:{self.name}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._runner.cancel()
+        await self._tasks.__aexit__(None, None, None)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while True:
+            before = self.sessions
+            try:
+                await self._session()
+            except (OSError, serial.SerialException, DeviceUnavailableError) as err:
+                self.health.failed(
+                    str(err) or type(err).__name__,
+                    connected=False,
+                    hint="check the scanner cable; reopening the port",
+                )
+                self.health.count("disconnect")
+            attempt = 0 if self.sessions > before else attempt + 1
+            s = self.settings
+            delay = min(s.backoff_base_s * 2**attempt, s.backoff_cap_s)
+            await asyncio.sleep(delay * self._rng.uniform(0.5, 1.0))
+
+    async def _session(self) -> None:
+        s = self.settings
+        reader, writer = await serial_asyncio.open_serial_connection(
+            url=s.port, baudrate=s.baudrate
+        )
+        self.sessions += 1
+        self.health.seen()
+        terminator = s.terminator.encode("latin-1")
+        try:
+            while True:
+                try:
+                    frame = await reader.readuntil(terminator)
+                except asyncio.IncompleteReadError as err:
+                    raise DeviceUnavailableError("port closed", device=self.name) from err
+                except asyncio.LimitOverrunError as err:
+                    # no terminator in a long run of bytes: line noise or a wrong config
+                    await reader.readexactly(err.consumed)
+                    self.health.count("frame_garbled")
+                    continue
+                self._frame(frame[: -len(terminator)])
+        finally:
+            writer.close()
+
+    def _frame(self, raw: bytes) -> None:
+        raw = raw.lstrip(b"\n")  # CR LF terminators leave the LF at the next frame's start
+        if not raw:
+            return
+        if len(raw) > MAX_FRAME:
+            self.health.count("frame_garbled")
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.health.count("frame_garbled")
+            text = raw.decode("utf-8", "replace")
+        s = self.settings
+        text, symbology = strip_affixes(text, prefix=s.prefix, suffix=s.suffix, aim=s.aim_ids)
+        self.health.seen()
+        self.health.count("scans")
+        self.on_scan(Scan(text=text, scanner=self.name, symbology=symbology))
