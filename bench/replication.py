@@ -33,16 +33,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from control_plane.db.engine import make_engine, migrate  # noqa: E402
-from control_plane.db.tables import devices  # noqa: E402
-from control_plane.devices import service as registry  # noqa: E402
-from edge.ledger import Ledger  # noqa: E402
-from edge.ledger.sales import journal_body  # noqa: E402
-from edge.replication.replicator import ReplicationSettings, Replicator  # noqa: E402
-from edge.simulated_register import random_sale, ring_sales, RingSettings  # noqa: E402
-from protocols.broker_url import parse_broker_url  # noqa: E402
-from protocols.journal_wire import batch_bytes, record_json  # noqa: E402
-from tests.harness.services import Mosquitto  # noqa: E402
+from control_plane.db.engine import make_engine, migrate
+from control_plane.db.tables import devices
+from control_plane.devices import service as registry
+from edge.ledger import Ledger
+from edge.ledger.sales import journal_body
+from edge.replication.replicator import ReplicationSettings, Replicator
+from edge.simulated_register import RingSettings, random_sale, ring_sales
+from protocols.broker_url import parse_broker_url
+from protocols.journal_wire import batch_bytes, record_json
+from tests.harness.services import Mosquitto
 
 BROKER = ""  # set in main(): our own Mosquitto, configured from images/mosquitto
 
@@ -81,7 +81,8 @@ async def commit_latency(workdir: Path, n: int) -> dict[str, float]:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.executescript(
-        "CREATE TABLE journal (seq INTEGER PRIMARY KEY, kind TEXT, ts INT, prev TEXT, hash TEXT, record TEXT);"
+        "CREATE TABLE journal (seq INTEGER PRIMARY KEY, kind TEXT, ts INT, prev TEXT,"
+        " hash TEXT, record TEXT);"
         "CREATE TABLE sales (id TEXT PRIMARY KEY, receipt INT, seq INT, total INT);"
         "CREATE TABLE lines (id TEXT, no INT, sku TEXT, qty TEXT, amount INT);"
         "CREATE TABLE tenders (id TEXT, no INT, kind TEXT, amount INT);"
@@ -92,19 +93,32 @@ async def commit_latency(workdir: Path, n: int) -> dict[str, float]:
         started = time.perf_counter()
         digest, wire = record_json(seq=seq, kind="sale.completed", ts=0, prev_hash=prev, body=body)
         conn.execute("BEGIN")
-        conn.execute("INSERT INTO journal VALUES (?,?,?,?,?,?)", (seq, "sale", 0, prev, digest, wire))
-        conn.execute("INSERT INTO sales VALUES (?,?,?,?)", (draft.sale_id, seq, seq, draft.total_minor))
-        conn.executemany("INSERT INTO lines VALUES (?,?,?,?,?)",
-                         [(draft.sale_id, i, l.sku, str(l.quantity), l.amount_minor) for i, l in enumerate(draft.lines)])
-        conn.executemany("INSERT INTO tenders VALUES (?,?,?,?)",
-                         [(draft.sale_id, i, t.kind, t.amount_minor) for i, t in enumerate(draft.tenders)])
+        conn.execute(
+            "INSERT INTO journal VALUES (?,?,?,?,?,?)", (seq, "sale", 0, prev, digest, wire)
+        )
+        conn.execute(
+            "INSERT INTO sales VALUES (?,?,?,?)", (draft.sale_id, seq, seq, draft.total_minor)
+        )
+        conn.executemany(
+            "INSERT INTO lines VALUES (?,?,?,?,?)",
+            [
+                (draft.sale_id, i, ledger_.sku, str(ledger_.quantity), ledger_.amount_minor)
+                for i, ledger_ in enumerate(draft.lines)
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO tenders VALUES (?,?,?,?)",
+            [(draft.sale_id, i, t.kind, t.amount_minor) for i, t in enumerate(draft.tenders)],
+        )
         conn.execute("COMMIT")
         raw.append((time.perf_counter() - started) * 1000)
         prev = digest
     conn.close()
     return {
-        "ledger_p50_ms": statistics.median(samples), "ledger_p99_ms": pct(samples, 0.99),
-        "raw_p50_ms": statistics.median(raw), "raw_p99_ms": pct(raw, 0.99),
+        "ledger_p50_ms": statistics.median(samples),
+        "ledger_p99_ms": pct(samples, 0.99),
+        "raw_p50_ms": statistics.median(raw),
+        "raw_p99_ms": pct(raw, 0.99),
         "p99_ratio": pct(samples, 0.99) / pct(raw, 0.99),
     }
 
@@ -123,16 +137,27 @@ async def fresh_database() -> str:
 async def drop_database(url: str) -> None:
     name = url.rsplit("/", 1)[-1]
     conn = await asyncpg.connect(PG_ADMIN)
-    await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=$1", name)
+    await conn.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=$1", name
+    )
     await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
     await conn.close()
 
 
 def start_control_plane(database_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, STOREFLEET_CP_DATABASE_URL=database_url, STOREFLEET_CP_BROKER_URL=BROKER,
-               STOREFLEET_CP_PORT=str(port))
-    process = subprocess.Popen([sys.executable, "-m", "control_plane.cli", "serve"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    env = dict(
+        os.environ,
+        STOREFLEET_CP_DATABASE_URL=database_url,
+        STOREFLEET_CP_BROKER_URL=BROKER,
+        STOREFLEET_CP_PORT=str(port),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "control_plane.cli", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     import socket
 
     deadline = time.monotonic() + 30
@@ -154,16 +179,27 @@ async def register(engine: AsyncEngine, device_ids: list[str]) -> None:
 
 async def total_hwm(engine: AsyncEngine, device_ids: list[str]) -> int:
     async with engine.connect() as conn:
-        return int((await conn.execute(
-            select(func.coalesce(func.sum(devices.c.hwm), 0)).where(devices.c.id.in_(device_ids))
-        )).scalar_one())
+        return int(
+            (
+                await conn.execute(
+                    select(func.coalesce(func.sum(devices.c.hwm), 0)).where(
+                        devices.c.id.in_(device_ids)
+                    )
+                )
+            ).scalar_one()
+        )
 
 
 async def run_replicators(ledgers: dict[str, Ledger], observer=None) -> list[asyncio.Task[None]]:  # type: ignore[no-untyped-def]
     tasks = []
     for device_id, ledger in ledgers.items():
-        replicator = Replicator(ledger=ledger, device_id=device_id, broker=parse_broker_url(BROKER),
-                                settings=ReplicationSettings(ack_timeout=5), lag_observer=observer)
+        replicator = Replicator(
+            ledger=ledger,
+            device_id=device_id,
+            broker=parse_broker_url(BROKER),
+            settings=ReplicationSettings(ack_timeout=5),
+            lag_observer=observer,
+        )
         tasks.append(asyncio.create_task(replicator.run(), name=device_id))
     return tasks
 
@@ -187,16 +223,24 @@ async def lag(engine: AsyncEngine, workdir: Path, seconds: float) -> dict[str, f
     tasks = await run_replicators(ledgers, lambda _seq, lag_s: lags.append(lag_s * 1000))
     await asyncio.sleep(1)
     count = int(20 * seconds)
-    await asyncio.gather(*(ring_sales(l, RingSettings(rate=20, count=count, seed=n))
-                           for n, l in enumerate(ledgers.values())))
+    await asyncio.gather(
+        *(
+            ring_sales(l, RingSettings(rate=20, count=count, seed=n))
+            for n, ledger_ in enumerate(ledgers.values())
+        )
+    )
     deadline = time.monotonic() + 30
-    while any(l.backlog for l in ledgers.values()) and time.monotonic() < deadline:
+    while any(ledger_.backlog for ledger_ in ledgers.values()) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     await stop(tasks)
     for ledger in ledgers.values():
         await ledger.close()
-    return {"sales": len(lags), "p50_ms": statistics.median(lags), "p99_ms": pct(lags, 0.99),
-            "max_ms": max(lags)}
+    return {
+        "sales": len(lags),
+        "p50_ms": statistics.median(lags),
+        "p99_ms": pct(lags, 0.99),
+        "max_ms": max(lags),
+    }
 
 
 async def fill(path: Path, count: int, seed: int) -> Ledger:
@@ -220,7 +264,9 @@ async def catch_up(engine: AsyncEngine, workdir: Path, count: int) -> dict[str, 
     return {"sales": count, "seconds": elapsed, "sales_per_s": count / elapsed}
 
 
-async def throughput(engine: AsyncEngine, workdir: Path, devices_n: int, per_device: int) -> dict[str, float]:
+async def throughput(
+    engine: AsyncEngine, workdir: Path, devices_n: int, per_device: int
+) -> dict[str, float]:
     ids = [f"tp-{n:02d}-{uuid.uuid4().hex[:4]}" for n in range(devices_n)]
     await register(engine, ids)
     ledgers = {i: await fill(workdir / f"{i}.db", per_device, seed=n) for n, i in enumerate(ids)}
@@ -237,13 +283,28 @@ async def throughput(engine: AsyncEngine, workdir: Path, devices_n: int, per_dev
     for device_id, ledger in ledgers.items():
         records = [r.record for r in await ledger.read_records(1, per_device)]
         for start in range(0, len(records), 500):
-            payloads.append((device_id, batch_bytes(records[start:start + 500], sent_at=0),
-                             len(records[start:start + 500])))
+            payloads.append(
+                (
+                    device_id,
+                    batch_bytes(records[start : start + 500], sent_at=0),
+                    len(records[start : start + 500]),
+                )
+            )
         await ledger.close()
     received = 0
     done = asyncio.Event()
-    async with aiomqtt.Client("127.0.0.1", parse_broker_url(BROKER).port, identifier=f"bench-sub-{uuid.uuid4().hex[:6]}") as sub, \
-            aiomqtt.Client("127.0.0.1", parse_broker_url(BROKER).port, identifier=f"bench-pub-{uuid.uuid4().hex[:6]}") as pub:
+    async with (
+        aiomqtt.Client(
+            "127.0.0.1",
+            parse_broker_url(BROKER).port,
+            identifier=f"bench-sub-{uuid.uuid4().hex[:6]}",
+        ) as sub,
+        aiomqtt.Client(
+            "127.0.0.1",
+            parse_broker_url(BROKER).port,
+            identifier=f"bench-pub-{uuid.uuid4().hex[:6]}",
+        ) as pub,
+    ):
         topic_root = f"bench/{uuid.uuid4().hex[:6]}"
         await sub.subscribe(f"{topic_root}/#", qos=1)
 
@@ -262,15 +323,34 @@ async def throughput(engine: AsyncEngine, workdir: Path, devices_n: int, per_dev
         await done.wait()
         raw_elapsed = time.perf_counter() - raw_started
         consumer.cancel()
-    return {"devices": devices_n, "sales": total, "seconds": elapsed, "sales_per_s": total / elapsed,
-            "raw_mqtt_sales_per_s": total / raw_elapsed}
+    return {
+        "devices": devices_n,
+        "sales": total,
+        "seconds": elapsed,
+        "sales_per_s": total / elapsed,
+        "raw_mqtt_sales_per_s": total / raw_elapsed,
+    }
 
 
 async def appliance_rss(workdir: Path, seconds: float) -> float:
     process = subprocess.Popen(
-        [sys.executable, "-m", "control_plane.cli", "appliance", "--device-id", "rss-probe",
-         "--ledger", str(workdir / "rss.db"), "--broker-url", BROKER, "--rate", "20"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "control_plane.cli",
+            "appliance",
+            "--device-id",
+            "rss-probe",
+            "--ledger",
+            str(workdir / "rss.db"),
+            "--broker-url",
+            BROKER,
+            "--rate",
+            "20",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
     )
     await asyncio.sleep(seconds)
     peak = vm_hwm_mb(process.pid)
@@ -320,14 +400,32 @@ async def main(quick: bool) -> None:
 def report(r: dict) -> None:  # type: ignore[type-arg]
     c, l, u, t = r["commit_latency"], r["lag_3x20"], r["catch_up"], r["ingest_50_devices"]
     rows = [
-        ("sale commit p50 (sync=FULL)", f"{c['ledger_p50_ms']:.2f} ms", f"raw insert {c['raw_p50_ms']:.2f} ms", ""),
-        ("sale commit p99 (sync=FULL)", f"{c['ledger_p99_ms']:.2f} ms", f"raw insert {c['raw_p99_ms']:.2f} ms",
-         f"ratio {c['p99_ratio']:.2f} (goal <= 2)"),
+        (
+            "sale commit p50 (sync=FULL)",
+            f"{c['ledger_p50_ms']:.2f} ms",
+            f"raw insert {c['raw_p50_ms']:.2f} ms",
+            "",
+        ),
+        (
+            "sale commit p99 (sync=FULL)",
+            f"{c['ledger_p99_ms']:.2f} ms",
+            f"raw insert {c['raw_p99_ms']:.2f} ms",
+            f"ratio {c['p99_ratio']:.2f} (goal <= 2)",
+        ),
         ("lag 3 dev x 20/s p50", f"{l['p50_ms']:.1f} ms", "", f"{l['sales']} sales"),
         ("lag 3 dev x 20/s p99", f"{l['p99_ms']:.1f} ms", "", "goal < 20 ms"),
-        ("catch-up 10,000 offline", f"{u['seconds']:.2f} s", f"{u['sales_per_s']:.0f} sales/s", "goal < 3 s"),
-        ("ingest, 50 devices draining", f"{t['sales_per_s']:.0f} sales/s",
-         f"raw MQTT {t['raw_mqtt_sales_per_s']:.0f} sales/s", f"{t['sales']} sales, goal >= 10,000/s"),
+        (
+            "catch-up 10,000 offline",
+            f"{u['seconds']:.2f} s",
+            f"{u['sales_per_s']:.0f} sales/s",
+            "goal < 3 s",
+        ),
+        (
+            "ingest, 50 devices draining",
+            f"{t['sales_per_s']:.0f} sales/s",
+            f"raw MQTT {t['raw_mqtt_sales_per_s']:.0f} sales/s",
+            f"{t['sales']} sales, goal >= 10,000/s",
+        ),
         ("peak RSS control plane", f"{r['control_plane_peak_rss_mb']:.0f} MB", "", ""),
         ("peak RSS appliance", f"{r['appliance_peak_rss_mb']:.0f} MB", "", ""),
     ]

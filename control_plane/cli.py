@@ -11,7 +11,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="storefleet: point of sale at the edge, fleet in the cloud.", no_args_is_help=True)
+app = typer.Typer(
+    help="storefleet: point of sale at the edge, fleet in the cloud.", no_args_is_help=True
+)
 
 
 def _logging(verbose: bool) -> None:
@@ -31,7 +33,9 @@ def demo(
     data_dir: Annotated[Path, typer.Option(help="ledgers and the control-plane database")] = Path(
         ".storefleet/demo"
     ),
-    broker_url: Annotated[str | None, typer.Option(help="mqtt://host:port; default embedded")] = None,
+    broker_url: Annotated[
+        str | None, typer.Option(help="mqtt://host:port; default embedded")
+    ] = None,
     verbose: bool = False,
 ) -> None:
     """Run a control plane and simulated store appliances; Ctrl-C stops all of it."""
@@ -69,7 +73,9 @@ def appliance(
     print_commits: Annotated[
         bool, typer.Option(help="print each sale id once its commit has returned")
     ] = False,
-    ack_timeout: Annotated[float, typer.Option(help="seconds before unacked records are resent")] = 5.0,
+    ack_timeout: Annotated[
+        float, typer.Option(help="seconds before unacked records are resent")
+    ] = 5.0,
     verbose: bool = False,
 ) -> None:
     """Run one store appliance: ledger, replication and optionally a simulated register."""
@@ -84,6 +90,7 @@ def appliance(
     ring = None
     if rate > 0 or count:
         ring = RingSettings(rate=rate, count=count)
+
     def announce(committed: CommittedSale) -> None:
         sys.stdout.write(f"committed {committed.sale_id} {committed.seq}\n")
         sys.stdout.flush()

@@ -8,6 +8,7 @@ nothing running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,17 +49,18 @@ def device_id_for(store: int) -> str:
 
 async def seed(engine: AsyncEngine, stores: int) -> None:
     """Create the demo tenant, its stores and one register each; idempotent across runs."""
-    try:
+    with contextlib.suppress(registry.AlreadyExists):
         await registry.create_tenant(engine, tenant_id=TENANT, name="Demo Retail", currency="EUR")
-    except registry.AlreadyExists:
-        pass
     for number in range(1, stores + 1):
         store_id = f"demo-s{number:02d}"
         name = STORE_NAMES[(number - 1) % len(STORE_NAMES)]
         try:
             await registry.create_store(engine, store_id=store_id, tenant_id=TENANT, name=name)
             await registry.register_device(
-                engine, device_id=device_id_for(number), store_id=store_id, register_name="Register 1"
+                engine,
+                device_id=device_id_for(number),
+                store_id=store_id,
+                register_name="Register 1",
             )
         except registry.AlreadyExists:
             pass

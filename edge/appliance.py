@@ -30,7 +30,10 @@ async def run_appliance(
     async with Ledger(settings.ledger_path, register_id=settings.register_id) as ledger:
         log.info(
             "appliance %s: ledger %s at seq %d, %d not yet replicated",
-            settings.device_id, settings.ledger_path, ledger.last_seq, ledger.backlog,
+            settings.device_id,
+            settings.ledger_path,
+            ledger.last_seq,
+            ledger.backlog,
         )
         replicator = Replicator(
             ledger=ledger,

@@ -49,7 +49,10 @@ def random_sale(rng: random.Random, *, currency: str) -> SaleDraft:
         tenders = (Tender("card", total, f"T{rng.randrange(10**8):08d}"),)
     else:
         cash = total // 2
-        tenders = (Tender("cash", cash), Tender("card", total - cash, f"T{rng.randrange(10**8):08d}"))
+        tenders = (
+            Tender("cash", cash),
+            Tender("card", total - cash, f"T{rng.randrange(10**8):08d}"),
+        )
     return SaleDraft(
         sale_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         currency=currency,

@@ -14,7 +14,7 @@ from typing import TypeAlias
 
 from protocols.errors import NonCanonicalValue
 
-JsonValue: TypeAlias = str | int | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+JsonValue: TypeAlias = str | int | bool | list["JsonValue"] | dict[str, "JsonValue"] | None
 
 
 def _check(value: object, path: str) -> None:

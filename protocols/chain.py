@@ -10,9 +10,8 @@ the cloud replica alike.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-
 import json
+from collections.abc import Mapping
 
 from protocols.canonical import canonical_text
 
@@ -38,7 +37,13 @@ def hash_envelope(prev_hash: str, envelope: bytes) -> str:
 
 
 def record_hash(
-    *, prev_hash: str, seq: int, kind: str, ts: int, body: Mapping[str, object], checked: bool = True
+    *,
+    prev_hash: str,
+    seq: int,
+    kind: str,
+    ts: int,
+    body: Mapping[str, object],
+    checked: bool = True,
 ) -> str:
     """The hash of one journal record given the hash before it."""
     body_text = canonical_text(body, checked=checked)

@@ -60,9 +60,7 @@ def decode_payload(
         raise MalformedMessage("payload is not a JSON object", topic=topic)
     schema = raw.get("schema")
     if schema != cls.schema_name:
-        raise MalformedMessage(
-            f"expected schema {cls.schema_name!r}, got {schema!r}", topic=topic
-        )
+        raise MalformedMessage(f"expected schema {cls.schema_name!r}, got {schema!r}", topic=topic)
     if raw.get("v") != 1:
         raise UnsupportedVersion(cls.schema_name, raw.get("v"), topic=topic)
     try:

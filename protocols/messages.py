@@ -7,6 +7,7 @@ newer appliance talking to an older control plane must be visible, not silently 
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -66,7 +67,7 @@ class JournalBatch(Message):
     @field_validator("records")
     @classmethod
     def _consecutive(cls, records: list[JournalRecord]) -> list[JournalRecord]:
-        for before, after in zip(records, records[1:], strict=False):
+        for before, after in pairwise(records):
             if after.seq != before.seq + 1:
                 raise ValueError(f"records must be consecutive: {before.seq} then {after.seq}")
         return records

@@ -49,7 +49,10 @@ def _alembic_config(connection: Connection) -> Config:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to every head (domains add migrations independently); safe to call from several instances at once on PostgreSQL."""
+    """Bring the schema to every head; safe from several instances at once on PostgreSQL.
+
+    Domains add their migrations independently, so there may be more than one head.
+    """
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # one instance migrates at a time; the others wait and then find nothing to do

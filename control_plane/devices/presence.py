@@ -22,7 +22,9 @@ async def apply_status(engine: AsyncEngine, device_id: str, status: Status) -> b
     if status.boot_id:
         values |= {"boot_id": status.boot_id, "versions": json.dumps(status.versions)}
     async with engine.begin() as conn:
-        result = await conn.execute(update(devices).where(devices.c.id == device_id).values(**values))
+        result = await conn.execute(
+            update(devices).where(devices.c.id == device_id).values(**values)
+        )
     return bool(result.rowcount)
 
 

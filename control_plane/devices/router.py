@@ -16,7 +16,9 @@ Engine = Annotated[AsyncEngine, Depends(get_engine)]
 
 
 def _http(err: service.RegistryError) -> HTTPException:
-    code = status.HTTP_404_NOT_FOUND if isinstance(err, service.NotFound) else status.HTTP_409_CONFLICT
+    code = (
+        status.HTTP_404_NOT_FOUND if isinstance(err, service.NotFound) else status.HTTP_409_CONFLICT
+    )
     return HTTPException(code, detail=str(err))
 
 
@@ -24,7 +26,9 @@ def _http(err: service.RegistryError) -> HTTPException:
 async def create_tenant(body: TenantIn, engine: Engine) -> TenantIn:
     """Create a tenant."""
     try:
-        await service.create_tenant(engine, tenant_id=body.id, name=body.name, currency=body.currency)
+        await service.create_tenant(
+            engine, tenant_id=body.id, name=body.name, currency=body.currency
+        )
     except service.RegistryError as err:
         raise _http(err) from err
     return body
@@ -35,7 +39,11 @@ async def create_store(body: StoreIn, engine: Engine) -> StoreIn:
     """Create a store."""
     try:
         await service.create_store(
-            engine, store_id=body.id, tenant_id=body.tenant_id, name=body.name, timezone=body.timezone
+            engine,
+            store_id=body.id,
+            tenant_id=body.tenant_id,
+            name=body.name,
+            timezone=body.timezone,
         )
     except service.RegistryError as err:
         raise _http(err) from err

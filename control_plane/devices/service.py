@@ -28,7 +28,9 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def create_tenant(engine: AsyncEngine, *, tenant_id: str, name: str, currency: str = "EUR") -> None:
+async def create_tenant(
+    engine: AsyncEngine, *, tenant_id: str, name: str, currency: str = "EUR"
+) -> None:
     """Add a tenant."""
     await _insert(engine, tenants, {"id": tenant_id, "name": name, "currency": currency})
 
@@ -38,7 +40,9 @@ async def create_store(
 ) -> None:
     """Add a store to a tenant."""
     async with engine.connect() as conn:
-        if (await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))).first() is None:
+        if (
+            await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))
+        ).first() is None:
             raise NotFound(f"tenant {tenant_id!r} does not exist")
     await _insert(
         engine, stores, {"id": store_id, "tenant_id": tenant_id, "name": name, "timezone": timezone}
@@ -50,14 +54,20 @@ async def register_device(
 ) -> None:
     """Add a device at a store; the tenant comes from the store, never from the caller."""
     async with engine.connect() as conn:
-        store = (await conn.execute(select(stores.c.tenant_id).where(stores.c.id == store_id))).first()
+        store = (
+            await conn.execute(select(stores.c.tenant_id).where(stores.c.id == store_id))
+        ).first()
     if store is None:
         raise NotFound(f"store {store_id!r} does not exist")
     await _insert(
         engine,
         devices,
-        {"id": device_id, "store_id": store_id, "tenant_id": store.tenant_id,
-         "register_name": register_name},
+        {
+            "id": device_id,
+            "store_id": store_id,
+            "tenant_id": store.tenant_id,
+            "register_name": register_name,
+        },
     )
 
 
@@ -81,7 +91,11 @@ async def list_devices(engine: AsyncEngine, *, store_id: str | None = None) -> S
 async def get_device(engine: AsyncEngine, *, device_id: str) -> RowMapping:
     """One device or :class:`NotFound`."""
     async with engine.connect() as conn:
-        row = (await conn.execute(select(devices).where(devices.c.id == device_id))).mappings().first()
+        row = (
+            (await conn.execute(select(devices).where(devices.c.id == device_id)))
+            .mappings()
+            .first()
+        )
     if row is None:
         raise NotFound(f"device {device_id!r} does not exist")
     return row

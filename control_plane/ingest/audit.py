@@ -30,10 +30,18 @@ class ChainAudit:
 async def audit_chain(engine: AsyncEngine, *, device_id: str) -> ChainAudit:
     """Walk the stored journal of ``device_id`` from seq 1 and check every link and the hwm."""
     async with engine.connect() as conn:
-        hwm = (await conn.execute(select(devices.c.hwm).where(devices.c.id == device_id))).scalar_one()
+        hwm = (
+            await conn.execute(select(devices.c.hwm).where(devices.c.id == device_id))
+        ).scalar_one()
         rows = await conn.stream(
-            select(journal.c.seq, journal.c.kind, journal.c.ts, journal.c.prev_hash,
-                   journal.c.hash, journal.c.body)
+            select(
+                journal.c.seq,
+                journal.c.kind,
+                journal.c.ts,
+                journal.c.prev_hash,
+                journal.c.hash,
+                journal.c.body,
+            )
             .where(journal.c.device_id == device_id)
             .order_by(journal.c.seq)
         )
@@ -51,6 +59,11 @@ async def audit_chain(engine: AsyncEngine, *, device_id: str) -> ChainAudit:
             prev, expected = digest, expected + 1
     records = expected - 1
     if records != hwm:
-        return ChainAudit(device_id, records, int(hwm), ok=False,
-                          problem=f"{records} records stored but hwm is {hwm}")
+        return ChainAudit(
+            device_id,
+            records,
+            int(hwm),
+            ok=False,
+            problem=f"{records} records stored but hwm is {hwm}",
+        )
     return ChainAudit(device_id, records, int(hwm), ok=True)

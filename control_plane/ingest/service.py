@@ -82,7 +82,7 @@ async def _ingest(
         return IngestOutcome(JournalAck(hwm=hwm, head_hash=head), 0, duplicates)
     if fresh[0].seq != hwm + 1:
         metrics.GAPS.inc()
-        problem = f"gap: expected seq {hwm + 1}, batch starts at {fresh[0].seq}"
+        problem: str | None = f"gap: expected seq {hwm + 1}, batch starts at {fresh[0].seq}"
         ack = JournalAck(hwm=hwm, head_hash=head, resend_from=hwm + 1)
         return IngestOutcome(ack, 0, duplicates, problem)
 
@@ -94,7 +94,9 @@ async def _ingest(
             break
         # decode() refused floats in journal bodies already, so the unchecked form is canonical
         body_text = canonical_text(record.body, checked=False)
-        envelope = envelope_bytes(seq=record.seq, kind=record.kind, ts=record.ts, body_text=body_text)
+        envelope = envelope_bytes(
+            seq=record.seq, kind=record.kind, ts=record.ts, body_text=body_text
+        )
         if hash_envelope(head, envelope) != record.hash:
             problem = f"seq {record.seq}: hash does not match the record's content"
             break
@@ -103,8 +105,14 @@ async def _ingest(
 
     new_hwm = hwm + len(accepted)
     if accepted:
-        await _store(conn, device_id=device_id, tenant_id=row.tenant_id, store_id=row.store_id,
-                     accepted=accepted, now_ms=now_ms)
+        await _store(
+            conn,
+            device_id=device_id,
+            tenant_id=row.tenant_id,
+            store_id=row.store_id,
+            accepted=accepted,
+            now_ms=now_ms,
+        )
         metrics.RECORDS_STORED.inc(len(accepted))
         for record, _ in accepted:
             metrics.LAG.observe(max(0, now_ms - record.ts) / 1000)
@@ -136,8 +144,13 @@ async def _store(
         journal.insert(),
         [
             {
-                "device_id": device_id, "seq": record.seq, "kind": record.kind, "ts": record.ts,
-                "prev_hash": record.prev_hash, "hash": record.hash, "body": body_text,
+                "device_id": device_id,
+                "seq": record.seq,
+                "kind": record.kind,
+                "ts": record.ts,
+                "prev_hash": record.prev_hash,
+                "hash": record.hash,
+                "body": body_text,
                 "received_at": now_ms,
             }
             for record, body_text in accepted
@@ -152,7 +165,9 @@ async def _store(
         await conn.execute(sales.insert(), sale_rows)
 
 
-def _sale_row(record: JournalRecord, *, device_id: str, tenant_id: str, store_id: str) -> dict[str, Any]:
+def _sale_row(
+    record: JournalRecord, *, device_id: str, tenant_id: str, store_id: str
+) -> dict[str, Any]:
     body = record.body
     return {
         "device_id": device_id,

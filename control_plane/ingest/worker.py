@@ -77,7 +77,8 @@ class IngestWorker:
             except* (aiomqtt.MqttError, OSError) as group:
                 log.warning(
                     "ingest: broker %s lost or unreachable (%s); retrying",
-                    self.broker.url, group.exceptions[0],
+                    self.broker.url,
+                    group.exceptions[0],
                 )
             self.connected.clear()
             await asyncio.sleep(random.uniform(0, delay))
@@ -102,8 +103,12 @@ class IngestWorker:
             await client.subscribe(journal_filter, qos=1)
             await client.subscribe(all_devices_filter(Channel.STATUS), qos=1)
             await client.subscribe(all_devices_filter(Channel.TELEMETRY), qos=0)
-            log.info("ingest %s: subscribed to %s on %s", self.identifier, journal_filter,
-                     self.broker.url)
+            log.info(
+                "ingest %s: subscribed to %s on %s",
+                self.identifier,
+                journal_filter,
+                self.broker.url,
+            )
             queues: list[asyncio.Queue[tuple[str, JournalBatch]]] = [
                 asyncio.Queue(self.settings.queue_depth) for _ in range(self.settings.partitions)
             ]
@@ -173,7 +178,9 @@ class IngestWorker:
     async def _store(self, device_id: str, batch: JournalBatch) -> JournalAck | None:
         try:
             outcome = await ingest_batch(
-                engine=self.engine, device_id=device_id, batch=batch,
+                engine=self.engine,
+                device_id=device_id,
+                batch=batch,
                 now_ms=time.time_ns() // 1_000_000,
             )
         except UnknownDevice as err:

@@ -11,7 +11,11 @@ from control_plane.db.tables import sales
 
 
 async def recent_sales(
-    engine: AsyncEngine, *, store_id: str | None = None, device_id: str | None = None, limit: int = 50
+    engine: AsyncEngine,
+    *,
+    store_id: str | None = None,
+    device_id: str | None = None,
+    limit: int = 50,
 ) -> Sequence[RowMapping]:
     """Newest first."""
     query = select(sales).order_by(sales.c.ts.desc(), sales.c.seq.desc()).limit(limit)

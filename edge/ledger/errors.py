@@ -1,9 +1,9 @@
 """Errors of the appliance ledger.
 
-    LedgerError              the ledger refused or could not complete a write; nothing was committed
-    ├── InvalidSale          the sale does not add up (tender short, empty, bad quantity)
-    ├── LedgerCorrupt        integrity check or hash chain failed on open: stop selling, call support
-    └── MigrationError       the database is from a newer app or a migration failed
+LedgerError              the ledger refused or could not complete a write; nothing was committed
+├── InvalidSale          the sale does not add up (tender short, empty, bad quantity)
+├── LedgerCorrupt        integrity check or hash chain failed on open: stop selling, call support
+└── MigrationError       the database is from a newer app or a migration failed
 """
 
 from __future__ import annotations

@@ -69,7 +69,10 @@ class Ledger:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.close()
 
@@ -94,7 +97,8 @@ class Ledger:
         if self._db is None:
             raise LedgerError("ledger is not open")
         db = self._db
-        return await db._execute(fn, db._conn)  # noqa: SLF001
+        result: T = await db._execute(fn, db._conn)  # type: ignore[no-untyped-call]
+        return result
 
     def _setup(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -107,7 +111,9 @@ class Ledger:
             self.last_seq, self.last_hash = int(head[0]), str(head[1])
             count = conn.execute("SELECT count(*) FROM journal").fetchone()[0]
             if count != self.last_seq:
-                raise LedgerCorrupt(f"{count} records but head is seq {self.last_seq}", path=self.path)
+                raise LedgerCorrupt(
+                    f"{count} records but head is seq {self.last_seq}", path=self.path
+                )
         self.acked_seq = int(
             conn.execute("SELECT acked_seq FROM replication WHERE id = 1").fetchone()[0]
         )
@@ -119,12 +125,15 @@ class Ledger:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def _append(self, conn: sqlite3.Connection, kind: str, body: Mapping[str, object]) -> tuple[int, int, str]:
+    def _append(
+        self, conn: sqlite3.Connection, kind: str, body: Mapping[str, object]
+    ) -> tuple[int, int, str]:
         """Insert the next journal record; caller holds the transaction."""
         seq, ts = self.last_seq + 1, self._clock()
         digest, wire = record_json(seq=seq, kind=kind, ts=ts, prev_hash=self.last_hash, body=body)
         conn.execute(
-            "INSERT INTO journal (seq, kind, ts, prev_hash, hash, record) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO journal (seq, kind, ts, prev_hash, hash, record)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             (seq, kind, ts, self.last_hash, digest, wire),
         )
         return seq, ts, digest
@@ -206,7 +215,10 @@ class Ledger:
             (draft.sale_id,),
         ).fetchone()
         if before is not None:
-            return CommittedSale(draft.sale_id, *before, replayed=True)
+            receipt_no, seq, ts, total_minor, change_minor = before
+            return CommittedSale(
+                draft.sale_id, receipt_no, seq, ts, total_minor, change_minor, replayed=True
+            )
 
         def work() -> tuple[int, str, CommittedSale]:
             receipt_no = self._next_counter(conn, f"receipt:{self.register_id}")
@@ -217,14 +229,29 @@ class Ledger:
             conn.execute(
                 "INSERT INTO sales (sale_id, receipt_no, journal_seq, currency, total_minor,"
                 " tendered_minor, change_minor, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (draft.sale_id, receipt_no, seq, draft.currency, draft.total_minor,
-                 draft.tendered_minor, draft.change_minor, ts),
+                (
+                    draft.sale_id,
+                    receipt_no,
+                    seq,
+                    draft.currency,
+                    draft.total_minor,
+                    draft.tendered_minor,
+                    draft.change_minor,
+                    ts,
+                ),
             )
             conn.executemany(
                 "INSERT INTO sale_lines VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (draft.sale_id, no, line.sku, line.description, str(line.quantity),
-                     line.unit_price_minor, line.amount_minor)
+                    (
+                        draft.sale_id,
+                        no,
+                        line.sku,
+                        line.description,
+                        str(line.quantity),
+                        line.unit_price_minor,
+                        line.amount_minor,
+                    )
                     for no, line in enumerate(draft.lines, start=1)
                 ],
             )
@@ -301,7 +328,9 @@ class Ledger:
 
     async def integrity_check(self) -> str:
         """SQLite's own ``integrity_check``: ``"ok"`` or the first problem it found."""
-        return await self._call(lambda conn: str(conn.execute("PRAGMA integrity_check").fetchone()[0]))
+        return await self._call(
+            lambda conn: str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+        )
 
     async def verify_chain(self) -> int:
         """Walk the whole chain; returns the number of records, raises on the first bad link."""
@@ -314,8 +343,12 @@ class Ledger:
                 "SELECT seq, kind, ts, prev_hash, hash, record FROM journal ORDER BY seq"
             ):
                 body = json.loads(wire)["body"]
-                if seq != expected or prev_hash != prev or not verify_link(
-                    prev_hash=prev, seq=seq, kind=kind, ts=ts, body=body, claimed=digest
+                if (
+                    seq != expected
+                    or prev_hash != prev
+                    or not verify_link(
+                        prev_hash=prev, seq=seq, kind=kind, ts=ts, body=body, claimed=digest
+                    )
                 ):
                     raise LedgerCorrupt(f"chain breaks at seq {seq}", path=self.path)
                 prev, expected = digest, expected + 1

@@ -1,4 +1,4 @@
-"""Replication metrics of the appliance, labelled by device so a demo can run many in one process."""
+"""Replication metrics of the appliance, labelled by device (a demo runs many in one process)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,17 @@ SENT = Counter(
     "storefleet_edge_journal_records_sent", "Records published (resends included)", ["device_id"]
 )
 RESENDS = Counter(
-    "storefleet_edge_journal_resends", "Times the sender went back to an earlier seq", ["device_id", "why"]
+    "storefleet_edge_journal_resends",
+    "Times the sender went back to an earlier seq",
+    ["device_id", "why"],
 )
 CONNECTS = Counter(
-    "storefleet_edge_broker_connects", "Broker connection attempts by outcome", ["device_id", "outcome"]
+    "storefleet_edge_broker_connects",
+    "Broker connection attempts by outcome",
+    ["device_id", "outcome"],
 )
 DROPPED = Counter(
-    "storefleet_edge_messages_dropped", "Inbound messages dropped as unusable", ["device_id", "reason"]
+    "storefleet_edge_messages_dropped",
+    "Inbound messages dropped as unusable",
+    ["device_id", "reason"],
 )

@@ -109,7 +109,10 @@ class Replicator:
                 metrics.CONNECTS.labels(self.device_id, "lost").inc()
                 log.warning(
                     "device %s: broker %s unreachable or lost (%s); retrying, sales continue"
-                    " offline", self.device_id, self.broker.url, group.exceptions[0],
+                    " offline",
+                    self.device_id,
+                    self.broker.url,
+                    group.exceptions[0],
                 )
             self.connected.clear()
             self._session = None
@@ -153,8 +156,12 @@ class Replicator:
             self._session = _Session(cursor=self.ledger.acked_seq + 1)
             self._sent.clear()
             self.connected.set()
-            log.info("device %s: connected to %s, resuming at seq %d",
-                     self.device_id, self.broker.url, self._session.cursor)
+            log.info(
+                "device %s: connected to %s, resuming at seq %d",
+                self.device_id,
+                self.broker.url,
+                self._session.cursor,
+            )
             try:
                 async with asyncio.TaskGroup() as tasks:
                     tasks.create_task(self._send_loop(client), name="journal-sender")
@@ -179,8 +186,12 @@ class Replicator:
 
     def _status(self, state: str) -> Status:
         return Status.model_validate(
-            {"state": state, "boot_id": self.boot_id, "versions": self.versions,
-             "ts": time.time_ns() // 1_000_000}
+            {
+                "state": state,
+                "boot_id": self.boot_id,
+                "versions": self.versions,
+                "ts": time.time_ns() // 1_000_000,
+            }
         )
 
     # -- sending --------------------------------------------------------------------------------
@@ -266,7 +277,10 @@ class Replicator:
             log.error(
                 "device %s: cloud refused the journal at seq %d: %s; pausing %.0fs."
                 " If it repeats, the ledger needs support (do not wipe it)",
-                self.device_id, ack.hwm + 1, ack.error, self.settings.error_backoff,
+                self.device_id,
+                ack.hwm + 1,
+                ack.error,
+                self.settings.error_backoff,
             )
         if ack.hwm > ledger.acked_seq:
             arrived = time.time_ns() / 1e6
@@ -277,7 +291,8 @@ class Replicator:
                 log.error(
                     "device %s: cloud's chain head at seq %d differs from ours; not marking it"
                     " replicated. Check for a replaced appliance using this device id",
-                    self.device_id, ack.hwm,
+                    self.device_id,
+                    ack.hwm,
                 )
                 return
             previous = ledger.acked_seq

@@ -12,14 +12,22 @@ from edge.ledger import Ledger
 from edge.replication.replicator import ReplicationSettings, Replicator
 from protocols.broker_url import parse_broker_url
 
-FAST = ReplicationSettings(ack_timeout=1.0, backoff_initial=0.05, backoff_max=0.5, error_backoff=1.0)
+FAST = ReplicationSettings(
+    ack_timeout=1.0, backoff_initial=0.05, backoff_max=0.5, error_backoff=1.0
+)
 
 
 class InProcessAppliance:
     """A real ledger and replicator in this event loop."""
 
-    def __init__(self, *, device_id: str, ledger_path: Path, broker_url: str,
-                 settings: ReplicationSettings = FAST) -> None:
+    def __init__(
+        self,
+        *,
+        device_id: str,
+        ledger_path: Path,
+        broker_url: str,
+        settings: ReplicationSettings = FAST,
+    ) -> None:
         self.device_id = device_id
         self.ledger = Ledger(ledger_path, register_id="1")
         self.broker_url = broker_url
@@ -37,8 +45,10 @@ class InProcessAppliance:
 
     def start_replication(self) -> None:
         self.replicator = Replicator(
-            ledger=self.ledger, device_id=self.device_id,
-            broker=parse_broker_url(self.broker_url), settings=self.settings,
+            ledger=self.ledger,
+            device_id=self.device_id,
+            broker=parse_broker_url(self.broker_url),
+            settings=self.settings,
         )
         self._task = asyncio.create_task(self.replicator.run(), name=f"replicator-{self.device_id}")
 
@@ -62,18 +72,32 @@ class ApplianceProcess:
 
     def start(self, *, rate: float = 0.0, count: int | None = None) -> None:
         argv = [
-            sys.executable, "-m", "control_plane.cli", "appliance",
-            "--device-id", self.device_id, "--ledger", str(self.ledger_path),
-            "--broker-url", self.broker_url, "--rate", str(rate), "--print-commits",
-            "--ack-timeout", "1",
+            sys.executable,
+            "-m",
+            "control_plane.cli",
+            "appliance",
+            "--device-id",
+            self.device_id,
+            "--ledger",
+            str(self.ledger_path),
+            "--broker-url",
+            self.broker_url,
+            "--rate",
+            str(rate),
+            "--print-commits",
+            "--ack-timeout",
+            "1",
         ]
         if count is not None:
             argv += ["--count", str(count)]
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
 
     def read_commits(self, at_least: int) -> None:
         """Block until this run has printed ``at_least`` more commits."""
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
+        assert self.process.stdout is not None
         target = len(self.committed) + at_least
         while len(self.committed) < target:
             line = self.process.stdout.readline()

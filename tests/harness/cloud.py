@@ -67,7 +67,9 @@ class Cloud:
         assert self.engine is not None
         async with self.engine.connect() as conn:
             return int(
-                (await conn.execute(select(devices.c.hwm).where(devices.c.id == device_id))).scalar_one()
+                (
+                    await conn.execute(select(devices.c.hwm).where(devices.c.id == device_id))
+                ).scalar_one()
             )
 
     async def sale_ids(self, device_id: str) -> list[str]:

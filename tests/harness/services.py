@@ -36,7 +36,9 @@ class Mosquitto:
     def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.port = port or free_port()
         self.conf = workdir / f"mosquitto-{self.port}.conf"
-        text = DEV_CONF.read_text().replace("listener 1883 127.0.0.1", f"listener {self.port} 127.0.0.1")
+        text = DEV_CONF.read_text().replace(
+            "listener 1883 127.0.0.1", f"listener {self.port} 127.0.0.1"
+        )
         self.conf.write_text(text)
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -46,7 +48,9 @@ class Mosquitto:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            ["mosquitto", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while not port_open(self.port):
@@ -89,7 +93,9 @@ async def drop_pg_database(url: str) -> None:
         await conn.close()
 
 
-async def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+async def wait_until(
+    predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"
+) -> None:  # type: ignore[no-untyped-def]
     """Poll an async or sync predicate until true; fail with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:

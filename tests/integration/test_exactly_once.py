@@ -41,7 +41,9 @@ async def assert_exactly_once(cloud: Cloud, device_id: str, committed: list[str]
     assert audit.hwm == len(committed)
 
 
-async def test_broker_restarted_mid_stream(cloud: Cloud, mosquitto: Mosquitto, tmp_path: Path) -> None:
+async def test_broker_restarted_mid_stream(
+    cloud: Cloud, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
     await cloud.register("reg-broker")
     async with InProcessAppliance(
         device_id="reg-broker", ledger_path=tmp_path / "edge.db", broker_url=mosquitto.url
@@ -81,12 +83,12 @@ async def test_appliance_killed_between_commit_and_ack(
     appliance.kill()
     await cloud.start_ingest()
     appliance.start(rate=0)  # restart: no new sales, it only has to replicate what it holds
-    await wait_until(
-        lambda: cloud.hwm("reg-killed"), timeout=5, what="replication to resume"
-    )
+    await wait_until(lambda: cloud.hwm("reg-killed"), timeout=5, what="replication to resume")
     ledger_seq = _ledger_last_seq(tmp_path / "edge.db")
     await wait_until(
-        _hwm_reaches(cloud, "reg-killed", ledger_seq), timeout=60, what="cloud hwm reaches ledger head"
+        _hwm_reaches(cloud, "reg-killed", ledger_seq),
+        timeout=60,
+        what="cloud hwm reaches ledger head",
     )
     appliance.kill()
     # every sale whose commit returned is in the cloud exactly once (and nothing else is there)
@@ -111,12 +113,15 @@ async def test_control_plane_process_killed_and_restarted(
             "PATH": "/usr/bin:/bin",
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "control_plane.cli", "serve"], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "control_plane.cli", "serve"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 20
         while not port_open(port):
-            assert process.poll() is None and time.monotonic() < deadline, "control plane did not start"
+            assert process.poll() is None, "control plane exited at start"
+            assert time.monotonic() < deadline, "control plane did not start in time"
             time.sleep(0.05)
         return process
 
@@ -161,8 +166,9 @@ async def test_duplicates_and_out_of_order_batches(
         await device.subscribe(ack_topic, qos=1)
 
         async def send(batch: list[str], expect: int) -> None:
-            await device.publish(device_topic("reg-dupes", Channel.JOURNAL),
-                                 batch_bytes(batch, sent_at=0), qos=1)
+            await device.publish(
+                device_topic("reg-dupes", Channel.JOURNAL), batch_bytes(batch, sent_at=0), qos=1
+            )
             async with asyncio.timeout(10):
                 async for message in device.messages:
                     ack = decode(str(message.topic), bytes(message.payload)).message  # type: ignore[arg-type]
@@ -178,7 +184,12 @@ async def test_duplicates_and_out_of_order_batches(
         await send(batches[1], 5)  # old again
         await send(batches[2], 6)
     assert [(a.hwm, a.resend_from) for a in acks] == [
-        (0, 1), (100, None), (100, None), (250, None), (250, None), (300, None)
+        (0, 1),
+        (100, None),
+        (100, None),
+        (250, None),
+        (250, None),
+        (300, None),
     ]
     assert acks[-1].head_hash == records[-1].hash
     await assert_exactly_once(cloud, "reg-dupes", [sale.sale_id for sale in committed])
