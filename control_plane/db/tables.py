@@ -69,6 +69,7 @@ devices = Table(
     Column("hwm", BigInteger, nullable=False, server_default="0"),
     Column("head_hash", String(64), nullable=False, server_default="0" * 64),
     Column("last_ingest_at", BigInteger),
+    Column("ingest_lag_ms", BigInteger),
     # a broken chain stays flagged until an operator has looked at it
     Column("chain_ok", Boolean, nullable=False, server_default="1"),
     Column("chain_alerts", Integer, nullable=False, server_default="0"),

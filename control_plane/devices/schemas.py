@@ -50,6 +50,7 @@ class DeviceOut(BaseModel):
     lag_ms: int | None
     hwm: int
     last_ingest_at: int | None
+    ingest_lag_ms: int | None
     chain_ok: bool
     chain_alerts: int
     chain_detail: str | None

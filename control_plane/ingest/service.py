@@ -117,6 +117,8 @@ async def _ingest(
         for record, _ in accepted:
             metrics.LAG.observe(max(0, now_ms - record.ts) / 1000)
     changes: dict[str, Any] = {"hwm": new_hwm, "head_hash": head, "last_ingest_at": now_ms}
+    if accepted:
+        changes["ingest_lag_ms"] = max(0, now_ms - accepted[-1][0].ts)
     if problem is not None:
         metrics.CHAIN_BREAKS.inc()
         changes |= {

@@ -79,6 +79,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("last_ingest_at", sa.BigInteger(), nullable=True),
+        sa.Column("ingest_lag_ms", sa.BigInteger(), nullable=True),
         sa.Column("chain_ok", sa.Boolean(), server_default="1", nullable=False),
         sa.Column("chain_alerts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("chain_detail", sa.Text(), nullable=True),
