@@ -37,7 +37,8 @@ class DeviceHealth:
     def failed(self, error: str, *, connected: bool, hint: str) -> None:
         """Record a problem and log what a person should do about it."""
         if error != self.error:
-            log.warning("%s %s: %s — %s", self.kind, self.device, error, hint)
+            reason = error.removeprefix(f"{self.device}: ")
+            log.warning("%s %s: %s — %s", self.kind, self.device, reason, hint)
         self.connected = connected
         self.error = error
 

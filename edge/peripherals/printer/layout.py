@@ -107,6 +107,11 @@ def render_receipt(receipt: Receipt, paper: PaperSettings) -> bytes:
         )
         if paper.qr_native:
             page.p.ln()
+    elif receipt.code == "barcode":
+        # Rendered here (python-barcode) and sent as a raster: looks the same on every model.
+        page.p.set(align="center")
+        page.p.barcode(receipt.receipt_number, "CODE128", force_software="bitImageRaster")
+        page.p.set(align="left")
     for line in receipt.footer_lines:
         page.centered(line)
     return page.finish()

@@ -85,7 +85,7 @@ class Receipt:
     change: Decimal = Decimal("0.00")
     currency: str = "EUR"
     footer_lines: tuple[str, ...] = ()
-    code: Literal["qr", "none"] = "qr"
+    code: Literal["qr", "barcode", "none"] = "qr"  # barcode: CODE128 of the receipt number
     reprint: bool = False
 
     def __post_init__(self) -> None:

@@ -32,6 +32,7 @@ class PrinterSimulator:
         self.cover_open = False
         self.jobs: list[PrintedJob] = []
         self.status_requests = 0
+        self.cut_next_job_after: int | None = None  # drop the connection after this many bytes
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Condition()
@@ -75,6 +76,13 @@ class PrinterSimulator:
         """Jobs that put something on paper."""
         return [j for j in self.jobs if j.data]
 
+    def _cut_now(self, job: PrintedJob) -> bool:
+        limit = self.cut_next_job_after
+        if limit is None or len(job.data) < limit:
+            return False
+        self.cut_next_job_after = None
+        return True
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -92,6 +100,9 @@ class PrinterSimulator:
                         writer.write(bytes((encode_status(self.status).get(token.args[0], 0x12),)))
                     elif self.status.can_print:
                         job.data += token.prefix + token.args
+                    if self._cut_now(job):
+                        writer.transport.abort()  # power blip mid-receipt: the rest is lost
+                        return
                 del buf[:used]
                 await writer.drain()
                 async with self._changed:

@@ -1,6 +1,7 @@
 """End to end: receipts through python-escpos' Network connector onto the simulated printer."""
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -139,3 +140,38 @@ async def test_health_of_an_unplugged_printer(
     health = await service.check_health()
     assert not health.connected
     assert health.error is not None
+
+
+async def test_connection_lost_mid_receipt_prints_the_whole_receipt_again(
+    service: PrinterService, printer_sim: PrinterSimulator, receipt: Receipt
+) -> None:
+    printer_sim.cut_next_job_after = 200
+    async with asyncio.timeout(GUARD_S):
+        job_id = await service.print_receipt(receipt)
+        job = await service.wait_for(job_id, lambda j: j.state == "printed")
+        partial, whole = await printer_sim.wait_for_jobs(2)
+    assert job.attempts == 2
+    assert len(partial.data) < len(whole.data)
+    assert interpret(bytes(whole.data)).cuts == 1
+    assert service.health.counters["job_retry_unavailable"] == 1
+
+
+async def test_file_connector_writes_the_job(tmp_path: Path, receipt: Receipt) -> None:
+    out = tmp_path / "lp0"
+    settings = PrinterSettings(connector="file", file_path=str(out))
+    async with (
+        PrintQueue(path=tmp_path / "print.db") as queue,
+        PrinterService(
+            name="file",
+            printer=EscposPrinter(name="file", settings=settings),
+            queue=queue,
+            paper=settings.paper,
+        ) as svc,
+    ):
+        job_id = await svc.print_receipt(dataclasses.replace(receipt, code="barcode"))
+        await svc.wait_for(job_id, lambda j: j.state == "printed")
+    preview = interpret(out.read_bytes())
+    image = preview.to_png(ARTIFACTS / "receipt-barcode.png")
+    assert [(r.format.name, r.text) for r in zxingcpp.read_barcodes(image)] == [
+        ("Code128", "000123")
+    ]
