@@ -225,7 +225,7 @@ async def lag(engine: AsyncEngine, workdir: Path, seconds: float) -> dict[str, f
     count = int(20 * seconds)
     await asyncio.gather(
         *(
-            ring_sales(l, RingSettings(rate=20, count=count, seed=n))
+            ring_sales(ledger_, RingSettings(rate=20, count=count, seed=n))
             for n, ledger_ in enumerate(ledgers.values())
         )
     )
@@ -398,7 +398,7 @@ async def main(quick: bool) -> None:
 
 
 def report(r: dict) -> None:  # type: ignore[type-arg]
-    c, l, u, t = r["commit_latency"], r["lag_3x20"], r["catch_up"], r["ingest_50_devices"]
+    c, lag_, u, t = r["commit_latency"], r["lag_3x20"], r["catch_up"], r["ingest_50_devices"]
     rows = [
         (
             "sale commit p50 (sync=FULL)",
@@ -412,8 +412,8 @@ def report(r: dict) -> None:  # type: ignore[type-arg]
             f"raw insert {c['raw_p99_ms']:.2f} ms",
             f"ratio {c['p99_ratio']:.2f} (goal <= 2)",
         ),
-        ("lag 3 dev x 20/s p50", f"{l['p50_ms']:.1f} ms", "", f"{l['sales']} sales"),
-        ("lag 3 dev x 20/s p99", f"{l['p99_ms']:.1f} ms", "", "goal < 20 ms"),
+        ("lag 3 dev x 20/s p50", f"{lag_['p50_ms']:.1f} ms", "", f"{lag_['sales']} sales"),
+        ("lag 3 dev x 20/s p99", f"{lag_['p99_ms']:.1f} ms", "", "goal < 20 ms"),
         (
             "catch-up 10,000 offline",
             f"{u['seconds']:.2f} s",

@@ -19,6 +19,7 @@ from control_plane.db.engine import make_engine, migrate
 from control_plane.devices.router import router as devices_router
 from control_plane.embedded_broker import embedded_broker
 from control_plane.ingest.worker import IngestSettings, IngestWorker
+from control_plane.provisioning.router import router as provisioning_router
 from control_plane.sales.router import router as sales_router
 from control_plane.settings import ControlPlaneSettings
 
@@ -59,6 +60,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app = FastAPI(title="storefleet control plane", version="0.1.0", lifespan=lifespan)
     app.include_router(devices_router)
     app.include_router(sales_router)
+    app.include_router(provisioning_router)
     app.include_router(console_router)
     app.mount("/metrics", make_asgi_app())
 

@@ -76,6 +76,9 @@ def appliance(
     ack_timeout: Annotated[
         float, typer.Option(help="seconds before unacked records are resent")
     ] = 5.0,
+    metrics_port: Annotated[
+        int, typer.Option(help="serve Prometheus metrics (backlog, lag) on 127.0.0.1; 0 = off")
+    ] = 0,
     verbose: bool = False,
 ) -> None:
     """Run one store appliance: ledger, replication and optionally a simulated register."""
@@ -86,6 +89,10 @@ def appliance(
     from edge.simulated_register import RingSettings
 
     _logging(verbose)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
     settings = EdgeSettings(device_id=device_id, ledger_path=ledger, broker_url=broker_url)
     ring = None
     if rate > 0 or count:

@@ -28,11 +28,11 @@ class ProtocolError(Exception):
         return _LABELS.get(type(self), "protocol_error")
 
 
-class UnknownTopic(ProtocolError):
+class UnknownTopic(ProtocolError):  # noqa: N818 - named in the domain's words
     """The topic is not under ``sf/v1/d/{device}/`` or names an unknown channel."""
 
 
-class PayloadTooLarge(ProtocolError):
+class PayloadTooLarge(ProtocolError):  # noqa: N818 - named in the domain's words
     """The payload exceeds the channel's limit."""
 
     def __init__(self, size: int, limit: int, *, topic: str | None = None) -> None:
@@ -41,7 +41,7 @@ class PayloadTooLarge(ProtocolError):
         self.limit = limit
 
 
-class MalformedMessage(ProtocolError):
+class MalformedMessage(ProtocolError):  # noqa: N818 - named in the domain's words
     """Not JSON, or not the schema the channel expects."""
 
 
@@ -57,7 +57,7 @@ class UnsupportedVersion(MalformedMessage):
         self.version = version
 
 
-class NonCanonicalValue(ProtocolError):
+class NonCanonicalValue(ProtocolError):  # noqa: N818 - named in the domain's words
     """A value with no single canonical JSON form (floats: money is never a float)."""
 
 

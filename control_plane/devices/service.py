@@ -16,11 +16,11 @@ class RegistryError(Exception):
     """A registry change was refused."""
 
 
-class AlreadyExists(RegistryError):
+class AlreadyExists(RegistryError):  # noqa: N818 - named in the domain's words
     """The id is taken."""
 
 
-class NotFound(RegistryError):
+class NotFound(RegistryError):  # noqa: N818 - named in the domain's words
     """No such tenant, store or device."""
 
 

@@ -32,7 +32,7 @@ from protocols.messages import JournalAck, JournalBatch, JournalRecord
 SALE_COMPLETED = "sale.completed"
 
 
-class UnknownDevice(Exception):
+class UnknownDevice(Exception):  # noqa: N818 - named in the domain's words
     """A batch for a device the registry does not know (or has decommissioned)."""
 
     def __init__(self, device_id: str) -> None:

@@ -67,6 +67,8 @@ class IngestWorker:
         self.tls_context = tls_context
         self.identifier = identifier or f"control-plane-{uuid.uuid4().hex[:8]}"
         self.connected = asyncio.Event()
+        #: Batches this instance stored (not duplicates-only): lets an operator see the split.
+        self.batches_stored = 0
 
     async def run(self) -> None:
         """Serve forever; each lost connection is logged and retried with jittered backoff."""
@@ -196,4 +198,6 @@ class IngestWorker:
             return None
         if outcome.problem is not None:
             log.warning("ingest: device %s: %s", device_id, outcome.problem)
+        if outcome.stored:
+            self.batches_stored += 1
         return outcome.ack

@@ -13,7 +13,7 @@ class LedgerError(Exception):
     """Base of ledger errors; nothing was committed when one is raised."""
 
 
-class InvalidSale(LedgerError):
+class InvalidSale(LedgerError):  # noqa: N818 - named in the domain's words
     """The sale was refused before anything was written."""
 
     def __init__(self, reason: str, *, sale_id: str | None = None) -> None:
@@ -22,7 +22,7 @@ class InvalidSale(LedgerError):
         self.sale_id = sale_id
 
 
-class LedgerCorrupt(LedgerError):
+class LedgerCorrupt(LedgerError):  # noqa: N818 - named in the domain's words
     """The ledger file failed a check; ``detail`` says which."""
 
     def __init__(self, detail: str, *, path: str) -> None:

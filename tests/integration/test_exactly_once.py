@@ -226,3 +226,54 @@ def _hwm_reaches(cloud: Cloud, device_id: str, target: int):  # type: ignore[no-
         return await cloud.hwm(device_id) >= target
 
     return check
+
+
+async def test_two_ingest_instances_share_devices_exactly_once(
+    database_url: str, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Two control-plane instances on one store split the journal through a shared subscription."""
+    first = Cloud(database_url=database_url, broker_url=mosquitto.url)
+    second = Cloud(database_url=database_url, broker_url=mosquitto.url)
+    await first.open()
+    await second.open()
+    device_ids = [f"reg-shared-{n}" for n in range(4)]
+    for device_id in device_ids:
+        await first.register(device_id)
+    await first.start_ingest()
+    await second.start_ingest()
+    try:
+        appliances = [
+            InProcessAppliance(
+                device_id=device_id,
+                ledger_path=tmp_path / f"{device_id}.db",
+                broker_url=mosquitto.url,
+            )
+            for device_id in device_ids
+        ]
+        committed: dict[str, list[str]] = {}
+        for appliance in appliances:
+            await appliance.__aenter__()
+            appliance.start_replication()
+        rings = await asyncio.gather(
+            *(
+                ring_sales(a.ledger, RingSettings(rate=200, count=300, seed=n))
+                for n, a in enumerate(appliances)
+            )
+        )
+        for appliance, sales_rung in zip(appliances, rings, strict=True):
+            committed[appliance.device_id] = [sale.sale_id for sale in sales_rung]
+            await wait_until(lambda a=appliance: a.ledger.backlog == 0, timeout=60, what="drained")
+            await appliance.__aexit__(None, None, None)
+        stored_by = {name: _stored(cloud) for name, cloud in (("first", first), ("second", second))}
+        assert all(value > 0 for value in stored_by.values()), stored_by  # both did work
+        for device_id, sale_ids in committed.items():
+            await assert_exactly_once(first, device_id, sale_ids)
+    finally:
+        await first.close()
+        await second.close()
+
+
+def _stored(cloud: Cloud) -> int:
+    """Batches this instance's worker stored, from its own ack counter."""
+    assert cloud.worker is not None
+    return cloud.worker.batches_stored

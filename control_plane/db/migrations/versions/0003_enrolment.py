@@ -9,7 +9,7 @@ from alembic import op
 
 revision = "0003"
 down_revision = "0001"
-branch_labels = ("provisioning",)
+branch_labels = None
 depends_on = None
 
 

@@ -1,0 +1,310 @@
+"""REST endpoints of provisioning: enrolments for operators, `/api/enrol` for appliances.
+
+`POST /api/enrol` is public by design (the token is the credential); a refusal answers with the
+library's stable `reason` and the `advice` the appliance shows the field tech.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Annotated, Literal, NoReturn
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_plane.dependencies import get_engine
+from control_plane.provisioning import lifecycle, service
+from control_plane.provisioning.authority import FleetAuthority
+from control_plane.provisioning.errors import (
+    CaUnavailable,
+    DeviceDecommissioned,
+    DeviceNotFound,
+    EnrolmentNotFound,
+    EnrolmentNotPending,
+    ProvisioningServiceError,
+    RenewalRefused,
+    StoreNotFound,
+)
+from control_plane.provisioning.schemas import (
+    CertificateOut,
+    DecommissionIn,
+    DecommissionOut,
+    EnrolIn,
+    EnrolmentCreatedOut,
+    EnrolmentIn,
+    EnrolmentOut,
+    EnrolOut,
+    RefusalOut,
+    RenewIn,
+    RenewOut,
+    ReplaceIn,
+    RevokeIn,
+)
+from control_plane.provisioning.settings import ProvisioningSettings
+from provisioning.errors import (
+    EnrolmentRefused,
+    TokenExpired,
+    TokenRevoked,
+    TokenUnknown,
+    TokenUsed,
+)
+from provisioning.qr import render_png, render_sheet
+
+router = APIRouter(prefix="/api", tags=["provisioning"])
+PEM = "application/x-pem-file"
+
+_REFUSAL_STATUS: dict[type[EnrolmentRefused], int] = {
+    TokenUnknown: status.HTTP_404_NOT_FOUND,
+    TokenUsed: status.HTTP_409_CONFLICT,
+    TokenExpired: status.HTTP_410_GONE,
+    TokenRevoked: status.HTTP_410_GONE,
+}
+_SERVICE_STATUS: dict[type[ProvisioningServiceError], int] = {
+    CaUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
+    StoreNotFound: status.HTTP_404_NOT_FOUND,
+    EnrolmentNotFound: status.HTTP_404_NOT_FOUND,
+    DeviceNotFound: status.HTTP_404_NOT_FOUND,
+    EnrolmentNotPending: status.HTTP_410_GONE,
+    DeviceDecommissioned: status.HTTP_410_GONE,
+    RenewalRefused: status.HTTP_403_FORBIDDEN,
+}
+
+
+async def get_authority(request: Request) -> FleetAuthority:
+    """The app's CA holder, made on first use (settings from `app.state` or the environment)."""
+    state = request.app.state
+    authority: FleetAuthority | None = getattr(state, "provisioning", None)
+    if authority is None:
+        try:
+            settings = getattr(state, "provisioning_settings", None) or ProvisioningSettings()
+        except ValidationError as err:
+            detail = "; ".join(str(e["msg"]) for e in err.errors())
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=detail) from err
+        authority = FleetAuthority(settings=settings, engine=get_engine(request))
+        state.provisioning = authority
+    return authority
+
+
+Engine = Annotated[AsyncEngine, Depends(get_engine)]
+Authority = Annotated[FleetAuthority, Depends(get_authority)]
+
+
+def _fail(err: ProvisioningServiceError | EnrolmentRefused) -> NoReturn:
+    if isinstance(err, EnrolmentRefused):
+        code = _REFUSAL_STATUS.get(type(err), status.HTTP_400_BAD_REQUEST)
+        body = RefusalOut(reason=err.reason, advice=err.advice, message=str(err))
+        raise HTTPException(code, detail=body.model_dump()) from err
+    code = _SERVICE_STATUS.get(type(err), status.HTTP_409_CONFLICT)
+    advice = getattr(err, "advice", "")
+    body = RefusalOut(reason=err.reason, advice=advice, message=str(err))
+    raise HTTPException(code, detail=body.model_dump()) from err
+
+
+def _created(created: service.CreatedEnrolment) -> EnrolmentCreatedOut:
+    base = f"/api/enrolments/{created.view.id}"
+    return EnrolmentCreatedOut(
+        enrolment=EnrolmentOut.model_validate(created.view, from_attributes=True),
+        qr_text=created.qr_text,
+        fallback_code=created.fallback_code,
+        qr_png_url=f"{base}/qr.png",
+        sheet_pdf_url=f"{base}/sheet.pdf",
+    )
+
+
+def _ttl(hours: float | None) -> timedelta | None:
+    return None if hours is None else timedelta(hours=hours)
+
+
+@router.post("/enrolments", status_code=status.HTTP_201_CREATED)
+async def create_enrolment(
+    body: EnrolmentIn, engine: Engine, authority: Authority
+) -> EnrolmentCreatedOut:
+    """Create a single-use enrolment; the answer holds its secrets, shown this once."""
+    try:
+        created = await service.create_enrolment(
+            engine=engine,
+            authority=authority,
+            tenant_id=body.tenant_id,
+            store_id=body.store_id,
+            created_by=body.created_by,
+            register_name=body.register_name,
+            ttl=_ttl(body.ttl_hours),
+        )
+    except ProvisioningServiceError as err:
+        _fail(err)
+    return _created(created)
+
+
+@router.get("/enrolments")
+async def list_enrolments(
+    engine: Engine,
+    store_id: str | None = None,
+    state: Literal["pending", "used", "revoked", "expired"] | None = None,
+) -> list[EnrolmentOut]:
+    """Enrolments, newest first."""
+    views = await service.list_enrolments(engine=engine, store_id=store_id, state=state)
+    return [EnrolmentOut.model_validate(view, from_attributes=True) for view in views]
+
+
+@router.get("/enrolments/{enrolment_id}")
+async def get_enrolment(enrolment_id: str, engine: Engine) -> EnrolmentOut:
+    """One enrolment."""
+    try:
+        view = await service.get_enrolment(engine=engine, enrolment_id=enrolment_id)
+    except ProvisioningServiceError as err:
+        _fail(err)
+    return EnrolmentOut.model_validate(view, from_attributes=True)
+
+
+@router.post("/enrolments/{enrolment_id}/revoke")
+async def revoke_enrolment(enrolment_id: str, body: RevokeIn, engine: Engine) -> EnrolmentOut:
+    """Cancel a pending enrolment (a lost or leaked sheet)."""
+    try:
+        view = await service.revoke_enrolment(
+            engine=engine, enrolment_id=enrolment_id, revoked_by=body.revoked_by
+        )
+    except ProvisioningServiceError as err:
+        _fail(err)
+    return EnrolmentOut.model_validate(view, from_attributes=True)
+
+
+@router.get("/enrolments/{enrolment_id}/qr.png", response_class=Response)
+async def enrolment_qr_png(enrolment_id: str, engine: Engine, authority: Authority) -> Response:
+    """The QR code of a pending enrolment, as PNG."""
+    try:
+        sheet = await service.enrolment_sheet(
+            engine=engine, authority=authority, enrolment_id=enrolment_id
+        )
+    except ProvisioningServiceError as err:
+        _fail(err)
+    png = await asyncio.to_thread(render_png, sheet.payload)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/enrolments/{enrolment_id}/sheet.pdf", response_class=Response)
+async def enrolment_sheet_pdf(enrolment_id: str, engine: Engine, authority: Authority) -> Response:
+    """The printable sheet of a pending enrolment: QR, typed code, expiry, instructions."""
+    try:
+        sheet = await service.enrolment_sheet(
+            engine=engine, authority=authority, enrolment_id=enrolment_id
+        )
+    except ProvisioningServiceError as err:
+        _fail(err)
+    pdf = await asyncio.to_thread(render_sheet, sheet, kind="pdf")
+    return Response(pdf, media_type="application/pdf", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/enrol", responses={400: {"model": RefusalOut}, 404: {"model": RefusalOut}})
+async def enrol(body: EnrolIn, engine: Engine, authority: Authority) -> EnrolOut:
+    """An appliance redeems its enrolment with its CSR and gets its identity."""
+    try:
+        answer = await service.enrol(
+            engine=engine,
+            authority=authority,
+            csr_pem=body.csr_pem.encode(),
+            token=body.token,
+            fallback_code=body.fallback_code,
+        )
+    except (EnrolmentRefused, ProvisioningServiceError) as err:
+        _fail(err)
+    return EnrolOut(
+        device_id=answer.device_id,
+        certificate_chain_pem=answer.chain_pem.decode(),
+        broker_url=answer.broker_url,
+        ca_fingerprint=answer.ca_fingerprint,
+        config=answer.config,
+    )
+
+
+@router.post("/devices/{device_id}/decommission")
+async def decommission(
+    device_id: str, body: DecommissionIn, engine: Engine, authority: Authority
+) -> DecommissionOut:
+    """Revoke the device's certificates, rewrite the CRL, mark it decommissioned."""
+    try:
+        retired = await lifecycle.decommission(
+            engine=engine,
+            authority=authority,
+            device_id=device_id,
+            decommissioned_by=body.decommissioned_by,
+            now=service.utc_now(),
+        )
+    except ProvisioningServiceError as err:
+        _fail(err)
+    return DecommissionOut(
+        device_id=retired.device_id,
+        decommissioned_at=retired.decommissioned_at,
+        revoked_serials=list(retired.revoked_serials),
+        crl_written=retired.crl_file is not None,
+    )
+
+
+@router.post("/devices/{device_id}/replace", status_code=status.HTTP_201_CREATED)
+async def replace(
+    device_id: str, body: ReplaceIn, engine: Engine, authority: Authority
+) -> EnrolmentCreatedOut:
+    """An enrolment for a new appliance to take this device's register at its store."""
+    try:
+        created = await service.replace(
+            engine=engine,
+            authority=authority,
+            device_id=device_id,
+            created_by=body.created_by,
+            ttl=_ttl(body.ttl_hours),
+        )
+    except ProvisioningServiceError as err:
+        _fail(err)
+    return _created(created)
+
+
+@router.post("/devices/{device_id}/renew")
+async def renew(device_id: str, body: RenewIn, engine: Engine, authority: Authority) -> RenewOut:
+    """A new certificate for the device's current key, before the current one expires."""
+    try:
+        renewed = await lifecycle.renew(
+            engine=engine,
+            authority=authority,
+            device_id=device_id,
+            csr_pem=body.csr_pem.encode(),
+            now=service.utc_now(),
+        )
+    except (EnrolmentRefused, ProvisioningServiceError) as err:
+        _fail(err)
+    return RenewOut(
+        device_id=renewed.device_id,
+        certificate_chain_pem=renewed.chain_pem.decode(),
+        not_after=renewed.not_after,
+    )
+
+
+@router.get("/devices/{device_id}/certificates")
+async def device_certificates(device_id: str, engine: Engine) -> list[CertificateOut]:
+    """Every certificate issued to the device, newest first."""
+    try:
+        views = await lifecycle.device_certificates(
+            engine=engine, device_id=device_id, now=service.utc_now()
+        )
+    except ProvisioningServiceError as err:
+        _fail(err)
+    return [CertificateOut.model_validate(view, from_attributes=True) for view in views]
+
+
+@router.get("/ca.pem", response_class=Response)
+async def ca_pem(authority: Authority) -> Response:
+    """The fleet's root certificate; appliances check its sha256 against the QR's pin."""
+    try:
+        return Response(await authority.root_pem(), media_type=PEM)
+    except ProvisioningServiceError as err:
+        _fail(err)
+
+
+@router.get("/crl.pem", response_class=Response)
+async def crl_pem(authority: Authority) -> Response:
+    """A freshly signed CRL of every revocation."""
+    try:
+        pem = await authority.crl_pem(now=service.utc_now())
+    except ProvisioningServiceError as err:
+        _fail(err)
+    return Response(pem, media_type=PEM, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,479 @@
+"""Enrolments: create one for a store, list, revoke, reprint, and redeem one with a CSR.
+
+How `enrol` works (the order `provisioning.redemption` prescribes)
+1. Hash the token (or typed code) and read the enrolment it names.
+2. `claim_enrolment` checks the CSR and the lifecycle rules and names the device id.
+3. A first use is persisted with a compare-and-set on `used_at IS NULL`, in the same transaction
+   that registers the device at the enrolment's store (and, for a replacement, retires the old
+   device). If another instance won the race, re-read and decide again.
+4. Only then the CA signs, so no certificate exists for a claim that was not stored. A retry by
+   the same key after a lost answer skips 3 and gets a certificate for the same device id.
+Every refusal is counted by reason and logged before it is raised to the router.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from control_plane.db.tables import devices, stores, tenants
+from control_plane.provisioning import metrics
+from control_plane.provisioning.authority import FleetAuthority
+from control_plane.provisioning.errors import (
+    EnrolmentNotFound,
+    EnrolmentNotPending,
+    StoreNotFound,
+)
+from control_plane.provisioning.ledger import from_ms, to_ms
+from control_plane.provisioning.lifecycle import device_row, retire_device
+from control_plane.provisioning.sealing import SealedSecrets
+from control_plane.provisioning.tables import enrolments
+from protocols.topics import DEVICE_ID_PATTERN
+from provisioning.enrolment import (
+    EnrolmentPayload,
+    EnrolmentRecord,
+    encode_qr,
+    hash_token,
+    new_enrolment,
+    parse_qr,
+)
+from provisioning.errors import EnrolmentRefused, MalformedToken, TokenUnknown, TokenUsed
+from provisioning.fallback_code import hash_fallback_code
+from provisioning.qr import EnrolmentSheet
+from provisioning.redemption import Claim, claim_enrolment
+
+log = logging.getLogger(__name__)
+
+EnrolmentState = Literal["pending", "used", "revoked", "expired"]
+_CLAIM_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentView:
+    """An enrolment as operators see it: no secrets, a state computed at read time."""
+
+    id: str
+    tenant_id: str
+    store_id: str
+    register_name: str
+    replaces_device_id: str | None
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    used_at: datetime | None
+    device_id: str | None
+    state: EnrolmentState
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedEnrolment:
+    """A new enrolment with its secrets: show them once (QR, sheet), they are not stored."""
+
+    view: EnrolmentView
+    payload: EnrolmentPayload
+    fallback_code: str
+
+    @property
+    def qr_text(self) -> str:
+        """What the QR code holds."""
+        return encode_qr(self.payload)
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentAnswer:
+    """What an appliance receives: who it is, its certificate chain, where to connect."""
+
+    device_id: str
+    chain_pem: bytes
+    broker_url: str
+    ca_fingerprint: str
+    config: dict[str, Any]
+    retry: bool
+
+
+def utc_now() -> datetime:
+    """The clock services use unless a test hands them one."""
+    return datetime.now(UTC)
+
+
+def _state(row: Mapping[Any, Any], now: datetime) -> EnrolmentState:
+    if row["used_at"] is not None:
+        return "used"
+    if row["revoked_at"] is not None:
+        return "revoked"
+    if to_ms(now) >= row["expires_at"]:
+        return "expired"
+    return "pending"
+
+
+def _optional(value: int | None) -> datetime | None:
+    return None if value is None else from_ms(value)
+
+
+def _view(row: Mapping[Any, Any], now: datetime) -> EnrolmentView:
+    return EnrolmentView(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        store_id=row["store_id"],
+        register_name=row["register_name"],
+        replaces_device_id=row["replaces_device_id"],
+        created_by=row["created_by"],
+        created_at=from_ms(row["created_at"]),
+        expires_at=from_ms(row["expires_at"]),
+        revoked_at=_optional(row["revoked_at"]),
+        used_at=_optional(row["used_at"]),
+        device_id=row["device_id"],
+        state=_state(row, now),
+    )
+
+
+def _record(row: RowMapping) -> EnrolmentRecord:
+    return EnrolmentRecord(
+        token_hash=row["token_hash"],
+        fallback_code_hash=row["fallback_code_hash"],
+        tenant_id=row["tenant_id"],
+        store_id=row["store_id"],
+        created_at=from_ms(row["created_at"]),
+        expires_at=from_ms(row["expires_at"]),
+        revoked_at=_optional(row["revoked_at"]),
+        used_at=_optional(row["used_at"]),
+        used_by_key=row["used_by_key"],
+        device_id=row["device_id"],
+    )
+
+
+def new_device_id(store_id: str) -> str:
+    """A fresh device id that names its store: `<store>-<8 hex>`, valid as CN and topic level."""
+    stem = re.sub(r"[^a-z0-9-]+", "-", store_id.lower()).strip("-")[:50] or "device"
+    device_id = f"{stem}-{secrets.token_hex(4)}"
+    assert DEVICE_ID_PATTERN.fullmatch(device_id), device_id
+    return device_id
+
+
+async def create_enrolment(
+    *,
+    engine: AsyncEngine,
+    authority: FleetAuthority,
+    tenant_id: str,
+    store_id: str,
+    created_by: str,
+    ttl: timedelta | None = None,
+    register_name: str = "",
+    replaces_device_id: str | None = None,
+    now: datetime | None = None,
+) -> CreatedEnrolment:
+    """A single-use, expiring enrolment for one register of a store."""
+    moment = now or utc_now()
+    async with engine.connect() as conn:
+        store = (
+            await conn.execute(
+                select(stores.c.id).where(stores.c.id == store_id, stores.c.tenant_id == tenant_id)
+            )
+        ).first()
+    if store is None:
+        raise StoreNotFound(store_id, tenant_id)
+    made = new_enrolment(
+        tenant_id=tenant_id,
+        store_id=store_id,
+        control_plane_url=authority.settings.public_url,
+        ca_fingerprint=await authority.fingerprint(),
+        now=moment,
+        ttl=ttl or authority.settings.enrolment_ttl,
+    )
+    enrolment_id = f"enr-{secrets.token_hex(8)}"
+    sealed = authority.sealer.seal(
+        SealedSecrets(qr_text=encode_qr(made.payload), fallback_code=made.fallback_code),
+        enrolment_id=enrolment_id,
+    )
+    values = {
+        "id": enrolment_id,
+        "token_hash": made.record.token_hash,
+        "fallback_code_hash": made.record.fallback_code_hash,
+        "tenant_id": tenant_id,
+        "store_id": store_id,
+        "register_name": register_name,
+        "replaces_device_id": replaces_device_id,
+        "created_by": created_by,
+        "created_at": to_ms(moment),
+        "expires_at": to_ms(made.record.expires_at),
+        "revoked_at": None,
+        "used_at": None,
+        "used_by_key": None,
+        "device_id": None,
+        "sealed_payload": sealed,
+    }
+    async with engine.begin() as conn:
+        await conn.execute(insert(enrolments).values(**values))
+    metrics.ENROLMENTS_CREATED.labels("replacement" if replaces_device_id else "new").inc()
+    log.info(
+        "enrolment %s created by %s for store %s/%s, expires %s",
+        enrolment_id,
+        created_by,
+        tenant_id,
+        store_id,
+        made.record.expires_at.isoformat(),
+    )
+    view = _view(values, moment)
+    return CreatedEnrolment(view=view, payload=made.payload, fallback_code=made.fallback_code)
+
+
+async def list_enrolments(
+    *,
+    engine: AsyncEngine,
+    store_id: str | None = None,
+    state: EnrolmentState | None = None,
+    now: datetime | None = None,
+) -> list[EnrolmentView]:
+    """Enrolments, newest first, optionally of one store and in one state."""
+    moment = now or utc_now()
+    query = select(enrolments).order_by(enrolments.c.created_at.desc(), enrolments.c.id)
+    if store_id is not None:
+        query = query.where(enrolments.c.store_id == store_id)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+    views = [_view(row, moment) for row in rows]
+    return [view for view in views if state is None or view.state == state]
+
+
+async def _get(conn: AsyncConnection, enrolment_id: str) -> RowMapping:
+    row = (
+        (await conn.execute(select(enrolments).where(enrolments.c.id == enrolment_id)))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise EnrolmentNotFound(enrolment_id)
+    return row
+
+
+async def get_enrolment(
+    *, engine: AsyncEngine, enrolment_id: str, now: datetime | None = None
+) -> EnrolmentView:
+    """One enrolment or EnrolmentNotFound."""
+    async with engine.connect() as conn:
+        return _view(await _get(conn, enrolment_id), now or utc_now())
+
+
+async def revoke_enrolment(
+    *, engine: AsyncEngine, enrolment_id: str, revoked_by: str, now: datetime | None = None
+) -> EnrolmentView:
+    """Cancel a pending enrolment (a lost sheet); revoking twice is a no-op."""
+    moment = now or utc_now()
+    async with engine.begin() as conn:
+        row = await _get(conn, enrolment_id)
+        state = _state(row, moment)
+        if state == "revoked":
+            return _view(row, moment)
+        if state != "pending":
+            raise EnrolmentNotPending(enrolment_id, state)
+        await conn.execute(
+            update(enrolments)
+            .where(enrolments.c.id == enrolment_id, enrolments.c.used_at.is_(None))
+            .values(revoked_at=to_ms(moment), sealed_payload=None)
+        )
+        row = await _get(conn, enrolment_id)
+    log.info("enrolment %s revoked by %s", enrolment_id, revoked_by)
+    return _view(row, moment)
+
+
+async def enrolment_secrets(
+    *,
+    engine: AsyncEngine,
+    authority: FleetAuthority,
+    enrolment_id: str,
+    now: datetime | None = None,
+) -> tuple[EnrolmentView, EnrolmentPayload, str]:
+    """The view, QR payload and fallback code of a pending enrolment, to print its sheet again."""
+    moment = now or utc_now()
+    async with engine.connect() as conn:
+        row = await _get(conn, enrolment_id)
+    view = _view(row, moment)
+    if view.state != "pending" or row["sealed_payload"] is None:
+        raise EnrolmentNotPending(enrolment_id, view.state)
+    opened = authority.sealer.open(row["sealed_payload"], enrolment_id=enrolment_id)
+    return view, parse_qr(opened.qr_text), opened.fallback_code
+
+
+async def enrolment_sheet(
+    *,
+    engine: AsyncEngine,
+    authority: FleetAuthority,
+    enrolment_id: str,
+    now: datetime | None = None,
+) -> EnrolmentSheet:
+    """What the printed sheet of a pending enrolment shows (QR, code, store, expiry)."""
+    view, payload, code = await enrolment_secrets(
+        engine=engine, authority=authority, enrolment_id=enrolment_id, now=now
+    )
+    async with engine.connect() as conn:
+        name = (
+            await conn.execute(select(stores.c.name).where(stores.c.id == view.store_id))
+        ).scalar_one()
+    if view.register_name:
+        name = f"{name} — {view.register_name}"
+    return EnrolmentSheet(
+        store_name=name, payload=payload, fallback_code=code, expires_at=view.expires_at
+    )
+
+
+def _refused(err: EnrolmentRefused, *, how: str) -> EnrolmentRefused:
+    metrics.REFUSALS.labels(err.reason).inc()
+    log.warning("enrolment by %s refused: %s (%s)", how, err.reason, err.detail or "")
+    return err
+
+
+async def enrol(
+    *,
+    engine: AsyncEngine,
+    authority: FleetAuthority,
+    csr_pem: bytes,
+    token: str | None = None,
+    fallback_code: str | None = None,
+    now: datetime | None = None,
+) -> EnrolmentAnswer:
+    """Redeem an enrolment with the appliance's CSR; raise the EnrolmentRefused saying why not."""
+    started = time.perf_counter()
+    moment = now or utc_now()
+    how = "token" if token is not None else "code"
+    try:
+        if token is not None:
+            column, digest = enrolments.c.token_hash, hash_token(token)
+        elif fallback_code is not None:
+            column, digest = enrolments.c.fallback_code_hash, hash_fallback_code(fallback_code)
+        else:
+            raise MalformedToken("give the token from the QR code or the typed code")
+        claim, row = await _claim(engine, column=column, digest=digest, csr_pem=csr_pem, now=moment)
+    except EnrolmentRefused as err:
+        raise _refused(err, how=how) from None
+    issued = await authority.issue_device(claim.csr_pem, device_id=claim.device_id, now=moment)
+    metrics.CERTIFICATES_ISSUED.labels("enrolment").inc()
+    if row["replaces_device_id"] is not None:
+        await retire_device(
+            engine=engine,
+            authority=authority,
+            device_id=row["replaces_device_id"],
+            now=moment,
+            why=f"replaced by {claim.device_id}",
+        )
+    metrics.ENROLMENTS_REDEEMED.labels("retry" if claim.retry else "first").inc()
+    log.info(
+        "enrolment %s redeemed%s: device %s at %s/%s, certificate %x until %s",
+        row["id"],
+        " again (same key)" if claim.retry else "",
+        claim.device_id,
+        row["tenant_id"],
+        row["store_id"],
+        issued.serial,
+        issued.not_after.isoformat(),
+    )
+    answer = EnrolmentAnswer(
+        device_id=claim.device_id,
+        chain_pem=issued.chain_pem,
+        broker_url=authority.settings.device_broker_url,
+        ca_fingerprint=await authority.fingerprint(),
+        config=await initial_config(engine=engine, device_id=claim.device_id),
+        retry=claim.retry,
+    )
+    metrics.ENROL_SECONDS.observe(time.perf_counter() - started)
+    return answer
+
+
+async def _claim(
+    engine: AsyncEngine, *, column: Any, digest: str, csr_pem: bytes, now: datetime
+) -> tuple[Claim, RowMapping]:
+    """Steps 1-3: decide, and persist a first use with compare-and-set."""
+    for _ in range(_CLAIM_ATTEMPTS):
+        async with engine.connect() as conn:
+            row = (
+                (await conn.execute(select(enrolments).where(column == digest))).mappings().first()
+            )
+        if row is None:
+            raise TokenUnknown("no enrolment matches this code")
+        claim = claim_enrolment(
+            _record(row), csr_pem=csr_pem, new_device_id=new_device_id(row["store_id"]), now=now
+        )
+        if claim.retry:
+            return claim, row
+        async with engine.begin() as conn:
+            result = await conn.execute(
+                update(enrolments)
+                .where(enrolments.c.id == row["id"], enrolments.c.used_at.is_(None))
+                .values(
+                    used_at=to_ms(now),
+                    used_by_key=claim.record.used_by_key,
+                    device_id=claim.device_id,
+                    sealed_payload=None,
+                )
+            )
+            if not result.rowcount:
+                continue  # another instance redeemed it first: re-read and decide again
+            await conn.execute(
+                insert(devices).values(
+                    id=claim.device_id,
+                    tenant_id=row["tenant_id"],
+                    store_id=row["store_id"],
+                    register_name=row["register_name"],
+                    created_at=to_ms(now),
+                )
+            )
+        return claim, row
+    raise TokenUsed("redeemed concurrently by another appliance")
+
+
+async def initial_config(*, engine: AsyncEngine, device_id: str) -> dict[str, Any]:
+    """The first config an appliance runs with, until the config service publishes its own."""
+    query = (
+        select(
+            devices.c.tenant_id,
+            devices.c.store_id,
+            devices.c.register_name,
+            stores.c.name.label("store_name"),
+            stores.c.timezone,
+            tenants.c.currency,
+        )
+        .join(stores, stores.c.id == devices.c.store_id)
+        .join(tenants, tenants.c.id == devices.c.tenant_id)
+        .where(devices.c.id == device_id)
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).mappings().one()
+    return {"config_version": 0, "device_id": device_id, **dict(row)}
+
+
+async def replace(
+    *,
+    engine: AsyncEngine,
+    authority: FleetAuthority,
+    device_id: str,
+    created_by: str,
+    ttl: timedelta | None = None,
+    now: datetime | None = None,
+) -> CreatedEnrolment:
+    """An enrolment for a new appliance to take `device_id`'s register at the same store.
+
+    The old device keeps working until the new one enrols (its unsent sales can still drain);
+    at that moment it is decommissioned and its certificates revoked. Its history stays in the
+    store's records under its own device id.
+    """
+    old = await device_row(engine, device_id)
+    return await create_enrolment(
+        engine=engine,
+        authority=authority,
+        tenant_id=old["tenant_id"],
+        store_id=old["store_id"],
+        created_by=created_by,
+        ttl=ttl,
+        register_name=old["register_name"],
+        replaces_device_id=device_id,
+        now=now,
+    )
