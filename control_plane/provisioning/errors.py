@@ -22,13 +22,13 @@ class ProvisioningServiceError(Exception):
     reason: str = "provisioning_error"
 
 
-class CaUnavailable(ProvisioningServiceError):
+class CaUnavailable(ProvisioningServiceError):  # noqa: N818 - named for what was refused
     """The CA directory or passphrase is wrong; nothing can be issued until it is fixed."""
 
     reason = "ca_unavailable"
 
 
-class StoreNotFound(ProvisioningServiceError):
+class StoreNotFound(ProvisioningServiceError):  # noqa: N818 - named for what was refused
     """No such store (or it belongs to another tenant)."""
 
     reason = "store_not_found"
@@ -39,7 +39,7 @@ class StoreNotFound(ProvisioningServiceError):
         self.tenant_id = tenant_id
 
 
-class EnrolmentNotFound(ProvisioningServiceError):
+class EnrolmentNotFound(ProvisioningServiceError):  # noqa: N818 - named for what was refused
     """No enrolment with that id."""
 
     reason = "enrolment_not_found"
@@ -49,7 +49,7 @@ class EnrolmentNotFound(ProvisioningServiceError):
         self.enrolment_id = enrolment_id
 
 
-class EnrolmentNotPending(ProvisioningServiceError):
+class EnrolmentNotPending(ProvisioningServiceError):  # noqa: N818 - named for what was refused
     """The enrolment was already used, revoked or has expired: it cannot be shown or revoked."""
 
     reason = "enrolment_not_pending"
@@ -62,7 +62,7 @@ class EnrolmentNotPending(ProvisioningServiceError):
         self.state = state
 
 
-class DeviceNotFound(ProvisioningServiceError):
+class DeviceNotFound(ProvisioningServiceError):  # noqa: N818 - named for what was refused
     """No device with that id in the registry."""
 
     reason = "device_not_found"
@@ -72,7 +72,7 @@ class DeviceNotFound(ProvisioningServiceError):
         self.device_id = device_id
 
 
-class DeviceDecommissioned(ProvisioningServiceError):
+class DeviceDecommissioned(ProvisioningServiceError):  # noqa: N818 - named for what was refused
     """The device was decommissioned: it gets no new certificate, it must be enrolled anew."""
 
     reason = "device_decommissioned"
@@ -84,7 +84,7 @@ class DeviceDecommissioned(ProvisioningServiceError):
         self.device_id = device_id
 
 
-class RenewalRefused(ProvisioningServiceError):
+class RenewalRefused(ProvisioningServiceError):  # noqa: N818 - named for what was refused
     """A renewal whose CSR does not prove possession of a current certificate's key."""
 
     reason = "renewal_refused"

@@ -23,7 +23,7 @@ _INFO = b"storefleet enrolment seal v1"
 _NONCE_BYTES = 12
 
 
-class SealBroken(Exception):
+class SealBroken(Exception):  # noqa: N818 - named for what was refused
     """A sealed value does not open with this key (other passphrase, other row, corrupt)."""
 
 

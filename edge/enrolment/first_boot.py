@@ -1,0 +1,205 @@
+"""First-boot enrolment: pin the CA, send the CSR, install the identity, remember the broker.
+
+How it works
+1. Read the QR text (`parse_qr`) or a typed code (`normalise_fallback_code`; the control-plane
+   URL and the CA fingerprint then come from `EnrolmentSettings`).
+2. Fetch `GET /api/ca.pem` and compare its sha256 with the pinned fingerprint. Nothing else is
+   sent before this passes: a wrong or intercepted control plane never sees the CSR or token.
+   The bootstrap fetch does not verify TLS on purpose; the pin is what authenticates the root.
+   From then on the pinned root is the only TLS trust for `https://` control planes.
+3. Make (or reuse) the key, POST token + CSR to `/api/enrol`.
+4. `DeviceIdentity.install` checks the chain against the pin and this key, and writes it;
+   then `enrolment.json` (device id, broker URL, first config) is written atomically beside it.
+A power cut at any point is resumed by running the same enrolment again: the key is kept, and
+the control plane answers the same key with the same device id (a retry, not a replay). A
+complete enrolment (certificate and `enrolment.json`) is returned as is, without the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography import x509
+
+from edge.enrolment.errors import ControlPlaneUnreachable, EnrolmentRejected, NotEnrolled
+from edge.enrolment.settings import EnrolmentSettings
+from protocols.broker_url import BrokerAddress, parse_broker_url
+from provisioning.device_keys import DeviceIdentity, IdentityState
+from provisioning.enrolment import parse_qr
+from provisioning.errors import CaFingerprintMismatch, DeviceIdentityError
+from provisioning.fallback_code import normalise_fallback_code
+from provisioning.keys import PRIVATE_FILE_MODE, certificate_fingerprint, write_atomic
+
+ENROLMENT_FILE = "enrolment.json"
+TIMEOUT = httpx.Timeout(15.0)
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentResult:
+    """Who this appliance is and where it connects, as the control plane said at enrolment."""
+
+    device_id: str
+    broker_url: str
+    control_plane_url: str
+    ca_fingerprint: str
+    config: dict[str, Any] = field(default_factory=dict)
+    resumed: bool = False  # already enrolled: read from disk, nothing was sent
+
+    @property
+    def broker(self) -> BrokerAddress:
+        """The broker address to replicate to (mqtts://)."""
+        return parse_broker_url(self.broker_url)
+
+
+def load_enrolment(identity_dir: Path) -> EnrolmentResult | None:
+    """The stored enrolment if this appliance finished one (certificate and file), else None."""
+    path = identity_dir / ENROLMENT_FILE
+    if DeviceIdentity(identity_dir).state() is not IdentityState.ENROLLED or not path.exists():
+        return None
+    fields = json.loads(path.read_text())
+    fields.pop("resumed", None)
+    return EnrolmentResult(**fields, resumed=True)
+
+
+def mqtt_tls_context(identity_dir: Path) -> ssl.SSLContext:
+    """mTLS for the broker: present this appliance's certificate, trust only the pinned root."""
+    identity = DeviceIdentity(identity_dir)
+    if identity.state() is not IdentityState.ENROLLED:
+        raise NotEnrolled(str(identity_dir))
+    context = ssl.create_default_context(cafile=identity.ca_path)
+    context.load_cert_chain(identity.certificate_path, identity.key_path)
+    return context
+
+
+async def enrol_from_qr(
+    text: str, *, identity_dir: Path, http: httpx.AsyncClient | None = None
+) -> EnrolmentResult:
+    """Enrol with a scanned QR code; `http` (optional) is used for every request, as given."""
+    payload = parse_qr(text)
+    return await _enrol(
+        control_plane_url=payload.control_plane_url,
+        fingerprint=payload.ca_fingerprint,
+        secret={"token": payload.token},
+        identity_dir=identity_dir,
+        http=http,
+    )
+
+
+async def enrol_with_code(
+    code: str,
+    *,
+    settings: EnrolmentSettings,
+    identity_dir: Path | None = None,
+    http: httpx.AsyncClient | None = None,
+) -> EnrolmentResult:
+    """Enrol with the typed fallback code; the URL and pin come from the image's settings."""
+    canonical = normalise_fallback_code(code)  # a typo is caught here, before any request
+    return await _enrol(
+        control_plane_url=settings.control_plane_url,
+        fingerprint=settings.ca_fingerprint,
+        secret={"fallback_code": canonical},
+        identity_dir=identity_dir or settings.identity_dir,
+        http=http,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _client(
+    given: httpx.AsyncClient | None, *, verify: ssl.SSLContext | bool
+) -> AsyncIterator[httpx.AsyncClient]:
+    if given is not None:
+        yield given
+        return
+    async with httpx.AsyncClient(verify=verify, timeout=TIMEOUT) as client:
+        yield client
+
+
+async def _request(
+    client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
+    try:
+        response = await client.request(method, url, **kwargs)
+    except httpx.HTTPError as err:
+        raise ControlPlaneUnreachable(url, type(err).__name__ + f": {err}") from err
+    if response.status_code >= 500:
+        raise ControlPlaneUnreachable(url, f"HTTP {response.status_code}")
+    return response
+
+
+async def fetch_pinned_root(
+    client: httpx.AsyncClient, *, control_plane_url: str, fingerprint: str
+) -> bytes:
+    """The control plane's root certificate, only if its sha256 is the pinned fingerprint."""
+    url = f"{control_plane_url.rstrip('/')}/api/ca.pem"
+    response = await _request(client, "GET", url)
+    pinned = fingerprint.lower().replace(":", "")
+    try:
+        root = x509.load_pem_x509_certificate(response.content)
+    except ValueError:
+        raise CaFingerprintMismatch(expected=pinned, actual=None) from None
+    actual = certificate_fingerprint(root)
+    if actual != pinned:
+        raise CaFingerprintMismatch(expected=pinned, actual=actual)
+    return response.content
+
+
+async def _enrol(
+    *,
+    control_plane_url: str,
+    fingerprint: str,
+    secret: dict[str, str],
+    identity_dir: Path,
+    http: httpx.AsyncClient | None,
+) -> EnrolmentResult:
+    done = load_enrolment(identity_dir)
+    if done is not None:
+        return done
+    base = control_plane_url.rstrip("/")
+    # Bootstrap: authenticity of the root comes from the pin, not from TLS (nothing trusted yet).
+    async with _client(http, verify=False) as bootstrap:
+        root_pem = await fetch_pinned_root(
+            bootstrap, control_plane_url=control_plane_url, fingerprint=fingerprint
+        )
+    identity = DeviceIdentity(identity_dir)
+    csr_pem = identity.certificate_request()  # the same key again if a first try was cut short
+    pinned_tls = ssl.create_default_context(cadata=root_pem.decode())
+    async with _client(http, verify=pinned_tls) as client:
+        response = await _request(
+            client, "POST", f"{base}/api/enrol", json={**secret, "csr_pem": csr_pem.decode()}
+        )
+    answer = response.json()
+    if response.status_code >= 400:
+        detail = answer.get("detail") if isinstance(answer, dict) else None
+        detail = detail if isinstance(detail, dict) else {}
+        raise EnrolmentRejected(
+            status=response.status_code,
+            reason=str(detail.get("reason", "refused")),
+            advice=str(detail.get("advice", "")),
+            message=str(detail.get("message", answer)),
+        )
+    verified = identity.install(
+        answer["certificate_chain_pem"].encode(), pinned_fingerprint=fingerprint
+    )
+    if verified.device_id != answer["device_id"]:
+        msg = (
+            f"the certificate names device {verified.device_id!r} but the answer says "
+            f"{answer['device_id']!r}; retry enrolment"
+        )
+        raise DeviceIdentityError(msg)
+    result = EnrolmentResult(
+        device_id=verified.device_id,
+        broker_url=parse_broker_url(answer["broker_url"]).url,
+        control_plane_url=control_plane_url,
+        ca_fingerprint=fingerprint.lower().replace(":", ""),
+        config=dict(answer.get("config") or {}),
+    )
+    document = json.dumps(asdict(result), indent=1, sort_keys=True).encode()
+    write_atomic(identity_dir / ENROLMENT_FILE, document, mode=PRIVATE_FILE_MODE)
+    return replace(result, resumed=False)

@@ -1,0 +1,191 @@
+"""A served control plane with a real CA, and a real Mosquitto on its mTLS listener.
+
+Shared by the provisioning tests of the control plane, the appliance and the integration test
+(imported, not a conftest, so each test module keeps its fixtures visible in its own file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_plane.app import create_app
+from control_plane.provisioning.authority import FleetAuthority
+from control_plane.provisioning.settings import ProvisioningSettings
+from control_plane.settings import ControlPlaneSettings
+from provisioning.broker_config import BrokerFiles, write_broker_directory
+from provisioning.ca import CertificateAuthority
+from tests.harness.services import free_port
+
+HOST = "127.0.0.1"
+MOSQUITTO = "/usr/sbin/mosquitto"
+PASSPHRASE = "provisioning tests passphrase"
+TENANT, STORE, OTHER_STORE = "acme", "acme-01", "acme-02"
+
+
+def make_ca(directory: Path) -> CertificateAuthority:
+    """A fresh fleet CA encrypted with the tests' passphrase."""
+    return CertificateAuthority.create(directory, passphrase=PASSPHRASE.encode())
+
+
+@dataclass
+class Fleet:
+    """The running control plane: its URL, an API client, the app and its CA holder."""
+
+    url: str
+    api: httpx.AsyncClient
+    app: FastAPI
+    authority: FleetAuthority
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The app's own engine (the store behind the API)."""
+        engine: AsyncEngine = self.app.state.engine
+        return engine
+
+    async def create_enrolment(self, **fields: Any) -> dict[str, Any]:
+        """POST /api/enrolments for the test store (fields override); the created answer."""
+        body = {"tenant_id": TENANT, "store_id": STORE, "created_by": "test-operator", **fields}
+        response = await self.api.post("/api/enrolments", json=body)
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    async def enrolment(self, enrolment_id: str) -> dict[str, Any]:
+        """GET one enrolment."""
+        response = await self.api.get(f"/api/enrolments/{enrolment_id}")
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+    async def refusals(self, reason: str) -> float:
+        """The refusal counter for `reason`, read from the app's /metrics like Prometheus."""
+        text = (await self.api.get("/metrics/")).text
+        prefix = f'storefleet_enrolment_refusals_total{{reason="{reason}"}} '
+        lines = [line for line in text.splitlines() if line.startswith(prefix)]
+        return float(lines[0].removeprefix(prefix)) if lines else 0.0
+
+
+@asynccontextmanager
+async def served_fleet(
+    *,
+    database_url: str,
+    ingest_broker_url: str,
+    ca_directory: Path,
+    device_broker_url: str = "mqtts://127.0.0.1:8883",
+    crl_file: Path | None = None,
+) -> AsyncIterator[Fleet]:
+    """The real app under uvicorn on a free loopback port, with a tenant and two stores."""
+    port = free_port()
+    url = f"http://{HOST}:{port}"
+    app = create_app(
+        ControlPlaneSettings(database_url=database_url, broker_url=ingest_broker_url, port=port)
+    )
+    settings = ProvisioningSettings(
+        directory=ca_directory,
+        passphrase=PASSPHRASE,  # type: ignore[arg-type]  # pydantic turns it into a SecretStr
+        public_url=url,
+        device_broker_url=device_broker_url,
+        crl_file=crl_file,
+    )
+    app.state.provisioning_settings = settings
+    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve(), name="control-plane")
+    async with asyncio.timeout(20):
+        while not server.started:
+            assert not task.done(), "control plane exited at start"
+            await asyncio.sleep(0.02)
+    authority = FleetAuthority(settings=settings, engine=app.state.engine)
+    app.state.provisioning = authority
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as api:
+            assert (await api.post("/api/tenants", json={"id": TENANT, "name": "Acme"})).is_success
+            for store, name in ((STORE, "High Street"), (OTHER_STORE, "Station")):
+                body = {"id": store, "tenant_id": TENANT, "name": name}
+                assert (await api.post("/api/stores", json=body)).is_success
+            yield Fleet(url=url, api=api, app=app, authority=authority)
+    finally:
+        server.should_exit = True
+        await task
+
+
+def _accepts_tcp(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((HOST, port)) == 0
+
+
+class MtlsBroker:
+    """Mosquitto on the mTLS listener rendered from images/mosquitto, restartable, reloadable."""
+
+    def __init__(self, directory: Path, *, ca: CertificateAuthority) -> None:
+        self.port = free_port()
+        self.files: BrokerFiles = write_broker_directory(
+            directory,
+            ca=ca,
+            hostnames=["localhost", HOST],
+            port=self.port,
+            bind_address=HOST,
+            # as root, mosquitto would switch to user "mosquitto", who cannot read the 0600 key
+            run_as_user="root" if os.geteuid() == 0 else None,
+        )
+        self.log = directory / "mosquitto.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """What devices are told to connect to."""
+        return f"mqtts://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [MOSQUITTO, "-c", str(self.files.config)], stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 10
+        while not _accepts_tcp(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                msg = f"mosquitto did not start on {self.port}:\n{self.log.read_text()}"
+                raise RuntimeError(msg)
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def reload(self) -> None:
+        """SIGHUP, then wait until mosquitto logs the reload (it reloads before its next accept)."""
+        assert self.process is not None
+        seen = self.log.read_text().count("Reloading config.")
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while self.log.read_text().count("Reloading config.") == seen:
+            if time.monotonic() > deadline:
+                msg = f"mosquitto did not reload:\n{self.log.read_text()}"
+                raise RuntimeError(msg)
+            time.sleep(0.02)
+
+
+def tls_refusal(port: int, context: ssl.SSLContext) -> None:
+    """Connect and read one byte; mosquitto's refusal arrives as a TLS alert."""
+    with (
+        socket.create_connection((HOST, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=HOST) as tls,
+    ):
+        tls.recv(1)
