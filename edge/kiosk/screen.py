@@ -1,0 +1,43 @@
+"""What the kiosk app holds: the register (once enrolled), the hub of open screens, the link.
+
+``enrolled`` starts as the app factory was told and can be flipped by the enrolment flow with
+:meth:`Screen.set_enrolled`; every open screen redraws at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge.kiosk.live import Hub, LinkWatch
+from edge.pos.printer import printer_problem
+from edge.pos.register import Register
+from edge.pos.view import register_view
+
+
+class Screen:
+    """The state behind the kiosk page."""
+
+    def __init__(self, *, register: Register | None, enrolled: bool, link: LinkWatch) -> None:
+        self.register = register
+        self.enrolled = enrolled
+        self.link = link
+        self.hub = Hub()
+        if register is not None:
+            register.listeners.append(self.hub.poke)
+
+    def set_enrolled(self, enrolled: bool) -> None:
+        self.enrolled = enrolled
+        self.hub.poke()
+
+    def state(self) -> dict[str, Any]:
+        """The document every screen renders."""
+        link = self.link.state()
+        doc: dict[str, Any] = {
+            "enrolled": self.enrolled and self.register is not None,
+            "link": {"online": link.online, "backlog": link.backlog},
+            "printer": None,
+        }
+        if doc["enrolled"] and self.register is not None:
+            doc["printer"] = printer_problem(self.register.printer)
+            doc["register"] = register_view(self.register)
+        return doc

@@ -1,0 +1,432 @@
+// The register's touchscreen. The page is a pure function of the state document the server
+// pushes over /ws (and returns from every command); the only state kept here is what the
+// cashier is typing, which line is selected, and which dialog is open.
+"use strict";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+let doc = JSON.parse($("#initial").textContent);
+let seenAlert = doc.register?.alert?.id ?? 0;
+const typed = { main: "", pin: "", modal: "" };
+let selectedLine = null;
+let pinEmployee = null;
+let socket = null;
+window.__scanTimes = [];  // browser round trips of wedge scans, read by the benchmark
+let pendingScan = null;
+
+// -- amounts: typed as decimal text, sent as integer minor units (never through a float) --------
+function toMinor(text, exponent = 2) {
+  const t = String(text).trim();
+  if (!/^\d*(\.\d*)?$/.test(t) || t === "" || t === ".") return null;
+  const [whole, frac = ""] = t.split(".");
+  if (frac.length > exponent) return null;
+  return parseInt((whole || "0") + frac.padEnd(exponent, "0"), 10);
+}
+
+// -- talking to the register ---------------------------------------------------------------------
+async function post(path, body = {}) {
+  const reg = doc.register;
+  if (reg && !("cart_id" in body) && needsCart(path)) body.cart_id = reg.cart.id;
+  let res;
+  try {
+    res = await fetch("/api/" + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  } catch (err) {
+    showAlert({ id: -1, code: "network", message: "The register service does not answer. Wait a moment and try again." });
+    return null;
+  }
+  const answer = await res.json().catch(() => ({}));
+  if (answer.state) apply(answer.state);
+  if (res.status === 409 && answer.error?.code === "approval_required") {
+    openApproval(answer.error.message, (manager) => post(path, { ...body, manager }));
+  }
+  return answer;
+}
+const needsCart = (path) => !/^(signin|lock|unlock|shift|returns)/.test(path);
+
+function connect() {
+  socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+  socket.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.type === "state") apply(msg.state);
+  };
+  socket.onclose = () => setTimeout(connect, 500);
+}
+
+function sendScan(code) {
+  if (!code) return;
+  const reg = doc.register;
+  pendingScan = { t0: performance.now(), count: reg ? reg.cart.lines.length : 0 };
+  if (socket && socket.readyState === WebSocket.OPEN) {
+    socket.send(JSON.stringify({ type: "scan", code, cart_id: reg?.cart.id }));
+  } else {
+    post("scan", { code });
+  }
+}
+
+// -- rendering -----------------------------------------------------------------------------------
+function apply(state) {
+  doc = state;
+  render();
+  if (pendingScan && doc.register && doc.register.cart.lines.length > pendingScan.count) {
+    window.__scanTimes.push(performance.now() - pendingScan.t0);
+    pendingScan = null;
+  }
+}
+
+function screenName() {
+  const reg = doc.register;
+  if (!doc.enrolled || !reg) return "enrol";
+  if (!reg.cashier) return "signin";
+  if (reg.receipt && reg.cart.count === 0 && !reg.payment) return "receipt";
+  if (!reg.shift) return "shift";
+  if (reg.payment) return "pay";
+  return "sale";
+}
+
+function render() {
+  const name = screenName();
+  for (const s of $$(".screen")) s.hidden = s.id !== "scr-" + name;
+  renderBar();
+  const reg = doc.register;
+  if (!reg) { closeModal(); return; }
+  if (name === "signin") renderSignin(reg);
+  if (name === "sale") renderSale(reg);
+  if (name === "pay") renderPay(reg);
+  if (name === "receipt") renderReceipt(reg);
+  $("#busy").hidden = !reg.busy;
+  $("#busy").textContent = reg.busy ? "Wait: " + reg.busy + " …" : "";
+  const alert = reg.alert;
+  if (alert && alert.id > seenAlert) {
+    seenAlert = alert.id;
+    if (alert.code === "unknown_item") openUnknownItem(alert);
+    showAlert(alert);
+  }
+  renderEntries();
+}
+
+function renderBar() {
+  const reg = doc.register;
+  $("#store").textContent = reg ? `${reg.store} · Register ${reg.register_id}` : "storefleet";
+  $("#cashier").textContent = reg?.cashier ? reg.cashier.name : "";
+  $("#lock").hidden = !reg?.cashier;
+  const online = doc.link.online;
+  const badge = $("#link-badge");
+  badge.textContent = online === null ? "Local only" : online ? "Online" : "Offline";
+  badge.className = "badge " + (online === false ? "bad" : online ? "good" : "");
+  badge.dataset.online = String(online);
+  const backlog = $("#backlog");
+  backlog.dataset.backlog = String(doc.link.backlog);
+  backlog.textContent = `Not yet sent: ${doc.link.backlog}`;
+  backlog.className = "badge " + (doc.link.backlog > 0 ? "warn" : "");
+  const printer = $("#printer-badge");
+  printer.hidden = !doc.printer;
+  printer.textContent = doc.printer ? "Printer: " + doc.printer : "";
+}
+
+function renderSignin(reg) {
+  $("#staff").innerHTML = reg.employees.map((e) =>
+    `<button class="tile${pinEmployee === e.id ? " chosen" : ""}" data-employee="${esc(e.id)}" data-testid="employee-${esc(e.id)}">${esc(e.name)}<small>${esc(e.role)}</small></button>`).join("");
+  $("#pin-panel").hidden = !pinEmployee;
+  const who = reg.employees.find((e) => e.id === pinEmployee);
+  $("#pin-who").textContent = who ? `PIN for ${who.name}` : "";
+}
+
+function renderSale(reg) {
+  const lines = reg.cart.lines;
+  if (selectedLine !== null && !lines.some((l) => l.line_id === selectedLine && !l.voided)) selectedLine = null;
+  $("#lines").innerHTML = lines.map((l) => `
+    <li class="line${l.voided ? " voided" : ""}${l.line_id === selectedLine ? " selected" : ""}" data-line="${l.line_id}" data-testid="line">
+      <span class="name">${esc(l.name)}${l.overridden ? ' <em class="tag">price</em>' : ""}</span>
+      <span class="qty">${esc(l.quantity)}${l.weighed ? " kg" : ""} × ${esc(l.unit_price.text)}</span>
+      <span class="amount">${l.voided ? "void" : esc(l.total.text)}</span>
+      ${l.discount && l.discount.minor ? `<span class="disc">−${esc(l.discount.text)}</span>` : ""}
+    </li>`).join("") || `<li class="empty">Scan an item, type a code or search.</li>`;
+  const last = $("#lines .line:last-child");
+  if (last && !selectedLine) last.scrollIntoView({ block: "nearest" });
+  $("#count").textContent = `${reg.cart.count} item${reg.cart.count === 1 ? "" : "s"}`;
+  $("#discount-total").textContent = reg.cart.discount.minor ? `Discounts −${reg.cart.discount.text}` : "";
+  $("#total").textContent = `${reg.currency} ${reg.cart.total.text}`;
+  $("#parked-count").textContent = reg.parked.length ? `(${reg.parked.length})` : "";
+}
+
+function renderPay(reg) {
+  const p = reg.payment;
+  $("#pay-due").textContent = `${reg.currency} ${p.due.text}`;
+  $("#pay-paid").textContent = p.paid.text;
+  $("#pay-remaining").textContent = p.remaining.text;
+  $("#pay-cash-due").textContent = p.cash_due.text;
+  $("#tenders").innerHTML = p.tenders.map((t) =>
+    `<li>${t.kind === "card" ? "Card ****" + esc(t.last4) : "Cash"} <b>${esc(t.amount.text)}</b></li>`).join("");
+}
+
+function renderReceipt(reg) {
+  const r = reg.receipt;
+  $("#receipt-text").textContent = r.text;
+  $("#change").textContent = r.kind === "sale" ? (r.change.minor ? `Change ${reg.currency} ${r.change.text}` : "No change") : "";
+  $("#receipt-hint").textContent = r.kind === "sale" ? "Scan the next item to start a new sale." : "";
+}
+
+function renderEntries() {
+  for (const el of $$("[data-show]")) el.textContent = typed[el.dataset.show] || "\u00a0";
+  $("#pin-dots").textContent = "●".repeat(typed.pin.length) || "\u00a0";
+  for (const el of $$("[data-show-modal]")) el.textContent = typed.modal || "\u00a0";
+}
+
+function showAlert(alert) {
+  $("#alert-text").textContent = alert.message;
+  $("#alert").dataset.code = alert.code;
+  $("#alert").hidden = false;
+}
+
+// -- keypads -------------------------------------------------------------------------------------
+const PAD = ["7", "8", "9", "⌫", "4", "5", "6", "C", "1", "2", "3", ".", "0", "00"];
+function buildPad(el) {
+  const keys = el.dataset.pad === "pin" ? ["1", "2", "3", "4", "5", "6", "7", "8", "9", "C", "0", "⌫"] : PAD;
+  el.innerHTML = keys.map((k) => `<button class="key" data-key="${k}">${k}</button>`).join("") +
+    (el.dataset.enter ? `<button class="key enter" data-key="enter" data-testid="pad-enter-${el.dataset.pad}">${el.dataset.pad === "pin" ? "OK" : "Enter"}</button>` : "");
+}
+function press(buffer, key) {
+  if (key === "⌫") typed[buffer] = typed[buffer].slice(0, -1);
+  else if (key === "C") typed[buffer] = "";
+  else if (typed[buffer].length < 24) typed[buffer] += key;
+  renderEntries();
+}
+function take(buffer) { const v = typed[buffer]; typed[buffer] = ""; renderEntries(); return v; }
+
+// -- actions -------------------------------------------------------------------------------------
+function targetLine() {
+  if (selectedLine !== null) return selectedLine;
+  const open = doc.register.cart.lines.filter((l) => !l.voided);
+  return open.length ? open[open.length - 1].line_id : null;
+}
+
+const actions = {
+  "open-shift": () => { const m = toMinor(take("main")); if (m === null) return showAlert({ message: "Type the float first.", code: "bad_input" }); post("shift/open", { amount_minor: m }); },
+  code: () => sendScan(take("main")),
+  qty: () => { const l = targetLine(); if (l === null) return; post(`lines/${l}/quantity`, { quantity: take("main") || "0" }); },
+  price: () => { const l = targetLine(); const m = toMinor(take("main")); if (l === null || m === null) return showAlert({ message: "Type the new price, then press Price.", code: "bad_input" }); post(`lines/${l}/price`, { price_minor: m }); },
+  discount: () => { const l = targetLine(); const p = take("main"); if (l === null || !p) return showAlert({ message: "Type the percent, then press Disc %.", code: "bad_input" }); post("discount", { line_id: l, percent: p }); },
+  "void-line": () => { const l = targetLine(); if (l !== null) post(`lines/${l}/void`); },
+  search: () => openSearch("Find an item"),
+  park: () => post("park"),
+  parked: () => openParked(),
+  menu: () => openMenu(),
+  pay: () => post("pay/start"),
+  cash: () => { const m = toMinor(take("main")); post("pay/cash", { received_minor: m === null ? doc.register.payment.cash_due.minor : m }); },
+  "cash-exact": () => post("pay/cash", { received_minor: doc.register.payment.cash_due.minor }),
+  "cash-note": (btn) => post("pay/cash", { received_minor: parseInt(btn.dataset.note, 10) }),
+  card: () => { const m = toMinor(take("main")); post("pay/card", m === null ? {} : { amount_minor: m }); },
+  "pay-back": () => post("pay/cancel"),
+  "new-sale": () => post("sale/new"),
+};
+
+document.addEventListener("click", (ev) => {
+  const btn = ev.target.closest("button");
+  if (!btn || btn.disabled) return;
+  if (btn.dataset.key) {
+    const pad = btn.closest("[data-pad]");
+    const buffer = pad.dataset.pad;
+    if (btn.dataset.key === "enter") return enter(pad.dataset.enter);
+    return press(buffer, btn.dataset.key);
+  }
+  if (btn.dataset.employee) { pinEmployee = btn.dataset.employee; typed.pin = ""; $("#pin-error").textContent = ""; $("#unlock").hidden = true; return render(); }
+  if (btn.dataset.act && actions[btn.dataset.act]) return actions[btn.dataset.act](btn);
+  if (btn.id === "alert-close") { $("#alert").hidden = true; return; }
+  if (btn.id === "lock") return post("lock");
+  if (btn.id === "unlock") return openApproval("Manager: unlock " + pinEmployee, (manager) => post("unlock", { employee_id: pinEmployee, manager }));
+});
+$("#lines").addEventListener("click", (ev) => {
+  const li = ev.target.closest("[data-line]");
+  if (!li) return;
+  const id = parseInt(li.dataset.line, 10);
+  selectedLine = selectedLine === id ? null : id;
+  render();
+});
+
+function enter(what) {
+  if (what === "signin") return signIn();
+  if (actions[what]) return actions[what]();
+  if (modalEnter) return modalEnter();
+}
+
+async function signIn() {
+  const pin = take("pin");
+  const answer = await post("signin", { employee_id: pinEmployee, pin });
+  if (answer && answer.error) {
+    $("#pin-error").textContent = answer.error.message;
+    $("#unlock").hidden = answer.error.code !== "locked_out";
+    $("#alert").hidden = true;
+  } else if (answer) {
+    pinEmployee = null;
+  }
+}
+
+// keyboard wedge: a scanner types digits and Enter into the page; typed text fields keep theirs
+let wedge = "";
+document.addEventListener("keydown", (ev) => {
+  if (ev.target.matches && ev.target.matches("input, textarea")) return;
+  const name = screenName();
+  const buffer = name === "signin" ? "pin" : !$("#modal-back").hidden ? "modal" : null;
+  if (/^[0-9]$/.test(ev.key)) {
+    if (buffer) press(buffer, ev.key); else wedge += ev.key;
+    ev.preventDefault();
+  } else if (ev.key === "Enter") {
+    ev.preventDefault();
+    if (buffer === "pin") return signIn();
+    if (buffer === "modal") return modalEnter && modalEnter();
+    const code = wedge; wedge = "";
+    if (name === "sale" || name === "receipt") sendScan(code);
+  } else if (ev.key === "Escape") {
+    wedge = ""; closeModal();
+  }
+});
+
+// -- dialogs -------------------------------------------------------------------------------------
+let modalEnter = null;
+function openModal(html, onEnter = null) {
+  typed.modal = "";
+  $("#modal").innerHTML = html;
+  $("#modal-back").hidden = false;
+  modalEnter = onEnter;
+  for (const pad of $$("[data-pad]", $("#modal"))) buildPad(pad);
+  renderEntries();
+}
+function closeModal() { $("#modal-back").hidden = true; $("#modal").innerHTML = ""; modalEnter = null; typed.modal = ""; }
+$("#modal").addEventListener("click", (ev) => {
+  const btn = ev.target.closest("button");
+  if (btn && btn.dataset.close !== undefined) closeModal();
+});
+
+function openApproval(message, retry) {
+  const managers = doc.register.employees.filter((e) => e.role === "manager");
+  let chosen = managers.length === 1 ? managers[0].id : null;
+  openModal(`
+    <h2>Manager approval</h2><p>${esc(message)}</p>
+    <div class="tiles">${managers.map((m) => `<button class="tile${m.id === chosen ? " chosen" : ""}" data-manager="${esc(m.id)}">${esc(m.name)}</button>`).join("")}</div>
+    <div class="entry pin" data-show-modal data-testid="approval-pin"></div>
+    <div class="pad" data-pad="modal" data-enter="modal"></div>
+    <div class="row"><button class="secondary" data-close>Cancel</button></div>`, async () => {
+    const pin = take("modal");
+    if (!chosen) return;
+    closeModal();
+    await retry({ employee_id: chosen, pin });
+  });
+  for (const b of $$("[data-manager]", $("#modal"))) b.addEventListener("click", () => { chosen = b.dataset.manager; $$("[data-manager]", $("#modal")).forEach((x) => x.classList.toggle("chosen", x === b)); });
+  $("#modal").dataset.kind = "approval";
+}
+
+function openSearch(title, code = null) {
+  openModal(`
+    <h2>${esc(title)}</h2>
+    ${code ? `<p class="error">Nothing in the catalog for <b>${esc(code)}</b>. Find the item by name, or scan again.</p>` : ""}
+    <input id="search-box" class="search" placeholder="Name or PLU" autocomplete="off" data-testid="search-box">
+    <div id="search-hits" class="tiles hits" data-testid="search-hits"></div>
+    <div class="row"><button class="secondary" data-close data-testid="search-cancel">Cancel</button></div>`);
+  $("#modal").dataset.kind = code ? "unknown-item" : "search";
+  const box = $("#search-box");
+  box.addEventListener("input", async () => {
+    const q = box.value.trim();
+    if (!q) { $("#search-hits").innerHTML = ""; return; }
+    const res = await fetch("/api/search?q=" + encodeURIComponent(q));
+    const hits = await res.json();
+    $("#search-hits").innerHTML = hits.map((h) => `<button class="tile" data-item="${esc(h.id)}">${esc(h.name)}<small>${esc(h.price.text)}${h.weighed ? "/kg" : ""}</small></button>`).join("") || "<p>No match.</p>";
+  });
+  $("#search-hits").addEventListener("click", (ev) => {
+    const b = ev.target.closest("[data-item]");
+    if (!b) return;
+    closeModal();
+    post("items", { item_id: b.dataset.item, quantity: "1" });
+  });
+  box.focus();
+}
+function openUnknownItem(alert) { openSearch("Unknown item", alert.detail || ""); }
+
+function openParked() {
+  const parked = doc.register.parked;
+  openModal(`<h2>Parked sales</h2>
+    <div class="tiles">${parked.map((p) => `<button class="tile" data-parked="${esc(p.id)}">${esc(p.label)}<small>${esc(p.at)}</small></button>`).join("") || "<p>No parked sales.</p>"}</div>
+    <div class="row"><button class="secondary" data-close>Close</button></div>`);
+  for (const b of $$("[data-parked]", $("#modal"))) b.addEventListener("click", () => { closeModal(); post("resume", { parked_id: b.dataset.parked }); });
+}
+
+function openMenu() {
+  openModal(`<h2>Menu</h2>
+    <div class="tiles menu">
+      <button class="tile" data-menu="return" data-testid="menu-return">Return</button>
+      <button class="tile" data-menu="cash-in" data-testid="menu-cash-in">Cash in</button>
+      <button class="tile" data-menu="cash-out" data-testid="menu-cash-out">Cash out</button>
+      <button class="tile" data-menu="x" data-testid="menu-x">X report</button>
+      <button class="tile" data-menu="close" data-testid="menu-close">Close shift</button>
+      <button class="tile" data-menu="basket" data-testid="menu-basket">Basket discount</button>
+      <button class="tile" data-menu="void-sale" data-testid="menu-void-sale">Void sale</button>
+    </div>
+    <div class="row"><button class="secondary" data-close>Close</button></div>`);
+  $("#modal").dataset.kind = "menu";
+  const menu = {
+    return: openReturn,
+    "cash-in": () => openAmount("Cash into the drawer", "Put in", (m) => post("shift/cash", { direction: "in", amount_minor: m, reason: "change delivery" })),
+    "cash-out": () => openAmount("Cash out of the drawer", "Take out", (m) => post("shift/cash", { direction: "out", amount_minor: m, reason: "to the safe" })),
+    x: () => { closeModal(); post("shift/x"); },
+    close: () => openAmount("Close the shift: count the drawer", "Close shift", (m) => post("shift/close", { amount_minor: m })),
+    basket: () => openAmount("Basket discount in %", "Apply", (_m, text) => post("discount", { line_id: null, percent: text }), true),
+    "void-sale": () => { closeModal(); post("sale/void"); },
+  };
+  for (const b of $$("[data-menu]", $("#modal"))) b.addEventListener("click", () => menu[b.dataset.menu]());
+}
+
+function openAmount(title, verb, done, raw = false) {
+  const go = () => {
+    const text = take("modal");
+    const m = toMinor(text);
+    if (m === null && !raw) return;
+    closeModal();
+    done(m, text);
+  };
+  openModal(`<h2>${esc(title)}</h2>
+    <div class="entry" data-show-modal data-testid="modal-entry"></div>
+    <div class="pad" data-pad="modal"></div>
+    <div class="row"><button class="secondary" data-close>Cancel</button><button class="primary" data-go data-testid="modal-go">${esc(verb)}</button></div>`, go);
+  $("[data-go]", $("#modal")).addEventListener("click", go);
+}
+
+function openReturn() {
+  openModal(`<h2>Return against a receipt</h2>
+    <p>Type or scan the receipt number.</p>
+    <div class="entry" data-show-modal data-testid="return-receipt"></div>
+    <div class="pad" data-pad="modal" data-enter="modal"></div>
+    <div id="return-error" class="error" data-testid="return-error"></div>
+    <div class="row"><button class="secondary" data-close>Cancel</button></div>`, lookup);
+  $("#modal").dataset.kind = "return";
+  async function lookup() {
+    const receipt = take("modal");
+    const answer = await post("returns/lookup", { receipt });
+    if (!answer || answer.error) { $("#return-error").textContent = answer ? answer.error.message : ""; $("#alert").hidden = true; return; }
+    chooseLines(answer.sale);
+  }
+}
+
+function chooseLines(sale) {
+  const wanted = {};
+  openModal(`<h2>Return from receipt ${esc(sale.receipt_id)}</h2>
+    <ul class="return-lines">${sale.lines.map((l) => `
+      <li data-testid="return-line"><span class="name">${esc(l.name)}</span><span class="left">${esc(l.left)} of ${esc(l.sold)} left</span>
+        <button class="key" data-minus="${l.line_id}">−</button><b data-qty="${l.line_id}">0</b><button class="key" data-plus="${l.line_id}" data-left="${esc(l.left)}" data-testid="return-plus">+</button></li>`).join("")}</ul>
+    <div id="return-error" class="error" data-testid="return-error"></div>
+    <div class="row"><button class="secondary" data-close>Cancel</button><button class="primary" data-refund data-testid="refund">Refund</button></div>`);
+  $("#modal").dataset.kind = "return-lines";
+  const show = (id) => { $(`[data-qty="${id}"]`).textContent = String(wanted[id] || 0); };
+  for (const b of $$("[data-plus]")) b.addEventListener("click", () => { const id = b.dataset.plus; wanted[id] = (wanted[id] || 0) + 1; show(id); });
+  for (const b of $$("[data-minus]")) b.addEventListener("click", () => { const id = b.dataset.minus; wanted[id] = Math.max(0, (wanted[id] || 0) - 1); show(id); });
+  $("[data-refund]").addEventListener("click", async () => {
+    const quantities = Object.fromEntries(Object.entries(wanted).filter(([, q]) => q > 0).map(([k, q]) => [k, String(q)]));
+    const answer = await post("returns", { receipt: String(sale.receipt_no), quantities });
+    if (answer && answer.error) { $("#return-error").textContent = answer.error.message; $("#alert").hidden = true; return; }
+    closeModal();
+  });
+}
+
+for (const pad of $$("[data-pad]")) buildPad(pad);
+render();
+connect();

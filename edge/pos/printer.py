@@ -1,0 +1,65 @@
+"""The seam to the receipt printer: one call to print, one property to ask how it is.
+
+The register never talks to a printer: it hands finished receipt text to a ``ReceiptPrinter``
+(the peripherals service plugs its ESC/POS queue in here) and shows the printer's
+``DeviceHealth`` on the kiosk. ``ScreenPrinter``, the default, keeps the last receipts in memory
+so the kiosk can show and "reprint" them when there is no paper printer at all.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from edge.peripherals.health import DeviceHealth
+
+
+class ReceiptPrinter(Protocol):
+    """Anything that can print receipt text; raising means the receipt did not print."""
+
+    async def print_receipt(self, text: str, *, receipt_no: int) -> None:
+        """Print (or queue) one receipt."""
+        ...
+
+
+@runtime_checkable
+class PrinterWithHealth(Protocol):
+    """A printer that also reports its health (paper out, cover open, offline)."""
+
+    @property
+    def health(self) -> DeviceHealth:
+        """The printer's health right now."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PrintedReceipt:
+    """One receipt as it went to the printer."""
+
+    receipt_no: int
+    text: str
+
+
+class ScreenPrinter:
+    """Keeps the last ``keep`` receipts for on-screen display; always healthy."""
+
+    def __init__(self, *, keep: int = 20) -> None:
+        self.receipts: deque[PrintedReceipt] = deque(maxlen=keep)
+        self.health = DeviceHealth(device="screen", kind="printer", connected=True)
+
+    async def print_receipt(self, text: str, *, receipt_no: int) -> None:
+        self.receipts.append(PrintedReceipt(receipt_no, text))
+        self.health.seen()
+
+
+def printer_problem(printer: ReceiptPrinter) -> str | None:
+    """What is wrong with the printer according to its health, or None."""
+    if not isinstance(printer, PrinterWithHealth):
+        return None
+    health = printer.health
+    if health.error:
+        return health.error
+    if not health.connected:
+        return "printer not connected"
+    return None

@@ -1,0 +1,137 @@
+"""Returns against a receipt of this register, whole or partial, refunded to the original tender.
+
+How it works: the receipt number leads through ``pos.db``'s index to the original ``Sale`` in the
+journal, and to every return already booked against it, so "how many are left to return" is
+always computed from the ledger. The domain's ``build_return`` decides what each quantity
+refunds (what was paid, never today's price) and refuses more than was sold. Card refunds go
+through the terminal (``busy`` while they run); any the terminal refuses are paid in cash. The
+ledger numbers the return like a receipt.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from edge.checkout.errors import InvalidQuantity
+from edge.checkout.receipt_text import render_return
+from edge.checkout.returns import build_return, refund_cards, returned_quantities
+from edge.checkout.sale import Sale
+from edge.checkout.tenders import TenderKind
+from edge.pos import journal_reader
+from edge.pos.errors import NotAllowed, ReceiptNotFound
+from edge.pos.payments import print_receipt
+from edge.pos.register import Register, ShownReceipt
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnableLine:
+    """One line of the original sale with what may still be returned."""
+
+    line_id: int
+    name: str
+    sold: Decimal
+    returned: Decimal
+    total_minor: int
+
+    @property
+    def left(self) -> Decimal:
+        return self.sold - self.returned
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnableSale:
+    """The original sale as the return screen shows it."""
+
+    receipt_no: int
+    receipt_id: str
+    completed_at: str
+    total_minor: int
+    lines: tuple[ReturnableLine, ...]
+
+
+def parse_receipt(register: Register, text: str) -> int:
+    """``"1-000042"``, ``"000042"`` or ``"42"`` → 42 (the register prefix must be ours)."""
+    raw = text.strip()
+    if "-" in raw:
+        prefix, _, raw = raw.rpartition("-")
+        if prefix != register.register_id:
+            raise ReceiptNotFound(text)
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ReceiptNotFound(text)
+    return int(raw)
+
+
+async def _original(register: Register, receipt: str) -> Sale:
+    sale = await journal_reader.sale_by_receipt(
+        register.ledger, register.db, parse_receipt(register, receipt)
+    )
+    if sale is None:
+        raise ReceiptNotFound(receipt)
+    return sale
+
+
+async def find_sale(register: Register, receipt: str) -> ReturnableSale:
+    """The original sale and what is left to return of each line."""
+    async with register.command():
+        register.require_shift()
+        sale = await _original(register, receipt)
+        done = returned_quantities(
+            sale, await journal_reader.returns_of(register.ledger, register.db, sale)
+        )
+        return ReturnableSale(
+            receipt_no=sale.receipt_number,
+            receipt_id=sale.receipt_id,
+            completed_at=sale.completed_at.isoformat(timespec="minutes"),
+            total_minor=sale.total_minor,
+            lines=tuple(
+                ReturnableLine(
+                    line.line_id,
+                    line.name,
+                    line.quantity,
+                    done.get(line.line_id, Decimal(0)),
+                    line.total_minor,
+                )
+                for line in sale.lines
+            ),
+        )
+
+
+async def refund(register: Register, receipt: str, quantities: Mapping[int, Decimal]) -> None:
+    """Return ``quantities`` (original line id → quantity) of the sale on ``receipt``."""
+    async with register.command():
+        shift = register.require_shift()
+        assert register.cashier is not None
+        wanted = {line_id: q for line_id, q in quantities.items() if q != 0}
+        if not wanted:
+            raise InvalidQuantity(quantity=0, reason="choose what comes back")
+        sale = await _original(register, receipt)
+        earlier = await journal_reader.returns_of(register.ledger, register.db, sale)
+        ret = build_return(
+            sale,
+            wanted,
+            earlier=earlier,
+            currency=register.config.currency,
+            return_id=uuid.uuid4().hex,
+            register_id=register.register_id,
+            receipt_number=0,
+            shift_id=shift.opened.shift_id,
+            cashier_id=register.cashier.id,
+            returned_at=register.clock(),
+        )
+        if any(t.kind is TenderKind.CARD for t in ret.refunds):
+            if register.terminal is None:
+                raise NotAllowed("Paid by card, and no card terminal is connected to refund to.")
+            register.busy = "refunding to the card"
+            register.changed()
+            try:
+                ret = await refund_cards(register.terminal, ret, currency=register.config.currency)
+            finally:
+                register.busy = None
+        booked = await register.books.book_return(ret)
+        shift.record(booked)
+        text = render_return(booked, width=register.config.receipt_width)
+        register.last_receipt = ShownReceipt("return", booked.receipt_id, text)
+        await print_receipt(register, text, receipt_no=booked.receipt_number)

@@ -1,0 +1,101 @@
+"""What a register needs to know about its store: currency, tax, staff, limits, receipt header.
+
+Loaded from one JSON document (the demo ships ``edge/pos/demo_store.json``; in production the
+fleet agent writes it from the desired config). PINs are stored as scrypt hashes, never as text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from edge.checkout.cart import CartPolicy
+from edge.checkout.money import Currency
+from edge.checkout.staff import Employee, IdlePolicy, LockoutPolicy, PinHash, Role
+from edge.checkout.tax import PricingMode, TaxClass, TaxPolicy, TaxRounding
+from edge.pos.catalog_source import parse_json
+
+DEMO_STORE = Path(__file__).with_name("demo_store.json")
+DEMO_CATALOG = Path(__file__).with_name("demo_catalog.json")
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """The store's rules as the register applies them."""
+
+    store_name: str
+    policy: CartPolicy
+    employees: tuple[Employee, ...]
+    receipt_header: tuple[str, ...] = ()
+    receipt_width: int = 42
+    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+    idle: IdlePolicy = field(default_factory=IdlePolicy)
+
+    @property
+    def currency(self) -> Currency:
+        return self.policy.currency
+
+    def employee(self, employee_id: str) -> Employee | None:
+        """The employee with this id, if any."""
+        for employee in self.employees:
+            if employee.id == employee_id:
+                return employee
+        return None
+
+
+def _employee(raw: dict[str, Any]) -> Employee:
+    pin = raw["pin"]
+    return Employee(
+        id=str(raw["id"]),
+        name=str(raw["name"]),
+        role=Role[str(raw["role"]).upper()],
+        pin=PinHash(
+            salt=bytes.fromhex(pin["salt"]),
+            digest=bytes.fromhex(pin["digest"]),
+            n=int(pin.get("n", 2**14)),
+            r=int(pin.get("r", 8)),
+            p=int(pin.get("p", 1)),
+        ),
+    )
+
+
+def store_config_from_json(raw: dict[str, Any]) -> StoreConfig:
+    """Parse the store document; a missing key raises ``KeyError`` naming it."""
+    cur = raw["currency"]
+    currency = Currency(
+        str(cur["code"]), int(cur.get("exponent", 2)), int(cur.get("cash_increment_minor", 1))
+    )
+    tax = raw["tax"]
+    policy = CartPolicy(
+        currency=currency,
+        tax=TaxPolicy(
+            classes=tuple(
+                TaxClass(str(c["code"]), Decimal(str(c["rate"])), str(c.get("label", "")))
+                for c in tax["classes"]
+            ),
+            pricing=PricingMode(tax.get("pricing", "inclusive")),
+            rounding=TaxRounding(tax.get("rounding", "per_total")),
+        ),
+        discount_limit_percent=Decimal(str(raw.get("discount_limit_percent", "10"))),
+        discount_limit_minor=int(raw.get("discount_limit_minor", 2000)),
+    )
+    return StoreConfig(
+        store_name=str(raw.get("store_name", "")),
+        policy=policy,
+        employees=tuple(_employee(e) for e in raw["employees"]),
+        receipt_header=tuple(str(h) for h in raw.get("receipt_header", ())),
+        receipt_width=int(raw.get("receipt_width", 42)),
+        lockout=LockoutPolicy(
+            max_attempts=int(raw.get("lockout_attempts", 5)),
+            lock_for=timedelta(seconds=int(raw.get("lockout_seconds", 900))),
+        ),
+        idle=IdlePolicy(lock_after=timedelta(seconds=int(raw.get("idle_lock_seconds", 120)))),
+    )
+
+
+def load_store_config(path: Path | str = DEMO_STORE) -> StoreConfig:
+    """The store document at ``path``."""
+    return store_config_from_json(parse_json(Path(path).read_bytes()))
