@@ -99,7 +99,7 @@ class EscposPrinter:
         answers = []
         for request in (PRINTER_STATUS, OFFLINE_CAUSE, PAPER_STATUS):
             try:
-                answer = printer.query_status(request)
+                answer = _query_status(printer, request)
             except (OSError, EscposError, NotImplementedError) as err:
                 raise DeviceUnavailableError(f"no status answer: {err}", device=self.name) from err
             if len(answer) != 1 or not is_status_byte(answer[0]):
@@ -116,3 +116,15 @@ class EscposPrinter:
             raise DeviceFaultError("cover open", device=self.name, condition="cover_open")
         if not status.online:
             raise DeviceFaultError("offline", device=self.name, condition="offline")
+
+
+def _query_status(printer: Escpos, request: bytes) -> bytes:
+    """Send one DLE EOT request and read its one-byte answer.
+
+    python-escpos' ``query_status`` reads 16 bytes, which on a serial port waits for the whole
+    timeout because the answer is a single byte; reading exactly one byte does not.
+    """
+    if isinstance(printer, Serial):
+        printer._raw(request)
+        return bytes(printer.device.read(1))
+    return bytes(printer.query_status(request))

@@ -1,41 +1,30 @@
-"""A raw-TCP (port 9100 style) receipt printer on loopback, for tests and demos.
+"""Simulated receipt printers: raw TCP (port 9100 style) on loopback, and serial on a pty.
 
-It speaks what a real Epson-compatible network printer speaks: it accepts ESC/POS bytes, answers
-``DLE EOT n`` real-time status requests with real status bytes, and can be put out of paper,
-have its cover opened, or be unplugged (stops listening) and plugged back in on the same port.
-Bytes received while it cannot print are dropped, as on a real printer in an error state.
+They speak what a real Epson-compatible printer speaks (see :mod:`.printer_model`): ESC/POS in,
+``DLE EOT n`` status bytes out. The TCP one can be unplugged (stops listening) and plugged back
+in on the same port; the serial one can be unplugged and comes back under the same path.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from pathlib import Path
 
-from edge.peripherals.printer.escpos_stream import tokenize
-from edge.peripherals.printer.status import Paper, PrinterStatus, encode_status
+from edge.peripherals.printer.printer_model import PrintedJob, PrinterModel
+from edge.peripherals.pty_port import PtyPort
 
-
-@dataclass(slots=True)
-class PrintedJob:
-    """Everything printed during one TCP connection (status requests excluded)."""
-
-    data: bytearray = field(default_factory=bytearray)
+__all__ = ["PrintedJob", "PrinterSimulator", "SerialPrinterSimulator"]
 
 
-class PrinterSimulator:
+class PrinterSimulator(PrinterModel):
     """``async with PrinterSimulator() as printer:`` then connect to ``printer.port``."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__()
         self.host = host
         self.port = port
-        self.paper: Paper = "ok"
-        self.cover_open = False
-        self.jobs: list[PrintedJob] = []
-        self.status_requests = 0
-        self.cut_next_job_after: int | None = None  # drop the connection after this many bytes
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
-        self._changed = asyncio.Condition()
 
     async def __aenter__(self) -> PrinterSimulator:
         await self.plug_in()
@@ -43,12 +32,6 @@ class PrinterSimulator:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.unplug()
-
-    @property
-    def status(self) -> PrinterStatus:
-        """What the status bytes currently say."""
-        online = self.paper != "out" and not self.cover_open
-        return PrinterStatus(online=online, cover_open=self.cover_open, paper=self.paper)
 
     async def plug_in(self) -> None:
         """Start listening (again, on the same port once one was chosen)."""
@@ -65,52 +48,62 @@ class PrinterSimulator:
             await self._server.wait_closed()
             self._server = None
 
-    async def wait_for_jobs(self, count: int) -> list[PrintedJob]:
-        """Wait until ``count`` non-empty jobs were printed."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: len(self.printed_jobs) >= count)
-        return self.printed_jobs
-
-    @property
-    def printed_jobs(self) -> list[PrintedJob]:
-        """Jobs that put something on paper."""
-        return [j for j in self.jobs if j.data]
-
-    def _cut_now(self, job: PrintedJob) -> bool:
-        limit = self.cut_next_job_after
-        if limit is None or len(job.data) < limit:
-            return False
-        self.cut_next_job_after = None
-        return True
-
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
-        job = PrintedJob()
-        self.jobs.append(job)
+        job = self.new_job()  # one TCP connection carries one job
         buf = bytearray()
         try:
             while chunk := await reader.read(65536):
                 buf += chunk
-                tokens, used = tokenize(buf)
-                for token in tokens:
-                    if token.prefix == b"\x10\x04":
-                        self.status_requests += 1
-                        writer.write(bytes((encode_status(self.status).get(token.args[0], 0x12),)))
-                    elif self.status.can_print:
-                        job.data += token.prefix + token.args
-                    if self._cut_now(job):
-                        writer.transport.abort()  # power blip mid-receipt: the rest is lost
-                        return
-                del buf[:used]
+                outcome = self.feed(job, buf)
+                writer.write(outcome.answers)
+                if outcome.drop:
+                    writer.transport.abort()  # power blip mid-receipt: the rest is lost
+                    return
+                del buf[: outcome.used]
                 await writer.drain()
-                async with self._changed:
-                    self._changed.notify_all()
+                await self.changed()
         except ConnectionError:
             pass  # the client went away mid-job: what it sent so far stays printed
         finally:
             self._connections.discard(task)
             writer.close()
-            async with self._changed:
-                self._changed.notify_all()
+            await self.changed()
+
+
+class SerialPrinterSimulator(PrinterModel):
+    """A printer on a serial cable; jobs are split at paper cuts (the line has no sessions)."""
+
+    def __init__(self, *, link: Path) -> None:
+        super().__init__()
+        self.port = PtyPort(link=link)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def path(self) -> Path:
+        """Where the driver opens the printer."""
+        return self.port.path
+
+    async def __aenter__(self) -> SerialPrinterSimulator:
+        self.port.plug_in()
+        self._task = asyncio.get_running_loop().create_task(self._serve(), name="printer-sim")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.port.unplug()
+        if self._task is not None:
+            await self._task
+
+    async def _serve(self) -> None:
+        job = self.new_job()
+        buf = bytearray()
+        while chunk := await self.port.read():
+            buf += chunk
+            outcome = self.feed(job, buf)
+            await self.port.write(outcome.answers)
+            del buf[: outcome.used]
+            if job.data.endswith((b"\x1dV\x00", b"\x1dV\x01", b"\x1dVB\x00")):  # cuts
+                job = self.new_job()
+            await self.changed()

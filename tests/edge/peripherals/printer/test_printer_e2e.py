@@ -14,7 +14,7 @@ from edge.peripherals.printer.queue import Backoff, PrintQueue
 from edge.peripherals.printer.receipt import Receipt
 from edge.peripherals.printer.service import PrinterService
 from edge.peripherals.printer.settings import PrinterSettings
-from edge.peripherals.printer.simulator import PrinterSimulator
+from edge.peripherals.printer.simulator import PrinterSimulator, SerialPrinterSimulator
 
 from .conftest import ARTIFACTS
 
@@ -175,3 +175,31 @@ async def test_file_connector_writes_the_job(tmp_path: Path, receipt: Receipt) -
     assert [(r.format.name, r.text) for r in zxingcpp.read_barcodes(image)] == [
         ("Code128", "000123")
     ]
+
+
+async def test_serial_connector_prints_and_waits_for_paper(
+    tmp_path: Path, receipt: Receipt
+) -> None:
+    async with SerialPrinterSimulator(link=tmp_path / "ttyS0") as sim:
+        settings = PrinterSettings(
+            connector="serial", serial_device=str(sim.path), baudrate=19200, timeout_s=5
+        )
+        sim.paper = "out"
+        async with (
+            asyncio.timeout(GUARD_S),
+            PrintQueue(
+                path=tmp_path / "print.db", backoff=Backoff(base_s=0.001, cap_s=0.01)
+            ) as queue,
+            PrinterService(
+                name="serial",
+                printer=EscposPrinter(name="serial", settings=settings),
+                queue=queue,
+                paper=settings.paper,
+            ) as svc,
+        ):
+            job_id = await svc.print_receipt(receipt)
+            await svc.wait_for(job_id, lambda j: j.attempts >= 1)
+            sim.paper = "ok"
+            await svc.wait_for(job_id, lambda j: j.state == "printed")
+            (job,) = await sim.wait_for_jobs(1)
+    assert "Thank you!" in interpret(bytes(job.data)).text_lines
