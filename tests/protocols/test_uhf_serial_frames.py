@@ -136,3 +136,12 @@ def test_round_trip_through_noise(frames: list[uhf.TagRead], noise: bytes) -> No
     stream = noise.replace(b"\xa0", b"") + b"".join(uhf.encode_response(f) for f in frames)
     decoded, _ = decode_all(stream)
     assert decoded == frames
+
+
+@given(tags)
+def test_every_prefix_of_a_tag_frame_is_incomplete(tag: uhf.TagRead) -> None:
+    wire = uhf.encode_response(tag)
+    for cut in range(len(wire)):
+        with pytest.raises(uhf.Incomplete):
+            uhf.decode_response(wire[:cut])
+    assert uhf.decode_response(wire) == (tag, len(wire))

@@ -1,0 +1,1 @@
+"""Receipt printer and cash drawer: layout, durable queue, driver, simulators, preview."""

@@ -1,0 +1,1 @@
+"""RFID: LLRP and serial UHF reader clients, read pipeline, stock counts, simulators."""

@@ -1,0 +1,1 @@
+"""Barcode scanners: keyboard-wedge through evdev (hot-plug) and serial, with simulators."""
