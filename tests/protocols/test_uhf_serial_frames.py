@@ -1,7 +1,7 @@
 """R2000 "0xA0" serial frames: golden vectors, truncation, resync after garbage and bad sums."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import protocols.uhf_serial as uhf
@@ -131,6 +131,7 @@ tags = st.builds(
 )
 
 
+@settings(derandomize=True)  # same examples on every run
 @given(st.lists(tags, min_size=1, max_size=5), st.binary(max_size=8))
 def test_round_trip_through_noise(frames: list[uhf.TagRead], noise: bytes) -> None:
     stream = noise.replace(b"\xa0", b"") + b"".join(uhf.encode_response(f) for f in frames)
@@ -138,6 +139,7 @@ def test_round_trip_through_noise(frames: list[uhf.TagRead], noise: bytes) -> No
     assert decoded == frames
 
 
+@settings(derandomize=True)  # same examples on every run
 @given(tags)
 def test_every_prefix_of_a_tag_frame_is_incomplete(tag: uhf.TagRead) -> None:
     wire = uhf.encode_response(tag)
