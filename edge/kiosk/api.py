@@ -127,14 +127,19 @@ class CashMove(Amount):
     reason: str = ""
 
 
-async def run(screen: Screen, action: Awaitable[object]) -> JSONResponse:
-    """Await a command; answer the new state, or 409 with what the cashier needs to know."""
+async def run(
+    screen: Screen, action: Awaitable[object], *, scanned: str | None = None
+) -> JSONResponse:
+    """Await a command; answer the new state, or 409 with what the cashier needs to know.
+
+    ``scanned`` is the code as the scanner read it, for the unknown-item prompt.
+    """
     try:
         await action
     except ApprovalNeeded as err:
         return _refused(screen, err.code, err.cashier_message, action=err.action, alert=False)
     except (UnknownItem, BarcodeError) as err:
-        scanned = getattr(err, "code", None) or getattr(err, "key", None)
+        scanned = scanned or getattr(err, "code", None) or getattr(err, "key", None)
         return _refused(screen, "unknown_item", err.cashier_message, code_scanned=scanned)
     except (CheckoutError, RegisterError) as err:
         return _refused(screen, error_code(err), err.cashier_message)
@@ -195,7 +200,7 @@ async def unlock(body: Unlock, screen: ScreenDep, reg: Till) -> JSONResponse:
 
 @router.post("/scan")
 async def scan(body: Scan, screen: ScreenDep, reg: Till) -> JSONResponse:
-    return await run(screen, reg.scan(body.code, cart_id=body.cart_id))
+    return await run(screen, reg.scan(body.code, cart_id=body.cart_id), scanned=body.code)
 
 
 @router.post("/items")

@@ -103,11 +103,11 @@ async def _receive(socket: WebSocket, screen: Screen) -> None:
         message: dict[str, Any] = await socket.receive_json()
         kind = message.get("type")
         if kind == "scan" and screen.register is not None and screen.enrolled:
+            code = str(message.get("code", ""))[:64]
             response = await api.run(
                 screen,
-                screen.register.scan(
-                    str(message.get("code", ""))[:64], cart_id=message.get("cart_id")
-                ),
+                screen.register.scan(code, cart_id=message.get("cart_id")),
+                scanned=code,
             )
             await socket.send_text(
                 json.dumps({"type": "scanned", "ok": response.status_code == 200})
