@@ -11,9 +11,12 @@ from typing import Annotated
 
 import typer
 
+from provisioning.cli import app as provision_app
+
 app = typer.Typer(
     help="storefleet: point of sale at the edge, fleet in the cloud.", no_args_is_help=True
 )
+app.add_typer(provision_app, name="provision")
 
 
 def _logging(verbose: bool) -> None:

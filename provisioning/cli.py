@@ -1,9 +1,8 @@
 """`storefleet provision …`: the provisioning commands that work without a control plane.
 
 Mounted by the control plane's CLI with `app.add_typer(provisioning.cli.app, name="provision")`.
-Commands that talk to the control plane's API (create an enrolment for a store, enrol this
-appliance) come with that API; they will call `provisioning.enrolment.new_enrolment` and
-`provisioning.device_keys.DeviceIdentity` the same way these commands call the library.
+Commands that talk to the control plane's API (enrol-create, device-status, decommission,
+replace) and the appliance's `enrol` live in `provisioning.cli_fleet` and are registered here.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from rich.console import Console
 from rich.table import Table
 
+from provisioning import cli_fleet
 from provisioning.broker_config import write_broker_directory
 from provisioning.ca import CertificateAuthority
 from provisioning.enrolment import EnrolmentPayload
@@ -31,6 +31,7 @@ console = Console()
 errors = Console(stderr=True)
 
 PASSPHRASE_ENV = "STOREFLEET_CA_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
+cli_fleet.register(app)
 
 
 def _fail(err: Exception) -> typer.Exit:

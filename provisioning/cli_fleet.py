@@ -1,0 +1,214 @@
+"""`storefleet provision …` commands that talk to a running control plane, and `enrol`.
+
+Operators create enrolments, check, decommission and replace devices through the control
+plane's API (httpx), never by touching its database, so the commands work the same against one
+machine or a fleet behind a load balancer. `enrol` runs on the appliance: it is what the
+first-boot screen does with a scanned QR code, for a technician with a keyboard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import segno
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+console = Console()
+errors = Console(stderr=True)
+
+API_ENV = "STOREFLEET_API_URL"
+ApiUrl = Annotated[
+    str, typer.Option("--api", envvar=API_ENV, help=f"Control-plane URL (${API_ENV}).")
+]
+DEFAULT_API = "http://127.0.0.1:8080"
+TIMEOUT = httpx.Timeout(30.0)
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(code=1)
+
+
+def _call(api: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """One API call; a refusal or an unreachable control plane ends the command with its reason."""
+    try:
+        with httpx.Client(base_url=api, timeout=TIMEOUT) as client:
+            response = client.request(method, path, **kwargs)
+    except httpx.HTTPError as err:
+        raise _fail(f"cannot reach the control plane at {api}: {err}") from err
+    if response.is_error:
+        detail: Any = response.text
+        with contextlib.suppress(ValueError):  # not JSON: show the text as it came
+            detail = response.json().get("detail", detail)
+        if isinstance(detail, dict):
+            detail = f"{detail.get('message', '')} [{detail.get('reason', '')}]"
+        raise _fail(f"{method} {path} answered {response.status_code}: {detail}")
+    return response
+
+
+def _save_sheets(api: str, created: dict[str, Any], png: Path | None, pdf: Path | None) -> None:
+    for target, url in ((png, created["qr_png_url"]), (pdf, created["sheet_pdf_url"])):
+        if target is not None:
+            target.write_bytes(_call(api, "GET", url).content)
+            console.print(f"wrote {target}")
+
+
+def _show_created(created: dict[str, Any], *, terminal_qr: bool) -> None:
+    enrolment = created["enrolment"]
+    table = Table(show_header=False, box=None)
+    table.add_row("enrolment", enrolment["id"])
+    table.add_row("store", f"{enrolment['tenant_id']}/{enrolment['store_id']}")
+    if enrolment["register_name"]:
+        table.add_row("register", enrolment["register_name"])
+    if enrolment["replaces_device_id"]:
+        table.add_row("replaces", enrolment["replaces_device_id"])
+    table.add_row("expires", enrolment["expires_at"])
+    table.add_row("typed code", f"[bold]{created['fallback_code']}[/]")
+    console.print(table)
+    if terminal_qr:
+        segno.make_qr(created["qr_text"], error="m").terminal(compact=True)
+
+
+def enrol_create(
+    *,
+    tenant: Annotated[str, typer.Option(help="Tenant id.")],
+    store: Annotated[str, typer.Option(help="Store id.")],
+    register: Annotated[str, typer.Option(help="Register name at the store.")] = "",
+    created_by: Annotated[str, typer.Option(help="Your name, for the audit log.")] = "cli",
+    ttl_hours: Annotated[float | None, typer.Option(help="Validity (default 24 h).")] = None,
+    png: Annotated[Path | None, typer.Option(help="Save the QR code as PNG here.")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="Save the printable sheet (PDF) here.")] = None,
+    show_qr: Annotated[bool, typer.Option(help="Draw the QR code in the terminal.")] = False,
+    api: ApiUrl = DEFAULT_API,
+) -> None:
+    """Create a single-use enrolment for a store's register; save its QR and sheet."""
+    body: dict[str, Any] = {
+        "tenant_id": tenant,
+        "store_id": store,
+        "register_name": register,
+        "created_by": created_by,
+    }
+    if ttl_hours is not None:
+        body["ttl_hours"] = ttl_hours
+    with console.status("creating the enrolment…"):
+        created = _call(api, "POST", "/api/enrolments", json=body).json()
+    with console.status("rendering the QR code and the sheet…"):
+        _save_sheets(api, created, png, pdf)
+    _show_created(created, terminal_qr=show_qr)
+
+
+def device_status(
+    device_id: Annotated[str, typer.Argument(help="Device id.")],
+    *,
+    api: ApiUrl = DEFAULT_API,
+) -> None:
+    """Show a device: store, register, presence, replication and its certificates."""
+    device = _call(api, "GET", f"/api/devices/{device_id}").json()
+    certificates = _call(api, "GET", f"/api/devices/{device_id}/certificates").json()
+    table = Table(show_header=False, box=None)
+    table.add_row("device", device["id"])
+    table.add_row("store", f"{device['tenant_id']}/{device['store_id']}")
+    table.add_row("register", device["register_name"] or "-")
+    table.add_row("online", "yes" if device["online"] else "no")
+    table.add_row("replicated up to", str(device["hwm"]))
+    decommissioned = device["decommissioned_at"]
+    table.add_row("decommissioned", "no" if decommissioned is None else str(decommissioned))
+    console.print(table)
+    listing = Table("serial", "valid until", "state")
+    for certificate in certificates:
+        if certificate["revoked_at"]:
+            state = f"[red]revoked[/] ({certificate['reason']})"
+        elif certificate["renewal_due"]:
+            state = "[yellow]renewal due[/]"
+        else:
+            state = "[green]valid[/]"
+        listing.add_row(certificate["serial"], certificate["not_after"], state)
+    console.print(listing)
+
+
+def decommission(
+    device_id: Annotated[str, typer.Argument(help="Device id.")],
+    *,
+    by: Annotated[str, typer.Option(help="Your name, for the audit log.")] = "cli",
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    api: ApiUrl = DEFAULT_API,
+) -> None:
+    """Revoke a device's certificates and take it out of the fleet (history stays)."""
+    if not yes:
+        typer.confirm(f"decommission {device_id}? Its certificates stop working", abort=True)
+    retired = _call(
+        api, "POST", f"/api/devices/{device_id}/decommission", json={"decommissioned_by": by}
+    ).json()
+    console.print(
+        f"{device_id} decommissioned at {retired['decommissioned_at']}; revoked "
+        f"{', '.join(retired['revoked_serials']) or 'nothing new'}"
+    )
+    if retired["crl_written"]:
+        console.print("CRL rewritten: reload the broker (SIGHUP) to refuse new connections now")
+    else:
+        console.print("[yellow]no CRL file configured (STOREFLEET_CA_CRL_FILE)[/]")
+
+
+def replace(
+    device_id: Annotated[str, typer.Argument(help="The broken appliance's device id.")],
+    *,
+    created_by: Annotated[str, typer.Option(help="Your name, for the audit log.")] = "cli",
+    ttl_hours: Annotated[float | None, typer.Option(help="Validity (default 24 h).")] = None,
+    png: Annotated[Path | None, typer.Option(help="Save the QR code as PNG here.")] = None,
+    pdf: Annotated[Path | None, typer.Option(help="Save the printable sheet (PDF) here.")] = None,
+    show_qr: Annotated[bool, typer.Option(help="Draw the QR code in the terminal.")] = False,
+    api: ApiUrl = DEFAULT_API,
+) -> None:
+    """Enrol a new appliance in a device's place: same store and register, old one revoked."""
+    body: dict[str, Any] = {"created_by": created_by}
+    if ttl_hours is not None:
+        body["ttl_hours"] = ttl_hours
+    with console.status("creating the replacement enrolment…"):
+        created = _call(api, "POST", f"/api/devices/{device_id}/replace", json=body).json()
+        _save_sheets(api, created, png, pdf)
+    _show_created(created, terminal_qr=show_qr)
+    console.print(f"{device_id} is retired when the new appliance enrols with this code")
+
+
+def enrol(
+    *,
+    identity_dir: Annotated[Path, typer.Option(help="Where the appliance keeps its identity.")],
+    qr: Annotated[str | None, typer.Option(help="The scanned QR text (sfenrol:1?…).")] = None,
+    code: Annotated[str | None, typer.Option(help="The typed code (XXXX-XXXX-XXXX).")] = None,
+) -> None:
+    """Enrol this appliance as first boot does; --code needs STOREFLEET_ENROL_* settings."""
+    from edge.enrolment.errors import EnrolmentFailed
+    from edge.enrolment.first_boot import enrol_from_qr, enrol_with_code
+    from edge.enrolment.settings import EnrolmentSettings
+    from provisioning.errors import ProvisioningError
+
+    if (qr is None) == (code is None):
+        raise _fail("give --qr (scanned text) or --code (typed code)")
+    try:
+        with console.status("enrolling: pinning the CA, sending the request…"):
+            if qr is not None:
+                result = asyncio.run(enrol_from_qr(qr, identity_dir=identity_dir))
+            else:
+                assert code is not None
+                settings = EnrolmentSettings(identity_dir=identity_dir)
+                result = asyncio.run(enrol_with_code(code, settings=settings))
+    except (EnrolmentFailed, ProvisioningError, ValueError) as err:
+        raise _fail(str(err)) from err
+    state = "already enrolled" if result.resumed else "enrolled"
+    console.print(f"[green]{state}[/] as [bold]{result.device_id}[/], broker {result.broker_url}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the `provision` app."""
+    app.command("enrol-create")(enrol_create)
+    app.command("device-status")(device_status)
+    app.command("decommission")(decommission)
+    app.command("replace")(replace)
+    app.command("enrol")(enrol)
