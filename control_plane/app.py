@@ -60,6 +60,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app = FastAPI(title="storefleet control plane", version="0.1.0", lifespan=lifespan)
     app.include_router(devices_router)
     app.include_router(sales_router)
+    app.include_router(__import__("control_plane.catalog.router", fromlist=["router"]).router)
     app.include_router(provisioning_router)
     app.include_router(console_router)
     app.mount("/metrics", make_asgi_app())
