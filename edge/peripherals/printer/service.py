@@ -8,7 +8,6 @@ problem into a health record and a scheduled retry. Nothing a printer does can r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -134,9 +133,12 @@ class PrinterService:
             job = await self._queue.next_due()
             if job is None:
                 wait = await self._queue.seconds_until_next()
-                with contextlib.suppress(TimeoutError):
+                try:
                     async with asyncio.timeout(self._idle_probe_s if wait is None else wait):
                         await self._queue.changed.wait()
+                except TimeoutError:
+                    if wait is None:  # idle: keep paper and connection status fresh
+                        await self.check_health()
                 continue
             await self._attempt(job)
             async with self._progress:

@@ -16,6 +16,7 @@ from edge.peripherals.printer.service import PrinterService
 from edge.peripherals.printer.settings import PrinterSettings
 from edge.peripherals.printer.simulator import PrinterSimulator, SerialPrinterSimulator
 
+from ..waiting import until
 from .conftest import ARTIFACTS
 
 GUARD_S = 20  # only against hangs; nothing below asserts on time
@@ -203,3 +204,24 @@ async def test_serial_connector_prints_and_waits_for_paper(
             await svc.wait_for(job_id, lambda j: j.state == "printed")
             (job,) = await sim.wait_for_jobs(1)
     assert "Thank you!" in interpret(bytes(job.data)).text_lines
+
+
+async def test_idle_service_keeps_health_fresh(
+    tmp_path: Path, printer_sim: PrinterSimulator
+) -> None:
+    settings = PrinterSettings(connector="network", host="127.0.0.1", port=printer_sim.port)
+    printer_sim.paper = "near_end"
+    async with (
+        asyncio.timeout(GUARD_S),
+        PrintQueue(path=tmp_path / "print.db") as queue,
+        PrinterService(
+            name="idle",
+            printer=EscposPrinter(name="idle", settings=settings),
+            queue=queue,
+            paper=settings.paper,
+            idle_probe_s=0.01,
+        ) as svc,
+    ):
+        await until(lambda: "paper" in svc.health.detail)
+    assert (svc.health.connected, svc.health.detail["paper"]) == (True, "near_end")
+    assert printer_sim.printed_jobs == []
