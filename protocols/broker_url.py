@@ -27,18 +27,28 @@ class BrokerAddress:
     @property
     def url(self) -> str:
         """The address back as a URL."""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'mqtts' if self.tls else 'mqtt'}://{host}:{self.port}"
 
 
 def parse_broker_url(url: str) -> BrokerAddress:
     """Parse ``url`` or raise :class:`BrokerUrlError` naming the problem."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as err:
+        raise BrokerUrlError(f"broker URL {url!r} is malformed (check the host): {err}") from err
+    try:
+        port = parts.port
+    except ValueError as err:
+        raise BrokerUrlError(f"broker URL {url!r} has a bad port: {err}") from err
     if parts.scheme not in DEFAULT_PORTS:
         raise BrokerUrlError(f"broker URL {url!r} must start with mqtt:// or mqtts://")
     if not parts.hostname:
         raise BrokerUrlError(f"broker URL {url!r} names no host")
-    try:
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
-    except ValueError as err:
-        raise BrokerUrlError(f"broker URL {url!r} has a bad port") from err
-    return BrokerAddress(host=parts.hostname, port=port, tls=parts.scheme == "mqtts")
+    if port == 0:
+        raise BrokerUrlError(f"broker URL {url!r} has a bad port: 0; give the broker's real one")
+    return BrokerAddress(
+        host=parts.hostname,
+        port=port if port is not None else DEFAULT_PORTS[parts.scheme],
+        tls=parts.scheme == "mqtts",
+    )

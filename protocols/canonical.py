@@ -18,8 +18,17 @@ JsonValue: TypeAlias = str | int | bool | list["JsonValue"] | dict[str, "JsonVal
 
 
 def _check(value: object, path: str) -> None:
-    if value is None or isinstance(value, str | bool | int):
+    if isinstance(value, str):
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError as err:
+                raise NonCanonicalValue(f"string at {path or '$'} is not valid Unicode") from err
         return
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise NonCanonicalValue(f"bytes at {path or '$'}: encode them as text first")
     if isinstance(value, float):
         raise NonCanonicalValue(f"float at {path or '$'}: write money as minor units or a string")
     if isinstance(value, Decimal):
@@ -53,4 +62,7 @@ def canonical_text(value: object, *, checked: bool = True) -> str:
 
 def canonical_bytes(value: object, *, checked: bool = True) -> bytes:
     """:func:`canonical_text` as UTF-8 bytes."""
-    return canonical_text(value, checked=checked).encode()
+    try:
+        return canonical_text(value, checked=checked).encode()
+    except UnicodeEncodeError as err:
+        raise NonCanonicalValue("a string is not valid Unicode (lone surrogate)") from err

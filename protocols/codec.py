@@ -8,6 +8,7 @@ check comes first so a huge payload is refused before any parsing work is spent 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -42,6 +43,19 @@ def encode(message: Message) -> bytes:
 NO_FLOATS = frozenset({Channel.JOURNAL})
 
 
+#: A JSON escape of a UTF-16 surrogate: legal JSON, but alone it is not a character and has no
+#: UTF-8 form, so a body holding one could be neither hashed nor re-sent. Checked only when seen.
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(raw: object) -> bool:
+    try:
+        json.dumps(raw, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _refuse_float(text: str) -> Any:
     raise MalformedMessage(f"float {text} is not allowed: money is minor units or a string")
 
@@ -54,15 +68,18 @@ def decode_payload(
         raw: Any = json.loads(payload) if floats else json.loads(payload, parse_float=_refuse_float)
     except MalformedMessage as err:
         raise MalformedMessage(err.reason, topic=topic) from err
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, bad UTF-8, huge integers
         raise MalformedMessage(f"payload is not JSON: {err}", topic=topic) from err
     if not isinstance(raw, dict):
         raise MalformedMessage("payload is not a JSON object", topic=topic)
     schema = raw.get("schema")
     if schema != cls.schema_name:
         raise MalformedMessage(f"expected schema {cls.schema_name!r}, got {schema!r}", topic=topic)
-    if raw.get("v") != 1:
-        raise UnsupportedVersion(cls.schema_name, raw.get("v"), topic=topic)
+    version = raw.get("v")
+    if type(version) is not int or version != 1:  # JSON true is not version 1
+        raise UnsupportedVersion(cls.schema_name, version, topic=topic)
+    if _SURROGATE_ESCAPE.search(payload) and _has_lone_surrogate(raw):
+        raise MalformedMessage("payload holds a lone UTF-16 surrogate", topic=topic)
     try:
         return cls.model_validate(raw)
     except ValidationError as err:

@@ -11,6 +11,7 @@ journal from here and moves the acknowledged high-water mark forward; nothing is
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
 import time
@@ -80,7 +81,11 @@ class Ledger:
         """Open the file, apply migrations and load the head of the chain."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._call(self._setup)
+        try:
+            await self._call(self._setup)
+        except BaseException:
+            await self.close()  # a ledger that failed its checks must not take writes
+            raise
 
     async def close(self) -> None:
         """Close the connection; safe to call twice."""
@@ -227,10 +232,12 @@ class Ledger:
                 body["checkout"] = dict(detail(receipt_no))
             seq, ts, digest = self._append(conn, SALE_COMPLETED, body)
             conn.execute(
-                "INSERT INTO sales (sale_id, receipt_no, journal_seq, currency, total_minor,"
-                " tendered_minor, change_minor, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sales (sale_id, register_id, receipt_no, journal_seq, currency,"
+                " total_minor, tendered_minor, change_minor, ts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     draft.sale_id,
+                    self.register_id,
                     receipt_no,
                     seq,
                     draft.currency,
@@ -336,16 +343,27 @@ class Ledger:
         """Walk the whole chain; returns the number of records, raises on the first bad link."""
 
         def run(conn: sqlite3.Connection) -> int:
-            import json
-
             prev, expected = GENESIS, 1
             for seq, kind, ts, prev_hash, digest, wire in conn.execute(
                 "SELECT seq, kind, ts, prev_hash, hash, record FROM journal ORDER BY seq"
             ):
-                body = json.loads(wire)["body"]
+                # the wire text is what the cloud receives: it must agree with the columns too
+                try:
+                    sent = json.loads(wire)
+                    body = sent["body"]
+                except (ValueError, KeyError, TypeError) as err:
+                    raise LedgerCorrupt(f"record {seq} is unreadable", path=self.path) from err
+                columns = {
+                    "seq": seq,
+                    "kind": kind,
+                    "ts": ts,
+                    "prev_hash": prev_hash,
+                    "hash": digest,
+                }
                 if (
                     seq != expected
                     or prev_hash != prev
+                    or any(sent.get(name) != value for name, value in columns.items())
                     or not verify_link(
                         prev_hash=prev, seq=seq, kind=kind, ts=ts, body=body, claimed=digest
                     )

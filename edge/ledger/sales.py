@@ -11,8 +11,26 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from edge.ledger.errors import InvalidSale
+from protocols.canonical import canonical_bytes
+from protocols.errors import NonCanonicalValue
 
 CASH = "cash"
+
+#: What every consumer of ``sale.completed`` relies on; ``extra`` and ``checkout`` sit beside it.
+RESERVED_BODY_KEYS = frozenset(
+    {
+        "sale_id",
+        "register_id",
+        "receipt_no",
+        "currency",
+        "total_minor",
+        "tendered_minor",
+        "change_minor",
+        "lines",
+        "tenders",
+        "checkout",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,13 @@ class SaleDraft:
             raise InvalidSale(f"tender short by {short} minor units", sale_id=self.sale_id)
         if self.change_minor > 0 and not any(t.kind == CASH for t in self.tenders):
             raise InvalidSale("change can only be given against cash", sale_id=self.sale_id)
+        clash = RESERVED_BODY_KEYS & self.extra.keys()
+        if clash:
+            raise InvalidSale(f"extra may not redefine {sorted(clash)}", sale_id=self.sale_id)
+        try:
+            canonical_bytes(self.extra)
+        except NonCanonicalValue as err:
+            raise InvalidSale(f"extra: {err.reason}", sale_id=self.sale_id) from err
 
     @property
     def change_minor(self) -> int:

@@ -26,13 +26,15 @@ CREATE TABLE counters (
 -- Business tables, written in the same transaction as their journal record.
 CREATE TABLE sales (
     sale_id       TEXT    PRIMARY KEY,
-    receipt_no    INTEGER NOT NULL UNIQUE,
+    register_id   TEXT    NOT NULL,
+    receipt_no    INTEGER NOT NULL,
     journal_seq   INTEGER NOT NULL UNIQUE REFERENCES journal (seq),
     currency      TEXT    NOT NULL,
     total_minor   INTEGER NOT NULL,
     tendered_minor INTEGER NOT NULL,
     change_minor  INTEGER NOT NULL,
-    ts            INTEGER NOT NULL
+    ts            INTEGER NOT NULL,
+    UNIQUE (register_id, receipt_no)
 ) STRICT;
 
 CREATE TABLE sale_lines (
