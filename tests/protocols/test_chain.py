@@ -5,11 +5,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.canonical import JsonValue
-from protocols.chain import GENESIS, record_hash, verify_link
+from protocols.canonical import JsonValue, canonical_bytes, canonical_text
+from protocols.chain import GENESIS, envelope_bytes, hash_envelope, record_hash, verify_link
 from protocols.errors import NonCanonicalValue
 
 json_values: st.SearchStrategy[JsonValue] = st.recursive(
@@ -99,6 +99,7 @@ def test_golden_second_record_chains_on_the_first() -> None:
     assert digest == by_hand == DRAWER_HASH
 
 
+@settings(derandomize=True)
 @given(entries=st.lists(st.tuples(kinds, timestamps, bodies), min_size=1, max_size=12))
 def test_a_chain_of_n_records_verifies(entries: list[tuple[str, int, dict[str, Any]]]) -> None:
     links = _chain(entries)
@@ -129,6 +130,7 @@ def test_changing_any_covered_field_breaks_the_link(change: dict[str, Any]) -> N
     assert not _verify(replace(link, **change))
 
 
+@settings(derandomize=True)
 @given(
     entries=st.lists(st.tuples(kinds, timestamps, bodies), min_size=2, max_size=6),
     data=st.data(),
@@ -143,6 +145,7 @@ def test_a_record_cannot_be_moved_to_another_place_in_the_chain(
     assert not _verify(replace(links[moved], prev_hash=GENESIS))
 
 
+@settings(derandomize=True)
 @given(body=bodies)
 def test_body_key_order_does_not_change_the_hash(body: dict[str, Any]) -> None:
     reordered = dict(reversed(list(body.items())))
@@ -155,3 +158,32 @@ def test_body_key_order_does_not_change_the_hash(body: dict[str, Any]) -> None:
 def test_a_float_in_the_body_is_refused() -> None:
     with pytest.raises(NonCanonicalValue, match=r"\.total"):
         record_hash(prev_hash=GENESIS, seq=1, kind="k", ts=0, body={"total": 12.99})
+
+
+any_kinds = st.text(max_size=20)  # quotes, backslashes, control characters and all
+
+
+@settings(derandomize=True)
+@given(seq=st.integers(0, 2**63), kind=any_kinds, ts=timestamps, body=bodies)
+def test_envelope_is_the_canonical_form_of_the_record(
+    seq: int, kind: str, ts: int, body: dict[str, Any]
+) -> None:
+    envelope = envelope_bytes(seq=seq, kind=kind, ts=ts, body_text=canonical_text(body))
+
+    assert envelope == canonical_bytes({"seq": seq, "kind": kind, "ts": ts, "body": body})
+
+
+@settings(derandomize=True)
+@given(seq=st.integers(1, 2**40), kind=kinds, ts=timestamps, body=bodies)
+def test_record_hash_is_sha256_of_prev_and_envelope(
+    seq: int, kind: str, ts: int, body: dict[str, Any]
+) -> None:
+    envelope = canonical_bytes({"seq": seq, "kind": kind, "ts": ts, "body": body})
+    by_hand = hashlib.sha256(bytes.fromhex(SALE_HASH) + envelope).hexdigest()
+
+    assert hash_envelope(SALE_HASH, envelope) == by_hand
+    assert record_hash(prev_hash=SALE_HASH, seq=seq, kind=kind, ts=ts, body=body) == by_hand
+    assert (
+        record_hash(prev_hash=SALE_HASH, seq=seq, kind=kind, ts=ts, body=body, checked=False)
+        == by_hand
+    )

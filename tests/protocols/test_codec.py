@@ -179,7 +179,7 @@ def test_every_channel_has_a_message_and_a_strategy() -> None:
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
-@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+@settings(derandomize=True, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), device_id=device_ids)
 def test_encode_decode_round_trip(channel: Channel, data: st.DataObject, device_id: str) -> None:
     message = data.draw(MESSAGES[channel])
@@ -191,6 +191,7 @@ def test_encode_decode_round_trip(channel: Channel, data: st.DataObject, device_
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
+@settings(derandomize=True)
 @given(data=st.data())
 def test_wire_form_is_json_with_schema_and_v_first(channel: Channel, data: st.DataObject) -> None:
     message = data.draw(MESSAGES[channel])
@@ -212,13 +213,13 @@ def test_valid_examples_decode(channel: Channel) -> None:
 # -- nothing but ProtocolError ---------------------------------------------------------------------
 
 
-@settings(max_examples=200)
+@settings(derandomize=True, max_examples=200)
 @given(topic=st.text(max_size=60), payload=st.binary(max_size=200))
 def test_any_bytes_on_any_topic(topic: str, payload: bytes) -> None:
     assert isinstance(_decode_or_error(topic, payload), Inbound | ProtocolError)
 
 
-@settings(max_examples=200)
+@settings(derandomize=True, max_examples=200)
 @given(channel=st.sampled_from(Channel), device_id=device_ids, payload=st.binary(max_size=300))
 def test_any_bytes_on_a_valid_topic(channel: Channel, device_id: str, payload: bytes) -> None:
     result = _decode_or_error(device_topic(device_id, channel), payload)
@@ -242,7 +243,7 @@ def hostile_objects(draw: st.DrawFn, channel: Channel) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
-@settings(max_examples=100)
+@settings(derandomize=True, max_examples=100)
 @given(data=st.data())
 def test_any_json_object_on_a_valid_topic(channel: Channel, data: st.DataObject) -> None:
     payload = json.dumps(data.draw(hostile_objects(channel))).encode()
@@ -253,6 +254,7 @@ def test_any_json_object_on_a_valid_topic(channel: Channel, data: st.DataObject)
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
+@settings(derandomize=True)
 @given(data=st.data())
 def test_a_valid_message_with_one_field_replaced(channel: Channel, data: st.DataObject) -> None:
     raw = json.loads(encode(data.draw(MESSAGES[channel])))
@@ -289,14 +291,13 @@ def test_wrong_version_is_unsupported(channel: Channel, version: object) -> None
     assert info.value.metric_label == "unsupported_version"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="codec.decode_payload compares raw['v'] != 1 and True == 1 in Python; Literal[1] in "
-    "lax mode then accepts JSON true as version 1",
+@pytest.mark.parametrize(
+    "version",
+    [pytest.param(True, id="true"), pytest.param(1.0, id="float-one")],
 )
-def test_boolean_version_is_unsupported() -> None:
+def test_version_must_be_the_integer_one(version: object) -> None:
     with pytest.raises(UnsupportedVersion):
-        decode(_topic(Channel.STATUS), _dumps({**VALID[Channel.STATUS], "v": True}))
+        decode(_topic(Channel.STATUS), _dumps({**VALID[Channel.STATUS], "v": version}))
 
 
 @pytest.mark.parametrize("channel", CHANNELS)
@@ -492,11 +493,6 @@ def test_deep_nesting_is_malformed_not_recursion_error(channel: Channel, payload
         decode(_topic(channel), payload)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="codec.decode_payload catches JSONDecodeError but json.loads raises a plain ValueError "
-    "for an integer over sys.get_int_max_str_digits() (4300) digits",
-)
 def test_an_integer_with_too_many_digits_is_malformed() -> None:
     payload = b'{"schema":"sf.status","v":1,"state":"online","ts":' + b"9" * 5000 + b"}"
 
@@ -504,18 +500,71 @@ def test_an_integer_with_too_many_digits_is_malformed() -> None:
         decode(_topic(Channel.STATUS), payload)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decode accepts a body string with a lone surrogate escape (\\ud800); the Inbound "
-    "can then be neither re-encoded (PydanticSerializationError) nor hashed (UnicodeEncodeError)",
-)
-def test_a_lone_surrogate_is_malformed() -> None:
-    record = {**_record(1), "body": {"d": "\\ud800"}}
-    payload = json.dumps({"schema": "sf.journal", "v": 1, "records": [record]}).encode()
-    payload = payload.replace(b"\\\\ud800", b"\\ud800")
+def _journal_with_body(body_json: bytes) -> bytes:
+    wire = _dumps({"schema": "sf.journal", "v": 1, "records": [{**_record(1), "body": {}}]})
+    return wire.replace(b'"body":{}', b'"body":' + body_json)
 
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"d":"\\ud800"}', id="lone-high"),
+        pytest.param(b'{"d":"\\uDFFF"}', id="lone-low-upper-case"),
+        pytest.param(b'{"d":"x\\ud83d"}', id="half-a-pair"),
+        pytest.param(b'{"\\ud800":1}', id="in-a-key"),
+    ],
+)
+def test_a_lone_surrogate_is_malformed(body: bytes) -> None:
+    with pytest.raises(MalformedMessage, match="surrogate"):
+        decode(_topic(Channel.JOURNAL), _journal_with_body(body))
+
+
+def test_a_surrogate_pair_escape_is_one_character() -> None:
+    inbound = decode(_topic(Channel.JOURNAL), _journal_with_body(b'{"d":"\\ud83d\\ude00"}'))
+
+    assert isinstance(inbound.message, JournalBatch)
+    assert inbound.message.records[0].body == {"d": "\U0001f600"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"total":12.99}', id="decimal-point"),
+        pytest.param(b'{"total":1e3}', id="exponent"),
+        pytest.param(b'{"total":-0.0}', id="negative-zero"),
+        pytest.param(b'{"lines":[{"qty":0.5}]}', id="nested"),
+        pytest.param(
+            b'{"x":NaN}',
+            id="nan",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="codec.decode_payload passes parse_float but not parse_constant: NaN, "
+                "Infinity and -Infinity still become floats in journal bodies, and the ingest "
+                "service's canonical_text(checked=False) then raises ValueError",
+            ),
+        ),
+        pytest.param(
+            b'{"x":-Infinity}',
+            id="minus-infinity",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="codec.decode_payload passes parse_float but not parse_constant",
+            ),
+        ),
+    ],
+)
+def test_a_float_in_a_journal_body_is_malformed(body: bytes) -> None:
     with pytest.raises(MalformedMessage):
-        decode(_topic(Channel.JOURNAL), payload)
+        decode(_topic(Channel.JOURNAL), _journal_with_body(body))
+
+
+def test_floats_are_fine_outside_the_journal() -> None:
+    payload = _dumps({**VALID[Channel.EVENTS], "body": {"temperature": 21.5}})
+
+    inbound = decode(_topic(Channel.EVENTS), payload)
+
+    assert isinstance(inbound.message, Event)
+    assert inbound.message.body == {"temperature": 21.5}
 
 
 # -- error labels ----------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def _wire_chain(
     return wires, records
 
 
-@settings(max_examples=150)
+@settings(derandomize=True, max_examples=150)
 @given(
     items=entries,
     first_seq=st.integers(1, 2**40),
@@ -66,6 +66,7 @@ def test_joined_records_equal_the_codecs_batch_byte_for_byte(
     )
 
 
+@settings(derandomize=True)
 @given(items=entries)
 def test_decoded_batch_verifies_as_a_chain(items: list[tuple[str, int, dict[str, Any]]]) -> None:
     wires, _ = _wire_chain(1, GENESIS, items)
@@ -103,6 +104,7 @@ def test_batch_bytes_golden() -> None:
     )
 
 
+@settings(derandomize=True)
 @given(body=bodies)
 def test_record_json_keeps_the_body_as_given(body: dict[str, Any]) -> None:
     _, wire = record_json(seq=1, kind="k", ts=0, prev_hash=GENESIS, body=body)
