@@ -1,0 +1,117 @@
+"""The agent's MQTT session: state up, commands down, on the device's own subtree.
+
+How it works: :meth:`FleetAgent.run` connects (client id ``{device}-agent``, so it never kicks
+the replicator's ``{device}`` session off the broker), subscribes ``cmd`` at QoS 1 and runs the
+state publisher and the command loop in one TaskGroup. A lost connection ends the session; the
+next connect waits a jittered, doubling backoff (reset once a session got going). The session is
+clean: a command sent while the appliance was offline is not delivered hours later (a drawer
+must not spring open at opening time because someone clicked yesterday); the control plane times
+it out and the operator asks again. Commands run one at a time, in order: each is short, and
+``stop`` after ``start`` must see the count the ``start`` made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+from dataclasses import dataclass
+
+import aiomqtt
+
+from edge.agent import metrics
+from edge.agent.commands import CommandRunner
+from edge.agent.state import StatePublisher
+from edge.replication.replicator import NO_DELAY
+from protocols.broker_url import BrokerAddress
+from protocols.codec import encode
+from protocols.topics import Channel, device_topic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentSettings:
+    """Connection tuning; the defaults suit a store's uplink."""
+
+    keepalive: int = 15
+    backoff_initial: float = 0.2
+    backoff_max: float = 30.0
+
+
+class FleetAgent:
+    """Run :meth:`run` in a task for the life of the appliance."""
+
+    def __init__(
+        self,
+        *,
+        device_id: str,
+        broker: BrokerAddress,
+        commands: CommandRunner,
+        state: StatePublisher,
+        tls_context: ssl.SSLContext | None = None,
+        settings: AgentSettings | None = None,
+    ) -> None:
+        self.device_id = device_id
+        self.broker = broker
+        self.commands = commands
+        self.state = state
+        self.tls_context = tls_context
+        self.settings = settings or AgentSettings()
+        self.connected = asyncio.Event()
+        self._cmd_topic = device_topic(device_id, Channel.CMD)
+        self._result_topic = device_topic(device_id, Channel.CMD_RESULT)
+
+    async def run(self) -> None:
+        """Connect, serve, reconnect with jittered backoff; returns only when cancelled."""
+        delay = self.settings.backoff_initial
+        while True:
+            served = False
+            try:
+                async with self._client() as client:
+                    metrics.CONNECTS.labels(self.device_id, "ok").inc()
+                    served = True
+                    await self._serve(client)
+            except* (aiomqtt.MqttError, OSError) as group:
+                metrics.CONNECTS.labels(self.device_id, "lost").inc()
+                log.warning(
+                    "device %s: agent lost broker %s (%s); retrying",
+                    self.device_id,
+                    self.broker.url,
+                    group.exceptions[0],
+                )
+            finally:
+                self.connected.clear()
+            if served:
+                delay = self.settings.backoff_initial
+            await asyncio.sleep(random.uniform(0, delay))
+            delay = min(self.settings.backoff_max, delay * 2)
+
+    def _client(self) -> aiomqtt.Client:
+        return aiomqtt.Client(
+            self.broker.host,
+            self.broker.port,
+            identifier=f"{self.device_id}-agent",
+            clean_session=True,
+            keepalive=self.settings.keepalive,
+            timeout=10,
+            tls_context=self.tls_context,
+            socket_options=NO_DELAY,
+        )
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        await client.subscribe(self._cmd_topic, qos=1)
+        self.connected.set()
+        log.info("device %s: agent connected to %s", self.device_id, self.broker.url)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.state.run(client), name=f"agent-state:{self.device_id}")
+            tasks.create_task(self._command_loop(client), name=f"agent-cmd:{self.device_id}")
+
+    async def _command_loop(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                payload = str(payload).encode()
+            result = await self.commands.handle(bytes(payload), topic=str(message.topic))
+            await client.publish(self._result_topic, encode(result), qos=1)

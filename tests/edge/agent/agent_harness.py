@@ -1,0 +1,106 @@
+"""A real Mosquitto between the agent and a test playing the control plane."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import aiomqtt
+
+from edge.agent.commands import CommandRunner
+from edge.agent.session import AgentSettings, FleetAgent
+from edge.agent.state import StatePublisher
+from edge.peripherals.hub import PeripheralHub
+from edge.stock.on_hand import OnHandProjection
+from protocols.broker_url import parse_broker_url
+from protocols.codec import decode, encode
+from protocols.messages import Command, CommandResult, Message, State
+from protocols.topics import Channel, device_topic
+
+
+def new_device_id() -> str:
+    """Metrics are process-wide: each test gets its own device."""
+    return f"reg-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class ControlPlane:
+    """Subscribed to the device's state and command results; sends commands."""
+
+    client: aiomqtt.Client
+    device_id: str
+    inbox: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
+
+    async def send(self, command: Command | bytes) -> None:
+        payload = command if isinstance(command, bytes) else encode(command)
+        await self.client.publish(device_topic(self.device_id, Channel.CMD), payload, qos=1)
+
+    async def next(self, predicate: Callable[[Message], bool]) -> Message:
+        """The next message (in arrival order) that satisfies ``predicate``."""
+        while not predicate(message := await self.inbox.get()):
+            pass
+        return message
+
+    async def result(self, command_id: str) -> CommandResult:
+        found = await self.next(lambda m: isinstance(m, CommandResult) and m.id == command_id)
+        assert isinstance(found, CommandResult)
+        return found
+
+    async def state(self, predicate: Callable[[State], bool]) -> State:
+        found = await self.next(lambda m: isinstance(m, State) and predicate(m))
+        assert isinstance(found, State)
+        return found
+
+    async def call(self, name: str, **args: object) -> CommandResult:
+        command = Command(id=uuid.uuid4().hex, name=name, args=args)
+        await self.send(command)
+        return await self.result(command.id)
+
+
+@contextlib.asynccontextmanager
+async def control_plane(broker_url: str, device_id: str) -> AsyncIterator[ControlPlane]:
+    broker = parse_broker_url(broker_url)
+    async with aiomqtt.Client(broker.host, broker.port, identifier=f"cp-{device_id}") as client:
+        cp = ControlPlane(client=client, device_id=device_id)
+        await client.subscribe(device_topic(device_id, Channel.STATE), qos=1)
+        await client.subscribe(device_topic(device_id, Channel.CMD_RESULT), qos=1)
+
+        async def pump() -> None:
+            async for message in client.messages:
+                payload = message.payload
+                assert isinstance(payload, bytes)
+                cp.inbox.put_nowait(decode(str(message.topic), payload).message)
+
+        async with asyncio.TaskGroup() as tasks:
+            pumping = tasks.create_task(pump(), name="control-plane-pump")
+            yield cp
+            pumping.cancel()
+
+
+@contextlib.asynccontextmanager
+async def running_agent(
+    broker_url: str, *, device_id: str, hub: PeripheralHub, projection: OnHandProjection
+) -> AsyncIterator[FleetAgent]:
+    """The agent connected (its ``cmd`` subscription in place) until the context exits."""
+    state = StatePublisher(device_id=device_id, health=hub.health, check_s=0.02)
+    commands = CommandRunner(
+        device_id=device_id,
+        hub=hub,
+        expected_on_hand=projection.refresh,
+        on_done=state.poke,
+    )
+    agent = FleetAgent(
+        device_id=device_id,
+        broker=parse_broker_url(broker_url),
+        commands=commands,
+        state=state,
+        settings=AgentSettings(backoff_initial=0.05),
+    )
+    async with asyncio.TaskGroup() as tasks:
+        running = tasks.create_task(agent.run(), name=f"agent-{device_id}")
+        await agent.connected.wait()
+        yield agent
+        running.cancel()
