@@ -16,6 +16,7 @@ import asyncio
 import logging
 import random
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiomqtt
@@ -23,7 +24,9 @@ import aiomqtt
 from edge.agent import metrics
 from edge.agent.commands import CommandRunner
 from edge.agent.state import StatePublisher
+from edge.peripherals.hub import PeripheralHub
 from edge.replication.replicator import NO_DELAY
+from edge.stock.on_hand import JournalSource, OnHandProjection
 from protocols.broker_url import BrokerAddress
 from protocols.codec import encode
 from protocols.topics import Channel, device_topic
@@ -38,6 +41,8 @@ class AgentSettings:
     keepalive: int = 15
     backoff_initial: float = 0.2
     backoff_max: float = 30.0
+    state_interval_s: float = 60.0  # retained state at least this often
+    state_check_s: float = 1.0  # how often health is compared for a change
 
 
 class FleetAgent:
@@ -115,3 +120,41 @@ class FleetAgent:
                 payload = str(payload).encode()
             result = await self.commands.handle(bytes(payload), topic=str(message.topic))
             await client.publish(self._result_topic, encode(result), qos=1)
+
+
+def agent_for_hub(
+    *,
+    device_id: str,
+    broker: BrokerAddress,
+    hub: PeripheralHub,
+    journal: JournalSource,
+    item_gtins: Mapping[str, str] | None = None,
+    app_release: str = "",
+    tls_context: ssl.SSLContext | None = None,
+    settings: AgentSettings | None = None,
+) -> FleetAgent:
+    """The agent for one register's hub; expected on-hand comes from ``journal`` (the ledger).
+
+    ``item_gtins`` maps the register's item ids to GTINs (``catalog_gtins(catalog)``) for sales
+    whose lines carry item ids rather than barcodes.
+    """
+    s = settings or AgentSettings()
+    projection = OnHandProjection(journal=journal, item_gtins=item_gtins)
+    state = StatePublisher(
+        device_id=device_id,
+        health=hub.health,
+        app_release=app_release,
+        interval_s=s.state_interval_s,
+        check_s=s.state_check_s,
+    )
+    commands = CommandRunner(
+        device_id=device_id, hub=hub, expected_on_hand=projection.refresh, on_done=state.poke
+    )
+    return FleetAgent(
+        device_id=device_id,
+        broker=broker,
+        commands=commands,
+        state=state,
+        tls_context=tls_context,
+        settings=s,
+    )

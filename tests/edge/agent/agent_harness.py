@@ -10,11 +10,9 @@ from dataclasses import dataclass, field
 
 import aiomqtt
 
-from edge.agent.commands import CommandRunner
-from edge.agent.session import AgentSettings, FleetAgent
-from edge.agent.state import StatePublisher
+from edge.agent.session import AgentSettings, FleetAgent, agent_for_hub
 from edge.peripherals.hub import PeripheralHub
-from edge.stock.on_hand import OnHandProjection
+from edge.stock.on_hand import JournalSource
 from protocols.broker_url import parse_broker_url
 from protocols.codec import decode, encode
 from protocols.messages import Command, CommandResult, Message, State
@@ -82,22 +80,15 @@ async def control_plane(broker_url: str, device_id: str) -> AsyncIterator[Contro
 
 @contextlib.asynccontextmanager
 async def running_agent(
-    broker_url: str, *, device_id: str, hub: PeripheralHub, projection: OnHandProjection
+    broker_url: str, *, device_id: str, hub: PeripheralHub, journal: JournalSource
 ) -> AsyncIterator[FleetAgent]:
     """The agent connected (its ``cmd`` subscription in place) until the context exits."""
-    state = StatePublisher(device_id=device_id, health=hub.health, check_s=0.02)
-    commands = CommandRunner(
-        device_id=device_id,
-        hub=hub,
-        expected_on_hand=projection.refresh,
-        on_done=state.poke,
-    )
-    agent = FleetAgent(
+    agent = agent_for_hub(
         device_id=device_id,
         broker=parse_broker_url(broker_url),
-        commands=commands,
-        state=state,
-        settings=AgentSettings(backoff_initial=0.05),
+        hub=hub,
+        journal=journal,
+        settings=AgentSettings(backoff_initial=0.05, state_check_s=0.02),
     )
     async with asyncio.TaskGroup() as tasks:
         running = tasks.create_task(agent.run(), name=f"agent-{device_id}")

@@ -10,7 +10,6 @@ import pytest
 from prometheus_client import REGISTRY
 
 from edge.peripherals.hub import DRAWER_OPENED
-from edge.stock.on_hand import OnHandProjection
 from protocols.messages import Command
 from tests.edge.peripherals.hub_harness import running_hub
 from tests.harness.services import Mosquitto
@@ -36,7 +35,7 @@ async def test_drawer_open_and_test_page_by_command(tmp_path: Path, mosquitto: M
             mosquitto.url,
             device_id=device_id,
             hub=run.hub,
-            projection=OnHandProjection(journal=run.ledger),
+            journal=run.ledger,
         ),
     ):
         command = Command(id="d-1", name="drawer.open", args={"reason": "float check", "by": "op7"})
@@ -109,7 +108,7 @@ async def test_bad_commands_get_an_error_result_and_are_counted(
             mosquitto.url,
             device_id=device_id,
             hub=run.hub,
-            projection=OnHandProjection(journal=run.ledger),
+            journal=run.ledger,
         ),
     ):
         await cp.send(payload)
@@ -133,7 +132,7 @@ async def test_refusals_of_the_hub_are_error_results(tmp_path: Path, mosquitto: 
             mosquitto.url,
             device_id=device_id,
             hub=run.hub,
-            projection=OnHandProjection(journal=run.ledger),
+            journal=run.ledger,
         ),
     ):
         unknown = await cp.call("stock_count.stop", session_id="never-started")

@@ -55,9 +55,8 @@ async def test_remote_count_reports_totals_and_variance_and_commits(
         control_plane(mosquitto.url, device_id) as cp,
     ):
         await book_history(run.ledger)
-        projection = OnHandProjection(journal=run.ledger)
         async with running_agent(
-            mosquitto.url, device_id=device_id, hub=run.hub, projection=projection
+            mosquitto.url, device_id=device_id, hub=run.hub, journal=run.ledger
         ):
             started = await cp.call("stock_count.start", session_id="C-1", location="shop floor")
             assert started.ok, started.error
@@ -66,7 +65,7 @@ async def test_remote_count_reports_totals_and_variance_and_commits(
             await until(lambda: session.distinct_tags == 2000)
             stopped = await cp.call("stock_count.stop", session_id="C-1")
         records = await run.ledger.read_records(run.ledger.last_seq, 1)
-        after = await projection.refresh()
+        after = await OnHandProjection(journal=run.ledger).refresh()
     assert stopped.ok, stopped.error
     report = stopped.result["report"]
     assert {line["gtin"]: line["counted"] for line in report["lines"]} == ON_SHELF

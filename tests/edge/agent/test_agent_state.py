@@ -11,7 +11,6 @@ import pytest
 
 from edge.ledger import SaleDraft, SaleLine, Tender
 from edge.peripherals.receipt_adapter import HubReceiptPrinter
-from edge.stock.on_hand import OnHandProjection
 from protocols.messages import State
 from tests.edge.peripherals.hub_harness import running_hub
 from tests.harness.services import Mosquitto
@@ -38,7 +37,7 @@ async def test_paper_out_shows_in_state_and_clears_when_the_job_prints(
             mosquitto.url,
             device_id=device_id,
             hub=run.hub,
-            projection=OnHandProjection(journal=run.ledger),
+            journal=run.ledger,
         ),
     ):
         first = await cp.state(lambda s: "door-reader" in s.peripherals)
