@@ -2,13 +2,19 @@
 
 import sqlite3
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from edge.ledger import Ledger, LedgerError, MigrationError
+from edge.ledger import Ledger, LedgerError, MigrationError, SaleDraft, SaleLine, Tender
 from edge.ledger.schema import migrate, migrations
 
+SALE = (
+    "INSERT INTO sales (sale_id, register_id, receipt_no, journal_seq, currency, total_minor,"
+    " tendered_minor, change_minor, ts) VALUES ('s', 'reg-1', 1, {journal_seq}, 'EUR', {total},"
+    " 1, 0, 0)"
+)
 TABLES = {"journal", "replication", "counters", "sales", "sale_lines", "sale_tenders"}
 
 
@@ -95,30 +101,26 @@ async def test_ledger_refuses_a_newer_database(path: Path) -> None:
     conn.close()
     ledger = Ledger(path, register_id="reg-1")
 
-    with pytest.raises(MigrationError, match="ledger schema 99 is newer"):
-        await ledger.open()
-    await ledger.close()
+    try:
+        with pytest.raises(MigrationError, match="ledger schema 99 is newer"):
+            await ledger.open()
+    finally:
+        await ledger.close()  # a half-open ledger would keep its thread and hang the run
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Ledger.open assigns self._db before _setup runs; when _setup raises (MigrationError, "
-    "LedgerCorrupt) the aiosqlite connection and its thread stay open, `async with` never "
-    "reaches __aexit__, and the half-opened ledger still accepts calls",
-)
 async def test_a_ledger_that_failed_to_open_is_not_left_open(path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 99")
     conn.close()
     ledger = Ledger(path, register_id="reg-1")
-    with pytest.raises(MigrationError):
-        await ledger.open()
 
     try:
+        with pytest.raises(MigrationError):
+            await ledger.open()
         with pytest.raises(LedgerError, match="not open"):
             await ledger.read_records(1, 10)
     finally:
-        await ledger.close()
+        await ledger.close()  # a half-open ledger would keep its thread and hang the run
 
 
 @pytest.mark.parametrize(
@@ -134,16 +136,12 @@ async def test_a_ledger_that_failed_to_open_is_not_left_open(path: Path) -> None
             "INSERT INTO journal VALUES (2, 'k', 0, 'h', NULL, '{}')", id="journal-null-hash"
         ),
         pytest.param("INSERT INTO replication (id, acked_seq) VALUES (2, 0)", id="second-ack-row"),
-        pytest.param(
-            "INSERT INTO sales VALUES ('s', 1, 42, 'EUR', 1, 1, 0, 0)", id="sale-without-record"
-        ),
+        pytest.param(SALE.format(journal_seq=42, total="1"), id="sale-without-record"),
         pytest.param(
             "INSERT INTO sale_lines VALUES ('nope', 1, 'sku', 'd', '1', 1, 1)",
             id="line-without-sale",
         ),
-        pytest.param(
-            "INSERT INTO sales VALUES ('s', 1, 1, 'EUR', 1.5, 1, 0, 0)", id="float-money-column"
-        ),
+        pytest.param(SALE.format(journal_seq=1, total="1.5"), id="float-money-column"),
     ],
 )
 def test_schema_refuses_rows_that_break_the_ledger(conn: sqlite3.Connection, sql: str) -> None:
@@ -160,3 +158,97 @@ def test_journal_hashes_are_unique(conn: sqlite3.Connection) -> None:
 
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
         conn.execute("INSERT INTO journal VALUES (2, 'k', 0, 'h', 'h', '{}')")
+
+
+def test_a_receipt_number_is_unique_per_register(conn: sqlite3.Connection) -> None:
+    migrate(conn)
+    conn.executemany(
+        "INSERT INTO journal VALUES (?, 'sale.completed', 0, 'p', ?, '{}')",
+        [(1, "h1"), (2, "h2"), (3, "h3")],
+    )
+    insert = (
+        "INSERT INTO sales (sale_id, register_id, receipt_no, journal_seq, currency, total_minor,"
+        " tendered_minor, change_minor, ts) VALUES (?, ?, 1, ?, 'EUR', 1, 1, 0, 0)"
+    )
+    conn.execute(insert, ("a", "reg-1", 1))
+    conn.execute(insert, ("b", "reg-2", 2))
+
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        conn.execute(insert, ("c", "reg-1", 3))
+
+
+# Migration 0001 as the foundation release shipped it (commit 3e6aa6b): a ledger file written then
+# has user_version 1 and this sales table, whatever 0001 says today.
+FOUNDATION_0001 = """
+CREATE TABLE journal (
+    seq        INTEGER PRIMARY KEY CHECK (seq >= 1),
+    kind       TEXT    NOT NULL,
+    ts         INTEGER NOT NULL,
+    prev_hash  TEXT    NOT NULL,
+    hash       TEXT    NOT NULL UNIQUE,
+    record     TEXT    NOT NULL
+) STRICT;
+CREATE TABLE replication (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    acked_seq  INTEGER NOT NULL DEFAULT 0,
+    acked_at   INTEGER
+) STRICT;
+INSERT INTO replication (id, acked_seq) VALUES (1, 0);
+CREATE TABLE counters (
+    name   TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+) STRICT;
+CREATE TABLE sales (
+    sale_id       TEXT    PRIMARY KEY,
+    receipt_no    INTEGER NOT NULL UNIQUE,
+    journal_seq   INTEGER NOT NULL UNIQUE REFERENCES journal (seq),
+    currency      TEXT    NOT NULL,
+    total_minor   INTEGER NOT NULL,
+    tendered_minor INTEGER NOT NULL,
+    change_minor  INTEGER NOT NULL,
+    ts            INTEGER NOT NULL
+) STRICT;
+CREATE TABLE sale_lines (
+    sale_id            TEXT    NOT NULL REFERENCES sales (sale_id),
+    line_no            INTEGER NOT NULL,
+    sku                TEXT    NOT NULL,
+    description        TEXT    NOT NULL,
+    quantity           TEXT    NOT NULL,
+    unit_price_minor   INTEGER NOT NULL,
+    amount_minor       INTEGER NOT NULL,
+    PRIMARY KEY (sale_id, line_no)
+) STRICT;
+CREATE TABLE sale_tenders (
+    sale_id       TEXT    NOT NULL REFERENCES sales (sale_id),
+    tender_no     INTEGER NOT NULL,
+    kind          TEXT    NOT NULL,
+    amount_minor  INTEGER NOT NULL,
+    reference     TEXT,
+    PRIMARY KEY (sale_id, tender_no)
+) STRICT;
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="1a74b12 edited the shipped migration 0001 in place (sales.register_id, "
+    "UNIQUE(register_id, receipt_no)) instead of adding 0002; a ledger at user_version 1 from the "
+    "foundation release gets no migration and record_sale fails with sqlite3.OperationalError "
+    "'table sales has no column named register_id'",
+)
+async def test_a_ledger_from_the_foundation_release_still_takes_sales(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.executescript(FOUNDATION_0001)
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    draft = SaleDraft(
+        "sale-1",
+        "EUR",
+        (SaleLine("4006381333931", "Stabilo pen", Decimal(1), 129, 129),),
+        (Tender("cash", 200),),
+    )
+
+    async with Ledger(path, register_id="reg-1") as ledger:
+        sale = await ledger.record_sale(draft)
+
+    assert (sale.seq, sale.receipt_no) == (1, 1)
