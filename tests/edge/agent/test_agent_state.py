@@ -64,3 +64,23 @@ async def test_paper_out_shows_in_state_and_clears_when_the_job_prints(
     assert back.peripherals["receipt-printer"]["connected"] is True
     assert job.attempts >= 2
     assert len(run.store.printer.printed_jobs) == 1
+
+
+async def test_agent_reconnects_after_a_broker_restart_and_serves_again(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    device_id = new_device_id()
+    async with (
+        asyncio.timeout(GUARD_S),
+        running_hub(tmp_path) as run,
+        running_agent(mosquitto.url, device_id=device_id, hub=run.hub, journal=run.ledger),
+    ):
+        async with control_plane(mosquitto.url, device_id) as cp:
+            await cp.state(lambda s: "receipt-printer" in s.peripherals)
+        await asyncio.to_thread(mosquitto.restart)  # the broker keeps nothing (persistence off)
+        async with control_plane(mosquitto.url, device_id) as cp:
+            # only a reconnected agent can have published this: it subscribed to cmd first
+            again = await cp.state(lambda s: "receipt-printer" in s.peripherals)
+            page = await cp.call("printer.test_page")
+    assert set(again.peripherals) == set(run.hub.health())
+    assert page.ok
