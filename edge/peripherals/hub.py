@@ -11,7 +11,8 @@ the ``async with`` stops them in reverse order. The rest of the appliance talks 
 * ``open_drawer(reason=, by=)`` — journals ``drawer.opened`` *first*, then queues the kick, so
   no drawer opens without an audit record (a kick that fails leaves a record and a retry);
 * ``scans()`` / ``add_scan_listener()`` — barcode scans from every scanner, for the kiosk;
-* ``start_count`` / ``finish_count`` — an RFID stock count fed by every reader at once.
+* ``start_count`` / ``stop_count`` / ``commit_count`` (``finish_count`` = both) — an RFID
+  stock count fed by every reader at once.
 """
 
 from __future__ import annotations
@@ -271,13 +272,20 @@ class PeripheralHub:
         except KeyError as err:
             raise CountError(f"no count {session_id}", session_id=session_id) from err
 
-    async def finish_count(self, session_id: str) -> CommittedCount:
-        """Stop the count and commit its variance report to the journal."""
+    def stop_count(self, session_id: str) -> VarianceReport:
+        """Stop taking reads; the report can be reviewed before :meth:`commit_count`."""
         session = self.count(session_id)
         if session.state != "counting":
             raise CountError(f"count {session_id} is {session.state}", session_id=session_id)
         session.stop()
         self._counting = ()
+        return session.variance()
+
+    async def commit_count(self, session_id: str) -> CommittedCount:
+        """Commit a stopped count's variance report to the journal (once)."""
+        session = self.count(session_id)
+        if session.state != "stopped":
+            raise CountError(f"count {session_id} is {session.state}", session_id=session_id)
         report = session.variance()
         seq = await session.commit(self._journal)
         log.info(
@@ -288,6 +296,11 @@ class PeripheralHub:
             report.expected_total,
         )
         return CommittedCount(seq=seq, report=report)
+
+    async def finish_count(self, session_id: str) -> CommittedCount:
+        """Stop the count and commit its variance report: what a remote ``stop`` does."""
+        self.stop_count(session_id)
+        return await self.commit_count(session_id)
 
     def _on_read(self, obs: TagObservation) -> None:
         for add in self._counting:

@@ -93,7 +93,11 @@ async def test_a_count_feeds_from_the_reader_and_commits_once(tmp_path: Path) ->
         with pytest.raises(CountError, match="still running"):
             run.hub.start_count(expected={})
         await until(lambda: session.distinct_tags == 50)
-        done = await run.hub.finish_count("C-7")
+        reviewed = run.hub.stop_count("C-7")
+        with pytest.raises(CountError, match="stopped"):
+            run.hub.stop_count("C-7")
+        done = await run.hub.commit_count("C-7")
+        assert done.report == reviewed
         with pytest.raises(CountError, match="committed"):
             await run.hub.finish_count("C-7")
         (record,) = await run.ledger.read_records(done.seq, 1)
