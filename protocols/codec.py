@@ -65,7 +65,11 @@ def decode_payload(
 ) -> M:
     """Validate ``payload`` as ``cls``, mapping every failure to a :class:`ProtocolError`."""
     try:
-        raw: Any = json.loads(payload) if floats else json.loads(payload, parse_float=_refuse_float)
+        raw: Any = (
+            json.loads(payload)
+            if floats
+            else json.loads(payload, parse_float=_refuse_float, parse_constant=_refuse_float)
+        )
     except MalformedMessage as err:
         raise MalformedMessage(err.reason, topic=topic) from err
     except (ValueError, RecursionError) as err:  # JSONDecodeError, bad UTF-8, huge integers

@@ -27,6 +27,7 @@ from edge.ledger.errors import InvalidSale, LedgerCorrupt, LedgerError
 from edge.ledger.sales import CommittedSale, SaleDraft, journal_body
 from edge.ledger.schema import migrate
 from protocols.chain import GENESIS, verify_link
+from protocols.errors import NonCanonicalValue
 from protocols.journal_wire import record_json
 
 log = logging.getLogger(__name__)
@@ -278,6 +279,8 @@ class Ledger:
             return self._transaction(conn, work)
         except sqlite3.IntegrityError as err:
             raise InvalidSale(f"sale refused by the ledger: {err}", sale_id=draft.sale_id) from err
+        except NonCanonicalValue as err:
+            raise InvalidSale(f"checkout detail: {err.reason}", sale_id=draft.sale_id) from err
 
     @staticmethod
     def _next_counter(conn: sqlite3.Connection, name: str) -> int:

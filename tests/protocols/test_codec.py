@@ -533,24 +533,8 @@ def test_a_surrogate_pair_escape_is_one_character() -> None:
         pytest.param(b'{"total":1e3}', id="exponent"),
         pytest.param(b'{"total":-0.0}', id="negative-zero"),
         pytest.param(b'{"lines":[{"qty":0.5}]}', id="nested"),
-        pytest.param(
-            b'{"x":NaN}',
-            id="nan",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="codec.decode_payload passes parse_float but not parse_constant: NaN, "
-                "Infinity and -Infinity still become floats in journal bodies, and the ingest "
-                "service's canonical_text(checked=False) then raises ValueError",
-            ),
-        ),
-        pytest.param(
-            b'{"x":-Infinity}',
-            id="minus-infinity",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="codec.decode_payload passes parse_float but not parse_constant",
-            ),
-        ),
+        pytest.param(b'{"x":NaN}', id="nan"),
+        pytest.param(b'{"x":-Infinity}', id="minus-infinity"),
     ],
 )
 def test_a_float_in_a_journal_body_is_malformed(body: bytes) -> None:

