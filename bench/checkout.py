@@ -1,0 +1,300 @@
+"""Register benchmark: scan → line visible (server and browser), sale commit, 100,000-item catalog.
+
+Run: .venv/bin/python bench/checkout.py — prints a table and writes bench/results/checkout.json.
+
+* scan (server): ``Register.scan`` plus building the state document the kiosk pushes.
+* scan (browser): a keyboard-wedge scan typed into real headless Chromium until the new line is
+  rendered (measured in the page with ``performance.now()``), over the WebSocket.
+* sale commit: ``Ledger.record_sale`` with the checkout detail (WAL, synchronous=FULL), and the
+  whole "cash tendered → sale booked, shift folded, receipt rendered" path.
+* catalog: a 100,000-item snapshot file loaded with ``load_snapshot_file``; lookup of a scanned
+  code (parse + index); the process RSS after loading it.
+Goals: scan p99 < 50 ms in the browser, sale commit p99 < 5 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge.checkout.barcodes import gs1_check_digit, parse_barcode
+from edge.checkout.cart import Cart
+from edge.checkout.payment_terminal_client import TcpPaymentTerminal
+from edge.checkout.payment_terminal_sim import PaymentTerminalSimulator
+from edge.checkout.sale import complete_sale
+from edge.checkout.tenders import Payment
+from edge.kiosk.app import create_kiosk_app
+from edge.kiosk.run import serve_kiosk
+from edge.ledger import Ledger
+from edge.pos import payments
+from edge.pos.bookkeeper import sale_draft
+from edge.pos.catalog_source import load_snapshot_file
+from edge.pos.register import Register
+from edge.pos.register_db import RegisterDb
+from edge.pos.shift_desk import open_new_shift
+from edge.pos.store_config import DEMO_CATALOG, load_store_config
+from edge.pos.view import register_view
+
+RESULTS = Path(__file__).parent / "results" / "checkout.json"
+CODES = ["7610200000019", "8711000000120", "5000395000253", "7622210000149"]
+N_SERVER_SCANS = 3000
+N_BROWSER_SCANS = 300
+N_SALES = 1000
+N_ITEMS = 100_000
+N_LOOKUPS = 100_000
+LINES_PER_CART = 30
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
+
+
+def summary(samples_ms: list[float]) -> dict[str, float]:
+    return {
+        "n": len(samples_ms),
+        "p50_ms": round(statistics.median(samples_ms), 3),
+        "p99_ms": round(pct(samples_ms, 99), 3),
+        "max_ms": round(max(samples_ms), 3),
+    }
+
+
+async def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter_ns()
+    await fn()
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+async def new_register(tmp: Path, sim: PaymentTerminalSimulator) -> tuple[Register, list[Any]]:
+    ledger = Ledger(tmp / "ledger.db", register_id="1")
+    db = RegisterDb(tmp / "pos.db")
+    await ledger.open()
+    await db.__aenter__()
+    reg = Register(
+        ledger=ledger,
+        db=db,
+        config=load_store_config(),
+        catalog=load_snapshot_file(DEMO_CATALOG),
+        terminal=TcpPaymentTerminal(host=sim.host, port=sim.port),
+    )
+    await reg.start()
+    await reg.sign_in("E01", "1234")
+    await open_new_shift(reg, 10000)
+    return reg, [ledger, db]
+
+
+async def close_all(parts: list[Any]) -> None:
+    ledger, db = parts
+    await db.__aexit__(None, None, None)
+    await ledger.close()
+
+
+async def bench_server(tmp: Path, sim: PaymentTerminalSimulator) -> dict[str, Any]:
+    reg, parts = await new_register(tmp / "server", sim)
+    try:
+        return await _bench_server(reg)
+    finally:
+        await close_all(parts)
+
+
+async def _bench_server(reg: Register) -> dict[str, Any]:
+    scans: list[float] = []
+    sales: list[float] = []
+    commits: list[float] = []
+    for i in range(N_SERVER_SCANS):
+        code = CODES[i % len(CODES)]
+
+        async def scan(code: str = code) -> None:
+            await reg.scan(code)
+            json.dumps(register_view(reg))
+
+        scans.append(await timed(scan))
+        if len(reg.cart.lines) >= LINES_PER_CART:
+            await reg.park(cart_id=reg.cart.cart_id)
+    for _ in range(N_SALES):
+        await reg.scan(CODES[0])
+        await reg.scan(CODES[1])
+        await payments.start_payment(reg, cart_id=reg.cart.cart_id)
+        cart_id = reg.cart.cart_id
+        sales.append(await timed(lambda c=cart_id: payments.pay_cash(reg, 10000, cart_id=c)))
+    # the ledger commit alone, with the same checkout detail the register stores
+    for _ in range(N_SALES):
+        await reg.scan(CODES[2])
+        cart = reg.cart
+        payment = Payment.start(
+            due_minor=cart.totals().total_minor,
+            currency=reg.config.currency,
+            register_id="1",
+            cart_id=cart.cart_id,
+        ).add_cash(2000)
+        draft = sale_draft(payment.idempotency_key, cart, payment)
+        shift_id = reg.shift.opened.shift_id if reg.shift else ""
+
+        def detail(n: int, c: Cart = cart, p: Payment = payment, s: str = shift_id) -> dict:
+            return complete_sale(
+                c,
+                p,
+                register_id="1",
+                receipt_number=n,
+                shift_id=s,
+                cashier_id="E01",
+                completed_at=datetime.now(UTC),
+            ).to_journal_body()
+
+        commits.append(await timed(lambda d=draft, f=detail: reg.ledger.record_sale(d, detail=f)))
+        reg.next_sale()
+    return {
+        "scan_server": summary(scans),
+        "sale_commit_ledger": summary(commits),
+        "sale_complete_register": summary(sales),
+    }
+
+
+async def bench_browser(tmp: Path, sim: PaymentTerminalSimulator) -> dict[str, Any]:
+    reg, parts = await new_register(tmp / "browser", sim)
+    try:
+        return await _bench_browser(reg)
+    finally:
+        await close_all(parts)
+
+
+async def _bench_browser(reg: Register) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    app = create_kiosk_app(register=reg, enrolled=True)
+    from tests.harness.services import free_port
+
+    port = free_port()
+    async with (
+        serve_kiosk(app, host="127.0.0.1", port=port),
+        async_playwright() as pw,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as api,
+    ):
+        chromium = await pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-gpu",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        page = await chromium.new_page(viewport={"width": 1280, "height": 800})
+        await page.goto(f"http://127.0.0.1:{port}/")
+        await page.wait_for_function("socket && socket.readyState === 1")
+        for i in range(N_BROWSER_SCANS):
+            await page.keyboard.type(CODES[i % len(CODES)])
+            await page.keyboard.press("Enter")
+            await page.wait_for_function(f"window.__scanTimes.length >= {i + 1}")
+            if (i + 1) % LINES_PER_CART == 0:
+                await api.post("/api/park", json={})
+                await page.wait_for_function("doc.register.cart.lines.length === 0")
+        times: list[float] = await page.evaluate("window.__scanTimes")
+        await chromium.close()
+    return {"scan_browser": summary(times[5:])}  # the first few warm the JIT and the socket
+
+
+def bench_catalog(tmp: Path) -> dict[str, Any]:
+    def gtin13(n: int) -> str:
+        body = f"76{n:010d}"
+        return body + str(gs1_check_digit(body))
+
+    snapshot = {
+        "version": 1,
+        "items": [
+            {
+                "id": f"item-{n}",
+                "name": f"Product {n}",
+                "price_minor": 100 + n % 5000,
+                "tax_class": "A" if n % 4 else "B",
+                "department": f"dept-{n % 40}",
+                "gtins": [gtin13(n)],
+                "plu": None,
+                "sku": f"SKU{n:07d}",
+                "sold_by": "piece",
+                "active": True,
+                "version": 1,
+            }
+            for n in range(N_ITEMS)
+        ],
+    }
+    path = tmp / "catalog-100k.json"
+    path.write_text(json.dumps(snapshot))
+    del snapshot
+    gc.collect()
+    rss_before = psutil.Process().memory_info().rss
+    start = time.perf_counter()
+    catalog = load_snapshot_file(path)
+    load_s = time.perf_counter() - start
+    gc.collect()
+    gc.freeze()  # as the appliance does after loading: the catalog is long-lived
+    rss_after = psutil.Process().memory_info().rss
+    codes = [gtin13((n * 7919) % N_ITEMS) for n in range(N_LOOKUPS)]
+    lookups = []
+    for code in codes:
+        t = time.perf_counter_ns()
+        catalog.lookup(parse_barcode(code))
+        lookups.append((time.perf_counter_ns() - t) / 1e6)
+    return {
+        "catalog_items": len(catalog),
+        "catalog_file_mb": round(path.stat().st_size / 2**20, 1),
+        "catalog_load_s": round(load_s, 3),
+        "catalog_lookup": summary(lookups),
+        "rss_mb_after_catalog": round(rss_after / 2**20, 1),
+        "rss_mb_catalog_delta": round((rss_after - rss_before) / 2**20, 1),
+    }
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        async with PaymentTerminalSimulator() as sim:
+            server = await bench_server(tmp, sim)
+            browser = await bench_browser(tmp, sim)
+        catalog = bench_catalog(tmp)
+    result = {
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or "?"},
+        **server,
+        **browser,
+        **catalog,
+        "goals": {"scan_browser_p99_ms": 50, "sale_commit_p99_ms": 5},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    rows = [
+        ("scan → line (server)", result["scan_server"]),
+        ("scan → line (browser)", result["scan_browser"]),
+        ("sale commit (ledger)", result["sale_commit_ledger"]),
+        ("sale complete (register)", result["sale_complete_register"]),
+        ("catalog lookup (100k)", result["catalog_lookup"]),
+    ]
+    print(f"{'measure':<28}{'n':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for name, s in rows:
+        print(f"{name:<28}{s['n']:>8}{s['p50_ms']:>10.3f}{s['p99_ms']:>10.3f}{s['max_ms']:>10.3f}")
+    print(
+        f"catalog: {result['catalog_items']} items, {result['catalog_file_mb']} MB file,"
+        f" load {result['catalog_load_s']} s, RSS {result['rss_mb_after_catalog']} MB"
+        f" (+{result['rss_mb_catalog_delta']} MB)"
+    )
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
