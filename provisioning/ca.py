@@ -340,6 +340,21 @@ class CertificateAuthority:
             ledger=ledger if ledger is not None else FileCertificateLedger(directory / LEDGER),
         )
 
+    def with_ledger(self, ledger: CertificateLedger) -> CertificateAuthority:
+        """The same CA (certificates and key) recording into `ledger` instead.
+
+        For a caller that stores the issued record itself, in the same transaction as the
+        decision to issue (the control plane's enrolment), so the record and the decision are
+        durable together or not at all.
+        """
+        return CertificateAuthority(
+            directory=self.directory,
+            root_certificate=self.root_certificate,
+            issuing_certificate=self.issuing_certificate,
+            issuing_key=self._issuing_key,
+            ledger=ledger,
+        )
+
     @property
     def fingerprint(self) -> str:
         """sha256 hex of the root certificate's DER: the value appliances pin."""

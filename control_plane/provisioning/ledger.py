@@ -8,6 +8,11 @@ event loop), and each ledger call hops back onto the loop that owns the engine w
 
 The serial is the primary key, so two instances can never record the same serial, and the CRL
 number is one counter row bumped inside a transaction, so it only grows across instances.
+
+Issuing on the enrolment path does not go through this bridge: `PendingIssuance` takes the
+record in memory, and the service inserts it (`issued_values`) in the same transaction that
+claims the enrolment. One round trip fewer per hop, no worker thread parked on the loop, and
+the claim and the record of its certificate become durable together.
 """
 
 from __future__ import annotations
@@ -44,6 +49,51 @@ def serial_key(serial: int) -> str:
     return format(serial, "x")
 
 
+def issued_values(record: IssuedRecord) -> dict[str, object]:
+    """The `issued_certificates` row for `record`."""
+    return {
+        "serial": serial_key(record.serial),
+        "kind": record.kind,
+        "common_name": record.common_name,
+        "device_id": record.common_name if record.kind == DEVICE_KIND else None,
+        "not_before": to_ms(record.not_before),
+        "not_after": to_ms(record.not_after),
+        "public_key_sha256": record.public_key_sha256,
+    }
+
+
+class PendingIssuance:
+    """A ledger for one signing whose record the caller stores in its own transaction.
+
+    `get_issued` answers None: with 159 random bits a serial never repeats, and if it ever did
+    the primary key refuses the insert, so the certificate is never handed out.
+    """
+
+    def __init__(self) -> None:
+        self.issued: list[IssuedRecord] = []
+
+    def record_issued(self, record: IssuedRecord) -> None:
+        """Keep the record for the caller's transaction."""
+        self.issued.append(record)
+
+    def get_issued(self, serial: int) -> IssuedRecord | None:
+        """None: uniqueness is the primary key's job at insert time."""
+        return None
+
+    def record_revoked(self, record: RevokedRecord) -> None:
+        """Not for revocations: those go through SqlCertificateLedger."""
+        msg = f"PendingIssuance does not revoke (serial {record.serial:x})"
+        raise NotImplementedError(msg)
+
+    def revoked(self) -> list[RevokedRecord]:
+        """Not for CRLs."""
+        raise NotImplementedError
+
+    def next_crl_number(self) -> int:
+        """Not for CRLs."""
+        raise NotImplementedError
+
+
 class SqlCertificateLedger:
     """`provisioning.ca_ledger.CertificateLedger` on the control plane's async engine."""
 
@@ -64,17 +114,7 @@ class SqlCertificateLedger:
 
     async def _record_issued(self, record: IssuedRecord) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(issued_certificates).values(
-                    serial=serial_key(record.serial),
-                    kind=record.kind,
-                    common_name=record.common_name,
-                    device_id=record.common_name if record.kind == DEVICE_KIND else None,
-                    not_before=to_ms(record.not_before),
-                    not_after=to_ms(record.not_after),
-                    public_key_sha256=record.public_key_sha256,
-                )
-            )
+            await conn.execute(insert(issued_certificates).values(**issued_values(record)))
 
     def get_issued(self, serial: int) -> IssuedRecord | None:
         """The issued record for `serial`, or None."""

@@ -15,14 +15,14 @@ from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
-from sqlalchemy import RowMapping, select, update
+from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.tables import devices
 from control_plane.provisioning import metrics
 from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.errors import DeviceDecommissioned, DeviceNotFound, RenewalRefused
-from control_plane.provisioning.ledger import from_ms, to_ms
+from control_plane.provisioning.ledger import from_ms, issued_values, to_ms
 from control_plane.provisioning.tables import issued_certificates
 from provisioning.ca import RENEWAL_MARGIN, validate_csr
 from provisioning.errors import EnrolmentRefused
@@ -201,7 +201,9 @@ async def renew(
         metrics.REFUSALS.labels(err.reason).inc()
         log.warning("renewal of %s refused: %s (%s)", device_id, err.reason, err)
         raise
-    issued = await authority.issue_device(csr_pem, device_id=device_id, now=now)
+    issued, record = await authority.sign_device(csr_pem, device_id=device_id, now=now)
+    async with authority.writing(), engine.begin() as conn:
+        await conn.execute(insert(issued_certificates).values(**issued_values(record)))
     metrics.CERTIFICATES_ISSUED.labels("renewal").inc()
     log.info("device %s renewed: certificate %x until %s", device_id, issued.serial,
              issued.not_after.isoformat())  # fmt: skip

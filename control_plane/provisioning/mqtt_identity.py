@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from provisioning.ca import CertificateAuthority, renewal_due
 from provisioning.keys import (
@@ -28,10 +29,20 @@ CERT_FILE = "control-plane.crt.pem"
 CA_FILE = "ca.crt.pem"
 
 
+def _issued_by(certificate: x509.Certificate, ca: CertificateAuthority) -> bool:
+    """Whether `certificate` was signed by this CA (a CA replaced or recreated means reissue)."""
+    try:
+        certificate.verify_directly_issued_by(ca.issuing_certificate)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
 def ensure_control_plane_identity(
     ca: CertificateAuthority, directory: Path, *, now: datetime | None = None
 ) -> ssl.SSLContext:
-    """A TLS context presenting the control plane's certificate (issued or renewed if due)."""
+    """A TLS context presenting the control plane's certificate (issued, renewed if due or if
+    the CA changed)."""
     moment = now or datetime.now(UTC)
     certificate_path, key_path = directory / CERT_FILE, directory / KEY_FILE
     current = (
@@ -39,7 +50,7 @@ def ensure_control_plane_identity(
         if certificate_path.exists() and key_path.exists()
         else None
     )
-    if current is None or renewal_due(current, now=moment):
+    if current is None or renewal_due(current, now=moment) or not _issued_by(current, ca):
         key = generate_private_key()
         issued = ca.issue_control_plane_certificate(
             build_csr(key, common_name="control-plane"), now=moment

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.dependencies import get_engine
-from control_plane.provisioning import lifecycle, service
+from control_plane.provisioning import lifecycle, redemption, service
 from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.errors import (
     CaUnavailable,
@@ -200,7 +200,7 @@ async def enrolment_sheet_pdf(enrolment_id: str, engine: Engine, authority: Auth
 async def enrol(body: EnrolIn, engine: Engine, authority: Authority) -> EnrolOut:
     """An appliance redeems its enrolment with its CSR and gets its identity."""
     try:
-        answer = await service.enrol(
+        answer = await redemption.enrol(
             engine=engine,
             authority=authority,
             csr_pem=body.csr_pem.encode(),

@@ -1,14 +1,8 @@
-"""Enrolments: create one for a store, list, revoke, reprint, and redeem one with a CSR.
+"""Enrolments for operators: create one for a store's register, list, revoke, reprint, replace.
 
-How `enrol` works (the order `provisioning.redemption` prescribes)
-1. Hash the token (or typed code) and read the enrolment it names.
-2. `claim_enrolment` checks the CSR and the lifecycle rules and names the device id.
-3. A first use is persisted with a compare-and-set on `used_at IS NULL`, in the same transaction
-   that registers the device at the enrolment's store (and, for a replacement, retires the old
-   device). If another instance won the race, re-read and decide again.
-4. Only then the CA signs, so no certificate exists for a claim that was not stored. A retry by
-   the same key after a lost answer skips 3 and gets a certificate for the same device id.
-Every refusal is counted by reason and logged before it is raised to the router.
+An enrolment is stored as hashes of its token and typed code; its QR text is kept sealed only
+while it is pending, so a lost sheet can be printed again (`enrolment_sheet`). Redeeming one is
+`control_plane.provisioning.redemption.enrol`.
 """
 
 from __future__ import annotations
@@ -16,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.db.tables import devices, stores, tenants
+from control_plane.db.tables import stores
 from control_plane.provisioning import metrics
 from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.errors import (
@@ -34,7 +27,7 @@ from control_plane.provisioning.errors import (
     StoreNotFound,
 )
 from control_plane.provisioning.ledger import from_ms, to_ms
-from control_plane.provisioning.lifecycle import device_row, retire_device
+from control_plane.provisioning.lifecycle import device_row
 from control_plane.provisioning.sealing import SealedSecrets
 from control_plane.provisioning.tables import enrolments
 from protocols.topics import DEVICE_ID_PATTERN
@@ -42,14 +35,10 @@ from provisioning.enrolment import (
     EnrolmentPayload,
     EnrolmentRecord,
     encode_qr,
-    hash_token,
     new_enrolment,
     parse_qr,
 )
-from provisioning.errors import EnrolmentRefused, MalformedToken, TokenUnknown, TokenUsed
-from provisioning.fallback_code import hash_fallback_code
 from provisioning.qr import EnrolmentSheet
-from provisioning.redemption import Claim, claim_enrolment
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +78,6 @@ class CreatedEnrolment:
         return encode_qr(self.payload)
 
 
-@dataclass(frozen=True, slots=True)
-class EnrolmentAnswer:
-    """What an appliance receives: who it is, its certificate chain, where to connect."""
-
-    device_id: str
-    chain_pem: bytes
-    broker_url: str
-    ca_fingerprint: str
-    config: dict[str, Any]
-    retry: bool
-
-
 def utc_now() -> datetime:
     """The clock services use unless a test hands them one."""
     return datetime.now(UTC)
@@ -137,7 +114,7 @@ def _view(row: Mapping[Any, Any], now: datetime) -> EnrolmentView:
     )
 
 
-def _record(row: RowMapping) -> EnrolmentRecord:
+def enrolment_record(row: RowMapping) -> EnrolmentRecord:
     return EnrolmentRecord(
         token_hash=row["token_hash"],
         fallback_code_hash=row["fallback_code_hash"],
@@ -324,130 +301,6 @@ async def enrolment_sheet(
     return EnrolmentSheet(
         store_name=name, payload=payload, fallback_code=code, expires_at=view.expires_at
     )
-
-
-def _refused(err: EnrolmentRefused, *, how: str) -> EnrolmentRefused:
-    metrics.REFUSALS.labels(err.reason).inc()
-    log.warning("enrolment by %s refused: %s (%s)", how, err.reason, err.detail or "")
-    return err
-
-
-async def enrol(
-    *,
-    engine: AsyncEngine,
-    authority: FleetAuthority,
-    csr_pem: bytes,
-    token: str | None = None,
-    fallback_code: str | None = None,
-    now: datetime | None = None,
-) -> EnrolmentAnswer:
-    """Redeem an enrolment with the appliance's CSR; raise the EnrolmentRefused saying why not."""
-    started = time.perf_counter()
-    moment = now or utc_now()
-    how = "token" if token is not None else "code"
-    try:
-        if token is not None:
-            column, digest = enrolments.c.token_hash, hash_token(token)
-        elif fallback_code is not None:
-            column, digest = enrolments.c.fallback_code_hash, hash_fallback_code(fallback_code)
-        else:
-            raise MalformedToken("give the token from the QR code or the typed code")
-        claim, row = await _claim(engine, column=column, digest=digest, csr_pem=csr_pem, now=moment)
-    except EnrolmentRefused as err:
-        raise _refused(err, how=how) from None
-    issued = await authority.issue_device(claim.csr_pem, device_id=claim.device_id, now=moment)
-    metrics.CERTIFICATES_ISSUED.labels("enrolment").inc()
-    if row["replaces_device_id"] is not None:
-        await retire_device(
-            engine=engine,
-            authority=authority,
-            device_id=row["replaces_device_id"],
-            now=moment,
-            why=f"replaced by {claim.device_id}",
-        )
-    metrics.ENROLMENTS_REDEEMED.labels("retry" if claim.retry else "first").inc()
-    log.info(
-        "enrolment %s redeemed%s: device %s at %s/%s, certificate %x until %s",
-        row["id"],
-        " again (same key)" if claim.retry else "",
-        claim.device_id,
-        row["tenant_id"],
-        row["store_id"],
-        issued.serial,
-        issued.not_after.isoformat(),
-    )
-    answer = EnrolmentAnswer(
-        device_id=claim.device_id,
-        chain_pem=issued.chain_pem,
-        broker_url=authority.settings.device_broker_url,
-        ca_fingerprint=await authority.fingerprint(),
-        config=await initial_config(engine=engine, device_id=claim.device_id),
-        retry=claim.retry,
-    )
-    metrics.ENROL_SECONDS.observe(time.perf_counter() - started)
-    return answer
-
-
-async def _claim(
-    engine: AsyncEngine, *, column: Any, digest: str, csr_pem: bytes, now: datetime
-) -> tuple[Claim, RowMapping]:
-    """Steps 1-3: decide, and persist a first use with compare-and-set."""
-    for _ in range(_CLAIM_ATTEMPTS):
-        async with engine.connect() as conn:
-            row = (
-                (await conn.execute(select(enrolments).where(column == digest))).mappings().first()
-            )
-        if row is None:
-            raise TokenUnknown("no enrolment matches this code")
-        claim = claim_enrolment(
-            _record(row), csr_pem=csr_pem, new_device_id=new_device_id(row["store_id"]), now=now
-        )
-        if claim.retry:
-            return claim, row
-        async with engine.begin() as conn:
-            result = await conn.execute(
-                update(enrolments)
-                .where(enrolments.c.id == row["id"], enrolments.c.used_at.is_(None))
-                .values(
-                    used_at=to_ms(now),
-                    used_by_key=claim.record.used_by_key,
-                    device_id=claim.device_id,
-                    sealed_payload=None,
-                )
-            )
-            if not result.rowcount:
-                continue  # another instance redeemed it first: re-read and decide again
-            await conn.execute(
-                insert(devices).values(
-                    id=claim.device_id,
-                    tenant_id=row["tenant_id"],
-                    store_id=row["store_id"],
-                    register_name=row["register_name"],
-                    created_at=to_ms(now),
-                )
-            )
-        return claim, row
-    raise TokenUsed("redeemed concurrently by another appliance")
-
-
-async def initial_config(*, engine: AsyncEngine, device_id: str) -> dict[str, Any]:
-    """The first config an appliance runs with, until the config service publishes its own."""
-    query = (
-        select(
-            devices.c.tenant_id,
-            devices.c.store_id,
-            devices.c.register_name,
-            stores.c.name.label("store_name"),
-            stores.c.timezone,
-            tenants.c.currency,
-        )
-        .join(stores, stores.c.id == devices.c.store_id)
-        .join(tenants, tenants.c.id == devices.c.tenant_id)
-        .where(devices.c.id == device_id)
-    )
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).mappings().one()
-    return {"config_version": 0, "device_id": device_id, **dict(row)}
 
 
 async def replace(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Callable
 from datetime import timedelta
@@ -153,6 +154,28 @@ async def test_a_reused_token_is_refused(fleet: Fleet, tmp_path: Path) -> None:
     assert response.json()["detail"]["reason"] == "token_used"
     assert "ask an operator" in response.json()["detail"]["advice"]
     assert await fleet.refusals("token_used") == before + 1
+
+
+async def test_two_appliances_racing_for_one_token_get_one_identity(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    created = await fleet.create_enrolment()
+    bodies = [
+        {
+            "token": _token(created),
+            "csr_pem": DeviceIdentity(tmp_path / name).certificate_request().decode(),
+        }
+        for name in ("first", "second")
+    ]
+
+    answers = await asyncio.gather(*(fleet.api.post("/api/enrol", json=b) for b in bodies))
+
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    devices = (await fleet.api.get("/api/devices", params={"store_id": STORE})).json()
+    assert len(devices) == 1
+    [winner] = [a.json()["device_id"] for a in answers if a.status_code == 200]
+    certificates = (await fleet.api.get(f"/api/devices/{winner}/certificates")).json()
+    assert len(certificates) == 1  # the loser's certificate was never recorded
 
 
 async def test_an_expired_token_is_refused(fleet: Fleet, tmp_path: Path) -> None:

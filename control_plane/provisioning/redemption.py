@@ -1,0 +1,216 @@
+"""Redeeming an enrolment: token (or typed code) + CSR -> a device with its certificate.
+
+How `enrol` works (the order `provisioning.redemption` prescribes, one step tighter)
+1. Hash the token (or typed code) and read the enrolment it names, with its store.
+2. `claim_enrolment` checks the CSR and the lifecycle rules and names the device id.
+3. The certificate is signed in memory, then one transaction stores the claim (compare-and-set
+   on `used_at IS NULL`), registers the device at the enrolment's store, and records the
+   certificate. If another instance won the race, the transaction rolls back, the signed bytes
+   are dropped unseen, and the decision is taken again on the re-read record. So a certificate
+   is recorded and handed out if and only if its claim is durable.
+4. A replacement enrolment then retires the device it replaces (revocation, CRL rewrite).
+A retry by the same key after a lost answer skips the claim and gets a new certificate for the
+same device id. Every refusal is counted by reason and logged before it reaches the router.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from control_plane.db.tables import devices, stores, tenants
+from control_plane.provisioning import metrics
+from control_plane.provisioning.authority import FleetAuthority
+from control_plane.provisioning.ledger import issued_values, to_ms
+from control_plane.provisioning.lifecycle import retire_device
+from control_plane.provisioning.service import enrolment_record, new_device_id, utc_now
+from control_plane.provisioning.tables import enrolments, issued_certificates
+from provisioning.ca import IssuedCertificate
+from provisioning.enrolment import hash_token
+from provisioning.errors import EnrolmentRefused, MalformedToken, TokenUnknown, TokenUsed
+from provisioning.fallback_code import hash_fallback_code
+from provisioning.redemption import Claim, claim_enrolment
+
+log = logging.getLogger(__name__)
+_CLAIM_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentAnswer:
+    """What an appliance receives: who it is, its certificate chain, where to connect."""
+
+    device_id: str
+    chain_pem: bytes
+    broker_url: str
+    ca_fingerprint: str
+    config: dict[str, Any]
+    retry: bool
+
+
+def _refused(err: EnrolmentRefused, *, how: str) -> EnrolmentRefused:
+    metrics.REFUSALS.labels(err.reason).inc()
+    log.warning("enrolment by %s refused: %s (%s)", how, err.reason, err.detail or "")
+    return err
+
+
+async def enrol(
+    *,
+    engine: AsyncEngine,
+    authority: FleetAuthority,
+    csr_pem: bytes,
+    token: str | None = None,
+    fallback_code: str | None = None,
+    now: datetime | None = None,
+) -> EnrolmentAnswer:
+    """Redeem an enrolment with the appliance's CSR; raise the EnrolmentRefused saying why not."""
+    started = time.perf_counter()
+    moment = now or utc_now()
+    how = "token" if token is not None else "code"
+    try:
+        if token is not None:
+            column, digest = enrolments.c.token_hash, hash_token(token)
+        elif fallback_code is not None:
+            column, digest = enrolments.c.fallback_code_hash, hash_fallback_code(fallback_code)
+        else:
+            raise MalformedToken("give the token from the QR code or the typed code")
+        claim, row, issued = await _claim_and_issue(
+            engine, authority, column=column, digest=digest, csr_pem=csr_pem, now=moment
+        )
+    except EnrolmentRefused as err:
+        raise _refused(err, how=how) from None
+    metrics.CERTIFICATES_ISSUED.labels("enrolment").inc()
+    if row["replaces_device_id"] is not None:
+        await retire_device(
+            engine=engine,
+            authority=authority,
+            device_id=row["replaces_device_id"],
+            now=moment,
+            why=f"replaced by {claim.device_id}",
+        )
+    metrics.ENROLMENTS_REDEEMED.labels("retry" if claim.retry else "first").inc()
+    log.info(
+        "enrolment %s redeemed%s: device %s at %s/%s, certificate %x until %s",
+        row["id"],
+        " again (same key)" if claim.retry else "",
+        claim.device_id,
+        row["tenant_id"],
+        row["store_id"],
+        issued.serial,
+        issued.not_after.isoformat(),
+    )
+    answer = EnrolmentAnswer(
+        device_id=claim.device_id,
+        chain_pem=issued.chain_pem,
+        broker_url=authority.settings.device_broker_url,
+        ca_fingerprint=await authority.fingerprint(),
+        config=_initial_config(row, device_id=claim.device_id),
+        retry=claim.retry,
+    )
+    metrics.ENROL_SECONDS.observe(time.perf_counter() - started)
+    return answer
+
+
+_ENROLMENT_WITH_STORE = select(
+    enrolments,
+    stores.c.name.label("store_name"),
+    stores.c.timezone,
+    tenants.c.currency,
+).select_from(
+    enrolments.join(stores, stores.c.id == enrolments.c.store_id).join(
+        tenants, tenants.c.id == enrolments.c.tenant_id
+    )
+)
+
+
+async def _claim_and_issue(
+    engine: AsyncEngine,
+    authority: FleetAuthority,
+    *,
+    column: Any,
+    digest: str,
+    csr_pem: bytes,
+    now: datetime,
+) -> tuple[Claim, RowMapping, IssuedCertificate]:
+    """Decide, sign, and store claim + device + certificate record in one transaction.
+
+    The certificate is signed in memory first and exists for nobody until the transaction that
+    claims the enrolment (compare-and-set on `used_at IS NULL`) also records it: if another
+    instance won the race, the transaction rolls back, the signed bytes are dropped unseen, and
+    the decision is taken again on the re-read record.
+    """
+    for _ in range(_CLAIM_ATTEMPTS):
+        async with engine.connect() as conn:
+            query = _ENROLMENT_WITH_STORE.where(column == digest)
+            row = (await conn.execute(query)).mappings().first()
+        if row is None:
+            raise TokenUnknown("no enrolment matches this code")
+        claim = claim_enrolment(
+            enrolment_record(row),
+            csr_pem=csr_pem,
+            new_device_id=new_device_id(row["store_id"]),
+            now=now,
+        )
+        issued, record = await authority.sign_device(
+            claim.csr_pem, device_id=claim.device_id, now=now
+        )
+        try:
+            async with authority.writing(), engine.begin() as conn:
+                if not claim.retry:
+                    await _persist_claim(conn, row=row, claim=claim, now=now)
+                await conn.execute(insert(issued_certificates).values(**issued_values(record)))
+        except _LostRace:
+            continue  # another instance redeemed it first: re-read and decide again
+        return claim, row, issued
+    raise TokenUsed("redeemed concurrently by another appliance")
+
+
+class _LostRace(Exception):  # noqa: N818 - internal signal, never leaves this module
+    """The compare-and-set changed no row: roll the transaction back and decide again."""
+
+
+async def _persist_claim(
+    conn: AsyncConnection, *, row: Mapping[Any, Any], claim: Claim, now: datetime
+) -> None:
+    """First use: compare-and-set on `used_at IS NULL`, then the device at its store."""
+    result = await conn.execute(
+        update(enrolments)
+        .where(enrolments.c.id == row["id"], enrolments.c.used_at.is_(None))
+        .values(
+            used_at=to_ms(now),
+            used_by_key=claim.record.used_by_key,
+            device_id=claim.device_id,
+            sealed_payload=None,
+        )
+    )
+    if not result.rowcount:
+        raise _LostRace
+    await conn.execute(
+        insert(devices).values(
+            id=claim.device_id,
+            tenant_id=row["tenant_id"],
+            store_id=row["store_id"],
+            register_name=row["register_name"],
+            created_at=to_ms(now),
+        )
+    )
+
+
+def _initial_config(row: Mapping[Any, Any], *, device_id: str) -> dict[str, Any]:
+    """The first config an appliance runs with, until the config service publishes its own."""
+    return {
+        "config_version": 0,
+        "device_id": device_id,
+        "tenant_id": row["tenant_id"],
+        "store_id": row["store_id"],
+        "register_name": row["register_name"],
+        "store_name": row["store_name"],
+        "timezone": row["timezone"],
+        "currency": row["currency"],
+    }
