@@ -55,7 +55,7 @@ class ReplicationSettings:
     ack_timeout: float = 5.0
     telemetry_interval: float = 5.0
     backoff_initial: float = 0.2
-    backoff_max: float = 30.0
+    backoff_max: float = 10.0
     error_backoff: float = 30.0
     keepalive: int = 15
 
