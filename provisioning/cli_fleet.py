@@ -205,6 +205,14 @@ def enrol(
     console.print(f"[green]{state}[/] as [bold]{result.device_id}[/], broker {result.broker_url}")
 
 
+def crl_refresh(*, api: ApiUrl = DEFAULT_API) -> None:
+    """Have the control plane rewrite the broker's CRL (cron it daily, then SIGHUP the broker)."""
+    written = _call(api, "POST", "/api/crl/refresh").json()["crl_written"]
+    if not written:
+        raise _fail("the control plane has no CRL file configured (STOREFLEET_CA_CRL_FILE)")
+    console.print("CRL rewritten: reload the broker (SIGHUP)")
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the `provision` app."""
     app.command("enrol-create")(enrol_create)
@@ -212,3 +220,4 @@ def register(app: typer.Typer) -> None:
     app.command("decommission")(decommission)
     app.command("replace")(replace)
     app.command("enrol")(enrol)
+    app.command("crl-refresh")(crl_refresh)

@@ -20,6 +20,7 @@ from cryptography import x509
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.provisioning import metrics
+from control_plane.provisioning.attempts import CodeAttempts
 from control_plane.provisioning.errors import CaUnavailable
 from control_plane.provisioning.ledger import PendingIssuance, SqlCertificateLedger
 from control_plane.provisioning.sealing import Sealer
@@ -33,12 +34,14 @@ T = TypeVar("T")
 
 
 class FleetAuthority:
-    """One per control-plane process: the CA, its SQL ledger, the sealer, the CRL file."""
+    """One per control-plane process: the CA, its SQL ledger, the sealer, the CRL file, and
+    the typed-code attempt counter."""
 
     def __init__(self, *, settings: ProvisioningSettings, engine: AsyncEngine) -> None:
         self.settings = settings
         self.engine = engine
         self.sealer = Sealer(settings.passphrase_bytes)
+        self.code_attempts = CodeAttempts(limit=settings.code_attempts)
         self._ca: CertificateAuthority | None = None
         self._lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()

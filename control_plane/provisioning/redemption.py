@@ -67,6 +67,7 @@ async def enrol(
     csr_pem: bytes,
     token: str | None = None,
     fallback_code: str | None = None,
+    client: str = "unknown",
     now: datetime | None = None,
 ) -> EnrolmentAnswer:
     """Redeem an enrolment with the appliance's CSR; raise the EnrolmentRefused saying why not."""
@@ -78,11 +79,17 @@ async def enrol(
             column, digest = enrolments.c.token_hash, hash_token(token)
         elif fallback_code is not None:
             column, digest = enrolments.c.fallback_code_hash, hash_fallback_code(fallback_code)
+            authority.code_attempts.check(client)
         else:
             raise MalformedToken("give the token from the QR code or the typed code")
-        claim, row, issued = await _claim_and_issue(
-            engine, authority, column=column, digest=digest, csr_pem=csr_pem, now=moment
-        )
+        try:
+            claim, row, issued = await _claim_and_issue(
+                engine, authority, column=column, digest=digest, csr_pem=csr_pem, now=moment
+            )
+        except TokenUnknown:
+            if fallback_code is not None:
+                authority.code_attempts.failed(client)
+            raise
     except EnrolmentRefused as err:
         raise _refused(err, how=how) from None
     metrics.CERTIFICATES_ISSUED.labels("enrolment").inc()

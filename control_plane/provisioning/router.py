@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.dependencies import get_engine
 from control_plane.provisioning import lifecycle, redemption, service
+from control_plane.provisioning.attempts import TooManyAttempts
 from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.errors import (
     CaUnavailable,
@@ -60,6 +61,7 @@ _REFUSAL_STATUS: dict[type[EnrolmentRefused], int] = {
     TokenUsed: status.HTTP_409_CONFLICT,
     TokenExpired: status.HTTP_410_GONE,
     TokenRevoked: status.HTTP_410_GONE,
+    TooManyAttempts: status.HTTP_429_TOO_MANY_REQUESTS,
 }
 _SERVICE_STATUS: dict[type[ProvisioningServiceError], int] = {
     CaUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -197,7 +199,7 @@ async def enrolment_sheet_pdf(enrolment_id: str, engine: Engine, authority: Auth
 
 
 @router.post("/enrol", responses={400: {"model": RefusalOut}, 404: {"model": RefusalOut}})
-async def enrol(body: EnrolIn, engine: Engine, authority: Authority) -> EnrolOut:
+async def enrol(body: EnrolIn, request: Request, engine: Engine, authority: Authority) -> EnrolOut:
     """An appliance redeems its enrolment with its CSR and gets its identity."""
     try:
         answer = await redemption.enrol(
@@ -206,6 +208,7 @@ async def enrol(body: EnrolIn, engine: Engine, authority: Authority) -> EnrolOut
             csr_pem=body.csr_pem.encode(),
             token=body.token,
             fallback_code=body.fallback_code,
+            client=request.client.host if request.client else "unknown",
         )
     except (EnrolmentRefused, ProvisioningServiceError) as err:
         _fail(err)
@@ -308,3 +311,13 @@ async def crl_pem(authority: Authority) -> Response:
     except ProvisioningServiceError as err:
         _fail(err)
     return Response(pem, media_type=PEM, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/crl/refresh")
+async def refresh_crl(authority: Authority) -> dict[str, bool]:
+    """Rewrite the broker's CRL file now; run daily (OpenSSL refuses all once it is stale)."""
+    try:
+        written = await authority.write_crl(now=service.utc_now())
+    except ProvisioningServiceError as err:
+        _fail(err)
+    return {"crl_written": written is not None}

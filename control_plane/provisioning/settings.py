@@ -40,6 +40,9 @@ class ProvisioningSettings(BaseSettings):
         default=None, description="where the broker reads its CRL; rewritten on each revocation"
     )
     enrolment_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    code_attempts: int = Field(
+        default=10, ge=1, description="unknown typed codes per client address per 10 minutes"
+    )
 
     @model_validator(mode="after")
     def _no_default_secret(self) -> ProvisioningSettings:

@@ -85,3 +85,13 @@ async def test_a_refusal_ends_the_command_with_the_reason(fleet: Fleet) -> None:
 
     assert result.exit_code == 1
     assert "[device_not_found]" in result.output
+
+
+async def test_crl_refresh_rewrites_the_brokers_crl(fleet: Fleet) -> None:
+    crl_file = fleet.authority.settings.crl_file
+    assert crl_file is not None
+
+    result = await _run(fleet, "crl-refresh")
+
+    assert result.exit_code == 0, result.output
+    assert crl_file.read_bytes().startswith(b"-----BEGIN X509 CRL-----")

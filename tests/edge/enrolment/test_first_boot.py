@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.enrolment.errors import EnrolmentRejected, NotEnrolled
+from edge.enrolment.errors import ControlPlaneUnreachable, EnrolmentRejected, NotEnrolled
 from edge.enrolment.first_boot import (
     ENROLMENT_FILE,
     enrol_from_qr,
@@ -155,3 +155,17 @@ def test_no_tls_context_before_enrolment(tmp_path: Path) -> None:
 
     with pytest.raises(NotEnrolled):
         mqtt_tls_context(tmp_path)
+
+
+async def test_an_unreachable_control_plane_keeps_the_appliance_new(
+    control_plane: Fleet, tmp_path: Path
+) -> None:
+    created = await control_plane.create_enrolment()
+    elsewhere = parse_qr(created["qr_text"]).model_copy(
+        update={"control_plane_url": f"http://127.0.0.1:{free_port()}"}
+    )
+
+    with pytest.raises(ControlPlaneUnreachable, match="scan again"):
+        await enrol_from_qr(encode_qr(elsewhere), identity_dir=tmp_path / "identity")
+
+    assert DeviceIdentity(tmp_path / "identity").state() is IdentityState.NEW
