@@ -10,7 +10,8 @@ the library's `provisioning.errors.EnrolmentRefused` tree and keep their stable 
     ├── EnrolmentNotPending      revoke or reprint of an enrolment already used/revoked/expired
     ├── DeviceNotFound
     ├── DeviceDecommissioned
-    └── RenewalRefused           the CSR's key is not the key of a current certificate
+    ├── RenewalRefused           the CSR's key is not the key of a current certificate
+    └── SealBroken               (sealing.py) a pending QR does not open with this passphrase
 """
 
 from __future__ import annotations

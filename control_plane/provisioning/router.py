@@ -43,6 +43,7 @@ from control_plane.provisioning.schemas import (
     ReplaceIn,
     RevokeIn,
 )
+from control_plane.provisioning.sealing import SealBroken
 from control_plane.provisioning.settings import ProvisioningSettings
 from provisioning.errors import (
     EnrolmentRefused,
@@ -71,6 +72,7 @@ _SERVICE_STATUS: dict[type[ProvisioningServiceError], int] = {
     EnrolmentNotPending: status.HTTP_410_GONE,
     DeviceDecommissioned: status.HTTP_410_GONE,
     RenewalRefused: status.HTTP_403_FORBIDDEN,
+    SealBroken: status.HTTP_410_GONE,
 }
 
 

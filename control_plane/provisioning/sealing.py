@@ -19,12 +19,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from control_plane.provisioning.errors import ProvisioningServiceError
+
 _INFO = b"storefleet enrolment seal v1"
 _NONCE_BYTES = 12
 
 
-class SealBroken(Exception):  # noqa: N818 - named for what was refused
+class SealBroken(ProvisioningServiceError):  # noqa: N818 - named for what was refused
     """A sealed value does not open with this key (other passphrase, other row, corrupt)."""
+
+    reason = "sheet_unavailable"
+    advice = "revoke this enrolment and create a new one to print a sheet"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.db.tables import stores
@@ -209,17 +209,38 @@ async def list_enrolments(
     engine: AsyncEngine,
     store_id: str | None = None,
     state: EnrolmentState | None = None,
+    limit: int = 500,
     now: datetime | None = None,
 ) -> list[EnrolmentView]:
-    """Enrolments, newest first, optionally of one store and in one state."""
+    """Enrolments, newest first (at most `limit`), optionally of one store and in one state."""
     moment = now or utc_now()
-    query = select(enrolments).order_by(enrolments.c.created_at.desc(), enrolments.c.id)
+    query = (
+        select(enrolments).order_by(enrolments.c.created_at.desc(), enrolments.c.id).limit(limit)
+    )
     if store_id is not None:
         query = query.where(enrolments.c.store_id == store_id)
+    if state is not None:
+        query = query.where(*_STATE_FILTERS[state](to_ms(moment)))
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
-    views = [_view(row, moment) for row in rows]
-    return [view for view in views if state is None or view.state == state]
+    return [_view(row, moment) for row in rows]
+
+
+# The same precedence as `_state`: used, then revoked, then expired, else pending.
+_STATE_FILTERS: dict[EnrolmentState, Callable[[int], tuple[ColumnElement[bool], ...]]] = {
+    "used": lambda now: (enrolments.c.used_at.is_not(None),),
+    "revoked": lambda now: (enrolments.c.used_at.is_(None), enrolments.c.revoked_at.is_not(None)),
+    "expired": lambda now: (
+        enrolments.c.used_at.is_(None),
+        enrolments.c.revoked_at.is_(None),
+        enrolments.c.expires_at <= now,
+    ),
+    "pending": lambda now: (
+        enrolments.c.used_at.is_(None),
+        enrolments.c.revoked_at.is_(None),
+        enrolments.c.expires_at > now,
+    ),
+}
 
 
 async def _get(conn: AsyncConnection, enrolment_id: str) -> RowMapping:
@@ -253,11 +274,13 @@ async def revoke_enrolment(
             return _view(row, moment)
         if state != "pending":
             raise EnrolmentNotPending(enrolment_id, state)
-        await conn.execute(
+        result = await conn.execute(
             update(enrolments)
             .where(enrolments.c.id == enrolment_id, enrolments.c.used_at.is_(None))
             .values(revoked_at=to_ms(moment), sealed_payload=None)
         )
+        if not result.rowcount:  # redeemed between the read and the update
+            raise EnrolmentNotPending(enrolment_id, "used")
         row = await _get(conn, enrolment_id)
     log.info("enrolment %s revoked by %s", enrolment_id, revoked_by)
     return _view(row, moment)

@@ -266,11 +266,27 @@ async def test_an_enrolment_for_a_store_that_does_not_exist_is_refused(fleet: Fl
     assert response.json()["detail"]["reason"] == "store_not_found"
 
 
-async def test_enrolments_are_listed_by_state(fleet: Fleet) -> None:
-    pending = await fleet.create_enrolment()
+@pytest.mark.parametrize("state", ["pending", "used", "revoked", "expired"])
+async def test_enrolments_are_listed_by_state(fleet: Fleet, tmp_path: Path, state: str) -> None:
+    ids = {"pending": (await fleet.create_enrolment())["enrolment"]["id"]}
+    used = await fleet.create_enrolment()
+    csr = DeviceIdentity(tmp_path / "appliance").certificate_request().decode()
+    await fleet.api.post("/api/enrol", json={"token": _token(used), "csr_pem": csr})
+    ids["used"] = used["enrolment"]["id"]
     revoked = await fleet.create_enrolment()
     await fleet.api.post(f"/api/enrolments/{revoked['enrolment']['id']}/revoke", json={})
+    ids["revoked"] = revoked["enrolment"]["id"]
+    expired = await service.create_enrolment(
+        engine=fleet.engine,
+        authority=fleet.authority,
+        tenant_id=TENANT,
+        store_id=STORE,
+        created_by="test",
+        ttl=timedelta(minutes=5),
+        now=service.utc_now() - timedelta(hours=1),
+    )
+    ids["expired"] = expired.view.id
 
-    listed = (await fleet.api.get("/api/enrolments", params={"state": "pending"})).json()
+    listed = (await fleet.api.get("/api/enrolments", params={"state": state})).json()
 
-    assert [e["id"] for e in listed] == [pending["enrolment"]["id"]]
+    assert [(e["id"], e["state"]) for e in listed] == [(ids[state], state)]
