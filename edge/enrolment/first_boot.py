@@ -121,9 +121,10 @@ async def _client(
         yield client
 
 
-async def _request(
+async def request(
     client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
+    """One call to the control plane; no answer or a 5xx is ControlPlaneUnreachable (retry)."""
     try:
         response = await client.request(method, url, **kwargs)
     except httpx.HTTPError as err:
@@ -133,12 +134,28 @@ async def _request(
     return response
 
 
+def rejection(response: httpx.Response) -> EnrolmentRejected:
+    """The control plane's refusal (4xx) as the exception the first-boot screen shows."""
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = response.text
+    detail = answer.get("detail") if isinstance(answer, dict) else None
+    detail = detail if isinstance(detail, dict) else {}
+    return EnrolmentRejected(
+        status=response.status_code,
+        reason=str(detail.get("reason", "refused")),
+        advice=str(detail.get("advice", "")),
+        message=str(detail.get("message", answer)),
+    )
+
+
 async def fetch_pinned_root(
     client: httpx.AsyncClient, *, control_plane_url: str, fingerprint: str
 ) -> bytes:
     """The control plane's root certificate, only if its sha256 is the pinned fingerprint."""
     url = f"{control_plane_url.rstrip('/')}/api/ca.pem"
-    response = await _request(client, "GET", url)
+    response = await request(client, "GET", url)
     pinned = fingerprint.lower().replace(":", "")
     try:
         root = x509.load_pem_x509_certificate(response.content)
@@ -171,19 +188,12 @@ async def _enrol(
     csr_pem = identity.certificate_request()  # the same key again if a first try was cut short
     pinned_tls = ssl.create_default_context(cadata=root_pem.decode())
     async with _client(http, verify=pinned_tls) as client:
-        response = await _request(
+        response = await request(
             client, "POST", f"{base}/api/enrol", json={**secret, "csr_pem": csr_pem.decode()}
         )
-    answer = response.json()
     if response.status_code >= 400:
-        detail = answer.get("detail") if isinstance(answer, dict) else None
-        detail = detail if isinstance(detail, dict) else {}
-        raise EnrolmentRejected(
-            status=response.status_code,
-            reason=str(detail.get("reason", "refused")),
-            advice=str(detail.get("advice", "")),
-            message=str(detail.get("message", answer)),
-        )
+        raise rejection(response)
+    answer = response.json()
     verified = identity.install(
         answer["certificate_chain_pem"].encode(), pinned_fingerprint=fingerprint
     )

@@ -1,0 +1,51 @@
+"""Renewing the appliance's certificate before it expires, with the key it already has.
+
+The control plane accepts a renewal when the CSR's key is the key of a current certificate of
+the device (the CSR's signature proves possession), so the appliance needs no token: it asks
+the control plane it enrolled with, trusting only the pinned root, and installs the answer with
+the same pinned checks as at enrolment. Call it when `due` says so (30 days before expiry);
+an appliance offline for longer than that still has weeks of validity left.
+"""
+
+from __future__ import annotations
+
+import ssl
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from edge.enrolment.errors import NotEnrolled
+from edge.enrolment.first_boot import TIMEOUT, load_enrolment, rejection, request
+from provisioning.ca import renewal_due
+from provisioning.device_keys import DeviceIdentity, VerifiedChain
+
+
+def due(identity_dir: Path, *, now: datetime | None = None) -> bool:
+    """Whether the installed certificate should be renewed now."""
+    certificate = DeviceIdentity(identity_dir).certificate()
+    return renewal_due(certificate, now=now or datetime.now(UTC))
+
+
+async def renew_certificate(
+    identity_dir: Path, *, http: httpx.AsyncClient | None = None
+) -> VerifiedChain:
+    """Fetch and install a renewed certificate for this appliance's key."""
+    enrolment = load_enrolment(identity_dir)
+    if enrolment is None:
+        raise NotEnrolled(str(identity_dir))
+    identity = DeviceIdentity(identity_dir)
+    url = f"{enrolment.control_plane_url.rstrip('/')}/api/devices/{enrolment.device_id}/renew"
+    body = {"csr_pem": identity.certificate_request().decode()}
+    if http is not None:
+        response = await request(http, "POST", url, json=body)
+    else:
+        pinned = ssl.create_default_context(cafile=identity.ca_path)
+        async with httpx.AsyncClient(verify=pinned, timeout=TIMEOUT) as client:
+            response = await request(client, "POST", url, json=body)
+    if response.status_code >= 400:
+        raise rejection(response)
+    answer = response.json()
+    return identity.install(
+        answer["certificate_chain_pem"].encode(), pinned_fingerprint=enrolment.ca_fingerprint
+    )
