@@ -4,8 +4,10 @@ How it works: the register calls :meth:`Hub.poke` after every change. Each WebSo
 ``asyncio.Event``; its writer waits on it, clears it and sends the *current* state, so a burst
 of changes costs one message and a slow screen never builds a queue. ``LinkWatch`` polls the
 replicator's ``connected`` event and the ledger's backlog a few times a second (the ledger's
-own ``changed`` event belongs to the replicator, which clears it) and pokes the hub when either
-moved, so the offline badge and the "not yet sent" count follow within a fraction of a second.
+own ``changed`` event belongs to the replicator, which clears it) and pokes the hub whenever
+it differs from what the screens were last sent (``shown``) — not from what the watch saw
+last, which would miss a backlog that went 0 → 1 → 0 between two polls while a register push
+showed the 1. So the offline badge and the "not yet sent" count follow within a poll.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class LinkWatch:
         self.connected = connected
         self.on_change = on_change
         self.interval = interval
+        #: The link state in the last document sent to the screens (set by the screen).
+        self.shown: LinkState | None = None
 
     def state(self) -> LinkState:
         online = None if self.connected is None else self.connected.is_set()
@@ -72,10 +76,7 @@ class LinkWatch:
 
     async def run(self) -> None:
         """Until cancelled."""
-        last = self.state()
         while True:
             await asyncio.sleep(self.interval)
-            now = self.state()
-            if now != last:
-                last = now
+            if self.shown is not None and self.state() != self.shown:
                 self.on_change()

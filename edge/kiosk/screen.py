@@ -32,6 +32,7 @@ class Screen:
     def state(self) -> dict[str, Any]:
         """The document every screen renders."""
         link = self.link.state()
+        self.link.shown = link
         doc: dict[str, Any] = {
             "enrolled": self.enrolled and self.register is not None,
             "link": {"online": link.online, "backlog": link.backlog},

@@ -45,9 +45,11 @@ async def online_rig(tmp_path: Path, cloud: Cloud, mosquitto: Mosquitto) -> Asyn
             yield rig
         finally:
             await rig.stack.aclose()
+            died = replicating.done()
             replicating.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await replicating
+                await replicating  # re-raises whatever stopped the replicator early
+            assert not died, "the replicator stopped during the test"
 
 
 async def test_offline_sale_replicates_when_the_broker_returns(
@@ -59,7 +61,7 @@ async def test_offline_sale_replicates_when_the_broker_returns(
     badge, backlog = page.get_by_test_id("link-badge"), page.get_by_test_id("backlog")
     await expect(badge).to_have_text("Online")
     await sign_in_and_open_shift(page)
-    await expect(backlog).to_have_attribute("data-backlog", "0")  # shift.opened is in the cloud
+    await expect(backlog).to_have_attribute("data-backlog", "0", timeout=20_000)  # acked
 
     mosquitto.kill()
     await expect(badge).to_have_text("Offline")

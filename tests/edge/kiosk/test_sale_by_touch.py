@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.edge.kiosk.conftest import (
     Rig,
     keypad,
     screenshots,
     sign_in_and_open_shift,
+    start_rig,
     tap,
     wedge_scan,
 )
@@ -60,3 +63,20 @@ async def test_split_tender_sale_by_touch(page: Page, rig: Rig) -> None:
     ]
     assert rig.terminal.charged_minor == 640
     assert rig.printer.receipts[-1].receipt_no == 1
+
+
+async def test_first_run_screen_when_not_enrolled(browser: Browser, tmp_path: Path) -> None:
+    rig = await start_rig(tmp_path, enrolled=False)
+    try:
+        page = await browser.new_page(viewport={"width": 800, "height": 480})
+        await page.goto(rig.url)
+        await expect(page.get_by_test_id("screen-enrol")).to_contain_text(
+            "This register is not enrolled yet"
+        )
+        await screenshots(page, "00-not-enrolled")
+        async with httpx.AsyncClient(base_url=rig.url) as client:
+            refused = await client.post("/api/scan", json={"code": MILK})
+        assert refused.status_code == 503
+        await page.close()
+    finally:
+        await rig.stack.aclose()

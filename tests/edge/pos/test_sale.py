@@ -12,7 +12,7 @@ from edge.checkout.payment_terminal_sim import Outcome, PaymentTerminalSimulator
 from edge.pos import payments
 from edge.pos.errors import AlreadyPaid, CardNotApproved, NotSignedIn, PaymentStarted
 from edge.pos.register import Register
-from tests.edge.pos.conftest import CABLE, COFFEE, MILK, signed_in_with_shift
+from tests.edge.pos.conftest import CABLE, COFFEE, MILK, Clock, signed_in_with_shift
 
 
 async def _journal(register: Register) -> list[dict[str, object]]:
@@ -110,3 +110,20 @@ async def test_bad_input_is_refused_and_nothing_is_booked(
     await register.lock()
     with pytest.raises(NotSignedIn):
         await register.scan(MILK)
+
+
+async def test_idle_register_locks_itself_and_keeps_the_sale(
+    register: Register, clock: Clock
+) -> None:
+    await signed_in_with_shift(register)
+    await register.scan(MILK)
+    clock.advance(seconds=119)
+    register.tick()
+    assert register.cashier is not None
+    clock.advance(seconds=1)
+    register.tick()
+    assert register.cashier is None
+    with pytest.raises(NotSignedIn):
+        await register.scan(MILK)
+    await register.sign_in("E02", "2468")
+    assert len(register.cart.open_lines) == 1
