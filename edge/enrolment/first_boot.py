@@ -78,6 +78,27 @@ def mqtt_tls_context(identity_dir: Path) -> ssl.SSLContext:
     return context
 
 
+@dataclass(frozen=True, slots=True)
+class ReplicationIdentity:
+    """What the replicator needs from enrolment: who this appliance is, where, and mTLS."""
+
+    device_id: str
+    broker: BrokerAddress
+    tls_context: ssl.SSLContext
+
+
+def replication_identity(identity_dir: Path) -> ReplicationIdentity:
+    """The enrolled identity as `Replicator(device_id=…, broker=…, tls_context=…)` takes it."""
+    enrolment = load_enrolment(identity_dir)
+    if enrolment is None:
+        raise NotEnrolled(str(identity_dir))
+    return ReplicationIdentity(
+        device_id=enrolment.device_id,
+        broker=enrolment.broker,
+        tls_context=mqtt_tls_context(identity_dir),
+    )
+
+
 async def enrol_from_qr(
     text: str, *, identity_dir: Path, http: httpx.AsyncClient | None = None
 ) -> EnrolmentResult:

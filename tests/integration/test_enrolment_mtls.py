@@ -27,7 +27,12 @@ from sqlalchemy import select
 from control_plane.db.tables import devices, sales
 from control_plane.ingest.worker import IngestSettings, IngestWorker
 from control_plane.provisioning.mqtt_identity import ensure_control_plane_identity
-from edge.enrolment.first_boot import EnrolmentResult, enrol_from_qr, mqtt_tls_context
+from edge.enrolment.first_boot import (
+    EnrolmentResult,
+    enrol_from_qr,
+    mqtt_tls_context,
+    replication_identity,
+)
 from edge.ledger import Ledger
 from edge.replication.replicator import ReplicationSettings, Replicator
 from edge.simulated_register import RingSettings, ring_sales
@@ -124,13 +129,15 @@ async def _replicating(
     result: EnrolmentResult, identity_dir: Path, ledger_path: Path
 ) -> AsyncIterator[Ledger]:
     """The appliance's ledger with the real replicator on mTLS, for the life of the block."""
+    identity = replication_identity(identity_dir)
+    assert identity.device_id == result.device_id
     async with Ledger(ledger_path, register_id="1") as ledger:
         replicator = Replicator(
             ledger=ledger,
-            device_id=result.device_id,
-            broker=result.broker,
+            device_id=identity.device_id,
+            broker=identity.broker,
             settings=FAST,
-            tls_context=mqtt_tls_context(identity_dir),
+            tls_context=identity.tls_context,
         )
         task = asyncio.create_task(replicator.run(), name=f"replicator-{result.device_id}")
         try:
