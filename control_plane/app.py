@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -19,7 +20,10 @@ from control_plane.db.engine import make_engine, migrate
 from control_plane.devices.router import router as devices_router
 from control_plane.embedded_broker import embedded_broker
 from control_plane.ingest.worker import IngestSettings, IngestWorker
+from control_plane.provisioning.authority import FleetAuthority
+from control_plane.provisioning.mqtt_identity import ensure_control_plane_identity
 from control_plane.provisioning.router import router as provisioning_router
+from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.sales.router import router as sales_router
 from control_plane.settings import ControlPlaneSettings
 
@@ -38,9 +42,11 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
         async with contextlib.AsyncExitStack() as stack:
             if settings.embedded_broker:
                 await stack.enter_async_context(embedded_broker(settings.embedded_broker_port))
+            tls_context = await _ingest_identity(app, settings) if settings.broker.tls else None
             worker = IngestWorker(
                 engine=engine,
                 broker=settings.broker,
+                tls_context=tls_context,
                 settings=IngestSettings(
                     shared_subscription=settings.use_shared_subscription,
                     partitions=settings.ingest_partitions,
@@ -71,6 +77,21 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
         return {"ok": True, "ingest_connected": app.state.ingest.connected.is_set()}
 
     return app
+
+
+async def _ingest_identity(app: FastAPI, settings: ControlPlaneSettings) -> ssl.SSLContext:
+    """On an mTLS broker the ingest worker presents the control plane's own certificate.
+
+    It is issued by the fleet CA (CN ``control-plane``, the ACL's one non-device user) and renewed
+    here at start when due, so a long-running fleet never has to copy a key by hand.
+    """
+    provisioning = getattr(app.state, "provisioning_settings", None) or ProvisioningSettings()
+    authority = getattr(app.state, "provisioning", None) or FleetAuthority(
+        settings=provisioning, engine=app.state.engine
+    )
+    app.state.provisioning = authority
+    ca = await authority.ca()
+    return await asyncio.to_thread(ensure_control_plane_identity, ca, settings.identity_dir)
 
 
 def _report_death(task: asyncio.Task[None]) -> None:

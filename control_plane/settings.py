@@ -7,6 +7,7 @@ anything but loopback unless ``STOREFLEET_CP_ALLOW_REMOTE=1`` says the operator 
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,10 @@ class ControlPlaneSettings(BaseSettings):
     allow_remote: bool = False
     ingest_partitions: int = 4
     shared_subscription: bool | None = None
+    identity_dir: Path = Field(
+        default=Path(".storefleet/control-plane-identity"),
+        description="the control plane's own MQTT key and certificate (mqtts:// brokers)",
+    )
 
     @model_validator(mode="after")
     def _loopback_unless_told(self) -> ControlPlaneSettings:
