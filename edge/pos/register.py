@@ -189,6 +189,7 @@ class Register:
                 if self.cashier is None:
                     raise NotSignedIn
             self.last_activity = self.clock()
+            self.alert = None  # a new command answers the last message
             try:
                 yield
             finally:

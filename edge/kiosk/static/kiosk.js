@@ -98,6 +98,7 @@ function render() {
   $("#busy").hidden = !reg.busy;
   $("#busy").textContent = reg.busy ? "Wait: " + reg.busy + " …" : "";
   const alert = reg.alert;
+  if (!alert && $("#alert").dataset.source === "server") $("#alert").hidden = true;
   if (alert && alert.id > seenAlert) {
     seenAlert = alert.id;
     if (alert.code === "unknown_item") openUnknownItem(alert);
@@ -175,6 +176,7 @@ function renderEntries() {
 }
 
 function showAlert(alert) {
+  $("#alert").dataset.source = alert.id > 0 ? "server" : "screen";
   $("#alert-text").textContent = alert.message;
   $("#alert").dataset.code = alert.code;
   $("#alert").hidden = false;
