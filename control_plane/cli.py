@@ -33,12 +33,14 @@ def demo(
     stores: Annotated[int, typer.Option(min=1, max=50, help="simulated stores")] = 3,
     rate: Annotated[float, typer.Option(min=0.01, help="sales per second per store")] = 1.0,
     port: Annotated[int, typer.Option(help="console and API port")] = 8080,
+    kiosk_base_port: Annotated[int, typer.Option(help="store N's kiosk is on this + N")] = 8100,
     data_dir: Annotated[Path, typer.Option(help="ledgers and the control-plane database")] = Path(
         ".storefleet/demo"
     ),
     broker_url: Annotated[
         str | None, typer.Option(help="mqtt://host:port; default embedded")
     ] = None,
+    peripherals: Annotated[bool, typer.Option(help="simulated printer, scanner, RFID")] = True,
     verbose: bool = False,
 ) -> None:
     """Run a control plane and simulated store appliances; Ctrl-C stops all of it."""
@@ -46,7 +48,13 @@ def demo(
 
     _logging(verbose)
     settings = DemoSettings(
-        stores=stores, rate=rate, port=port, data_dir=data_dir, broker_url=broker_url
+        stores=stores,
+        rate=rate,
+        port=port,
+        kiosk_base_port=kiosk_base_port,
+        data_dir=data_dir,
+        broker_url=broker_url,
+        peripherals=peripherals,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_demo(settings))

@@ -45,7 +45,7 @@ class IngestSettings:
 
     shared_subscription: bool = True
     partitions: int = 4
-    queue_depth: int = 64
+    queue_depth: int = 8  # batches parsed and waiting per partition: bounds memory under a flood
     backoff_max: float = 10.0
 
 

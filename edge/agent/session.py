@@ -114,7 +114,13 @@ class FleetAgent:
             tasks.create_task(self._command_loop(client), name=f"agent-cmd:{self.device_id}")
 
     async def _command_loop(self, client: aiomqtt.Client) -> None:
+        command_topic = device_topic(self.device_id, Channel.CMD)
         async for message in client.messages:
+            if str(message.topic) != command_topic:
+                # a broker that leaks other topics into our subscription (the embedded amqtt
+                # does with retained messages) must not make us answer for someone else
+                log.debug("agent %s: ignored a message on %s", self.device_id, message.topic)
+                continue
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
                 payload = str(payload).encode()
