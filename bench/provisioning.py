@@ -30,7 +30,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
 import zxingcpp
 from PIL import Image
@@ -56,32 +55,15 @@ from tests.control_plane.provisioning.fleet_harness import (
     make_ca,
     served_fleet,
 )
-from tests.harness.services import Mosquitto, free_port, port_open
+from tests.harness.services import (
+    Mosquitto,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    port_open,
+)
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONCURRENCY = 32
-
-
-async def fresh_database() -> str:
-    name = f"sf_bench_prov_{os.getpid()}_{time.monotonic_ns() % 10**6}"
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-
-
-async def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[-1]
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
-        )
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        await conn.close()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -253,7 +235,7 @@ async def main(quick: bool) -> None:
                 if backend == "sqlite":
                     url = f"sqlite+aiosqlite:///{workdir / f'bench-{backend}.db'}"
                 else:
-                    url = await fresh_database()
+                    url = await create_pg_database()
                 print(f"enrolment rate on {backend}…", flush=True)
                 try:
                     results[f"enrol_{backend}"] = await enrol_rate(
@@ -261,11 +243,11 @@ async def main(quick: bool) -> None:
                     )
                 finally:
                     if backend == "postgresql":
-                        await drop_database(url)
+                        await drop_pg_database(url)
                 if backend == "sqlite":
                     url = f"sqlite+aiosqlite:///{workdir / 'scan.db'}"
                 else:
-                    url = await fresh_database()
+                    url = await create_pg_database()
                 print(f"scan to first sale on {backend}…", flush=True)
                 try:
                     results[f"scan_to_sale_{backend}"] = await scan_to_sale(
@@ -273,7 +255,7 @@ async def main(quick: bool) -> None:
                     )
                 finally:
                     if backend == "postgresql":
-                        await drop_database(url)
+                        await drop_pg_database(url)
         finally:
             plain.kill()
     report(results)

@@ -26,7 +26,6 @@ import uuid
 from pathlib import Path
 
 import aiomqtt
-import asyncpg
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -42,11 +41,9 @@ from edge.replication.replicator import ReplicationSettings, Replicator
 from edge.simulated_register import RingSettings, random_sale, ring_sales
 from protocols.broker_url import parse_broker_url
 from protocols.journal_wire import batch_bytes, record_json
-from tests.harness.services import Mosquitto
+from tests.harness.services import Mosquitto, create_pg_database, drop_pg_database
 
 BROKER = ""  # set in main(): our own Mosquitto, configured from images/mosquitto
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -124,24 +121,6 @@ async def commit_latency(workdir: Path, n: int) -> dict[str, float]:
 
 
 # -- infrastructure ------------------------------------------------------------------------------
-
-
-async def fresh_database() -> str:
-    name = f"sf_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(PG_ADMIN)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-
-
-async def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[-1]
-    conn = await asyncpg.connect(PG_ADMIN)
-    await conn.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname=$1", name
-    )
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    await conn.close()
 
 
 def start_control_plane(database_url: str, port: int) -> subprocess.Popen[bytes]:
@@ -371,7 +350,7 @@ async def main(quick: bool) -> None:
         broker.start()
         BROKER = broker.url
         results["commit_latency"] = await commit_latency(workdir, 500 if quick else 3000)
-        database_url = await fresh_database()
+        database_url = await create_pg_database()
         engine = make_engine(database_url)
         await migrate(engine)
         control_plane = start_control_plane(database_url, 18181)
@@ -388,7 +367,7 @@ async def main(quick: bool) -> None:
             control_plane.terminate()
             control_plane.wait(10)
             await engine.dispose()
-            await drop_database(database_url)
+            await drop_pg_database(database_url)
             broker.kill()
     report(results)
     out = ROOT / "bench" / "results" / "replication.json"
