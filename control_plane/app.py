@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
 from control_plane.catalog.router import router as catalog_router
+from control_plane.commands.router import router as commands_router
 from control_plane.console.router import router as console_router
 from control_plane.db.engine import make_engine, migrate
 from control_plane.devices.router import router as devices_router
@@ -66,6 +67,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
 
     app = FastAPI(title="storefleet control plane", version="0.1.0", lifespan=lifespan)
     app.include_router(devices_router)
+    app.include_router(commands_router)
     app.include_router(sales_router)
     app.include_router(catalog_router)
     app.include_router(provisioning_router)

@@ -107,3 +107,35 @@ sales = Table(
     Index("ix_sales_tenant_ts", "tenant_id", "ts"),
     Index("uq_sales_device_sale", "device_id", "sale_id", unique=True),
 )
+
+# stock counts and other rare kinds are read from the journal by kind, newest first
+Index("ix_journal_kind_ts", journal.c.kind, journal.c.ts)
+
+# the latest ``sf.state`` each device published (retained): what it runs, how its hardware is
+device_state = Table(
+    "device_state",
+    metadata,
+    Column("device_id", String(64), ForeignKey("devices.id"), primary_key=True),
+    Column("config_version", BigInteger, nullable=False, server_default="0"),
+    Column("app_release", String(100), nullable=False, server_default=""),
+    Column("slot", String(16), nullable=False, server_default=""),
+    Column("peripherals", Text, nullable=False, server_default="{}"),
+    Column("received_at", BigInteger, nullable=False),
+)
+
+# remote commands sent to devices and, once the device answered, their results
+commands = Table(
+    "commands",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("device_id", String(64), ForeignKey("devices.id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("args", Text, nullable=False, server_default="{}"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("deadline_at", BigInteger, nullable=False),
+    Column("completed_at", BigInteger),
+    Column("ok", Boolean),
+    Column("result", Text),
+    Column("error", Text),
+    Index("ix_commands_device_created", "device_id", "created_at"),
+)

@@ -8,8 +8,17 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.dependencies import get_engine
-from control_plane.devices import service
-from control_plane.devices.schemas import DeviceIn, DeviceOut, StoreIn, StoreOut, TenantIn
+from control_plane.devices import service, stock_counts
+from control_plane.devices import state as device_state
+from control_plane.devices.schemas import (
+    DeviceIn,
+    DeviceOut,
+    DeviceStateOut,
+    StockCountOut,
+    StoreIn,
+    StoreOut,
+    TenantIn,
+)
 
 router = APIRouter(prefix="/api", tags=["registry"])
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
@@ -82,3 +91,31 @@ async def get_device(device_id: str, engine: Engine) -> DeviceOut:
         return DeviceOut.model_validate(dict(await service.get_device(engine, device_id=device_id)))
     except service.RegistryError as err:
         raise _http(err) from err
+
+
+@router.get("/devices/{device_id}/state")
+async def get_device_state(device_id: str, engine: Engine) -> DeviceStateOut:
+    """What the device last reported it runs, and its peripherals' health."""
+    try:
+        await service.get_device(engine, device_id=device_id)
+    except service.RegistryError as err:
+        raise _http(err) from err
+    reported = await device_state.get_state(engine, device_id=device_id)
+    if reported is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"device {device_id!r} has not reported its state"
+        )
+    return DeviceStateOut.model_validate(
+        reported | {"problems": device_state.problems(reported["peripherals"])}
+    )
+
+
+@router.get("/stock-counts", tags=["stock counts"])
+async def list_stock_counts(
+    engine: Engine, store_id: str | None = None, device_id: str | None = None, limit: int = 50
+) -> list[StockCountOut]:
+    """Committed stock counts with their variance reports, newest first, once replicated."""
+    counts = await stock_counts.list_stock_counts(
+        engine, store_id=store_id, device_id=device_id, limit=max(1, min(limit, 500))
+    )
+    return [StockCountOut.model_validate(count) for count in counts]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from protocols.topics import DEVICE_ID_PATTERN
 
@@ -64,3 +64,64 @@ class StoreOut(BaseModel):
     tenant_id: str
     name: str
     timezone: str
+
+
+class PeripheralHealthOut(BaseModel):
+    """One peripheral as the appliance reports it (``edge/peripherals/health.py``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    device: str = ""
+    kind: str = ""
+    connected: bool | None = None
+    error: str | None = None
+    last_seen: float | None = None  # wall clock seconds on the appliance
+    detail: dict[str, Any] = Field(default_factory=dict)
+    counters: dict[str, int] = Field(default_factory=dict)
+
+
+class DeviceStateOut(BaseModel):
+    """The latest state the device reported, and what in it needs an operator."""
+
+    device_id: str
+    config_version: int
+    app_release: str
+    slot: str
+    peripherals: dict[str, PeripheralHealthOut]
+    problems: list[str]
+    received_at: int
+
+
+class VarianceLineOut(BaseModel):
+    """One GTIN of a count: counted minus expected."""
+
+    gtin: str
+    expected: int
+    counted: int
+    variance: int
+
+
+class VarianceReportOut(BaseModel):
+    """A committed count's report as the store wrote it into its journal."""
+
+    model_config = ConfigDict(extra="allow")
+
+    session_id: str
+    location: str = ""
+    started_at_ms: int | None = None
+    stopped_at_ms: int | None = None
+    reads: int = 0
+    lines: list[VarianceLineOut] = Field(default_factory=list)
+    other_tags: dict[str, int] = Field(default_factory=dict)
+    expected_total: int = 0
+    counted_total: int = 0
+
+
+class StockCountOut(BaseModel):
+    """A committed stock count: where, which journal record, the variance report."""
+
+    device_id: str
+    store_id: str
+    seq: int
+    ts: int
+    report: VarianceReportOut

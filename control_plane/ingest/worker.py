@@ -2,10 +2,11 @@
 
 How it works: one MQTT connection subscribes to every device's journal (as a shared subscription
 ``$share/ingest/…`` when the broker supports it, so several control-plane instances split the
-load) and to status and telemetry. Journal batches are fanned out to a fixed number of partition
-tasks by device id, so one device's batches are stored in arrival order while different devices
-proceed in parallel. Every message that cannot be used is counted, logged and dropped; nothing a
-publisher sends can stop the loop.
+load) and to status, telemetry, retained state and command results. Journal batches are fanned
+out to a fixed number of partition tasks by device id, so one device's batches are stored in
+arrival order while different devices proceed in parallel. Every message that cannot be used is
+counted, logged and dropped; nothing a publisher sends can stop the loop. The API publishes
+commands on the same connection (:meth:`IngestWorker.publish`).
 """
 
 from __future__ import annotations
@@ -24,19 +25,25 @@ from dataclasses import dataclass
 import aiomqtt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from control_plane.commands import service as commands
 from control_plane.devices import presence
+from control_plane.devices import state as device_state
 from control_plane.ingest import metrics
 from control_plane.ingest.service import UnknownDevice, ingest_batch
 from protocols.broker_url import BrokerAddress
 from protocols.codec import decode, encode
 from protocols.errors import ProtocolError
-from protocols.messages import JournalAck, JournalBatch, Status, Telemetry
+from protocols.messages import CommandResult, JournalAck, JournalBatch, State, Status, Telemetry
 from protocols.topics import Channel, all_devices_filter, device_topic, shared_filter
 
 log = logging.getLogger(__name__)
 
 #: Acks are tiny and latency-bound: without this, Nagle and delayed ACKs add ~40 ms per hop.
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+
+
+class NotConnectedError(ConnectionError):
+    """The worker holds no broker connection right now, so nothing can be published."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +76,20 @@ class IngestWorker:
         self.connected = asyncio.Event()
         #: Batches this instance stored (not duplicates-only): lets an operator see the split.
         self.batches_stored = 0
+        self._client: aiomqtt.Client | None = None
+
+    async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """Publish on the live connection (the API's commands go down the ingest connection).
+
+        Raises :class:`NotConnectedError` when there is none, or it failed under the publish.
+        """
+        client = self._client
+        if client is None:
+            raise NotConnectedError(f"not connected to the broker {self.broker.url}")
+        try:
+            await client.publish(topic, payload, qos=qos)
+        except aiomqtt.MqttError as err:
+            raise NotConnectedError(f"publish to {self.broker.url} failed: {err}") from err
 
     async def run(self) -> None:
         """Serve forever; each lost connection is logged and retried with jittered backoff."""
@@ -105,6 +126,15 @@ class IngestWorker:
             await client.subscribe(journal_filter, qos=1)
             await client.subscribe(all_devices_filter(Channel.STATUS), qos=1)
             await client.subscribe(all_devices_filter(Channel.TELEMETRY), qos=0)
+            # state is retained and idempotent: every instance keeps it. A result is stored once,
+            # so instances share them like journal batches.
+            await client.subscribe(all_devices_filter(Channel.STATE), qos=1)
+            results_filter = (
+                shared_filter(Channel.CMD_RESULT)
+                if self.settings.shared_subscription
+                else all_devices_filter(Channel.CMD_RESULT)
+            )
+            await client.subscribe(results_filter, qos=1)
             log.info(
                 "ingest %s: subscribed to %s on %s",
                 self.identifier,
@@ -114,11 +144,15 @@ class IngestWorker:
             queues: list[asyncio.Queue[tuple[str, JournalBatch]]] = [
                 asyncio.Queue(self.settings.queue_depth) for _ in range(self.settings.partitions)
             ]
+            self._client = client
             self.connected.set()
-            async with asyncio.TaskGroup() as tasks:
-                for number, queue in enumerate(queues):
-                    tasks.create_task(self._partition(client, queue), name=f"ingest-{number}")
-                tasks.create_task(self._receive(client, queues), name="ingest-receive")
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    for number, queue in enumerate(queues):
+                        tasks.create_task(self._partition(client, queue), name=f"ingest-{number}")
+                    tasks.create_task(self._receive(client, queues), name="ingest-receive")
+            finally:
+                self._client = None
 
     async def _receive(
         self, client: aiomqtt.Client, queues: list[asyncio.Queue[tuple[str, JournalBatch]]]
@@ -140,6 +174,10 @@ class IngestWorker:
                 await self._guard(presence.apply_status(self.engine, device_id, body))
             elif isinstance(body, Telemetry):
                 await self._guard(presence.apply_telemetry(self.engine, device_id, body))
+            elif isinstance(body, State):
+                await self._guard(device_state.apply_state(self.engine, device_id, body))
+            elif isinstance(body, CommandResult):
+                await self._result(device_id, body)
             else:
                 metrics.DROPPED.labels("unexpected_channel").inc()
                 log.warning("ingest: %s is not an upstream message; dropped", message.topic)
@@ -154,6 +192,18 @@ class IngestWorker:
             return
         if known is False:
             metrics.DROPPED.labels("unknown_device").inc()
+
+    async def _result(self, device_id: str, result: CommandResult) -> None:
+        """Keep a command's result; one that answers no command of ours is counted and dropped."""
+        try:
+            recorded = await commands.record_result(self.engine, device_id, result)
+        except Exception:
+            metrics.DROPPED.labels("store_error").inc()
+            log.exception("ingest: could not record the result of command %r", result.id)
+            return
+        if recorded != "recorded":
+            metrics.DROPPED.labels(f"{recorded}_command_result").inc()
+            log.warning("ingest: %s result %r from %s dropped", recorded, result.id, device_id)
 
     async def _partition(
         self, client: aiomqtt.Client, queue: asyncio.Queue[tuple[str, JournalBatch]]

@@ -1,0 +1,251 @@
+"""Send a command to a device and keep its outcome. Keyword-only; domain errors, routers map them.
+
+How it works: :func:`send_command` records the command (no result yet) *before* publishing it at
+QoS 1 on ``sf/v1/d/{device}/cmd``, so a result that comes back faster than the insert commits
+still finds its row. The ingest worker hands every ``sf.cmd.result`` to :func:`record_result`,
+which fills the row once. Whether a command timed out is computed when it is read (no result and
+past its deadline): no timer, nothing to lose on a restart, and every instance agrees. The agent's
+MQTT session is clean, so a command that reached an offline appliance is never run later; the
+operator sees "timed out" and asks again.
+
+Errors::
+
+    CommandError
+    ├── DeviceNotFound        no such device (404)
+    ├── DeviceDecommissioned  the device was retired (409)
+    ├── UnknownCommand        not one of ALLOWED (400)
+    ├── CommandNotFound       no such command for that device (404)
+    └── DeviceUnreachable     the control plane is not connected to the broker (503)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_plane.db.tables import commands, devices
+from protocols.codec import encode
+from protocols.messages import Command, CommandResult
+from protocols.topics import Channel, device_topic
+
+#: The commands the appliance's fleet agent runs (``edge/agent/commands.py``). Anything else is
+#: refused here, so a typo fails at the operator's click instead of as a device-side rejection.
+ALLOWED = frozenset({"stock_count.start", "stock_count.stop", "printer.test_page", "drawer.open"})
+
+Status = Literal["pending", "done", "timed_out"]
+Recorded = Literal["recorded", "duplicate", "unknown"]
+
+
+class Publisher(Protocol):
+    """Publishes on the control plane's broker connection (the ingest worker's).
+
+    Raises :class:`ConnectionError` when there is no connection to publish on.
+    """
+
+    async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
+        """Publish ``payload`` on ``topic``; returns once the broker has it (QoS 1)."""
+
+
+class CommandError(Exception):
+    """A command was refused or cannot be found."""
+
+
+class DeviceNotFound(CommandError):  # noqa: N818 - named in the domain's words
+    """No such device."""
+
+
+class DeviceDecommissioned(CommandError):  # noqa: N818 - named in the domain's words
+    """The device was retired; it takes no more commands."""
+
+
+class UnknownCommand(CommandError):  # noqa: N818 - named in the domain's words
+    """The appliance does not run a command of that name."""
+
+
+class CommandNotFound(CommandError):  # noqa: N818 - named in the domain's words
+    """No command with that id was sent to that device."""
+
+
+class DeviceUnreachable(CommandError):  # noqa: N818 - named in the domain's words
+    """The control plane has no broker connection right now."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CommandView:
+    """A command as the API shows it, with its status as of ``now``."""
+
+    id: str
+    device_id: str
+    name: str
+    args: dict[str, Any]
+    status: Status
+    ok: bool | None
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: int
+    deadline_at: int
+    completed_at: int | None
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def send_command(
+    engine: AsyncEngine,
+    *,
+    publisher: Publisher,
+    device_id: str,
+    name: str,
+    args: dict[str, Any],
+    timeout_s: int = 30,
+    now_ms: int | None = None,
+) -> CommandView:
+    """Record and publish one command; returns it as pending."""
+    if name not in ALLOWED:
+        raise UnknownCommand(f"unknown command {name!r}; one of {', '.join(sorted(ALLOWED))}")
+    async with engine.connect() as conn:
+        device = (
+            await conn.execute(select(devices.c.decommissioned_at).where(devices.c.id == device_id))
+        ).first()
+    if device is None:
+        raise DeviceNotFound(f"device {device_id!r} does not exist")
+    if device.decommissioned_at is not None:
+        raise DeviceDecommissioned(f"device {device_id!r} is decommissioned")
+    created = _now_ms() if now_ms is None else now_ms
+    command = Command(id=uuid.uuid4().hex, name=name, args=args)
+    row = {
+        "id": command.id,
+        "device_id": device_id,
+        "name": name,
+        "args": json.dumps(args, sort_keys=True),
+        "created_at": created,
+        "deadline_at": created + timeout_s * 1000,
+    }
+    async with engine.begin() as conn:
+        await conn.execute(insert(commands).values(**row))
+    try:
+        await publisher.publish(device_topic(device_id, Channel.CMD), encode(command), 1)
+    except ConnectionError as err:
+        # Not sent (or not known to be): close the row so it does not wait for a result.
+        await _complete(
+            engine, command_id=command.id, ok=False, result=None, error=f"not sent: {err}"
+        )
+        raise DeviceUnreachable(f"command not sent to {device_id!r}: {err}") from err
+    return await get_command(engine, device_id=device_id, command_id=command.id, now_ms=created)
+
+
+async def record_result(engine: AsyncEngine, device_id: str, result: CommandResult) -> Recorded:
+    """Keep the device's answer to one of its commands; the first answer wins."""
+    completed = await _complete(
+        engine,
+        command_id=result.id,
+        device_id=device_id,
+        ok=result.ok,
+        result=result.result,
+        error=result.error,
+    )
+    if completed:
+        return "recorded"
+    async with engine.connect() as conn:
+        known = await conn.execute(
+            select(commands.c.id).where(
+                commands.c.id == result.id, commands.c.device_id == device_id
+            )
+        )
+    return "duplicate" if known.first() is not None else "unknown"
+
+
+async def _complete(
+    engine: AsyncEngine,
+    *,
+    command_id: str,
+    ok: bool,
+    result: dict[str, Any] | None,
+    error: str | None,
+    device_id: str | None = None,
+) -> bool:
+    query = update(commands).where(commands.c.id == command_id, commands.c.completed_at.is_(None))
+    if device_id is not None:  # a device answers only for its own commands
+        query = query.where(commands.c.device_id == device_id)
+    async with engine.begin() as conn:
+        changed = await conn.execute(
+            query.values(
+                completed_at=_now_ms(),
+                ok=ok,
+                result=None if result is None else json.dumps(result, sort_keys=True),
+                error=error,
+            )
+        )
+    return bool(changed.rowcount)
+
+
+def _view(row: RowMapping, now_ms: int) -> CommandView:
+    status: Status = (
+        "done"
+        if row["completed_at"] is not None
+        else "timed_out"
+        if now_ms > row["deadline_at"]
+        else "pending"
+    )
+    return CommandView(
+        id=row["id"],
+        device_id=row["device_id"],
+        name=row["name"],
+        args=json.loads(row["args"]),
+        status=status,
+        ok=row["ok"],
+        result=None if row["result"] is None else json.loads(row["result"]),
+        error=row["error"],
+        created_at=row["created_at"],
+        deadline_at=row["deadline_at"],
+        completed_at=row["completed_at"],
+    )
+
+
+async def get_command(
+    engine: AsyncEngine, *, device_id: str, command_id: str, now_ms: int | None = None
+) -> CommandView:
+    """One command of the device, its status as of ``now_ms`` (default: now)."""
+    async with engine.connect() as conn:
+        row = (
+            (
+                await conn.execute(
+                    select(commands).where(
+                        commands.c.id == command_id, commands.c.device_id == device_id
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise CommandNotFound(f"no command {command_id!r} for device {device_id!r}")
+    return _view(row, _now_ms() if now_ms is None else now_ms)
+
+
+async def recent_commands(
+    engine: AsyncEngine, *, device_id: str, limit: int = 20, now_ms: int | None = None
+) -> list[CommandView]:
+    """The device's latest commands, newest first."""
+    async with engine.connect() as conn:
+        rows = (
+            (
+                await conn.execute(
+                    select(commands)
+                    .where(commands.c.device_id == device_id)
+                    .order_by(commands.c.created_at.desc(), commands.c.id)
+                    .limit(limit)
+                )
+            )
+            .mappings()
+            .all()
+        )
+    now = _now_ms() if now_ms is None else now_ms
+    return [_view(row, now) for row in rows]
