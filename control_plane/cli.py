@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from edge.kiosk.register_command import register as register_command
 from provisioning.cli import app as provision_app
 
 app = typer.Typer(
@@ -122,6 +123,9 @@ def appliance(
                 on_commit=announce if print_commits else None,
             )
         )
+
+
+app.command("register")(register_command)  # the appliance's register, first boot included
 
 
 def main() -> None:

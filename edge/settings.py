@@ -1,10 +1,16 @@
-"""The appliance's one settings object, from ``STOREFLEET_EDGE_*`` environment variables."""
+"""The appliance's one settings object, from ``STOREFLEET_EDGE_*`` environment variables.
+
+An appliance is told who it is in one of two ways: ``STOREFLEET_EDGE_DEVICE_ID`` (a bench or
+demo appliance with a fixed id on a plain broker), or ``STOREFLEET_EDGE_IDENTITY_DIR`` (a real
+appliance that enrols itself with a QR code on first boot; its certificate then names the
+device and the control plane names the broker).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocols.broker_url import BrokerAddress, parse_broker_url
@@ -16,16 +22,19 @@ class EdgeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="STOREFLEET_EDGE_", extra="ignore")
 
-    device_id: str
+    # "" only with identity_dir: the enrolled certificate supplies the id (empty until then)
+    device_id: str = ""
+    identity_dir: Path | None = None
     register_id: str = "1"
     ledger_path: Path = Path("/var/lib/storefleet/ledger.db")
-    broker_url: str = "mqtt://127.0.0.1:1883"
+    broker_url: str = "mqtt://127.0.0.1:1883"  # ignored once enrolled: the enrolment names it
     currency: str = "EUR"
 
     @field_validator("device_id")
     @classmethod
     def _device_id(cls, value: str) -> str:
-        validate_device_id(value)
+        if value:
+            validate_device_id(value)
         return value
 
     @field_validator("broker_url")
@@ -33,6 +42,23 @@ class EdgeSettings(BaseSettings):
     def _broker_url(cls, value: str) -> str:
         parse_broker_url(value)
         return value
+
+    @model_validator(mode="after")
+    def _who_am_i(self) -> EdgeSettings:
+        if not self.device_id and self.identity_dir is None:
+            msg = (
+                "set STOREFLEET_EDGE_IDENTITY_DIR (where an appliance that enrols with a QR "
+                "code keeps its key and certificate) or STOREFLEET_EDGE_DEVICE_ID (a fixed id "
+                "for a bench appliance on a plain broker)"
+            )
+            raise ValueError(msg)
+        if self.device_id and self.identity_dir is not None:
+            msg = (
+                "set only one of STOREFLEET_EDGE_DEVICE_ID and STOREFLEET_EDGE_IDENTITY_DIR: an "
+                "enrolled appliance's id is the one in its certificate"
+            )
+            raise ValueError(msg)
+        return self
 
     @property
     def broker(self) -> BrokerAddress:

@@ -10,6 +10,7 @@ How it works
 3. Make (or reuse) the key, POST token + CSR to `/api/enrol`.
 4. `DeviceIdentity.install` checks the chain against the pin and this key, and writes it;
    then `enrolment.json` (device id, broker URL, first config) is written atomically beside it.
+`progress` (optional) hears each step as it starts, for the first-boot screen.
 A power cut at any point is resumed by running the same enrolment again: the key is kept, and
 the control plane answers the same key with the same device id (a retry, not a replay). A
 complete enrolment (certificate and `enrolment.json`) is returned as is, without the network.
@@ -18,9 +19,10 @@ complete enrolment (certificate and `enrolment.json`) is returned as is, without
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,16 @@ from provisioning.keys import PRIVATE_FILE_MODE, certificate_fingerprint, write_
 
 ENROLMENT_FILE = "enrolment.json"
 TIMEOUT = httpx.Timeout(15.0)
+
+
+class EnrolmentStep(enum.Enum):
+    """What enrolment is doing now, for a screen that shows the field tech it is moving."""
+
+    PINNING = "pinning"  # fetching the control plane's root and comparing it with the pin
+    REQUESTING = "requesting"  # the pin matched: token and CSR sent, waiting for the certificate
+
+
+Progress = Callable[[EnrolmentStep], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +112,11 @@ def replication_identity(identity_dir: Path) -> ReplicationIdentity:
 
 
 async def enrol_from_qr(
-    text: str, *, identity_dir: Path, http: httpx.AsyncClient | None = None
+    text: str,
+    *,
+    identity_dir: Path,
+    http: httpx.AsyncClient | None = None,
+    progress: Progress | None = None,
 ) -> EnrolmentResult:
     """Enrol with a scanned QR code; `http` (optional) is used for every request, as given."""
     payload = parse_qr(text)
@@ -110,6 +126,7 @@ async def enrol_from_qr(
         secret={"token": payload.token},
         identity_dir=identity_dir,
         http=http,
+        progress=progress,
     )
 
 
@@ -119,6 +136,7 @@ async def enrol_with_code(
     settings: EnrolmentSettings,
     identity_dir: Path | None = None,
     http: httpx.AsyncClient | None = None,
+    progress: Progress | None = None,
 ) -> EnrolmentResult:
     """Enrol with the typed fallback code; the URL and pin come from the image's settings."""
     canonical = normalise_fallback_code(code)  # a typo is caught here, before any request
@@ -128,6 +146,7 @@ async def enrol_with_code(
         secret={"fallback_code": canonical},
         identity_dir=identity_dir or settings.identity_dir,
         http=http,
+        progress=progress,
     )
 
 
@@ -195,16 +214,20 @@ async def _enrol(
     secret: dict[str, str],
     identity_dir: Path,
     http: httpx.AsyncClient | None,
+    progress: Progress | None,
 ) -> EnrolmentResult:
     done = load_enrolment(identity_dir)
     if done is not None:
         return done
+    report = progress or (lambda _step: None)
     base = control_plane_url.rstrip("/")
+    report(EnrolmentStep.PINNING)
     # Bootstrap: authenticity of the root comes from the pin, not from TLS (nothing trusted yet).
     async with _client(http, verify=False) as bootstrap:
         root_pem = await fetch_pinned_root(
             bootstrap, control_plane_url=control_plane_url, fingerprint=fingerprint
         )
+    report(EnrolmentStep.REQUESTING)
     identity = DeviceIdentity(identity_dir)
     csr_pem = identity.certificate_request()  # the same key again if a first try was cut short
     pinned_tls = ssl.create_default_context(cadata=root_pem.decode())

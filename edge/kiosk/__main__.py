@@ -1,6 +1,7 @@
 """``python -m edge.kiosk``: the register with its kiosk, for the demo and the appliance image.
 
-Settings come from ``STOREFLEET_EDGE_*`` (at least ``STOREFLEET_EDGE_DEVICE_ID``); options say
+Settings come from ``STOREFLEET_EDGE_*`` (``STOREFLEET_EDGE_DEVICE_ID``, or
+``STOREFLEET_EDGE_IDENTITY_DIR`` for the first-boot enrolment screen); options say
 where the kiosk listens and whether to replicate and sync the catalog.
 """
 

@@ -5,7 +5,8 @@ on a fresh appliance) and the replicator's ``connected`` event. Its lifespan run
 loops in one TaskGroup — the link watch (offline badge, backlog) and the idle tick (auto-lock)
 — so neither can die unseen. ``/ws`` sends the whole state whenever it changed and accepts
 ``{"type": "scan", "code": …}`` from the page's keyboard-wedge reader (a scanner that types
-digits and Enter), which takes the same path as a scan from the scanner service.
+digits and Enter), which takes the same path as a scan from the scanner service. Before
+enrolment the same scan (the enrolment QR, up to 2 kB) goes to the ``first_boot`` desk instead.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from edge.kiosk import api
+from edge.kiosk import api, enrol_api
+from edge.kiosk.enrolment_desk import DeskBusy, EnrolmentDesk
 from edge.kiosk.live import LinkWatch
 from edge.kiosk.screen import Screen
 from edge.pos.register import Register
@@ -36,14 +38,19 @@ def create_kiosk_app(
     register: Register | None,
     enrolled: bool,
     connected: asyncio.Event | None = None,
+    first_boot: EnrolmentDesk | None = None,
     link_interval: float = 0.2,
     idle_interval: float = 1.0,
 ) -> FastAPI:
-    """The kiosk ASGI app; nothing runs until its lifespan starts."""
+    """The kiosk ASGI app; nothing runs until its lifespan starts.
+
+    ``first_boot`` is the enrolment desk of an appliance without an identity; whoever runs the
+    register runs its loop (it must outlive any one page).
+    """
     ledger = None if register is None else register.ledger
     link = LinkWatch(ledger=ledger, connected=connected, on_change=lambda: None)
     link.interval = link_interval
-    screen = Screen(register=register, enrolled=enrolled, link=link)
+    screen = Screen(register=register, enrolled=enrolled, link=link, first_boot=first_boot)
     link.on_change = screen.hub.poke
 
     @contextlib.asynccontextmanager
@@ -60,6 +67,7 @@ def create_kiosk_app(
     app = FastAPI(title="storefleet kiosk", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.screen = screen
     app.include_router(api.router)
+    app.include_router(enrol_api.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/", response_class=HTMLResponse)
@@ -112,5 +120,12 @@ async def _receive(socket: WebSocket, screen: Screen) -> None:
             await socket.send_text(
                 json.dumps({"type": "scanned", "ok": response.status_code == 200})
             )
+        elif kind == "scan" and screen.first_boot is not None and not screen.enrolled:
+            answer: dict[str, Any] = {"type": "scanned", "ok": True}
+            try:
+                screen.first_boot.submit(str(message.get("code", "")))
+            except DeskBusy as err:
+                answer.update(ok=False, why=str(err))
+            await socket.send_text(json.dumps(answer))
         elif kind == "ping":
             await socket.send_text(json.dumps({"type": "pong", "t": message.get("t")}))

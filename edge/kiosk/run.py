@@ -5,6 +5,12 @@ long-lived loops (replicator, catalog sync, the kiosk's uvicorn server) in one T
 loop that dies takes the register down loudly and the fleet agent restarts it. ``serve_kiosk``
 is the piece tests reuse: uvicorn on a loopback port, started and stopped with the context.
 Without a configured card terminal the demo starts the terminal simulator on loopback.
+
+Identity: with ``settings.identity_dir`` the appliance is who its enrolled certificate says
+(device id, broker, mTLS). Without one yet, the kiosk shows the first-boot screen and an
+:class:`EnrolmentDesk` runs in the TaskGroup; when it enrols, the replicator and the fleet agent
+start in the same TaskGroup on the new identity and the screen turns to selling, no restart.
+Without ``identity_dir`` (bench, demo) the fixed ``device_id`` and ``broker_url`` are used.
 """
 
 from __future__ import annotations
@@ -24,8 +30,13 @@ from edge.agent.session import agent_for_hub
 from edge.appliance import VERSION
 from edge.checkout.payment_terminal_client import TcpPaymentTerminal
 from edge.checkout.payment_terminal_sim import PaymentTerminalSimulator
+from edge.enrolment.errors import NotEnrolled
+from edge.enrolment.first_boot import EnrolmentResult, load_enrolment, replication_identity
+from edge.enrolment.settings import EnrolmentSettings
 from edge.kiosk import api
 from edge.kiosk.app import create_kiosk_app
+from edge.kiosk.enrolment_desk import DeskBusy, EnrolmentDesk
+from edge.kiosk.screen import Screen
 from edge.ledger import Ledger
 from edge.peripherals.hub import PeripheralHub
 from edge.peripherals.receipt_adapter import HubReceiptPrinter
@@ -41,6 +52,7 @@ from edge.pos.store_config import DEMO_CATALOG, DEMO_STORE, load_store_config
 from edge.replication.replicator import ReplicationSettings, Replicator
 from edge.settings import EdgeSettings
 from edge.stock.on_hand import catalog_gtins
+from protocols.broker_url import BrokerAddress
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +73,27 @@ class RegisterOptions:
     catalog_url: str | None = None  # the control plane, for catalog changes while selling
     tenant_id: str | None = None
     catalog_poll: float = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Uplink:
+    """Who this register replicates as, and where: the enrolled identity or fixed settings."""
+
+    device_id: str
+    broker: BrokerAddress
+    tls_context: ssl.SSLContext | None
+
+
+def uplink_for(settings: EdgeSettings, *, tls_context: ssl.SSLContext | None) -> Uplink | None:
+    """The identity to start with; None when this appliance still has to enrol."""
+    if settings.identity_dir is None:
+        return Uplink(device_id=settings.device_id, broker=settings.broker, tls_context=tls_context)
+    if load_enrolment(settings.identity_dir) is None:
+        return None
+    enrolled = replication_identity(settings.identity_dir)
+    return Uplink(
+        device_id=enrolled.device_id, broker=enrolled.broker, tls_context=enrolled.tls_context
+    )
 
 
 def kiosk_server(app: FastAPI, *, host: str, port: int) -> uvicorn.Server:
@@ -101,14 +134,18 @@ async def run_register(
     cashier: CashierSettings | None = None,
     tls_context: ssl.SSLContext | None = None,
     stop: asyncio.Event | None = None,
+    code_settings: EnrolmentSettings | None = None,
 ) -> None:
     """Run the register until cancelled, or until ``stop`` is set (a graceful shutdown).
 
     ``peripherals`` brings the register's hardware (printer, drawer, scanners, RFID) and the fleet
     agent that reports its health and runs remote commands; ``cashier`` rings sales by itself
-    (the demo); ``tls_context`` is the device's mTLS identity once it is enrolled.
+    (the demo); ``tls_context`` is the mTLS identity of an appliance with a fixed device id (with
+    ``settings.identity_dir`` the enrolled identity brings its own); ``code_settings`` lets the
+    first-boot screen take a typed enrolment code.
     """
     opts = options or RegisterOptions()
+    uplink = uplink_for(settings, tls_context=tls_context) if opts.enrolled else None
     config = load_store_config(opts.store_config)
     catalog = load_snapshot_file(opts.catalog_snapshot)
     pos_db = opts.pos_db or settings.ledger_path.with_name("pos.db")
@@ -141,29 +178,57 @@ async def run_register(
             printer=printer,
         )
         await register.start()
-        replicator = None
-        if opts.replicate and opts.enrolled:
-            replicator = Replicator(
-                ledger=ledger,
-                device_id=settings.device_id,
-                broker=settings.broker,
-                settings=replication,
-                versions={"app": VERSION},
-                tls_context=tls_context,
-            )
-        app = create_kiosk_app(
-            register=register,
-            enrolled=opts.enrolled,
-            connected=None if replicator is None else replicator.connected,
-        )
         async with asyncio.TaskGroup() as group:
             loops: list[asyncio.Task[None]] = []
 
             def start(loop: Coroutine[object, object, None], name: str) -> None:
                 loops.append(group.create_task(loop, name=name))
 
-            if replicator is not None:
-                start(replicator.run(), f"replicator-{settings.device_id}")
+            def connect(up: Uplink) -> None:
+                """Replicate and run the fleet agent as ``up``, then sell (at start or enrolled)."""
+                connected = None
+                if opts.replicate:
+                    replicator = Replicator(
+                        ledger=ledger,
+                        device_id=up.device_id,
+                        broker=up.broker,
+                        settings=replication,
+                        versions={"app": VERSION},
+                        tls_context=up.tls_context,
+                    )
+                    connected = replicator.connected
+                    start(replicator.run(), f"replicator-{up.device_id}")
+                if opts.replicate and hub is not None:
+                    agent = agent_for_hub(
+                        device_id=up.device_id,
+                        broker=up.broker,
+                        hub=hub,
+                        journal=ledger,
+                        item_gtins=catalog_gtins(register.catalog),
+                        app_release=VERSION,
+                        tls_context=up.tls_context,
+                    )
+                    start(agent.run(), "fleet-agent")
+                screen.set_enrolled(True, connected=connected)
+
+            async def enrolled(result: EnrolmentResult) -> None:
+                up = uplink_for(settings, tls_context=None)  # read back as a restart would
+                if up is None or up.device_id != result.device_id:
+                    raise NotEnrolled(str(settings.identity_dir))
+                connect(up)
+
+            desk = None
+            if uplink is None and settings.identity_dir is not None:
+                desk = EnrolmentDesk(
+                    identity_dir=settings.identity_dir,
+                    on_enrolled=enrolled,
+                    code_settings=code_settings,
+                )
+                start(_first_boot(desk), "first-boot")
+            app = create_kiosk_app(register=register, enrolled=False, first_boot=desk)
+            screen: Screen = app.state.screen
+            if uplink is not None:
+                connect(uplink)
             if opts.catalog_url and opts.tenant_id:
                 sync = CatalogSync(
                     register=register,
@@ -174,22 +239,12 @@ async def run_register(
                 start(sync.run(), "catalog-sync")
             if hub is not None:
                 start(_hardware_scans(hub, app), "hardware-scans")
-                if opts.replicate and opts.enrolled:
-                    agent = agent_for_hub(
-                        device_id=settings.device_id,
-                        broker=settings.broker,
-                        hub=hub,
-                        journal=ledger,
-                        item_gtins=catalog_gtins(register.catalog),
-                        app_release=VERSION,
-                        tls_context=tls_context,
-                    )
-                    start(agent.run(), "fleet-agent")
             if cashier is not None:
                 start(ring_at_register(register, cashier), "simulated-cashier")
             log.info(
-                "register %s: kiosk on http://%s:%d, ledger at seq %d, %d not yet replicated",
+                "register %s (%s): kiosk on http://%s:%d, ledger at seq %d, %d not yet replicated",
                 settings.register_id,
+                "first boot: not enrolled" if uplink is None else uplink.device_id,
                 opts.kiosk_host,
                 opts.kiosk_port,
                 ledger.last_seq,
@@ -205,10 +260,23 @@ async def run_register(
                     task.cancel()  # the replicator and the agent say "offline" on the way out
 
 
+async def _first_boot(desk: EnrolmentDesk) -> None:
+    await desk.run()
+
+
 async def _hardware_scans(hub: PeripheralHub, app: FastAPI) -> None:
-    """Scans from the register's own scanners go the same way as the kiosk's wedge input."""
-    screen = app.state.screen
+    """Scans from the register's own scanners go the same way as the kiosk's wedge input.
+
+    Before enrolment that is the first-boot desk: a 2D scanner reads the enrolment QR.
+    """
+    screen: Screen = app.state.screen
     async for scan in hub.scans():
+        if not screen.enrolled and screen.first_boot is not None:
+            try:
+                screen.first_boot.submit(scan.text)
+            except DeskBusy as err:
+                log.info("scan ignored on the first-boot screen: %s", err)
+            continue
         if screen.register is None or not screen.enrolled:
             continue
         await api.run(screen, screen.register.scan(scan.text, cart_id=None), scanned=scan.text)

@@ -9,7 +9,7 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 
 let doc = JSON.parse($("#initial").textContent);
 let seenAlert = doc.register?.alert?.id ?? 0;
-const typed = { main: "", pin: "", modal: "" };
+const typed = { main: "", pin: "", modal: "", code: "" };
 let selectedLine = null;
 let pinEmployee = null;
 let socket = null;
@@ -43,13 +43,14 @@ async function post(path, body = {}) {
   }
   return answer;
 }
-const needsCart = (path) => !/^(signin|lock|unlock|shift|returns)/.test(path);
+const needsCart = (path) => !/^(signin|lock|unlock|shift|returns|enrolment)/.test(path);
 
 function connect() {
   socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
   socket.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
     if (msg.type === "state") apply(msg.state);
+    if (msg.type === "scanned" && msg.why) showAlert({ id: -1, code: "busy", message: msg.why });
   };
   socket.onclose = () => setTimeout(connect, 500);
 }
@@ -90,7 +91,7 @@ function render() {
   for (const s of $$(".screen")) s.hidden = s.id !== "scr-" + name;
   renderBar();
   const reg = doc.register;
-  if (!reg) { closeModal(); return; }
+  if (!reg) { closeModal(); renderEnrol(doc.first_boot); renderEntries(); return; }
   if (name === "signin") renderSignin(reg);
   if (name === "sale") renderSale(reg);
   if (name === "pay") renderPay(reg);
@@ -126,7 +127,43 @@ function renderBar() {
   printer.textContent = doc.printer ? "Printer: " + doc.printer : "";
 }
 
+// -- first boot: the enrolment desk's progress, refusal and outcome ------------------------------
+const STEPS = ["pinning", "requesting"];
+function renderEnrol(fb) {
+  const steps = $("#enrol-steps");
+  $("#enrol-type").hidden = !fb || !fb.codes;
+  if (!fb) { steps.hidden = true; $("#enrol-refusal").hidden = true; return; }
+  steps.dataset.phase = fb.phase;
+  steps.hidden = !(STEPS.includes(fb.phase) || fb.failed_step || fb.phase === "enrolled");
+  for (const li of $$("li", steps)) {
+    const step = li.dataset.step;
+    const done = fb.steps_done.includes(step) || (step === "enrolled" && fb.phase === "enrolled");
+    li.className = done ? "done" : step === fb.phase ? "active" : step === fb.failed_step ? "failed" : "";
+  }
+  $('#enrol-steps [data-step="enrolled"]').textContent = fb.enrolled ? enrolledAs(fb.enrolled) : "Enrolled";
+  const refusal = fb.phase === "refused" ? fb.refusal : null;
+  $("#enrol-refusal").hidden = !refusal;
+  $("#enrol-refusal").dataset.reason = refusal ? refusal.reason : "";
+  $("#enrol-refusal-text").textContent = refusal ? refusal.message : "";
+  $("#enrol-refusal-advice").textContent = refusal ? refusal.advice : "";
+}
+const enrolledAs = (e) => `Enrolled as ${e.device_id} for ${e.store}` + (e.register_name ? ` (${e.register_name})` : "");
+const formatCode = (t) => t.replace(/(.{4})(?=.)/g, "$1-");
+
+function sendEnrolScan(text) {
+  if (!text) return;
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "scan", code: text }));
+  else enrolPost("enrolment/scan", { text });
+}
+async function enrolPost(path, body) {
+  const answer = await post(path, body);
+  if (answer && answer.error) showAlert({ id: -1, code: answer.error.code, message: answer.error.message });
+}
+
 function renderSignin(reg) {
+  const note = doc.first_boot?.enrolled;
+  $("#enrolled-note").hidden = !note;
+  $("#enrolled-note").textContent = note ? "✓ " + enrolledAs(note) + ". Sign in to start selling." : "";
   $("#staff").innerHTML = reg.employees.map((e) =>
     `<button class="tile${pinEmployee === e.id ? " chosen" : ""}" data-employee="${esc(e.id)}" data-testid="employee-${esc(e.id)}">${esc(e.name)}<small>${esc(e.role)}</small></button>`).join("");
   $("#pin-panel").hidden = !pinEmployee;
@@ -170,7 +207,7 @@ function renderReceipt(reg) {
 }
 
 function renderEntries() {
-  for (const el of $$("[data-show]")) el.textContent = typed[el.dataset.show] || "\u00a0";
+  for (const el of $$("[data-show]")) el.textContent = (el.dataset.show === "code" ? formatCode(typed.code) : typed[el.dataset.show]) || "\u00a0";
   $("#pin-dots").textContent = "●".repeat(typed.pin.length) || "\u00a0";
   for (const el of $$("[data-show-modal]")) el.textContent = typed.modal || "\u00a0";
 }
@@ -184,14 +221,16 @@ function showAlert(alert) {
 
 // -- keypads -------------------------------------------------------------------------------------
 const PAD = ["7", "8", "9", "⌫", "4", "5", "6", "C", "1", "2", "3", ".", "0", "00"];
+// the typed enrolment code's alphabet (Crockford base32: no I, L, O, U to mistake)
+const CODE_PAD = [..."0123456789ABCDEFGHJKMNPQRSTVWXYZ", "⌫", "clear"];  // "C" is a letter here
 function buildPad(el) {
-  const keys = el.dataset.pad === "pin" ? ["1", "2", "3", "4", "5", "6", "7", "8", "9", "C", "0", "⌫"] : PAD;
-  el.innerHTML = keys.map((k) => `<button class="key" data-key="${k}">${k}</button>`).join("") +
+  const keys = el.dataset.pad === "pin" ? ["1", "2", "3", "4", "5", "6", "7", "8", "9", "C", "0", "⌫"] : el.dataset.pad === "code" ? CODE_PAD : PAD;
+  el.innerHTML = keys.map((k) => `<button class="key" data-key="${k}">${k === "clear" ? "Clear" : k}</button>`).join("") +
     (el.dataset.enter ? `<button class="key enter" data-key="enter" data-testid="pad-enter-${el.dataset.pad}">${el.dataset.pad === "pin" ? "OK" : "Enter"}</button>` : "");
 }
 function press(buffer, key) {
   if (key === "⌫") typed[buffer] = typed[buffer].slice(0, -1);
-  else if (key === "C") typed[buffer] = "";
+  else if (key === "clear" || (key === "C" && buffer !== "code")) typed[buffer] = "";
   else if (typed[buffer].length < 24) typed[buffer] += key;
   renderEntries();
 }
@@ -222,6 +261,8 @@ const actions = {
   card: () => { const m = toMinor(take("main")); post("pay/card", m === null ? {} : { amount_minor: m }); },
   "pay-back": () => post("pay/cancel"),
   "new-sale": () => post("sale/new"),
+  "enrol-type": () => { $("#enrol-code").hidden = !$("#enrol-code").hidden; },
+  "enrol-code": () => { const code = take("code"); if (code) enrolPost("enrolment/code", { code }); },
 };
 
 document.addEventListener("click", (ev) => {
@@ -270,6 +311,11 @@ let wedge = "";
 document.addEventListener("keydown", (ev) => {
   if (ev.target.matches && ev.target.matches("input, textarea")) return;
   const name = screenName();
+  if (name === "enrol") {  // the enrolment QR is a URI: take every printable character
+    if (ev.key.length === 1) { wedge += ev.key; ev.preventDefault(); }
+    else if (ev.key === "Enter") { ev.preventDefault(); const text = wedge; wedge = ""; sendEnrolScan(text); }
+    return;
+  }
   const buffer = name === "signin" ? "pin" : !$("#modal-back").hidden ? "modal" : null;
   if (/^[0-9]$/.test(ev.key)) {
     if (buffer) press(buffer, ev.key); else wedge += ev.key;
