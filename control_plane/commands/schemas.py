@@ -33,3 +33,4 @@ class CommandOut(BaseModel):
     created_at: int
     deadline_at: int
     completed_at: int | None
+    summary: str = Field(description="the outcome in an operator's words")

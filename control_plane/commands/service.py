@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from control_plane.commands.summary import summarize
 from control_plane.db.tables import commands, devices
 from protocols.codec import encode
 from protocols.messages import Command, CommandResult
@@ -91,6 +92,7 @@ class CommandView:
     created_at: int
     deadline_at: int
     completed_at: int | None
+    summary: str
 
 
 def _now_ms() -> int:
@@ -194,6 +196,7 @@ def _view(row: RowMapping, now_ms: int) -> CommandView:
         if now_ms > row["deadline_at"]
         else "pending"
     )
+    result = None if row["result"] is None else json.loads(row["result"])
     return CommandView(
         id=row["id"],
         device_id=row["device_id"],
@@ -201,11 +204,14 @@ def _view(row: RowMapping, now_ms: int) -> CommandView:
         args=json.loads(row["args"]),
         status=status,
         ok=row["ok"],
-        result=None if row["result"] is None else json.loads(row["result"]),
+        result=result,
         error=row["error"],
         created_at=row["created_at"],
         deadline_at=row["deadline_at"],
         completed_at=row["completed_at"],
+        summary=summarize(
+            name=row["name"], status=status, ok=row["ok"], result=result, error=row["error"]
+        ),
     )
 
 

@@ -1,4 +1,4 @@
-"""Console pages: stores, devices with presence and replication health, recent sales."""
+"""Console pages: the fleet at a glance, and one device with its hardware, commands and counts."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from control_plane.commands import service as commands
 from control_plane.dependencies import get_engine
 from control_plane.devices import service as devices
+from control_plane.devices import state as device_state
+from control_plane.devices import stock_counts
+from control_plane.devices.schemas import StockCountOut
 from control_plane.sales import service as sales
 from control_plane.sales.router import format_minor
 
@@ -33,7 +37,21 @@ def _ago(ms: int | None) -> str:
     return f"{seconds // 3600}h ago"
 
 
+def _ago_s(seconds: float | None) -> str:
+    """``ago`` for the appliance's wall-clock seconds (peripheral ``last_seen``)."""
+    return _ago(None if seconds is None else round(seconds * 1000))
+
+
 templates.env.filters["ago"] = _ago
+templates.env.filters["ago_s"] = _ago_s
+
+
+def _with_problems(reported: dict[str, object] | None) -> dict[str, object] | None:
+    if reported is None:
+        return None
+    peripherals = reported["peripherals"]
+    assert isinstance(peripherals, dict)
+    return reported | {"problems": device_state.problems(peripherals)}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -44,5 +62,29 @@ async def fleet(request: Request, engine: Engine) -> HTMLResponse:
         "devices": await devices.list_devices(engine),
         "totals": {row["store_id"]: row for row in await sales.totals_by_store(engine)},
         "sales": await sales.recent_sales(engine, limit=25),
+        "states": {
+            device_id: _with_problems(reported)
+            for device_id, reported in (await device_state.states_by_device(engine)).items()
+        },
     }
     return templates.TemplateResponse(request, "fleet.html", context)
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse)
+async def device(request: Request, device_id: str, engine: Engine) -> HTMLResponse:
+    """One device: presence, replication, its peripherals, commands to run, its stock counts."""
+    try:
+        row = await devices.get_device(engine, device_id=device_id)
+    except devices.NotFound as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(err)) from err
+    context = {
+        "device": row,
+        "state": _with_problems(await device_state.get_state(engine, device_id=device_id)),
+        "commands": await commands.recent_commands(engine, device_id=device_id, limit=10),
+        "counts": [
+            StockCountOut.model_validate(count)
+            for count in await stock_counts.list_stock_counts(engine, device_id=device_id, limit=5)
+        ],
+        "allowed": sorted(commands.ALLOWED),
+    }
+    return templates.TemplateResponse(request, "device.html", context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from protocols.topics import DEVICE_ID_PATTERN
 
@@ -115,6 +115,19 @@ class VarianceReportOut(BaseModel):
     other_tags: dict[str, int] = Field(default_factory=dict)
     expected_total: int = 0
     counted_total: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _totals_from_lines(cls, raw: Any) -> Any:
+        """A report committed without totals (an older appliance, an imported count) sums them."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("lines"), list):
+            return raw
+        lines = [line for line in raw["lines"] if isinstance(line, dict)]
+        totals = {
+            "expected_total": sum(int(line.get("expected", 0)) for line in lines),
+            "counted_total": sum(int(line.get("counted", 0)) for line in lines),
+        }
+        return totals | raw
 
 
 class StockCountOut(BaseModel):

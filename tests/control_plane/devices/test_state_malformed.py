@@ -61,7 +61,9 @@ async def test_malformed_state_is_counted_and_dropped_and_a_good_one_is_kept(
 
         await wait_until(kept, what="the good state after the bad ones")
         state = (await site.api.get(f"/api/devices/{device_id}/state")).json()
+        fleet = (await site.api.get("/")).text
     after = {r: dropped(r) for r in reasons}
     assert {r: after[r] - before[r] for r in reasons} == dict.fromkeys(reasons, 1)
     assert (state["slot"], state["problems"]) == ("b", ["receipt-printer: out of paper"])
     assert state["peripherals"]["receipt-printer"]["detail"] == {"paper": "out"}
+    assert '<span class="badge alert">receipt-printer: out of paper</span>' in fleet
