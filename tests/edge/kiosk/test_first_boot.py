@@ -12,30 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import io
-import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import zxingcpp
-from PIL import Image
 from playwright.async_api import Browser, Page, expect
-from sqlalchemy import select
 
-from control_plane.db.tables import sales
-from control_plane.ingest.worker import IngestSettings, IngestWorker
-from control_plane.provisioning.mqtt_identity import ensure_control_plane_identity
+from control_plane.ingest.worker import IngestWorker
 from edge.enrolment.first_boot import enrol_from_qr, load_enrolment
 from edge.enrolment.settings import EnrolmentSettings
 from edge.kiosk.run import RegisterOptions, run_register
 from edge.peripherals.register_config import load_register_devices
 from edge.replication.replicator import ReplicationSettings
 from edge.settings import EdgeSettings
-from protocols.broker_url import parse_broker_url
 from provisioning.ca import CertificateAuthority
 from provisioning.device_keys import DeviceIdentity, IdentityState
 from provisioning.enrolment import encode_qr, parse_qr
@@ -46,6 +37,7 @@ from tests.control_plane.provisioning.fleet_harness import (
     make_ca,
     served_fleet,
 )
+from tests.edge.enrolment.cloud_rig import cloud_sales, mtls_ingest, scanned_qr
 from tests.edge.kiosk.conftest import (
     keypad,
     screenshots,
@@ -94,21 +86,10 @@ async def fleet(
 async def ingest(
     fleet: Fleet, broker: MtlsBroker, fleet_ca: CertificateAuthority, tmp_path: Path
 ) -> AsyncIterator[IngestWorker]:
-    """The control plane's ingest on the devices' mTLS broker, with its own certificate."""
-    tls: ssl.SSLContext = ensure_control_plane_identity(fleet_ca, tmp_path / "cp-identity")
-    worker = IngestWorker(
-        engine=fleet.engine,
-        broker=parse_broker_url(broker.url),
-        settings=IngestSettings(),
-        tls_context=tls,
-    )
-    task = asyncio.create_task(worker.run(), name="first-boot-ingest")
-    async with asyncio.timeout(10):
-        await worker.connected.wait()
-    yield worker
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with mtls_ingest(
+        fleet, broker_url=broker.url, ca=fleet_ca, identity_dir=tmp_path / "cp-identity"
+    ) as worker:
+        yield worker
 
 
 @dataclass
@@ -170,21 +151,6 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     context = await browser.new_context(viewport={"width": 1280, "height": 800}, has_touch=True)
     yield await context.new_page()
     await context.close()
-
-
-async def scanned_qr(fleet: Fleet, created: dict[str, Any]) -> str:
-    """Print the QR as PNG and read it back the way a 2D scanner would."""
-    png = await fleet.api.get(created["qr_png_url"])
-    assert png.status_code == 200, png.text
-    barcodes = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
-    assert len(barcodes) == 1
-    return str(barcodes[0].text)
-
-
-async def cloud_sales(fleet: Fleet, device_id: str) -> list[tuple[str, str]]:
-    query = select(sales.c.store_id, sales.c.sale_id).where(sales.c.device_id == device_id)
-    async with fleet.engine.connect() as conn:
-        return [(row.store_id, row.sale_id) for row in await conn.execute(query)]
 
 
 async def enrolled_device(page: Page, identity_dir: Path) -> str:
