@@ -134,12 +134,15 @@ class EnrolmentDesk:
             try:
                 result = await self._try(attempt)
             except Exception as err:  # every failure is shown; the desk stays up for a rescan
-                if not isinstance(err, EnrolmentRejected | ControlPlaneUnreachable):
-                    log.warning("enrolment attempt refused: %s", err, exc_info=True)
+                refusal = refusal_of(err)
+                if refusal.reason == "unexpected":
+                    log.error("enrolment attempt failed", exc_info=err)
+                else:
+                    log.info("enrolment attempt refused (%s): %s", refusal.reason, err)
                 steps = {step.value for step in EnrolmentStep}
                 self.failed_step = self.phase if self.phase in steps else None
-                self._show("refused", refusal=refusal_of(err))
-                self._pending = None
+                self._pending = None  # free before the screens hear of it: they may rescan
+                self._show("refused", refusal=refusal)
                 continue
             self.result = result
             log.info("enrolled as %s (broker %s)", result.device_id, result.broker_url)
