@@ -75,7 +75,13 @@ def register(
             broker_url=broker_url,
         )
     except ValidationError as err:
-        raise typer.BadParameter(_problems(err)) from err
+        hint = " (here: --identity-dir or --device-id)"
+        raise typer.BadParameter(_problems(err) + hint) from err
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("aiosqlite", "transitions"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     from edge.peripherals.register_config import load_register_devices
 
     codes = _code_settings(identity_dir, control_plane_url, ca_fingerprint)
