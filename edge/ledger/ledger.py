@@ -23,6 +23,7 @@ from typing import Self, TypeVar
 
 import aiosqlite
 
+from edge.ledger.checkpointer import Checkpointer
 from edge.ledger.errors import InvalidSale, LedgerCorrupt, LedgerError
 from edge.ledger.sales import CommittedSale, SaleDraft, journal_body
 from edge.ledger.schema import migrate
@@ -60,6 +61,7 @@ class Ledger:
         self.register_id = register_id
         self._clock = clock
         self._db: aiosqlite.Connection | None = None
+        self._checkpointer: Checkpointer | None = None
         self.last_seq = 0
         self.last_hash = GENESIS
         self.acked_seq = 0
@@ -87,9 +89,14 @@ class Ledger:
         except BaseException:
             await self.close()  # a ledger that failed its checks must not take writes
             raise
+        self._checkpointer = Checkpointer(self.path)
+        self._checkpointer.start()
 
     async def close(self) -> None:
         """Close the connection; safe to call twice."""
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+            self._checkpointer = None
         if self._db is not None:
             await self._db.close()
             self._db = None
@@ -111,6 +118,7 @@ class Ledger:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer thread does it instead
         migrate(conn)
         head = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
         if head is not None:
