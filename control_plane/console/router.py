@@ -1,8 +1,10 @@
-"""Console pages: the fleet at a glance, and one device with its hardware, commands and counts."""
+"""Console pages: the fleet at a glance, one device with its hardware, commands and counts, and
+the enrolments that bring new registers into the fleet."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +19,8 @@ from control_plane.devices import service as devices
 from control_plane.devices import state as device_state
 from control_plane.devices import stock_counts
 from control_plane.devices.schemas import StockCountOut
+from control_plane.provisioning import service as provisioning
+from control_plane.provisioning.router import get_authority
 from control_plane.sales import service as sales
 from control_plane.sales.router import format_minor
 
@@ -42,8 +46,44 @@ def _ago_s(seconds: float | None) -> str:
     return _ago(None if seconds is None else round(seconds * 1000))
 
 
+def _utc(moment: datetime | None) -> str:
+    """A moment as operators read it on every page: minutes, in UTC."""
+    return "–" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _from_now(moment: datetime) -> str:
+    """How far a moment is from now: "in 3h 20m" or "2d ago"."""
+    seconds = round((moment - datetime.now(UTC)).total_seconds())
+    size = abs(seconds)
+    if size < 3600:
+        span = f"{size // 60}m"
+    elif size < 2 * 86400:
+        span = f"{size // 3600}h {size % 3600 // 60}m"
+    else:
+        span = f"{size // 86400}d"
+    return f"in {span}" if seconds >= 0 else f"{span} ago"
+
+
+def _validity(hours: float) -> str:
+    """A validity as the picker shows it: "8 h", "3 days"."""
+    if hours >= 48 and hours % 24 == 0:
+        return f"{hours // 24:g} days"
+    return f"{hours:g} h"
+
+
 templates.env.filters["ago"] = _ago
 templates.env.filters["ago_s"] = _ago_s
+templates.env.filters["utc"] = _utc
+templates.env.filters["from_now"] = _from_now
+templates.env.filters["validity"] = _validity
+
+ENROLMENT_STATES: tuple[provisioning.EnrolmentState, ...] = (
+    "pending",
+    "used",
+    "expired",
+    "revoked",
+)
+VALIDITY_HOURS = (1, 8, 24, 72, 168, 720)  # the API's ceiling is 30 days
 
 
 def _with_problems(reported: dict[str, object] | None) -> dict[str, object] | None:
@@ -88,3 +128,32 @@ async def device(request: Request, device_id: str, engine: Engine) -> HTMLRespon
         "allowed": sorted(commands.ALLOWED),
     }
     return templates.TemplateResponse(request, "device.html", context)
+
+
+@router.get("/enrolments", response_class=HTMLResponse)
+async def enrolments(
+    request: Request, engine: Engine, state: provisioning.EnrolmentState | None = None
+) -> HTMLResponse:
+    """Enrolments: create one for a store (QR, typed code, sheet), follow it, revoke it."""
+    # The same check the API makes before it issues anything, so the page can say what to set
+    # instead of offering a form whose every submission answers 503.
+    unconfigured: str | None = None
+    default_hours = 24.0
+    try:
+        authority = await get_authority(request)
+    except HTTPException as err:
+        unconfigured = str(err.detail)
+    else:
+        default_hours = authority.settings.enrolment_ttl_hours
+    stores = await devices.list_stores(engine)
+    context = {
+        "stores": stores,
+        "store_names": {store.id: store.name for store in stores},
+        "enrolments": await provisioning.list_enrolments(engine=engine, state=state),
+        "state": state,
+        "states": ENROLMENT_STATES,
+        "unconfigured": unconfigured,
+        "validity": sorted({*VALIDITY_HOURS, default_hours}),
+        "default_hours": default_hours,
+    }
+    return templates.TemplateResponse(request, "enrolments.html", context)
