@@ -2,6 +2,12 @@
 
 Run: .venv/bin/python bench/checkout_domain.py — prints a table and writes
 bench/results/checkout_domain.json. Timings use perf_counter_ns; money stays in ints.
+
+``python -m bench.checkout_domain --appliance FILE`` (from the repository root) is the appliance
+as the "store checkout" issue means it: a fresh process with the register's imports that loads a
+snapshot file the way the register does, then scans; it prints its RSS, load time and lookup
+percentiles as one JSON line. ``bench/checkout.py`` runs it for its catalog figures; it lives here
+because this module imports nothing the register does not.
 """
 
 from __future__ import annotations
@@ -10,9 +16,11 @@ import gc
 import json
 import platform
 import random
+import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -58,6 +66,48 @@ def percentile(samples_ns: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] / 1000  # µs
 
 
+def peak_rss_mb() -> float | None:
+    """This process's peak RSS (Linux's VmHWM; ``ru_maxrss`` would count the parent's too)."""
+    status = Path("/proc/self/status")
+    lines = status.read_text().splitlines() if status.exists() else []
+    peak = [int(line.split()[1]) for line in lines if line.startswith("VmHWM:")]
+    return round(peak[0] / 2**10, 1) if peak else None
+
+
+def appliance(snapshot: Path) -> dict[str, Any]:
+    """RSS with the register's imports, with ``snapshot`` loaded and at its peak; load time; scans.
+
+    The snapshot's items are ``bench/checkout.py``'s: item ``n`` has GTIN ``gtin13(n)``.
+    """
+    process = psutil.Process()
+    import edge.kiosk.run  # noqa: F401 — what ``python -m edge.kiosk`` brings in
+    from edge.pos.catalog_source import load_snapshot_file
+
+    rss_imports = process.memory_info().rss
+    start = time.perf_counter_ns()
+    catalog = load_snapshot_file(snapshot)
+    load_ns = time.perf_counter_ns() - start
+    rss_loaded = process.memory_info().rss
+    lookup_ns: list[int] = []
+    for code in [gtin13((n * 7919) % len(catalog)) for n in range(N_LOOKUPS)]:
+        start = time.perf_counter_ns()
+        catalog.lookup(parse_barcode(code))
+        lookup_ns.append(time.perf_counter_ns() - start)
+    return {
+        "items": len(catalog),
+        "rss_mb_imports": round(rss_imports / 2**20, 1),
+        "rss_mb": round(rss_loaded / 2**20, 1),
+        "rss_mb_peak": peak_rss_mb(),
+        "load_s": round(load_ns / 1e9, 3),
+        "lookup_ms": {
+            "n": len(lookup_ns),
+            "p50_ms": round(percentile(lookup_ns, 0.5) / 1000, 4),
+            "p99_ms": round(percentile(lookup_ns, 0.99) / 1000, 4),
+            "max_ms": round(max(lookup_ns) / 1e6, 4),
+        },
+    }
+
+
 def main() -> None:
     process = psutil.Process()
     gc.collect()
@@ -68,8 +118,8 @@ def main() -> None:
     load_ms = (time.perf_counter_ns() - t0) / 1e6
     del source
     gc.collect()
-    # the app does the same after loading a catalog: 100k long-lived items otherwise make every
-    # full collection walk them, which shows up as millisecond pauses in the p99 below
+    # 100k long-lived items otherwise make every full collection walk them, which shows up as
+    # millisecond pauses in the p99 below (the appliance figures in bench/checkout.py do without)
     gc.freeze()
     rss_catalog = process.memory_info().rss
 
@@ -150,4 +200,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--appliance"]:
+        print(json.dumps(appliance(Path(sys.argv[2]))))
+    else:
+        main()

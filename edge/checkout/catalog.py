@@ -4,14 +4,17 @@ How it works: the catalog is built from a snapshot (the cloud's bulk export) at 
 then moves forward only by ``ChangeSet``s whose ``base_version`` equals the catalog's version.
 A stale, duplicate or out-of-order change set raises ``CatalogVersionConflict`` and leaves the
 catalog untouched, so the caller fetches a fresh snapshot instead of silently drifting.
-Items are ``__slots__`` dataclasses and the indexes are plain dicts, which keeps 100,000 items
-in tens of megabytes and a lookup at a dict probe. Name search bisects a sorted list of
-case-folded names for prefixes, then scans for substrings until ``limit`` hits; it serves the
-kiosk's search box, not the scan path.
+Items are ``__slots__`` dataclasses and the indexes are plain dicts whose keys are the items'
+own strings (a GTIN indexes as given, and a GTIN-14 lookup also tries the shorter codes its
+leading zeros pad), which keeps 100,000 items in about 60 MB and a lookup at a few dict probes.
+Name search keeps the case-folded names, sorted, in one string: it bisects them for prefixes,
+then ``str.find``s substrings until ``limit`` hits; it serves the kiosk's search box, not the
+scan path.
 """
 
 from __future__ import annotations
 
+import array
 import bisect
 import enum
 from collections.abc import Iterable, Iterator
@@ -27,10 +30,38 @@ from edge.checkout.barcodes import (
 )
 from edge.checkout.errors import CatalogVersionConflict, UnknownItem
 
+_GTIN_LENGTHS = (8, 12, 13, 14)
+# the zeros that pad a GTIN-13, a UPC-A and an EAN-8 to a GTIN-14, and where the code then starts
+_PADDINGS = (("0", 1), ("00", 2), ("000000", 6))
+
 
 def _gtin_key(code: str) -> str:
-    """GTINs index as GTIN-14; in-store keys (prefix 02/20–29 + item reference) as given."""
-    return to_gtin14(code) if len(code) in (8, 12, 13, 14) else code
+    """The key a code indexes under: a GTIN as given when zero-padding it gives its GTIN-14.
+
+    Keeping the item's own ``7610200000019`` rather than a 14-digit copy saves a string per
+    GTIN; a code whose GTIN-14 is not its padding (UPC-E) indexes as its GTIN-14, and in-store
+    keys (prefix 02/20–29 + item reference) as given.
+    """
+    if len(code) not in _GTIN_LENGTHS:
+        return code
+    gtin14 = to_gtin14(code)
+    return code if gtin14 == code.zfill(14) else gtin14
+
+
+def _gtin_forms(gtin14: str) -> Iterator[str]:
+    """The keys a GTIN-14 may be indexed under: itself and the shorter codes it pads.
+
+    A shorter GTIN is not a GTIN-14 and finds nothing, as when every GTIN was indexed as one;
+    an in-store key is its own only form.
+    """
+    if len(gtin14) in _GTIN_LENGTHS[:-1]:
+        return
+    yield gtin14
+    if len(gtin14) == 14:
+        for zeros, start in _PADDINGS:
+            if not gtin14.startswith(zeros):
+                return
+            yield gtin14[start:]
 
 
 class SoldBy(enum.Enum):
@@ -76,7 +107,7 @@ class Catalog:
     _by_gtin: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _by_plu: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _by_sku: dict[str, str] = field(default_factory=dict, init=False, repr=False)
-    _sorted_names: list[tuple[str, str]] | None = field(default=None, init=False, repr=False)
+    _names: _NameIndex | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_snapshot(cls, items: Iterable[Item], *, version: int) -> Catalog:
@@ -84,7 +115,7 @@ class Catalog:
         catalog = cls(version=version)
         for item in items:
             catalog._put(item)
-        catalog.search("\0")  # builds the sorted name index now rather than on the first search
+        catalog._name_index()  # built now rather than on the first search
         return catalog
 
     def __len__(self) -> int:
@@ -97,18 +128,22 @@ class Catalog:
         self._drop(item.id)
         self._by_id[item.id] = item
         for gtin in item.gtins:
-            self._by_gtin[_gtin_key(gtin)] = item.id
+            key = _gtin_key(gtin)
+            if len(key) in _GTIN_LENGTHS:  # one key per GTIN-14: the last item put takes it
+                for form in _gtin_forms(key.zfill(14)):
+                    self._by_gtin.pop(form, None)
+            self._by_gtin[key] = item.id
         if item.plu is not None:
             self._by_plu[item.plu] = item.id
         if item.sku is not None:
             self._by_sku[item.sku] = item.id
-        self._sorted_names = None
+        self._names = None
 
     def _drop(self, item_id: str) -> None:
         old = self._by_id.pop(item_id, None)
         if old is None:
             return
-        self._sorted_names = None
+        self._names = None
         keyed: list[tuple[dict[str, str], str | None]]
         keyed = [(self._by_gtin, _gtin_key(g)) for g in old.gtins]
         keyed += [(self._by_plu, old.plu), (self._by_sku, old.sku)]
@@ -142,7 +177,14 @@ class Catalog:
 
     def by_gtin(self, gtin14: str) -> Item:
         """The active item for a GTIN-14 (``barcodes.Gtin.gtin14``) or an in-store item key."""
-        return self._active(self._by_gtin.get(gtin14), gtin14, "GTIN")
+        return self._active(self._gtin_owner(gtin14), gtin14, "GTIN")
+
+    def _gtin_owner(self, gtin14: str) -> str | None:
+        for key in _gtin_forms(gtin14):
+            item_id = self._by_gtin.get(key)
+            if item_id is not None:
+                return item_id
+        return None
 
     def by_plu(self, plu: str) -> Item:
         """The active item for a PLU code."""
@@ -167,21 +209,59 @@ class Catalog:
         needle = text.casefold().strip()
         if not needle or limit <= 0:
             return []
-        if self._sorted_names is None:  # rebuilt lazily: change sets are rare, searches many
-            self._sorted_names = sorted(
-                (item.name.casefold(), item.id) for item in self._by_id.values() if item.active
-            )
-        names = self._sorted_names
-        hits: list[str] = []
-        i = bisect.bisect_left(names, (needle, ""))
-        while i < len(names) and len(hits) < limit and names[i][0].startswith(needle):
-            hits.append(names[i][1])
-            i += 1
+        names = self._name_index()
+        hits = names.starting_with(needle, limit=limit)
         if len(hits) < limit:
-            seen = set(hits)
-            for name, item_id in names:
-                if needle in name and item_id not in seen:
-                    hits.append(item_id)
-                    if len(hits) >= limit:
-                        break
+            hits += names.containing(needle, limit=limit - len(hits), skip=set(hits))
         return [self._by_id[item_id] for item_id in hits]
+
+    def _name_index(self) -> _NameIndex:
+        if self._names is None:  # rebuilt lazily: change sets are rare, searches many
+            self._names = _NameIndex(item for item in self._by_id.values() if item.active)
+        return self._names
+
+
+class _NameIndex:
+    """Case-folded names, sorted, in one string: ``SEP`` after each, ``starts[i]`` where i begins.
+
+    One string and an array of offsets instead of a (name, id) tuple per item keeps the index at
+    a few bytes per item; ``str.find`` scans it for substrings at C speed.
+    """
+
+    SEP = "\0"
+
+    def __init__(self, items: Iterable[Item]) -> None:
+        rows = sorted((item.name.casefold().replace(self.SEP, " "), item.id) for item in items)
+        self.ids = [item_id for _, item_id in rows]
+        self.starts = array.array("L", [0])
+        for name, _ in rows:
+            self.starts.append(self.starts[-1] + len(name) + 1)
+        self.text = self.SEP.join(name for name, _ in rows) + self.SEP
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, row: int) -> str:
+        return self.text[self.starts[row] : self.starts[row + 1] - 1]
+
+    def starting_with(self, needle: str, *, limit: int) -> list[str]:
+        """Ids of up to ``limit`` names that start with ``needle``, in name order."""
+        hits: list[str] = []
+        row = bisect.bisect_left(self, needle)
+        while row < len(self.ids) and len(hits) < limit and self[row].startswith(needle):
+            hits.append(self.ids[row])
+            row += 1
+        return hits
+
+    def containing(self, needle: str, *, limit: int, skip: set[str]) -> list[str]:
+        """Ids of up to ``limit`` names that contain ``needle``, in name order, minus ``skip``."""
+        hits: list[str] = []
+        if self.SEP in needle:
+            return hits
+        at = self.text.find(needle)
+        while at >= 0 and len(hits) < limit:
+            row = bisect.bisect_right(self.starts, at) - 1
+            if self.ids[row] not in skip:
+                hits.append(self.ids[row])
+            at = self.text.find(needle, self.starts[row + 1])
+        return hits

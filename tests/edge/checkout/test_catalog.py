@@ -1,3 +1,4 @@
+import bisect
 import dataclasses
 
 import pytest
@@ -110,3 +111,101 @@ def test_lookup_of_every_kind_of_scan(code: str, item_id: str) -> None:
         version=1,
     )
     assert catalog.lookup(parse_barcode(code)).id == item_id
+
+
+@pytest.mark.parametrize(
+    ("given", "scanned_gtin14"),
+    [
+        pytest.param(gtin13(5), f"0{gtin13(5)}", id="gtin-13"),
+        pytest.param(f"0{gtin13(5)}", f"0{gtin13(5)}", id="gtin-14"),
+        pytest.param("036000291452", "00036000291452", id="upc-a"),
+        pytest.param("96385074", "00000096385074", id="ean-8"),
+        pytest.param("04252614", "00042100005264", id="upc-e"),
+        pytest.param("0001234567895", "00001234567895", id="gtin-13-with-leading-zeros"),
+    ],
+)
+def test_every_form_of_a_gtin_is_found_by_its_gtin14(given: str, scanned_gtin14: str) -> None:
+    catalog = Catalog.from_snapshot([make_item(5, gtins=(given,))], version=1)
+    assert catalog.by_gtin(scanned_gtin14).id == "item-5"
+
+
+def test_a_gtin_lookup_wants_the_gtin14() -> None:
+    catalog = Catalog.from_snapshot([make_item(5, gtins=(gtin13(5),))], version=1)
+    with pytest.raises(UnknownItem):
+        catalog.by_gtin(gtin13(5))  # as before: the index answers GTIN-14s and in-store keys
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(gtin13(9), f"0{gtin13(9)}", id="13-then-14"),
+        pytest.param(f"0{gtin13(9)}", gtin13(9), id="14-then-13"),
+    ],
+)
+def test_the_item_put_last_takes_a_gtin_whatever_its_form(first: str, second: str) -> None:
+    catalog = Catalog.from_snapshot([make_item(1, gtins=(first,))], version=1)
+    catalog.apply(ChangeSet(base_version=1, version=2, upserts=(make_item(2, gtins=(second,)),)))
+    assert catalog.by_gtin(f"0{gtin13(9)}").id == "item-2"
+    catalog.apply(ChangeSet(base_version=2, version=3, deletes=("item-2",)))
+    with pytest.raises(UnknownItem):  # as before: the GTIN went with the item that held it last
+        catalog.by_gtin(f"0{gtin13(9)}")
+
+
+def _search_as_sorted_tuples(items: list[Item], text: str, limit: int) -> list[str]:
+    """The search as it was: bisect a sorted list of (case-folded name, id), then scan it."""
+    needle = text.casefold().strip()
+    if not needle or limit <= 0:
+        return []
+    names = sorted((i.name.casefold(), i.id) for i in items if i.active)
+    start = bisect.bisect_left(names, (needle, ""))
+    hits = [i for n, i in names[start:] if n.startswith(needle)][:limit]
+    hits += [i for n, i in names if needle in n and i not in hits][: limit - len(hits)]
+    return hits
+
+
+NAMED = [
+    make_item(n, name=name, active=n != 6)
+    for n, name in enumerate(
+        [
+            "Straße Brot",
+            "STRASSE brot",
+            "Apfel Golden",
+            "Apfelmus",
+            "Bio Apfel",
+            "apfel",
+            "Apfel inactive",
+            "Grapefruit",
+            "Zapfen",
+            "Apfel Golden",
+        ]
+    )
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"),
+    [
+        pytest.param("apfel", 20, id="prefix-then-substring"),
+        pytest.param("APFEL", 3, id="limit-within-prefix"),
+        pytest.param("apfel", 5, id="limit-within-substring"),
+        pytest.param("strasse", 20, id="casefolded"),
+        pytest.param("fen", 20, id="substring-only"),
+        pytest.param("e", 20, id="everywhere"),
+        pytest.param("golden", 0, id="no-limit"),
+        pytest.param("zz", 20, id="nothing"),
+        pytest.param("l\0b", 20, id="separator"),
+        pytest.param("t b", 20, id="across-words"),
+    ],
+)
+def test_search_finds_what_the_sorted_tuple_search_found(text: str, limit: int) -> None:
+    catalog = Catalog.from_snapshot(NAMED, version=1)
+    found = [item.id for item in catalog.search(text, limit=limit)]
+    assert found == _search_as_sorted_tuples(NAMED, text, limit)
+
+
+def test_search_follows_change_sets() -> None:
+    catalog = Catalog.from_snapshot(NAMED, version=1)
+    renamed = dataclasses.replace(NAMED[0], name="Kirschen")
+    catalog.apply(ChangeSet(base_version=1, version=2, upserts=(renamed,), deletes=("item-3",)))
+    assert [i.id for i in catalog.search("kirsch")] == ["item-0"]
+    assert "item-3" not in [i.id for i in catalog.search("apfel")]
