@@ -19,7 +19,7 @@ from edge.checkout.catalog import Catalog
 from edge.checkout.errors import CatalogVersionConflict
 from edge.pos.catalog_source import (
     CatalogFormatError,
-    catalog_from_snapshot,
+    catalog_from_json,
     change_set_from_json,
     parse_json,
 )
@@ -53,7 +53,7 @@ class CatalogSync:
         """The tenant's whole catalog."""
         response = await client.get("/api/catalog/snapshot", params={"tenant_id": self.tenant_id})
         response.raise_for_status()
-        return catalog_from_snapshot(parse_json(response.content))
+        return catalog_from_json(response.content)  # streamed: no whole document in memory
 
     async def sync_once(self, client: httpx.AsyncClient | None = None) -> int:
         """One round; returns the catalog version afterwards."""
