@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from provisioning.ca import CertificateAuthority
+from tests.control_plane.provisioning.fleet_harness import MtlsBroker, make_ca
 from tests.harness.cloud import Cloud
 from tests.harness.services import Mosquitto, create_pg_database, drop_pg_database
 
@@ -39,3 +41,20 @@ async def cloud(database_url: str, mosquitto: Mosquitto) -> AsyncIterator[Cloud]
     await harness.start_ingest()
     yield harness
     await harness.close()
+
+
+@pytest.fixture(scope="module")
+def fleet_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
+    """A fleet CA (root + issuing) for one test module."""
+    return make_ca(tmp_path_factory.mktemp("fleet") / "ca")
+
+
+@pytest.fixture(scope="module")
+def mtls_broker(
+    fleet_ca: CertificateAuthority, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MtlsBroker]:
+    """Mosquitto with the mTLS listener, per-device ACL and CRL from images/mosquitto."""
+    running = MtlsBroker(tmp_path_factory.mktemp("mtls-broker"), ca=fleet_ca)
+    running.start()
+    yield running
+    running.stop()

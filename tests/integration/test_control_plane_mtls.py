@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,23 +14,10 @@ from edge.ledger import Ledger
 from edge.replication.replicator import ReplicationSettings, Replicator
 from edge.simulated_register import RingSettings, ring_sales
 from provisioning.ca import CertificateAuthority
-from tests.control_plane.provisioning.fleet_harness import MtlsBroker, make_ca, served_fleet
+from tests.control_plane.provisioning.fleet_harness import MtlsBroker, served_fleet
 from tests.harness.services import wait_until
 
 pytestmark = pytest.mark.services
-
-
-@pytest.fixture
-def fleet_ca(tmp_path: Path) -> CertificateAuthority:
-    return make_ca(tmp_path / "ca")
-
-
-@pytest.fixture
-def mtls_broker(fleet_ca: CertificateAuthority, tmp_path: Path) -> Iterator[MtlsBroker]:
-    broker = MtlsBroker(tmp_path / "broker", ca=fleet_ca)
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)

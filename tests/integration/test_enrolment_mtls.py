@@ -15,7 +15,7 @@ import contextlib
 import io
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiomqtt
@@ -44,7 +44,6 @@ from tests.control_plane.provisioning.fleet_harness import (
     TENANT,
     Fleet,
     MtlsBroker,
-    make_ca,
     served_fleet,
     tls_refusal,
 )
@@ -56,48 +55,33 @@ FAST = ReplicationSettings(ack_timeout=1.0, backoff_initial=0.05, backoff_max=0.
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-@pytest.fixture(scope="module")
-def mtls_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
-    return make_ca(tmp_path_factory.mktemp("mtls-fleet") / "ca")
-
-
-@pytest.fixture(scope="module")
-def broker(
-    mtls_ca: CertificateAuthority, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[MtlsBroker]:
-    running = MtlsBroker(tmp_path_factory.mktemp("mtls-broker"), ca=mtls_ca)
-    running.start()
-    yield running
-    running.stop()
-
-
 @pytest.fixture
 async def fleet(
-    database_url: str, mosquitto: Mosquitto, mtls_ca: CertificateAuthority, broker: MtlsBroker
+    database_url: str, mosquitto: Mosquitto, fleet_ca: CertificateAuthority, mtls_broker: MtlsBroker
 ) -> AsyncIterator[Fleet]:
     async with served_fleet(
         database_url=database_url,
         ingest_broker_url=mosquitto.url,  # the app's own plain ingest idles there
-        ca_directory=mtls_ca.directory,
-        device_broker_url=broker.url,
-        crl_file=broker.files.crlfile,
+        ca_directory=fleet_ca.directory,
+        device_broker_url=mtls_broker.url,
+        crl_file=mtls_broker.files.crlfile,
     ) as running:
         yield running
 
 
 @pytest.fixture
-def control_plane_tls(mtls_ca: CertificateAuthority, tmp_path: Path) -> ssl.SSLContext:
+def control_plane_tls(fleet_ca: CertificateAuthority, tmp_path: Path) -> ssl.SSLContext:
     """The control plane's own MQTT identity (CN control-plane), issued by the fleet CA."""
-    return ensure_control_plane_identity(mtls_ca, tmp_path / "control-plane-identity")
+    return ensure_control_plane_identity(fleet_ca, tmp_path / "control-plane-identity")
 
 
 @pytest.fixture
 async def mtls_ingest(
-    fleet: Fleet, broker: MtlsBroker, control_plane_tls: ssl.SSLContext
+    fleet: Fleet, mtls_broker: MtlsBroker, control_plane_tls: ssl.SSLContext
 ) -> AsyncIterator[IngestWorker]:
     worker = IngestWorker(
         engine=fleet.engine,
-        broker=parse_broker_url(broker.url),
+        broker=parse_broker_url(mtls_broker.url),
         settings=IngestSettings(shared_subscription=True, partitions=2),
         tls_context=control_plane_tls,
     )
@@ -173,7 +157,7 @@ async def _next_message(client: aiomqtt.Client) -> aiomqtt.Message:
 
 
 async def test_a_scanned_qr_becomes_a_trusted_appliance_whose_sale_reaches_the_cloud(
-    fleet: Fleet, broker: MtlsBroker, mtls_ingest: IngestWorker, tmp_path: Path
+    fleet: Fleet, mtls_broker: MtlsBroker, mtls_ingest: IngestWorker, tmp_path: Path
 ) -> None:
     identity_dir = tmp_path / "identity"
     created = await fleet.create_enrolment(register_name="till 1")
@@ -184,7 +168,7 @@ async def test_a_scanned_qr_becomes_a_trusted_appliance_whose_sale_reaches_the_c
         committed = await ring_sales(ledger, RingSettings(rate=0, count=1, seed=7))
         await wait_until(lambda: ledger.backlog == 0, what="the sale acked by the cloud")
 
-    assert result.broker_url == broker.url
+    assert result.broker_url == mtls_broker.url
     assert await _stored_sales(fleet, device_id=result.device_id) == [
         (result.device_id, STORE, committed[0].sale_id)
     ]
@@ -192,13 +176,13 @@ async def test_a_scanned_qr_becomes_a_trusted_appliance_whose_sale_reaches_the_c
 
 @SQLITE_ONLY
 async def test_a_device_cannot_publish_into_another_devices_topics(
-    fleet: Fleet, broker: MtlsBroker, control_plane_tls: ssl.SSLContext, tmp_path: Path
+    fleet: Fleet, mtls_broker: MtlsBroker, control_plane_tls: ssl.SSLContext, tmp_path: Path
 ) -> None:
     device_a = await _enrol_appliance(fleet, tmp_path / "a")
     device_b = await _enrol_appliance(fleet, tmp_path / "b")
     async with (
-        _client(broker.port, control_plane_tls, "cp") as cp,
-        _client(broker.port, mqtt_tls_context(tmp_path / "a"), "a") as appliance_a,
+        _client(mtls_broker.port, control_plane_tls, "cp") as cp,
+        _client(mtls_broker.port, mqtt_tls_context(tmp_path / "a"), "a") as appliance_a,
     ):
         await cp.subscribe("sf/v1/d/+/events", qos=1)  # not retained: only what is sent now
 
@@ -214,14 +198,14 @@ async def test_a_device_cannot_publish_into_another_devices_topics(
 
 @SQLITE_ONLY
 async def test_a_device_cannot_read_another_devices_topics(
-    fleet: Fleet, broker: MtlsBroker, control_plane_tls: ssl.SSLContext, tmp_path: Path
+    fleet: Fleet, mtls_broker: MtlsBroker, control_plane_tls: ssl.SSLContext, tmp_path: Path
 ) -> None:
     device_a = await _enrol_appliance(fleet, tmp_path / "a")
     device_b = await _enrol_appliance(fleet, tmp_path / "b")
     own = f"sf/v1/d/{device_a.device_id}/cmd"
     async with (
-        _client(broker.port, control_plane_tls, "cp") as cp,
-        _client(broker.port, mqtt_tls_context(tmp_path / "a"), "a") as appliance_a,
+        _client(mtls_broker.port, control_plane_tls, "cp") as cp,
+        _client(mtls_broker.port, mqtt_tls_context(tmp_path / "a"), "a") as appliance_a,
     ):
         await appliance_a.subscribe(f"sf/v1/d/{device_b.device_id}/#", qos=1)
         await appliance_a.subscribe(own, qos=1)
@@ -235,27 +219,27 @@ async def test_a_device_cannot_read_another_devices_topics(
 
 @SQLITE_ONLY
 async def test_a_decommissioned_appliance_is_refused_by_the_broker(
-    fleet: Fleet, broker: MtlsBroker, tmp_path: Path
+    fleet: Fleet, mtls_broker: MtlsBroker, tmp_path: Path
 ) -> None:
     retired = await _enrol_appliance(fleet, tmp_path / "retired")
     kept = await _enrol_appliance(fleet, tmp_path / "kept")
-    async with _client(broker.port, mqtt_tls_context(tmp_path / "retired"), "before"):
+    async with _client(mtls_broker.port, mqtt_tls_context(tmp_path / "retired"), "before"):
         pass  # connects while its certificate is good
 
     answer = await fleet.api.post(
         f"/api/devices/{retired.device_id}/decommission", json={"decommissioned_by": "ops"}
     )
-    broker.reload()
+    mtls_broker.reload()
 
     assert answer.json()["crl_written"] is True
     with pytest.raises(ssl.SSLError, match="CERTIFICATE_REVOKED"):
-        tls_refusal(broker.port, mqtt_tls_context(tmp_path / "retired"))
-    async with _client(broker.port, mqtt_tls_context(tmp_path / "kept"), "kept") as still_fine:
+        tls_refusal(mtls_broker.port, mqtt_tls_context(tmp_path / "retired"))
+    async with _client(mtls_broker.port, mqtt_tls_context(tmp_path / "kept"), "kept") as still_fine:
         await still_fine.publish(f"sf/v1/d/{kept.device_id}/status", b"online", qos=1)
 
 
 async def test_a_replacement_takes_over_the_register_and_the_store_keeps_its_history(
-    fleet: Fleet, broker: MtlsBroker, mtls_ingest: IngestWorker, tmp_path: Path
+    fleet: Fleet, mtls_broker: MtlsBroker, mtls_ingest: IngestWorker, tmp_path: Path
 ) -> None:
     old = await _enrol_appliance(fleet, tmp_path / "old", register_name="till 3")
     async with _replicating(old, tmp_path / "old", tmp_path / "old.db") as ledger:
@@ -266,7 +250,7 @@ async def test_a_replacement_takes_over_the_register_and_the_store_keeps_its_his
         await fleet.api.post(f"/api/devices/{old.device_id}/replace", json={"created_by": "ops"})
     ).json()
     new = await enrol_from_qr(await _scan(fleet, created), identity_dir=tmp_path / "new")
-    broker.reload()  # the control plane rewrote the CRL when the new appliance enrolled
+    mtls_broker.reload()  # the control plane rewrote the CRL when the new appliance enrolled
     async with _replicating(new, tmp_path / "new", tmp_path / "new.db") as ledger:
         after = await ring_sales(ledger, RingSettings(rate=0, count=2, seed=2))
         await wait_until(lambda: ledger.backlog == 0, what="the new appliance's sales acked")
@@ -284,5 +268,5 @@ async def test_a_replacement_takes_over_the_register_and_the_store_keeps_its_his
         + [(new.device_id, STORE, sale.sale_id) for sale in after]
     )
     with pytest.raises(ssl.SSLError, match="CERTIFICATE_REVOKED"):
-        tls_refusal(broker.port, mqtt_tls_context(tmp_path / "old"))
+        tls_refusal(mtls_broker.port, mqtt_tls_context(tmp_path / "old"))
     assert new.config["tenant_id"] == TENANT

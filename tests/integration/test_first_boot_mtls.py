@@ -12,7 +12,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,6 @@ from tests.control_plane.provisioning.fleet_harness import (
     STORE,
     Fleet,
     MtlsBroker,
-    make_ca,
     served_fleet,
 )
 from tests.edge.enrolment.cloud_rig import cloud_sales, mtls_ingest, scanned_qr
@@ -41,41 +40,26 @@ pytestmark = pytest.mark.services
 MILK = "7610200000019"
 
 
-@pytest.fixture(scope="module")
-def fleet_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
-    return make_ca(tmp_path_factory.mktemp("register-fleet") / "ca")
-
-
-@pytest.fixture(scope="module")
-def broker(
-    fleet_ca: CertificateAuthority, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[MtlsBroker]:
-    running = MtlsBroker(tmp_path_factory.mktemp("register-broker"), ca=fleet_ca)
-    running.start()
-    yield running
-    running.stop()
-
-
 @pytest.fixture
 async def fleet(
-    mosquitto: Mosquitto, fleet_ca: CertificateAuthority, broker: MtlsBroker, tmp_path: Path
+    mosquitto: Mosquitto, fleet_ca: CertificateAuthority, mtls_broker: MtlsBroker, tmp_path: Path
 ) -> AsyncIterator[Fleet]:
     async with served_fleet(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}",
         ingest_broker_url=mosquitto.url,
         ca_directory=fleet_ca.directory,
-        device_broker_url=broker.url,
-        crl_file=broker.files.crlfile,
+        device_broker_url=mtls_broker.url,
+        crl_file=mtls_broker.files.crlfile,
     ) as running:
         yield running
 
 
 @pytest.fixture
 async def ingest(
-    fleet: Fleet, broker: MtlsBroker, fleet_ca: CertificateAuthority, tmp_path: Path
+    fleet: Fleet, mtls_broker: MtlsBroker, fleet_ca: CertificateAuthority, tmp_path: Path
 ) -> AsyncIterator[IngestWorker]:
     async with mtls_ingest(
-        fleet, broker_url=broker.url, ca=fleet_ca, identity_dir=tmp_path / "cp-identity"
+        fleet, broker_url=mtls_broker.url, ca=fleet_ca, identity_dir=tmp_path / "cp-identity"
     ) as worker:
         yield worker
 
