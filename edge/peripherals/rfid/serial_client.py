@@ -15,13 +15,13 @@ import logging
 import random
 from dataclasses import dataclass
 
-import serial
 import serial_asyncio
 
 from edge.peripherals.errors import DeviceUnavailableError
 from edge.peripherals.health import DeviceHealth
 from edge.peripherals.metrics import RFID_READS
 from edge.peripherals.rfid.observation import OnRead, TagObservation
+from edge.peripherals.serial_reopen import keep_port_open
 from protocols import uhf_serial as uhf
 
 log = logging.getLogger(__name__)
@@ -75,23 +75,15 @@ class SerialUhfReader:
         await self._tasks.__aexit__(None, None, None)
 
     async def _run(self) -> None:
-        attempt = 0
-        while True:
-            sessions_before = self.sessions
-            try:
-                await self._session()
-            except (OSError, serial.SerialException, DeviceUnavailableError) as err:
-                self.health.failed(
-                    str(err) or type(err).__name__,
-                    connected=False,
-                    hint="check the reader's USB cable; reopening the port",
-                )
-                self.health.count("disconnect")
-            if self.sessions > sessions_before:  # it worked for a while: start backoff afresh
-                attempt = 0
-            delay = min(self.settings.backoff_base_s * 2**attempt, self.settings.backoff_cap_s)
-            attempt += 1
-            await asyncio.sleep(delay * self._rng.uniform(0.5, 1.0))
+        await keep_port_open(
+            self._session,
+            health=self.health,
+            hint="check the reader's USB cable; reopening the port",
+            sessions=lambda: self.sessions,
+            backoff_base_s=self.settings.backoff_base_s,
+            backoff_cap_s=self.settings.backoff_cap_s,
+            rng=self._rng,
+        )
 
     async def _session(self) -> None:
         s = self.settings

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import random
 
-import serial
 import serial_asyncio
 
 from edge.peripherals.errors import DeviceUnavailableError
 from edge.peripherals.health import DeviceHealth
 from edge.peripherals.scanner.scan import OnScan, Scan, strip_affixes
 from edge.peripherals.scanner.settings import SerialScannerSettings
+from edge.peripherals.serial_reopen import keep_port_open
 
 MAX_FRAME = 4096
 
@@ -52,22 +52,15 @@ class SerialScanner:
         await self._tasks.__aexit__(None, None, None)
 
     async def _run(self) -> None:
-        attempt = 0
-        while True:
-            before = self.sessions
-            try:
-                await self._session()
-            except (OSError, serial.SerialException, DeviceUnavailableError) as err:
-                self.health.failed(
-                    str(err) or type(err).__name__,
-                    connected=False,
-                    hint="check the scanner cable; reopening the port",
-                )
-                self.health.count("disconnect")
-            attempt = 0 if self.sessions > before else attempt + 1
-            s = self.settings
-            delay = min(s.backoff_base_s * 2**attempt, s.backoff_cap_s)
-            await asyncio.sleep(delay * self._rng.uniform(0.5, 1.0))
+        await keep_port_open(
+            self._session,
+            health=self.health,
+            hint="check the scanner cable; reopening the port",
+            sessions=lambda: self.sessions,
+            backoff_base_s=self.settings.backoff_base_s,
+            backoff_cap_s=self.settings.backoff_cap_s,
+            rng=self._rng,
+        )
 
     async def _session(self) -> None:
         s = self.settings
