@@ -192,6 +192,18 @@ class PrintQueue:
         self.changed.set()
         return delay
 
+    async def retry_now(self) -> None:
+        """Make every waiting job due at once (the printer told us it is ready again)."""
+        now = self._clock()
+        await self._run(
+            lambda: self._conn().execute(
+                "UPDATE print_jobs SET next_attempt_at = ? WHERE state = 'queued'"
+                " AND next_attempt_at > ?",
+                (now, now),
+            )
+        )
+        self.changed.set()
+
     async def pending(self) -> int:
         """How many jobs wait for the printer."""
         row = await self._run(

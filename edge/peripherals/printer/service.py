@@ -46,6 +46,7 @@ class PrinterService:
         paper: PaperSettings,
         drawer_pin: int = 2,
         idle_probe_s: float = 30.0,
+        recheck_s: float = 2.0,
     ) -> None:
         self.name = name
         self.health = DeviceHealth(device=name, kind="printer")
@@ -54,6 +55,7 @@ class PrinterService:
         self._paper = paper
         self._drawer_pin = drawer_pin
         self._idle_probe_s = idle_probe_s
+        self._recheck_s = recheck_s
         self._progress = asyncio.Condition()
         self._tasks: asyncio.TaskGroup | None = None
 
@@ -123,7 +125,12 @@ class PrinterService:
                 str(err), connected=False, hint="check the printer's power and cable"
             )
         else:
-            self.health.seen()
+            if status.paper == "out":  # the printer answers, but cannot print a receipt
+                self.health.failed(
+                    f"{self.name}: out of paper", connected=True, hint=_HINTS["paper_out"]
+                )
+            else:
+                self.health.seen()
             self.health.detail["paper"] = status.paper
         return self.health
 
@@ -133,12 +140,19 @@ class PrinterService:
             job = await self._queue.next_due()
             if job is None:
                 wait = await self._queue.seconds_until_next()
+                # a job waiting out its backoff should not outwait the paper: look meanwhile
+                recheck = wait is not None and wait > self._recheck_s
                 try:
-                    async with asyncio.timeout(self._idle_probe_s if wait is None else wait):
+                    async with asyncio.timeout(
+                        self._idle_probe_s if wait is None else min(wait, self._recheck_s)
+                    ):
                         await self._queue.changed.wait()
                 except TimeoutError:
                     if wait is None:  # idle: keep paper and connection status fresh
                         await self.check_health()
+                    elif recheck and (await self.check_health()).error is None:
+                        # the printer answers and has paper again
+                        await self._queue.retry_now()  # paper is back: print now, not later
                 continue
             await self._attempt(job)
             async with self._progress:

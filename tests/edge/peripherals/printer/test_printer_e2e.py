@@ -225,3 +225,34 @@ async def test_idle_service_keeps_health_fresh(
         await until(lambda: "paper" in svc.health.detail)
     assert (svc.health.connected, svc.health.detail["paper"]) == (True, "near_end")
     assert printer_sim.printed_jobs == []
+
+
+async def test_paper_back_prints_now_not_after_a_long_backoff(
+    tmp_path: Path, printer_sim: PrinterSimulator, receipt: Receipt
+) -> None:
+    """A job whose next retry is an hour away prints once the rechecked printer has paper."""
+    settings = PrinterSettings(
+        connector="network", host="127.0.0.1", port=printer_sim.port, timeout_s=5
+    )
+    printer_sim.paper = "out"
+    async with (
+        asyncio.timeout(GUARD_S),  # far shorter than the backoff: only the recheck can print
+        PrintQueue(
+            path=tmp_path / "print.db", backoff=Backoff(base_s=3600, cap_s=3600), seed=1
+        ) as queue,
+        PrinterService(
+            name="front",
+            printer=EscposPrinter(name="front", settings=settings),
+            queue=queue,
+            paper=settings.paper,
+            recheck_s=0.05,
+        ) as svc,
+    ):
+        job_id = await svc.print_receipt(receipt)
+        waiting = await svc.wait_for(job_id, lambda j: j.attempts >= 1)
+        assert waiting.state == "queued"
+        assert await queue.seconds_until_next() > 60
+        printer_sim.paper = "ok"
+        printed = await svc.wait_for(job_id, lambda j: j.state == "printed")
+    assert printed.attempts == 2
+    assert svc.health.error is None
