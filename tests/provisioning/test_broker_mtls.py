@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import ssl
-import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,10 +22,11 @@ import pytest
 from cryptography import x509
 from paho.mqtt.reasoncodes import ReasonCode
 
-from provisioning.broker_config import BrokerFiles, write_broker_directory
+from provisioning.broker_config import write_broker_directory
 from provisioning.ca import CertificateAuthority
 from provisioning.device_keys import DeviceIdentity
 from provisioning.keys import build_csr, generate_private_key, private_key_pem
+from tests.control_plane.provisioning.fleet_harness import BrokerProcess
 
 pytestmark = pytest.mark.services
 
@@ -44,53 +42,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _accepts_tcp(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex((HOST, port)) == 0
-
-
-class Broker:
-    """One mosquitto process on its own port, restartable to reload the CRL."""
-
-    def __init__(self, files: BrokerFiles, port: int, log: Path) -> None:
-        self.files = files
-        self.port = port
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [MOSQUITTO, "-c", str(self.files.config)], stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + 10
-        while not _accepts_tcp(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                msg = f"mosquitto did not start on {self.port}:\n{self.log.read_text()}"
-                raise RuntimeError(msg)
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def reload(self) -> None:
-        """SIGHUP, then wait for mosquitto to log the reload (it reloads before its next accept)."""
-        assert self.process is not None
-        seen = self.log.read_text().count("Reloading config.")
-        self.process.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while self.log.read_text().count("Reloading config.") == seen:
-            if time.monotonic() > deadline:
-                msg = f"mosquitto did not reload:\n{self.log.read_text()}"
-                raise RuntimeError(msg)
-            time.sleep(0.02)
+Broker = BrokerProcess  # the same mosquitto process the fleet harness runs
 
 
 @pytest.fixture(scope="module")

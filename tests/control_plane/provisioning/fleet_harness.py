@@ -129,21 +129,13 @@ def _accepts_tcp(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-class MtlsBroker:
-    """Mosquitto on the mTLS listener rendered from images/mosquitto, restartable, reloadable."""
+class BrokerProcess:
+    """One mosquitto process for a rendered broker directory: start, stop, restart, reload."""
 
-    def __init__(self, directory: Path, *, ca: CertificateAuthority) -> None:
-        self.port = free_port()
-        self.files: BrokerFiles = write_broker_directory(
-            directory,
-            ca=ca,
-            hostnames=["localhost", HOST],
-            port=self.port,
-            bind_address=HOST,
-            # as root, mosquitto would switch to user "mosquitto", who cannot read the 0600 key
-            run_as_user="root" if os.geteuid() == 0 else None,
-        )
-        self.log = directory / "mosquitto.log"
+    def __init__(self, files: BrokerFiles, port: int, log: Path) -> None:
+        self.files = files
+        self.port = port
+        self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -169,6 +161,10 @@ class MtlsBroker:
             self.process.wait(timeout=10)
             self.process = None
 
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
     def reload(self) -> None:
         """SIGHUP, then wait until mosquitto logs the reload (it reloads before its next accept)."""
         assert self.process is not None
@@ -180,6 +176,23 @@ class MtlsBroker:
                 msg = f"mosquitto did not reload:\n{self.log.read_text()}"
                 raise RuntimeError(msg)
             time.sleep(0.02)
+
+
+class MtlsBroker(BrokerProcess):
+    """Mosquitto on the mTLS listener rendered from images/mosquitto, on a free port."""
+
+    def __init__(self, directory: Path, *, ca: CertificateAuthority) -> None:
+        port = free_port()
+        files = write_broker_directory(
+            directory,
+            ca=ca,
+            hostnames=["localhost", HOST],
+            port=port,
+            bind_address=HOST,
+            # as root, mosquitto would switch to user "mosquitto", who cannot read the 0600 key
+            run_as_user="root" if os.geteuid() == 0 else None,
+        )
+        super().__init__(files, port, directory / "mosquitto.log")
 
 
 def tls_refusal(port: int, context: ssl.SSLContext) -> None:
