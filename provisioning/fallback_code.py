@@ -1,12 +1,30 @@
 """The short code a field tech types when the QR code will not scan.
 
-How it works: 11 random Crockford base32 symbols (55 bits) and one Luhn mod 32 check symbol,
-shown as `XXXX-XXXX-XXXX`. Crockford's alphabet has no I, L, O or U, and reading normalises
-the look-alikes (I, L -> 1, O -> 0) and ignores case, spaces and dashes, so what a human can
-confuse maps to the same code. The check symbol catches every single mistyped symbol and most
-swaps of neighbours before the appliance even calls the control plane.
+How it works: 11 random Crockford base32 symbols and one check symbol, shown as
+`XXXX-XXXX-XXXX`. Crockford's alphabet has no I, L, O or U, and reading normalises the
+look-alikes (I, L -> 1, O -> 0) and ignores case, spaces and dashes, so what a human can confuse
+maps to the same code.
 
-55 bits is far less than the QR token's 192, so the code is its own secret with its own hash,
+The check is Damm's algorithm over a totally anti-symmetric quasigroup of order 32 (H. M. Damm,
+"Total anti-symmetrische Quasigruppen", 2004), built from GF(2^5) arithmetic::
+
+    x * y = A·x + y        in GF(32) = GF(2)[t] / (t^5 + t^2 + 1), with A = t (symbol 2)
+
+Reading runs ``state = state * symbol`` over all 12 symbols from ``state = 0``; a code is valid
+when the final state is 0, and the check symbol is the one that brings the state to 0. Because
+every row and every column of the table is a permutation (A ≠ 0), changing any one symbol
+changes the final state: every single substitution is caught. Because ``(c*x)*y = A²c + A·x + y``
+equals ``(c*y)*x`` only if ``(A+1)(x+y) = 0``, i.e. ``x = y`` (A ≠ 1), swapping any two
+neighbours is caught too — including the 0↔Z swap that Luhn mod 32 misses. Both facts are
+checked exhaustively in tests/provisioning/test_fallback_code.py.
+
+Codes already printed: the old check was Luhn mod 32. Appliances shipped with an older image
+still check typed codes with Luhn before they call the control plane, so :func:`new_fallback_code`
+draws only codes that pass *both* checks (one in 32 of the Damm-valid codes; 50 random bits
+instead of 55). Reading accepts the Damm check only: a code issued before this change and still
+unexpired (24 h at most) fails it 31 times in 32 and the operator issues a new one.
+
+50 bits is far less than the QR token's 192, so the code is its own secret with its own hash,
 single use and 24 h expiry like the token, and the control plane must rate-limit look-ups by code.
 """
 
@@ -25,21 +43,39 @@ _VALUE = {symbol: index for index, symbol in enumerate(ALPHABET)}
 _LOOK_ALIKES = str.maketrans({"I": "1", "L": "1", "O": "0", "-": None, " ": None})
 _HASH_DOMAIN = b"sf.enrolment.fallback-code\x00"
 
+# GF(32) with the primitive polynomial t^5 + t^2 + 1; multiplying by A = t is a shift and a
+# conditional reduction. _TIMES_A[x] is A·x for each of the 32 field elements.
+_FIELD_POLYNOMIAL = 0b100101
+_TIMES_A: tuple[int, ...] = tuple(
+    ((x << 1) ^ _FIELD_POLYNOMIAL) if x & 0b10000 else x << 1 for x in range(32)
+)
 
-def _luhn_sum(symbols: str, *, double_first: bool) -> int:
-    """Luhn mod N sum from the right; the doubling map is a permutation of 0..31."""
-    total = 0
-    double = double_first
-    for symbol in reversed(symbols):
-        addend = _VALUE[symbol] * (2 if double else 1)
-        total += addend // len(ALPHABET) + addend % len(ALPHABET)
-        double = not double
-    return total
+
+def damm_step(state: int, symbol: int) -> int:
+    """The quasigroup operation ``state * symbol = A·state + symbol`` (addition is XOR)."""
+    return _TIMES_A[state] ^ symbol
+
+
+def _damm_state(symbols: str) -> int:
+    state = 0
+    for symbol in symbols:
+        state = damm_step(state, _VALUE[symbol])
+    return state
 
 
 def check_symbol(data: str) -> str:
-    """The Luhn mod 32 check symbol for canonical data symbols."""
-    return ALPHABET[(-_luhn_sum(data, double_first=True)) % len(ALPHABET)]
+    """The Damm check symbol for canonical data symbols: the one that brings the state to 0."""
+    # state * c = A·state + c = 0  <=>  c = A·state (in characteristic 2, minus is plus)
+    return ALPHABET[_TIMES_A[_damm_state(data)]]
+
+
+def _passes_legacy_luhn(code: str) -> bool:
+    """Luhn mod 32 over a whole code, as appliance images before the Damm check verify it."""
+    total = 0
+    for position, symbol in enumerate(reversed(code)):
+        addend = _VALUE[symbol] * (2 if position % 2 else 1)
+        total += addend // len(ALPHABET) + addend % len(ALPHABET)
+    return total % len(ALPHABET) == 0
 
 
 def format_code(canonical: str) -> str:
@@ -48,9 +84,16 @@ def format_code(canonical: str) -> str:
 
 
 def new_fallback_code() -> str:
-    """A fresh random code, formatted for printing."""
-    data = "".join(secrets.choice(ALPHABET) for _ in range(DATA_SYMBOLS))
-    return format_code(data + check_symbol(data))
+    """A fresh random code, formatted for printing; it passes the old Luhn check as well.
+
+    Rejection sampling keeps the draw uniform over the codes that pass both checks (about 32
+    draws on average, microseconds), so older appliance images accept what we issue today.
+    """
+    while True:
+        data = "".join(secrets.choice(ALPHABET) for _ in range(DATA_SYMBOLS))
+        code = data + check_symbol(data)
+        if _passes_legacy_luhn(code):
+            return format_code(code)
 
 
 def normalise_fallback_code(text: str) -> str:
@@ -63,7 +106,7 @@ def normalise_fallback_code(text: str) -> str:
     if unknown:
         msg = f"the code contains characters that are never printed: {''.join(unknown)}"
         raise MalformedToken(msg)
-    if _luhn_sum(canonical, double_first=False) % len(ALPHABET) != 0:
+    if _damm_state(canonical) != 0:
         msg = "the check character does not match, so one character is mistyped"
         raise MalformedToken(msg)
     return canonical
