@@ -14,6 +14,7 @@ from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocols.broker_url import BrokerAddress, parse_broker_url
+from protocols.errors import UnknownTopic
 from protocols.topics import validate_device_id
 
 
@@ -34,7 +35,10 @@ class EdgeSettings(BaseSettings):
     @classmethod
     def _device_id(cls, value: str) -> str:
         if value:
-            validate_device_id(value)
+            try:
+                validate_device_id(value)
+            except UnknownTopic as err:  # not a ValueError: pydantic would let it escape raw
+                raise ValueError(f"{err.reason} (set by STOREFLEET_EDGE_DEVICE_ID)") from err
         return value
 
     @field_validator("broker_url")
