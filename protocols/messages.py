@@ -3,6 +3,12 @@
 Every payload is a JSON object with ``schema`` (what it is) and ``v`` (which version of it). A
 receiver validates at its edge and refuses a version it does not speak rather than guessing: a
 newer appliance talking to an older control plane must be visible, not silently misread.
+
+Fields are range-checked with the types of :mod:`protocols.limits`: every integer is strict (no
+``"5"``, ``5.0`` or ``true``) and fits a 64-bit column; in the messages a device receives
+(:data:`DOWNSTREAM`) every string and object has a maximum size too. A value outside them makes
+the message malformed at decode, so a receiving loop counts and drops it instead of meeting a
+number SQLite cannot bind (an ack with ``hwm`` ≥ 2^63 used to stop the register).
 """
 
 from __future__ import annotations
@@ -10,15 +16,42 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from protocols.limits import (
+    INT64_MAX,
+    INT64_MIN,
+    Count,
+    Identifier,
+    JsonObject,
+    Label,
+    Millis,
+    Seq,
+    Text,
+    Url,
+)
 from protocols.topics import Channel
 
 HEX64 = r"^[0-9a-f]{64}$"
 MAX_BATCH_RECORDS = 2000
+#: An Ed25519 signature is 88 characters of base64; room for a certificate chain or key id.
+SIGNATURE_LENGTH = 4096
 
-Seq = Annotated[int, Field(ge=1)]
-Millis = Annotated[int, Field(ge=0)]
+Hex64 = Annotated[str, Field(pattern=HEX64)]
+
+
+def _metric_in_range(value: int | float) -> int | float:
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError("an integer metric must fit in 64 bits")
+    return value
+
+
+#: A metric's value: a 64-bit integer or a finite float (no NaN, no infinity from ``1e400``).
+#: A validator, not ``Int64 | float``: pydantic's float would take an oversized int as a float.
+MetricValue = Annotated[
+    Annotated[int, Field(strict=True)] | Annotated[float, Field(strict=True, allow_inf_nan=False)],
+    AfterValidator(_metric_in_range),
+]
 
 
 class Message(BaseModel):
@@ -27,6 +60,9 @@ class Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
     schema_name: ClassVar[str]
     channel: ClassVar[Channel]
+
+
+# -- up: appliance to cloud. Integers bounded as everywhere; the receiver checks the rest -------
 
 
 class Status(Message):
@@ -43,14 +79,18 @@ class Status(Message):
 
 
 class JournalRecord(BaseModel):
-    """One business event as the appliance committed it, with its place in the chain."""
+    """One business event as the appliance committed it, with its place in the chain.
+
+    ``kind`` stays a string on the wire (not :class:`protocols.vocabulary.JournalKind`): a cloud
+    older than the appliance stores a kind it does not know yet instead of refusing the batch.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     seq: Seq
-    kind: Annotated[str, Field(min_length=1, max_length=64)]
+    kind: Identifier
     ts: Millis
-    prev_hash: Annotated[str, Field(pattern=HEX64)]
-    hash: Annotated[str, Field(pattern=HEX64)]
+    prev_hash: Hex64
+    hash: Hex64
     body: dict[str, Any]
 
 
@@ -73,24 +113,6 @@ class JournalBatch(Message):
         return records
 
 
-class JournalAck(Message):
-    """The cloud's answer: everything up to ``hwm`` is durable; optionally resend from a seq.
-
-    ``hwm`` is the contiguous high-water mark, so an ack can never skip a gap. ``resend_from`` is
-    set when the cloud saw a record beyond ``hwm + 1``. ``error`` names a refusal the appliance
-    cannot fix by resending (a broken chain) so it stops hammering and raises an alarm instead.
-    """
-
-    schema_name = "sf.journal.ack"
-    channel = Channel.JOURNAL_ACK
-    schema_: Literal["sf.journal.ack"] = Field("sf.journal.ack", alias="schema")
-    v: Literal[1] = 1
-    hwm: Annotated[int, Field(ge=0)]
-    head_hash: Annotated[str, Field(pattern=HEX64)]
-    resend_from: Seq | None = None
-    error: str | None = None
-
-
 class State(Message):
     """What the appliance runs, retained so the console sees drift without asking."""
 
@@ -98,7 +120,7 @@ class State(Message):
     channel = Channel.STATE
     schema_: Literal["sf.state"] = Field("sf.state", alias="schema")
     v: Literal[1] = 1
-    config_version: int = 0
+    config_version: Count = 0
     app_release: str = ""
     slot: str = ""
     peripherals: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -112,10 +134,10 @@ class Telemetry(Message):
     schema_: Literal["sf.telemetry"] = Field("sf.telemetry", alias="schema")
     v: Literal[1] = 1
     ts: Millis
-    backlog: Annotated[int, Field(ge=0)] = 0
-    last_seq: Annotated[int, Field(ge=0)] = 0
-    lag_ms: Annotated[int, Field(ge=0)] | None = None
-    metrics: dict[str, int | float] = Field(default_factory=dict)
+    backlog: Count = 0
+    last_seq: Count = 0
+    lag_ms: Millis | None = None
+    metrics: dict[str, MetricValue] = Field(default_factory=dict)
 
 
 class Event(Message):
@@ -130,43 +152,6 @@ class Event(Message):
     body: dict[str, Any] = Field(default_factory=dict)
 
 
-class DesiredConfig(Message):
-    """Desired configuration, retained, versioned."""
-
-    schema_name = "sf.config"
-    channel = Channel.CONFIG
-    schema_: Literal["sf.config"] = Field("sf.config", alias="schema")
-    v: Literal[1] = 1
-    version: Annotated[int, Field(ge=1)]
-    doc: dict[str, Any]
-
-
-class DesiredRelease(Message):
-    """Desired app release; the bundle itself travels over HTTPS."""
-
-    schema_name = "sf.release"
-    channel = Channel.RELEASE
-    schema_: Literal["sf.release"] = Field("sf.release", alias="schema")
-    v: Literal[1] = 1
-    version: str
-    url: str
-    sha256: Annotated[str, Field(pattern=HEX64)]
-    signature: str
-    window: str | None = None
-
-
-class Command(Message):
-    """A remote command with an id the result refers to."""
-
-    schema_name = "sf.cmd"
-    channel = Channel.CMD
-    schema_: Literal["sf.cmd"] = Field("sf.cmd", alias="schema")
-    v: Literal[1] = 1
-    id: str
-    name: str
-    args: dict[str, Any] = Field(default_factory=dict)
-
-
 class CommandResult(Message):
     """The outcome of a remote command."""
 
@@ -179,6 +164,72 @@ class CommandResult(Message):
     result: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
 
+
+# -- down: cloud to appliance. A device acts on these, so every field is bounded. ------------------
+
+
+class JournalAck(Message):
+    """The cloud's answer: everything up to ``hwm`` is durable; optionally resend from a seq.
+
+    ``hwm`` is the contiguous high-water mark, so an ack can never skip a gap. ``resend_from`` is
+    set when the cloud saw a record beyond ``hwm + 1``. ``error`` names a refusal the appliance
+    cannot fix by resending (a broken chain, a record the cloud cannot store) so it stops
+    hammering and raises an alarm instead.
+    """
+
+    schema_name = "sf.journal.ack"
+    channel = Channel.JOURNAL_ACK
+    schema_: Literal["sf.journal.ack"] = Field("sf.journal.ack", alias="schema")
+    v: Literal[1] = 1
+    hwm: Count
+    head_hash: Hex64
+    resend_from: Seq | None = None
+    error: Text | None = None
+
+
+class DesiredConfig(Message):
+    """Desired configuration, retained, versioned."""
+
+    schema_name = "sf.config"
+    channel = Channel.CONFIG
+    schema_: Literal["sf.config"] = Field("sf.config", alias="schema")
+    v: Literal[1] = 1
+    version: Seq
+    doc: JsonObject
+
+
+class DesiredRelease(Message):
+    """Desired app release; the bundle itself travels over HTTPS."""
+
+    schema_name = "sf.release"
+    channel = Channel.RELEASE
+    schema_: Literal["sf.release"] = Field("sf.release", alias="schema")
+    v: Literal[1] = 1
+    version: Annotated[Label, Field(min_length=1)]
+    url: Url
+    sha256: Hex64
+    signature: Annotated[str, Field(min_length=1, max_length=SIGNATURE_LENGTH, pattern=r"^[!-~]+$")]
+    window: Label | None = None
+
+
+class Command(Message):
+    """A remote command with an id the result refers to.
+
+    ``name`` stays a string on the wire (not :class:`protocols.vocabulary.CommandName`) so an
+    appliance older than the console answers "unknown command" with the id instead of dropping it.
+    """
+
+    schema_name = "sf.cmd"
+    channel = Channel.CMD
+    schema_: Literal["sf.cmd"] = Field("sf.cmd", alias="schema")
+    v: Literal[1] = 1
+    id: Identifier
+    name: Identifier
+    args: JsonObject = Field(default_factory=dict)
+
+
+#: The channels a device receives on, and so must never be able to stop it.
+DOWNSTREAM: tuple[type[Message], ...] = (JournalAck, DesiredConfig, DesiredRelease, Command)
 
 BY_CHANNEL: dict[Channel, type[Message]] = {
     cls.channel: cls

@@ -41,6 +41,10 @@ DEVICE = "store-042-reg-1"
 
 device_ids = st.from_regex(DEVICE_ID_PATTERN, fullmatch=True)
 text = st.text(max_size=16)
+#: What the contract allows in an id, a kind or a label: no control characters.
+printable = st.characters(exclude_categories=("Cc", "Cs"))
+identifiers = st.text(printable, min_size=1, max_size=16)
+labels = st.text(printable, max_size=16)
 millis = st.integers(0, 2**48)
 hex64 = st.binary(min_size=32, max_size=32).map(bytes.hex)
 json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**63) | text
@@ -65,7 +69,7 @@ def journal_records(draw: st.DrawFn) -> list[JournalRecord]:
     return [
         JournalRecord(
             seq=seq,
-            kind=draw(st.text(min_size=1, max_size=64)),
+            kind=draw(st.text(printable, min_size=1, max_size=64)),
             ts=draw(millis),
             prev_hash=draw(hex64),
             hash=draw(hex64),
@@ -89,11 +93,11 @@ MESSAGES: dict[Channel, st.SearchStrategy[Message]] = {
         hwm=st.integers(0, 2**48),
         head_hash=hex64,
         resend_from=st.none() | st.integers(1, 2**48),
-        error=st.none() | text,
+        error=st.none() | st.text(st.characters(exclude_characters="\x00"), max_size=16),
     ),
     Channel.STATE: st.builds(
         State,
-        config_version=st.integers(-(2**31), 2**31),
+        config_version=st.integers(0, 2**63 - 1),
         app_release=text,
         slot=st.sampled_from(["a", "b", ""]),
         peripherals=st.dictionaries(text, json_objects, max_size=3),
@@ -112,13 +116,13 @@ MESSAGES: dict[Channel, st.SearchStrategy[Message]] = {
     Channel.CONFIG: st.builds(DesiredConfig, version=st.integers(1, 2**31), doc=json_objects),
     Channel.RELEASE: st.builds(
         DesiredRelease,
-        version=text,
-        url=text,
+        version=identifiers,
+        url=identifiers,
         sha256=hex64,
-        signature=text,
-        window=st.none() | text,
+        signature=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1),
+        window=st.none() | labels,
     ),
-    Channel.CMD: st.builds(Command, id=text, name=text, args=json_objects),
+    Channel.CMD: st.builds(Command, id=identifiers, name=identifiers, args=json_objects),
     Channel.CMD_RESULT: st.builds(
         CommandResult, id=text, ok=st.booleans(), result=json_objects, error=st.none() | text
     ),

@@ -26,7 +26,11 @@ json_values: st.SearchStrategy[JsonValue] = st.recursive(
 )
 bodies = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
 entries = st.lists(
-    st.tuples(st.text(min_size=1, max_size=64), st.integers(0, 2**48), bodies),
+    st.tuples(
+        st.text(st.characters(exclude_categories=("Cc", "Cs")), min_size=1, max_size=64),
+        st.integers(0, 2**48),
+        bodies,
+    ),
     min_size=1,
     max_size=8,
 )
