@@ -9,7 +9,15 @@ The *partition* value says how the 44 bits between filter and serial split betwe
 company prefix and the item reference (TDS table 14-2, reproduced in ``_PARTITIONS``). The
 GTIN-14 is the item reference's first digit (the indicator), the company prefix, the rest of the
 item reference and a computed mod-10 check digit. SGTIN-96 carries a numeric serial in 38 bits;
-SGTIN-198 carries up to 20 characters of 7-bit ASCII in 140 bits, zero padded.
+SGTIN-198 carries 1 to 20 characters in 140 bits, 7 bits each, zero padded.
+
+Which characters: a GS1 serial (AI 21) is drawn from *GS1 AI encodable character set 82*
+(GS1 General Specifications figure 7.11-1; EPC TDS table A-1 gives each one's 7-bit ISO 646
+code and its form in a URI). Set 82 is ISO 646 0x21-0x7A *without* ``# $ @ [ \\ ] ^`` and the
+backtick, and nothing above 0x7A. Encoding and decoding both hold to it, so every serial we
+decode has a pure-identity URI, and ``" % & / < > ?`` are %-escaped in that URI as table A-1
+says. Numbers in text are ASCII digits only (``0123456789``): ``str.isdigit`` is true for
+superscripts and other scripts' digits, and ``int()`` would quietly read Arabic-Indic ones.
 
 Every other header is reported as :class:`OtherEpc` with its scheme name, so a count can show
 "3 SSCC-96 tags" instead of dropping them. The module is pure: bytes in, dataclasses out.
@@ -17,9 +25,11 @@ Every other header is reported as :class:`OtherEpc` with its scheme name, so a c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = [
+    "SET_82",
     "EpcError",
     "MalformedEpcError",
     "OtherEpc",
@@ -32,7 +42,16 @@ __all__ = [
 
 
 class EpcError(ValueError):
-    """Base of the EPC errors; ``epc`` is the hex of the offending bytes (or ``""``)."""
+    """Base of the EPC errors; ``epc`` is the hex of the offending bytes (or ``""``).
+
+    ::
+
+        EpcError
+        ├── MalformedEpcError     decode_epc: bytes that break their scheme's layout
+        └── UnencodableEpcError   encode_sgtin / gtin_check_digit: values the scheme cannot hold
+
+    Nothing else escapes this module for bad input: a reader loop catches ``EpcError`` only.
+    """
 
     def __init__(self, reason: str, *, epc: str = "") -> None:
         super().__init__(f"{reason} (epc={epc or '-'})")
@@ -91,8 +110,15 @@ SCHEMES: dict[int, str] = {
     0x41: "itip-212",
 }
 
-# Characters TDS requires to be %-escaped in the serial of a pure-identity URI (table A-1).
+# GS1 AI encodable character set 82 (GS1 General Specifications figure 7.11-1, EPC TDS table
+# A-1), in ISO 646 order: 0x21-0x22, 0x25-0x3F, 0x41-0x5A, 0x5F, 0x61-0x7A.
+SET_82 = "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+_SET_82 = frozenset(SET_82)
+
+# The set-82 characters TDS table A-1 writes %-escaped in a pure-identity URI.
 _URI_ESCAPES = {'"': "%22", "%": "%25", "&": "%26", "/": "%2F", "<": "%3C", ">": "%3E", "?": "%3F"}
+SERIAL_198_CHARS = 20
+_ASCII_DIGITS = re.compile(r"[0-9]+")  # a character class of ASCII digits, unlike \d or isdigit
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,8 +153,15 @@ class OtherEpc:
     raw: bytes
 
 
+def _ascii_digits(text: str) -> bool:
+    """True for a non-empty string of ``0``-``9`` only (no other script's digits)."""
+    return _ASCII_DIGITS.fullmatch(text) is not None
+
+
 def gtin_check_digit(digits: str) -> int:
     """GS1 mod-10 check digit over ``digits`` (weights 3,1,3… from the right)."""
+    if not _ascii_digits(digits):
+        raise UnencodableEpcError(f"a GS1 check digit is computed over ASCII digits: {digits!r}")
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
     return (10 - total % 10) % 10
 
@@ -173,11 +206,32 @@ def _decode_sgtin(epc: bytes, *, bits: int, serial_bits: int, scheme: str) -> Sg
 
 
 def _decode_serial_chars(value: int, epc: bytes) -> str:
-    chars = [(value >> (7 * (19 - i))) & 0x7F for i in range(20)]
-    text = bytes(chars).rstrip(b"\x00")
-    if b"\x00" in text or any(c < 0x21 for c in text):
-        raise MalformedEpcError("SGTIN-198 serial has a control character", epc=epc.hex())
-    return text.decode("ascii")
+    """TDS "String" decoding method (TDS 14.4.2) over the 140-bit serial.
+
+    The serial is 20 segments of 7 bits; the first all-zero segment ends it and every segment
+    after it must be zero too (padding). Each character must be in set 82 (table A-1). An
+    all-zero serial decodes to the empty string, which the TDS does not allow: the URI grammar
+    (TDS section 5, ``GS3A3Component = 1*GS3A3Char``, used by SGTIN-URI in 6.3.1) needs at least
+    one character, the "String" encoding method (14.3.2) only encodes a string that matches it,
+    and AI (21) is 1 to 20 characters. So an all-zero serial is not an SGTIN with an empty
+    serial but a tag whose EPC memory was never written properly: malformed.
+    """
+    codes = [(value >> (7 * (SERIAL_198_CHARS - 1 - i))) & 0x7F for i in range(SERIAL_198_CHARS)]
+    length = codes.index(0) if 0 in codes else SERIAL_198_CHARS
+    if length == 0:
+        raise MalformedEpcError("SGTIN-198 serial is empty (all zero bits)", epc=epc.hex())
+    if any(codes[length:]):
+        raise MalformedEpcError(
+            "SGTIN-198 serial has characters after its zero terminator", epc=epc.hex()
+        )
+    text = "".join(chr(code) for code in codes[:length])
+    outside = sorted({c for c in text if c not in _SET_82})
+    if outside:
+        raise MalformedEpcError(
+            f"SGTIN-198 serial has characters outside GS1 set 82: {''.join(outside)!r}",
+            epc=epc.hex(),
+        )
+    return text
 
 
 def encode_sgtin(
@@ -187,8 +241,8 @@ def encode_sgtin(
 
     The company prefix length is not in the GTIN itself, so the caller says it (GS1 assigns it).
     """
-    if len(gtin) != 14 or not gtin.isdigit():
-        raise UnencodableEpcError(f"GTIN-14 must be 14 digits, got {gtin!r}")
+    if len(gtin) != 14 or not _ascii_digits(gtin):
+        raise UnencodableEpcError(f"GTIN-14 must be 14 ASCII digits, got {gtin!r}")
     if gtin_check_digit(gtin[:13]) != int(gtin[13]):
         raise UnencodableEpcError(f"GTIN {gtin} has a wrong check digit")
     if company_prefix_digits not in _DIGITS_TO_PARTITION:
@@ -217,9 +271,9 @@ def encode_sgtin(
 
 def _serial_96(serial: str) -> int:
     # TDS: SGTIN-96 serials are decimal integers < 2^38 without leading zeros.
-    if not serial.isdigit() or (len(serial) > 1 and serial[0] == "0"):
+    if not _ascii_digits(serial) or (len(serial) > 1 and serial[0] == "0"):
         raise UnencodableEpcError(
-            f"SGTIN-96 serial must be digits without leading zero: {serial!r}"
+            f"SGTIN-96 serial must be ASCII digits without leading zero: {serial!r}"
         )
     value = int(serial)
     if value >= 1 << 38:
@@ -228,13 +282,17 @@ def _serial_96(serial: str) -> int:
 
 
 def _serial_198(serial: str) -> int:
-    if not 1 <= len(serial) <= 20 or not serial.isascii():
-        raise UnencodableEpcError(f"SGTIN-198 serial must be 1-20 ASCII characters: {serial!r}")
-    if any(not 0x21 <= ord(c) <= 0x7A for c in serial):
+    """TDS "String" encoding method (14.3.2): 1-20 set-82 characters, 7 bits each, zero padded."""
+    if not 1 <= len(serial) <= SERIAL_198_CHARS:
         raise UnencodableEpcError(
-            f"SGTIN-198 serial has a character outside GS1 AI set: {serial!r}"
+            f"SGTIN-198 serial must be 1-{SERIAL_198_CHARS} characters: {serial!r}"
+        )
+    outside = sorted({c for c in serial if c not in _SET_82})
+    if outside:
+        raise UnencodableEpcError(
+            f"SGTIN-198 serial has characters outside GS1 set 82 {''.join(outside)!r}: {serial!r}"
         )
     value = 0
-    for c in serial.ljust(20, "\x00"):
+    for c in serial.ljust(SERIAL_198_CHARS, "\x00"):
         value = (value << 7) | ord(c)
     return value
