@@ -12,11 +12,22 @@ or raises ``UnknownBarcode`` / ``BadCheckDigit`` with a reason for the cashier. 
 prefixes carry what is tenant configuration: an ``EmbeddedLayout`` per prefix says how many
 digits are the item reference, how many the price or weight, its decimals, and whether a GS1
 price check digit sits in front of the value (GS1 General Specifications §7.9.2–7.9.3).
+
+What a scanner can really send: the bars of EAN/UPC/ITF encode the digits 0-9 and a serial or
+USB-POS scanner sends them as ASCII. A *keyboard-wedge* scanner instead presses keys, and the
+host's keyboard layout turns the number-row keys into characters: on a Persian layout they type
+Extended Arabic-Indic digits (U+06F0-06F9), on an Arabic layout with Eastern Arabic numerals the
+Arabic-Indic digits (U+0660-0669), and with a Japanese IME in full-width mode the fullwidth
+digits (U+FF10-FF19). Those three are the same keys as 0-9, so :func:`scanned_digits` maps them
+to ASCII. Nothing else is a digit a scanner types — superscripts, circled digits and other
+scripts' digits pass ``str.isdigit()`` but no number-row key produces them — so they are refused
+with ``UnknownBarcode`` and its cashier message, never a Python ``ValueError``.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,16 +35,40 @@ from typing import TypeAlias
 
 from edge.checkout.errors import BadCheckDigit, UnknownBarcode
 
+_ASCII_DIGITS = re.compile(r"[0-9]*")  # unlike str.isdigit() or \d: 0-9 and nothing else
+_NOT_DIGITS = "not all digits 0-9"
+# The number-row digits of the layouts a keyboard-wedge scanner may type through (see above).
+_WEDGE_DIGITS = str.maketrans(
+    {chr(zero + d): str(d) for zero in (0xFF10, 0x0660, 0x06F0) for d in range(10)}
+)
+
+
+def scanned_digits(code: str) -> str:
+    """The code as ASCII digits: blanks stripped, wedge layouts' digits mapped to 0-9.
+
+    Raises ``UnknownBarcode`` for anything else, with the code as it arrived.
+    """
+    digits = code.strip().translate(_WEDGE_DIGITS)
+    if not digits or not _ASCII_DIGITS.fullmatch(digits):
+        raise UnknownBarcode(code=code, reason=_NOT_DIGITS)
+    return digits
+
 
 def gs1_check_digit(body: str) -> int:
     """GS1 mod-10 check digit for the digits before it (weights 3,1,3… from the right)."""
+    if not _ASCII_DIGITS.fullmatch(body):
+        raise UnknownBarcode(code=body, reason=_NOT_DIGITS)
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
     return (10 - total % 10) % 10
 
 
 def has_valid_check_digit(code: str) -> bool:
-    """Whether the last digit of a GTIN of any length is its GS1 check digit."""
-    return code.isdigit() and len(code) >= 2 and gs1_check_digit(code[:-1]) == int(code[-1])
+    """Whether the last digit of a GTIN of any length (ASCII digits) is its GS1 check digit."""
+    return (
+        len(code) >= 2
+        and _ASCII_DIGITS.fullmatch(code) is not None
+        and gs1_check_digit(code[:-1]) == int(code[-1])
+    )
 
 
 def _check(code: str) -> None:
@@ -44,7 +79,7 @@ def _check(code: str) -> None:
 
 def expand_upce(upce: str) -> str:
     """Expand an 8-digit UPC-E (number system, 6 digits, check) to the 12-digit UPC-A."""
-    if len(upce) != 8 or not upce.isdigit() or upce[0] not in "01":
+    if len(upce) != 8 or not _ASCII_DIGITS.fullmatch(upce) or upce[0] not in "01":
         raise UnknownBarcode(code=upce, reason="UPC-E needs 8 digits starting with 0 or 1")
     ns, d, check = upce[0], upce[1:7], upce[7]
     last = d[5]
@@ -61,9 +96,7 @@ def expand_upce(upce: str) -> str:
 
 def to_gtin14(code: str) -> str:
     """Normalise EAN-8/UPC-A/EAN-13/GTIN-14 (and UPC-E via UPC-A) to a checked GTIN-14."""
-    digits = code.strip()
-    if not digits.isdigit():
-        raise UnknownBarcode(code=code, reason="not all digits")
+    digits = scanned_digits(code)
     if len(digits) == 8 and digits[0] in "01" and not has_valid_check_digit(digits):
         # an EAN-8 that fails its check may be a UPC-E: try the expansion before giving up
         digits = expand_upce(digits)
@@ -240,9 +273,7 @@ def parse_barcode(
     reports one; without it an 8-digit code is an EAN-8 if its check digit fits, else UPC-E.
     Embedded prices are rescaled from the layout's ``decimals`` to ``currency_exponent``.
     """
-    digits = code.strip()
-    if not digits.isdigit():
-        raise UnknownBarcode(code=code, reason="not all digits")
+    digits = scanned_digits(code)
     n = len(digits)
     if n in (4, 5):
         return Plu(digits)

@@ -1,3 +1,6 @@
+import contextlib
+import dataclasses
+import re
 from decimal import Decimal
 
 import pytest
@@ -17,9 +20,10 @@ from edge.checkout.barcodes import (
     has_valid_check_digit,
     parse_barcode,
     price_check_digit,
+    scanned_digits,
     to_gtin14,
 )
-from edge.checkout.errors import BadCheckDigit, UnknownBarcode
+from edge.checkout.errors import BadCheckDigit, BarcodeError, UnknownBarcode
 
 from .builders import PROPERTY
 
@@ -165,3 +169,109 @@ def test_upca_number_system_2_is_an_in_store_code() -> None:
 def test_layouts_are_checked(prefix: str, item_digits: int) -> None:
     with pytest.raises(ValueError, match=r"prefix|digits"):
         EmbeddedLayout(prefix, EmbeddedKind.PRICE, item_digits, 5, 2)
+
+
+# -- what a scanner can really send ---------------------------------------------------------------
+# A keyboard-wedge scanner types through the host's layout: Persian types U+06F0-06F9 on the number
+# row, Arabic with Eastern Arabic numerals U+0660-0669, a Japanese IME in full-width mode
+# U+FF10-FF19. Those are the keys 0-9 and are read as such; nothing else is.
+
+WEDGE_ZEROS = [
+    pytest.param(0xFF10, id="fullwidth"),
+    pytest.param(0x0660, id="arabic-indic"),
+    pytest.param(0x06F0, id="extended-arabic-indic"),
+]
+
+
+def _in_script(code: str, zero: int) -> str:
+    return "".join(chr(zero + int(d)) for d in code)
+
+
+@pytest.mark.parametrize("zero", WEDGE_ZEROS)
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        pytest.param("4006381333931", Gtin("04006381333931", Symbology.EAN13), id="ean13"),
+        pytest.param("96385074", Gtin("00000096385074", Symbology.EAN8), id="ean8"),
+        pytest.param("4011", Plu("4011"), id="plu"),
+    ],
+)
+def test_wedge_layout_digits_read_as_ascii(zero: int, code: str, expected: object) -> None:
+    """Regression: these used to come back as a non-ASCII GTIN the catalog never matches."""
+    typed = _in_script(code, zero)
+
+    assert parse_barcode(typed) == expected
+    assert scanned_digits(typed) == code
+
+
+@pytest.mark.parametrize("zero", WEDGE_ZEROS)
+def test_wedge_layout_digits_give_an_ascii_gtin14(zero: int) -> None:
+    assert to_gtin14(_in_script("036000291452", zero)) == "00036000291452"
+
+
+def test_embedded_price_from_a_wedge_layout_is_ascii() -> None:
+    code = _with_check("02" + "55555" + "01990")
+    parsed = parse_barcode(_in_script(code, 0x06F0))
+    assert parsed == EmbeddedPrice(item_key="0255555", price_minor=1990, raw=code)
+
+
+NOT_SCANNER_DIGITS = [
+    pytest.param("400638133393\u00b9", id="superscript-one"),
+    pytest.param("\u00b2\u00b3\u00b9\u2070", id="superscripts-only"),
+    pytest.param("400638133393\u2081", id="subscript-one"),
+    pytest.param("400638133393\u2460", id="circled-one"),
+    pytest.param("\u0966\u0967\u0968\u0969", id="devanagari"),
+    pytest.param("\u09e6\u09e7\u09e8\u09e9", id="bengali"),
+    pytest.param("\U0001d7ce\U0001d7cf\U0001d7d0\U0001d7d1", id="mathematical-bold"),
+    pytest.param("4006381333931\x00", id="nul"),
+    pytest.param("4006-381333931", id="dash"),
+]
+
+
+@pytest.mark.parametrize("code", NOT_SCANNER_DIGITS)
+def test_other_digits_are_refused_with_the_cashier_message(code: str) -> None:
+    """Regression: superscripts pass str.isdigit() and int() raised a bare ValueError."""
+    with pytest.raises(UnknownBarcode) as info:
+        parse_barcode(code)
+
+    assert info.value.code == code
+    assert info.value.cashier_message == (
+        "Barcode not recognised (not all digits 0-9). Scan again or type the code."
+    )
+
+
+@pytest.mark.parametrize("code", NOT_SCANNER_DIGITS)
+def test_other_digits_are_refused_as_a_gtin(code: str) -> None:
+    with pytest.raises(UnknownBarcode):
+        to_gtin14(code)
+    assert not has_valid_check_digit(code)
+
+
+@pytest.mark.parametrize("body", [pytest.param("\u00b2" * 12, id="superscripts")])
+def test_check_digit_of_non_ascii_digits_is_refused_in_the_checkout_tree(body: str) -> None:
+    with pytest.raises(UnknownBarcode):
+        gs1_check_digit(body)
+
+
+@PROPERTY
+@given(
+    st.text(
+        st.characters(categories=["Nd", "No", "Nl"]) | st.sampled_from("0123456789 x"), max_size=16
+    )
+)
+def test_any_text_parses_to_ascii_keys_or_raises_a_barcode_error(text: str) -> None:
+    """Whatever arrives, the kiosk sees ASCII keys or a checkout error with a cashier message."""
+    with contextlib.suppress(BarcodeError):
+        parsed = parse_barcode(text)
+        keys = [value for value in dataclasses.astuple(parsed) if isinstance(value, str)]
+        assert all(re.fullmatch(r"[0-9]+", key) for key in keys), keys
+
+
+@PROPERTY
+@given(
+    st.text(alphabet="0123456789", min_size=12, max_size=12),
+    st.sampled_from([0xFF10, 0x0660, 0x06F0]),
+)
+def test_wedge_digits_parse_like_their_ascii_twins(body: str, zero: int) -> None:
+    code = _with_check(body)
+    assert parse_barcode(_in_script(code, zero)) == parse_barcode(code)
