@@ -4,10 +4,16 @@ An appliance is told who it is in one of two ways: ``STOREFLEET_EDGE_DEVICE_ID``
 demo appliance with a fixed id on a plain broker), or ``STOREFLEET_EDGE_IDENTITY_DIR`` (a real
 appliance that enrols itself with a QR code on first boot; its certificate then names the
 device and the control plane names the broker).
+
+Every value the appliance writes into its journal is held here to the contract's limits
+(:mod:`protocols.limits`), because the cloud stores it in columns of a fixed size: a currency of
+``EURO`` used to be committed sale after sale, then refused by PostgreSQL's 3-character column,
+and replication stalled for good. It is refused at start now, naming the variable and the fix.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import field_validator, model_validator
@@ -15,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocols.broker_url import BrokerAddress, parse_broker_url
 from protocols.errors import UnknownTopic
+from protocols.limits import CURRENCY_PATTERN, ID_LENGTH, PRINTABLE_PATTERN
 from protocols.topics import validate_device_id
 
 
@@ -45,6 +52,28 @@ class EdgeSettings(BaseSettings):
     @classmethod
     def _broker_url(cls, value: str) -> str:
         parse_broker_url(value)
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not re.fullmatch(CURRENCY_PATTERN, value):
+            msg = (
+                f"STOREFLEET_EDGE_CURRENCY={value[:40]!r} is not a currency code: set it to the"
+                " ISO 4217 code the store sells in, 3 capital letters such as EUR, CHF or GBP"
+            )
+            raise ValueError(msg)
+        return value
+
+    @field_validator("register_id")
+    @classmethod
+    def _register_id(cls, value: str) -> str:
+        if not 1 <= len(value) <= ID_LENGTH or not re.fullmatch(PRINTABLE_PATTERN, value):
+            msg = (
+                f"STOREFLEET_EDGE_REGISTER_ID={value[:40]!r} cannot name a register: set it to"
+                f" 1 to {ID_LENGTH} characters without control characters, such as 1 or R2"
+            )
+            raise ValueError(msg)
         return value
 
     @model_validator(mode="after")
