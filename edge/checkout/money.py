@@ -42,6 +42,7 @@ EUR = Currency("EUR", 2, 1)
 SEK = Currency("SEK", 2, 100)
 USD = Currency("USD", 2, 1)
 JPY = Currency("JPY", 0, 1)
+KWD = Currency("KWD", 3, 5)  # three decimals (fils); 5-fils coins
 
 
 def round_to_int(value: Decimal, rule: RoundingRule) -> int:
@@ -61,9 +62,30 @@ def from_minor(minor: int, currency: Currency) -> Decimal:
     return Decimal(minor).scaleb(-currency.exponent).quantize(Decimal(1).scaleb(-currency.exponent))
 
 
-def format_minor(minor: int, currency: Currency) -> str:
-    """``1235`` → ``"12.35"``; the receipt adds the currency code where it wants it."""
-    return f"{from_minor(minor, currency):f}"
+def format_minor(minor: int, currency: Currency, *, grouping: bool = False) -> str:
+    """``1235`` → ``"12.35"`` (JPY ``1235`` → ``"1235"``, KWD → ``"1.235"``).
+
+    Every amount a person reads (receipts, reports, the kiosk) is formatted here, so the number
+    of decimals always comes from the currency's exponent. ``grouping`` adds thousands
+    separators (``1,234.50``); the receipt adds the currency code where it wants it.
+    """
+    amount = from_minor(minor, currency)
+    return f"{amount:,f}" if grouping else f"{amount:f}"
+
+
+def format_amount(
+    amount: Decimal,
+    currency: Currency,
+    *,
+    rule: RoundingRule = RoundingRule.HALF_EVEN,
+    grouping: bool = False,
+) -> str:
+    """A major-unit Decimal shown like :func:`format_minor`, rounded by ``rule`` if it must be.
+
+    For values that arrive as Decimals (the printer's typed receipt): an amount finer than the
+    currency's minor unit (a computed tax share) is rounded by a named rule, never by format.
+    """
+    return format_minor(to_minor(amount, currency, rule), currency, grouping=grouping)
 
 
 def multiply(minor: int, factor: Decimal, rule: RoundingRule) -> int:

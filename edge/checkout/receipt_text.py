@@ -1,8 +1,11 @@
-"""Receipts and X/Z reports as plain monospaced text, 32, 42 or 48 characters wide.
+"""Receipts and X/Z reports as plain monospaced text, 32, 42 or 48 columns wide.
 
-How it works: every line is built by ``_lr`` (text left, amount right, the text truncated so the
-amount always shows) or ``_center``; amounts come straight from the frozen records, so the
-paper says exactly what the journal says. The printer service turns this text (or the records
+How it works: every line is built by ``_lr`` (text left, amount right, the text cut so the
+amount always shows), ``_center`` or ``_fit``; widths are *printed columns*
+(:mod:`edge.checkout.text_columns`: a CJK ideograph takes two, a combining accent none), and
+every text goes through ``clean`` so a name cannot break a line. Amounts come straight from the
+frozen records and are formatted with the currency's exponent (``format_minor``), so the paper
+says exactly what the journal says. The printer service turns this text (or the records
 themselves) into ESC/POS; the kiosk shows the same text as a preview.
 """
 
@@ -17,6 +20,7 @@ from edge.checkout.sale import Sale
 from edge.checkout.shift import ReportKind, ShiftReport
 from edge.checkout.tax import PricingMode, TaxRow
 from edge.checkout.tenders import Tender, TenderKind
+from edge.checkout.text_columns import center, clean, columns, fit, pad_left, pad_right
 
 WIDTHS = (32, 42, 48)
 
@@ -26,15 +30,20 @@ def _check_width(width: int) -> None:
         raise ValueError(f"receipt width must be one of {WIDTHS}")
 
 
+def _fit(text: str, width: int) -> str:
+    return fit(clean(text), width)
+
+
 def _lr(left: str, right: str, width: int) -> str:
-    room = width - len(right) - 1
-    if len(left) > room:
-        left = left[: max(room - 1, 0)] + "…"
-    return f"{left:<{room}} {right}"
+    right = _fit(right, width)
+    room = width - columns(right) - 1
+    if room <= 0:
+        return right
+    return f"{pad_right(fit(clean(left), room, ellipsis='…'), room)} {right}"
 
 
 def _center(text: str, width: int) -> str:
-    return text[:width].center(width).rstrip()
+    return center(_fit(text, width), width).rstrip()
 
 
 def _rate(rate: Decimal) -> str:
@@ -51,7 +60,8 @@ def _tax_block(rows: Sequence[TaxRow], money: Currency, width: int) -> list[str]
     out = [_lr(f"{'Tax':<4}{'rate':>6}{'net':>10}", "tax", width)]
     for row in rows:
         net = format_minor(row.net_minor, money)
-        left = f"{'/'.join(row.codes):<4}{_rate(row.rate):>6}{net:>10}"
+        codes = pad_right(clean("/".join(row.codes)), 4)
+        left = f"{codes}{_rate(row.rate):>6}{pad_left(net, 10)}"
         out.append(_lr(left, format_minor(row.tax_minor, money), width))
     return out
 
@@ -62,18 +72,23 @@ def render_receipt(
     width: int = 42,
     header: Sequence[str] = (),
     footer: Sequence[str] = ("Thank you!",),
+    cashier_name: str | None = None,
 ) -> str:
-    """The customer receipt of a completed sale."""
+    """The customer receipt of a completed sale.
+
+    ``cashier_name`` is the name the customer sees (the employee's display name); without it
+    the journaled cashier id is printed.
+    """
     _check_width(width)
     money = Currency(sale.currency, sale.exponent)
     rule = "-" * width
     out = [_center(h, width) for h in header]
     number, when = f"Receipt {sale.receipt_id}", sale.completed_at.strftime("%Y-%m-%d %H:%M")
-    if len(number) + len(when) < width:
+    if columns(number) + len(when) < width:
         out += [rule, _lr(number, when, width)]
     else:  # never cut the receipt number: put the time on its own line
-        out += [rule, number[:width], when]
-    out += [f"Cashier {sale.cashier_id}"[:width], rule]
+        out += [rule, _fit(number, width), when]
+    out += [_fit(f"Cashier {cashier_name or sale.cashier_id}", width), rule]
     for line in sale.lines:
         out.append(
             _lr(f"{line.name}", f"{format_minor(line.gross_minor, money)} {line.tax_class}", width)
@@ -81,11 +96,10 @@ def render_receipt(
         unit = format_minor(line.unit_price_minor, money)
         if line.quantity != 1 or line.unit_price_minor != line.catalog_price_minor:
             qty = f"{line.quantity:f}"
-            out.append(f"  {qty} x {unit}"[:width])
+            out.append(_fit(f"  {qty} x {unit}", width))
         if line.unit_price_minor != line.catalog_price_minor:
-            out.append(
-                f"  price changed from {format_minor(line.catalog_price_minor, money)}"[:width]
-            )
+            was = format_minor(line.catalog_price_minor, money)
+            out.append(_fit(f"  price changed from {was}", width))
         if line.discount_minor:
             out.append(_lr("  Discount", f"-{format_minor(line.discount_minor, money)}", width))
     out += [rule, _lr("Subtotal", format_minor(sale.subtotal_minor, money), width)]
@@ -113,9 +127,9 @@ def render_return(sale_return: SaleReturn, *, width: int = 42) -> str:
     _check_width(width)
     money = Currency(sale_return.currency, sale_return.exponent)
     rule = "-" * width
-    out = [_center("RETURN", width), rule, f"Receipt {sale_return.receipt_id}"[:width]]
+    out = [_center("RETURN", width), rule, _fit(f"Receipt {sale_return.receipt_id}", width)]
     if sale_return.original_receipt:
-        out.append(f"Original {sale_return.original_receipt}"[:width])
+        out.append(_fit(f"Original {sale_return.original_receipt}", width))
     out.append(rule)
     for line in sale_return.lines:
         out.append(
@@ -147,8 +161,8 @@ def render_report(report: ShiftReport, *, width: int = 42) -> str:
         return _lr(label, format_minor(minor, money), width)
 
     title = "X REPORT" if report.report is ReportKind.X else "Z REPORT"
-    out = [_center(title, width), rule, f"Register {report.register_id}"[:width]]
-    out += [f"Shift {report.shift_id}"[:width]]
+    out = [_center(title, width), rule, _fit(f"Register {report.register_id}", width)]
+    out += [_fit(f"Shift {report.shift_id}", width)]
     out += [_lr("Opened", report.opened_at.strftime("%Y-%m-%d %H:%M"), width)]
     out += [_lr("At", report.at.strftime("%Y-%m-%d %H:%M"), width), rule]
     out += [_lr("Sales", str(report.sales_count), width), amount("Sales total", report.sales_minor)]

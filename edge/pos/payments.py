@@ -142,7 +142,10 @@ async def _complete(register: Register) -> None:
     register.remember_completed(register.cart.cart_id, sale.receipt_id)
     register.next_sale()
     text = render_receipt(
-        sale, width=register.config.receipt_width, header=register.config.receipt_header
+        sale,
+        width=register.config.receipt_width,
+        header=register.config.receipt_header,
+        cashier_name=cashier.name,
     )
     register.last_receipt = ShownReceipt("sale", sale.receipt_id, text, sale.change_minor)
     await print_receipt(register, text, receipt_no=sale.receipt_number)

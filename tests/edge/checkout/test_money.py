@@ -7,9 +7,12 @@ from hypothesis import strategies as st
 from edge.checkout.money import (
     CHF,
     JPY,
+    KWD,
+    Currency,
     RoundingRule,
     allocate,
     cash_round,
+    format_amount,
     format_minor,
     from_minor,
     multiply,
@@ -55,6 +58,34 @@ def test_minor_major_round_trip(minor: int) -> None:
 )
 def test_format_minor(minor: int, text: str) -> None:
     assert format_minor(minor, CHF) == text
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency", "text"),
+    [
+        pytest.param(1235, JPY, "1235", id="JPY-no-decimals"),
+        pytest.param(1235, KWD, "1.235", id="KWD-three-decimals"),
+        pytest.param(-5, KWD, "-0.005", id="KWD-negative"),
+        pytest.param(123456789, CHF, "1,234,567.89", id="CHF-grouped"),
+        pytest.param(123456789, JPY, "123,456,789", id="JPY-grouped"),
+    ],
+)
+def test_format_minor_uses_the_currency_exponent(minor: int, currency: Currency, text: str) -> None:
+    grouped = "," in text
+    assert format_minor(minor, currency, grouping=grouped) == text
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [
+        pytest.param("1200", JPY, "1,200", id="JPY"),
+        pytest.param("1.2345", KWD, "1.234", id="KWD-half-even"),
+        pytest.param("21.735", CHF, "21.74", id="CHF-half-even-up"),
+        pytest.param("-1.00", CHF, "-1.00", id="negative"),
+    ],
+)
+def test_format_amount_rounds_by_a_named_rule(amount: str, currency: Currency, text: str) -> None:
+    assert format_amount(Decimal(amount), currency, grouping=True) == text
 
 
 @pytest.mark.parametrize(

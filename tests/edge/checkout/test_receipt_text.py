@@ -2,17 +2,20 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge.checkout.cart import Cart, PercentOff
-from edge.checkout.money import CHF
+from edge.checkout.money import CHF, JPY, KWD, Currency
 from edge.checkout.receipt_text import render_receipt, render_report, render_return
 from edge.checkout.returns import build_return
 from edge.checkout.sale import complete_sale
 from edge.checkout.shift import open_shift
 from edge.checkout.tax import PricingMode
 from edge.checkout.tenders import CardApproved, Payment
+from edge.checkout.text_columns import columns
 
-from .builders import APPLES, COFFEE, MANAGER, MILK, T0, make_item, make_policy, sell
+from .builders import APPLES, COFFEE, MANAGER, MILK, PROPERTY, T0, make_item, make_policy, sell
 
 WIDTHS = [pytest.param(w, id=f"{w}-columns") for w in (32, 42, 48)]
 
@@ -48,7 +51,7 @@ def test_receipt_fits_and_says_what_was_paid(width: int) -> None:
     )
     text = render_receipt(sale, width=width, header=("STOREFLEET DEMO", "Bahnhofstr. 1"))
     lines = text.splitlines()
-    assert all(len(line) <= width for line in lines), text
+    assert all(columns(line) <= width for line in lines), text
     assert "R1-000042" in text
     assert any(line.startswith("TOTAL CHF") and line.endswith("29.00") for line in lines), text
     assert any("Card VISA ****4242" in line for line in lines)
@@ -122,7 +125,7 @@ def test_return_and_reports_fit(width: int) -> None:
         render_report(x, width=width),
         render_report(z, width=width),
     ):
-        assert all(len(line) <= width for line in text.splitlines()), text
+        assert all(columns(line) <= width for line in text.splitlines()), text
     assert "Original R1-000001" in render_return(ret, width=width)
     assert "Z REPORT" in render_report(z, width=width)
     assert "Variance" in render_report(z, width=width)
@@ -142,3 +145,60 @@ def test_exclusive_pricing_shows_tax_before_total() -> None:
     assert lines[tax_at].endswith("1.04")
     assert lines[tax_at + 1].startswith("TOTAL CHF")
     assert lines[tax_at + 1].endswith("13.94")
+
+
+CJK_NAME = "有機栽培コーヒー豆 深煎り 500グラム 袋入り"  # 44 columns in 25 characters
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_wide_characters_count_two_columns(width: int) -> None:
+    cart = Cart(policy=make_policy(), cart_id="j").add_item(make_item(8, name=CJK_NAME))
+    lines = render_receipt(sell(cart), width=width).splitlines()
+    item = next(line for line in lines if line.endswith("4.50 A"))
+    assert columns(item) == width  # amount right-aligned in printed columns, not characters
+    assert item.startswith("有機栽培")
+    assert "…" in item
+
+
+def test_combining_marks_take_no_column() -> None:
+    name = "Cafe\u0301 cre\u0300me bru\u0302le\u0301e"  # decomposed accents
+    cart = Cart(policy=make_policy(), cart_id="n").add_item(make_item(8, name=name))
+    lines = render_receipt(sell(cart), width=32).splitlines()
+    assert "Café crème brûlée         4.50 A" in lines
+
+
+def test_control_characters_in_a_name_never_break_the_line() -> None:
+    cart = Cart(policy=make_policy(), cart_id="c")
+    cart = cart.add_item(make_item(8, name="Tea\nbags\x1b@\u2028x"))
+    text = render_receipt(sell(cart), width=42)
+    assert "Tea?bags?@?x" in text
+    assert "\x1b" not in text
+
+
+def test_the_receipt_names_the_cashier() -> None:
+    cart = Cart(policy=make_policy(), cart_id="a").add_item(COFFEE)
+    text = render_receipt(sell(cart), width=42, cashier_name="Anna")
+    assert "Cashier Anna" in text.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("currency", "total"),
+    [pytest.param(JPY, "1290", id="JPY"), pytest.param(KWD, "1.290", id="KWD")],
+)
+def test_amounts_use_the_currency_exponent(currency: Currency, total: str) -> None:
+    cart = Cart(policy=make_policy(currency=currency), cart_id="x").add_item(COFFEE)
+    lines = render_receipt(sell(cart), width=32).splitlines()
+    assert f"TOTAL {currency.code}".ljust(32 - len(total)) + total in lines
+
+
+@PROPERTY
+@given(st.lists(st.text(max_size=60), min_size=1, max_size=4), st.sampled_from([32, 42, 48]))
+def test_any_names_fit_the_paper(names: list[str], width: int) -> None:
+    cart = Cart(policy=make_policy(), cart_id="p")
+    for n, name in enumerate(names):
+        cart = cart.add_item(make_item(10 + n, name=name or "x"))
+    sale = sell(cart)
+    text = render_receipt(sale, width=width, header=names, cashier_name=names[0])
+    lines = text.splitlines()
+    assert len(lines) == text.count("\n")  # no name added a line break
+    assert all(columns(line) <= width for line in lines), text
