@@ -4,4 +4,5 @@
   every N seconds.
 * ``commands`` — ``sf.cmd`` in, validated, run against the peripheral hub, ``sf.cmd.result`` out.
 * ``session`` — :class:`FleetAgent`, the MQTT connection both run on (reconnect, backoff).
+* ``mqtt_link`` — :class:`MqttLink`, that connection with every wait on the broker bounded.
 """

@@ -2,7 +2,9 @@
 
 How it works: :meth:`FleetAgent.run` connects (client id ``{device}-agent``, so it never kicks
 the replicator's ``{device}`` session off the broker), subscribes ``cmd`` at QoS 1 and runs the
-state publisher and the command loop in one TaskGroup. A lost connection ends the session; the
+state publisher and the command loop in one TaskGroup. Every wait on the broker is bounded by
+:class:`~edge.agent.mqtt_link.MqttLink`, never by aiomqtt's ``wait_for``, which on Python 3.11
+can swallow the cancel that stops the agent. A lost connection ends the session; the
 next connect waits a jittered, doubling backoff (reset once a session got going). The session is
 clean: a command sent while the appliance was offline is not delivered hours later (a drawer
 must not spring open at opening time because someone clicked yesterday); the control plane times
@@ -23,9 +25,9 @@ import aiomqtt
 
 from edge.agent import metrics
 from edge.agent.commands import CommandRunner
+from edge.agent.mqtt_link import MqttLink
 from edge.agent.state import StatePublisher
 from edge.peripherals.hub import PeripheralHub
-from edge.replication.replicator import NO_DELAY
 from edge.stock.on_hand import JournalSource, OnHandProjection
 from protocols.broker_url import BrokerAddress
 from protocols.codec import encode
@@ -39,6 +41,7 @@ class AgentSettings:
     """Connection tuning; the defaults suit a store's uplink."""
 
     keepalive: int = 15
+    timeout_s: float = 10.0  # longest wait for the broker to answer (connect, subscribe, ack)
     backoff_initial: float = 0.2
     backoff_max: float = 30.0
     state_interval_s: float = 60.0  # retained state at least this often
@@ -74,10 +77,10 @@ class FleetAgent:
         while True:
             served = False
             try:
-                async with self._client() as client:
+                async with self._link() as link:
                     metrics.CONNECTS.labels(self.device_id, "ok").inc()
                     served = True
-                    await self._serve(client)
+                    await self._serve(link)
             except* (aiomqtt.MqttError, OSError) as group:
                 metrics.CONNECTS.labels(self.device_id, "lost").inc()
                 log.warning(
@@ -93,29 +96,27 @@ class FleetAgent:
             await asyncio.sleep(random.uniform(0, delay))
             delay = min(self.settings.backoff_max, delay * 2)
 
-    def _client(self) -> aiomqtt.Client:
-        return aiomqtt.Client(
-            self.broker.host,
-            self.broker.port,
+    def _link(self) -> MqttLink:
+        return MqttLink(
+            broker=self.broker,
             identifier=f"{self.device_id}-agent",
             clean_session=True,
             keepalive=self.settings.keepalive,
-            timeout=10,
+            timeout_s=self.settings.timeout_s,
             tls_context=self.tls_context,
-            socket_options=NO_DELAY,
         )
 
-    async def _serve(self, client: aiomqtt.Client) -> None:
-        await client.subscribe(self._cmd_topic, qos=1)
+    async def _serve(self, link: MqttLink) -> None:
+        await link.subscribe(self._cmd_topic, qos=1)
         self.connected.set()
         log.info("device %s: agent connected to %s", self.device_id, self.broker.url)
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self.state.run(client), name=f"agent-state:{self.device_id}")
-            tasks.create_task(self._command_loop(client), name=f"agent-cmd:{self.device_id}")
+            tasks.create_task(self.state.run(link), name=f"agent-state:{self.device_id}")
+            tasks.create_task(self._command_loop(link), name=f"agent-cmd:{self.device_id}")
 
-    async def _command_loop(self, client: aiomqtt.Client) -> None:
+    async def _command_loop(self, link: MqttLink) -> None:
         command_topic = device_topic(self.device_id, Channel.CMD)
-        async for message in client.messages:
+        async for message in link.messages:
             if str(message.topic) != command_topic:
                 # a broker that leaks other topics into our subscription (the embedded amqtt
                 # does with retained messages) must not make us answer for someone else
@@ -125,7 +126,7 @@ class FleetAgent:
             if not isinstance(payload, bytes | bytearray):
                 payload = str(payload).encode()
             result = await self.commands.handle(bytes(payload), topic=str(message.topic))
-            await client.publish(self._result_topic, encode(result), qos=1)
+            await link.publish(self._result_topic, encode(result), qos=1)
 
 
 def agent_for_hub(

@@ -18,9 +18,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import aiomqtt
-
 from edge.agent import metrics
+from edge.agent.mqtt_link import MqttLink
 from protocols.codec import encode
 from protocols.messages import State
 from protocols.topics import Channel, device_topic
@@ -78,7 +77,7 @@ class StatePublisher:
             peripherals=peripherals,
         )
 
-    async def run(self, client: aiomqtt.Client) -> None:
+    async def run(self, link: MqttLink) -> None:
         """Publish on connect, on change, every ``interval_s``; returns only by cancellation."""
         last_key: str | None = None
         last_at = 0.0
@@ -97,7 +96,7 @@ class StatePublisher:
                 else None
             )
             if why is not None:
-                await client.publish(self.topic, encode(message), qos=1, retain=True)
+                await link.publish(self.topic, encode(message), qos=1, retain=True)
                 self.published += 1
                 metrics.STATE_PUBLISHED.labels(self.device_id, why).inc()
                 log.debug("device %s: state published (%s)", self.device_id, why)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -61,7 +62,11 @@ class ControlPlane:
 @contextlib.asynccontextmanager
 async def control_plane(broker_url: str, device_id: str) -> AsyncIterator[ControlPlane]:
     broker = parse_broker_url(broker_url)
-    async with aiomqtt.Client(broker.host, broker.port, identifier=f"cp-{device_id}") as client:
+    # timeout=math.inf: aiomqtt's wait_for could swallow the test's guard on Python 3.11 (see
+    # edge.agent.mqtt_link); the guard bounds these waits instead
+    async with aiomqtt.Client(
+        broker.host, broker.port, identifier=f"cp-{device_id}", timeout=math.inf
+    ) as client:
         cp = ControlPlane(client=client, device_id=device_id)
         await client.subscribe(device_topic(device_id, Channel.STATE), qos=1)
         await client.subscribe(device_topic(device_id, Channel.CMD_RESULT), qos=1)
