@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from control_plane.operators.cli import app as operators_app
 from edge.kiosk.register_command import register as register_command
 from provisioning.cli import app as provision_app
 
@@ -18,6 +19,7 @@ app = typer.Typer(
     help="storefleet: point of sale at the edge, fleet in the cloud.", no_args_is_help=True
 )
 app.add_typer(provision_app, name="provision")
+app.add_typer(operators_app, name="operators")
 
 
 def _logging(verbose: bool) -> None:

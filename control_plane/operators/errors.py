@@ -1,0 +1,202 @@
+"""The domain errors of operators; each carries the HTTP ``status`` it answers with.
+
+Raised by the services and by the `policy.require` dependency, never caught by routers: they are
+`control_plane.problems.DomainError`s, which the app's problem-details handler answers. ``reason``
+is stable for clients, ``advice`` says what to do, the 401/423/429 ones carry
+WWW-Authenticate or Retry-After headers for the answer.
+
+    OperatorsError
+    ├── Unauthenticated          401  no session or token, or one that is unknown/expired/revoked
+    ├── LoginRefused             401  wrong email, password or TOTP code (one message for all)
+    │   └── TotpRequired         401  password right, the admin must give a TOTP code
+    ├── LockedOut                423  too many failed logins for that account: wait
+    ├── CsrfRefused              403  a session's unsafe request without its CSRF token
+    ├── Forbidden                403  role or token scope does not permit the action, or a
+    │                                 foreign tenant
+    ├── RateLimited              429  the client used up its requests per minute
+    ├── OperatorNotFound         404
+    ├── TenantNotFound           404
+    ├── TokenNotFound            404
+    ├── OperatorExists           409
+    └── InvalidOperator          422  a role and tenant that do not fit, an unknown scope
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from control_plane.problems import DomainError
+
+
+class OperatorsError(DomainError):
+    """Base of every refusal of the operators domain."""
+
+    status = 400
+    reason = "operators_error"
+
+
+class _WithHeaders(StarletteHTTPException):
+    """Carries response headers (Retry-After, WWW-Authenticate) to the problem handler.
+
+    `control_plane.problems` copies headers from Starlette's HTTPException only; mixing it in
+    keeps these errors DomainErrors (the body is theirs) while their headers reach the answer.
+    """
+
+    def __init__(self, status: int, detail: str, headers: Mapping[str, str]) -> None:
+        StarletteHTTPException.__init__(self, status_code=status, detail=detail, headers=headers)
+
+    def __str__(self) -> str:
+        return str(self.detail)
+
+
+def headers_of(error: Exception) -> dict[str, str]:
+    """The HTTP headers an error's answer carries (pages render errors themselves)."""
+    return dict(error.headers or {}) if isinstance(error, _WithHeaders) else {}
+
+
+class Unauthenticated(OperatorsError, _WithHeaders):  # noqa: N818 - named for what was refused
+    """No credentials, or credentials that no longer prove anything."""
+
+    status = 401
+    reason = "unauthenticated"
+    advice = "log in at /login, or send 'Authorization: Bearer <API token>'"
+
+    def __init__(self, detail: str = "authentication required") -> None:
+        _WithHeaders.__init__(
+            self, self.status, detail, {"WWW-Authenticate": 'Bearer realm="storefleet"'}
+        )
+
+
+class LoginRefused(OperatorsError):  # noqa: N818 - named for what was refused
+    """Wrong email, password or code: one answer, so the form tells a guesser nothing."""
+
+    status = 401
+    reason = "login_refused"
+    advice = "check the email, password and code; repeated failures lock the account for a while"
+
+    def __init__(self, detail: str = "wrong email, password or code") -> None:
+        super().__init__(detail)
+
+
+class TotpRequired(LoginRefused):
+    """The password was right; an admin must also give the code of their authenticator."""
+
+    reason = "totp_required"
+    advice = "send the 6-digit code of your authenticator app as 'totp'"
+
+    def __init__(self) -> None:
+        super().__init__("a TOTP code is required for this account")
+
+
+class LockedOut(OperatorsError, _WithHeaders):  # noqa: N818 - named for what was refused
+    """Too many failures for that account: refused without looking at the password."""
+
+    status = 423
+    reason = "locked_out"
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.advice = f"wait {self.retry_after} s, or ask an admin to check the audit log"
+        _WithHeaders.__init__(
+            self,
+            self.status,
+            f"too many failed logins; locked for another {self.retry_after} s",
+            {"Retry-After": str(self.retry_after)},
+        )
+
+
+class CsrfRefused(OperatorsError):  # noqa: N818 - named for what was refused
+    """An unsafe request on a session without the session's CSRF token."""
+
+    status = 403
+    reason = "csrf_refused"
+    advice = "send the session's CSRF token as 'X-CSRF-Token' or the form field 'csrf_token'"
+
+    def __init__(self) -> None:
+        super().__init__("missing or wrong CSRF token")
+
+
+class Forbidden(OperatorsError):  # noqa: N818 - named for what was refused
+    """Authenticated, but the role, the token's scopes or the tenant do not allow it."""
+
+    status = 403
+    reason = "forbidden"
+    advice = "ask an admin of your tenant for a role (or a token scope) that allows it"
+
+    def __init__(self, action: str, detail: str) -> None:
+        super().__init__(f"{action} refused: {detail}")
+        self.action = action
+        self.detail = detail
+
+
+class RateLimited(OperatorsError, _WithHeaders):  # noqa: N818 - named for what was refused
+    """The client's bucket is empty."""
+
+    status = 429
+    reason = "rate_limited"
+
+    def __init__(self, retry_after: float, limit: int, *, first: bool = True) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.limit = limit
+        self.first = first  # the first refusal of a burst (audited; the rest only counted)
+        self.advice = f"at most {limit} requests per minute; retry in {self.retry_after} s"
+        _WithHeaders.__init__(
+            self,
+            self.status,
+            f"too many requests; retry in {self.retry_after} s",
+            {"Retry-After": str(self.retry_after)},
+        )
+
+
+class OperatorNotFound(OperatorsError):  # noqa: N818 - named for what was refused
+    """No such operator (or one of another tenant)."""
+
+    status = 404
+    reason = "operator_not_found"
+
+    def __init__(self, who: str) -> None:
+        super().__init__(f"operator {who!r} does not exist")
+
+
+class TenantNotFound(OperatorsError):  # noqa: N818 - named for what was refused
+    """No such tenant."""
+
+    status = 404
+    reason = "tenant_not_found"
+    advice = "create the tenant first, or check its id"
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(f"tenant {tenant_id!r} does not exist")
+
+
+class TokenNotFound(OperatorsError):  # noqa: N818 - named for what was refused
+    """No such API token (or one the principal may not see)."""
+
+    status = 404
+    reason = "token_not_found"
+
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"API token {token_id!r} does not exist")
+
+
+class OperatorExists(OperatorsError):  # noqa: N818 - named for what was refused
+    """An operator with that email exists already."""
+
+    status = 409
+    reason = "operator_exists"
+
+    def __init__(self, email: str) -> None:
+        super().__init__(f"an operator with email {email!r} exists already")
+
+
+class InvalidOperator(OperatorsError):  # noqa: N818 - named for what was refused
+    """A role and tenant that do not fit, or an unknown scope."""
+
+    status = 422
+    reason = "invalid_operator"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
