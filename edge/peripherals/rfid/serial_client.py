@@ -1,4 +1,4 @@
-"""Serial UHF reader client (R2000 "0xA0" protocol) over pyserial-asyncio.
+"""Serial UHF reader client (R2000 "0xA0" protocol) over pyserial-asyncio-fast.
 
 How it works: one loop for the client's lifetime. Each pass opens the serial port, asks for the
 firmware version (proves the module answers), then runs inventory rounds: for each configured
@@ -15,7 +15,7 @@ import logging
 import random
 from dataclasses import dataclass
 
-import serial_asyncio
+import serial_asyncio_fast
 
 from edge.peripherals.errors import DeviceUnavailableError
 from edge.peripherals.health import DeviceHealth
@@ -87,7 +87,7 @@ class SerialUhfReader:
 
     async def _session(self) -> None:
         s = self.settings
-        reader, writer = await serial_asyncio.open_serial_connection(
+        reader, writer = await serial_asyncio_fast.open_serial_connection(
             url=s.port, baudrate=s.baudrate
         )
         link = _Link(self, reader, writer)

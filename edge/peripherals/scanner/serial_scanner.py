@@ -1,4 +1,4 @@
-"""Serial (RS-232 or USB-CDC) barcode scanners through pyserial-asyncio.
+"""Serial (RS-232 or USB-CDC) barcode scanners through pyserial-asyncio-fast.
 
 How it works: a serial scanner sends each barcode as one frame, ``[prefix][AIM id]data[suffix]``
 followed by a terminator (CR by default). :class:`SerialScanner` reads frames up to the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-import serial_asyncio
+import serial_asyncio_fast
 
 from edge.peripherals.errors import DeviceUnavailableError
 from edge.peripherals.health import DeviceHealth
@@ -64,7 +64,7 @@ class SerialScanner:
 
     async def _session(self) -> None:
         s = self.settings
-        reader, writer = await serial_asyncio.open_serial_connection(
+        reader, writer = await serial_asyncio_fast.open_serial_connection(
             url=s.port, baudrate=s.baudrate
         )
         self.sessions += 1
