@@ -41,7 +41,7 @@ from protocols.llrp.parameters import (
 )
 from protocols.llrp.reports import ReaderEventNotificationData, TagReportData
 from protocols.llrp.rospec import AISpec, InventoryParameterSpec, ROSpec
-from protocols.llrp.wire import RawParameter, RawTv
+from protocols.llrp.wire import RawParameter, RawTv, parameter_name
 
 __all__ = [
     "HEADER_LENGTH",
@@ -86,4 +86,5 @@ __all__ = [
     "UnknownMessage",
     "decode",
     "encode",
+    "parameter_name",
 ]

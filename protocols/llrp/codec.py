@@ -18,11 +18,13 @@ from collections.abc import Callable
 from protocols.llrp import messages as m
 from protocols.llrp.errors import Incomplete, Malformed
 from protocols.llrp.parameters import (
+    CUSTOM,
     GENERAL_DEVICE_CAPABILITIES,
     KEEPALIVE_SPEC,
     LLRP_STATUS,
     READER_EVENT_NOTIFICATION_DATA,
     READER_EVENT_NOTIFICATION_SPEC,
+    RF_SURVEY_REPORT_DATA,
     RO_REPORT_SPEC,
     ROSPEC,
     TAG_REPORT_DATA,
@@ -37,13 +39,14 @@ from protocols.llrp.parameters import (
     encode_status,
 )
 from protocols.llrp.reports import (
+    TagReportData,
     decode_event_data,
     decode_tag_report,
     encode_event_data,
     encode_tag_report,
 )
 from protocols.llrp.rospec import decode_rospec, encode_rospec
-from protocols.llrp.wire import Reader, encode_raw
+from protocols.llrp.wire import RawParameter, RawTv, Reader, encode_raw
 
 HEADER_LENGTH = 10
 VERSION = 1
@@ -61,6 +64,7 @@ _STATUS_ONLY = (
     m.CloseConnectionResponse,
     m.ErrorMessage,
 )
+_RO_ACCESS_REPORT_EXTRAS = frozenset({RF_SURVEY_REPORT_DATA, CUSTOM})
 _ROSPEC_ID = (m.DeleteROSpec, m.StartROSpec, m.StopROSpec, m.EnableROSpec)
 _EMPTY = (m.CloseConnection, m.Keepalive, m.KeepaliveAck)
 
@@ -101,7 +105,8 @@ def _encode_body(msg: m.Message) -> bytes:
     if isinstance(msg, m.AddROSpec):
         return encode_rospec(msg.rospec)
     if isinstance(msg, m.ROAccessReport):
-        return b"".join(encode_tag_report(t) for t in msg.tags) + encode_raw(msg.extra)
+        tags = b"".join(encode_tag_report(t) for t in msg.tags)
+        return tags + encode_raw(msg.extra) + encode_raw(msg.misplaced)
     if isinstance(msg, m.ReaderEventNotification):
         return encode_event_data(msg.data)
     raise TypeError(f"no encoder for {type(msg).__name__}")
@@ -188,10 +193,23 @@ def _set_reader_config(r: Reader, mid: int) -> m.Message:
 
 
 def _ro_access_report(r: Reader, mid: int) -> m.Message:
-    tags = []
-    while r.remaining() and r.peek_type() == TAG_REPORT_DATA:
-        tags.append(decode_tag_report(_expect(r, TAG_REPORT_DATA)))
-    return m.ROAccessReport(message_id=mid, tags=tuple(tags), extra=r.raw_rest())
+    """TagReportData, RFSurveyReportData and Custom in any order (16.1.33); the rest is misplaced.
+
+    A misplaced parameter between two TagReportData must not hide the reads after it.
+    """
+    tags: list[TagReportData] = []
+    extra: list[RawParameter | RawTv] = []
+    misplaced: list[RawParameter | RawTv] = []
+    while r.remaining():
+        if r.next_is_tlv(TAG_REPORT_DATA):
+            tags.append(decode_tag_report(_expect(r, TAG_REPORT_DATA)))
+            continue
+        p = r.raw_next(tolerant=True)
+        placed = isinstance(p, RawParameter) and p.type in _RO_ACCESS_REPORT_EXTRAS
+        (extra if placed else misplaced).append(p)
+    return m.ROAccessReport(
+        message_id=mid, tags=tuple(tags), extra=tuple(extra), misplaced=tuple(misplaced)
+    )
 
 
 def _reader_event(r: Reader, mid: int) -> m.Message:

@@ -132,8 +132,16 @@ class ErrorMessage(_StatusOnly):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ROAccessReport(Message):
+    """Tag reads (16.1.33); ``misplaced`` keeps raw what LLRP does not put in this message."""
+
     tags: tuple[TagReportData, ...] = ()
-    extra: Extra = ()
+    extra: Extra = ()  # RFSurveyReportData and Custom: placed here, not modelled
+    misplaced: Extra = ()
+
+    @property
+    def all_misplaced(self) -> Extra:
+        """Every misplaced parameter, at message level and inside each TagReportData."""
+        return self.misplaced + tuple(p for tag in self.tags for p in tag.misplaced)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,8 +3,14 @@
 How it works: a TagReportData starts with the EPC, either as the 13-byte **EPC-96 TV**
 parameter (type 13) or as an **EPCData TLV** (type 241: bit length then the bits, for EPCs that
 are not 96 bits long), followed by optional TV fields in the order of the spec table. We model
-AntennaID, PeakRSSI, FirstSeenTimestampUTC and TagSeenCount; every other field is kept in
-``extra`` and re-emitted at its place in that order.
+AntennaID, PeakRSSI, FirstSeenTimestampUTC and TagSeenCount; every other field the spec places
+in a TagReportData is kept in ``extra`` and re-emitted at its place in that order.
+
+A parameter the spec does not place in a TagReportData (readers have been seen to put
+C1G2SingulationDetails there, which belongs in an AISpecEvent) is kept raw in ``misplaced`` and
+re-emitted after everything else: the tag was still read, so the report is still used. A TV type
+with no known size cannot be stepped over; it is kept in ``misplaced`` with the rest of the
+TagReportData as its value (the TLV length bounds it), and the fields before it are still read.
 """
 
 from __future__ import annotations
@@ -30,9 +36,34 @@ from protocols.llrp.wire import RawParameter, RawTv, Reader, encode_raw, tlv, tv
 
 # Position of each optional TV field in TagReportData (16.2.7.3): ROSpecID, SpecIndex,
 # InventoryParameterSpecID, AntennaID, PeakRSSI, ChannelIndex, FirstSeenUTC, FirstSeenUptime,
-# LastSeenUTC, LastSeenUptime, TagSeenCount, C1G2 PC/CRC (AirProtocolTagData), AccessSpecID.
-_TV_ORDER = {9: 0, 14: 1, 10: 2, 1: 3, 6: 4, 7: 5, 2: 6, 3: 7, 4: 8, 5: 9, 8: 10, 12: 11, 11: 11}
-_LAST = 12
+# LastSeenUTC, LastSeenUptime, TagSeenCount, AirProtocolTagData (C1G2 PC, CRC, and LLRP 1.1's
+# XPC words 19/20), AccessSpecID; then the op spec results (ClientRequestOpSpecResult TV 15 and
+# the C1G2 TLVs below) and Custom, which keep their order at _LAST.
+_TV_ORDER = {
+    9: 0,
+    14: 1,
+    10: 2,
+    1: 3,
+    6: 4,
+    7: 5,
+    2: 6,
+    3: 7,
+    4: 8,
+    5: 9,
+    8: 10,
+    12: 11,
+    11: 11,
+    19: 11,
+    20: 11,
+    16: 12,
+    15: 13,
+}
+_LAST = 13
+_MISPLACED = _LAST + 1  # after everything the spec places here
+# TLVs a TagReportData may hold after its EPC: the C1G2 op spec results (16.3.1.5.7: Read 349,
+# Write 350, Kill 351, Lock 352, BlockErase 353, BlockWrite 354; LLRP 1.1 Recommission 360,
+# BlockPermalock 361, GetBlockPermalockStatus 362) and Custom (1023).
+_TAG_REPORT_TLVS = frozenset({349, 350, 351, 352, 353, 354, 360, 361, 362, 1023})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,7 +76,8 @@ class TagReportData:
     first_seen_utc_us: int | None = None  # microseconds since the Unix epoch
     seen_count: int | None = None
     epc_bits: int | None = None  # EPCData bit length when not the EPC-96 form
-    extra: Extra = ()
+    extra: Extra = ()  # fields the spec places here that we do not model
+    misplaced: Extra = ()  # parameters the spec does not place in a TagReportData, kept raw
 
 
 def encode_tag_report(t: TagReportData) -> bytes:
@@ -71,6 +103,7 @@ def encode_tag_report(t: TagReportData) -> bytes:
     for p in t.extra:
         rank = _TV_ORDER.get(p.type, _LAST) if isinstance(p, RawTv) else _LAST
         fields.append((rank, encode_raw((p,))))
+    fields.extend((_MISPLACED, encode_raw((p,))) for p in t.misplaced)
     fields.sort(key=lambda f: f[0])  # stable: extras keep their relative order
     return tlv(TAG_REPORT_DATA, body + b"".join(f[1] for f in fields))
 
@@ -91,7 +124,8 @@ def decode_tag_report(r: Reader) -> TagReportData:
         raise r.malformed("TagReportData must start with an EPC", ptype)
     antenna = rssi = first_seen = seen = None
     extra: list[RawParameter | RawTv] = []
-    for p in r.raw_rest():
+    misplaced: list[RawParameter | RawTv] = []
+    for p in r.raw_rest(tolerant=True):
         if isinstance(p, RawTv) and p.type == TV_ANTENNA_ID:
             antenna = int.from_bytes(p.value, "big")
         elif isinstance(p, RawTv) and p.type == TV_PEAK_RSSI:
@@ -100,8 +134,10 @@ def decode_tag_report(r: Reader) -> TagReportData:
             first_seen = int.from_bytes(p.value, "big")
         elif isinstance(p, RawTv) and p.type == TV_TAG_SEEN_COUNT:
             seen = int.from_bytes(p.value, "big")
-        else:
+        elif _placed_in_tag_report(p):
             extra.append(p)
+        else:
+            misplaced.append(p)
     return TagReportData(
         epc=epc,
         antenna_id=antenna,
@@ -110,7 +146,13 @@ def decode_tag_report(r: Reader) -> TagReportData:
         seen_count=seen,
         epc_bits=epc_bits,
         extra=tuple(extra),
+        misplaced=tuple(misplaced),
     )
+
+
+def _placed_in_tag_report(p: RawParameter | RawTv) -> bool:
+    """Whether LLRP puts this parameter in a TagReportData (after the EPC, which comes first)."""
+    return p.type in (_TV_ORDER if isinstance(p, RawTv) else _TAG_REPORT_TLVS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

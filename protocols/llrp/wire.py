@@ -19,26 +19,40 @@ from dataclasses import dataclass
 
 from protocols.llrp.errors import Malformed
 
-# TV parameter type -> value length in bytes (spec 16.2.7.3 and 16.2.7.3.x, 16.2.3.x).
-TV_VALUE_LENGTHS: dict[int, int] = {
-    1: 2,  # AntennaID
-    2: 8,  # FirstSeenTimestampUTC
-    3: 8,  # FirstSeenTimestampUptime
-    4: 8,  # LastSeenTimestampUTC
-    5: 8,  # LastSeenTimestampUptime
-    6: 1,  # PeakRSSI (signed)
-    7: 2,  # ChannelIndex
-    8: 2,  # TagSeenCount
-    9: 4,  # ROSpecID
-    10: 2,  # InventoryParameterSpecID
-    11: 2,  # C1G2CRC
-    12: 2,  # C1G2PC
-    13: 12,  # EPC-96
-    14: 2,  # SpecIndex
-    15: 2,  # ClientRequestOpSpecResult
-    16: 4,  # AccessSpecID
-    17: 2,  # OpSpecID
+# TV parameter type -> (name, value length in bytes): every TV type LLRP defines (1.0.1 16.2.7.3
+# and its sub-sections, 16.2.7.6.x for C1G2SingulationDetails; 1.1 adds the XPC words 19 and
+# 20). A TV carries no length, so a type missing here cannot be skipped, only kept to the end
+# of its enclosing parameter (``raw_rest(tolerant=True)``).
+TV_PARAMETERS: dict[int, tuple[str, int]] = {
+    1: ("AntennaID", 2),
+    2: ("FirstSeenTimestampUTC", 8),
+    3: ("FirstSeenTimestampUptime", 8),
+    4: ("LastSeenTimestampUTC", 8),
+    5: ("LastSeenTimestampUptime", 8),
+    6: ("PeakRSSI", 1),  # signed
+    7: ("ChannelIndex", 2),
+    8: ("TagSeenCount", 2),
+    9: ("ROSpecID", 4),
+    10: ("InventoryParameterSpecID", 2),
+    11: ("C1G2CRC", 2),
+    12: ("C1G2PC", 2),
+    13: ("EPC-96", 12),
+    14: ("SpecIndex", 2),
+    15: ("ClientRequestOpSpecResult", 2),
+    16: ("AccessSpecID", 4),
+    17: ("OpSpecID", 2),
+    18: ("C1G2SingulationDetails", 4),  # NumCollisionSlots u16, NumEmptySlots u16
+    19: ("C1G2XPCW1", 2),
+    20: ("C1G2XPCW2", 2),
 }
+TV_VALUE_LENGTHS: dict[int, int] = {ptype: size for ptype, (_, size) in TV_PARAMETERS.items()}
+
+
+def parameter_name(ptype: int, *, tv: bool) -> str:
+    """``C1G2SingulationDetails (TV 18)``: how logs name a parameter."""
+    if tv:
+        return f"{TV_PARAMETERS.get(ptype, ('unknown',))[0]} (TV {ptype})"
+    return f"TLV {ptype}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,17 +160,34 @@ class Reader:
             return None
         return self.next_header()[1]
 
-    def raw_rest(self) -> tuple[RawParameter | RawTv, ...]:
-        """Every remaining parameter, unmodelled."""
+    def raw_next(self, *, tolerant: bool = False) -> RawParameter | RawTv:
+        """The next parameter, unmodelled.
+
+        ``tolerant``: a TV type we have no size for takes the rest of the slice as its value
+        instead of raising, so what came before it in the enclosing parameter is still used.
+        The bytes re-encode exactly.
+        """
+        if tolerant and self.pos < self.end:
+            first = self.buf[self.pos]
+            if first & 0x80 and (first & 0x7F) not in TV_VALUE_LENGTHS:
+                self.pos += 1
+                return RawTv(first & 0x7F, self.take_all())
+        is_tv, ptype, length = self.next_header()
+        if is_tv:
+            self.pos += 1
+            return RawTv(ptype, self.take(length - 1))
+        return RawParameter(ptype, bytes(self.sub(length).take_all()))
+
+    def raw_rest(self, *, tolerant: bool = False) -> tuple[RawParameter | RawTv, ...]:
+        """Every remaining parameter, unmodelled (``tolerant`` as in :meth:`raw_next`)."""
         out: list[RawParameter | RawTv] = []
         while self.remaining():
-            is_tv, ptype, length = self.next_header()
-            if is_tv:
-                self.pos += 1
-                out.append(RawTv(ptype, self.take(length - 1)))
-            else:
-                out.append(RawParameter(ptype, bytes(self.sub(length).take_all())))
+            out.append(self.raw_next(tolerant=tolerant))
         return tuple(out)
+
+    def next_is_tlv(self, ptype: int) -> bool:
+        """Whether a TLV parameter of ``ptype`` is next (never raises on an unknown TV)."""
+        return self.pos < self.end and not (self.buf[self.pos] & 0x80) and self.peek_type() == ptype
 
     def take_all(self) -> bytes:
         """Everything left."""

@@ -149,6 +149,75 @@ GOLDEN = [
     ),
     pytest.param(
         h("""
+        043d 00000023 00000000   # RO_ACCESS_REPORT, length 35
+        00f0 0019                # TagReportData, length 25
+        8d 3074257bf7194e4000001a85  # EPC-96
+        81 0002                  # AntennaID 2
+        92 0003 0005             # C1G2SingulationDetails TV 18 (16.2.7.6.2.1): 3 collision
+                                 # slots, 5 empty; LLRP puts it in an AISpecEvent, not here
+        """),
+        llrp.ROAccessReport(
+            tags=(
+                llrp.TagReportData(
+                    epc=bytes.fromhex("3074257bf7194e4000001a85"),
+                    antenna_id=2,
+                    misplaced=(llrp.RawTv(18, bytes.fromhex("00030005")),),
+                ),
+            )
+        ),
+        id="singulation-details-misplaced-in-tag-report",
+    ),
+    pytest.param(
+        h("""
+        043d 00000021 00000000   # RO_ACCESS_REPORT, length 33
+        00f0 0017                # TagReportData, length 23
+        8d 3074257bf7194e4000001a85  # EPC-96
+        81 0001                  # AntennaID 1
+        95 1234                  # TV type 21: LLRP defines no such TV, its size is unknowable,
+                                 # so it is kept with the rest of the TagReportData
+        """),
+        llrp.ROAccessReport(
+            tags=(
+                llrp.TagReportData(
+                    epc=bytes.fromhex("3074257bf7194e4000001a85"),
+                    antenna_id=1,
+                    misplaced=(llrp.RawTv(21, bytes.fromhex("1234")),),
+                ),
+            )
+        ),
+        id="unknown-tv-in-tag-report-keeps-the-read",
+    ),
+    pytest.param(
+        h("""
+        043d 00000030 00000000   # RO_ACCESS_REPORT, length 48
+        00f0 0022                # TagReportData, length 34
+        8d 3074257bf7194e4000001a85  # EPC-96
+        81 0003                  # AntennaID 3
+        87 0007                  # ChannelIndex TV 7 (placed here, not modelled)
+        8c 3000                  # C1G2PC TV 12 (AirProtocolTagData)
+        93 0000                  # C1G2XPCW1 TV 19 (LLRP 1.1 AirProtocolTagData)
+        90 00000001              # AccessSpecID TV 16
+        00f2 0004                # RFSurveyReportData TLV 242, empty (placed in the report)
+        """),
+        llrp.ROAccessReport(
+            tags=(
+                llrp.TagReportData(
+                    epc=bytes.fromhex("3074257bf7194e4000001a85"),
+                    antenna_id=3,
+                    extra=(
+                        llrp.RawTv(7, bytes.fromhex("0007")),
+                        llrp.RawTv(12, bytes.fromhex("3000")),
+                        llrp.RawTv(19, bytes.fromhex("0000")),
+                        llrp.RawTv(16, bytes.fromhex("00000001")),
+                    ),
+                ),
+            ),
+            extra=(llrp.RawParameter(242, b""),),
+        ),
+        id="placed-but-unmodelled-fields-are-extra-not-misplaced",
+    ),
+    pytest.param(
+        h("""
         0414 0000004b 00000002   # ADD_ROSPEC type 20, length 75
         00b1 0041                # ROSpec TLV 177, length 65
         00000001 00 00           # ROSpecID 1, Priority 0, CurrentState Disabled
@@ -216,6 +285,49 @@ def test_unknown_message_type_is_kept_not_fatal() -> None:
         llrp.UnknownMessage(message_id=1, message_type=200, body=b"\xab\xcd"),
         12,
     )
+
+
+# Decoded, but not re-encoded byte for byte: the encoder writes what was misplaced at the end.
+MISPLACED_BETWEEN_TAGS = h("""
+    043d 0000003f 00000000       # RO_ACCESS_REPORT, length 63
+    00f0 0014                    # TagReportData, length 20
+    8d 3074257bf7194e4000001a85  #   EPC-96
+    81 0001                      #   AntennaID 1
+    92 0001 0002                 # C1G2SingulationDetails at message level: not placed here
+    011f 0008 0000 0000          # LLRPStatus TLV 287: not placed in an RO_ACCESS_REPORT either
+    00f0 0014                    # TagReportData, length 20: this read must not be lost
+    8d 3074257bf7194e4000001a86  #   EPC-96
+    81 0002                      #   AntennaID 2
+""")
+
+
+def test_misplaced_parameters_between_tag_reports_keep_the_reads_after_them() -> None:
+    message, used = llrp.decode(MISPLACED_BETWEEN_TAGS)
+    assert used == len(MISPLACED_BETWEEN_TAGS)
+    assert message == llrp.ROAccessReport(
+        tags=(
+            llrp.TagReportData(epc=bytes.fromhex("3074257bf7194e4000001a85"), antenna_id=1),
+            llrp.TagReportData(epc=bytes.fromhex("3074257bf7194e4000001a86"), antenna_id=2),
+        ),
+        misplaced=(
+            llrp.RawTv(18, bytes.fromhex("00010002")),
+            llrp.RawParameter(287, bytes.fromhex("00000000")),
+        ),
+    )
+    assert llrp.decode(llrp.encode(message)) == (message, used)
+
+
+def test_all_misplaced_gathers_the_report_and_its_tags() -> None:
+    singulation = llrp.RawTv(18, bytes(4))
+    status = llrp.RawParameter(287, bytes(4))
+    report = llrp.ROAccessReport(
+        tags=(
+            llrp.TagReportData(epc=bytes(12), misplaced=(singulation,)),
+            llrp.TagReportData(epc=bytes(12)),
+        ),
+        misplaced=(status,),
+    )
+    assert report.all_misplaced == (status, singulation)
 
 
 MALFORMED = [

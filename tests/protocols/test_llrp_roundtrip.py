@@ -17,6 +17,11 @@ mid = {"message_id": u32}
 
 status = st.builds(llrp.LlrpStatus, code=u16, description=text)
 raw_tlv = st.builds(llrp.RawParameter, type=st.integers(1000, 1023), body=st.binary(max_size=8))
+# parameters LLRP does not place in an RO_ACCESS_REPORT or a TagReportData: kept as misplaced
+misplaced = st.one_of(
+    st.builds(llrp.RawTv, type=st.just(18), value=st.binary(min_size=4, max_size=4)),
+    st.builds(llrp.RawParameter, type=st.integers(1000, 1022), body=st.binary(max_size=8)),
+)
 
 tags = st.builds(
     llrp.TagReportData,
@@ -28,6 +33,7 @@ tags = st.builds(
     extra=st.lists(
         st.builds(llrp.RawTv, type=st.just(7), value=st.binary(min_size=2, max_size=2)), max_size=1
     ).map(tuple),
+    misplaced=st.lists(misplaced, max_size=2).map(tuple),
 )
 tags_epcdata = st.integers(1, 496).flatmap(
     lambda bits: st.builds(
@@ -112,7 +118,16 @@ messages = st.one_of(
     ),
     st.builds(llrp.AddROSpec, rospec=rospec, **mid),
     st.builds(
-        llrp.ROAccessReport, tags=st.lists(tags | tags_epcdata, max_size=5).map(tuple), **mid
+        llrp.ROAccessReport,
+        tags=st.lists(tags | tags_epcdata, max_size=5).map(tuple),
+        extra=st.lists(
+            st.builds(
+                llrp.RawParameter, type=st.sampled_from([242, 1023]), body=st.binary(max_size=8)
+            ),
+            max_size=2,
+        ).map(tuple),
+        misplaced=st.lists(misplaced, max_size=2).map(tuple),
+        **mid,
     ),
     st.builds(
         llrp.ReaderEventNotification,

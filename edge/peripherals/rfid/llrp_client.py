@@ -6,7 +6,10 @@ our ROSpec (DELETE 0, ADD, ENABLE, START) and then receives: RO_ACCESS_REPORT ta
 ``on_read``, KEEPALIVEs are ACKed, responses complete the request that waits for them (paired by
 message id). Silence longer than ``keepalive_misses`` periods, a reset, or a frame whose header
 is corrupt ends the connection; the loop reconnects after a jittered exponential backoff. A
-corrupt body inside a sound frame is counted and skipped. Leaving the ``async with`` stops the
+corrupt body inside a sound frame is counted and skipped. A parameter the reader puts where
+LLRP does not place it (some firmware puts C1G2SingulationDetails inside TagReportData) costs
+nothing: the codec keeps it raw, the reads are delivered, it is counted as
+``misplaced_parameter`` and logged once per kind. Leaving the ``async with`` stops the
 ROSpec and closes the connection politely (CLOSE_CONNECTION), then ends the loop.
 """
 
@@ -81,6 +84,7 @@ class LlrpReader:
         self.closing = False
         self._rng = random.Random(seed)
         self._ids = itertools.count(1)
+        self._misplaced_seen: set[str] = set()
         self._link: _Link | None = None
         self._tasks = asyncio.TaskGroup()
 
@@ -152,6 +156,22 @@ class LlrpReader:
             raise group.exceptions[0] from group
         finally:
             writer.transport.abort()
+
+    def note_misplaced(self, params: tuple[llrp.RawParameter | llrp.RawTv, ...]) -> None:
+        """Count parameters LLRP does not place where the reader sent them; log each kind once."""
+        self.health.count("misplaced_parameter", len(params))
+        for p in params:
+            name = llrp.parameter_name(p.type, tv=isinstance(p, llrp.RawTv))
+            if name in self._misplaced_seen:
+                continue
+            self._misplaced_seen.add(name)
+            log.warning(
+                "rfid %s: the reader sends %s where LLRP does not place it; its reads are kept "
+                "and the parameter ignored (counted as misplaced_parameter). Nothing to do for "
+                "the count; if the reader's vendor has a firmware update, apply it",
+                self.name,
+                name,
+            )
 
     def next_message_id(self) -> int:
         """Message ids are unique for the client's lifetime, across reconnects."""
@@ -258,6 +278,8 @@ class _Link:
             for tag in msg.tags:
                 on_read(TagObservation(tag.epc, tag.antenna_id or 0, tag.peak_rssi or -128, name))
             RFID_READS.labels(device=name).inc(len(msg.tags))
+            if misplaced := msg.all_misplaced:
+                self.owner.note_misplaced(misplaced)
         elif isinstance(msg, llrp.Keepalive):
             self.writer.write(llrp.encode(llrp.KeepaliveAck(message_id=msg.message_id)))
         elif isinstance(msg, llrp.ReaderEventNotification):

@@ -4,7 +4,9 @@ It behaves like a fixed reader: on connect it sends READER_EVENT_NOTIFICATION
 (ConnectionAttemptEvent = Success), answers capabilities / config / ROSpec messages with
 LLRPStatus, and while an ROSpec is started it streams RO_ACCESS_REPORTs drawn from a
 :class:`TagField`. It sends KEEPALIVEs at the configured period and counts ACKs. Faults on demand:
-``drop_connections()`` (network drop) and ``inject_garbage()`` (a corrupt frame).
+``drop_connections()`` (network drop), ``inject_garbage()`` (a corrupt frame) and ``misplaced``
+(parameters put into every TagReportData where LLRP does not place them, as some firmware does
+with C1G2SingulationDetails).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class LlrpReaderSimulator:
         self.rospecs: dict[int, llrp.ROSpec] = {}
         self.reports_sent = 0
         self.send_keepalives = True  # False: a hung reader that stays connected but silent
+        self.misplaced: tuple[llrp.RawParameter | llrp.RawTv, ...] = ()
         self.rng = random.Random(field.seed)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -194,6 +197,7 @@ class _Session:
                         peak_rssi=rssi,
                         first_seen_utc_us=now_us,
                         seen_count=1,
+                        misplaced=self.sim.misplaced,
                     )
                     for epc, ant, rssi in batch
                 )

@@ -3,11 +3,14 @@
 import asyncio
 import json
 
+import pytest
+
 from edge.peripherals.rfid.count import EVENT_KIND, CountSession
 from edge.peripherals.rfid.llrp_client import LlrpReader, LlrpSettings
 from edge.peripherals.rfid.llrp_simulator import LlrpReaderSimulator
 from edge.peripherals.rfid.pipeline import ReadPipeline
 from edge.peripherals.rfid.tag_field import TagField, make_gtin
+from protocols import llrp
 
 from ..waiting import until
 from .conftest import GTINS, MemoryJournal
@@ -115,3 +118,28 @@ async def test_silent_reader_is_dropped_and_retried(population: tuple[bytes, ...
         async with reader:
             await until(lambda: reader.health.counters["disconnect"] >= 1)
             assert reader.health.error == "door: no keepalive for 0.04s"
+
+
+SINGULATION_DETAILS = llrp.RawTv(18, bytes.fromhex("00030005"))  # belongs in an AISpecEvent
+
+
+async def test_a_misplaced_parameter_in_every_tag_report_keeps_the_reads(
+    population: tuple[bytes, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression: C1G2SingulationDetails inside TagReportData made the client drop the report."""
+    field = TagField(epcs=population[:50], reads_per_second=5000, seed=5)
+    pipeline = ReadPipeline()
+    async with asyncio.timeout(GUARD_S), LlrpReaderSimulator(field=field) as sim:
+        sim.misplaced = (SINGULATION_DETAILS,)
+        async with LlrpReader(name="door", settings=settings(sim.port), on_read=pipeline.add) as r:
+            await until(lambda: len(pipeline) == 50)
+            await until(lambda: r.health.counters["misplaced_parameter"] >= 50)
+            assert (r.sessions, r.health.counters["frame_garbled"]) == (1, 0)
+            assert r.health.connected
+    assert {sighting.epc for sighting in pipeline} == set(population[:50])
+    warnings = [m for rec in caplog.records if "misplaced_parameter" in (m := rec.getMessage())]
+    assert warnings == [
+        "rfid door: the reader sends C1G2SingulationDetails (TV 18) where LLRP does not place it; "
+        "its reads are kept and the parameter ignored (counted as misplaced_parameter). Nothing "
+        "to do for the count; if the reader's vendor has a firmware update, apply it"
+    ]
