@@ -99,3 +99,42 @@ async def test_pay_pressed_twice_books_one_sale(page: Page, rig: Rig) -> None:
     assert answer.json()["error"]["code"] == "already_paid"
     assert len(await rig.ledger.sale_ids()) == 1
     await expect(page.get_by_test_id("screen-receipt")).to_be_visible()
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param(MILK[:-1] + "\u00b9", id="superscript-one"),
+        pytest.param("\u0967\u0968\u0969\u096a", id="devanagari-digits"),
+    ],
+)
+async def test_a_scan_of_digits_no_scanner_types_shows_the_checkout_message(
+    page: Page, rig: Rig, code: str
+) -> None:
+    """Regression: a superscript passed str.isdigit() and the kiosk showed int()'s message."""
+    message = "Barcode not recognised (not all digits 0-9). Scan again or type the code."
+    await sign_in_and_open_shift(page)
+    async with httpx.AsyncClient(base_url=rig.url) as client:
+        answer = await client.post("/api/scan", json={"code": code})
+    assert answer.status_code == 409
+    assert answer.json()["error"]["message"] == message
+    await expect(page.get_by_test_id("alert")).to_contain_text(message)
+    await expect(page.get_by_test_id("line")).to_have_count(0)
+
+
+@pytest.mark.parametrize(
+    "zero",
+    [
+        pytest.param(0xFF10, id="fullwidth-ime"),
+        pytest.param(0x06F0, id="persian-layout"),
+    ],
+)
+async def test_a_wedge_scan_through_a_locale_layout_rings_up_the_item(
+    page: Page, rig: Rig, zero: int
+) -> None:
+    await sign_in_and_open_shift(page)
+    typed = "".join(chr(zero + int(digit)) for digit in MILK)
+    async with httpx.AsyncClient(base_url=rig.url) as client:
+        answer = await client.post("/api/scan", json={"code": typed})
+    assert answer.status_code == 200
+    await expect(page.get_by_test_id("line")).to_contain_text("1 × 1.75")
