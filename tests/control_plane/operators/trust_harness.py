@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -59,9 +59,7 @@ def probe_router() -> APIRouter:
     for action in Action:
 
         def make(act: Action) -> None:
-            async def probe(
-                principal: Annotated[Principal, require(act)], request: Request
-            ) -> dict[str, Any]:
+            async def probe(principal: Principal) -> dict[str, Any]:
                 return {
                     "action": act.value,
                     "operator_id": principal.operator_id,
@@ -70,6 +68,8 @@ def probe_router() -> APIRouter:
                     "via": principal.via,
                 }
 
+            # the annotation names this loop's action, so it is an object, not a string
+            probe.__annotations__["principal"] = Annotated[Principal, require(act)]
             router.add_api_route(f"/{act.value}", probe, methods=["GET", "POST"], name=act.value)
 
         make(action)
@@ -114,9 +114,7 @@ class Trust:
 
     def client(self, *, base_url: str = "http://testserver") -> httpx.AsyncClient:
         """A fresh client (own cookie jar) on the in-process app."""
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url=base_url
-        )
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url=base_url)
         self._clients.append(client)
         return client
 
@@ -135,6 +133,23 @@ class Trust:
         )
         self.passwords[view.email] = password
         return view
+
+    async def api_token(
+        self, email: str, scopes: list[str], *, days: int | None = None
+    ) -> tuple[str, str]:
+        """A token of ``email`` made as the CLI makes it (no request spent): (id, secret)."""
+        owner = await service.find_operator(self.engine, email=email)
+        view, secret = await service.create_token(
+            self.engine,
+            settings=self.gatekeeper.settings,
+            owner=owner,
+            actor=service.cli_actor(),
+            name="test",
+            scopes=scopes,
+            days=days,
+            now=self.clock.now(),
+        )
+        return view.id, secret
 
     async def login(self, email: str, *, base_url: str = "http://testserver") -> Login:
         """Log a non-admin in through the JSON API."""
