@@ -22,8 +22,6 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal
 
-from escpos.printer import Dummy
-
 from edge.checkout.money import Currency, from_minor
 from edge.checkout.sale import Sale
 from edge.checkout.tax import PricingMode
@@ -31,6 +29,7 @@ from edge.checkout.tenders import Tender as SaleTender
 from edge.checkout.tenders import TenderKind
 from edge.peripherals.health import DeviceHealth
 from edge.peripherals.hub import NotConfiguredError, PeripheralHub
+from edge.peripherals.printer.layout import render_text
 from edge.peripherals.printer.preview import interpret
 from edge.peripherals.printer.queue import PrintJob
 from edge.peripherals.printer.receipt import Discount, Receipt, ReceiptLine, TaxRow, Tender
@@ -56,16 +55,12 @@ def parse_receipt_code(text: str) -> tuple[str, int] | None:
 
 
 def render_text_receipt(text: str, *, code: str, paper: PaperSettings) -> bytes:
-    """ESC/POS for receipt text as the register laid it out, then the QR code and a cut."""
-    page = Dummy(profile=paper.profile)
-    page.hw("INIT")
-    for line in text.rstrip("\n").split("\n"):
-        page.textln(line)
-    page.qr(code, size=paper.qr_module, native=paper.qr_native, center=not paper.qr_native)
-    if paper.qr_native:
-        page.ln()
-    page.cut()
-    return bytes(page.output)
+    """ESC/POS for receipt text as the register laid it out, then the QR code and a cut.
+
+    Each line goes through the printer's profile (what it cannot print is replaced with the same
+    width) and is cut to the paper's columns, so even text laid out wider never wraps.
+    """
+    return render_text(text, paper=paper, qr_payload=code)
 
 
 def _tender_label(tender: SaleTender) -> str:
@@ -81,8 +76,11 @@ def receipt_from_sale(
     header_lines: Sequence[str] = (),
     footer_lines: Sequence[str] = ("Thank you!",),
     reprint: bool = False,
+    cashier_name: str | None = None,
 ) -> Receipt:
     """The typed receipt of a completed sale; every figure comes from the sale as journaled.
+
+    ``cashier_name`` is the employee's display name (without it, the journaled cashier id).
 
     The typed layout prints lines, then adjustment rows, then the total, so the rows that take
     the line amounts to what was paid go between them: line and basket discounts, tax added
@@ -113,7 +111,7 @@ def receipt_from_sale(
         register=sale.register_id,
         receipt_number=receipt_ref(sale.receipt_number),
         issued_at=sale.completed_at,
-        cashier=sale.cashier_id,
+        cashier=cashier_name or sale.cashier_id,
         lines=tuple(
             ReceiptLine(
                 description=line.name,
@@ -139,6 +137,7 @@ def receipt_from_sale(
         ),
         change=amount(sale.change_minor),
         currency=sale.currency,
+        exponent=sale.exponent,
         footer_lines=tuple(footer_lines),
         reprint=reprint,
     )
@@ -147,7 +146,7 @@ def receipt_from_sale(
 def receipt_png(job: PrintJob, *, paper: PaperSettings | None = None) -> bytes:
     """A PNG of what ``job`` puts on paper (for the kiosk's and the console's receipt view)."""
     paper = paper or PaperSettings()
-    image = interpret(job.payload, profile=paper.profile, columns=paper.columns).to_png()
+    image = interpret(job.payload, paper).to_png()
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
@@ -174,6 +173,11 @@ class HubReceiptPrinter:
         self._missing.error = "no receipt printer configured"
 
     @property
+    def columns(self) -> int:
+        """Characters per line of the loaded paper: the width the register lays receipts out to."""
+        return self.hub.paper.columns
+
+    @property
     def health(self) -> DeviceHealth:
         """The printer's health (paper, cover, connection) right now."""
         return self.hub.printer.health if self.hub.printer is not None else self._missing
@@ -192,13 +196,14 @@ class HubReceiptPrinter:
         )
         return await queue.submit(kind="receipt", ref=receipt_ref(receipt_no), payload=payload)
 
-    async def print_sale(self, sale: Sale) -> int:
+    async def print_sale(self, sale: Sale, *, cashier_name: str | None = None) -> int:
         """Queue the typed ESC/POS layout of a completed sale; returns the print job id."""
         receipt = receipt_from_sale(
             sale,
             store_name=self.store_name,
             header_lines=self.header_lines,
             footer_lines=self.footer_lines,
+            cashier_name=cashier_name,
         )
         return await self.hub.require_printer().print_receipt(receipt)
 

@@ -1,11 +1,16 @@
 """Turn the ESC/POS bytes we send back into what the paper would show: a text layer and a PNG.
 
 How it works: :func:`interpret` runs the token stream from :mod:`.escpos_stream` through a tiny
-printer state machine (alignment, bold, character size, code page) and collects *rows*: text
-lines with their style, raster images (``GS v 0``, ``GS ( L``), natively printed QR codes
-(``GS ( k``, drawn with segno) and cuts. :meth:`Preview.to_png` lays the rows out on a paper-wide
-canvas. Tests read the text layer and decode the QR code from the PNG; people look at the PNG.
-Only the subset python-escpos emits is understood; anything else is listed in ``unknown``.
+printer state machine (alignment, bold, character size, code page, double-byte mode) and
+collects *rows*: text lines with their style, raster images (``GS v 0``, ``GS ( L``), natively
+printed QR codes (``GS ( k``, drawn with segno, no quiet zone of their own), paper fed by
+``ESC J`` and cuts. Text bytes are decoded as the configured printer would: through the code
+page tables of its profile (:mod:`.profile`) and, between ``FS &`` and ``FS .``, in pairs in its
+double-byte encoding. :meth:`Preview.to_png` lays the rows out on a canvas as wide as the
+paper's printable dots. Tests read the text layer and decode the QR code from the PNG; people
+look at the PNG. Commands the preview does not draw are listed in ``unknown``; text or modes the
+printer could not print (a code page it lacks, a byte its page does not define, a double-byte
+character without such a mode) are listed in ``unsupported`` and shown as U+FFFD.
 """
 
 from __future__ import annotations
@@ -16,14 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import segno
-from escpos.capabilities import get_profile
-from escpos.magicencode import Encoder
 from PIL import Image, ImageDraw, ImageFont
 
+from edge.checkout.text_columns import columns
 from edge.peripherals.printer.escpos_stream import Token, tokenize
+from edge.peripherals.printer.profile import PrinterProfile
+from edge.peripherals.printer.settings import PaperSettings
 
 _FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 _ALIGN = {0: "left", 1: "center", 2: "right", 48: "left", 49: "center", 50: "right"}
+_QR_ERROR = {48: "l", 49: "m", 50: "q", 51: "h"}  # GS ( k fn 69 n
+BAD = "\ufffd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,7 @@ class Preview:
     qr_payloads: list[str] = field(default_factory=list)
     status_queries: list[int] = field(default_factory=list)
     unknown: list[bytes] = field(default_factory=list)
+    unsupported: list[bytes] = field(default_factory=list)
     paper_dots: int = 512
     columns: int = 42
 
@@ -114,17 +123,9 @@ def _render_row(row: Row, paper_dots: int, cell: int) -> Image.Image:
     if isinstance(row, ImageRow):
         return row.image.convert("L")
     line_height = cell * 2
-    base = Image.new("L", (max(cell * len(row.text), 1), line_height), 255)
+    base = Image.new("L", (max(cell * columns(row.text), 1), line_height), 255)
     ImageDraw.Draw(base).text((0, 2), row.text, fill=0, font=_font(int(cell * 1.6), row.bold))
     return base.resize((base.width * row.width, line_height * row.height))
-
-
-@functools.cache
-def _codepage_table(profile: str, number: int) -> tuple[str, ...] | None:
-    name = get_profile(profile).profile_data["codePages"].get(str(number))
-    if name is None or name == "Unknown":
-        return None
-    return tuple(Encoder._get_codepage_char_list(name))  # the table escpos encoded with
 
 
 @dataclass(slots=True)
@@ -134,17 +135,20 @@ class _State:
     width: int = 1
     height: int = 1
     codepage: int = 0
+    kanji: bool = False
+    lead: int | None = None  # first byte of a double-byte character
     line: list[str] = field(default_factory=list)
     qr_data: bytes = b""
     qr_module: int = 3
+    qr_error: str = "l"
     graphics: bytes = b""
 
 
-def interpret(data: bytes, *, profile: str = "TM-T88V", columns: int = 42) -> Preview:
-    """Run a whole job through the printer model."""
-    media = get_profile(profile).profile_data.get("media", {}).get("width", {})
-    pixels = media.get("pixels")
-    preview = Preview(paper_dots=int(pixels) if str(pixels).isdigit() else 512, columns=columns)
+def interpret(data: bytes, paper: PaperSettings | None = None) -> Preview:
+    """Run a whole job through a model of the configured printer and paper."""
+    paper = paper or PaperSettings()
+    profile = PrinterProfile.for_paper(paper)
+    preview = Preview(paper_dots=paper.dots, columns=paper.columns)
     state = _State()
     tokens, _ = tokenize(data)
     for token in tokens:
@@ -161,17 +165,29 @@ def _flush(state: _State, preview: Preview, *, force: bool) -> None:
         state.line.clear()
 
 
-def _text(raw: bytes, state: _State, preview: Preview, profile: str) -> None:
-    table = _codepage_table(profile, state.codepage)
+def _text(raw: bytes, state: _State, preview: Preview, profile: PrinterProfile) -> None:
+    table = profile.code_pages.get(state.codepage)
     for byte in raw:
-        if byte == 0x0A:
+        if state.lead is not None:
+            pair, state.lead = bytes((state.lead, byte)), None
+            try:
+                state.line.append(pair.decode(profile.cjk or "ascii"))
+            except UnicodeDecodeError:
+                preview.unsupported.append(pair)
+                state.line.append(BAD)
+        elif byte == 0x0A:
             _flush(state, preview, force=True)
         elif byte == 0x0D:
             continue
         elif byte < 0x80:
             state.line.append(chr(byte) if byte >= 0x20 else "")
+        elif state.kanji:
+            state.lead = byte
         else:
-            state.line.append(table[byte - 0x80] if table else "?")
+            ch = table[byte - 0x80] if table else None
+            if ch is None:
+                preview.unsupported.append(bytes((state.codepage, byte)))
+            state.line.append(ch or BAD)
 
 
 def _raster(x_bytes: int, y: int, bits: bytes) -> Image.Image:
@@ -180,12 +196,13 @@ def _raster(x_bytes: int, y: int, bits: bytes) -> Image.Image:
     return img.convert("L")
 
 
-def _apply(token: Token, state: _State, preview: Preview, profile: str) -> None:
+def _apply(token: Token, state: _State, preview: Preview, profile: PrinterProfile) -> None:
     p, a = token.prefix, token.args
     if p == b"":
         _text(a, state, preview, profile)
-    elif p == b"\x1b@":
+    elif p == b"\x1b@":  # every mode back to its default
         state.align, state.bold, state.width, state.height, state.codepage = "left", False, 1, 1, 0
+        state.kanji, state.lead = False, None
     elif p == b"\x1b!":
         state.bold = bool(a[0] & 0x08)
         state.height = 2 if a[0] & 0x10 else 1
@@ -198,6 +215,18 @@ def _apply(token: Token, state: _State, preview: Preview, profile: str) -> None:
         state.align = _ALIGN.get(a[0], "left")
     elif p == b"\x1bt":
         state.codepage = a[0]
+        if a[0] not in profile.code_pages:
+            preview.unsupported.append(token.raw)
+    elif p == b"\x1c&":
+        state.kanji = True
+        if profile.cjk is None:
+            preview.unsupported.append(token.raw)
+    elif p == b"\x1c.":
+        state.kanji, state.lead = False, None
+    elif p == b"\x1bJ":  # print and feed a[0] dots
+        _flush(state, preview, force=False)
+        if a[0]:
+            preview.rows.append(ImageRow(Image.new("L", (1, a[0]), 255), state.align))
     elif p == b"\x1bd":
         _flush(state, preview, force=True)
         preview.rows.extend(TextLine("", state.align) for _ in range(max(a[0] - 1, 0)))
@@ -216,7 +245,9 @@ def _apply(token: Token, state: _State, preview: Preview, profile: str) -> None:
         _qr(a, state, preview)
     elif p == b"\x1d(" and a[:1] == b"L":
         _graphics(a, state, preview)
-    elif p in (b"\x1b-", b"\x1bM", b"\x1b{", b"\x1b2", b"\x1b3", b"\x1dB", b"\x1db", b"\x1d|"):
+    elif p in (
+        b"\x1b-", b"\x1bM", b"\x1b{", b"\x1b2", b"\x1b3", b"\x1dB", b"\x1db", b"\x1d|", b"\x1cC"
+    ):  # fmt: skip
         pass  # style we do not draw (underline, font B, flip, spacing, invert, smooth, density)
     else:
         preview.unknown.append(p + a)
@@ -229,14 +260,16 @@ def _qr(a: bytes, state: _State, preview: Preview) -> None:
         preview.unknown.append(b"\x1d(" + a)
     elif fn == 67:
         state.qr_module = a[5]
+    elif fn == 69:
+        state.qr_error = _QR_ERROR.get(a[5], "l")
     elif fn == 80:
         state.qr_data = a[6:]
     elif fn == 81:
         payload = state.qr_data.decode("utf-8", "replace")
         preview.qr_payloads.append(payload)
-        qr = segno.make_qr(payload, error="l", boost_error=False)
+        qr = segno.make_qr(payload, error=state.qr_error, boost_error=False)
         png = io.BytesIO()
-        qr.save(png, kind="png", scale=state.qr_module, border=2)
+        qr.save(png, kind="png", scale=state.qr_module, border=0)  # the printer adds none
         png.seek(0)
         img = Image.open(png)
         _flush(state, preview, force=False)

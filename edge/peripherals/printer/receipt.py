@@ -84,6 +84,7 @@ class Receipt:
     tenders: tuple[Tender, ...] = ()
     change: Decimal = Decimal("0.00")
     currency: str = "EUR"
+    exponent: int = 2  # the currency's minor-unit exponent: JPY 0, KWD 3; amounts print with it
     footer_lines: tuple[str, ...] = ()
     code: Literal["qr", "barcode", "none"] = "qr"  # barcode: CODE128 of the receipt number
     reprint: bool = False
@@ -117,6 +118,8 @@ class ShiftReport:
     cash_expected: Decimal
     cash_counted: Decimal | None = None
     z_number: int | None = None
+    currency: str = "EUR"
+    exponent: int = 2  # the currency's minor-unit exponent
 
     def __post_init__(self) -> None:
         _require_decimals(self)

@@ -22,13 +22,11 @@ from .conftest import ARTIFACTS
     [
         pytest.param(PaperSettings(), id="80mm-raster-qr"),
         pytest.param(PaperSettings(qr_native=True), id="80mm-native-qr"),
-        pytest.param(PaperSettings(profile="TM-T20II", columns=32), id="58mm"),
+        pytest.param(PaperSettings(profile="TM-T20II", width_mm=58), id="58mm"),
     ],
 )
 def test_receipt_text_and_qr(receipt: Receipt, paper: PaperSettings) -> None:
-    preview = interpret(
-        render_receipt(receipt, paper), profile=paper.profile, columns=paper.columns
-    )
+    preview = interpret(render_receipt(receipt, paper), paper)
     image = preview.to_png(ARTIFACTS / f"receipt-{paper.profile}-{paper.columns}.png")
     total = next(line for line in preview.text_lines if line.startswith("TOTAL"))
     assert (len(total), total.split()) == (paper.columns, ["TOTAL", "EUR", "26.08"])
