@@ -3,10 +3,12 @@
 How it works: :func:`send_command` records the command (no result yet) *before* publishing it at
 QoS 1 on ``sf/v1/d/{device}/cmd``, so a result that comes back faster than the insert commits
 still finds its row. The ingest worker hands every ``sf.cmd.result`` to :func:`record_result`,
-which fills the row once. Whether a command timed out is computed when it is read (no result and
-past its deadline): no timer, nothing to lose on a restart, and every instance agrees. The agent's
-MQTT session is clean, so a command that reached an offline appliance is never run later; the
-operator sees "timed out" and asks again.
+which fills the row once, after checking the result against its command's model
+(:mod:`control_plane.commands.results`): a result outside it closes the command as failed with
+the reason, and is refused like any malformed message. Whether a command timed out is computed
+when it is read (no result and past its deadline): no timer, nothing to lose on a restart, and
+every instance agrees. The agent's MQTT session is clean, so a command that reached an offline
+appliance is never run later; the operator sees "timed out" and asks again.
 
 Errors::
 
@@ -21,6 +23,8 @@ Errors::
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,9 +33,11 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from control_plane.commands.results import checked_result
 from control_plane.commands.summary import summarize
 from control_plane.db.tables import commands, devices
 from protocols.codec import encode
+from protocols.errors import MalformedMessage
 from protocols.messages import Command, CommandResult
 from protocols.topics import Channel, device_topic
 
@@ -143,8 +149,43 @@ async def send_command(
     return await get_command(engine, device_id=device_id, command_id=command.id, now_ms=created)
 
 
+#: Command ids are ours: 32 hex digits (``uuid4().hex``). Anything else answers no command.
+_COMMAND_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
 async def record_result(engine: AsyncEngine, device_id: str, result: CommandResult) -> Recorded:
-    """Keep the device's answer to one of its commands; the first answer wins."""
+    """Keep the device's answer to one of its commands; the first answer wins.
+
+    Raises :class:`~protocols.errors.MalformedMessage` for a result its command does not allow,
+    after closing the command as failed with that reason, so the operator sees why instead of a
+    time-out.
+    """
+    if not _COMMAND_ID.fullmatch(result.id):
+        return "unknown"
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(commands.c.name, commands.c.completed_at).where(
+                    commands.c.id == result.id, commands.c.device_id == device_id
+                )
+            )
+        ).first()
+    if row is None:
+        return "unknown"
+    if row.completed_at is not None:
+        return "duplicate"
+    try:
+        checked_result(row.name, result)
+    except MalformedMessage as err:
+        await _complete(
+            engine,
+            command_id=result.id,
+            device_id=device_id,
+            ok=False,
+            result=None,
+            error=f"the device's answer was refused: {err.reason}",
+        )
+        raise
     completed = await _complete(
         engine,
         command_id=result.id,
@@ -153,15 +194,7 @@ async def record_result(engine: AsyncEngine, device_id: str, result: CommandResu
         result=result.result,
         error=result.error,
     )
-    if completed:
-        return "recorded"
-    async with engine.connect() as conn:
-        known = await conn.execute(
-            select(commands.c.id).where(
-                commands.c.id == result.id, commands.c.device_id == device_id
-            )
-        )
-    return "duplicate" if known.first() is not None else "unknown"
+    return "recorded" if completed else "duplicate"
 
 
 async def _complete(
@@ -188,6 +221,28 @@ async def _complete(
     return bool(changed.rowcount)
 
 
+def _json_safe(value: object) -> Any:
+    """A stored value as the API can send it: no NaN or infinity (an old row may hold one)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def _stored_object(text: str | None) -> dict[str, Any] | None:
+    """A stored JSON object, whatever the row holds: not JSON or not an object is shown raw."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return {"raw": text}
+    return _json_safe(value) if isinstance(value, dict) else {"raw": _json_safe(value)}
+
+
 def _view(row: RowMapping, now_ms: int) -> CommandView:
     status: Status = (
         "done"
@@ -196,12 +251,12 @@ def _view(row: RowMapping, now_ms: int) -> CommandView:
         if now_ms > row["deadline_at"]
         else "pending"
     )
-    result = None if row["result"] is None else json.loads(row["result"])
+    result = _stored_object(row["result"])
     return CommandView(
         id=row["id"],
         device_id=row["device_id"],
         name=row["name"],
-        args=json.loads(row["args"]),
+        args=_stored_object(row["args"]) or {},
         status=status,
         ok=row["ok"],
         result=result,

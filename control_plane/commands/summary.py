@@ -1,30 +1,40 @@
-"""One line an operator reads for a command's outcome, shared by the API and the console."""
+"""One line an operator reads for a command's outcome, shared by the API and the console.
+
+Results are read through their command's model (:mod:`control_plane.commands.results`); one that
+does not fit (a row stored before results were checked) is shown raw rather than failing a page.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-
-def _count_started(result: Mapping[str, Any]) -> str:
-    return f"counting {result['session_id']} ({result['expected_gtins']} GTINs expected)"
-
-
-def _count_stopped(result: Mapping[str, Any]) -> str:
-    report = result["report"]
-    net = report["counted_total"] - report["expected_total"]
-    return (
-        f"count {report['session_id']}: counted {report['counted_total']}, "
-        f"expected {report['expected_total']}, variance {net:+d} (journal seq {result['seq']})"
-    )
+from control_plane.commands.results import (
+    CountStarted,
+    CountStopped,
+    DrawerOpened,
+    TestPageSent,
+    parsed,
+)
 
 
-_DONE: dict[str, Callable[[Mapping[str, Any]], str]] = {
-    "stock_count.start": _count_started,
-    "stock_count.stop": _count_stopped,
-    "printer.test_page": lambda r: f"test page sent to the printer (job {r['job_id']})",
-    "drawer.open": lambda r: f"drawer opened (journal seq {r['seq']})",
-}
+def _done(result: object) -> str | None:
+    """The sentence for a result of a known shape; None for any other."""
+    match result:
+        case CountStarted():
+            return f"counting {result.session_id} ({result.expected_gtins} GTINs expected)"
+        case CountStopped(seq=seq, report=report):
+            net = report.counted_total - report.expected_total
+            return (
+                f"count {report.session_id}: counted {report.counted_total}, "
+                f"expected {report.expected_total}, variance {net:+d} (journal seq {seq})"
+            )
+        case TestPageSent():
+            return f"test page sent to the printer (job {result.job_id})"
+        case DrawerOpened():
+            return f"drawer opened (journal seq {result.seq})"
+        case _:
+            return None
 
 
 def summarize(
@@ -42,7 +52,4 @@ def summarize(
         return "no answer from the device in time; is it online? Try again"
     if not ok:
         return f"refused: {error or 'no reason given'}"
-    try:
-        return _DONE[name](result or {})
-    except (KeyError, TypeError):
-        return f"done: {result}"
+    return _done(parsed(name, result or {})) or f"done: {result}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse
@@ -86,12 +86,11 @@ ENROLMENT_STATES: tuple[provisioning.EnrolmentState, ...] = (
 VALIDITY_HOURS = (1, 8, 24, 72, 168, 720)  # the API's ceiling is 30 days
 
 
-def _with_problems(reported: dict[str, object] | None) -> dict[str, object] | None:
+def _with_problems(reported: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored report with what needs an operator (``get_state`` already made it renderable)."""
     if reported is None:
         return None
-    peripherals = reported["peripherals"]
-    assert isinstance(peripherals, dict)
-    return reported | {"problems": device_state.problems(peripherals)}
+    return reported | {"problems": device_state.problems(reported["peripherals"])}
 
 
 @router.get("/", response_class=HTMLResponse)

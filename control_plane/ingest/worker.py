@@ -4,9 +4,15 @@ How it works: one MQTT connection subscribes to every device's journal (as a sha
 ``$share/ingest/…`` when the broker supports it, so several control-plane instances split the
 load) and to status, telemetry, retained state and command results. Journal batches are fanned
 out to a fixed number of partition tasks by device id, so one device's batches are stored in
-arrival order while different devices proceed in parallel. Every message that cannot be used is
-counted, logged and dropped; nothing a publisher sends can stop the loop. The API publishes
-commands on the same connection (:meth:`IngestWorker.publish`).
+arrival order while different devices proceed in parallel. The API publishes commands on the
+same connection (:meth:`IngestWorker.publish`).
+
+Bad input: nothing a publisher sends can stop the loop or grow the process. Received messages
+wait in a bounded :class:`~control_plane.ingest.inbox.Inbox` (count and bytes; a payload over its
+channel's limit is dropped before it is queued or parsed). Every message that cannot be used —
+not decodable, a state or command result the domain will not keep, an unknown device — is counted
+by reason and dropped; :class:`~control_plane.ingest.drops.DropLog` logs one line per reason per
+interval and a tally, never a traceback, so a flood costs counters, not disk.
 """
 
 from __future__ import annotations
@@ -23,12 +29,15 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import aiomqtt
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.commands import service as commands
 from control_plane.devices import presence
 from control_plane.devices import state as device_state
 from control_plane.ingest import metrics
+from control_plane.ingest.drops import DropLog
+from control_plane.ingest.inbox import inbox_type
 from control_plane.ingest.service import UnknownDevice, ingest_batch
 from protocols.broker_url import BrokerAddress
 from protocols.codec import decode, encode
@@ -54,6 +63,9 @@ class IngestSettings:
     partitions: int = 4
     queue_depth: int = 8  # batches parsed and waiting per partition: bounds memory under a flood
     backoff_max: float = 10.0
+    inbox_messages: int = 2000  # received, not yet handled: beyond it a message is shed
+    inbox_bytes: int = 32 * 1024 * 1024  # their payloads: a few full-size journal batches
+    drop_log_interval: float = 10.0  # one log line per drop reason per interval, then a tally
 
 
 class IngestWorker:
@@ -76,6 +88,7 @@ class IngestWorker:
         self.connected = asyncio.Event()
         #: Batches this instance stored (not duplicates-only): lets an operator see the split.
         self.batches_stored = 0
+        self.drops = DropLog(interval=self.settings.drop_log_interval)
         self._client: aiomqtt.Client | None = None
 
     async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
@@ -117,6 +130,8 @@ class IngestWorker:
             timeout=10,
             tls_context=self.tls_context,
             socket_options=NO_DELAY,
+            queue_type=inbox_type(max_bytes=self.settings.inbox_bytes, drops=self.drops),
+            max_queued_incoming_messages=self.settings.inbox_messages,
         ) as client:
             journal_filter = (
                 shared_filter(Channel.JOURNAL)
@@ -151,59 +166,100 @@ class IngestWorker:
                     for number, queue in enumerate(queues):
                         tasks.create_task(self._partition(client, queue), name=f"ingest-{number}")
                     tasks.create_task(self._receive(client, queues), name="ingest-receive")
+                    tasks.create_task(self._flush_drop_log(), name="ingest-drop-log")
             finally:
                 self._client = None
+                self.connected.clear()
+                self.drops.flush()
+
+    async def _flush_drop_log(self) -> None:
+        """Log the tally of a flood soon after it ends, not only when the next one starts."""
+        while True:
+            await asyncio.sleep(self.drops.interval)
+            self.drops.flush()
 
     async def _receive(
         self, client: aiomqtt.Client, queues: list[asyncio.Queue[tuple[str, JournalBatch]]]
     ) -> None:
         async for message in client.messages:
-            payload = message.payload
-            raw = payload if isinstance(payload, bytes | bytearray) else str(payload).encode()
+            topic = str(message.topic)
             try:
-                inbound = decode(str(message.topic), bytes(raw))
+                await self._handle(topic, message.payload, queues)
             except ProtocolError as err:
-                metrics.DROPPED.labels(err.metric_label).inc()
-                log.warning("ingest: dropped message: %s", err)
-                continue
-            device_id, body = inbound.address.device_id, inbound.message
-            if isinstance(body, JournalBatch):
-                partition = zlib.crc32(device_id.encode()) % len(queues)
-                await queues[partition].put((device_id, body))
-            elif isinstance(body, Status):
-                await self._guard(presence.apply_status(self.engine, device_id, body))
-            elif isinstance(body, Telemetry):
-                await self._guard(presence.apply_telemetry(self.engine, device_id, body))
-            elif isinstance(body, State):
-                await self._guard(device_state.apply_state(self.engine, device_id, body))
-            elif isinstance(body, CommandResult):
-                await self._result(device_id, body)
-            else:
-                metrics.DROPPED.labels("unexpected_channel").inc()
-                log.warning("ingest: %s is not an upstream message; dropped", message.topic)
+                where = "" if err.topic else f" (topic {topic!r})"
+                self.drops.drop(err.metric_label, f"{err}{where}; dropped")
 
-    async def _guard(self, update: Awaitable[bool]) -> None:
-        """Presence updates are best effort: a failure is logged, never fatal."""
+    async def _handle(
+        self,
+        topic: str,
+        payload: object,
+        queues: list[asyncio.Queue[tuple[str, JournalBatch]]],
+    ) -> None:
+        """Decode one message and hand it to its domain; :class:`ProtocolError` if unusable."""
+        if isinstance(payload, bytes):
+            raw = payload
+        elif isinstance(payload, bytearray | memoryview):
+            raw = bytes(payload)
+        else:
+            raw = str(payload).encode()
+        inbound = decode(topic, raw)  # the inbox has already refused an oversized payload
+        device_id, body = inbound.address.device_id, inbound.message
+        if isinstance(body, JournalBatch):
+            partition = zlib.crc32(device_id.encode()) % len(queues)
+            await queues[partition].put((device_id, body))
+        elif isinstance(body, Status):
+            await self._guard(device_id, presence.apply_status(self.engine, device_id, body))
+        elif isinstance(body, Telemetry):
+            await self._guard(device_id, presence.apply_telemetry(self.engine, device_id, body))
+        elif isinstance(body, State):
+            await self._guard(device_id, device_state.apply_state(self.engine, device_id, body))
+        elif isinstance(body, CommandResult):
+            await self._result(device_id, body)
+        else:
+            self.drops.drop("unexpected_channel", f"{topic} is not an upstream message; dropped")
+
+    async def _guard(self, device_id: str, update: Awaitable[bool]) -> None:
+        """Presence and state updates are best effort: a failure is counted, never fatal.
+
+        A :class:`ProtocolError` (a report the domain will not keep) passes through to be
+        counted like any malformed message.
+        """
         try:
             known = await update
-        except Exception:
-            metrics.DROPPED.labels("presence_error").inc()
-            log.exception("ingest: could not record presence; continuing")
+        except ProtocolError:
+            raise
+        except Exception as err:  # the database: logged as one line, the next message goes on
+            self._store_failed("presence_error", f"could not record presence of {device_id}", err)
             return
         if known is False:
-            metrics.DROPPED.labels("unknown_device").inc()
+            self.drops.drop(
+                "unknown_device",
+                f"{device_id} is not registered (or was decommissioned); register it or check "
+                "its certificate. Dropped",
+            )
 
     async def _result(self, device_id: str, result: CommandResult) -> None:
         """Keep a command's result; one that answers no command of ours is counted and dropped."""
         try:
             recorded = await commands.record_result(self.engine, device_id, result)
-        except Exception:
-            metrics.DROPPED.labels("store_error").inc()
-            log.exception("ingest: could not record the result of command %r", result.id)
+        except ProtocolError:
+            raise
+        except Exception as err:
+            self._store_failed(
+                "store_error", f"could not record the result of command {result.id!r}", err
+            )
             return
         if recorded != "recorded":
-            metrics.DROPPED.labels(f"{recorded}_command_result").inc()
-            log.warning("ingest: %s result %r from %s dropped", recorded, result.id, device_id)
+            self.drops.drop(
+                f"{recorded}_command_result",
+                f"{recorded} result {result.id!r} from {device_id}; dropped",
+            )
+
+    def _store_failed(self, reason: str, what: str, err: Exception) -> None:
+        """One line for a database failure; its traceback only with debug logging on."""
+        cause = err.orig if isinstance(err, DBAPIError) and err.orig is not None else err
+        self.drops.drop(reason, f"{what}: {type(cause).__name__}: {cause}", level=logging.ERROR)
+        log.debug("ingest: %s", what, exc_info=err)
 
     async def _partition(
         self, client: aiomqtt.Client, queue: asyncio.Queue[tuple[str, JournalBatch]]
@@ -236,18 +292,19 @@ class IngestWorker:
                 now_ms=time.time_ns() // 1_000_000,
             )
         except UnknownDevice as err:
-            metrics.DROPPED.labels("unknown_device").inc()
-            log.warning("ingest: %s; register it or check its certificate. Batch dropped", err)
+            self.drops.drop(
+                "unknown_device", f"{err}; register it or check its certificate. Batch dropped"
+            )
             return None
-        except Exception:
-            metrics.DROPPED.labels("store_error").inc()
-            log.exception(
-                "ingest: could not store a batch of %s; not acked, the appliance will resend",
-                device_id,
+        except Exception as err:
+            self._store_failed(
+                "store_error",
+                f"could not store a batch of {device_id}; not acked, the appliance will resend",
+                err,
             )
             return None
         if outcome.problem is not None:
-            log.warning("ingest: device %s: %s", device_id, outcome.problem)
+            self.drops.note("journal", f"device {device_id}: {outcome.problem}")
         if outcome.stored:
             self.batches_stored += 1
         return outcome.ack

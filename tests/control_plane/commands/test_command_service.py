@@ -98,7 +98,7 @@ async def test_status_is_pending_then_timed_out_then_done_by_the_first_result(
     assert await status_at(T0 + 5_000) == "pending"
     assert await status_at(T0 + 5_001) == "timed_out"
 
-    answer = CommandResult(id=sent.id, ok=True, result={"session_id": "C-9"})
+    answer = CommandResult(id=sent.id, ok=True, result={"session_id": "C-9", "expected_gtins": 5})
     assert await service.record_result(engine, device_id, answer) == "recorded"
     again = CommandResult(id=sent.id, ok=False, error="late duplicate")
     assert await service.record_result(engine, device_id, again) == "duplicate"
@@ -107,6 +107,6 @@ async def test_status_is_pending_then_timed_out_then_done_by_the_first_result(
     assert (done.status, done.ok, done.result, done.error) == (
         "done",
         True,
-        {"session_id": "C-9"},
+        {"session_id": "C-9", "expected_gtins": 5},
         None,
     )
