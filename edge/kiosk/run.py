@@ -44,7 +44,7 @@ from edge.peripherals.register_config import RegisterDevices
 from edge.peripherals.register_peripherals import open_register_peripherals
 from edge.pos.catalog_source import load_snapshot_file
 from edge.pos.catalog_sync import CatalogSync
-from edge.pos.printer import ReceiptPrinter
+from edge.pos.printer import ReceiptPrinter, fit_receipts_to_paper
 from edge.pos.register import Register
 from edge.pos.register_db import RegisterDb
 from edge.pos.simulated_cashier import CashierSettings, ring_at_register
@@ -163,6 +163,7 @@ async def run_register(
             printer = printer or HubReceiptPrinter(
                 hub=hub, register_id=settings.register_id, store_name=config.store_name
             )
+        config = fit_receipts_to_paper(config, printer)  # the paper, not the store, sets width
         db = await stack.enter_async_context(RegisterDb(pos_db))
         host, port = opts.terminal_host, opts.terminal_port
         if host is None:

@@ -3,16 +3,20 @@
 The register never talks to a printer: it hands finished receipt text to a ``ReceiptPrinter``
 (the peripherals service plugs its ESC/POS queue in here) and shows the printer's
 ``DeviceHealth`` on the kiosk. ``ScreenPrinter``, the default, keeps the last receipts in memory
-so the kiosk can show and "reprint" them when there is no paper printer at all.
+so the kiosk can show and "reprint" them when there is no paper printer at all. A printer that
+knows its paper (``PrinterWithPaper``) decides how wide the register lays receipts out:
+:func:`fit_receipts_to_paper` is applied where the register is composed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from edge.peripherals.health import DeviceHealth
+from edge.pos.store_config import StoreConfig
 
 
 class ReceiptPrinter(Protocol):
@@ -31,6 +35,27 @@ class PrinterWithHealth(Protocol):
     def health(self) -> DeviceHealth:
         """The printer's health right now."""
         ...
+
+
+@runtime_checkable
+class PrinterWithPaper(Protocol):
+    """A printer that knows how many columns its paper holds."""
+
+    @property
+    def columns(self) -> int:
+        """Characters per line of the loaded paper."""
+        ...
+
+
+def fit_receipts_to_paper(config: StoreConfig, printer: ReceiptPrinter | None) -> StoreConfig:
+    """The store config with receipts as wide as the printer's paper (when it knows it).
+
+    Paper width is the printer's setting (58 mm: 32 columns, 80 mm: 42 or 48); the store's
+    ``receipt_width`` only stands in for a printer that does not say, like the screen printer.
+    """
+    if not isinstance(printer, PrinterWithPaper) or printer.columns == config.receipt_width:
+        return config
+    return dataclasses.replace(config, receipt_width=printer.columns)
 
 
 @dataclass(frozen=True, slots=True)
