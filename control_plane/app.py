@@ -22,6 +22,7 @@ from control_plane.db.engine import make_engine, migrate
 from control_plane.devices.router import router as devices_router
 from control_plane.embedded_broker import embedded_broker
 from control_plane.ingest.worker import IngestSettings, IngestWorker
+from control_plane.operators.router import router as operators_router
 from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.mqtt_identity import ensure_control_plane_identity
 from control_plane.provisioning.router import router as provisioning_router
@@ -72,6 +73,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(catalog_router)
     app.include_router(provisioning_router)
     app.include_router(console_router)
+    app.include_router(operators_router)  # login pages, tokens, audit (issue 9)
     app.mount("/metrics", make_asgi_app())
 
     @app.get("/healthz", tags=["health"])
