@@ -17,6 +17,7 @@ from typing import Protocol
 
 from cryptography import x509
 
+from provisioning.errors import CertificateAuthorityError
 from provisioning.keys import PRIVATE_FILE_MODE, write_atomic
 
 
@@ -79,9 +80,17 @@ class FileCertificateLedger:
     def _section(
         self, data: dict[str, dict[str, dict[str, str | int]] | int], name: str
     ) -> dict[str, dict[str, str | int]]:
-        section = data[name]
-        assert isinstance(section, dict)
+        section = data.get(name)
+        if not isinstance(section, dict):
+            raise self._damaged(f"its {name!r} is not an object")
         return section
+
+    def _damaged(self, what: str) -> CertificateAuthorityError:
+        return CertificateAuthorityError(
+            f"the CA ledger {self.path} is damaged: {what}; restore it from a backup of the CA "
+            "directory (it lists every serial issued and revoked)",
+            directory=str(self.path.parent),
+        )
 
     def record_issued(self, record: IssuedRecord) -> None:
         """Store `record`; a serial seen before is a bug upstream, so refuse loudly."""
@@ -139,8 +148,9 @@ class FileCertificateLedger:
     def next_crl_number(self) -> int:
         """Increment and return the stored CRL number."""
         data = self._load()
-        current = data["crl_number"]
-        assert isinstance(current, int)
+        current = data.get("crl_number")
+        if not isinstance(current, int) or isinstance(current, bool):
+            raise self._damaged("its 'crl_number' is not a whole number")
         data["crl_number"] = current + 1
         self._save(data)
         return current + 1

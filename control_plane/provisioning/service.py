@@ -38,6 +38,7 @@ from provisioning.enrolment import (
     new_enrolment,
     parse_qr,
 )
+from provisioning.errors import InvalidDeviceId
 from provisioning.qr import EnrolmentSheet
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,8 @@ def new_device_id(store_id: str) -> str:
     """A fresh device id that names its store: `<store>-<8 hex>`, valid as CN and topic level."""
     stem = re.sub(r"[^a-z0-9-]+", "-", store_id.lower()).strip("-")[:50] or "device"
     device_id = f"{stem}-{secrets.token_hex(4)}"
-    assert DEVICE_ID_PATTERN.fullmatch(device_id), device_id
+    if not DEVICE_ID_PATTERN.fullmatch(device_id):  # the cleaning above should prevent it
+        raise InvalidDeviceId(device_id, f"made for store {store_id!r}, not a valid topic level")
     return device_id
 
 

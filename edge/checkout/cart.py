@@ -204,13 +204,12 @@ class Cart:
         line = self.line(line_id)
         if unit_price_minor < 0:
             raise InvalidDiscount(value=unit_price_minor, reason="price below zero")
-        if not can_approve(approval, self.policy.price_override_role):
+        if approval is None or not can_approve(approval, self.policy.price_override_role):
             return ApprovalRequired(
                 action="price override",
                 reason=f"{line.name}: {line.catalog_price_minor} → {unit_price_minor}",
                 role=self.policy.price_override_role,
             )
-        assert approval is not None  # can_approve checked it
         return self._with_line(
             replace(line, unit_price_minor=unit_price_minor, approved_by=approval.approver_id)
         )
@@ -232,9 +231,8 @@ class Cart:
         off = discount_amount(discount, gross, self.policy.rule)
         approver = line.approved_by
         if self._needs_approval(off, gross):
-            if not can_approve(approval, Role.MANAGER):
+            if approval is None or not can_approve(approval, Role.MANAGER):
                 return ApprovalRequired(action="line discount", reason=f"{line.name}: −{off}")
-            assert approval is not None
             approver = approval.approver_id
         return self._with_line(replace(line, discount=discount, approved_by=approver))
 
@@ -251,9 +249,8 @@ class Cart:
         off = discount_amount(discount, base, self.policy.rule)
         approver = None
         if self._needs_approval(off, base):
-            if not can_approve(approval, Role.MANAGER):
+            if approval is None or not can_approve(approval, Role.MANAGER):
                 return ApprovalRequired(action="basket discount", reason=f"−{off}")
-            assert approval is not None
             approver = approval.approver_id
         return replace(self, basket_discount=discount, basket_approved_by=approver)
 

@@ -218,9 +218,8 @@ def build_unreceipted_return(
     returned_at: datetime,
 ) -> SaleReturn | ApprovalRequired:
     """A return without a receipt: today's price, cash only, and only with a manager."""
-    if not can_approve(approval, Role.MANAGER):
+    if approval is None or not can_approve(approval, Role.MANAGER):
         return ApprovalRequired(action="return without receipt", reason="no original sale")
-    assert approval is not None
     cart = Cart(policy=policy, cart_id=return_id)
     for item, quantity in items:
         cart = cart.add_item(item, quantity)

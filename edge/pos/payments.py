@@ -127,9 +127,11 @@ async def complete(register: Register, *, cart_id: str | None) -> None:
 
 
 async def _complete(register: Register) -> None:
-    payment, shift, cashier = register.payment, register.require_shift(), register.cashier
-    assert payment is not None
-    assert cashier is not None
+    payment, shift, cashier = (
+        _payment(register, None),
+        register.require_shift(),
+        register.require_cashier(),
+    )
     sale, committed = await register.books.book_sale(
         register.cart,
         payment,
@@ -170,8 +172,7 @@ async def void_current_sale(
     """
     async with register.command():
         register.require_cart(cart_id)
-        shift, cashier = register.require_shift(), register.cashier
-        assert cashier is not None
+        shift, cashier = register.require_shift(), register.require_cashier()
         if not register.cart.open_lines:
             register.next_sale()
             return

@@ -198,6 +198,12 @@ class Register:
     def _new_cart(self) -> Cart:
         return Cart(policy=self.config.policy, cart_id=uuid.uuid4().hex)
 
+    def require_cashier(self) -> Employee:
+        """The signed-in cashier, or :class:`NotSignedIn`."""
+        if self.cashier is None:
+            raise NotSignedIn
+        return self.cashier
+
     def require_shift(self) -> Shift:
         if self.shift is None or self.shift.closed is not None:
             raise ShiftClosed
@@ -262,8 +268,7 @@ class Register:
             employee, entry.pin, state=state, now=self.clock(), policy=self.config.lockout
         )
         await self.db.save_lockout(entry.employee_id, result.state)
-        if approval is None:
-            assert not isinstance(result, SignedIn)
+        if not isinstance(result, SignedIn):  # approve() gives an approval exactly then
             raise _pin_error(entry.employee_id, result)
         return approval
 
@@ -359,14 +364,14 @@ class Register:
             self._editable(cart_id)
             if not self.cart.open_lines:
                 raise NoSaleInProgress("Nothing to park.")
-            assert self.cashier is not None
+            cashier = self.require_cashier()
             first = self.cart.open_lines[0].name
             label = f"{first} +{len(self.cart.open_lines) - 1}"
             total = self.cart.totals().total_minor
             parked = ParkedCart(
                 self.cart.cart_id,
                 self.clock(),
-                self.cashier.id,
+                cashier.id,
                 f"{label} · {format_minor(total, self.config.currency)}",
                 cart_to_json(self.cart),
             )

@@ -103,7 +103,7 @@ async def refund(register: Register, receipt: str, quantities: Mapping[int, Deci
     """Return ``quantities`` (original line id → quantity) of the sale on ``receipt``."""
     async with register.command():
         shift = register.require_shift()
-        assert register.cashier is not None
+        cashier = register.require_cashier()
         wanted = {line_id: q for line_id, q in quantities.items() if q != 0}
         if not wanted:
             raise InvalidQuantity(quantity=0, reason="choose what comes back")
@@ -118,7 +118,7 @@ async def refund(register: Register, receipt: str, quantities: Mapping[int, Deci
             register_id=register.register_id,
             receipt_number=0,
             shift_id=shift.opened.shift_id,
-            cashier_id=register.cashier.id,
+            cashier_id=cashier.id,
             returned_at=register.clock(),
         )
         if any(t.kind is TenderKind.CARD for t in ret.refunds):

@@ -34,12 +34,12 @@ async def open_new_shift(register: Register, float_minor: int) -> None:
             raise ShiftAlreadyOpen(register.shift.opened.shift_id)
         if float_minor < 0:
             raise NotAllowed("The float cannot be negative.")
-        assert register.cashier is not None
+        cashier = register.require_cashier()
         currency = register.config.currency
         shift, opened = open_shift(
             shift_id=uuid.uuid4().hex,
             register_id=register.register_id,
-            opened_by=register.cashier.id,
+            opened_by=cashier.id,
             opened_at=register.clock(),
             currency=currency.code,
             exponent=currency.exponent,
@@ -56,7 +56,7 @@ async def move_cash(
     """Cash into the drawer (change delivery) or out of it (skim to the safe)."""
     async with register.command():
         shift = register.require_shift()
-        assert register.cashier is not None
+        cashier = register.require_cashier()
         if amount_minor <= 0:
             raise NotAllowed("Type the amount first.")
         if direction is CashDirection.OUT and amount_minor > shift.expected_cash_minor:
@@ -66,7 +66,7 @@ async def move_cash(
             direction,
             amount_minor,
             reason.strip() or direction.value,
-            register.cashier.id,
+            cashier.id,
             register.clock(),
         )
         await register.books.book(moved)
@@ -84,13 +84,13 @@ async def close_shift(register: Register, counted_cash_minor: int) -> None:
     """Close with the counted drawer: ``shift.closed`` then the Z report."""
     async with register.command():
         shift = register.require_shift()
-        assert register.cashier is not None
+        cashier = register.require_cashier()
         if register.cart.open_lines or register.payment is not None:
             raise NotAllowed("Finish, park or void the current sale before closing.")
         if counted_cash_minor < 0:
             raise NotAllowed("The counted cash cannot be negative.")
         closed, z = shift.close(
-            counted_cash_minor=counted_cash_minor, by=register.cashier.id, at=register.clock()
+            counted_cash_minor=counted_cash_minor, by=cashier.id, at=register.clock()
         )
         await register.books.book(closed)
         await _report(register, z)
@@ -110,7 +110,8 @@ async def finish_interrupted_close(
 ) -> None:
     """Book the Z report of a shift closed just before the appliance stopped, if it is missing."""
     closed = shift.closed
-    assert closed is not None
+    if closed is None:  # still open: no close was interrupted
+        return
     shift_id = shift.opened.shift_id
     if any(
         isinstance(r, ShiftReport) and r.shift_id == shift_id and r.report.value == "z"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from edge.checkout.catalog import SoldBy
 from edge.checkout.errors import CheckoutError
 from edge.pos import payments
-from edge.pos.errors import RegisterError
+from edge.pos.errors import NoSaleInProgress, RegisterError
 from edge.pos.register import Register
 from edge.pos.shift_desk import open_new_shift
 
@@ -63,7 +63,8 @@ async def _one_sale(register: Register, rng: random.Random, barcodes: list[str])
         await register.scan(code, cart_id=register.cart.cart_id)
     cart_id = register.cart.cart_id
     await payments.start_payment(register, cart_id=cart_id)
-    assert register.payment is not None
+    if register.payment is None:
+        raise NoSaleInProgress("Press Pay first.")
     due = register.payment.cash_due_minor
     # customers hand over the next round note; the register gives change
     await payments.pay_cash(register, -(-due // 1000) * 1000, cart_id=cart_id)
