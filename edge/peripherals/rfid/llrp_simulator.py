@@ -49,7 +49,8 @@ class LlrpReaderSimulator:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
+        if self._server is None:  # never entered: nothing listens
+            return
         self._server.close()
         self.drop_connections()
         await asyncio.gather(*self._sessions, return_exceptions=True)
@@ -73,7 +74,8 @@ class LlrpReaderSimulator:
         self.connections += 1
         self._writers.add(writer)
         task = asyncio.current_task()
-        assert task is not None
+        if task is None:  # asyncio runs every start_server handler as a task
+            raise RuntimeError("an LLRP simulator session runs only as an asyncio task")
         self._sessions.add(task)
         session = _Session(self, writer)
         try:
