@@ -30,7 +30,7 @@ from control_plane.settings import ControlPlaneSettings
 from edge.kiosk.run import RegisterOptions, run_register
 from edge.peripherals.register_config import load_register_devices
 from edge.pos.simulated_cashier import CashierSettings
-from edge.pos.store_config import DEMO_CATALOG
+from edge.pos.store_config import DEMO_CATALOG, load_store_config
 from edge.settings import EdgeSettings
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,10 @@ def device_id_for(store: int) -> str:
 
 async def seed(engine: AsyncEngine, stores: int) -> None:
     """The demo tenant, its stores, one register each and the catalog; idempotent across runs."""
+    # the console's name for each register is the one its kiosk shows: both from the store file
+    register_name = load_store_config().register_name(
+        EdgeSettings.model_fields["register_id"].default
+    )
     with contextlib.suppress(registry.AlreadyExists):
         await registry.create_tenant(engine, tenant_id=TENANT, name="Demo Retail", currency="CHF")
     for number in range(1, stores + 1):
@@ -70,7 +74,10 @@ async def seed(engine: AsyncEngine, stores: int) -> None:
             await registry.create_store(engine, store_id=store_id, tenant_id=TENANT, name=name)
         with contextlib.suppress(registry.AlreadyExists):
             await registry.register_device(
-                engine, device_id=device_id_for(number), store_id=store_id, register_name="Till 1"
+                engine,
+                device_id=device_id_for(number),
+                store_id=store_id,
+                register_name=register_name,
             )
     current = await catalog.snapshot(engine, tenant_id=TENANT)
     if current.version == 0:

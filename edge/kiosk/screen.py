@@ -59,4 +59,8 @@ class Screen:
         if doc["enrolled"] and self.register is not None:
             doc["printer"] = printer_problem(self.register.printer)
             doc["register"] = register_view(self.register)
+            # the name the console shows for this register, from the store document
+            doc["register"]["register_name"] = self.register.config.register_name(
+                self.register.register_id
+            )
         return doc

@@ -33,10 +33,15 @@ class StoreConfig:
     receipt_width: int = 42
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
     idle: IdlePolicy = field(default_factory=IdlePolicy)
+    register_names: tuple[tuple[str, str], ...] = ()  # (register id, name people call it)
 
     @property
     def currency(self) -> Currency:
         return self.policy.currency
+
+    def register_name(self, register_id: str) -> str:
+        """What people call the register (``"Till 1"``): the name the console shows too."""
+        return dict(self.register_names).get(register_id, f"Register {register_id}")
 
     def employee(self, employee_id: str) -> Employee | None:
         """The employee with this id, if any."""
@@ -93,6 +98,9 @@ def store_config_from_json(raw: dict[str, Any]) -> StoreConfig:
             lock_for=timedelta(seconds=int(raw.get("lockout_seconds", 900))),
         ),
         idle=IdlePolicy(lock_after=timedelta(seconds=int(raw.get("idle_lock_seconds", 120)))),
+        register_names=tuple(
+            (str(rid), str(name)) for rid, name in dict(raw.get("registers", {})).items()
+        ),
     )
 
 

@@ -110,7 +110,7 @@ function render() {
 
 function renderBar() {
   const reg = doc.register;
-  $("#store").textContent = reg ? `${reg.store} · Register ${reg.register_id}` : "storefleet";
+  $("#store").textContent = reg ? `${reg.store} · ${reg.register_name}` : "storefleet";
   $("#cashier").textContent = reg?.cashier ? reg.cashier.name : "";
   $("#lock").hidden = !reg?.cashier;
   const online = doc.link.online;
