@@ -1,13 +1,16 @@
 """Mosquitto configuration for the fleet's mutual-TLS listener, rendered from images/mosquitto.
 
-The template and the ACL live in `images/mosquitto/` so the broker image ships the same files the
-tests run against. `write_broker_directory` lays out everything one broker needs from a CA: trust
-bundle, its own key and certificate, the CRL, the ACL and the rendered config.
+The template lives in `images/mosquitto/` so the broker image ships the same file the tests run
+against. `write_broker_directory` lays out everything one broker needs from a CA: trust bundle,
+its own key and certificate, the CRL, the rendered config and the dynamic-security plugin's
+first document (`provisioning.dynamic_security`: the control plane, no device, deny the rest).
 """
 
 from __future__ import annotations
 
+import json
 import string
+import sysconfig
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from provisioning.ca import CertificateAuthority
+from provisioning.dynamic_security import initial_document
 from provisioning.errors import BrokerConfigError
 from provisioning.keys import (
     PRIVATE_FILE_MODE,
@@ -28,7 +32,20 @@ from provisioning.keys import (
 
 IMAGE_DIRECTORY = Path(__file__).resolve().parents[1] / "images" / "mosquitto"
 TEMPLATE_PATH = IMAGE_DIRECTORY / "mosquitto-mtls.conf.template"
-ACL_PATH = IMAGE_DIRECTORY / "acl"
+DYNSEC_FILE = "dynamic-security.json"
+_PLUGIN = "mosquitto_dynamic_security.so"
+
+
+def dynamic_security_plugin() -> Path:
+    """Where this machine's Mosquitto 2.0 keeps the plugin (Debian: /usr/lib/<multiarch>/).
+
+    When none is installed here, the Debian path for this architecture: the config may be
+    rendered for another host, and mosquitto itself refuses to start without the plugin.
+    """
+    multiarch = sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu"
+    candidates = [Path("/usr/lib") / multiarch / _PLUGIN, Path("/usr/lib") / _PLUGIN]
+    candidates.append(Path("/usr/local/lib") / _PLUGIN)
+    return next((path for path in candidates if path.exists()), candidates[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +53,7 @@ class BrokerFiles:
     """Paths of one broker's files, as referenced by its config."""
 
     config: Path
-    acl: Path
+    dynamic_security: Path
     cafile: Path
     certfile: Path
     keyfile: Path
@@ -59,11 +76,20 @@ def render_mosquitto_config(
     bind_address: str = "0.0.0.0",
     data_directory: Path | None = None,
     run_as_user: str | None = None,
+    dynsec_plugin: Path | None = None,
+    bind_client_id: bool = False,
 ) -> str:
     """Fill the mTLS listener template; `data_directory=None` turns persistence off (tests).
 
     `run_as_user` matters when mosquitto starts as root: it then switches to that user, who must
     be able to read the key and the CRL (tests pass "root" to keep their temp files private).
+
+    `bind_client_id` makes the broker replace every client id with the certificate's CN
+    (`use_username_as_clientid`), so no certificate can take over another's session: the one
+    mechanism Mosquitto 2.0.11 has for certificate clients (the plugin's `clientid` is only
+    checked with a password). It is off by default because it also allows one session per
+    certificate: an appliance's replicator (`<id>`) and fleet agent (`<id>-agent`) share one
+    certificate and would knock each other off.
     """
     if not 0 < port < 65536:
         msg = f"port {port} is not a TCP port"
@@ -73,9 +99,12 @@ def render_mosquitto_config(
         location = _config_value(f"{data_directory}/", "data directory")
         persistence = f"persistence true\npersistence_location {location}"
     run_as = f"user {_config_value(run_as_user, 'user')}" if run_as_user else ""
+    plugin = dynsec_plugin if dynsec_plugin is not None else dynamic_security_plugin()
     try:
         return string.Template(template).substitute(
-            acl_file=_config_value(str(files.acl), "acl file"),
+            dynsec_plugin=_config_value(str(plugin), "dynamic-security plugin"),
+            dynsec_file=_config_value(str(files.dynamic_security), "dynamic-security file"),
+            client_id_binding="use_username_as_clientid true" if bind_client_id else "",
             persistence=persistence,
             run_as=run_as,
             port=port,
@@ -100,15 +129,23 @@ def write_broker_directory(
     data_directory: Path | None = None,
     run_as_user: str | None = None,
     template: str | None = None,
-    acl: str | None = None,
+    dynsec_plugin: Path | None = None,
+    bind_client_id: bool = False,
     now: datetime | None = None,
 ) -> BrokerFiles:
-    """Issue the broker's certificate and write its config, ACL, trust bundle and CRL."""
+    """Issue the broker's certificate; write its config, trust bundle, CRL and access list.
+
+    The access list (`dynamic-security.json`) goes to the data directory when there is one (the
+    broker rewrites it on every change and must keep it across restarts), else next to the
+    config. It is written only if absent: once the broker runs, the file is the broker's, and
+    rewriting it here would drop every device the control plane added.
+    """
     directory = directory.resolve()  # mosquitto resolves relative paths from its own cwd
     directory.mkdir(parents=True, exist_ok=True)
+    state_directory = (data_directory or directory).resolve()
     files = BrokerFiles(
         config=directory / "mosquitto.conf",
-        acl=directory / "acl",
+        dynamic_security=state_directory / DYNSEC_FILE,
         cafile=directory / "ca-bundle.crt.pem",
         certfile=directory / "broker.crt.pem",
         keyfile=directory / "broker.key.pem",
@@ -126,8 +163,11 @@ def write_broker_directory(
     write_atomic(files.certfile, presented, mode=PUBLIC_FILE_MODE)
     write_atomic(files.cafile, ca.trust_bundle_pem, mode=PUBLIC_FILE_MODE)
     ca.write_crl(files.crlfile, now=now)
-    acl_text = acl if acl is not None else ACL_PATH.read_text()
-    write_atomic(files.acl, acl_text.encode(), mode=PUBLIC_FILE_MODE)
+    if not files.dynamic_security.exists():
+        state_directory.mkdir(parents=True, exist_ok=True)
+        document = json.dumps(initial_document(), indent=2).encode()
+        # No secret inside (everyone authenticates by certificate): readable like the config.
+        write_atomic(files.dynamic_security, document, mode=PUBLIC_FILE_MODE)
     config = render_mosquitto_config(
         template if template is not None else TEMPLATE_PATH.read_text(),
         files=files,
@@ -135,6 +175,8 @@ def write_broker_directory(
         bind_address=bind_address,
         data_directory=data_directory,
         run_as_user=run_as_user,
+        dynsec_plugin=dynsec_plugin,
+        bind_client_id=bind_client_id,
     )
     write_atomic(files.config, config.encode(), mode=PUBLIC_FILE_MODE)
     return files

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.provisioning import metrics
 from control_plane.provisioning.attempts import CodeAttempts
+from control_plane.provisioning.broker_access import device_broker_access
 from control_plane.provisioning.errors import CaUnavailable
 from control_plane.provisioning.ledger import PendingIssuance, SqlCertificateLedger
 from control_plane.provisioning.sealing import Sealer
@@ -34,14 +35,15 @@ T = TypeVar("T")
 
 
 class FleetAuthority:
-    """One per control-plane process: the CA, its SQL ledger, the sealer, the CRL file, and
-    the typed-code attempt counter."""
+    """One per control-plane process: the CA, its SQL ledger, the sealer, the CRL file, the
+    typed-code attempt counter, and the device broker's access list."""
 
     def __init__(self, *, settings: ProvisioningSettings, engine: AsyncEngine) -> None:
         self.settings = settings
         self.engine = engine
         self.sealer = Sealer(settings.passphrase_bytes)
         self.code_attempts = CodeAttempts(limit=settings.code_attempts)
+        self.broker_access = device_broker_access(settings, ca=self.ca)  # who may use the broker
         self._ca: CertificateAuthority | None = None
         self._lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()

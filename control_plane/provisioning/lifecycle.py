@@ -1,10 +1,12 @@
 """A device's certificates after enrolment: list, renew before expiry, revoke on decommission.
 
-Decommissioning revokes every certificate the device holds and rewrites the broker's CRL; the
-registry keeps the device row (with `decommissioned_at`) so its replicated history stays where
-it was, attached to its store. Renewal needs no token: the CSR's own signature proves possession
-of the key, and that key must be the key of a current (unexpired, unrevoked) certificate of the
-same device. A device that lost its key or let its certificate lapse enrols again.
+Decommissioning revokes every certificate the device holds, rewrites the broker's CRL and deletes
+the device's grant from the broker's access list, which closes its open connection at once (a
+reconnect before the broker reloads the CRL gets nothing). The registry keeps the device row
+(with `decommissioned_at`) so its replicated history stays where it was, attached to its store.
+Renewal needs no token: the CSR's own signature proves possession of the key, and that key must
+be the key of a current (unexpired, unrevoked) certificate of the same device. A device that
+lost its key or let its certificate lapse enrols again.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from control_plane.db.tables import devices
 from control_plane.provisioning import metrics
 from control_plane.provisioning.authority import FleetAuthority
+from control_plane.provisioning.broker_access import Outcome
 from control_plane.provisioning.errors import DeviceDecommissioned, DeviceNotFound, RenewalRefused
 from control_plane.provisioning.ledger import from_ms, issued_values, to_ms
 from control_plane.provisioning.tables import issued_certificates
@@ -45,12 +48,14 @@ class CertificateView:
 
 @dataclass(frozen=True, slots=True)
 class Retirement:
-    """What decommissioning did: when, which serials it revoked, where the CRL went."""
+    """What decommissioning did: when, which serials it revoked, where the CRL went, and
+    whether the broker dropped the device's grant (and connection)."""
 
     device_id: str
     decommissioned_at: datetime
     revoked_serials: tuple[str, ...]
     crl_file: Path | None
+    broker_access: Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +114,12 @@ async def retire_device(
     why: str,
     reason: x509.ReasonFlags = x509.ReasonFlags.superseded,
 ) -> Retirement:
-    """Mark the device decommissioned (once), revoke its live certificates, rewrite the CRL.
+    """Mark the device decommissioned (once), revoke its live certificates, rewrite the CRL,
+    and withdraw its broker grant.
 
-    Idempotent: a second call revokes nothing new and keeps the first decommission time.
+    Idempotent: a second call revokes nothing new and keeps the first decommission time. The
+    grant is withdrawn after the registry says decommissioned, so a reconcile running meanwhile
+    can only agree; if the broker cannot be reached now, the reconcile withdraws it later.
     """
     async with engine.begin() as conn:
         await conn.execute(
@@ -135,6 +143,7 @@ async def retire_device(
             .all()
         )
     crl_file = await authority.revoke([int(s, 16) for s in serials], reason=reason, now=now)
+    withdrawn = await authority.broker_access.withdraw(device_id)
     log.warning(
         "device %s decommissioned (%s): revoked %d certificate(s) %s; CRL %s",
         device_id,
@@ -148,6 +157,7 @@ async def retire_device(
         decommissioned_at=from_ms(stamped),
         revoked_serials=tuple(serials),
         crl_file=crl_file,
+        broker_access=withdrawn,
     )
 
 
@@ -159,7 +169,8 @@ async def decommission(
     decommissioned_by: str,
     now: datetime,
 ) -> Retirement:
-    """Take a device out of the fleet: its certificates stop working once the broker reloads."""
+    """Take a device out of the fleet: cut from the broker at once, its certificates refused at
+    TLS once the broker reloads the CRL."""
     await device_row(engine, device_id)
     return await retire_device(
         engine=engine,

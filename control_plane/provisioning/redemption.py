@@ -8,7 +8,10 @@ How `enrol` works (the order `provisioning.redemption` prescribes, one step tigh
    certificate. If another instance won the race, the transaction rolls back, the signed bytes
    are dropped unseen, and the decision is taken again on the re-read record. So a certificate
    is recorded and handed out if and only if its claim is durable.
-4. A replacement enrolment then retires the device it replaces (revocation, CRL rewrite).
+4. The broker grants the device its own subtree before the answer leaves, so the appliance's
+   first connection can subscribe (a failure is logged; the reconcile grants it later).
+5. A replacement enrolment then retires the device it replaces (revocation, CRL rewrite, its
+   broker grant withdrawn and its connection closed).
 A retry by the same key after a lost answer skips the claim and gets a new certificate for the
 same device id. Every refusal is counted by reason and logged before it reaches the router.
 """
@@ -93,6 +96,7 @@ async def enrol(
     except EnrolmentRefused as err:
         raise _refused(err, how=how) from None
     metrics.CERTIFICATES_ISSUED.labels("enrolment").inc()
+    await authority.broker_access.grant(claim.device_id)
     if row["replaces_device_id"] is not None:
         await retire_device(
             engine=engine,

@@ -1,10 +1,14 @@
-"""The broker config against a real Mosquitto: mTLS identity, per-device ACL, CRL, foreign CA.
+"""The broker config against a real Mosquitto: mTLS identity, per-device grants, SUBACK, CRL.
 
 One Mosquitto per module on a free loopback port, configured only from images/mosquitto through
-`write_broker_directory`, with a CA made for the module. Appliances enrol through the real
-`DeviceIdentity` path (key on "device", CSR, issue, pinned install). "Nothing delivered" is
-proven without waiting: after the forbidden message the sender publishes an allowed sentinel,
-and the sentinel must be the first thing the subscriber receives (the broker keeps order).
+`write_broker_directory` (the dynamic-security plugin and its first document), with a CA made for
+the module. Appliances enrol through the real `DeviceIdentity` path (key on "device", CSR, issue,
+pinned install) and are granted through the control plane's real `BrokerAccess`, over
+`$CONTROL/dynamic-security/v1`, as the control-plane certificate.
+
+"Nothing delivered" is proven without waiting: after the forbidden message the publisher sends an
+allowed sentinel (each publish awaits its PUBACK, so the broker has routed the first before the
+second arrives), and the sentinel must be the first thing the subscriber receives.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import os
 import socket
 import ssl
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import aiomqtt
@@ -22,27 +26,23 @@ import pytest
 from cryptography import x509
 from paho.mqtt.reasoncodes import ReasonCode
 
+from control_plane.provisioning.broker_access import BrokerAccess, Outcome
+from protocols.topics import SHARED_INGEST_GROUP
 from provisioning.broker_config import write_broker_directory
 from provisioning.ca import CertificateAuthority
 from provisioning.device_keys import DeviceIdentity
 from provisioning.keys import build_csr, generate_private_key, private_key_pem
 from tests.control_plane.provisioning.fleet_harness import BrokerProcess
+from tests.harness.services import free_port
 
 pytestmark = pytest.mark.services
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 HOST = "127.0.0.1"
 GRANTED_QOS_1 = 1
 NOT_AUTHORIZED = 0x87
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 Broker = BrokerProcess  # the same mosquitto process the fleet harness runs
+Enrol = Callable[..., Awaitable[DeviceIdentity]]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def broker(
     fleet_ca: CertificateAuthority, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Broker]:
     directory = tmp_path_factory.mktemp("broker")
-    port = _free_port()
+    port = free_port()
     files = write_broker_directory(
         directory,
         ca=fleet_ca,
@@ -70,23 +70,6 @@ def broker(
     running.start()
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="module")
-def enrol(
-    fleet_ca: CertificateAuthority, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[str], DeviceIdentity]:
-    """Enrol an appliance the way first boot does; returns its identity directory."""
-
-    def enrol_device(device_id: str) -> DeviceIdentity:
-        identity = DeviceIdentity(tmp_path_factory.mktemp(f"device-{device_id}"))
-        issued = fleet_ca.issue_device_certificate(
-            identity.certificate_request(), device_id=device_id
-        )
-        identity.install(issued.chain_pem, pinned_fingerprint=fleet_ca.fingerprint)
-        return identity
-
-    return enrol_device
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +87,32 @@ def control_plane(
     return context
 
 
+@pytest.fixture(scope="module")
+def access(broker: Broker, control_plane: ssl.SSLContext) -> BrokerAccess:
+    async def tls_context() -> ssl.SSLContext:
+        return control_plane
+
+    return BrokerAccess(broker_url=broker.url, tls_context=tls_context)
+
+
+@pytest.fixture
+def enrol(fleet_ca: CertificateAuthority, access: BrokerAccess, tmp_path: Path) -> Enrol:
+    """Enrol an appliance the way first boot does, granted on the broker as enrolment does."""
+
+    async def enrol_device(name: str, *, granted: bool = True) -> DeviceIdentity:
+        device_id = f"{name}-{uuid.uuid4().hex[:6]}"  # a module's broker outlives each test
+        identity = DeviceIdentity(tmp_path / f"device-{device_id}")
+        issued = fleet_ca.issue_device_certificate(
+            identity.certificate_request(), device_id=device_id
+        )
+        identity.install(issued.chain_pem, pinned_fingerprint=fleet_ca.fingerprint)
+        if granted:
+            assert await access.grant(device_id) == Outcome.APPLIED
+        return identity
+
+    return enrol_device
+
+
 def _device_context(identity: DeviceIdentity) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=identity.ca_path)
     context.load_cert_chain(identity.certificate_path, identity.key_path)
@@ -119,6 +128,14 @@ def _client(broker: Broker, context: ssl.SSLContext, name: str) -> aiomqtt.Clien
         tls_context=context,
         timeout=10,
     )
+
+
+def _device(broker: Broker, identity: DeviceIdentity) -> aiomqtt.Client:
+    return _client(broker, _device_context(identity), identity.device_id())
+
+
+def _own(identity: DeviceIdentity, channel: str) -> str:
+    return f"sf/v1/d/{identity.device_id()}/{channel}"
 
 
 async def _next_message(client: aiomqtt.Client) -> aiomqtt.Message:
@@ -141,90 +158,139 @@ def _codes(granted: object) -> list[int]:
 
 
 async def test_device_publishes_and_subscribes_in_its_own_subtree(
-    broker: Broker, enrol: Callable[[str], DeviceIdentity], control_plane: ssl.SSLContext
+    broker: Broker, enrol: Enrol, control_plane: ssl.SSLContext
 ) -> None:
-    device = enrol("reg-a1")
+    device = await enrol("reg-a1")
     async with (
         _client(broker, control_plane, "cp") as cp,
-        _client(broker, _device_context(device), "reg-a1") as appliance,
+        _device(broker, device) as appliance,
     ):
         await cp.subscribe("sf/v1/d/+/journal", qos=1)
-        await appliance.subscribe("sf/v1/d/reg-a1/cmd", qos=1)
+        granted = await appliance.subscribe(_own(device, "cmd"), qos=1)
 
-        await appliance.publish("sf/v1/d/reg-a1/journal", b"batch-1", qos=1)
+        await appliance.publish(_own(device, "journal"), b"batch-1", qos=1)
         up = await _next_message(cp)
-        await cp.publish("sf/v1/d/reg-a1/cmd", b"reboot", qos=1)
+        await cp.publish(_own(device, "cmd"), b"reboot", qos=1)
         down = await _next_message(appliance)
 
-    assert (up.topic.value, up.payload) == ("sf/v1/d/reg-a1/journal", b"batch-1")
-    assert (down.topic.value, down.payload) == ("sf/v1/d/reg-a1/cmd", b"reboot")
+    assert _codes(granted) == [GRANTED_QOS_1]
+    assert (up.topic.value, up.payload) == (_own(device, "journal"), b"batch-1")
+    assert (down.topic.value, down.payload) == (_own(device, "cmd"), b"reboot")
 
 
 async def test_device_cannot_publish_into_another_devices_subtree(
-    broker: Broker, enrol: Callable[[str], DeviceIdentity], control_plane: ssl.SSLContext
+    broker: Broker, enrol: Enrol, control_plane: ssl.SSLContext
 ) -> None:
-    device = enrol("reg-a2")
+    device, other = await enrol("reg-a2"), await enrol("reg-b2")
     async with (
         _client(broker, control_plane, "cp") as cp,
-        _client(broker, _device_context(device), "reg-a2") as appliance,
+        _device(broker, device) as appliance,
     ):
         await cp.subscribe("sf/v1/d/#", qos=1)
 
-        await appliance.publish("sf/v1/d/reg-b2/journal", b"forged", qos=1)
-        await appliance.publish("sf/v1/d/reg-a2/journal", b"sentinel", qos=1)
+        await appliance.publish(_own(other, "journal"), b"forged", qos=1)
+        await appliance.publish(_own(device, "journal"), b"sentinel", qos=1)
         first = await _next_message(cp)
 
-    assert (first.topic.value, first.payload) == ("sf/v1/d/reg-a2/journal", b"sentinel")
+    assert (first.topic.value, first.payload) == (_own(device, "journal"), b"sentinel")
 
 
 @pytest.mark.parametrize(
-    "topic_filter",
+    "template",
     [
-        pytest.param("sf/v1/d/reg-b3/#", id="other-subtree"),
-        pytest.param("sf/v1/d/+/cmd", id="wildcard-over-devices"),
-        pytest.param("$share/steal/sf/v1/d/reg-b3/#", id="shared-subscription"),
+        pytest.param("#", id="everything"),
+        pytest.param("sf/v1/#", id="the-fleet"),
+        pytest.param("sf/v1/d/+/cmd", id="plus-over-devices"),
+        pytest.param("+/v1/d/{own}/cmd", id="plus-at-the-root"),
+        pytest.param("sf/v1/d/{other}/#", id="another-devices-subtree"),
+        pytest.param("sf/v1/d/{other}/cmd", id="another-devices-topic"),
+        pytest.param("$share/steal/sf/v1/d/+/cmd", id="shared-subscription"),
+        pytest.param(f"$share/{SHARED_INGEST_GROUP}/sf/v1/d/+/cmd", id="the-ingest-group"),
+        pytest.param("$share/steal/sf/v1/d/{own}/cmd", id="shared-over-its-own-subtree"),
+        pytest.param("$CONTROL/dynamic-security/v1/response", id="the-admin-answers"),
     ],
 )
-async def test_device_cannot_read_another_devices_subtree(
-    broker: Broker,
-    enrol: Callable[[str], DeviceIdentity],
-    control_plane: ssl.SSLContext,
-    topic_filter: str,
+async def test_a_filter_outside_the_devices_subtree_is_refused_at_suback(
+    broker: Broker, enrol: Enrol, control_plane: ssl.SSLContext, template: str
 ) -> None:
-    device = enrol(f"reg-a3-{uuid.uuid4().hex[:6]}")
-    own = f"sf/v1/d/{device.device_id()}/cmd"
+    device, other = await enrol("reg-a3"), await enrol("reg-b3")
+    topic_filter = template.format(own=device.device_id(), other=other.device_id())
     async with (
         _client(broker, control_plane, "cp") as cp,
-        _client(broker, _device_context(device), "reg-a3") as appliance,
+        _device(broker, device) as appliance,
     ):
-        granted = await appliance.subscribe(topic_filter, qos=1)
-        await appliance.subscribe(own, qos=1)
+        refused = await appliance.subscribe(topic_filter, qos=1)
+        await appliance.subscribe(_own(device, "status"), qos=1)
 
-        await cp.publish("sf/v1/d/reg-b3/cmd", b"not for you", qos=1)
-        await cp.publish(own, b"sentinel", qos=1)
+        await cp.publish(_own(other, "cmd"), b"not for you", qos=1)
+        await cp.publish(_own(device, "cmd"), b"not through that filter", qos=1)
+        await cp.publish(_own(device, "status"), b"sentinel", qos=1)
         first = await _next_message(appliance)
 
-    assert (first.topic.value, first.payload) == (own, b"sentinel")
-    # Mosquitto's acl_file never checks SUBSCRIBE (security_default.c: "FIXME - implement ACL
-    # subscription strings"), so 2.0.11 grants the filter and enforces `read` per message on
-    # delivery, as asserted above; a broker that refuses at SUBSCRIBE answers 0x87 instead.
-    assert _codes(granted) in ([GRANTED_QOS_1], [NOT_AUTHORIZED])
+    assert _codes(refused) == [NOT_AUTHORIZED]
+    assert (first.topic.value, first.payload) == (_own(device, "status"), b"sentinel")
+
+
+async def test_a_device_cannot_join_the_ingest_group_and_take_journals(
+    broker: Broker, enrol: Enrol, control_plane: ssl.SSLContext
+) -> None:
+    """The issue's attack: a thief in `$share/ingest/…` took half of another device's batches."""
+    victim, thief = await enrol("reg-victim"), await enrol("reg-thief")
+    shared = f"$share/{SHARED_INGEST_GROUP}/sf/v1/d/+/journal"
+    batches = [f"batch-{seq}".encode() for seq in range(1, 41)]
+    async with (
+        _client(broker, control_plane, "ingest") as ingest,
+        _device(broker, thief) as stealing,
+        _device(broker, victim) as appliance,
+    ):
+        await ingest.subscribe(shared, qos=1)
+        refused = await stealing.subscribe(shared, qos=1)
+        await stealing.subscribe(_own(thief, "status"), qos=1)
+        for batch in batches:
+            await appliance.publish(_own(victim, "journal"), batch, qos=1)
+        received = [(await _next_message(ingest)).payload for _ in batches]
+        await stealing.publish(_own(thief, "status"), b"sentinel", qos=1)
+        stolen = await _next_message(stealing)
+
+    assert _codes(refused) == [NOT_AUTHORIZED]
+    assert received == batches
+    assert stolen.payload == b"sentinel"
+
+
+async def test_a_certificate_the_broker_was_not_told_about_gets_nothing(
+    broker: Broker, enrol: Enrol, control_plane: ssl.SSLContext
+) -> None:
+    stranger, known = await enrol("reg-stranger", granted=False), await enrol("reg-known")
+    async with (
+        _client(broker, control_plane, "cp") as cp,
+        _device(broker, stranger) as unknown,
+        _device(broker, known) as appliance,
+    ):
+        await cp.subscribe("sf/v1/d/#", qos=1)
+        refused = await unknown.subscribe(_own(stranger, "cmd"), qos=1)
+
+        await unknown.publish(_own(stranger, "journal"), b"unasked", qos=1)
+        await appliance.publish(_own(known, "journal"), b"sentinel", qos=1)
+        first = await _next_message(cp)
+
+    assert _codes(refused) == [NOT_AUTHORIZED]
+    assert first.payload == b"sentinel"
 
 
 async def test_control_plane_ingests_through_a_shared_subscription(
-    broker: Broker, enrol: Callable[[str], DeviceIdentity], control_plane: ssl.SSLContext
+    broker: Broker, enrol: Enrol, control_plane: ssl.SSLContext
 ) -> None:
-    device = enrol("reg-a4")
+    device = await enrol("reg-a4")
     async with (
         _client(broker, control_plane, "ingest") as ingest,
-        _client(broker, _device_context(device), "reg-a4") as appliance,
+        _device(broker, device) as appliance,
     ):
-        granted = await ingest.subscribe("$share/ingest/sf/v1/d/+/journal", qos=1)
-        await appliance.publish("sf/v1/d/reg-a4/journal", b"batch-7", qos=1)
+        granted = await ingest.subscribe(f"$share/{SHARED_INGEST_GROUP}/sf/v1/d/+/journal", qos=1)
+        await appliance.publish(_own(device, "journal"), b"batch-7", qos=1)
         message = await _next_message(ingest)
 
     assert _codes(granted) == [GRANTED_QOS_1]
-    assert (message.topic.value, message.payload) == ("sf/v1/d/reg-a4/journal", b"batch-7")
+    assert (message.topic.value, message.payload) == (_own(device, "journal"), b"batch-7")
 
 
 def test_client_without_certificate_is_refused_at_tls(
@@ -259,12 +325,11 @@ def test_certificate_from_another_ca_is_refused_at_tls(
 async def test_revoked_certificate_is_refused_once_the_crl_is_reloaded(
     broker: Broker,
     fleet_ca: CertificateAuthority,
-    enrol: Callable[[str], DeviceIdentity],
+    enrol: Enrol,
     reload: Callable[[Broker], None],
 ) -> None:
-    revoked = enrol(f"reg-revoked-{reload.__name__}")
-    kept = enrol(f"reg-kept-{reload.__name__}")
-    async with _client(broker, _device_context(revoked), "before"):
+    revoked, kept = await enrol("reg-revoked"), await enrol("reg-kept")
+    async with _device(broker, revoked):
         pass  # connects while its certificate is good
 
     fleet_ca.revoke(revoked.certificate().serial_number, x509.ReasonFlags.key_compromise)
@@ -273,5 +338,7 @@ async def test_revoked_certificate_is_refused_once_the_crl_is_reloaded(
 
     with pytest.raises(ssl.SSLError, match="CERTIFICATE_REVOKED"):
         _tls_refusal(broker, _device_context(revoked))
-    async with _client(broker, _device_context(kept), "after") as still_fine:
-        await still_fine.publish(f"sf/v1/d/{kept.device_id()}/status", b"online", qos=1)
+    async with _device(broker, kept) as still_fine:  # its grant survived the restart too
+        granted = await still_fine.subscribe(_own(kept, "cmd"), qos=1)
+        await still_fine.publish(_own(kept, "status"), b"online", qos=1)
+    assert _codes(granted) == [GRANTED_QOS_1]
