@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
+from control_plane.api_docs import install_offline_docs
 from control_plane.catalog.router import router as catalog_router
 from control_plane.commands.router import router as commands_router
 from control_plane.console.router import router as console_router
@@ -23,12 +24,15 @@ from control_plane.devices.router import router as devices_router
 from control_plane.embedded_broker import embedded_broker
 from control_plane.ingest.worker import IngestSettings, IngestWorker
 from control_plane.operators.router import router as operators_router
+from control_plane.problems import install_problem_handlers
 from control_plane.provisioning.authority import FleetAuthority
+from control_plane.provisioning.errors import refusal_problem
 from control_plane.provisioning.mqtt_identity import ensure_control_plane_identity
 from control_plane.provisioning.router import router as provisioning_router
 from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.sales.router import router as sales_router
 from control_plane.settings import ControlPlaneSettings
+from provisioning.errors import EnrolmentRefused
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +70,14 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
                     await task
                 await engine.dispose()
 
-    app = FastAPI(title="storefleet control plane", version="0.1.0", lifespan=lifespan)
+    # /docs is served offline by install_offline_docs; ReDoc has no offline package
+    app = FastAPI(
+        title="storefleet control plane",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.include_router(devices_router)
     app.include_router(commands_router)
     app.include_router(sales_router)
@@ -75,6 +86,8 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(console_router)
     app.include_router(operators_router)  # login pages, tokens, audit (issue 9)
     app.mount("/metrics", make_asgi_app())
+    install_problem_handlers(app, translations={EnrolmentRefused: refusal_problem})
+    install_offline_docs(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, bool]:

@@ -45,10 +45,9 @@ def _call(api: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         raise _fail(f"cannot reach the control plane at {api}: {err}") from err
     if response.is_error:
         detail: Any = response.text
-        with contextlib.suppress(ValueError):  # not JSON: show the text as it came
-            detail = response.json().get("detail", detail)
-        if isinstance(detail, dict):
-            detail = f"{detail.get('message', '')} [{detail.get('reason', '')}]"
+        with contextlib.suppress(ValueError, KeyError, TypeError):  # no problem body: the text
+            problem = response.json()
+            detail = f"{problem['detail']} [{problem['reason']}]"
         raise _fail(f"{method} {path} answered {response.status_code}: {detail}")
     return response
 

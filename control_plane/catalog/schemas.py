@@ -1,10 +1,27 @@
-"""The catalog's wire shapes; money is integer minor units and a float is refused, not rounded."""
+"""The catalog's wire shapes; money is integer minor units and a float is refused, not rounded.
+
+Every string is bounded and printable (``control_plane.inputs``): an item's text reaches every
+register's screen and receipt, and its id a ``String(64)`` column.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+
+from control_plane.inputs import Identifier, Utf8
+from protocols.limits import ID_LENGTH, LABEL_LENGTH, PRINTABLE_PATTERN, Count
+
+
+def _printable(max_length: int, *, min_length: int = 0) -> StringConstraints:
+    return StringConstraints(
+        min_length=min_length, max_length=max_length, pattern=PRINTABLE_PATTERN
+    )
+
+
+ItemId = Annotated[str, _printable(ID_LENGTH, min_length=1), Utf8]
+Code = Annotated[str, _printable(ID_LENGTH, min_length=1), Utf8]
 
 
 class CatalogItem(BaseModel):
@@ -12,17 +29,17 @@ class CatalogItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
-    price_minor: StrictInt = Field(ge=0)
-    tax_class: str = Field(min_length=1, max_length=16)
-    department: str = Field(default="", max_length=100)
-    gtins: list[str] = Field(default_factory=list, max_length=32)
-    plu: str | None = Field(default=None, max_length=16)
-    sku: str | None = Field(default=None, max_length=64)
+    id: ItemId
+    name: Annotated[str, _printable(200, min_length=1), Utf8]
+    price_minor: Count
+    tax_class: Annotated[str, _printable(16, min_length=1), Utf8]
+    department: Annotated[str, _printable(LABEL_LENGTH), Utf8] = ""
+    gtins: list[Code] = Field(default_factory=list, max_length=32)
+    plu: Annotated[str, _printable(16), Utf8] | None = None
+    sku: Code | None = None
     sold_by: Literal["piece", "weight"] = "piece"
     active: StrictBool = True
-    version: StrictInt = 0
+    version: Count = 0
 
 
 class ItemsIn(BaseModel):
@@ -30,9 +47,9 @@ class ItemsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: str = Field(min_length=1, max_length=64)
+    tenant_id: Identifier
     items: list[CatalogItem] = Field(default_factory=list, max_length=10_000)
-    deletes: list[str] = Field(default_factory=list, max_length=10_000)
+    deletes: list[ItemId] = Field(default_factory=list, max_length=10_000)
 
 
 class Snapshot(BaseModel):

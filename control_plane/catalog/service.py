@@ -1,4 +1,4 @@
-"""Catalog operations. Keyword-only arguments; errors are domain errors, the router maps them.
+"""Catalog operations. Keyword-only arguments; refusals are domain errors (``errors.py``).
 
 How it works: each tenant has one version counter. An upsert takes the counter's row lock
 (``UPDATE … RETURNING``) for its whole transaction, so versions are handed out and committed in
@@ -18,30 +18,11 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from control_plane.catalog.errors import VersionAhead
 from control_plane.catalog.schemas import CatalogItem, ChangeSet, Snapshot
 from control_plane.catalog.tables import catalog_items, catalog_versions
 from control_plane.db.tables import tenants
-
-
-class CatalogError(Exception):
-    """A catalog request was refused."""
-
-
-class UnknownTenant(CatalogError):  # noqa: N818 - named in the domain's words
-    """No such tenant."""
-
-    def __init__(self, tenant_id: str) -> None:
-        super().__init__(f"no tenant {tenant_id!r}")
-        self.tenant_id = tenant_id
-
-
-class VersionAhead(CatalogError):  # noqa: N818 - named in the domain's words
-    """The register claims a version the cloud never issued (the cloud was restored)."""
-
-    def __init__(self, *, since: int, version: int) -> None:
-        super().__init__(f"catalog is at version {version}, not {since}; fetch the snapshot")
-        self.since = since
-        self.version = version
+from control_plane.devices.errors import TenantNotFound
 
 
 def _now_ms() -> int:
@@ -58,7 +39,7 @@ async def _version(conn: AsyncConnection, tenant_id: str) -> int:
 async def _require_tenant(conn: AsyncConnection, tenant_id: str) -> None:
     found = await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))
     if found.first() is None:
-        raise UnknownTenant(tenant_id)
+        raise TenantNotFound(tenant_id)
 
 
 async def _next_version(conn: AsyncConnection, tenant_id: str) -> int:

@@ -1,16 +1,25 @@
-"""REST endpoints of remote commands."""
+"""REST endpoints of remote commands. Refusals are domain errors (``errors.py``, the registry's)."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.commands import service
+from control_plane.commands.errors import (
+    CommandNotFound,
+    DeviceDecommissioned,
+    DeviceNotFound,
+    DeviceUnreachable,
+    UnknownCommand,
+)
 from control_plane.commands.schemas import CommandIn, CommandOut
 from control_plane.dependencies import get_engine
+from control_plane.inputs import DeviceIdPath, Limit, RefPath
+from control_plane.problems import problem_responses
 
 router = APIRouter(prefix="/api/devices/{device_id}/commands", tags=["commands"])
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
@@ -24,53 +33,43 @@ def get_publisher(request: Request) -> service.Publisher:
 
 Publisher = Annotated[service.Publisher, Depends(get_publisher)]
 
-_CODES: dict[type[service.CommandError], int] = {
-    service.DeviceNotFound: status.HTTP_404_NOT_FOUND,
-    service.CommandNotFound: status.HTTP_404_NOT_FOUND,
-    service.DeviceDecommissioned: status.HTTP_409_CONFLICT,
-    service.UnknownCommand: status.HTTP_400_BAD_REQUEST,
-    service.DeviceUnreachable: status.HTTP_503_SERVICE_UNAVAILABLE,
-}
-
-
-def _http(err: service.CommandError) -> HTTPException:
-    return HTTPException(_CODES.get(type(err), status.HTTP_400_BAD_REQUEST), detail=str(err))
-
 
 def _out(view: service.CommandView) -> CommandOut:
     return CommandOut.model_validate(dataclasses.asdict(view))
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(
+        UnknownCommand, DeviceNotFound, DeviceDecommissioned, DeviceUnreachable
+    ),
+)
 async def send_command(
-    device_id: str, body: CommandIn, engine: Engine, publisher: Publisher
+    device_id: DeviceIdPath, body: CommandIn, engine: Engine, publisher: Publisher
 ) -> CommandOut:
     """Send a command; poll its URL for the result (202: the device has not answered yet)."""
-    try:
-        view = await service.send_command(
-            engine,
-            publisher=publisher,
-            device_id=device_id,
-            name=body.name,
-            args=body.args,
-            timeout_s=body.timeout_s,
-        )
-    except service.CommandError as err:
-        raise _http(err) from err
+    view = await service.send_command(
+        engine,
+        publisher=publisher,
+        device_id=device_id,
+        name=body.name,
+        args=body.args,
+        timeout_s=body.timeout_s,
+    )
     return _out(view)
 
 
-@router.get("")
-async def list_commands(device_id: str, engine: Engine, limit: int = 20) -> list[CommandOut]:
+@router.get("", responses=problem_responses())
+async def list_commands(
+    device_id: DeviceIdPath, engine: Engine, limit: Limit = 20
+) -> list[CommandOut]:
     """The device's latest commands, newest first."""
-    views = await service.recent_commands(engine, device_id=device_id, limit=min(limit, 200))
+    views = await service.recent_commands(engine, device_id=device_id, limit=limit)
     return [_out(view) for view in views]
 
 
-@router.get("/{command_id}")
-async def get_command(device_id: str, command_id: str, engine: Engine) -> CommandOut:
+@router.get("/{command_id}", responses=problem_responses(CommandNotFound))
+async def get_command(device_id: DeviceIdPath, command_id: RefPath, engine: Engine) -> CommandOut:
     """One command: pending, done (with the device's result) or timed out."""
-    try:
-        return _out(await service.get_command(engine, device_id=device_id, command_id=command_id))
-    except service.CommandError as err:
-        raise _http(err) from err
+    return _out(await service.get_command(engine, device_id=device_id, command_id=command_id))

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from protocols.limits import MAP_ENTRIES, Identifier
+
+#: The most a command's ``args`` may take as JSON; a command's whole message must stay well
+#: inside the contract's 64 KiB per ``cmd`` payload.
+ARGS_BYTES = 16 * 1024
 
 
 class CommandIn(BaseModel):
@@ -12,11 +19,35 @@ class CommandIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64)
-    args: dict[str, Any] = Field(default_factory=dict)
+    name: Identifier
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        max_length=MAP_ENTRIES,
+        description=f"the command's arguments: JSON of at most {ARGS_BYTES} bytes",
+    )
     timeout_s: int = Field(
         default=30, ge=1, le=600, description="no result after this long: shown as timed out"
     )
+
+    @field_validator("args")
+    @classmethod
+    def _sendable(cls, args: dict[str, Any]) -> dict[str, Any]:
+        """Refuse what the wire cannot carry: NaN or infinity, a lone surrogate, too many bytes."""
+        try:
+            wire = json.dumps(args, allow_nan=False, ensure_ascii=False).encode()
+        except UnicodeEncodeError as err:
+            msg = "args hold text that is not valid Unicode (a lone surrogate)"
+            raise ValueError(msg) from err
+        except ValueError as err:
+            msg = "args hold a number JSON cannot carry (NaN or infinity)"
+            raise ValueError(msg) from err
+        except RecursionError as err:
+            msg = "args nest too deeply"
+            raise ValueError(msg) from err
+        if len(wire) > ARGS_BYTES:
+            msg = f"args take {len(wire)} bytes as JSON; at most {ARGS_BYTES}"
+            raise ValueError(msg)
+        return args
 
 
 class CommandOut(BaseModel):

@@ -10,14 +10,9 @@ when it is read (no result and past its deadline): no timer, nothing to lose on 
 every instance agrees. The agent's MQTT session is clean, so a command that reached an offline
 appliance is never run later; the operator sees "timed out" and asks again.
 
-Errors::
-
-    CommandError
-    ├── DeviceNotFound        no such device (404)
-    ├── DeviceDecommissioned  the device was retired (409)
-    ├── UnknownCommand        not one of ALLOWED (400)
-    ├── CommandNotFound       no such command for that device (404)
-    └── DeviceUnreachable     the control plane is not connected to the broker (503)
+Errors are those of ``errors.py`` (``UnknownCommand``, ``CommandNotFound``,
+``DeviceUnreachable``) and the registry's ``DeviceNotFound`` and ``DeviceDecommissioned``; the
+app's problem handlers turn them into HTTP answers.
 """
 
 from __future__ import annotations
@@ -33,6 +28,13 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from control_plane.commands.errors import (
+    CommandNotFound,
+    DeviceDecommissioned,
+    DeviceNotFound,
+    DeviceUnreachable,
+    UnknownCommand,
+)
 from control_plane.commands.results import checked_result
 from control_plane.commands.summary import summarize
 from control_plane.db.tables import commands, devices
@@ -57,30 +59,6 @@ class Publisher(Protocol):
 
     async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         """Publish ``payload`` on ``topic``; returns once the broker has it (QoS 1)."""
-
-
-class CommandError(Exception):
-    """A command was refused or cannot be found."""
-
-
-class DeviceNotFound(CommandError):  # noqa: N818 - named in the domain's words
-    """No such device."""
-
-
-class DeviceDecommissioned(CommandError):  # noqa: N818 - named in the domain's words
-    """The device was retired; it takes no more commands."""
-
-
-class UnknownCommand(CommandError):  # noqa: N818 - named in the domain's words
-    """The appliance does not run a command of that name."""
-
-
-class CommandNotFound(CommandError):  # noqa: N818 - named in the domain's words
-    """No command with that id was sent to that device."""
-
-
-class DeviceUnreachable(CommandError):  # noqa: N818 - named in the domain's words
-    """The control plane has no broker connection right now."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -123,9 +101,9 @@ async def send_command(
             await conn.execute(select(devices.c.decommissioned_at).where(devices.c.id == device_id))
         ).first()
     if device is None:
-        raise DeviceNotFound(f"device {device_id!r} does not exist")
+        raise DeviceNotFound(device_id)
     if device.decommissioned_at is not None:
-        raise DeviceDecommissioned(f"device {device_id!r} is decommissioned")
+        raise DeviceDecommissioned(device_id)
     created = _now_ms() if now_ms is None else now_ms
     command = Command(id=uuid.uuid4().hex, name=name, args=args)
     row = {

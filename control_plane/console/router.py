@@ -20,6 +20,7 @@ from control_plane.devices import state as device_state
 from control_plane.devices import stock_counts
 from control_plane.devices.schemas import StockCountOut
 from control_plane.provisioning import service as provisioning
+from control_plane.provisioning.errors import CaUnavailable
 from control_plane.provisioning.router import get_authority
 from control_plane.sales import service as sales
 from control_plane.sales.router import format_minor
@@ -114,7 +115,7 @@ async def device(request: Request, device_id: str, engine: Engine) -> HTMLRespon
     """One device: presence, replication, its peripherals, commands to run, its stock counts."""
     try:
         row = await devices.get_device(engine, device_id=device_id)
-    except devices.NotFound as err:
+    except devices.DeviceNotFound as err:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(err)) from err
     context = {
         "device": row,
@@ -140,8 +141,8 @@ async def enrolments(
     default_hours = 24.0
     try:
         authority = await get_authority(request)
-    except HTTPException as err:
-        unconfigured = str(err.detail)
+    except CaUnavailable as err:
+        unconfigured = str(err)
     else:
         default_hours = authority.settings.enrolment_ttl_hours
     stores = await devices.list_stores(engine)

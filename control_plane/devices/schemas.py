@@ -2,38 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from protocols.topics import DEVICE_ID_PATTERN
-
-Identifier = Annotated[str, Field(pattern=DEVICE_ID_PATTERN.pattern)]
+from control_plane.inputs import Identifier, Name, RegisterName, TimeZone
+from protocols.limits import CurrencyCode
 
 
 class TenantIn(BaseModel):
     """A retailer."""
 
+    model_config = ConfigDict(extra="forbid")
+
     id: Identifier
-    name: str
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "EUR"
+    name: Name
+    currency: CurrencyCode = "EUR"
 
 
 class StoreIn(BaseModel):
     """A store of a tenant."""
 
+    model_config = ConfigDict(extra="forbid")
+
     id: Identifier
     tenant_id: Identifier
-    name: str
-    timezone: str = "UTC"
+    name: Name
+    timezone: TimeZone = "UTC"
 
 
 class DeviceIn(BaseModel):
     """An appliance at a register of a store."""
 
+    model_config = ConfigDict(extra="forbid")
+
     id: Identifier
     store_id: Identifier
-    register_name: str = ""
+    register_name: RegisterName = ""
 
 
 class DeviceOut(BaseModel):

@@ -1,27 +1,35 @@
-"""Registry operations. Keyword-only arguments; errors are domain errors, routers map them."""
+"""Registry operations. Keyword-only arguments; errors are the registry's domain errors."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import RowMapping, insert, select
+from sqlalchemy import RowMapping, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.tables import devices, stores, tenants
+from control_plane.devices.errors import (
+    AlreadyExists,
+    DeviceNotFound,
+    StoreNotFound,
+    TenantNotFound,
+)
 
-
-class RegistryError(Exception):
-    """A registry change was refused."""
-
-
-class AlreadyExists(RegistryError):  # noqa: N818 - named in the domain's words
-    """The id is taken."""
-
-
-class NotFound(RegistryError):  # noqa: N818 - named in the domain's words
-    """No such tenant, store or device."""
+# the registry's refusals are importable from here too, where callers already look for them
+__all__ = [
+    "AlreadyExists",
+    "DeviceNotFound",
+    "StoreNotFound",
+    "TenantNotFound",
+    "create_store",
+    "create_tenant",
+    "get_device",
+    "list_devices",
+    "list_stores",
+    "register_device",
+]
 
 
 def _now_ms() -> int:
@@ -32,7 +40,9 @@ async def create_tenant(
     engine: AsyncEngine, *, tenant_id: str, name: str, currency: str = "EUR"
 ) -> None:
     """Add a tenant."""
-    await _insert(engine, tenants, {"id": tenant_id, "name": name, "currency": currency})
+    await _insert(
+        engine, tenants, {"id": tenant_id, "name": name, "currency": currency}, kind="tenant"
+    )
 
 
 async def create_store(
@@ -43,9 +53,12 @@ async def create_store(
         if (
             await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))
         ).first() is None:
-            raise NotFound(f"tenant {tenant_id!r} does not exist")
+            raise TenantNotFound(tenant_id)
     await _insert(
-        engine, stores, {"id": store_id, "tenant_id": tenant_id, "name": name, "timezone": timezone}
+        engine,
+        stores,
+        {"id": store_id, "tenant_id": tenant_id, "name": name, "timezone": timezone},
+        kind="store",
     )
 
 
@@ -58,7 +71,7 @@ async def register_device(
             await conn.execute(select(stores.c.tenant_id).where(stores.c.id == store_id))
         ).first()
     if store is None:
-        raise NotFound(f"store {store_id!r} does not exist")
+        raise StoreNotFound(store_id)
     await _insert(
         engine,
         devices,
@@ -68,15 +81,18 @@ async def register_device(
             "tenant_id": store.tenant_id,
             "register_name": register_name,
         },
+        kind="device",
     )
 
 
-async def _insert(engine: AsyncEngine, table: object, values: dict[str, object]) -> None:
+async def _insert(
+    engine: AsyncEngine, table: Table, values: dict[str, object], *, kind: str
+) -> None:
     try:
         async with engine.begin() as conn:
-            await conn.execute(insert(table).values(created_at=_now_ms(), **values))  # type: ignore[arg-type]
+            await conn.execute(insert(table).values(created_at=_now_ms(), **values))
     except IntegrityError as err:
-        raise AlreadyExists(f"{values['id']!r} already exists") from err
+        raise AlreadyExists(kind, str(values["id"])) from err
 
 
 async def list_devices(engine: AsyncEngine, *, store_id: str | None = None) -> Sequence[RowMapping]:
@@ -89,7 +105,7 @@ async def list_devices(engine: AsyncEngine, *, store_id: str | None = None) -> S
 
 
 async def get_device(engine: AsyncEngine, *, device_id: str) -> RowMapping:
-    """One device or :class:`NotFound`."""
+    """One device or :class:`DeviceNotFound`."""
     async with engine.connect() as conn:
         row = (
             (await conn.execute(select(devices).where(devices.c.id == device_id)))
@@ -97,7 +113,7 @@ async def get_device(engine: AsyncEngine, *, device_id: str) -> RowMapping:
             .first()
         )
     if row is None:
-        raise NotFound(f"device {device_id!r} does not exist")
+        raise DeviceNotFound(device_id)
     return row
 
 

@@ -1,30 +1,33 @@
 """REST endpoints of provisioning: enrolments for operators, `/api/enrol` for appliances.
 
 `POST /api/enrol` is public by design (the token is the credential); a refusal answers with the
-library's stable `reason` and the `advice` the appliance shows the field tech.
+library's stable `reason` and the `advice` the appliance shows the field tech, in the app's one
+problem-details body (``control_plane.problems``). Routes raise; they never catch.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Annotated, Literal, NoReturn
+from http import HTTPStatus
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.dependencies import get_engine
+from control_plane.inputs import DeviceIdPath, IdentifierFilter, RefPath
+from control_plane.problems import problem_responses
 from control_plane.provisioning import lifecycle, redemption, service
-from control_plane.provisioning.attempts import TooManyAttempts
 from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.errors import (
+    REFUSAL_STATUS,
     CaUnavailable,
     DeviceDecommissioned,
     DeviceNotFound,
     EnrolmentNotFound,
     EnrolmentNotPending,
-    ProvisioningServiceError,
     RenewalRefused,
     StoreNotFound,
 )
@@ -37,7 +40,6 @@ from control_plane.provisioning.schemas import (
     EnrolmentIn,
     EnrolmentOut,
     EnrolOut,
-    RefusalOut,
     RenewIn,
     RenewOut,
     ReplaceIn,
@@ -45,35 +47,18 @@ from control_plane.provisioning.schemas import (
 )
 from control_plane.provisioning.sealing import SealBroken
 from control_plane.provisioning.settings import ProvisioningSettings
-from provisioning.errors import (
-    EnrolmentRefused,
-    TokenExpired,
-    TokenRevoked,
-    TokenUnknown,
-    TokenUsed,
-)
 from provisioning.qr import render_png, render_sheet
 
 router = APIRouter(prefix="/api", tags=["provisioning"])
 PEM = "application/x-pem-file"
 
-_REFUSAL_STATUS: dict[type[EnrolmentRefused], int] = {
-    TokenUnknown: status.HTTP_404_NOT_FOUND,
-    TokenUsed: status.HTTP_409_CONFLICT,
-    TokenExpired: status.HTTP_410_GONE,
-    TokenRevoked: status.HTTP_410_GONE,
-    TooManyAttempts: status.HTTP_429_TOO_MANY_REQUESTS,
-}
-_SERVICE_STATUS: dict[type[ProvisioningServiceError], int] = {
-    CaUnavailable: status.HTTP_503_SERVICE_UNAVAILABLE,
-    StoreNotFound: status.HTTP_404_NOT_FOUND,
-    EnrolmentNotFound: status.HTTP_404_NOT_FOUND,
-    DeviceNotFound: status.HTTP_404_NOT_FOUND,
-    EnrolmentNotPending: status.HTTP_410_GONE,
-    DeviceDecommissioned: status.HTTP_410_GONE,
-    RenewalRefused: status.HTTP_403_FORBIDDEN,
-    SealBroken: status.HTTP_410_GONE,
-}
+#: What an enrolment or a renewal CSR may be refused with (``errors.REFUSAL_STATUS``): a
+#: malformed token, bad CSR or weak key is a 400.
+_REFUSALS = (HTTPStatus.BAD_REQUEST, *sorted(set(REFUSAL_STATUS.values())))
+
+
+def _body(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": what, "content": {media_type: {}}}}
 
 
 async def get_authority(request: Request) -> FleetAuthority:
@@ -84,8 +69,7 @@ async def get_authority(request: Request) -> FleetAuthority:
         try:
             settings = getattr(state, "provisioning_settings", None) or ProvisioningSettings()
         except ValidationError as err:
-            detail = "; ".join(str(e["msg"]) for e in err.errors())
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=detail) from err
+            raise CaUnavailable("; ".join(str(e["msg"]) for e in err.errors())) from err
         authority = FleetAuthority(settings=settings, engine=get_engine(request))
         state.provisioning = authority
     return authority
@@ -93,17 +77,6 @@ async def get_authority(request: Request) -> FleetAuthority:
 
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
 Authority = Annotated[FleetAuthority, Depends(get_authority)]
-
-
-def _fail(err: ProvisioningServiceError | EnrolmentRefused) -> NoReturn:
-    if isinstance(err, EnrolmentRefused):
-        code = _REFUSAL_STATUS.get(type(err), status.HTTP_400_BAD_REQUEST)
-        body = RefusalOut(reason=err.reason, advice=err.advice, message=str(err))
-        raise HTTPException(code, detail=body.model_dump()) from err
-    code = _SERVICE_STATUS.get(type(err), status.HTTP_409_CONFLICT)
-    advice = getattr(err, "advice", "")
-    body = RefusalOut(reason=err.reason, advice=advice, message=str(err))
-    raise HTTPException(code, detail=body.model_dump()) from err
 
 
 def _created(created: service.CreatedEnrolment) -> EnrolmentCreatedOut:
@@ -121,30 +94,31 @@ def _ttl(hours: float | None) -> timedelta | None:
     return None if hours is None else timedelta(hours=hours)
 
 
-@router.post("/enrolments", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/enrolments",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(StoreNotFound, CaUnavailable),
+)
 async def create_enrolment(
     body: EnrolmentIn, engine: Engine, authority: Authority
 ) -> EnrolmentCreatedOut:
     """Create a single-use enrolment; the answer holds its secrets, shown this once."""
-    try:
-        created = await service.create_enrolment(
-            engine=engine,
-            authority=authority,
-            tenant_id=body.tenant_id,
-            store_id=body.store_id,
-            created_by=body.created_by,
-            register_name=body.register_name,
-            ttl=_ttl(body.ttl_hours),
-        )
-    except ProvisioningServiceError as err:
-        _fail(err)
+    created = await service.create_enrolment(
+        engine=engine,
+        authority=authority,
+        tenant_id=body.tenant_id,
+        store_id=body.store_id,
+        created_by=body.created_by,
+        register_name=body.register_name,
+        ttl=_ttl(body.ttl_hours),
+    )
     return _created(created)
 
 
-@router.get("/enrolments")
+@router.get("/enrolments", responses=problem_responses())
 async def list_enrolments(
     engine: Engine,
-    store_id: str | None = None,
+    store_id: IdentifierFilter = None,
     state: Literal["pending", "used", "revoked", "expired"] | None = None,
 ) -> list[EnrolmentOut]:
     """Enrolments, newest first."""
@@ -152,68 +126,71 @@ async def list_enrolments(
     return [EnrolmentOut.model_validate(view, from_attributes=True) for view in views]
 
 
-@router.get("/enrolments/{enrolment_id}")
-async def get_enrolment(enrolment_id: str, engine: Engine) -> EnrolmentOut:
+@router.get("/enrolments/{enrolment_id}", responses=problem_responses(EnrolmentNotFound))
+async def get_enrolment(enrolment_id: RefPath, engine: Engine) -> EnrolmentOut:
     """One enrolment."""
-    try:
-        view = await service.get_enrolment(engine=engine, enrolment_id=enrolment_id)
-    except ProvisioningServiceError as err:
-        _fail(err)
+    view = await service.get_enrolment(engine=engine, enrolment_id=enrolment_id)
     return EnrolmentOut.model_validate(view, from_attributes=True)
 
 
-@router.post("/enrolments/{enrolment_id}/revoke")
-async def revoke_enrolment(enrolment_id: str, body: RevokeIn, engine: Engine) -> EnrolmentOut:
+@router.post(
+    "/enrolments/{enrolment_id}/revoke",
+    responses=problem_responses(EnrolmentNotFound, EnrolmentNotPending),
+)
+async def revoke_enrolment(enrolment_id: RefPath, body: RevokeIn, engine: Engine) -> EnrolmentOut:
     """Cancel a pending enrolment (a lost or leaked sheet)."""
-    try:
-        view = await service.revoke_enrolment(
-            engine=engine, enrolment_id=enrolment_id, revoked_by=body.revoked_by
-        )
-    except ProvisioningServiceError as err:
-        _fail(err)
+    view = await service.revoke_enrolment(
+        engine=engine, enrolment_id=enrolment_id, revoked_by=body.revoked_by
+    )
     return EnrolmentOut.model_validate(view, from_attributes=True)
 
 
-@router.get("/enrolments/{enrolment_id}/qr.png", response_class=Response)
-async def enrolment_qr_png(enrolment_id: str, engine: Engine, authority: Authority) -> Response:
+_SHEET_REFUSALS = problem_responses(
+    EnrolmentNotFound, EnrolmentNotPending, SealBroken, CaUnavailable
+)
+
+
+@router.get(
+    "/enrolments/{enrolment_id}/qr.png",
+    response_class=Response,
+    responses=_body("image/png", "the QR code") | _SHEET_REFUSALS,
+)
+async def enrolment_qr_png(enrolment_id: RefPath, engine: Engine, authority: Authority) -> Response:
     """The QR code of a pending enrolment, as PNG."""
-    try:
-        sheet = await service.enrolment_sheet(
-            engine=engine, authority=authority, enrolment_id=enrolment_id
-        )
-    except ProvisioningServiceError as err:
-        _fail(err)
+    sheet = await service.enrolment_sheet(
+        engine=engine, authority=authority, enrolment_id=enrolment_id
+    )
     png = await asyncio.to_thread(render_png, sheet.payload)
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/enrolments/{enrolment_id}/sheet.pdf", response_class=Response)
-async def enrolment_sheet_pdf(enrolment_id: str, engine: Engine, authority: Authority) -> Response:
+@router.get(
+    "/enrolments/{enrolment_id}/sheet.pdf",
+    response_class=Response,
+    responses=_body("application/pdf", "the printable sheet") | _SHEET_REFUSALS,
+)
+async def enrolment_sheet_pdf(
+    enrolment_id: RefPath, engine: Engine, authority: Authority
+) -> Response:
     """The printable sheet of a pending enrolment: QR, typed code, expiry, instructions."""
-    try:
-        sheet = await service.enrolment_sheet(
-            engine=engine, authority=authority, enrolment_id=enrolment_id
-        )
-    except ProvisioningServiceError as err:
-        _fail(err)
+    sheet = await service.enrolment_sheet(
+        engine=engine, authority=authority, enrolment_id=enrolment_id
+    )
     pdf = await asyncio.to_thread(render_sheet, sheet, kind="pdf")
     return Response(pdf, media_type="application/pdf", headers={"Cache-Control": "no-store"})
 
 
-@router.post("/enrol", responses={400: {"model": RefusalOut}, 404: {"model": RefusalOut}})
+@router.post("/enrol", responses=problem_responses(*_REFUSALS, CaUnavailable))
 async def enrol(body: EnrolIn, request: Request, engine: Engine, authority: Authority) -> EnrolOut:
     """An appliance redeems its enrolment with its CSR and gets its identity."""
-    try:
-        answer = await redemption.enrol(
-            engine=engine,
-            authority=authority,
-            csr_pem=body.csr_pem.encode(),
-            token=body.token,
-            fallback_code=body.fallback_code,
-            client=request.client.host if request.client else "unknown",
-        )
-    except (EnrolmentRefused, ProvisioningServiceError) as err:
-        _fail(err)
+    answer = await redemption.enrol(
+        engine=engine,
+        authority=authority,
+        csr_pem=body.csr_pem.encode(),
+        token=body.token,
+        fallback_code=body.fallback_code,
+        client=request.client.host if request.client else "unknown",
+    )
     return EnrolOut(
         device_id=answer.device_id,
         certificate_chain_pem=answer.chain_pem.decode(),
@@ -223,21 +200,21 @@ async def enrol(body: EnrolIn, request: Request, engine: Engine, authority: Auth
     )
 
 
-@router.post("/devices/{device_id}/decommission")
+@router.post(
+    "/devices/{device_id}/decommission",
+    responses=problem_responses(DeviceNotFound, CaUnavailable),
+)
 async def decommission(
-    device_id: str, body: DecommissionIn, engine: Engine, authority: Authority
+    device_id: DeviceIdPath, body: DecommissionIn, engine: Engine, authority: Authority
 ) -> DecommissionOut:
     """Revoke the device's certificates, rewrite the CRL, mark it decommissioned."""
-    try:
-        retired = await lifecycle.decommission(
-            engine=engine,
-            authority=authority,
-            device_id=device_id,
-            decommissioned_by=body.decommissioned_by,
-            now=service.utc_now(),
-        )
-    except ProvisioningServiceError as err:
-        _fail(err)
+    retired = await lifecycle.decommission(
+        engine=engine,
+        authority=authority,
+        device_id=device_id,
+        decommissioned_by=body.decommissioned_by,
+        now=service.utc_now(),
+    )
     return DecommissionOut(
         device_id=retired.device_id,
         decommissioned_at=retired.decommissioned_at,
@@ -246,37 +223,42 @@ async def decommission(
     )
 
 
-@router.post("/devices/{device_id}/replace", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/devices/{device_id}/replace",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(DeviceNotFound, StoreNotFound, CaUnavailable),
+)
 async def replace(
-    device_id: str, body: ReplaceIn, engine: Engine, authority: Authority
+    device_id: DeviceIdPath, body: ReplaceIn, engine: Engine, authority: Authority
 ) -> EnrolmentCreatedOut:
     """An enrolment for a new appliance to take this device's register at its store."""
-    try:
-        created = await service.replace(
-            engine=engine,
-            authority=authority,
-            device_id=device_id,
-            created_by=body.created_by,
-            ttl=_ttl(body.ttl_hours),
-        )
-    except ProvisioningServiceError as err:
-        _fail(err)
+    created = await service.replace(
+        engine=engine,
+        authority=authority,
+        device_id=device_id,
+        created_by=body.created_by,
+        ttl=_ttl(body.ttl_hours),
+    )
     return _created(created)
 
 
-@router.post("/devices/{device_id}/renew")
-async def renew(device_id: str, body: RenewIn, engine: Engine, authority: Authority) -> RenewOut:
+@router.post(
+    "/devices/{device_id}/renew",
+    responses=problem_responses(
+        HTTPStatus.BAD_REQUEST, DeviceNotFound, DeviceDecommissioned, RenewalRefused, CaUnavailable
+    ),
+)
+async def renew(
+    device_id: DeviceIdPath, body: RenewIn, engine: Engine, authority: Authority
+) -> RenewOut:
     """A new certificate for the device's current key, before the current one expires."""
-    try:
-        renewed = await lifecycle.renew(
-            engine=engine,
-            authority=authority,
-            device_id=device_id,
-            csr_pem=body.csr_pem.encode(),
-            now=service.utc_now(),
-        )
-    except (EnrolmentRefused, ProvisioningServiceError) as err:
-        _fail(err)
+    renewed = await lifecycle.renew(
+        engine=engine,
+        authority=authority,
+        device_id=device_id,
+        csr_pem=body.csr_pem.encode(),
+        now=service.utc_now(),
+    )
     return RenewOut(
         device_id=renewed.device_id,
         certificate_chain_pem=renewed.chain_pem.decode(),
@@ -284,42 +266,41 @@ async def renew(device_id: str, body: RenewIn, engine: Engine, authority: Author
     )
 
 
-@router.get("/devices/{device_id}/certificates")
-async def device_certificates(device_id: str, engine: Engine) -> list[CertificateOut]:
+@router.get("/devices/{device_id}/certificates", responses=problem_responses(DeviceNotFound))
+async def device_certificates(device_id: DeviceIdPath, engine: Engine) -> list[CertificateOut]:
     """Every certificate issued to the device, newest first."""
-    try:
-        views = await lifecycle.device_certificates(
-            engine=engine, device_id=device_id, now=service.utc_now()
-        )
-    except ProvisioningServiceError as err:
-        _fail(err)
+    views = await lifecycle.device_certificates(
+        engine=engine, device_id=device_id, now=service.utc_now()
+    )
     return [CertificateOut.model_validate(view, from_attributes=True) for view in views]
 
 
-@router.get("/ca.pem", response_class=Response)
+_CA_REFUSALS = problem_responses(CaUnavailable, invalid=False)
+
+
+@router.get(
+    "/ca.pem",
+    response_class=Response,
+    responses=_body(PEM, "the fleet's root certificate") | _CA_REFUSALS,
+)
 async def ca_pem(authority: Authority) -> Response:
     """The fleet's root certificate; appliances check its sha256 against the QR's pin."""
-    try:
-        return Response(await authority.root_pem(), media_type=PEM)
-    except ProvisioningServiceError as err:
-        _fail(err)
+    return Response(await authority.root_pem(), media_type=PEM)
 
 
-@router.get("/crl.pem", response_class=Response)
+@router.get(
+    "/crl.pem",
+    response_class=Response,
+    responses=_body(PEM, "the certificate revocation list") | _CA_REFUSALS,
+)
 async def crl_pem(authority: Authority) -> Response:
     """A freshly signed CRL of every revocation."""
-    try:
-        pem = await authority.crl_pem(now=service.utc_now())
-    except ProvisioningServiceError as err:
-        _fail(err)
+    pem = await authority.crl_pem(now=service.utc_now())
     return Response(pem, media_type=PEM, headers={"Cache-Control": "no-store"})
 
 
-@router.post("/crl/refresh")
+@router.post("/crl/refresh", responses=_CA_REFUSALS)
 async def refresh_crl(authority: Authority) -> dict[str, bool]:
     """Rewrite the broker's CRL file now; run daily (OpenSSL refuses all once it is stale)."""
-    try:
-        written = await authority.write_crl(now=service.utc_now())
-    except ProvisioningServiceError as err:
-        _fail(err)
+    written = await authority.write_crl(now=service.utc_now())
     return {"crl_written": written is not None}

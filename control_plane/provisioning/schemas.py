@@ -5,23 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from protocols.topics import DEVICE_ID_PATTERN
+from control_plane.inputs import Identifier, Name, RegisterName, Utf8
+from protocols.limits import NO_NUL_PATTERN, PRINTABLE_PATTERN
 
-Identifier = Annotated[str, Field(pattern=DEVICE_ID_PATTERN.pattern)]
-Operator = Annotated[str, Field(min_length=1, max_length=200)]
+#: Who did it, for the audit log (``String(200)``).
+Operator = Name
 TtlHours = Annotated[float, Field(gt=0, le=24 * 30)]
-CsrPem = Annotated[str, Field(min_length=1, max_length=16_384)]
+#: A PEM certificate request: ASCII lines, so no NUL and nothing UTF-8 cannot carry.
+CsrPem = Annotated[
+    str, StringConstraints(min_length=1, max_length=16_384, pattern=NO_NUL_PATTERN), Utf8
+]
+Token = Annotated[str, StringConstraints(max_length=100, pattern=PRINTABLE_PATTERN), Utf8]
+TypedCode = Annotated[str, StringConstraints(max_length=40, pattern=PRINTABLE_PATTERN), Utf8]
 
 
 class EnrolmentIn(BaseModel):
     """Create an enrolment for one register of a store."""
 
+    model_config = ConfigDict(extra="forbid")
+
     tenant_id: Identifier
     store_id: Identifier
     created_by: Operator
-    register_name: Annotated[str, Field(max_length=100)] = ""
+    register_name: RegisterName = ""
     ttl_hours: TtlHours | None = None
 
 
@@ -61,8 +69,8 @@ class RevokeIn(BaseModel):
 class EnrolIn(BaseModel):
     """An appliance redeeming an enrolment: the token from the QR or the typed code, and a CSR."""
 
-    token: Annotated[str, Field(max_length=100)] | None = None
-    fallback_code: Annotated[str, Field(max_length=40)] | None = None
+    token: Token | None = None
+    fallback_code: TypedCode | None = None
     csr_pem: CsrPem
 
     @model_validator(mode="after")
@@ -81,14 +89,6 @@ class EnrolOut(BaseModel):
     broker_url: str
     ca_fingerprint: str
     config: dict[str, Any]
-
-
-class RefusalOut(BaseModel):
-    """Why an enrolment or renewal was refused: a stable reason and what to do next."""
-
-    reason: str
-    advice: str
-    message: str
 
 
 class DecommissionIn(BaseModel):

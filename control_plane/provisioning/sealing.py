@@ -13,6 +13,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -28,6 +29,7 @@ _NONCE_BYTES = 12
 class SealBroken(ProvisioningServiceError):  # noqa: N818 - named for what was refused
     """A sealed value does not open with this key (other passphrase, other row, corrupt)."""
 
+    status = HTTPStatus.GONE
     reason = "sheet_unavailable"
     advice = "revoke this enrolment and create a new one to print a sheet"
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.dependencies import get_engine
+from control_plane.inputs import IdentifierFilter, Limit
+from control_plane.problems import problem_responses
 from control_plane.sales import service
 
 router = APIRouter(prefix="/api/sales", tags=["sales"])
@@ -45,12 +47,12 @@ class StoreTotal(BaseModel):
     total: str
 
 
-@router.get("")
+@router.get("", responses=problem_responses())
 async def list_sales(
     engine: Engine,
-    store_id: str | None = None,
-    device_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    store_id: IdentifierFilter = None,
+    device_id: IdentifierFilter = None,
+    limit: Limit = 50,
 ) -> list[SaleOut]:
     """Recent sales, newest first."""
     rows = await service.recent_sales(engine, store_id=store_id, device_id=device_id, limit=limit)

@@ -180,13 +180,14 @@ def rejection(response: httpx.Response) -> EnrolmentRejected:
         answer = response.json()
     except ValueError:
         answer = response.text
-    detail = answer.get("detail") if isinstance(answer, dict) else None
-    detail = detail if isinstance(detail, dict) else {}
+    problem = answer if isinstance(answer, dict) else {}
+    if isinstance(problem.get("detail"), dict):  # a control plane from before problem details
+        problem = {**problem["detail"], "detail": problem["detail"].get("message", "")}
     return EnrolmentRejected(
         status=response.status_code,
-        reason=str(detail.get("reason", "refused")),
-        advice=str(detail.get("advice", "")),
-        message=str(detail.get("message", answer)),
+        reason=str(problem.get("reason", "refused")),
+        advice=str(problem.get("advice", "")),
+        message=str(problem.get("detail") or answer),
     )
 
 

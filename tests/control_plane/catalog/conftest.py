@@ -11,15 +11,17 @@ from fastapi import FastAPI
 from control_plane.catalog.router import router
 from control_plane.db.engine import make_engine, migrate
 from control_plane.devices import service as registry
+from control_plane.problems import install_problem_handlers
 
 TENANT = "t-catalog"
 
 
 def catalog_app(engine: object) -> FastAPI:
-    """Just the catalog router on an engine, as the control plane mounts it."""
+    """Just the catalog router on an engine, as the control plane mounts it (with its handlers)."""
     app = FastAPI()
     app.state.engine = engine
     app.include_router(router)
+    install_problem_handlers(app)
     return app
 
 

@@ -137,7 +137,7 @@ async def test_a_used_enrolment_no_longer_shows_its_qr(fleet: Fleet, tmp_path: P
     response = await fleet.api.get(created["qr_png_url"])
 
     assert response.status_code == 410
-    assert response.json()["detail"]["reason"] == "enrolment_not_pending"
+    assert response.json()["reason"] == "enrolment_not_pending"
 
 
 async def test_a_reused_token_is_refused(fleet: Fleet, tmp_path: Path) -> None:
@@ -151,8 +151,8 @@ async def test_a_reused_token_is_refused(fleet: Fleet, tmp_path: Path) -> None:
     response = await fleet.api.post("/api/enrol", json={"token": token, "csr_pem": second})
 
     assert response.status_code == 409
-    assert response.json()["detail"]["reason"] == "token_used"
-    assert "ask an operator" in response.json()["detail"]["advice"]
+    assert response.json()["reason"] == "token_used"
+    assert "ask an operator" in response.json()["advice"]
     assert await fleet.refusals("token_used") == before + 1
 
 
@@ -195,7 +195,7 @@ async def test_an_expired_token_is_refused(fleet: Fleet, tmp_path: Path) -> None
     )
 
     assert response.status_code == 410
-    assert response.json()["detail"]["reason"] == "token_expired"
+    assert response.json()["reason"] == "token_expired"
     assert (await fleet.enrolment(created.view.id))["state"] == "expired"
 
 
@@ -210,7 +210,7 @@ async def test_a_revoked_token_is_refused(fleet: Fleet, tmp_path: Path) -> None:
     response = await fleet.api.post("/api/enrol", json={"token": _token(created), "csr_pem": csr})
 
     assert response.status_code == 410
-    assert response.json()["detail"]["reason"] == "token_revoked"
+    assert response.json()["reason"] == "token_revoked"
 
 
 @pytest.mark.parametrize(
@@ -233,7 +233,7 @@ async def test_a_bad_csr_is_refused_and_the_token_stays_usable(
     )
 
     assert response.status_code == 400
-    assert response.json()["detail"]["reason"] == reason
+    assert response.json()["reason"] == reason
     assert (await fleet.enrolment(created["enrolment"]["id"]))["state"] == "pending"
 
 
@@ -253,7 +253,7 @@ async def test_an_unknown_or_malformed_secret_is_refused(
     response = await fleet.api.post("/api/enrol", json={**secret, "csr_pem": csr})
 
     assert response.status_code == status
-    assert response.json()["detail"]["reason"] == reason
+    assert response.json()["reason"] == reason
 
 
 async def test_an_enrolment_for_a_store_that_does_not_exist_is_refused(fleet: Fleet) -> None:
@@ -263,7 +263,7 @@ async def test_an_enrolment_for_a_store_that_does_not_exist_is_refused(fleet: Fl
     )
 
     assert response.status_code == 404
-    assert response.json()["detail"]["reason"] == "store_not_found"
+    assert response.json()["reason"] == "store_not_found"
 
 
 @pytest.mark.parametrize("state", ["pending", "used", "revoked", "expired"])
