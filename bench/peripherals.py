@@ -6,7 +6,9 @@ Run: ``.venv/bin/python bench/peripherals.py``. Prints a table and writes
 * RFID: 1,000,000 tag reads of a fixed 2,000-tag population, as LLRP RO_ACCESS_REPORT bytes
   (100 tags per report) and as R2000 serial frames, decoded and fed into a count session.
   Goal: >= 5,000 reads/s; memory (RSS and tracemalloc) sampled every 100,000 reads stays flat.
-* Receipt: python-escpos layout of a 12-line receipt with a QR code. Goal: p99 < 20 ms.
+* Receipt: layout of a 12-line receipt with a raster QR code. Goal: p99 < 20 ms. Run three
+  ways: ASCII names; mixed-script names (accents over several code pages, CJK and emoji
+  replaced with ``?``); and the same with a GB18030 double-byte mode (``FS &`` … ``FS .``).
 """
 
 from __future__ import annotations
@@ -134,10 +136,22 @@ def bench_serial(epcs: tuple[bytes, ...]) -> dict[str, object]:
     return {"reads": reads, "seconds": round(elapsed, 3), "reads_per_s": round(reads / elapsed)}
 
 
-def sample_receipt(n_lines: int = 12) -> Receipt:
+MIXED_NAMES = (
+    "Crème brûlée",
+    "Dvořák Łódź spécialité",
+    "有機栽培コーヒー豆 500g",
+    "Tee 🍵 grün",
+    "Ｆｕｌｌｗｉｄｔｈ ｎａｍｅ",
+    "Ελληνικό γιαούρτι",
+)
+
+
+def sample_receipt(n_lines: int = 12, *, mixed: bool = False) -> Receipt:
     lines = tuple(
         ReceiptLine(
-            description=f"Item number {i} with a long name",
+            description=MIXED_NAMES[i % len(MIXED_NAMES)]
+            if mixed
+            else f"Item number {i} with a long name",
             quantity=Decimal(i % 3 + 1),
             unit_price=Decimal("3.49"),
             amount=Decimal("3.49") * (i % 3 + 1),
@@ -162,8 +176,8 @@ def sample_receipt(n_lines: int = 12) -> Receipt:
     )
 
 
-def bench_receipt() -> dict[str, object]:
-    receipt, paper = sample_receipt(), PaperSettings()
+def bench_receipt(*, mixed: bool = False, paper: PaperSettings | None = None) -> dict[str, object]:
+    receipt, paper = sample_receipt(mixed=mixed), paper or PaperSettings()
     render_receipt(receipt, paper)  # warm caches (profiles, code pages)
     times = []
     for _ in range(RECEIPTS):
@@ -179,6 +193,10 @@ def bench_receipt() -> dict[str, object]:
     }
 
 
+def _pair(result: dict[str, object]) -> str:
+    return f"{result['p50_ms']} / {result['p99_ms']}"
+
+
 def main() -> None:
     epcs = sgtin_population(POPULATION)
     llrp_result = bench_llrp(epcs, READS)  # throughput, and RSS every 100,000 reads
@@ -187,12 +205,16 @@ def main() -> None:
     tracemalloc.stop()
     serial_result = bench_serial(epcs)
     receipt_result = bench_receipt()
+    mixed_result = bench_receipt(mixed=True)
+    cjk_result = bench_receipt(mixed=True, paper=PaperSettings(profile="TM-T20II", cjk="gb18030"))
     results = {
         "python": sys.version.split()[0],
         "llrp_decode_dedup": llrp_result,
         "llrp_traced_memory": traced["memory_samples"],
         "serial_decode_dedup": serial_result,
         "receipt_layout": receipt_result,
+        "receipt_layout_mixed_scripts": mixed_result,
+        "receipt_layout_gb18030_mode": cjk_result,
     }
     print(f"{'benchmark':<38}{'value':>14}  goal")
     print(f"{'LLRP decode + de-dup (reads/s)':<38}{llrp_result['reads_per_s']:>14,}  >= 5,000")
@@ -200,6 +222,8 @@ def main() -> None:
     print(f"{'serial 0xA0 decode + de-dup (reads/s)':<38}{serial_rate:>14,}  >= 5,000")
     print(f"{'receipt layout p50 (ms)':<38}{receipt_result['p50_ms']:>14}")
     print(f"{'receipt layout p99 (ms)':<38}{receipt_result['p99_ms']:>14}  < 20")
+    print(f"{'  mixed scripts p50 / p99 (ms)':<38}{_pair(mixed_result):>14}  < 20")
+    print(f"{'  mixed, GB18030 mode p50 / p99 (ms)':<38}{_pair(cjk_result):>14}  < 20")
     print("RSS over the 1,000,000-read LLRP session:")
     for s in llrp_result["memory_samples"]:  # type: ignore[attr-defined]
         print(f"  {s['reads']:>9,} reads  RSS {s['rss_mib']:>7} MiB")

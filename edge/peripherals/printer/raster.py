@@ -18,6 +18,7 @@ from PIL import Image
 QUIET_ZONE = 4  # modules, ISO/IEC 18004 §9.1
 QR_ERROR = "m"  # level M: survives a smudge on thermal paper, still version 1-2 for our codes
 MAX_ROWS = 1024  # rows per GS v 0 command (Epson allows up to 2303)
+_INVERT = bytes(255 - b for b in range(256))  # PIL "1": 1 = white; ESC/POS: 1 = black
 
 
 def raster(image: Image.Image, *, dots: int) -> bytes:
@@ -28,7 +29,7 @@ def raster(image: Image.Image, *, dots: int) -> bytes:
         raise ValueError(f"image is {image.width} dots wide, the paper {dots}")
     canvas = Image.new("1", (dots, image.height), 1)
     canvas.paste(image.convert("1"), ((dots - image.width) // 2, 0))
-    data = bytes(b ^ 0xFF for b in canvas.tobytes())  # PIL "1": 1 = white; ESC/POS: 1 = black
+    data = canvas.tobytes().translate(_INVERT)
     width_bytes = dots // 8
     out = bytearray()
     for top in range(0, image.height, MAX_ROWS):
@@ -45,10 +46,9 @@ def qr_image(payload: str, *, module: int, dots: int) -> Image.Image:
     scale = min(module, dots // size)
     if scale < 1:
         raise ValueError(f"a QR code of {size} modules does not fit on {dots} dots")
-    rows = [list(row) for row in qr.matrix_iter(scale=scale, border=QUIET_ZONE)]
-    image = Image.new("1", (len(rows[0]), len(rows)), 1)
-    image.putdata([0 if dark else 1 for row in rows for dark in row])
-    return image
+    modules = bytes(0 if dark else 255 for row in qr.matrix_iter(border=QUIET_ZONE) for dark in row)
+    image = Image.frombytes("L", (size, size), modules)
+    return image.resize((size * scale, size * scale), Image.Resampling.NEAREST).convert("1")
 
 
 def qr_raster(payload: str, *, module: int, dots: int) -> bytes:
