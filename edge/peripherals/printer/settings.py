@@ -15,7 +15,9 @@ width_mm   printable dots      columns (font A)         note
 =========  ==================  =======================  ===============================
 
 ``dots`` and ``columns`` default from the paper width and the python-escpos capability profile
-(a TM-T88V prints 512 dots and 42 columns on 80 mm paper; a TM-T20II 576 and 48). ``cjk`` says
+(a TM-T88V prints 512 dots and 42 columns on 80 mm paper; a TM-T20II 576 and 48). A config
+without ``width_mm`` but with ``columns = 32`` (how 58 mm paper was set before ``width_mm``
+existed) means 58 mm paper. ``cjk`` says
 whether the printer has a double-byte (Kanji / GB18030) character mode and which encoding it
 takes; the escpos profiles do not say, so it is a setting, off by default.
 """
@@ -72,6 +74,8 @@ class PaperSettings(BaseModel):
         """Fill ``dots`` and ``columns`` left at 0 from the paper width and the profile."""
         if not isinstance(data, dict):
             return data
+        if data.get("width_mm") is None and data.get("columns") == 32:
+            data = {**data, "width_mm": 58}  # a config from before width_mm: 32 columns is 58 mm
         width, profile = data.get("width_mm", 80), data.get("profile", "TM-T88V")
         if width not in STANDARD_DOTS or not isinstance(profile, str):
             return data  # the field validators say what is wrong

@@ -28,6 +28,7 @@ PAPERS = [
     pytest.param(PaperSettings(profile="TM-T20II", columns=42), 576, 42, id="80mm-42-columns"),
     pytest.param(PaperSettings(), 512, 42, id="80mm-TM-T88V"),
     pytest.param(PaperSettings(profile="NT-5890K", width_mm=58), 384, 32, id="58mm-NT-5890K"),
+    pytest.param(PaperSettings(profile="TM-T20II", columns=32), 384, 32, id="old-58mm-config"),
 ]
 
 
