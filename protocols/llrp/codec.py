@@ -193,7 +193,7 @@ def _set_reader_config(r: Reader, mid: int) -> m.Message:
 
 
 def _ro_access_report(r: Reader, mid: int) -> m.Message:
-    """TagReportData, RFSurveyReportData and Custom in any order (16.1.33); the rest is misplaced.
+    """TagReportData, RFSurveyReportData and Custom in any order; the rest is misplaced.
 
     A misplaced parameter between two TagReportData must not hide the reads after it.
     """

@@ -132,7 +132,7 @@ class ErrorMessage(_StatusOnly):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ROAccessReport(Message):
-    """Tag reads (16.1.33); ``misplaced`` keeps raw what LLRP does not put in this message."""
+    """Tag reads; ``misplaced`` keeps raw what LLRP does not put in this message."""
 
     tags: tuple[TagReportData, ...] = ()
     extra: Extra = ()  # RFSurveyReportData and Custom: placed here, not modelled

@@ -60,7 +60,7 @@ _TV_ORDER = {
 }
 _LAST = 13
 _MISPLACED = _LAST + 1  # after everything the spec places here
-# TLVs a TagReportData may hold after its EPC: the C1G2 op spec results (16.3.1.5.7: Read 349,
+# TLVs a TagReportData may hold after its EPC: the C1G2 op spec results (Read 349,
 # Write 350, Kill 351, Lock 352, BlockErase 353, BlockWrite 354; LLRP 1.1 Recommission 360,
 # BlockPermalock 361, GetBlockPermalockStatus 362) and Custom (1023).
 _TAG_REPORT_TLVS = frozenset({349, 350, 351, 352, 353, 354, 360, 361, 362, 1023})

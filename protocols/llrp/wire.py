@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from protocols.llrp.errors import Malformed
 
 # TV parameter type -> (name, value length in bytes): every TV type LLRP defines (1.0.1 16.2.7.3
-# and its sub-sections, 16.2.7.6.x for C1G2SingulationDetails; 1.1 adds the XPC words 19 and
-# 20). A TV carries no length, so a type missing here cannot be skipped, only kept to the end
-# of its enclosing parameter (``raw_rest(tolerant=True)``).
+# and its sub-sections, and C1G2SingulationDetails, which belongs in an AISpecEvent; 1.1 adds
+# the XPC words 19 and 20). A TV carries no length, so a type missing here cannot be skipped,
+# only kept to the end of its enclosing parameter (``raw_rest(tolerant=True)``).
 TV_PARAMETERS: dict[int, tuple[str, int]] = {
     1: ("AntennaID", 2),
     2: ("FirstSeenTimestampUTC", 8),

@@ -153,7 +153,7 @@ GOLDEN = [
         00f0 0019                # TagReportData, length 25
         8d 3074257bf7194e4000001a85  # EPC-96
         81 0002                  # AntennaID 2
-        92 0003 0005             # C1G2SingulationDetails TV 18 (16.2.7.6.2.1): 3 collision
+        92 0003 0005             # C1G2SingulationDetails TV 18: 3 collision
                                  # slots, 5 empty; LLRP puts it in an AISpecEvent, not here
         """),
         llrp.ROAccessReport(
