@@ -206,15 +206,17 @@ def _decode_sgtin(epc: bytes, *, bits: int, serial_bits: int, scheme: str) -> Sg
 
 
 def _decode_serial_chars(value: int, epc: bytes) -> str:
-    """TDS "String" decoding method (TDS 14.4.2) over the 140-bit serial.
+    """The TDS "String" decoding method (TDS section 14) over the 140-bit serial.
 
     The serial is 20 segments of 7 bits; the first all-zero segment ends it and every segment
     after it must be zero too (padding). Each character must be in set 82 (table A-1). An
-    all-zero serial decodes to the empty string, which the TDS does not allow: the URI grammar
-    (TDS section 5, ``GS3A3Component = 1*GS3A3Char``, used by SGTIN-URI in 6.3.1) needs at least
-    one character, the "String" encoding method (14.3.2) only encodes a string that matches it,
-    and AI (21) is 1 to 20 characters. So an all-zero serial is not an SGTIN with an empty
-    serial but a tag whose EPC memory was never written properly: malformed.
+    all-zero serial would decode to the empty string, which the TDS does not allow: the URI
+    grammar (TDS section 5: ``GS3A3Component = 1*GS3A3Char``, the serial of the SGTIN URI) needs
+    at least one character, the "String" encoding method only takes a string that matches that
+    grammar, the GS1 Tag Data Translation pattern for the serial is ``{1,20}`` characters, and
+    AI (21) is "X..20", 1 to 20 characters. So an all-zero serial is not an SGTIN with an empty
+    serial but a tag whose EPC memory was never written properly: malformed, as for any other
+    bit string the decoding procedure refuses.
     """
     codes = [(value >> (7 * (SERIAL_198_CHARS - 1 - i))) & 0x7F for i in range(SERIAL_198_CHARS)]
     length = codes.index(0) if 0 in codes else SERIAL_198_CHARS
@@ -282,7 +284,7 @@ def _serial_96(serial: str) -> int:
 
 
 def _serial_198(serial: str) -> int:
-    """TDS "String" encoding method (14.3.2): 1-20 set-82 characters, 7 bits each, zero padded."""
+    """TDS "String" encoding method: 1-20 set-82 characters, 7 bits each, zero padded."""
     if not 1 <= len(serial) <= SERIAL_198_CHARS:
         raise UnencodableEpcError(
             f"SGTIN-198 serial must be 1-{SERIAL_198_CHARS} characters: {serial!r}"
