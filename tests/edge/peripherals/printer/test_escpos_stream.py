@@ -11,6 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edge.peripherals.printer.escpos_stream import COMMANDS, Token, tokenize
+from edge.peripherals.printer.printer_model import PrinterModel
+from edge.peripherals.printer.status import PRINTER_STATUS, encode_status
 
 # (whole command as sent, its two prefix bytes) — one per row of the table, at least
 GOLDEN = [
@@ -371,3 +373,12 @@ def test_feeding_one_byte_at_a_time_gives_the_same_commands(
         del buf[:used]
     assert buf == b""
     assert _merged(seen) == _expected(pieces)
+
+
+def test_the_simulated_printer_answers_only_the_status_request_that_was_sent() -> None:
+    model = PrinterModel()
+    job = model.new_job()
+    sent = b"\x1dL\x10\x04\x01 text \x1b$\x10\x04" + PRINTER_STATUS  # margins, then a request
+    outcome = model.feed(job, bytearray(sent))
+    assert (outcome.used, model.status_requests) == (len(sent), 1)
+    assert outcome.answers == bytes((encode_status(model.status)[1],))
