@@ -42,7 +42,7 @@ def raster(image: Image.Image, *, dots: int) -> bytes:
 def qr_image(payload: str, *, module: int, dots: int) -> Image.Image:
     """The QR code of ``payload`` with its quiet zone; modules shrink if the paper is narrow."""
     qr = segno.make_qr(payload, error=QR_ERROR, boost_error=False)
-    size = qr.symbol_size(scale=1, border=QUIET_ZONE)[0]
+    size = int(qr.symbol_size(scale=1, border=QUIET_ZONE)[0])  # modules, quiet zone included
     scale = min(module, dots // size)
     if scale < 1:
         raise ValueError(f"a QR code of {size} modules does not fit on {dots} dots")
