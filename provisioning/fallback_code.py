@@ -69,11 +69,11 @@ def check_symbol(data: str) -> str:
     return ALPHABET[_TIMES_A[_damm_state(data)]]
 
 
-def _passes_legacy_luhn(code: str) -> bool:
-    """Luhn mod 32 over a whole code, as appliance images before the Damm check verify it."""
+def _passes_legacy_luhn(values: list[int]) -> bool:
+    """Luhn mod 32 over a whole code's symbol values, as older appliance images verify it."""
     total = 0
-    for position, symbol in enumerate(reversed(code)):
-        addend = _VALUE[symbol] * (2 if position % 2 else 1)
+    for position, value in enumerate(reversed(values)):
+        addend = value * (2 if position % 2 else 1)
         total += addend // len(ALPHABET) + addend % len(ALPHABET)
     return total % len(ALPHABET) == 0
 
@@ -86,14 +86,18 @@ def format_code(canonical: str) -> str:
 def new_fallback_code() -> str:
     """A fresh random code, formatted for printing; it passes the old Luhn check as well.
 
-    Rejection sampling keeps the draw uniform over the codes that pass both checks (about 32
-    draws on average, microseconds), so older appliance images accept what we issue today.
+    Rejection sampling keeps the draw uniform over the codes that pass both checks (32 draws on
+    average), so older appliance images accept what we issue today.
     """
     while True:
-        data = "".join(secrets.choice(ALPHABET) for _ in range(DATA_SYMBOLS))
-        code = data + check_symbol(data)
-        if _passes_legacy_luhn(code):
-            return format_code(code)
+        bits = secrets.randbits(5 * DATA_SYMBOLS)
+        values = [(bits >> (5 * i)) & 0b11111 for i in range(DATA_SYMBOLS)]
+        state = 0
+        for value in values:
+            state = damm_step(state, value)
+        values.append(_TIMES_A[state])  # the check symbol, as in check_symbol()
+        if _passes_legacy_luhn(values):
+            return format_code("".join(ALPHABET[value] for value in values))
 
 
 def normalise_fallback_code(text: str) -> str:
