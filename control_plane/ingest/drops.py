@@ -43,10 +43,12 @@ class DropLog:
         self._opened: dict[str, float] = {}  # reason -> when its interval started
         self._tally: Counter[str] = Counter()
         self._last: dict[str, str] = {}
+        self._since_flush = 0
 
     def drop(self, reason: str, detail: str, *, level: int = logging.WARNING) -> None:
         """Count one dropped message; log it if it is the first of ``reason`` this interval."""
         metrics.DROPPED.labels(reason).inc()
+        self._since_flush += 1
         self.note(reason, detail, level=level)
 
     def note(self, reason: str, detail: str, *, level: int = logging.WARNING) -> None:
@@ -61,13 +63,18 @@ class DropLog:
         self._opened[reason] = now
         log.log(level, "ingest: %s: %s", reason, one_line(detail))
 
-    def flush(self) -> None:
-        """Log the tally of every reason whose interval has passed (the end of a flood)."""
+    def flush(self) -> int:
+        """Log the tally of every reason whose interval has passed (the end of a flood).
+
+        Returns how many messages were dropped since the last flush.
+        """
         now = self._clock()
         for reason, opened in list(self._opened.items()):
             if now - opened >= self.interval:
                 self._flush_reason(reason, now)
                 del self._opened[reason]
+        dropped, self._since_flush = self._since_flush, 0
+        return dropped
 
     def _flush_reason(self, reason: str, now: float) -> None:
         count = self._tally.pop(reason, 0)

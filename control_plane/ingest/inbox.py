@@ -15,6 +15,9 @@ queue is the one the client puts into (aiomqtt's ``queue_type``):
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import gc
+import sys
 from typing import ClassVar
 
 import aiomqtt
@@ -77,6 +80,50 @@ class Inbox(asyncio.Queue[aiomqtt.Message]):
         item = super()._get()
         self.bytes -= payload_size(item.payload)
         return item
+
+
+class ByteBudget:
+    """Bytes of parsed journal batches waiting for their partition: ``acquire`` waits for room.
+
+    The inbox bounds payloads before parsing; this bounds them after (a parsed batch is several
+    times its payload), so the worker's memory has a ceiling whatever the database's pace. A
+    batch larger than the whole budget still passes, alone.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._room = asyncio.Condition()
+
+    async def acquire(self, size: int) -> int:
+        """Wait until ``size`` bytes fit; returns the amount to :meth:`release` later."""
+        size = min(size, self.limit)
+        async with self._room:
+            await self._room.wait_for(lambda: self.used + size <= self.limit)
+            self.used += size
+        return size
+
+    async def release(self, size: int) -> None:
+        """Give back what :meth:`acquire` returned."""
+        async with self._room:
+            self.used -= size
+            self._room.notify_all()
+
+
+def release_heap() -> None:
+    """Hand memory freed after a flood back to the OS (glibc's ``malloc_trim``; else nothing).
+
+    Payloads of a few MB are freed as soon as they are dropped, but glibc keeps the pages for the
+    next allocation; without this the process stays at its flood peak long after it ended.
+    """
+    gc.collect()
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # musl and other libcs: no such library or function
+        return
+    trim(0)
 
 
 def inbox_type(*, max_bytes: int, drops: DropLog) -> type[Inbox]:

@@ -9,10 +9,13 @@ same connection (:meth:`IngestWorker.publish`).
 
 Bad input: nothing a publisher sends can stop the loop or grow the process. Received messages
 wait in a bounded :class:`~control_plane.ingest.inbox.Inbox` (count and bytes; a payload over its
-channel's limit is dropped before it is queued or parsed). Every message that cannot be used —
-not decodable, a state or command result the domain will not keep, an unknown device — is counted
-by reason and dropped; :class:`~control_plane.ingest.drops.DropLog` logs one line per reason per
-interval and a tally, never a traceback, so a flood costs counters, not disk.
+channel's limit is dropped before it is queued or parsed), and parsed batches waiting for their
+partition hold a share of a :class:`~control_plane.ingest.inbox.ByteBudget`: when it is spent the
+receiver waits and the inbox sheds, so memory has a ceiling whatever the database's pace. After
+a flood the freed heap goes back to the OS. Every message that cannot be used — not decodable, a
+state or command result the domain will not keep, an unknown device — is counted by reason and
+dropped; :class:`~control_plane.ingest.drops.DropLog` logs one line per reason per interval and a
+tally, never a traceback, so a flood costs counters, not disk.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import uuid
 import zlib
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import aiomqtt
 from sqlalchemy.exc import DBAPIError
@@ -37,7 +41,7 @@ from control_plane.devices import presence
 from control_plane.devices import state as device_state
 from control_plane.ingest import metrics
 from control_plane.ingest.drops import DropLog
-from control_plane.ingest.inbox import inbox_type
+from control_plane.ingest.inbox import ByteBudget, inbox_type, release_heap
 from control_plane.ingest.service import UnknownDevice, ingest_batch
 from protocols.broker_url import BrokerAddress
 from protocols.codec import decode, encode
@@ -49,6 +53,14 @@ log = logging.getLogger(__name__)
 
 #: Acks are tiny and latency-bound: without this, Nagle and delayed ACKs add ~40 ms per hop.
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+
+
+class Parsed(NamedTuple):
+    """A decoded batch on its way to its partition, with the budget bytes it holds."""
+
+    device_id: str
+    batch: JournalBatch
+    held: int
 
 
 class NotConnectedError(ConnectionError):
@@ -65,6 +77,7 @@ class IngestSettings:
     backoff_max: float = 10.0
     inbox_messages: int = 2000  # received, not yet handled: beyond it a message is shed
     inbox_bytes: int = 32 * 1024 * 1024  # their payloads: a few full-size journal batches
+    parsed_bytes: int = 16 * 1024 * 1024  # payload bytes of parsed batches awaiting a partition
     drop_log_interval: float = 10.0  # one log line per drop reason per interval, then a tally
 
 
@@ -89,6 +102,7 @@ class IngestWorker:
         #: Batches this instance stored (not duplicates-only): lets an operator see the split.
         self.batches_stored = 0
         self.drops = DropLog(interval=self.settings.drop_log_interval)
+        self._parsed = ByteBudget(self.settings.parsed_bytes)  # a fresh one for each session
         self._client: aiomqtt.Client | None = None
 
     async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
@@ -156,9 +170,10 @@ class IngestWorker:
                 journal_filter,
                 self.broker.url,
             )
-            queues: list[asyncio.Queue[tuple[str, JournalBatch]]] = [
+            queues: list[asyncio.Queue[Parsed]] = [
                 asyncio.Queue(self.settings.queue_depth) for _ in range(self.settings.partitions)
             ]
+            self._parsed = ByteBudget(self.settings.parsed_bytes)  # the old queues are gone
             self._client = client
             self.connected.set()
             try:
@@ -173,14 +188,13 @@ class IngestWorker:
                 self.drops.flush()
 
     async def _flush_drop_log(self) -> None:
-        """Log the tally of a flood soon after it ends, not only when the next one starts."""
+        """Log the tally of a flood soon after it ends, and give its memory back to the OS."""
         while True:
             await asyncio.sleep(self.drops.interval)
-            self.drops.flush()
+            if self.drops.flush():
+                await asyncio.to_thread(release_heap)
 
-    async def _receive(
-        self, client: aiomqtt.Client, queues: list[asyncio.Queue[tuple[str, JournalBatch]]]
-    ) -> None:
+    async def _receive(self, client: aiomqtt.Client, queues: list[asyncio.Queue[Parsed]]) -> None:
         async for message in client.messages:
             topic = str(message.topic)
             try:
@@ -193,7 +207,7 @@ class IngestWorker:
         self,
         topic: str,
         payload: object,
-        queues: list[asyncio.Queue[tuple[str, JournalBatch]]],
+        queues: list[asyncio.Queue[Parsed]],
     ) -> None:
         """Decode one message and hand it to its domain; :class:`ProtocolError` if unusable."""
         if isinstance(payload, bytes):
@@ -206,7 +220,8 @@ class IngestWorker:
         device_id, body = inbound.address.device_id, inbound.message
         if isinstance(body, JournalBatch):
             partition = zlib.crc32(device_id.encode()) % len(queues)
-            await queues[partition].put((device_id, body))
+            held = await self._parsed.acquire(len(raw))  # back-pressure: the inbox sheds
+            await queues[partition].put(Parsed(device_id, body, held))
         elif isinstance(body, Status):
             await self._guard(device_id, presence.apply_status(self.engine, device_id, body))
         elif isinstance(body, Telemetry):
@@ -261,18 +276,19 @@ class IngestWorker:
         self.drops.drop(reason, f"{what}: {type(cause).__name__}: {cause}", level=logging.ERROR)
         log.debug("ingest: %s", what, exc_info=err)
 
-    async def _partition(
-        self, client: aiomqtt.Client, queue: asyncio.Queue[tuple[str, JournalBatch]]
-    ) -> None:
+    async def _partition(self, client: aiomqtt.Client, queue: asyncio.Queue[Parsed]) -> None:
         acks: asyncio.Queue[tuple[str, JournalAck]] = asyncio.Queue()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._send_acks(client, acks), name="ingest-acks")
             while True:
-                device_id, batch = await queue.get()
+                parsed = await queue.get()
                 started = time.perf_counter()
-                ack = await self._store(device_id, batch)
+                try:
+                    ack = await self._store(parsed.device_id, parsed.batch)
+                finally:
+                    await self._parsed.release(parsed.held)
                 if ack is not None:
-                    acks.put_nowait((device_id, ack))
+                    acks.put_nowait((parsed.device_id, ack))
                 metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     async def _send_acks(
