@@ -8,10 +8,18 @@ the form field ``csrf_token``. Each client address + principal has a token bucke
 minute by default): an empty one answers 429 with Retry-After. Every refusal is counted and
 written to the audit log (a burst of 429s once per burst). The policy check itself is
 `policy.require`'s; this module knows nothing of roles' rights.
+
+A looked-up session or token is kept in process for ``auth_cache_seconds`` (5 s): a store
+round trip on every request costs more than the whole 1 ms budget on a busy node (measured in
+bench/trust.py). Expiry is still computed on every request from the kept row and the clock;
+what waits up to that long is a logout, revocation or role change made on another instance
+(this instance forgets at once). Unknown credentials are never kept, so a session or token
+made elsewhere works at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -38,6 +46,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_KEEP_AT_MOST = 10_000
 
 
 def wall_clock_ms() -> int:
@@ -67,6 +76,29 @@ class Gatekeeper:
         self.passwords = Passwords(self.settings)
         self.api_buckets = TokenBuckets(rate=self.settings.api_rate_per_minute, clock=monotonic)
         self.login_buckets = TokenBuckets(rate=self.settings.login_rate_per_minute, clock=monotonic)
+        self._monotonic = monotonic
+        self._kept: dict[str, tuple[float, sessions.SessionRow | tokens.TokenRow]] = {}
+
+    def forget(self) -> None:
+        """Drop every kept session and token (after a logout, revocation or role change)."""
+        self._kept.clear()
+
+    def _recall(self, key: str) -> sessions.SessionRow | tokens.TokenRow | None:
+        kept = self._kept.get(key)
+        if kept is None or self._monotonic() - kept[0] >= self.settings.auth_cache_seconds:
+            return None
+        return kept[1]
+
+    def _keep(self, key: str, row: sessions.SessionRow | tokens.TokenRow) -> None:
+        if self.settings.auth_cache_seconds <= 0:
+            return
+        now = self._monotonic()
+        if len(self._kept) >= _KEEP_AT_MOST:
+            ttl = self.settings.auth_cache_seconds
+            self._kept = {k: v for k, v in self._kept.items() if now - v[0] < ttl}
+            if len(self._kept) >= _KEEP_AT_MOST:
+                self._kept.clear()
+        self._kept[key] = (now, row)
 
     async def authenticate(self, request: Request, *, action: str) -> Principal:
         """The principal of ``request``, rate-limited; refusals audited and raised."""
@@ -113,21 +145,31 @@ class Gatekeeper:
         return principal
 
     async def _token_principal(self, secret: str, *, client: str) -> Principal:
-        row = await tokens.find_token(self.engine, secret)
-        if row is None:
-            raise Unauthenticated("unknown API token")
+        key = "t:" + sessions.digest(secret)
+        row = self._recall(key)
+        if not isinstance(row, tokens.TokenRow):
+            row = await tokens.find_token(self.engine, secret)
+            if row is None:
+                raise Unauthenticated("unknown API token")
         now = self.now()
         reason = tokens.refusal(row, now=now)
         if reason is not None:
             raise Unauthenticated(f"API token {row.id} is {reason.replace('_', ' ')}")
         if row.last_used_at is None or now - row.last_used_at >= self.settings.touch_interval_ms:
             await tokens.mark_used(self.engine, row.id, now=now, client=client)
+            row = dataclasses.replace(row, last_used_at=now)
+            self._keep(key, row)
+        elif self._recall(key) is None:
+            self._keep(key, row)
         return principal_of(row.operator, via="token", scopes=row.scopes, token_id=row.id)
 
     async def _session_principal(self, secret: str) -> Principal:
-        row = await sessions.find_session(self.engine, secret)
-        if row is None:
-            raise Unauthenticated("unknown session; log in again")
+        key = "s:" + sessions.digest(secret)
+        row = self._recall(key)
+        if not isinstance(row, sessions.SessionRow):
+            row = await sessions.find_session(self.engine, secret)
+            if row is None:
+                raise Unauthenticated("unknown session; log in again")
         now = self.now()
         reason = sessions.expiry(row, now=now, idle_ms=self.settings.session_idle_ms)
         if reason is not None:
@@ -136,6 +178,10 @@ class Gatekeeper:
             raise Unauthenticated("the login is not finished: enter the TOTP code at /login/totp")
         if now - row.last_seen_at >= self.settings.touch_interval_ms:
             await sessions.touch(self.engine, row.id_hash, now=now)
+            row = dataclasses.replace(row, last_seen_at=now)
+            self._keep(key, row)
+        elif self._recall(key) is None:
+            self._keep(key, row)
         return principal_of(row.operator, via="session")
 
     async def _check_csrf(self, request: Request, secret: str) -> None:

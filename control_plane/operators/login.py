@@ -374,6 +374,7 @@ async def logout(gk: Gatekeeper, *, secret: str | None, client: Client) -> bool:
     if row is None:
         return False
     now = gk.now()
+    gk.forget()
     async with gk.engine.begin() as conn:
         ended = await sessions.revoke(conn, row.id_hash, now=now)
         if ended:

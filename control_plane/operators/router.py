@@ -205,6 +205,7 @@ async def revoke_token(token_id: str, principal: TokensWrite, request: Request) 
         now=gatekeeper.now(),
         client=client_address(request),
     )
+    gatekeeper.forget()  # refused on this instance at once, on others within the cache time
     return _token_out(view)
 
 

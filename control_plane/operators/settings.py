@@ -30,6 +30,15 @@ class OperatorSettings(BaseSettings):
     login_rate_per_minute: int = Field(default=100, ge=1, description="login posts per client")
     token_default_days: int = Field(default=90, ge=1, le=3650)
     token_max_days: int = Field(default=365, ge=1, le=3650)
+    auth_cache_seconds: float = Field(
+        default=5,
+        ge=0,
+        description=(
+            "how long an instance reuses a looked-up session or token before reading it again: "
+            "a logout, revocation or role change made on ANOTHER instance takes effect here "
+            "within this time (on this instance at once); 0 reads the store on every request"
+        ),
+    )
     touch_interval_seconds: float = Field(
         default=30,
         ge=0,

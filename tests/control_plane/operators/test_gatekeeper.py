@@ -274,3 +274,51 @@ async def test_login_posts_have_their_own_rate_limit(store_url: str) -> None:
 
 async def test_routes_without_the_dependency_stay_open(trust: Trust) -> None:
     assert (await trust.client().get("/unguarded")).status_code == 200
+
+
+async def _disable_elsewhere(trust: Trust, email: str) -> None:
+    """Disable an operator in the store directly, as another control-plane instance would."""
+    async with trust.engine.begin() as conn:
+        await conn.execute(
+            update(operators).where(operators.c.email == email).values(disabled_at=1)
+        )
+
+
+async def test_a_change_made_on_another_instance_holds_within_the_cache_time(
+    trust: Trust,
+) -> None:
+    await trust.operator("ops@acme.example", Role.OPERATOR)
+    _, secret = await trust.api_token("ops@acme.example", ["read"])
+    api = trust.client()
+    assert (await api.get("/probe/devices:read", headers=_bearer(secret))).status_code == 200
+    await _disable_elsewhere(trust, "ops@acme.example")
+
+    within = await api.get("/probe/devices:read", headers=_bearer(secret))
+    trust.clock.advance(seconds=5)
+    after = await api.get("/probe/devices:read", headers=_bearer(secret))
+
+    assert within.status_code == 200  # kept for auth_cache_seconds (5 s by default)
+    assert after.status_code == 401
+
+
+async def test_without_the_cache_a_change_elsewhere_holds_at_once(store_url: str) -> None:
+    async with trust_on(store_url, auth_cache_seconds=0) as trust:
+        await trust.operator("ops@acme.example", Role.OPERATOR)
+        _, secret = await trust.api_token("ops@acme.example", ["read"])
+        api = trust.client()
+        assert (await api.get("/probe/devices:read", headers=_bearer(secret))).is_success
+        await _disable_elsewhere(trust, "ops@acme.example")
+
+        assert (await api.get("/probe/devices:read", headers=_bearer(secret))).status_code == 401
+
+
+async def test_expiry_is_exact_even_for_a_kept_session(trust: Trust) -> None:
+    await trust.operator("ops@acme.example", Role.OPERATOR)
+    _, secret = await trust.api_token("ops@acme.example", ["read"], days=1)
+    api = trust.client()
+    trust.clock.advance(seconds=86_400 - 2)
+    assert (await api.get("/probe/devices:read", headers=_bearer(secret))).is_success
+
+    trust.clock.advance(seconds=2)  # within the cache time of the last look-up
+
+    assert (await api.get("/probe/devices:read", headers=_bearer(secret))).status_code == 401

@@ -1,0 +1,259 @@
+"""Trust benchmark: what authentication and authorisation add to an API request, and what a
+login costs.
+
+* Auth overhead: the operators domain on SQLite and PostgreSQL, in process. The figure is the
+  time of the one dependency every guarded route runs (``policy.require``: session or token
+  look-up, expiry, CSRF on a POST, rate-limit bucket, the policy table), called on a real
+  Starlette request, p99 over many calls; and, beside it, the end-to-end difference between a
+  guarded and an unguarded route through ASGI (alternated, so both see the same machine).
+  Goal: p99 < 1 ms. Several rounds; the median of the rounds' p99 and their spread.
+* Login: argon2id at the configured (default) parameters, the time of one verification, and
+  the logins per second one node sustains through ``POST /api/auth/login`` (password check,
+  session, audit entry) with as many logins in flight as cores.
+
+    .venv/bin/python bench/trust.py [--quick]
+
+Writes ``bench/results/trust.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from starlette.requests import Request
+
+from control_plane.operators.passwords import Passwords
+from control_plane.operators.policy import Action, require
+from control_plane.operators.principal import Role
+from control_plane.operators.settings import OperatorSettings
+from tests.control_plane.operators.trust_harness import CHEAP, Trust, trust_on
+from tests.harness.services import create_pg_database, drop_pg_database
+
+UNLIMITED = {"api_rate_per_minute": 10**9, "login_rate_per_minute": 10**9}
+
+
+def p99(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[98]
+
+
+def _request(trust: Trust, method: str, headers: dict[str, str]) -> Request:
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": "/probe",
+        "raw_path": b"/probe",
+        "query_string": b"",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "scheme": "http",
+        "app": trust.app,
+    }
+    return Request(scope)
+
+
+def _call(dependency: Any, request: Request) -> Callable[[], Awaitable[Any]]:
+    return lambda: dependency(request)
+
+
+async def _timed(call: Callable[[], Awaitable[Any]], n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+async def auth_overhead(url: str, *, calls: int, rounds: int) -> dict[str, Any]:
+    """p99 of the dependency alone, per credential kind; and end-to-end guarded - unguarded."""
+    async with trust_on(url, **UNLIMITED) as trust:
+        # the real clock: sessions and tokens age (and are touched) as they would in service
+        trust.gatekeeper.now = lambda: time.time_ns() // 1_000_000
+        trust.clock.ms = time.time_ns() // 1_000_000
+        await trust.operator("ops@acme.example", Role.OPERATOR)
+        login = await trust.login("ops@acme.example")
+        _, secret = await trust.api_token("ops@acme.example", ["read", "catalog"])
+        cookie = {"cookie": f"sf_session={login.client.cookies['sf_session']}"}
+        kinds = {
+            "session GET": ("GET", Action.DEVICES_READ, cookie),
+            "session POST + CSRF": (
+                "POST",
+                Action.CATALOG_WRITE,
+                cookie | {"x-csrf-token": login.csrf},
+            ),
+            "token GET": ("GET", Action.DEVICES_READ, {"authorization": f"Bearer {secret}"}),
+        }
+        figures: dict[str, Any] = {}
+        for name, (method, action, headers) in kinds.items():
+            call = _call(require(action).dependency, _request(trust, method, headers))
+            await _timed(call, 200)  # warm caches and pools
+            per_round = [p99(await _timed(call, calls)) for _ in range(rounds)]
+            figures[name] = {
+                "p99_ms_median": statistics.median(per_round),
+                "p99_ms_min": min(per_round),
+                "p99_ms_max": max(per_round),
+                "calls_per_round": calls,
+                "rounds": rounds,
+            }
+        api = trust.client()
+        bearer = {"Authorization": f"Bearer {secret}"}
+        diffs_p50, diffs_p99 = [], []
+        for _ in range(rounds):
+            open_ms, guarded_ms = [], []
+            for _ in range(calls // 2):
+                open_ms += await _timed(lambda: api.get("/unguarded"), 1)
+                guarded_ms += await _timed(
+                    lambda: api.get("/probe/devices:read", headers=bearer), 1
+                )
+            diffs_p50.append(statistics.median(guarded_ms) - statistics.median(open_ms))
+            diffs_p99.append(p99(guarded_ms) - p99(open_ms))
+        figures["end-to-end token GET minus unguarded"] = {
+            "p50_ms_median": statistics.median(diffs_p50),
+            "p99_ms_median": statistics.median(diffs_p99),
+            "p99_ms_min": min(diffs_p99),
+            "p99_ms_max": max(diffs_p99),
+        }
+        return figures
+
+
+async def _logins(client: Any, body: dict[str, str], deadline: float) -> int:
+    done = 0
+    while time.perf_counter() < deadline:
+        response = await client.post("/api/auth/login", json=body)
+        assert response.status_code == 200, response.text
+        done += 1
+    return done
+
+
+async def login_cost(
+    url: str, *, verifications: int, seconds: float, rounds: int
+) -> dict[str, Any]:
+    """argon2id at the default parameters; logins/s through the API with cores in flight."""
+    settings = OperatorSettings()
+    passwords = Passwords(settings)
+    stored = passwords.hash_blocking("correct horse battery staple")
+    verify_ms = [
+        (await _timed(lambda: passwords.verify(stored, "correct horse battery staple"), 1))[0]
+        for _ in range(verifications)
+    ]
+    defaults = {k: getattr(settings, k) for k in CHEAP}
+    concurrency = os.cpu_count() or 1
+    rates = []
+    async with trust_on(url, **UNLIMITED, **defaults) as trust:
+        trust.gatekeeper.now = lambda: time.time_ns() // 1_000_000
+        await trust.operator("ops@acme.example", Role.OPERATOR)
+        body = {"email": "ops@acme.example", "password": trust.passwords["ops@acme.example"]}
+        client = trust.client()
+        for _ in range(rounds):
+            start = time.perf_counter()
+            counts = await asyncio.gather(
+                *(_logins(client, body, start + seconds) for _ in range(concurrency))
+            )
+            rates.append(sum(counts) / (time.perf_counter() - start))
+    return {
+        "argon2": passwords.parameters | {"variant": "argon2id"},
+        "verify_ms_median": statistics.median(verify_ms),
+        "verify_ms_min": min(verify_ms),
+        "verify_ms_max": max(verify_ms),
+        "logins_per_s_median": statistics.median(rates),
+        "logins_per_s_min": min(rates),
+        "logins_per_s_max": max(rates),
+        "in_flight": concurrency,
+        "rounds": rounds,
+    }
+
+
+async def main(quick: bool) -> None:
+    results: dict[str, Any] = {
+        "machine": f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    calls, rounds = (1000, 3) if quick else (5000, 5)
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in ("sqlite", "postgresql"):
+            for figure in ("auth", "login"):
+                url = (
+                    f"sqlite+aiosqlite:///{Path(tmp) / f'{figure}.db'}"
+                    if backend == "sqlite"
+                    else await create_pg_database()
+                )
+                print(f"{figure} on {backend}…", flush=True)
+                try:
+                    if figure == "auth":
+                        results[f"auth_{backend}"] = await auth_overhead(
+                            url, calls=calls, rounds=rounds
+                        )
+                    else:
+                        results[f"login_{backend}"] = await login_cost(
+                            url,
+                            verifications=10 if quick else 30,
+                            seconds=3 if quick else 10,
+                            rounds=rounds,
+                        )
+                finally:
+                    if backend == "postgresql":
+                        await drop_pg_database(url)
+    report(results)
+    out = ROOT / "bench" / "results" / "trust.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out}")
+
+
+def report(r: dict[str, Any]) -> None:
+    rows = []
+    for backend in ("sqlite", "postgresql"):
+        for name, f in r[f"auth_{backend}"].items():
+            rows.append(
+                (
+                    f"auth+authz {name} ({backend})",
+                    f"{f['p99_ms_median']:.3f} ms",
+                    f"p99, rounds {f['p99_ms_min']:.3f}–{f['p99_ms_max']:.3f}",
+                    "goal p99 < 1 ms",
+                )
+            )
+        lg = r[f"login_{backend}"]
+        a = lg["argon2"]
+        rows.append(
+            (
+                f"argon2id verify ({backend} run)",
+                f"{lg['verify_ms_median']:.1f} ms",
+                f"t={a['time_cost']} m={a['memory_kib'] // 1024} MiB p={a['parallelism']}, "
+                f"{lg['verify_ms_min']:.1f}–{lg['verify_ms_max']:.1f}",
+                "login cost",
+            )
+        )
+        rows.append(
+            (
+                f"POST /api/auth/login ({backend})",
+                f"{lg['logins_per_s_median']:.1f} /s",
+                f"{lg['in_flight']} in flight, rounds "
+                f"{lg['logins_per_s_min']:.1f}–{lg['logins_per_s_max']:.1f}",
+                "login rate of a node",
+            )
+        )
+    width = max(len(row[0]) for row in rows)
+    print(f"\n{'figure':<{width}}  {'median':>10}  {'beside':<44}  goal")
+    for name, value, beside, goal in rows:
+        print(f"{name:<{width}}  {value:>10}  {beside:<44}  {goal}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    asyncio.run(main(parser.parse_args().quick))
