@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import socket
 import ssl
 import time
 import uuid
@@ -53,6 +54,7 @@ IDENTITY_DIRECTORY = Path("control-plane-identity")
 #: Good enough for a loopback or LAN broker; a broker slower than this is treated as unreachable.
 COMMAND_TIMEOUT = 5.0
 _GRANTED = (0, 1, 2)
+_NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 COMMANDS = Counter(
     "storefleet_broker_access_total",
@@ -244,6 +246,7 @@ class BrokerAccess:
             protocol=aiomqtt.ProtocolVersion.V5,
             tls_context=tls_context,
             timeout=self.timeout,
+            socket_options=_NO_DELAY,  # one small request and its answer: no Nagle delay
         ) as client:
             granted = await client.subscribe(dynsec.RESPONSE_TOPIC, qos=0)
             codes = [code.value if isinstance(code, ReasonCode) else int(code) for code in granted]
