@@ -21,6 +21,7 @@ from edge.checkout.errors import BarcodeError, CheckoutError, UnknownItem
 from edge.checkout.shift import CashDirection
 from edge.kiosk.screen import Screen
 from edge.pos import payments, returns_desk, shift_desk
+from edge.pos.metrics import REFUSALS
 from edge.pos.errors import ApprovalNeeded, RegisterError
 from edge.pos.register import PinEntry, Register, parse_quantity
 from edge.pos.view import item_view, returnable_view
@@ -158,6 +159,7 @@ def error_code(err: CheckoutError | RegisterError) -> str:
 def _refused(
     screen: Screen, code: str, message: str, *, alert: bool = True, **extra: Any
 ) -> JSONResponse:
+    REFUSALS.labels(code=code).inc()
     if alert and screen.register is not None:
         screen.register.raise_alert(code, message, extra.get("code_scanned"))
     return JSONResponse(

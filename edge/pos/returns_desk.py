@@ -59,7 +59,8 @@ def parse_receipt(register: Register, text: str) -> int:
         prefix, _, raw = raw.rpartition("-")
         if prefix != register.register_id:
             raise ReceiptNotFound(text)
-    if not raw.isdigit() or int(raw) <= 0:
+    # ASCII digits only: str.isdigit() also passes superscripts, which int() then refuses.
+    if not raw.isascii() or not raw.isdigit() or int(raw) <= 0:
         raise ReceiptNotFound(text)
     return int(raw)
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from provisioning.ca import CertificateAuthority
 from provisioning.cli import PASSPHRASE_ENV, app
 from provisioning.enrolment import new_token, parse_qr
+from provisioning.fallback_code import new_fallback_code
 from provisioning.keys import build_csr, generate_private_key
 
 runner = CliRunner()
@@ -73,7 +74,7 @@ def test_qr_sheet_is_written(tmp_path: Path, name: str) -> None:
         ["qr", str(output), "--sheet", "--url", "https://fleet.example.com",
          "--token", new_token(), "--tenant", "tenant-1", "--store", "store-7",
          "--fingerprint", "ab" * 32, "--store-name", "Corner Shop",
-         "--code", "S19N-AR9Z-9TMK", "--expires", "2026-11-22T10:00:00"],
+         "--code", new_fallback_code(), "--expires", "2026-11-22T10:00:00"],
     )  # fmt: skip
 
     assert result.exit_code == 0, result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from playwright.async_api import Page, expect
+from prometheus_client import REGISTRY
 
 from tests.edge.kiosk.conftest import (
     Rig,
@@ -19,6 +20,7 @@ from tests.edge.kiosk.conftest import (
 pytestmark = pytest.mark.browser
 
 MILK = "7610200000019"
+REFUSED = "storefleet_register_refusals_total"
 
 
 async def test_unknown_barcode_prompts_for_the_item(page: Page, rig: Rig) -> None:
@@ -114,9 +116,11 @@ async def test_a_scan_of_digits_no_scanner_types_shows_the_checkout_message(
     """Regression: a superscript passed str.isdigit() and the kiosk showed int()'s message."""
     message = "Barcode not recognised (not all digits 0-9). Scan again or type the code."
     await sign_in_and_open_shift(page)
+    before = REGISTRY.get_sample_value(REFUSED, {"code": "unknown_item"}) or 0.0
     async with httpx.AsyncClient(base_url=rig.url) as client:
         answer = await client.post("/api/scan", json={"code": code})
     assert answer.status_code == 409
+    assert REGISTRY.get_sample_value(REFUSED, {"code": "unknown_item"}) == before + 1
     assert answer.json()["error"]["message"] == message
     await expect(page.get_by_test_id("alert")).to_contain_text(message)
     await expect(page.get_by_test_id("line")).to_have_count(0)
