@@ -21,8 +21,8 @@ from edge.checkout.errors import BarcodeError, CheckoutError, UnknownItem
 from edge.checkout.shift import CashDirection
 from edge.kiosk.screen import Screen
 from edge.pos import payments, returns_desk, shift_desk
-from edge.pos.metrics import REFUSALS
 from edge.pos.errors import ApprovalNeeded, RegisterError
+from edge.pos.metrics import REFUSALS
 from edge.pos.register import PinEntry, Register, parse_quantity
 from edge.pos.view import item_view, returnable_view
 
