@@ -306,7 +306,16 @@ async function signIn() {
   }
 }
 
-// keyboard wedge: a scanner types digits and Enter into the page; typed text fields keep theirs
+// keyboard wedge: a scanner types digits and Enter into the page; typed text fields keep theirs.
+// Through a full-width IME or a Persian/Arabic layout the same number-row keys type other digits;
+// they mean 0-9 (the register reads them the same way), anything else is not a digit.
+const WEDGE_ZEROS = [0x30, 0xFF10, 0x0660, 0x06F0];
+function wedgeDigit(key) {
+  if (key.length !== 1) return null;
+  const point = key.codePointAt(0);
+  for (const zero of WEDGE_ZEROS) if (point >= zero && point <= zero + 9) return String(point - zero);
+  return null;
+}
 let wedge = "";
 document.addEventListener("keydown", (ev) => {
   if (ev.target.matches && ev.target.matches("input, textarea")) return;
@@ -317,8 +326,9 @@ document.addEventListener("keydown", (ev) => {
     return;
   }
   const buffer = name === "signin" ? "pin" : !$("#modal-back").hidden ? "modal" : null;
-  if (/^[0-9]$/.test(ev.key)) {
-    if (buffer) press(buffer, ev.key); else wedge += ev.key;
+  const digit = wedgeDigit(ev.key);
+  if (digit !== null) {
+    if (buffer) press(buffer, digit); else wedge += digit;
     ev.preventDefault();
   } else if (ev.key === "Enter") {
     ev.preventDefault();

@@ -142,3 +142,25 @@ async def test_a_wedge_scan_through_a_locale_layout_rings_up_the_item(
         answer = await client.post("/api/scan", json={"code": typed})
     assert answer.status_code == 200
     await expect(page.get_by_test_id("line")).to_contain_text("1 × 1.75")
+
+
+@pytest.mark.parametrize(
+    "zero",
+    [
+        pytest.param(0xFF10, id="fullwidth-ime"),
+        pytest.param(0x0660, id="arabic-indic-layout"),
+    ],
+)
+async def test_the_screen_reads_a_wedge_typing_through_a_locale_layout(
+    page: Page, rig: Rig, zero: int
+) -> None:
+    """Regression: the page kept only keys matching [0-9], so these scans lost every digit."""
+    await sign_in_and_open_shift(page)
+    # Playwright types non-US characters as text input without keydown; a wedge sends keydowns.
+    keys = [chr(zero + int(digit)) for digit in MILK] + ["Enter"]
+    await page.evaluate(
+        """keys => { for (const key of keys)
+            document.dispatchEvent(new KeyboardEvent("keydown", {key, bubbles: true})); }""",
+        keys,
+    )
+    await expect(page.get_by_test_id("line")).to_contain_text("1 × 1.75")
