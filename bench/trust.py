@@ -182,6 +182,7 @@ async def main(quick: bool) -> None:
     results: dict[str, Any] = {
         "machine": f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}",
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "load_average_at_start": os.getloadavg(),
     }
     calls, rounds = (1000, 3) if quick else (5000, 5)
     with tempfile.TemporaryDirectory() as tmp:
@@ -208,6 +209,7 @@ async def main(quick: bool) -> None:
                 finally:
                     if backend == "postgresql":
                         await drop_pg_database(url)
+    results["load_average_at_end"] = os.getloadavg()
     report(results)
     out = ROOT / "bench" / "results" / "trust.json"
     out.parent.mkdir(parents=True, exist_ok=True)

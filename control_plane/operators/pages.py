@@ -20,7 +20,6 @@ from fastapi.templating import Jinja2Templates
 from control_plane.operators import login, sessions, totp
 from control_plane.operators.errors import (
     OperatorsError,
-    RateLimited,
     Unauthenticated,
     headers_of,
 )
@@ -195,7 +194,7 @@ async def totp_submit(
         )
     except Unauthenticated:
         return RedirectResponse(f"/login?next={next_path}", status_code=status.HTTP_303_SEE_OTHER)
-    except (OperatorsError, RateLimited) as err:
+    except OperatorsError as err:
         return await _totp_page(request, next_path=next_path, error=err)
     response = RedirectResponse(next_path, status_code=status.HTTP_303_SEE_OTHER)
     set_session_cookie(request, response, opened, gatekeeper.settings.session_absolute_ms)

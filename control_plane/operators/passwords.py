@@ -57,18 +57,16 @@ class Passwords:
         return await asyncio.to_thread(self._hasher.hash, password)
 
     def _verify_blocking(self, stored: str | None, password: str) -> Verified:
-        if stored is None:
+        known = stored is not None
+        if stored is None:  # an unknown account: spend the same time on a hash nobody knows
             if self._dummy is None:
                 self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
             stored = self._dummy
-            matched = False
-        else:
-            matched = True
         try:
             self._hasher.verify(stored, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return Verified(ok=False)
-        if not matched:
+        if not known:
             return Verified(ok=False)
         rehash = self._hasher.hash(password) if self._hasher.check_needs_rehash(stored) else None
         return Verified(ok=True, rehash=rehash)
