@@ -1,7 +1,8 @@
 """The control plane application: API, console, ingest worker and (by default) a broker.
 
-``create_app`` wires the parts; the lifespan owns every background task in one TaskGroup, so a
-worker that dies takes the app down loudly instead of failing unseen.
+``create_app`` wires the parts; the lifespan runs every background task supervised
+(:mod:`control_plane.supervision`): the ingest worker that dies is counted, logged and restarted
+with backoff, and ``/readyz`` answers 503 until it runs connected again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from control_plane.console.router import router as console_router
 from control_plane.db.engine import make_engine, migrate
 from control_plane.devices.router import router as devices_router
 from control_plane.embedded_broker import embedded_broker
+from control_plane.health import router as health_router
 from control_plane.ingest.worker import IngestSettings, IngestWorker
 from control_plane.operators.router import router as operators_router
 from control_plane.problems import install_problem_handlers
@@ -32,6 +34,7 @@ from control_plane.provisioning.router import router as provisioning_router
 from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.sales.router import router as sales_router
 from control_plane.settings import ControlPlaneSettings
+from control_plane.supervision import background_tasks
 from provisioning.errors import EnrolmentRefused
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
         await migrate(engine)
         app.state.engine = engine
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(engine.dispose)  # last out: after every task has stopped
             if settings.embedded_broker:
                 await stack.enter_async_context(embedded_broker(settings.embedded_broker_port))
             tls_context = await _ingest_identity(app, settings) if settings.broker.tls else None
@@ -60,15 +64,9 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
                 ),
             )
             app.state.ingest = worker
-            task = asyncio.create_task(worker.run(), name="ingest-worker")
-            task.add_done_callback(_report_death)
-            try:
-                yield
-            finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-                await engine.dispose()
+            background = await stack.enter_async_context(background_tasks())
+            app.state.ingest_task = background.supervise("ingest-worker", worker.run)
+            yield
 
     # /docs is served offline by install_offline_docs; ReDoc has no offline package
     app = FastAPI(
@@ -85,14 +83,10 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(provisioning_router)
     app.include_router(console_router)
     app.include_router(operators_router)  # login pages, tokens, audit (issue 9)
+    app.include_router(health_router)
     app.mount("/metrics", make_asgi_app())
     install_problem_handlers(app, translations={EnrolmentRefused: refusal_problem})
     install_offline_docs(app)
-
-    @app.get("/healthz", tags=["health"])
-    async def healthz() -> dict[str, bool]:
-        """Liveness plus whether ingest holds a broker connection."""
-        return {"ok": True, "ingest_connected": app.state.ingest.connected.is_set()}
 
     return app
 
@@ -110,8 +104,3 @@ async def _ingest_identity(app: FastAPI, settings: ControlPlaneSettings) -> ssl.
     app.state.provisioning = authority
     ca = await authority.ca()
     return await asyncio.to_thread(ensure_control_plane_identity, ca, settings.identity_dir)
-
-
-def _report_death(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.critical("ingest worker died: %r; restart the control plane", task.exception())

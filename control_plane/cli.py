@@ -7,7 +7,7 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -20,6 +20,14 @@ app = typer.Typer(
 )
 app.add_typer(provision_app, name="provision")
 app.add_typer(operators_app, name="operators")
+
+
+def refuse(message: str) -> NoReturn:
+    """Stop before anything starts with one framed message (exit code 2), as ``register`` does.
+
+    The message names the setting and the fix; typer draws the frame and no traceback follows.
+    """
+    raise typer.BadParameter(message)
 
 
 def _logging(verbose: bool) -> None:
@@ -66,15 +74,38 @@ def demo(
 
 @app.command()
 def serve(verbose: bool = False) -> None:
-    """Run the control plane (settings from STOREFLEET_CP_* variables)."""
-    import uvicorn
-
-    from control_plane.app import create_app
-    from control_plane.settings import ControlPlaneSettings
+    """Run the control plane (settings from STOREFLEET_CP_* variables, checked before it starts)."""
+    from control_plane.settings import SettingsRefused, load_settings
+    from control_plane.startup import database_at_start, provisioning_at_start
 
     _logging(verbose)
-    settings = ControlPlaneSettings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    try:
+        settings = load_settings()
+        provisioning = provisioning_at_start(settings)
+        asyncio.run(database_at_start(settings.database_url))
+    except SettingsRefused as err:
+        refuse(str(err))
+
+    import uvicorn
+
+    from control_plane.app import create_app  # the whole application: only once settings hold
+
+    app = create_app(settings)
+    if provisioning.settings is not None:
+        app.state.provisioning_settings = provisioning.settings
+    else:
+        logging.getLogger("control_plane").info(
+            "enrolment is off until the CA is configured: %s", provisioning.off_because
+        )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+#: The settings ``storefleet appliance`` takes as options, so a refusal can name the option.
+APPLIANCE_OPTIONS = {
+    "device_id": "--device-id",
+    "ledger_path": "--ledger",
+    "broker_url": "--broker-url",
+}
 
 
 @app.command()
@@ -96,6 +127,9 @@ def appliance(
     verbose: bool = False,
 ) -> None:
     """Run one store appliance: ledger, replication and optionally a simulated register."""
+    from pydantic import ValidationError
+
+    from control_plane.settings import describe
     from edge.appliance import run_appliance
     from edge.ledger import CommittedSale
     from edge.replication.replicator import ReplicationSettings
@@ -107,7 +141,12 @@ def appliance(
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr="127.0.0.1")
-    settings = EdgeSettings(device_id=device_id, ledger_path=ledger, broker_url=broker_url)
+    try:
+        settings = EdgeSettings(device_id=device_id, ledger_path=ledger, broker_url=broker_url)
+    except ValidationError as err:
+        fields = {str(error["loc"][0]) for error in err.errors() if error["loc"]}
+        given = [option for field, option in APPLIANCE_OPTIONS.items() if field in fields]
+        refuse(describe(err, EdgeSettings) + (f" (here: {', '.join(given)})" if given else ""))
     ring = None
     if rate > 0 or count:
         ring = RingSettings(rate=rate, count=count)

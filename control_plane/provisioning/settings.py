@@ -1,16 +1,20 @@
 """Settings of the control plane's CA and enrolment, from ``STOREFLEET_CA_*`` variables.
 
-Their own object (next to `ControlPlaneSettings`) because they are only read when provisioning is
-first used: a control plane that never enrols anything needs no CA directory. The passphrase
-decrypts the CA's issuing key, so a default one is refused unless the demo says it is a demo.
+Their own object (next to `ControlPlaneSettings`) because a control plane that never enrols
+anything needs no CA directory. ``storefleet serve`` validates them at start all the same
+(``control_plane.startup``): refused there, with one message naming the variable, when an mTLS
+broker needs the CA or any ``STOREFLEET_CA_*`` variable says provisioning is meant; otherwise
+enrolment is off and the start says so in one line. The passphrase decrypts the CA's issuing key,
+so a default one is refused unless the demo says it is a demo.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocols.broker_url import parse_broker_url
@@ -24,8 +28,13 @@ class ProvisioningSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="STOREFLEET_CA_", env_file=None, extra="ignore")
 
-    directory: Path = Path(".storefleet/ca")
-    passphrase: SecretStr = SecretStr(DEMO_PASSPHRASE)
+    directory: Path = Field(
+        default=Path(".storefleet/ca"), description="where the CA's keys and certificates live"
+    )
+    passphrase: SecretStr = Field(
+        default=SecretStr(DEMO_PASSPHRASE),
+        description=f"a long random secret (at least {MIN_PASSPHRASE_BYTES} bytes)",
+    )
     demo: bool = Field(
         default=False, description="allow the default passphrase and create the CA if missing"
     )
@@ -44,6 +53,21 @@ class ProvisioningSettings(BaseSettings):
         default=10, ge=1, description="unknown typed codes per client address per 10 minutes"
     )
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            msg = f"{value!r} is not an http:// or https:// URL with a host"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("device_broker_url")
+    @classmethod
+    def _device_broker_url(cls, value: str) -> str:
+        parse_broker_url(value)  # BrokerUrlError is a ValueError that says what is wrong
+        return value
+
     @model_validator(mode="after")
     def _no_default_secret(self) -> ProvisioningSettings:
         secret = self.passphrase.get_secret_value()
@@ -57,7 +81,6 @@ class ProvisioningSettings(BaseSettings):
         if len(secret.encode()) < MIN_PASSPHRASE_BYTES:
             msg = f"STOREFLEET_CA_PASSPHRASE must be at least {MIN_PASSPHRASE_BYTES} bytes long"
             raise ValueError(msg)
-        parse_broker_url(self.device_broker_url)
         return self
 
     @property
