@@ -5,23 +5,21 @@ with its money already computed, the tax rows, the tenders, the change. Nothing 
 recomputes money from a ``Sale`` — receipts, returns and shift reports read these figures, so
 they always agree with what the customer paid. The receipt number comes from the ledger
 (sequential per register); the domain only carries it. ``to_journal_body`` / ``from_journal_body``
-(from ``JournalRecord``) give the JSON-safe body; ``decode_journal_body`` decodes any checkout
-kind: ``sale.completed``, ``sale.voided``, ``sale.returned``, ``shift.opened``,
-``shift.cash_moved``, ``shift.closed``, ``report.x``, ``report.z``.
+(from ``JournalRecord``) give the JSON-safe body; :func:`edge.checkout.records.decode_journal_body`
+decodes a body of any checkout kind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from edge.checkout.cart import Cart
 from edge.checkout.catalog import SoldBy
 from edge.checkout.errors import TenderShort
-from edge.checkout.journal_body import JournalRecord, record_class
+from edge.checkout.journal_body import JournalRecord
 from edge.checkout.money import Currency
 from edge.checkout.tax import PricingMode, TaxRow
 from edge.checkout.tenders import Payment, Tender
@@ -198,12 +196,3 @@ def void_sale(
 def sale_currency(sale: Sale) -> Currency:
     """The currency a sale was made in (without the cash increment, which receipts don't need)."""
     return Currency(sale.currency, sale.exponent)
-
-
-def decode_journal_body(body: Mapping[str, Any]) -> JournalRecord:
-    """Decode any checkout journal body by its ``kind``; raises ``JournalBodyError``."""
-    # the record modules import this one; importing them here registers every kind
-    import edge.checkout.returns
-    import edge.checkout.shift  # noqa: F401
-
-    return record_class(str(body.get("kind"))).from_journal_body(body)

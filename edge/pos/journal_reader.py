@@ -16,8 +16,9 @@ from typing import Any
 
 from edge.checkout.errors import JournalBodyError
 from edge.checkout.journal_body import JournalRecord
+from edge.checkout.records import decode_journal_body
 from edge.checkout.returns import SaleReturn
-from edge.checkout.sale import Sale, SaleVoided, decode_journal_body
+from edge.checkout.sale import Sale, SaleVoided
 from edge.checkout.shift import CashMoved, Shift, ShiftClosed, ShiftOpened
 from edge.ledger import Ledger, StoredRecord
 from edge.pos.register_db import IndexEntry, RegisterDb

@@ -62,6 +62,7 @@ from edge.pos.errors import (
 )
 from edge.pos.printer import ReceiptPrinter, ScreenPrinter
 from edge.pos.register_db import ParkedCart, RegisterDb
+from edge.pos.shift_recovery import finish_interrupted_close
 from edge.pos.store_config import StoreConfig
 
 Clock = Callable[[], datetime]
@@ -156,10 +157,7 @@ class Register:
         await journal_reader.catch_up(self.ledger, self.db)
         shift, records = await journal_reader.open_shift(self.ledger, self.db)
         if shift is not None and shift.closed is not None:
-            # shift_desk builds on this module; imported here to keep the import graph a tree
-            from edge.pos.shift_desk import finish_interrupted_close
-
-            await finish_interrupted_close(self, shift, records)
+            await finish_interrupted_close(self.books, shift, records)
             shift = None
         self.shift = shift
         self.parked = await self.db.parked()

@@ -2,8 +2,9 @@
 
 How it works: every step is a domain record committed to the ledger before the in-memory
 ``Shift`` is trusted. Closing commits ``shift.closed`` and then the numbered ``report.z``; if
-the appliance stops between the two, :func:`finish_interrupted_close` (run at start) rebuilds
-the same Z report from the journal and books it, so a closed shift always has its Z report.
+the appliance stops between the two,
+:func:`edge.pos.shift_recovery.finish_interrupted_close` (run at start) rebuilds the same Z
+report from the journal and books it, so a closed shift always has its Z report.
 Reports are printed and shown on screen like receipts.
 """
 
@@ -11,17 +12,8 @@ from __future__ import annotations
 
 import uuid
 
-from edge.checkout.journal_body import JournalRecord
 from edge.checkout.receipt_text import render_report
-from edge.checkout.returns import SaleReturn
-from edge.checkout.sale import Sale, SaleVoided
-from edge.checkout.shift import (
-    CashDirection,
-    CashMoved,
-    Shift,
-    ShiftReport,
-    open_shift,
-)
+from edge.checkout.shift import CashDirection, CashMoved, ShiftReport, open_shift
 from edge.pos.errors import NotAllowed, ShiftAlreadyOpen
 from edge.pos.payments import print_receipt
 from edge.pos.register import Register, ShownReceipt
@@ -103,28 +95,3 @@ async def _report(register: Register, report: ShiftReport) -> None:
     receipt_id = f"{register.register_id}-{number:06d}"
     register.last_receipt = ShownReceipt(f"report.{report.report.value}", receipt_id, text)
     await print_receipt(register, text, receipt_no=number)
-
-
-async def finish_interrupted_close(
-    register: Register, shift: Shift, records: list[JournalRecord]
-) -> None:
-    """Book the Z report of a shift closed just before the appliance stopped, if it is missing."""
-    closed = shift.closed
-    if closed is None:  # still open: no close was interrupted
-        return
-    shift_id = shift.opened.shift_id
-    if any(
-        isinstance(r, ShiftReport) and r.shift_id == shift_id and r.report.value == "z"
-        for r in records
-    ):
-        return
-    folded = [
-        r
-        for r in records[1:]
-        if isinstance(r, (Sale, SaleReturn, SaleVoided, CashMoved)) and r.shift_id == shift_id
-    ]
-    replay = Shift.replay([records[0], *folded])
-    _, z = replay.close(
-        counted_cash_minor=closed.counted_cash_minor, by=closed.closed_by, at=closed.closed_at
-    )
-    await register.books.book_report(z)

@@ -8,7 +8,8 @@ from hypothesis import given
 from edge.checkout.cart import AmountOff, Cart
 from edge.checkout.errors import JournalBodyError, TenderShort
 from edge.checkout.money import CHF
-from edge.checkout.sale import Sale, complete_sale, decode_journal_body, void_sale
+from edge.checkout.records import decode_journal_body
+from edge.checkout.sale import Sale, complete_sale, void_sale
 from edge.checkout.tenders import Payment
 
 from .builders import APPLES, COFFEE, MANAGER, MILK, PROPERTY, T0, carts, make_policy, sell

@@ -7,8 +7,9 @@ from edge.checkout.cart import Cart
 from edge.checkout.errors import ShiftError
 from edge.checkout.journal_body import JournalRecord
 from edge.checkout.money import CHF
+from edge.checkout.records import decode_journal_body
 from edge.checkout.returns import build_return
-from edge.checkout.sale import decode_journal_body, void_sale
+from edge.checkout.sale import void_sale
 from edge.checkout.shift import CashDirection, ReportKind, Shift, open_shift
 
 from .builders import COFFEE, MILK, T0, make_policy, sell
