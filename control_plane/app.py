@@ -28,6 +28,7 @@ from control_plane.ingest.worker import IngestSettings, IngestWorker
 from control_plane.operators.router import router as operators_router
 from control_plane.problems import install_problem_handlers
 from control_plane.provisioning.authority import FleetAuthority
+from control_plane.provisioning.broker_sync import keep_broker_access_in_step
 from control_plane.provisioning.errors import refusal_problem
 from control_plane.provisioning.mqtt_identity import ensure_control_plane_identity
 from control_plane.provisioning.router import router as provisioning_router
@@ -66,6 +67,8 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
             app.state.ingest = worker
             background = await stack.enter_async_context(background_tasks())
             app.state.ingest_task = background.supervise("ingest-worker", worker.run)
+            # the device broker's grants follow the registry: at start, then every few minutes
+            background.supervise("broker-access", lambda: keep_broker_access_in_step(app))
             yield
 
     # /docs is served offline by install_offline_docs; ReDoc has no offline package
