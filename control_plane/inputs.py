@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from protocols.limits import INT64_MAX, LABEL_LENGTH, PRINTABLE_PATTERN
 from protocols.topics import DEVICE_ID_PATTERN
@@ -45,7 +45,12 @@ def _utf8(value: str) -> str:
 
 @functools.cache
 def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    return frozenset(zoneinfo.available_timezones() | {"UTC"})
+
+
+def _list_zones(schema: dict[str, Any]) -> None:
+    """The OpenAPI document lists the zones, so a client (and a fuzzer) knows them all."""
+    schema["enum"] = sorted(_zones())
 
 
 def _time_zone(value: str) -> str:
@@ -53,6 +58,7 @@ def _time_zone(value: str) -> str:
         msg = f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)"
         raise ValueError(msg)
     return value
+
 
 Utf8 = AfterValidator(_utf8)
 
@@ -73,6 +79,7 @@ TimeZone = Annotated[
     str,
     StringConstraints(min_length=1, max_length=TIME_ZONE_LENGTH, pattern=PRINTABLE_PATTERN),
     AfterValidator(_time_zone),
+    Field(json_schema_extra=_list_zones),
 ]
 
 

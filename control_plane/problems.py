@@ -140,6 +140,15 @@ _HTTP_REASONS: dict[int, str] = {
 Translate = Callable[[Any], Problem]
 
 
+def _unreadable_body(exc: Exception) -> bool:
+    """FastAPI's 400 for a body it could not decode (not UTF-8): a 422 like any invalid JSON."""
+    return (
+        isinstance(exc, StarletteHTTPException)
+        and exc.status_code == HTTPStatus.BAD_REQUEST
+        and isinstance(exc.__cause__, (ValueError, RecursionError))
+    )
+
+
 class _ProblemHandler:
     """The one exception handler: every kind of error it is registered for, as a problem."""
 
@@ -152,6 +161,13 @@ class _ProblemHandler:
             return problem(exc.status, reason=exc.reason, detail=str(exc), advice=exc.advice)
         if isinstance(exc, RequestValidationError):
             return _invalid(exc)
+        if _unreadable_body(exc):
+            return problem(
+                HTTPStatus.UNPROCESSABLE_ENTITY,
+                reason="invalid_request",
+                detail=f"the body cannot be read as JSON ({exc.__cause__})",
+                advice="send the body as JSON encoded in UTF-8",
+            )
         if isinstance(exc, StarletteHTTPException):
             reason = _HTTP_REASONS.get(exc.status_code, f"http_{exc.status_code}")
             detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
@@ -202,7 +218,12 @@ def install_problem_handlers(
 
 
 def _document_problem(app: FastAPI) -> None:
-    """Put :class:`Problem` in the OpenAPI components the routes' problem answers refer to."""
+    """Put :class:`Problem` in the OpenAPI components, and state every 422 as one.
+
+    FastAPI documents a route's validation error as its own ``HTTPValidationError`` JSON unless
+    the route declares 422; the handler answers every one of them as a problem, so the document
+    says so too, for every route.
+    """
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -212,10 +233,25 @@ def _document_problem(app: FastAPI) -> None:
             defs = problem_schema.pop("$defs", {})
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(defs | {"Problem": problem_schema})
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    responses = operation.get("responses", {})
+                    if _is_fastapi_422(responses.get("422")):
+                        responses["422"] = problem_responses()[HTTPStatus.UNPROCESSABLE_ENTITY]
+            if "HTTPValidationError" not in json.dumps(schema.get("paths", {})):
+                components.pop("HTTPValidationError", None)
+                components.pop("ValidationError", None)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _is_fastapi_422(response: object) -> bool:
+    if not isinstance(response, dict):
+        return False
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return str(schema.get("$ref", "")).endswith("/HTTPValidationError")
 
 
 def problem_responses(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -12,6 +13,19 @@ from protocols.limits import MAP_ENTRIES, Identifier
 #: The most a command's ``args`` may take as JSON; a command's whole message must stay well
 #: inside the contract's 64 KiB per ``cmd`` payload.
 ARGS_BYTES = 16 * 1024
+
+
+def _texts(value: object) -> Iterator[str]:
+    """Every key and string in a JSON value (the size check has already bounded its depth)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
 
 
 class CommandIn(BaseModel):
@@ -32,7 +46,7 @@ class CommandIn(BaseModel):
     @field_validator("args")
     @classmethod
     def _sendable(cls, args: dict[str, Any]) -> dict[str, Any]:
-        """Refuse what the wire cannot carry: NaN or infinity, a lone surrogate, too many bytes."""
+        """Refuse what the wire and the store cannot carry: NaN, infinity, NUL, lone surrogates."""
         try:
             wire = json.dumps(args, allow_nan=False, ensure_ascii=False).encode()
         except UnicodeEncodeError as err:
@@ -44,6 +58,9 @@ class CommandIn(BaseModel):
         except RecursionError as err:
             msg = "args nest too deeply"
             raise ValueError(msg) from err
+        if any("\x00" in text for text in _texts(args)):
+            msg = "args hold a NUL character"
+            raise ValueError(msg)
         if len(wire) > ARGS_BYTES:
             msg = f"args take {len(wire)} bytes as JSON; at most {ARGS_BYTES}"
             raise ValueError(msg)
