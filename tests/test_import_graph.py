@@ -150,15 +150,28 @@ def describe(graph: Graph, component: Iterable[str]) -> str:
     )
 
 
+def _inside(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
 def crossings(graph: Graph, *, importer: str, imported: str) -> list[str]:
-    """Every import from package ``importer`` into package ``imported``, with where it is."""
-    return [
-        f"{module} -> {target}  ({path}:{line})"
-        for module, edges in sorted(graph.items())
-        if module == importer or module.startswith(importer + ".")
-        for target, (path, line) in sorted(edges.items())
-        if target == imported or target.startswith(imported + ".")
-    ]
+    """Every way package ``importer`` loads package ``imported``, directly or through others.
+
+    Each entry is one import into ``imported`` (with where it is written), preceded by the
+    shortest chain from an ``importer`` module to the module that writes it.
+    """
+    chain: dict[str, list[str]] = {m: [m] for m in sorted(graph) if _inside(m, importer)}
+    queue = list(chain)
+    found: list[str] = []
+    while queue:
+        module = queue.pop(0)
+        for target, (path, line) in sorted(graph[module].items()):
+            if _inside(target, imported):
+                found.append(" -> ".join([*chain[module], target]) + f"  ({path}:{line})")
+            elif target not in chain:
+                chain[target] = [*chain[module], target]
+                queue.append(target)
+    return found
 
 
 # -- the tree itself -----------------------------------------------------------------------------
@@ -270,4 +283,22 @@ def test_an_import_of_the_edge_from_a_function_in_the_control_plane_is_a_crossin
     graph = import_graph(tmp_path, ["control_plane", "edge"])
     assert crossings(graph, importer="control_plane", imported="edge") == [
         "control_plane.cli -> edge.pos.register  (control_plane/cli.py:2)"
+    ]
+
+
+def test_an_import_of_the_edge_through_a_shared_package_is_a_crossing(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "control_plane/__init__.py": "",
+            "control_plane/app.py": "from shared import tools\n",
+            "shared/__init__.py": "",
+            "shared/tools.py": "import json\n\n\ndef enrol():\n    import edge.enrolment\n",
+            "edge/__init__.py": "",
+            "edge/enrolment.py": "import shared.tools\n",
+        },
+    )
+    graph = import_graph(tmp_path, ["control_plane", "edge", "shared"])
+    assert crossings(graph, importer="control_plane", imported="edge") == [
+        "control_plane.app -> shared.tools -> edge.enrolment  (shared/tools.py:5)"
     ]
