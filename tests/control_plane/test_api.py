@@ -105,7 +105,7 @@ async def test_duplicate_registration_is_a_conflict(
 # -- every route validates: what PostgreSQL refused with a 500 (issue 8) is a 422 on both stores --
 
 TOO_LONG = {
-    "tenant-name-300": ("POST", "/api/tenants", {"id": "acme", "name": "A" * 300}),
+    "tenant-name-300": ("POST", "/api/tenants", {"id": "acme-long", "name": "A" * 300}),
     "store-time-zone-100": (
         "POST",
         "/api/stores",

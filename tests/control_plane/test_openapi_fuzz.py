@@ -26,9 +26,13 @@ import pytest
 from tests.harness.control_plane import served_control_plane
 from tests.harness.services import Mosquitto
 
-pytestmark = [pytest.mark.services, pytest.mark.slow]
-
 LONG_RUN = "STOREFLEET_FUZZ_EXAMPLES" in os.environ
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.slow,
+    pytest.mark.timeout(0 if LONG_RUN else 300),  # a long hunt takes as long as it takes
+]
+
 EXAMPLES = int(os.environ.get("STOREFLEET_FUZZ_EXAMPLES", "10"))
 CHECKS = (
     "not_a_server_error",
@@ -69,6 +73,7 @@ async def test_no_server_error_and_every_answer_documented(
         )
         output, _ = await run.communicate()
     report = output.decode(errors="replace")
+    print(report[report.rfind("SUMMARY") :])  # with -s: cases, failures, seed of this run
     assert run.returncode == 0, report[-30_000:]
     generated = re.search(r"(\d+) generated", report)
     assert generated is not None, report[-5_000:]
