@@ -30,11 +30,10 @@ from edge.ledger.schema import migrate
 from protocols.chain import GENESIS, verify_link
 from protocols.errors import NonCanonicalValue
 from protocols.journal_wire import record_json
+from protocols.vocabulary import JournalKind
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-SALE_COMPLETED = "sale.completed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +106,15 @@ class Ledger:
         aiosqlite exposes only per-statement awaits publicly; ``_execute`` is the one seam that
         runs a whole function on its thread (aiosqlite is pinned, so the seam cannot move).
         """
-        if self._db is None:
-            raise LedgerError("ledger is not open")
-        db = self._db
+        db = self._open_db()
         result: T = await db._execute(fn, db._conn)  # type: ignore[no-untyped-call]
         return result
+
+    def _open_db(self) -> aiosqlite.Connection:
+        """The connection; a closed ledger (or one that failed its checks) takes nothing."""
+        if self._db is None:
+            raise LedgerError("ledger is not open")
+        return self._db
 
     def _setup(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -236,10 +239,13 @@ class Ledger:
 
         def work() -> tuple[int, str, CommittedSale]:
             receipt_no = self._next_counter(conn, f"receipt:{self.register_id}")
-            body = journal_body(draft, receipt_no=receipt_no, register_id=self.register_id)
-            if detail is not None:
-                body["checkout"] = dict(detail(receipt_no))
-            seq, ts, digest = self._append(conn, SALE_COMPLETED, body)
+            body = journal_body(
+                draft,
+                receipt_no=receipt_no,
+                register_id=self.register_id,
+                checkout=None if detail is None else dict(detail(receipt_no)),
+            )
+            seq, ts, digest = self._append(conn, JournalKind.SALE_COMPLETED, body)
             conn.execute(
                 "INSERT INTO sales (sale_id, register_id, receipt_no, journal_seq, currency,"
                 " total_minor, tendered_minor, change_minor, ts)"
@@ -302,7 +308,16 @@ class Ledger:
     # -- replication ----------------------------------------------------------------------------
 
     async def read_records(self, from_seq: int, limit: int) -> list[StoredRecord]:
-        """Up to ``limit`` records from ``from_seq`` on, in order."""
+        """Up to ``limit`` records from ``from_seq`` on, in order.
+
+        A seq past the head reads nothing without asking SQLite, which cannot bind an integer of
+        2^63 or more (``OverflowError``): a number that came from a message must not stop the
+        register.
+        """
+        self._open_db()
+        if from_seq > self.last_seq or limit <= 0:
+            return []
+        from_seq = max(from_seq, 1)
 
         def run(conn: sqlite3.Connection) -> list[StoredRecord]:
             rows = conn.execute(
@@ -314,9 +329,16 @@ class Ledger:
         return await self._call(run)
 
     async def hash_at(self, seq: int) -> str | None:
-        """The hash of record ``seq`` (GENESIS for 0), or None if there is no such record."""
+        """The hash of record ``seq`` (GENESIS for 0), or None if there is no such record.
+
+        ``seq`` may come from the cloud's ack: one outside the journal is answered None here,
+        never handed to SQLite (an integer of 2^63 or more raises ``OverflowError`` in the bind).
+        """
+        self._open_db()
         if seq == 0:
             return GENESIS
+        if not 0 < seq <= self.last_seq:
+            return None
 
         def run(conn: sqlite3.Connection) -> str | None:
             row = conn.execute("SELECT hash FROM journal WHERE seq = ?", (seq,)).fetchone()
@@ -325,10 +347,13 @@ class Ledger:
         return await self._call(run)
 
     async def mark_acked(self, hwm: int) -> bool:
-        """Record that the cloud holds everything up to ``hwm``; never moves backwards."""
+        """Record that the cloud holds everything up to ``hwm``; never moves backwards.
+
+        ``hwm`` is capped at the head, so a mark past it (from a forged ack) never reaches SQLite.
+        """
+        hwm = min(hwm, self.last_seq)
         if hwm <= self.acked_seq:
             return False
-        hwm = min(hwm, self.last_seq)
         now = self._clock()
 
         def run(conn: sqlite3.Connection) -> None:

@@ -2,17 +2,22 @@
 
 This is the ledger's input contract. It checks what the ledger must guarantee (the sale adds up,
 tenders cover it, nothing is a float) and leaves pricing, tax and discounts to the checkout domain,
-which hands over a finished sale.
+which hands over a finished sale. Its journal body is the contract's
+:class:`protocols.sale_body.SaleBody`, the model the cloud validates with: a sale whose body the
+cloud would refuse (a currency its column cannot hold, an id too long) is refused here, before
+anything is committed, instead of blocking replication later.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from edge.ledger.errors import InvalidSale
 from protocols.canonical import canonical_bytes
 from protocols.errors import NonCanonicalValue
+from protocols.sale_body import InvalidSaleBody, SaleBody
 
 CASH = "cash"
 
@@ -118,29 +123,45 @@ class CommittedSale:
     replayed: bool = False
 
 
-def journal_body(draft: SaleDraft, *, receipt_no: int, register_id: str) -> dict[str, object]:
-    """The ``sale.completed`` journal body: JSON-safe, quantities as strings, money as ints."""
-    return {
-        "sale_id": draft.sale_id,
-        "register_id": register_id,
-        "receipt_no": receipt_no,
-        "currency": draft.currency,
-        "total_minor": draft.total_minor,
-        "tendered_minor": draft.tendered_minor,
-        "change_minor": draft.change_minor,
-        "lines": [
+def journal_body(
+    draft: SaleDraft,
+    *,
+    receipt_no: int,
+    register_id: str,
+    checkout: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ``sale.completed`` journal body, a :class:`SaleBody`: quantities as strings, money ints.
+
+    Raises :class:`InvalidSale` when the body is not one the cloud can store.
+    """
+    try:
+        body = SaleBody.from_body(
             {
-                "sku": line.sku,
-                "description": line.description,
-                "quantity": str(line.quantity),
-                "unit_price_minor": line.unit_price_minor,
-                "amount_minor": line.amount_minor,
+                "sale_id": draft.sale_id,
+                "register_id": register_id,
+                "receipt_no": receipt_no,
+                "currency": draft.currency,
+                "total_minor": draft.total_minor,
+                "tendered_minor": draft.tendered_minor,
+                "change_minor": draft.change_minor,
+                "lines": [
+                    {
+                        "sku": line.sku,
+                        "description": line.description,
+                        "quantity": line.quantity,
+                        "unit_price_minor": line.unit_price_minor,
+                        "amount_minor": line.amount_minor,
+                    }
+                    for line in draft.lines
+                ],
+                "tenders": [
+                    {"kind": t.kind, "amount_minor": t.amount_minor, "reference": t.reference}
+                    for t in draft.tenders
+                ],
+                **({} if checkout is None else {"checkout": checkout}),
+                **draft.extra,
             }
-            for line in draft.lines
-        ],
-        "tenders": [
-            {"kind": t.kind, "amount_minor": t.amount_minor, "reference": t.reference}
-            for t in draft.tenders
-        ],
-        **draft.extra,
-    }
+        )
+    except InvalidSaleBody as err:
+        raise InvalidSale(err.reason, sale_id=draft.sale_id) from err
+    return body.to_body()

@@ -1,0 +1,45 @@
+"""The contract's words: the journal kinds the register writes and the commands an appliance runs.
+
+Both sides import these instead of spelling the strings, so a kind the register writes and the
+kind the cloud reads cannot drift apart. They are ``StrEnum``: a member *is* its string, equal to
+it, hashed like it and serialised as it, so the wire and the hash chain are unchanged.
+
+On the wire ``kind`` and ``name`` stay plain strings (see :mod:`protocols.messages`): a receiver
+older than the sender stores a kind it does not know, or answers "unknown command", instead of
+refusing the whole message.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum, unique
+
+
+@unique
+class JournalKind(StrEnum):
+    """Every kind of business event the register commits to its journal."""
+
+    # the checkout (edge/checkout): sales, voids, returns, shifts and their reports
+    SALE_COMPLETED = "sale.completed"
+    SALE_VOIDED = "sale.voided"
+    SALE_RETURNED = "sale.returned"
+    SHIFT_OPENED = "shift.opened"
+    SHIFT_CASH_MOVED = "shift.cash_moved"
+    SHIFT_CLOSED = "shift.closed"
+    REPORT_X = "report.x"
+    REPORT_Z = "report.z"
+    # stock (edge/stock, edge/peripherals/rfid): goods in, adjustments, counts
+    STOCK_RECEIVED = "stock.received"
+    STOCK_ADJUSTED = "stock.adjusted"
+    STOCK_COUNT_COMMITTED = "stock_count.committed"
+    # the peripheral hub: a drawer opened outside a sale
+    DRAWER_OPENED = "drawer.opened"
+
+
+@unique
+class CommandName(StrEnum):
+    """Every remote command the fleet agent runs (``edge/agent/commands.py``)."""
+
+    STOCK_COUNT_START = "stock_count.start"
+    STOCK_COUNT_STOP = "stock_count.stop"
+    PRINTER_TEST_PAGE = "printer.test_page"
+    DRAWER_OPEN = "drawer.open"
