@@ -1,7 +1,9 @@
 """Re-verifying a device's stored chain from what the cloud holds, byte for byte.
 
 Ingest verifies every link as it stores it; this walks the stored history again, for audits and
-for the tests that prove nothing was lost, reordered or booked twice.
+for the tests that prove nothing was lost, reordered or booked twice. It checks the records up to
+the high-water mark it read first, so an audit running beside the ingest does not mistake a batch
+stored meanwhile for a fault.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ async def audit_chain(engine: AsyncEngine, *, device_id: str) -> ChainAudit:
                 journal.c.hash,
                 journal.c.body,
             )
-            .where(journal.c.device_id == device_id)
+            # records past the hwm read above belong to a batch stored since: a later audit's
+            .where(journal.c.device_id == device_id, journal.c.seq <= hwm)
             .order_by(journal.c.seq)
         )
         prev, expected = GENESIS, 1

@@ -30,6 +30,16 @@ CONNECTS = Counter(
 )
 DROPPED = Counter(
     "storefleet_edge_messages_dropped",
-    "Inbound messages dropped as unusable",
+    "Inbound messages dropped as unusable: malformed, or an ack this ledger cannot match",
     ["device_id", "reason"],
+)
+REFUSED = Gauge(
+    "storefleet_edge_replication_refused",
+    "1 while the cloud refuses this device's journal (a broken chain, a record it cannot store)",
+    ["device_id"],
+)
+REFUSALS = Counter(
+    "storefleet_edge_replication_refusals",
+    "Acks that carried the cloud's refusal of a record",
+    ["device_id"],
 )

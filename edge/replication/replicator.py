@@ -10,8 +10,15 @@ How it works (go-back-N over MQTT QoS 1):
 * ``resend_from`` (the cloud saw a gap) or no ack progress within ``ack_timeout`` moves the cursor
   back to the first record the cloud may lack. Duplicates cost the cloud a no-op, never a double
   booking, because it stores ``UNIQUE(device_id, seq)``.
-* A refusal the appliance cannot fix by resending (``error`` on the ack) pauses sending for
-  ``error_backoff`` and raises an alarm instead of hammering the broker.
+* A refusal the appliance cannot fix by resending (``error`` on the ack: a broken chain, a record
+  the cloud cannot store) pauses sending and raises the alarm (:attr:`Replicator.refusal`, the
+  ``storefleet_edge_replication_refused`` gauge) instead of hammering the broker. The pause
+  starts at ``error_backoff`` and doubles up to ``error_backoff_max`` while the refusal repeats,
+  so a cloud that was fixed is found again without anyone touching the register.
+* An ack is input like any other: a malformed one (``hwm`` ≥ 2^63, a string, a huge error) is
+  refused by the codec, and one that acknowledges records this ledger never wrote is impossible
+  from a genuine cloud; both are counted in ``storefleet_edge_messages_dropped``, logged once and
+  dropped. Neither pauses sending, or anyone able to publish on the topic could stop it.
 * Connection loss ends the session; the next connect backs off exponentially with full jitter.
 """
 
@@ -57,6 +64,7 @@ class ReplicationSettings:
     backoff_initial: float = 0.2
     backoff_max: float = 10.0
     error_backoff: float = 30.0
+    error_backoff_max: float = 600.0
     keepalive: int = 15
 
 
@@ -94,6 +102,9 @@ class Replicator:
         self.boot_id = uuid.uuid4().hex
         self.connected = asyncio.Event()
         self.last_lag_ms: int | None = None
+        #: The cloud's last refusal (``error`` on an ack) until replication moves again: the alarm.
+        self.refusal: str | None = None
+        self._refusal_backoff = self.settings.error_backoff
         self._lag_observer = lag_observer
         self._sent: dict[int, tuple[int, str]] = {}
         self._session: _Session | None = None
@@ -116,6 +127,10 @@ class Replicator:
                 )
             self.connected.clear()
             self._session = None
+            # A TaskGroup whose child raised MqttError while being cancelled raises that error
+            # instead of CancelledError; the request is still pending on this task. Retrying
+            # here would keep a cancelled replicator (and its ledger) alive.
+            _raise_if_cancelled()
             if self._had_progress:
                 delay = self.settings.backoff_initial
             await asyncio.sleep(random.uniform(0, delay))
@@ -147,7 +162,9 @@ class Replicator:
         async with self._client() as client:
             metrics.CONNECTS.labels(self.device_id, "ok").inc()
             await client.subscribe(device_topic(self.device_id, Channel.JOURNAL_ACK), qos=1)
-            await client.publish(
+            _raise_if_cancelled()
+            await _publish(
+                client,
                 device_topic(self.device_id, Channel.STATUS),
                 encode(self._status("online")),
                 qos=1,
@@ -213,7 +230,7 @@ class Replicator:
                 if not records:
                     continue
                 payload = batch_bytes([r.record for r in records], sent_at=_now_ms())
-                await client.publish(topic, payload, qos=1)
+                await _publish(client, topic, payload, qos=1)
                 for record in records:
                     self._sent[record.seq] = (record.ts, record.hash)
                 metrics.SENT.labels(self.device_id).inc(len(records))
@@ -263,25 +280,43 @@ class Replicator:
             try:
                 inbound = decode(str(message.topic), bytes(payload))
             except ProtocolError as err:
-                metrics.DROPPED.labels(self.device_id, err.metric_label).inc()
-                log.warning("device %s: dropped message: %s", self.device_id, err)
+                self._drop(err.metric_label, str(err))
                 continue
             if isinstance(inbound.message, JournalAck):
                 await self._on_ack(inbound.message)
 
+    def _drop(self, reason: str, detail: str) -> None:
+        """Count and log one unusable message; sales and replication carry on."""
+        metrics.DROPPED.labels(self.device_id, reason).inc()
+        log.warning(
+            "device %s: dropped a message from the broker (%s): %s. Sales and replication"
+            " continue; if it repeats, find who publishes on this device's topics",
+            self.device_id,
+            reason,
+            detail,
+        )
+
+    def _impossible(self, ack: JournalAck) -> str | None:
+        """Why ``ack`` cannot come from a cloud replicating this ledger, or None if it can."""
+        last = self.ledger.last_seq
+        if ack.hwm > last:
+            return (
+                f"ack for seq {ack.hwm}, but this ledger ends at seq {last}: a forged ack, or"
+                " another appliance (or an older copy of this ledger) using this device id"
+            )
+        if ack.resend_from is not None and ack.resend_from > last + 1:
+            return f"resend from seq {ack.resend_from}, but this ledger ends at seq {last}"
+        return None
+
     async def _on_ack(self, ack: JournalAck) -> None:
         session = self._require_session()
         ledger = self.ledger
+        impossible = self._impossible(ack)
+        if impossible is not None:
+            self._drop("impossible_ack", impossible)
+            return
         if ack.error is not None:
-            session.paused_until = time.monotonic() + self.settings.error_backoff
-            log.error(
-                "device %s: cloud refused the journal at seq %d: %s; pausing %.0fs."
-                " If it repeats, the ledger needs support (do not wipe it)",
-                self.device_id,
-                ack.hwm + 1,
-                ack.error,
-                self.settings.error_backoff,
-            )
+            self._refused(session, ack)
         if ack.hwm > ledger.acked_seq:
             arrived = time.time_ns() / 1e6
             sent = self._sent.get(ack.hwm)
@@ -300,9 +335,36 @@ class Replicator:
             await ledger.mark_acked(ack.hwm)
             session.last_progress = time.monotonic()
             self._had_progress = True
+            if ack.error is None:
+                self._accepted()
         if ack.resend_from is not None and ack.error is None:
             self._rewind(session, ack.resend_from, why="resend_from")
         metrics.BACKLOG.labels(self.device_id).set(ledger.backlog)
+
+    def _refused(self, session: _Session, ack: JournalAck) -> None:
+        """Raise the alarm and pause; the pause doubles while the same refusal comes back."""
+        pause = self._refusal_backoff
+        session.paused_until = time.monotonic() + pause
+        self._refusal_backoff = min(self.settings.error_backoff_max, pause * 2)
+        self.refusal = ack.error
+        metrics.REFUSED.labels(self.device_id).set(1)
+        metrics.REFUSALS.labels(self.device_id).inc()
+        log.error(
+            "device %s: cloud refused the journal at seq %d: %s; pausing %.0fs. Sales continue"
+            " and stay in the ledger. If it repeats, the ledger needs support (do not wipe it)",
+            self.device_id,
+            ack.hwm + 1,
+            ack.error,
+            pause,
+        )
+
+    def _accepted(self) -> None:
+        """The cloud took records again: the alarm is over."""
+        if self.refusal is not None:
+            log.info("device %s: the cloud accepts the journal again", self.device_id)
+        self.refusal = None
+        self._refusal_backoff = self.settings.error_backoff
+        metrics.REFUSED.labels(self.device_id).set(0)
 
     def _observe_lag(self, first: int, last: int, arrived_ms: float) -> None:
         """Lag is commit → the cloud's ack arriving: the moment the sale is safe off the box."""
@@ -329,8 +391,29 @@ class Replicator:
                 last_seq=self.ledger.last_seq,
                 lag_ms=self.last_lag_ms,
             )
-            await client.publish(topic, encode(heartbeat), qos=0)
+            await _publish(client, topic, encode(heartbeat), qos=0)
             await asyncio.sleep(self.settings.telemetry_interval)
+
+
+async def _publish(
+    client: aiomqtt.Client, topic: str, payload: bytes, *, qos: int, retain: bool = False
+) -> None:
+    """``client.publish``, then honour a cancellation that Python 3.11 may have swallowed.
+
+    aiomqtt waits for the PUBACK with ``asyncio.wait_for``, which on 3.11 returns the result when
+    the PUBACK and a cancellation arrive in the same loop iteration, dropping the CancelledError
+    (the task still counts it in ``cancelling()``). A loop that went on publishing would never
+    end, and the TaskGroup stopping the replicator would wait for it forever.
+    """
+    await client.publish(topic, payload, qos=qos, retain=retain)
+    _raise_if_cancelled()
+
+
+def _raise_if_cancelled() -> None:
+    """Raise CancelledError if this task was asked to stop (see :func:`_publish`)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _now_ms() -> int:
