@@ -1,9 +1,9 @@
 """Topic names of the MQTT contract.
 
 Every topic is per device (``sf/v1/d/{device_id}/{channel}``) so the broker's ACL can bind a
-certificate to its own subtree with ``pattern readwrite sf/v1/d/%u/#``. Tenant and store are never
-in the topic: the control plane resolves them from its registry, because a topic is only as
-trustworthy as the ACL in front of it.
+certificate to its own subtree ``sf/v1/d/{its CN}/#`` (``provisioning.dynamic_security``). Tenant
+and store are never in the topic: the control plane resolves them from its registry, because a
+topic is only as trustworthy as the ACL in front of it.
 """
 
 from __future__ import annotations
