@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,12 +96,23 @@ def uplink_for(settings: EdgeSettings, *, tls_context: ssl.SSLContext | None) ->
     )
 
 
+class KioskServer(uvicorn.Server):
+    """uvicorn that leaves signal handling to the process around it.
+
+    uvicorn's own handlers would make Ctrl-C or SIGTERM stop only the kiosk; the register's
+    TaskGroup (and the fleet agent above it) must see them and close everything in order.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None]:
+        """Install no handlers: the signals stay with whoever runs the register."""
+        yield
+
+
 def kiosk_server(app: FastAPI, *, host: str, port: int) -> uvicorn.Server:
     """A uvicorn server for ``app`` that leaves signal handling to the process around it."""
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    return server
+    return KioskServer(config)
 
 
 @contextlib.asynccontextmanager

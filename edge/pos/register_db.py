@@ -95,6 +95,8 @@ class RegisterDb:
         if self._db is None:
             raise RuntimeError("pos.db is not open")
         db = self._db
+        # aiosqlite has no public call that runs a function on its thread, and its private
+        # ``_execute`` is unannotated: the one call mypy strict cannot type here
         result: T = await db._execute(fn, db._conn)  # type: ignore[no-untyped-call]
         return result
 

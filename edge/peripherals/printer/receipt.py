@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
-def _require_decimals(obj: object) -> None:
-    for f in fields(obj):  # type: ignore[arg-type]
+def _require_decimals(obj: DataclassInstance) -> None:
+    for f in fields(obj):
         value = getattr(obj, f.name)
         if isinstance(value, float):
             raise TypeError(f"{type(obj).__name__}.{f.name} is a float; money must be Decimal")
