@@ -155,7 +155,16 @@ class Rounds:
         """Round numbers 1..N, announcing each so a long benchmark shows progress."""
         for number in range(1, self.rounds + 1):
             print(f"{self.title}: round {number}/{self.rounds}", flush=True)
+            before = {key: len(figure.values) for key, figure in self.figures.items()}
             yield number
+            measured = [
+                f"{figure.label.strip()} {figure.number(figure.values[-1])}"
+                f"{' ' + figure.unit if figure.unit else ''}"
+                for key, figure in self.figures.items()
+                if len(figure.values) > before.get(key, 0)
+            ]
+            if measured:  # as it comes, so a run that fails later still shows what it saw
+                print(f"  round {number}: {'; '.join(measured)}", flush=True)
 
     def add(
         self,

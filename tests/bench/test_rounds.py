@@ -120,3 +120,12 @@ def test_rounds_argument_defaults_to_five() -> None:
 def test_rounds_refuses_zero() -> None:
     with pytest.raises(ValueError, match="at least one round"):
         Rounds("x", rounds=0)
+
+
+def test_each_prints_what_a_round_measured(capsys: pytest.CaptureFixture[str]) -> None:
+    rounds = Rounds("bench", rounds=2)
+    for number in rounds.each():
+        rounds.add("rate", 100 * number, label="enrolments", unit="/s", digits=0)
+    out = capsys.readouterr().out
+    assert "round 1: enrolments 100 /s" in out
+    assert "round 2: enrolments 200 /s" in out
