@@ -115,7 +115,11 @@ async def enrol_rate(
         database_url=database_url, broker_url=broker_url, ca_dir=ca.directory, port=port, log=log
     )
     base = f"http://127.0.0.1:{port}"
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    # idle connections expire before uvicorn's 5 s keep-alive closes them: at the same 5 s, a
+    # connection left idle while the CSRs are made is reused as the server closes it (ReadError)
+    limits = httpx.Limits(
+        max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY, keepalive_expiry=1.0
+    )
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as api:
             await api.post("/api/tenants", json={"id": TENANT, "name": "Acme"})
