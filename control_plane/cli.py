@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
 from control_plane.operators.cli import app as operators_app
+from edge.cli import appliance as appliance_command
 from edge.kiosk.register_command import register as register_command
 from provisioning.cli import app as provision_app
 
@@ -100,72 +100,7 @@ def serve(verbose: bool = False) -> None:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
-#: The settings ``storefleet appliance`` takes as options, so a refusal can name the option.
-APPLIANCE_OPTIONS = {
-    "device_id": "--device-id",
-    "ledger_path": "--ledger",
-    "broker_url": "--broker-url",
-}
-
-
-@app.command()
-def appliance(
-    device_id: Annotated[str, typer.Option(help="this appliance's device id")],
-    ledger: Annotated[Path, typer.Option(help="path of the SQLite ledger")],
-    broker_url: Annotated[str, typer.Option(help="mqtt://host:port")] = "mqtt://127.0.0.1:1883",
-    rate: Annotated[float, typer.Option(help="simulated sales per second; 0 = none")] = 0.0,
-    count: Annotated[int | None, typer.Option(help="stop ringing after this many sales")] = None,
-    print_commits: Annotated[
-        bool, typer.Option(help="print each sale id once its commit has returned")
-    ] = False,
-    ack_timeout: Annotated[
-        float, typer.Option(help="seconds before unacked records are resent")
-    ] = 5.0,
-    metrics_port: Annotated[
-        int, typer.Option(help="serve Prometheus metrics (backlog, lag) on 127.0.0.1; 0 = off")
-    ] = 0,
-    verbose: bool = False,
-) -> None:
-    """Run one store appliance: ledger, replication and optionally a simulated register."""
-    from pydantic import ValidationError
-
-    from control_plane.settings import describe
-    from edge.appliance import run_appliance
-    from edge.ledger import CommittedSale
-    from edge.replication.replicator import ReplicationSettings
-    from edge.settings import EdgeSettings
-    from edge.simulated_register import RingSettings
-
-    _logging(verbose)
-    if metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, addr="127.0.0.1")
-    try:
-        settings = EdgeSettings(device_id=device_id, ledger_path=ledger, broker_url=broker_url)
-    except ValidationError as err:
-        fields = {str(error["loc"][0]) for error in err.errors() if error["loc"]}
-        given = [option for field, option in APPLIANCE_OPTIONS.items() if field in fields]
-        refuse(describe(err, EdgeSettings) + (f" (here: {', '.join(given)})" if given else ""))
-    ring = None
-    if rate > 0 or count:
-        ring = RingSettings(rate=rate, count=count)
-
-    def announce(committed: CommittedSale) -> None:
-        sys.stdout.write(f"committed {committed.sale_id} {committed.seq}\n")
-        sys.stdout.flush()
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            run_appliance(
-                settings,
-                ring=ring,
-                replication=ReplicationSettings(ack_timeout=ack_timeout),
-                on_commit=announce if print_commits else None,
-            )
-        )
-
-
+app.command("appliance")(appliance_command)  # edge/cli.py owns it now (issue 10)
 app.command("register")(register_command)  # the appliance's register, first boot included
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import field_validator, model_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from protocols.broker_url import BrokerAddress, parse_broker_url
@@ -97,3 +97,22 @@ class EdgeSettings(BaseSettings):
     def broker(self) -> BrokerAddress:
         """Parsed broker address."""
         return parse_broker_url(self.broker_url)
+
+
+def describe(err: ValidationError, settings: type[BaseSettings]) -> str:
+    """Each problem of ``err`` as an operator reads it: the variable, what is wrong, what to set.
+
+    The edge's twin of the control plane's: the appliance installs without the cloud package.
+    """
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    problems: list[str] = []
+    for error in err.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:
+            problems.append(message)  # a check across settings names its variables itself
+            continue
+        field = str(error["loc"][0])
+        given = error.get("input")
+        shown = f"={given!s}" if isinstance(given, str | int) else ""
+        problems.append(f"{prefix}{field}".upper() + f"{shown}: {message}")
+    return "; ".join(problems)
