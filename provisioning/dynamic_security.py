@@ -57,7 +57,6 @@ _ALREADY_SO = frozenset(
     {
         ("createRole", "Role already exists"),
         ("createClient", "Client already exists"),
-        ("addRoleACL", "ACL with this topic already exists"),
         ("deleteClient", "Client not found"),
         ("deleteRole", "Role not found"),
     }
@@ -146,16 +145,16 @@ def initial_document() -> dict[str, Any]:
 
 
 def grant_commands(device_id: str) -> list[Command]:
-    """Create the device's role (with its ACLs) and its client; repeating them changes nothing.
+    """Create the device's role (with its ACLs, in the one command) and its client; repeating
+    them changes nothing.
 
-    `addRoleACL` repeats each ACL so a role that exists from an earlier, interrupted grant is
-    completed rather than trusted.
+    Two commands, because 2.0.11's plugin rewrites its whole file after each change: a fleet's
+    first reconcile costs commands x devices x file size. A role that exists with other ACLs
+    than these is the reconcile's to repair.
     """
     role = device_role(device_id)
-    acls = device_acls(device_id)
     return [
-        {"command": "createRole", "rolename": role, "acls": _acl_objects(acls)},
-        *({"command": "addRoleACL", "rolename": role, **acl} for acl in _acl_objects(acls)),
+        {"command": "createRole", "rolename": role, "acls": _acl_objects(device_acls(device_id))},
         {
             "command": "createClient",
             "username": device_id,

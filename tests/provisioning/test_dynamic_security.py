@@ -87,12 +87,15 @@ def test_an_id_that_would_widen_the_grant_is_refused(device_id: str) -> None:
 
 
 def test_grant_creates_role_then_client_and_withdraw_deletes_both() -> None:
-    grant = [command["command"] for command in dynsec.grant_commands("reg-1")]
+    role, client = dynsec.grant_commands("reg-1")
     withdraw = dynsec.withdraw_commands("reg-1")
 
-    assert grant[0] == "createRole"
-    assert grant[-1] == "createClient"
-    assert set(grant[1:-1]) == {"addRoleACL"}
+    assert (role["command"], role["rolename"]) == ("createRole", "device:reg-1")
+    assert {(acl["acltype"], acl["topic"], acl["allow"]) for acl in role["acls"]} == (
+        dynsec.device_acls("reg-1")
+    )
+    assert (client["command"], client["username"]) == ("createClient", "reg-1")
+    assert client["roles"] == [{"rolename": "device:reg-1", "priority": 0}]
     assert withdraw == [
         {"command": "deleteClient", "username": "reg-1"},
         {"command": "deleteRole", "rolename": "device:reg-1"},
