@@ -8,6 +8,12 @@ RECORDS_STORED = Counter("storefleet_ingest_records_stored", "Journal records st
 DUPLICATES = Counter("storefleet_ingest_duplicates", "Journal records received again and ignored")
 GAPS = Counter("storefleet_ingest_gaps", "Batches that started past the high-water mark")
 CHAIN_BREAKS = Counter("storefleet_ingest_chain_breaks", "Records refused for a bad hash link")
+RECORDS_REFUSED = Counter(
+    "storefleet_ingest_records_refused",
+    "Records that continue the chain but cannot be stored (the device is flagged), by reason:"
+    " invalid (not the contract's body, e.g. a sale without a total), database (refused by it)",
+    ["reason"],
+)
 DROPPED = Counter(
     "storefleet_ingest_messages_dropped", "Inbound MQTT messages dropped, by reason", ["reason"]
 )

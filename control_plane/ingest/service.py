@@ -9,27 +9,40 @@ Only the run of records that continues the stored chain is accepted:
 * first new seq > hwm + 1 — a gap: nothing stored, ask to resend from hwm + 1;
 * a record whose ``prev_hash`` is not the stored head, or whose ``hash`` does not match its
   content — the records before it are stored, it and everything after are refused, the device is
-  flagged, and the ack carries ``error`` so the appliance pauses instead of hammering.
+  flagged, and the ack carries ``error`` so the appliance pauses instead of hammering;
+* a record the cloud cannot store — a ``sale.completed`` body that is not a
+  :class:`~protocols.sale_body.SaleBody` (a missing total, a currency its column cannot hold,
+  totals that do not add up) — is refused the same way, with the reason. Checking it against the
+  contract's limits before the insert makes SQLite and PostgreSQL refuse exactly the same
+  records: SQLite does not enforce ``VARCHAR`` lengths, PostgreSQL does.
 
-``UNIQUE(device_id, seq)`` is the final guard: if it ever fires, the transaction rolls back and
-nothing is booked twice.
+The database stays the final guard (``UNIQUE(device_id, seq)``, ``UNIQUE(device_id, sale_id)``,
+its types): if it refuses a batch anyway, the transaction rolls back and nothing is booked twice;
+:func:`ingest_batch` then stores the batch in halves, each its own transaction, until the one
+record the database refuses is found, and flags the device with the database's reason. Either
+way the device never loops resending a record that can never be stored: its refusal is shown.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.db.tables import devices, journal, sales
 from control_plane.ingest import metrics
 from protocols.canonical import canonical_text
 from protocols.chain import envelope_bytes, hash_envelope
+from protocols.limits import clip
 from protocols.messages import JournalAck, JournalBatch, JournalRecord
+from protocols.sale_body import InvalidSaleBody, SaleBody
+from protocols.vocabulary import JournalKind
 
-SALE_COMPLETED = "sale.completed"
+#: What the database itself may answer about a record: the values do not fit, or a key repeats.
+_REFUSED_BY_DATABASE = (DataError, IntegrityError)
 
 
 class UnknownDevice(Exception):  # noqa: N818 - named in the domain's words
@@ -54,13 +67,69 @@ async def ingest_batch(
     *, engine: AsyncEngine, device_id: str, batch: JournalBatch, now_ms: int
 ) -> IngestOutcome:
     """Store what continues ``device_id``'s chain and say what the appliance should do next."""
+    try:
+        async with engine.begin() as conn:
+            return await _ingest(conn, device_id=device_id, batch=batch, now_ms=now_ms)
+    except _REFUSED_BY_DATABASE as err:
+        return await _find_refused_record(
+            engine, device_id=device_id, batch=batch, now_ms=now_ms, err=err
+        )
+
+
+async def _find_refused_record(
+    engine: AsyncEngine, *, device_id: str, batch: JournalBatch, now_ms: int, err: DBAPIError
+) -> IngestOutcome:
+    """The database refused the batch: store it in halves to find the record it refuses.
+
+    Each half is its own transaction, committed when it fits, so the records before the refused
+    one are kept. If storing ``pending`` records fails, the culprit is among the first half of
+    them, otherwise among the rest: about log2(batch) transactions, only on this rare path.
+    """
+    pending, stored, duplicates = len(batch.records), 0, 0
+    while pending > 1:
+        half = pending // 2
+        try:
+            async with engine.begin() as conn:
+                outcome = await _ingest(
+                    conn, device_id=device_id, batch=batch, now_ms=now_ms, limit=half
+                )
+        except _REFUSED_BY_DATABASE as refusal:
+            pending, err = half, refusal
+            continue
+        if outcome.problem is not None:  # refused before the database: nothing more to find
+            return replace(outcome, stored=stored + outcome.stored)
+        stored, duplicates = stored + outcome.stored, outcome.duplicates
+        pending -= half
+    reason = _database_reason(err)
     async with engine.begin() as conn:
-        return await _ingest(conn, device_id=device_id, batch=batch, now_ms=now_ms)
+        outcome = await _ingest(
+            conn, device_id=device_id, batch=batch, now_ms=now_ms, limit=0, refusal=reason
+        )
+    return replace(outcome, stored=stored + outcome.stored, duplicates=duplicates)
+
+
+def _database_reason(err: DBAPIError) -> str:
+    """What kind of refusal (the same name on both stores) and the driver's own first line."""
+    inner = err.orig if err.orig is not None else err
+    lines = str(inner).strip().splitlines()
+    first = lines[0] if lines else type(inner).__name__
+    return f"the cloud's database refused it ({type(err).__name__}: {first})"
 
 
 async def _ingest(
-    conn: AsyncConnection, *, device_id: str, batch: JournalBatch, now_ms: int
+    conn: AsyncConnection,
+    *,
+    device_id: str,
+    batch: JournalBatch,
+    now_ms: int,
+    limit: int | None = None,
+    refusal: str | None = None,
 ) -> IngestOutcome:
+    """Store the run of records that continues the chain.
+
+    ``limit`` stores at most that many new records (the search for a record the database
+    refuses); ``refusal`` refuses the record after them with that reason.
+    """
     query = select(
         devices.c.hwm,
         devices.c.head_hash,
@@ -86,11 +155,18 @@ async def _ingest(
         ack = JournalAck(hwm=hwm, head_hash=head, resend_from=hwm + 1)
         return IngestOutcome(ack, 0, duplicates, problem)
 
-    accepted: list[tuple[JournalRecord, str]] = []
-    problem = None
+    accepted: list[_Accepted] = []
+    problem, why = None, ""
     for record in fresh:
+        if limit is not None and len(accepted) == limit:
+            if refusal is not None:
+                problem, why = f"seq {record.seq}: {refusal}", "database"
+            break
         if record.prev_hash != head:
-            problem = f"seq {record.seq}: prev_hash does not continue the stored chain"
+            problem, why = (
+                f"seq {record.seq}: prev_hash does not continue the stored chain",
+                "chain",
+            )
             break
         # decode() refused floats in journal bodies already, so the unchecked form is canonical
         body_text = canonical_text(record.body, checked=False)
@@ -98,9 +174,14 @@ async def _ingest(
             seq=record.seq, kind=record.kind, ts=record.ts, body_text=body_text
         )
         if hash_envelope(head, envelope) != record.hash:
-            problem = f"seq {record.seq}: hash does not match the record's content"
+            problem, why = f"seq {record.seq}: hash does not match the record's content", "chain"
             break
-        accepted.append((record, body_text))
+        try:
+            sale = _sale(record)
+        except InvalidSaleBody as err:
+            problem, why = f"seq {record.seq}: the cloud cannot store it: {err.reason}", "invalid"
+            break
+        accepted.append(_Accepted(record, body_text, sale))
         head = record.hash
 
     new_hwm = hwm + len(accepted)
@@ -114,13 +195,18 @@ async def _ingest(
             now_ms=now_ms,
         )
         metrics.RECORDS_STORED.inc(len(accepted))
-        for record, _ in accepted:
-            metrics.LAG.observe(max(0, now_ms - record.ts) / 1000)
+        for item in accepted:
+            metrics.LAG.observe(max(0, now_ms - item.record.ts) / 1000)
     changes: dict[str, Any] = {"hwm": new_hwm, "head_hash": head, "last_ingest_at": now_ms}
     if accepted:
-        changes["ingest_lag_ms"] = max(0, now_ms - accepted[-1][0].ts)
+        changes["ingest_lag_ms"] = max(0, now_ms - accepted[-1].record.ts)
     if problem is not None:
-        metrics.CHAIN_BREAKS.inc()
+        problem = clip(problem.replace("\x00", "\\0"))  # it travels in the ack's bounded error
+        if why == "chain":
+            metrics.CHAIN_BREAKS.inc()
+        else:
+            metrics.RECORDS_REFUSED.labels(why).inc()
+        # the flag of a broken chain, reused: the console shows the device flagged, with why
         changes |= {
             "chain_ok": False,
             "chain_alerts": devices.c.chain_alerts + 1,
@@ -133,13 +219,29 @@ async def _ingest(
     return IngestOutcome(JournalAck(hwm=new_hwm, head_hash=head), len(accepted), duplicates)
 
 
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    """A record that continues the chain, its canonical body, and its sale if it is one."""
+
+    record: JournalRecord
+    body_text: str
+    sale: SaleBody | None
+
+
+def _sale(record: JournalRecord) -> SaleBody | None:
+    """The record's sale, validated as the contract's :class:`SaleBody` (never defaulted)."""
+    if record.kind != JournalKind.SALE_COMPLETED:
+        return None
+    return SaleBody.from_body(record.body)
+
+
 async def _store(
     conn: AsyncConnection,
     *,
     device_id: str,
     tenant_id: str,
     store_id: str,
-    accepted: list[tuple[JournalRecord, str]],
+    accepted: list[_Accepted],
     now_ms: int,
 ) -> None:
     await conn.execute(
@@ -147,38 +249,31 @@ async def _store(
         [
             {
                 "device_id": device_id,
-                "seq": record.seq,
-                "kind": record.kind,
-                "ts": record.ts,
-                "prev_hash": record.prev_hash,
-                "hash": record.hash,
-                "body": body_text,
+                "seq": item.record.seq,
+                "kind": item.record.kind,
+                "ts": item.record.ts,
+                "prev_hash": item.record.prev_hash,
+                "hash": item.record.hash,
+                "body": item.body_text,
                 "received_at": now_ms,
             }
-            for record, body_text in accepted
+            for item in accepted
         ],
     )
     sale_rows = [
-        _sale_row(record, device_id=device_id, tenant_id=tenant_id, store_id=store_id)
-        for record, _ in accepted
-        if record.kind == SALE_COMPLETED
+        {
+            "device_id": device_id,
+            "seq": item.record.seq,
+            "sale_id": item.sale.sale_id,
+            "tenant_id": tenant_id,
+            "store_id": store_id,
+            "receipt_no": item.sale.receipt_no,
+            "currency": item.sale.currency,
+            "total_minor": item.sale.total_minor,
+            "ts": item.record.ts,
+        }
+        for item in accepted
+        if item.sale is not None
     ]
     if sale_rows:
         await conn.execute(sales.insert(), sale_rows)
-
-
-def _sale_row(
-    record: JournalRecord, *, device_id: str, tenant_id: str, store_id: str
-) -> dict[str, Any]:
-    body = record.body
-    return {
-        "device_id": device_id,
-        "seq": record.seq,
-        "sale_id": str(body.get("sale_id", f"seq-{record.seq}")),
-        "tenant_id": tenant_id,
-        "store_id": store_id,
-        "receipt_no": int(body.get("receipt_no", 0)),
-        "currency": str(body.get("currency", "")),
-        "total_minor": int(body.get("total_minor", 0)),
-        "ts": record.ts,
-    }
