@@ -148,7 +148,7 @@ def journal_body(
                     {
                         "sku": line.sku,
                         "description": line.description,
-                        "quantity": line.quantity,
+                        "quantity": str(line.quantity),
                         "unit_price_minor": line.unit_price_minor,
                         "amount_minor": line.amount_minor,
                     }
