@@ -17,6 +17,7 @@ from control_plane.ingest.refusal import refused
 from protocols.errors import MalformedMessage
 from protocols.limits import MAP_ENTRIES, Count, Identifier, Int64, Label, Seq, Text
 from protocols.messages import CommandResult
+from protocols.vocabulary import CommandName
 
 #: The agent trims a count's lines to this many (``MAX_RESULT_LINES``) to fit one message.
 MAX_LINES = 2000
@@ -88,10 +89,10 @@ class Outcome(_Strict):
 
 #: One model per command the control plane sends (``service.ALLOWED``).
 RESULTS: dict[str, type[_Strict]] = {
-    "stock_count.start": CountStarted,
-    "stock_count.stop": CountStopped,
-    "printer.test_page": TestPageSent,
-    "drawer.open": DrawerOpened,
+    CommandName.STOCK_COUNT_START: CountStarted,
+    CommandName.STOCK_COUNT_STOP: CountStopped,
+    CommandName.PRINTER_TEST_PAGE: TestPageSent,
+    CommandName.DRAWER_OPEN: DrawerOpened,
 }
 
 

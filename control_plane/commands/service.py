@@ -42,10 +42,18 @@ from protocols.codec import encode
 from protocols.errors import MalformedMessage
 from protocols.messages import Command, CommandResult
 from protocols.topics import Channel, device_topic
+from protocols.vocabulary import CommandName
 
 #: The commands the appliance's fleet agent runs (``edge/agent/commands.py``). Anything else is
 #: refused here, so a typo fails at the operator's click instead of as a device-side rejection.
-ALLOWED = frozenset({"stock_count.start", "stock_count.stop", "printer.test_page", "drawer.open"})
+ALLOWED = frozenset(
+    {
+        CommandName.STOCK_COUNT_START,
+        CommandName.STOCK_COUNT_STOP,
+        CommandName.PRINTER_TEST_PAGE,
+        CommandName.DRAWER_OPEN,
+    }
+)
 
 Status = Literal["pending", "done", "timed_out"]
 Recorded = Literal["recorded", "duplicate", "unknown"]

@@ -14,9 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.tables import devices, journal
+from protocols.vocabulary import JournalKind
 
 #: The journal kind the appliance commits a count under (``edge/peripherals/rfid/count.py``).
-COMMITTED = "stock_count.committed"
+COMMITTED = JournalKind.STOCK_COUNT_COMMITTED
 
 
 async def list_stock_counts(
