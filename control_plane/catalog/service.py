@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -23,6 +24,8 @@ from control_plane.catalog.schemas import CatalogItem, ChangeSet, Snapshot
 from control_plane.catalog.tables import catalog_items, catalog_versions
 from control_plane.db.tables import tenants
 from control_plane.devices.errors import TenantNotFound
+
+T = TypeVar("T")
 
 
 def _now_ms() -> int:
@@ -73,41 +76,79 @@ async def upsert_items(
             async with engine.begin() as conn:
                 await _require_tenant(conn, tenant_id)
                 version = await _next_version(conn, tenant_id)
-                for item in items:
-                    body = item.model_copy(update={"version": version}).model_dump_json()
-                    changed = await conn.execute(
-                        update(catalog_items)
-                        .where(
-                            catalog_items.c.tenant_id == tenant_id,
-                            catalog_items.c.item_id == item.id,
-                        )
-                        .values(version=version, deleted=False, body=body)
-                    )
-                    if changed.rowcount == 0:
-                        await conn.execute(
-                            insert(catalog_items).values(
-                                tenant_id=tenant_id,
-                                item_id=item.id,
-                                version=version,
-                                deleted=False,
-                                body=body,
-                            )
-                        )
-                for item_id in deletes:
-                    await conn.execute(
-                        update(catalog_items)
-                        .where(
-                            catalog_items.c.tenant_id == tenant_id,
-                            catalog_items.c.item_id == item_id,
-                        )
-                        .values(version=version, deleted=True)
-                    )
+                await _upsert(conn, tenant_id=tenant_id, version=version, items=items)
+                await _delete(conn, tenant_id=tenant_id, version=version, item_ids=deletes)
                 return version
         except IntegrityError:
             if attempt == 2:
                 raise
             # two first-ever upserts raced to create the counter: the loser runs again
     raise AssertionError("unreachable")
+
+
+#: Ids per ``IN (…)`` or per executemany batch: well inside both stores' bound-parameter limits.
+CHUNK = 500
+
+
+def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+async def _upsert(
+    conn: AsyncConnection, *, tenant_id: str, version: int, items: Sequence[CatalogItem]
+) -> None:
+    """Write ``items`` at ``version`` in a few statements, not two per item.
+
+    An upsert may hold 10,000 items: one round trip each took longer than a client waits. The
+    last of several items with one id wins, as it did when they were written one by one.
+    """
+    latest = {item.id: item for item in items}
+    bodies = {
+        item_id: item.model_copy(update={"version": version}).model_dump_json()
+        for item_id, item in latest.items()
+    }
+    ids = list(bodies)
+    existing: set[str] = set()
+    for chunk in _chunks(ids):
+        found = await conn.execute(
+            select(catalog_items.c.item_id).where(
+                catalog_items.c.tenant_id == tenant_id, catalog_items.c.item_id.in_(chunk)
+            )
+        )
+        existing.update(str(row[0]) for row in found)
+    changed: list[dict[str, object]] = [
+        {"b_item_id": item_id, "b_body": bodies[item_id]} for item_id in ids if item_id in existing
+    ]
+    added: list[dict[str, object]] = [
+        {"tenant_id": tenant_id, "item_id": i, "version": version, "deleted": False, "body": b}
+        for i, b in bodies.items()
+        if i not in existing
+    ]
+    statement = (
+        update(catalog_items)
+        .where(
+            catalog_items.c.tenant_id == tenant_id,
+            catalog_items.c.item_id == bindparam("b_item_id"),
+        )
+        .values(version=version, deleted=False, body=bindparam("b_body"))
+    )
+    for batch in _chunks(changed):
+        await conn.execute(statement, list(batch))
+    for batch in _chunks(added):
+        await conn.execute(insert(catalog_items), list(batch))
+
+
+async def _delete(
+    conn: AsyncConnection, *, tenant_id: str, version: int, item_ids: Sequence[str]
+) -> None:
+    """Leave a tombstone at ``version`` for each of ``item_ids`` the tenant has."""
+    for chunk in _chunks(sorted(set(item_ids))):
+        await conn.execute(
+            update(catalog_items)
+            .where(catalog_items.c.tenant_id == tenant_id, catalog_items.c.item_id.in_(chunk))
+            .values(version=version, deleted=True)
+        )
 
 
 def _item(body: str) -> CatalogItem:
