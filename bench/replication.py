@@ -324,7 +324,7 @@ async def appliance_rss(workdir: Path, seconds: float) -> float:
         [
             sys.executable,
             "-m",
-            "control_plane.cli",
+            "edge.cli",
             "appliance",
             "--device-id",
             "rss-probe",

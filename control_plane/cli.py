@@ -1,23 +1,22 @@
-"""The ``storefleet`` command line."""
+"""The control plane's command line (``storefleet-cloud``): ``serve``, ``provision``, ``operators``.
+
+The cloud alone: nothing here imports ``edge``, so a control-plane install (``storefleet[cloud]``)
+has its commands without the appliance's drivers. The product's ``storefleet`` command
+(``storefleet.cli``) mounts these beside the appliance's and adds the demo, which needs both.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import NoReturn
 
 import typer
 
 from control_plane.operators.cli import app as operators_app
-from edge.cli import appliance as appliance_command
-from edge.kiosk.register_command import register as register_command
 from provisioning.cli import app as provision_app
 
-app = typer.Typer(
-    help="storefleet: point of sale at the edge, fleet in the cloud.", no_args_is_help=True
-)
+app = typer.Typer(help="storefleet control plane: the fleet in the cloud.", no_args_is_help=True)
 app.add_typer(provision_app, name="provision")
 app.add_typer(operators_app, name="operators")
 
@@ -37,39 +36,6 @@ def _logging(verbose: bool) -> None:
     )
     for noisy in ("amqtt", "transitions", "aiosqlite", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-@app.command()
-def demo(
-    stores: Annotated[int, typer.Option(min=1, max=50, help="simulated stores")] = 3,
-    rate: Annotated[float, typer.Option(min=0.01, help="sales per second per store")] = 1.0,
-    port: Annotated[int, typer.Option(help="console and API port")] = 8080,
-    kiosk_base_port: Annotated[int, typer.Option(help="store N's kiosk is on this + N")] = 8100,
-    data_dir: Annotated[Path, typer.Option(help="ledgers and the control-plane database")] = Path(
-        ".storefleet/demo"
-    ),
-    broker_url: Annotated[
-        str | None, typer.Option(help="mqtt://host:port; default embedded")
-    ] = None,
-    peripherals: Annotated[bool, typer.Option(help="simulated printer, scanner, RFID")] = True,
-    verbose: bool = False,
-) -> None:
-    """Run a control plane and simulated store appliances; Ctrl-C stops all of it."""
-    from control_plane.demo import DemoSettings, run_demo
-
-    _logging(verbose)
-    settings = DemoSettings(
-        stores=stores,
-        rate=rate,
-        port=port,
-        kiosk_base_port=kiosk_base_port,
-        data_dir=data_dir,
-        broker_url=broker_url,
-        peripherals=peripherals,
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_demo(settings))
-    typer.echo("storefleet demo stopped.")
 
 
 @app.command()
@@ -98,10 +64,6 @@ def serve(verbose: bool = False) -> None:
             "enrolment is off until the CA is configured: %s", provisioning.off_because
         )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
-
-
-app.command("appliance")(appliance_command)  # edge/cli.py owns it now (issue 10)
-app.command("register")(register_command)  # the appliance's register, first boot included
 
 
 def main() -> None:

@@ -1,24 +1,17 @@
-"""``storefleet demo``: a control plane and simulated stores on one machine.
+"""The cloud's half of ``storefleet demo``: the demo tenant's control plane and its seed.
 
-Each store runs the real appliance: its own SQLite ledger and MQTT connections, the register
-service with its touchscreen kiosk, simulated peripherals (an ESC/POS printer on raw TCP, an
-LLRP RFID reader, a serial scanner on a pty) driven by the real drivers, and the fleet agent.
-Store 1's kiosk is left for a person; the other stores have a simulated cashier ringing sales
-through the same register API the kiosk calls. Everything lives in one event loop, so Ctrl-C
-stops it all and leaves nothing running.
+``storefleet.demo`` composes this with the appliance's registers; this half imports no ``edge``
+module, so what the console shows (the register's name, the catalog) is handed in by the caller,
+which reads it from the same store document the kiosks read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
-import logging
-import signal
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
-import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.app import create_app
@@ -27,31 +20,9 @@ from control_plane.catalog.schemas import CatalogItem
 from control_plane.devices import service as registry
 from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.settings import ControlPlaneSettings
-from edge.kiosk.run import RegisterOptions, run_register
-from edge.peripherals.register_config import load_register_devices
-from edge.pos.simulated_cashier import CashierSettings
-from edge.pos.store_config import DEMO_CATALOG, load_store_config
-from edge.settings import EdgeSettings
-
-log = logging.getLogger(__name__)
 
 TENANT = "demo-retail"
 STORE_NAMES = ("Bahnhofstrasse", "Harbour Mall", "Station Kiosk", "Old Town", "Airport", "Campus")
-
-
-@dataclass(frozen=True, kw_only=True)
-class DemoSettings:
-    """What the demo runs."""
-
-    stores: int = 3
-    rate: float = 1.0
-    data_dir: Path = Path(".storefleet/demo")
-    host: str = "127.0.0.1"
-    port: int = 8080
-    kiosk_base_port: int = 8100
-    broker_url: str | None = None
-    database_url: str | None = None
-    peripherals: bool = True
 
 
 def device_id_for(store: int) -> str:
@@ -59,12 +30,10 @@ def device_id_for(store: int) -> str:
     return f"demo-s{store:02d}-r1"
 
 
-async def seed(engine: AsyncEngine, stores: int) -> None:
+async def seed(
+    engine: AsyncEngine, *, stores: int, register_name: str, items: Sequence[CatalogItem]
+) -> None:
     """The demo tenant, its stores, one register each and the catalog; idempotent across runs."""
-    # the console's name for each register is the one its kiosk shows: both from the store file
-    register_name = load_store_config().register_name(
-        EdgeSettings.model_fields["register_id"].default
-    )
     with contextlib.suppress(registry.AlreadyExists):
         await registry.create_tenant(engine, tenant_id=TENANT, name="Demo Retail", currency="CHF")
     for number in range(1, stores + 1):
@@ -81,93 +50,31 @@ async def seed(engine: AsyncEngine, stores: int) -> None:
             )
     current = await catalog.snapshot(engine, tenant_id=TENANT)
     if current.version == 0:
-        items = json.loads(DEMO_CATALOG.read_text())["items"]
-        await catalog.upsert_items(
-            engine, tenant_id=TENANT, items=[CatalogItem.model_validate(i) for i in items]
-        )
+        await catalog.upsert_items(engine, tenant_id=TENANT, items=list(items))
 
 
-async def run_demo(demo: DemoSettings) -> None:
-    """Run until Ctrl-C."""
-    demo.data_dir.mkdir(parents=True, exist_ok=True)
-    base_url = f"http://{demo.host}:{demo.port}"
+def demo_control_plane(
+    *,
+    data_dir: Path,
+    host: str,
+    port: int,
+    broker_url: str | None,
+    database_url: str | None,
+) -> tuple[FastAPI, ControlPlaneSettings]:
+    """The control plane on the demo's data directory, with a throw-away CA for enrolment QRs."""
     settings = ControlPlaneSettings(
-        database_url=demo.database_url
-        or f"sqlite+aiosqlite:///{(demo.data_dir / 'control-plane.db').resolve()}",
-        broker_url=demo.broker_url,
-        host=demo.host,
-        port=demo.port,
-        identity_dir=demo.data_dir / "control-plane-identity",
+        database_url=database_url
+        or f"sqlite+aiosqlite:///{(data_dir / 'control-plane.db').resolve()}",
+        broker_url=broker_url,
+        host=host,
+        port=port,
+        identity_dir=data_dir / "control-plane-identity",
     )
     app = create_app(settings)
-    # a throw-away CA so enrolment QR codes can be made and redeemed in the demo
     app.state.provisioning_settings = ProvisioningSettings(
         demo=True,
-        directory=demo.data_dir / "ca",
-        public_url=base_url,
+        directory=data_dir / "ca",
+        public_url=f"http://{host}:{port}",
         device_broker_url=settings.broker.url,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=demo.host, port=demo.port, log_level="warning", lifespan="on")
-    )
-    # Ctrl-C asks every part to stop in order (registers first, so appliances say goodbye
-    # while the broker is still there), rather than cancelling servers mid-request.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    devices = load_register_devices({"STOREFLEET_PERIPHERALS_PRESET": "simulated"})
-    async with asyncio.TaskGroup() as tasks:
-        serving = tasks.create_task(server.serve(), name="control-plane")
-        while not server.started:
-            if serving.done():
-                return
-            await asyncio.sleep(0.05)
-        await seed(app.state.engine, demo.stores)
-        registers = []
-        for number in range(1, demo.stores + 1):
-            device_id = device_id_for(number)
-            registers.append(
-                tasks.create_task(
-                    run_register(
-                        EdgeSettings(
-                            device_id=device_id,
-                            ledger_path=demo.data_dir / device_id / "ledger.db",
-                            broker_url=settings.broker.url,
-                        ),
-                        RegisterOptions(
-                            kiosk_host=demo.host,
-                            kiosk_port=demo.kiosk_base_port + number,
-                            catalog_url=base_url,
-                            tenant_id=TENANT,
-                        ),
-                        peripherals=devices if demo.peripherals else None,
-                        cashier=None
-                        if number == 1
-                        else CashierSettings(rate=demo.rate, seed=number),
-                        stop=stop,
-                    ),
-                    name=f"register-{device_id}",
-                )
-            )
-        kiosks = "\n".join(
-            f"  kiosk    http://{demo.host}:{demo.kiosk_base_port + n}/  store {n}"
-            + ("  (yours: sign in as Anna, PIN 1234)" if n == 1 else "  (simulated cashier)")
-            for n in range(1, demo.stores + 1)
-        )
-        print(  # noqa: T201 - the demo talks to a person at a terminal
-            f"storefleet demo: {demo.stores} stores, simulated cashiers ringing "
-            f"{demo.rate:g} sales/s\n"
-            f"  console  {base_url}/\n"
-            f"  API      {base_url}/docs\n"
-            f"{kiosks}\n"
-            f"  broker   {settings.broker.url}"
-            f"{' (embedded)' if settings.embedded_broker else ''}\n"
-            "  Ctrl-C stops everything.",
-            flush=True,
-        )
-        await stop.wait()
-        print("storefleet demo: stopping…", flush=True)  # noqa: T201
-        await asyncio.gather(*registers)
-        server.should_exit = True
+    return app, settings

@@ -16,6 +16,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from edge.enrolment.cli import enrol as enrol_command
 from edge.kiosk.register_command import register as register_command
 
 app = typer.Typer(help="storefleet appliance: the register and its fleet agent.")
@@ -36,6 +37,7 @@ def _logging(verbose: bool) -> None:
 
 
 app.command("register")(register_command)  # the appliance's register, first boot included
+app.command("enrol")(enrol_command)  # the field tech's enrolment from a terminal
 
 
 @app.command()

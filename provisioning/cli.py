@@ -2,7 +2,8 @@
 
 Mounted by the control plane's CLI with `app.add_typer(provisioning.cli.app, name="provision")`.
 Commands that talk to the control plane's API (enrol-create, device-status, decommission,
-replace) and the appliance's `enrol` live in `provisioning.cli_fleet` and are registered here.
+replace, crl-refresh) live in `provisioning.cli_fleet` and are registered here. The field tech's
+`enrol` is the appliance's (`edge.enrolment.cli`), so this package imports neither side.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""`storefleet provision …` commands that talk to a running control plane, and `enrol`.
+"""`storefleet provision …` commands that talk to a running control plane.
 
 Operators create enrolments, check, decommission and replace devices through the control
 plane's API (httpx), never by touching its database, so the commands work the same against one
-machine or a fleet behind a load balancer. `enrol` runs on the appliance: it is what the
-first-boot screen does with a scanned QR code, for a technician with a keyboard.
+machine or a fleet behind a load balancer. The field tech's `enrol` runs on the appliance and
+lives on its side (`edge.enrolment.cli`): this package is shared by both installs and never
+imports the edge.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 from typing import Annotated, Any
@@ -176,34 +176,6 @@ def replace(
     console.print(f"{device_id} is retired when the new appliance enrols with this code")
 
 
-def enrol(
-    *,
-    identity_dir: Annotated[Path, typer.Option(help="Where the appliance keeps its identity.")],
-    qr: Annotated[str | None, typer.Option(help="The scanned QR text (sfenrol:1?…).")] = None,
-    code: Annotated[str | None, typer.Option(help="The typed code (XXXX-XXXX-XXXX).")] = None,
-) -> None:
-    """Enrol this appliance as first boot does; --code needs STOREFLEET_ENROL_* settings."""
-    from edge.enrolment.errors import EnrolmentFailed
-    from edge.enrolment.first_boot import enrol_from_qr, enrol_with_code
-    from edge.enrolment.settings import EnrolmentSettings
-    from provisioning.errors import ProvisioningError
-
-    if (qr is None) == (code is None):
-        raise _fail("give --qr (scanned text) or --code (typed code)")
-    try:
-        with console.status("enrolling: pinning the CA, sending the request…"):
-            if qr is not None:
-                result = asyncio.run(enrol_from_qr(qr, identity_dir=identity_dir))
-            else:
-                assert code is not None
-                settings = EnrolmentSettings(identity_dir=identity_dir)
-                result = asyncio.run(enrol_with_code(code, settings=settings))
-    except (EnrolmentFailed, ProvisioningError, ValueError) as err:
-        raise _fail(str(err)) from err
-    state = "already enrolled" if result.resumed else "enrolled"
-    console.print(f"[green]{state}[/] as [bold]{result.device_id}[/], broker {result.broker_url}")
-
-
 def crl_refresh(*, api: ApiUrl = DEFAULT_API) -> None:
     """Have the control plane rewrite the broker's CRL (cron it daily, then SIGHUP the broker)."""
     written = _call(api, "POST", "/api/crl/refresh").json()["crl_written"]
@@ -218,5 +190,4 @@ def register(app: typer.Typer) -> None:
     app.command("device-status")(device_status)
     app.command("decommission")(decommission)
     app.command("replace")(replace)
-    app.command("enrol")(enrol)
     app.command("crl-refresh")(crl_refresh)

@@ -1,4 +1,4 @@
-"""The first-party import graph, read from the source: no circles; the cloud never imports the edge.
+"""The first-party import graph, read from the source: no circles; the two sides stay apart.
 
 How it works: every ``.py`` file of every first-party package (the ``include`` patterns of
 ``[tool.setuptools.packages.find]`` in ``pyproject.toml``) is parsed with :mod:`ast`, and every
@@ -9,6 +9,11 @@ the only way to pass is to remove the circle (STYLE.md: move the shared piece). 
 graph's strongly connected components with more than one module (Tarjan); each is reported with
 the file and line of every edge in it. Implicit imports of parent packages are not edges: a
 package's ``__init__`` re-exporting its submodules is not a circle.
+
+The sides: the cloud (``control_plane``) and the appliance (``edge``) install and start apart, so
+neither imports the other, directly or through a shared package; the shared packages
+(``protocols``, ``provisioning``) import neither; and only ``storefleet``, the product's
+composition of both (its command line and the demo), imports both, while nothing imports it.
 """
 
 from __future__ import annotations
@@ -184,7 +189,13 @@ def graph() -> dict[str, dict[str, tuple[Path, int]]]:
 
 def test_every_first_party_package_is_read() -> None:
     """Guards the scan: a package missing here would make the other checks pass vacuously."""
-    assert first_party_packages(ROOT) == ["control_plane", "edge", "protocols", "provisioning"]
+    assert first_party_packages(ROOT) == [
+        "control_plane",
+        "edge",
+        "protocols",
+        "provisioning",
+        "storefleet",
+    ]
 
 
 def test_the_import_graph_has_no_circle(graph: Graph) -> None:
@@ -194,10 +205,32 @@ def test_the_import_graph_has_no_circle(graph: Graph) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 splits the CLI")
-def test_the_control_plane_never_imports_the_edge(graph: Graph) -> None:
-    found = crossings(graph, importer="control_plane", imported="edge")
-    assert not found, "the control plane imports the edge:\n" + "\n".join(found)
+#: (importer, imported): packages that must never load the other, directly or through others
+APART = [
+    pytest.param("control_plane", "edge", id="the-cloud-never-imports-the-appliance"),
+    pytest.param("edge", "control_plane", id="the-appliance-never-imports-the-cloud"),
+    *(
+        pytest.param(shared, side, id=f"shared-{shared}-never-imports-{side}")
+        for shared in ("protocols", "provisioning")
+        for side in ("control_plane", "edge")
+    ),
+    *(
+        pytest.param(package, "storefleet", id=f"nothing-in-{package}-imports-the-composition")
+        for package in ("control_plane", "edge", "protocols", "provisioning")
+    ),
+]
+
+
+@pytest.mark.parametrize(("importer", "imported"), APART)
+def test_the_sides_stay_apart(graph: Graph, importer: str, imported: str) -> None:
+    found = crossings(graph, importer=importer, imported=imported)
+    assert not found, f"{importer} imports {imported}:\n" + "\n".join(found)
+
+
+def test_the_composition_is_where_both_sides_meet(graph: Graph) -> None:
+    """Guards APART: the composition does load both, so the crossings above can be seen."""
+    assert crossings(graph, importer="storefleet", imported="control_plane")
+    assert crossings(graph, importer="storefleet", imported="edge")
 
 
 # -- the checks can fail: small trees with the circles this graph must see -----------------------

@@ -23,7 +23,7 @@ PG = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 def run(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
     """Run the CLI as a process; its output with the frame's borders and wrapping undone."""
     done = subprocess.run(
-        [sys.executable, "-m", "control_plane.cli", *args],
+        [sys.executable, "-m", "storefleet.cli", *args],  # the product command: both sides
         env={"PATH": "/usr/bin:/bin", "COLUMNS": "100", "TERM": "dumb", **env},
         cwd=cwd,
         capture_output=True,

@@ -74,7 +74,7 @@ class ApplianceProcess:
         argv = [
             sys.executable,
             "-m",
-            "control_plane.cli",
+            "edge.cli",
             "appliance",
             "--device-id",
             self.device_id,

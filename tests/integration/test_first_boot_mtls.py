@@ -1,6 +1,6 @@
 """`storefleet register` as the appliance image runs it: first boot, mTLS, reboot, power cut.
 
-A child process per boot (`python -m control_plane.cli register --identity-dir …`), driven only
+A child process per boot (`python -m edge.cli register --identity-dir …`), driven only
 through its kiosk API as the touchscreen would, against the control plane served by uvicorn
 with its fleet CA, Mosquitto on the mTLS listener, and the control plane's ingest there. What
 survives a reboot is exactly what is on disk: the identity directory and the ledger.
@@ -92,7 +92,7 @@ async def boot(tmp_path: Path) -> AsyncIterator[Boot]:
     argv = [
         sys.executable,
         "-m",
-        "control_plane.cli",
+        "edge.cli",
         "register",
         "--identity-dir",
         str(tmp_path / "appliance" / "identity"),

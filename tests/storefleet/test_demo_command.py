@@ -36,7 +36,7 @@ def test_demo_sells_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "control_plane.cli",
+            "storefleet.cli",
             "demo",
             "--stores",
             "2",

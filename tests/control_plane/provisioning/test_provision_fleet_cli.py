@@ -1,4 +1,4 @@
-"""`storefleet provision` commands against the served control plane (CliRunner in a thread)."""
+"""`storefleet provision` and `enrol` against the served control plane (CliRunner in a thread)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from click.testing import Result
 from PIL import Image
 from typer.testing import CliRunner
 
-from control_plane.cli import app
 from provisioning.enrolment import parse_qr
+from storefleet.cli import app
 from tests.control_plane.provisioning.fleet_harness import STORE, TENANT, Fleet
 
 pytestmark = [
@@ -22,10 +22,17 @@ pytestmark = [
 runner = CliRunner()
 
 
-async def _run(fleet: Fleet, *args: str) -> Result:
+async def _run(fleet: Fleet, *args: str, group: tuple[str, ...] = ("provision",)) -> Result:
     """The command in a worker thread, so this loop keeps serving the control plane."""
     env = {"STOREFLEET_API_URL": fleet.url, "COLUMNS": "200"}
-    return await asyncio.to_thread(runner.invoke, app, ["provision", *args], env=env)
+    return await asyncio.to_thread(runner.invoke, app, [*group, *args], env=env)
+
+
+async def _enrol(fleet: Fleet, qr_text: str, identity_dir: Path) -> Result:
+    """The field tech's `storefleet enrol`: the appliance's command, not under `provision`."""
+    return await _run(
+        fleet, "enrol", "--qr", qr_text, "--identity-dir", str(identity_dir), group=()
+    )
 
 
 async def test_enrol_create_saves_a_scannable_qr_and_a_sheet(fleet: Fleet, tmp_path: Path) -> None:
@@ -49,9 +56,7 @@ async def test_an_appliance_enrols_and_the_operator_sees_then_decommissions_it(
 ) -> None:
     created = await fleet.create_enrolment()
 
-    enrolled = await _run(
-        fleet, "enrol", "--qr", created["qr_text"], "--identity-dir", str(tmp_path / "id")
-    )
+    enrolled = await _enrol(fleet, created["qr_text"], tmp_path / "id")
     device_id = (await fleet.enrolment(created["enrolment"]["id"]))["device_id"]
     status = await _run(fleet, "device-status", device_id)
     retired = await _run(fleet, "decommission", device_id, "--yes", "--by", "ops")
@@ -69,7 +74,7 @@ async def test_replace_prints_the_new_enrolment_for_the_same_store(
     fleet: Fleet, tmp_path: Path
 ) -> None:
     created = await fleet.create_enrolment()
-    await _run(fleet, "enrol", "--qr", created["qr_text"], "--identity-dir", str(tmp_path / "id"))
+    await _enrol(fleet, created["qr_text"], tmp_path / "id")
     device_id = (await fleet.enrolment(created["enrolment"]["id"]))["device_id"]
 
     result = await _run(fleet, "replace", device_id, "--created-by", "ops")
