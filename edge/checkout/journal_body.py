@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Self
 
 from edge.checkout.errors import JournalBodyError
+from protocols.vocabulary import JournalKind
 
 BODY_VERSION = 1
 _REGISTRY: dict[str, type[JournalRecord]] = {}
@@ -30,7 +31,7 @@ class JournalRecord:
     """Mixin for journaled records; ``KINDS`` lists the kinds the class encodes as."""
 
     __slots__ = ()
-    KINDS: ClassVar[tuple[str, ...]] = ()
+    KINDS: ClassVar[tuple[JournalKind, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -38,13 +39,13 @@ class JournalRecord:
             _REGISTRY[kind] = cls  # the slots copy dataclass makes registers last, as it should
 
     @property
-    def journal_kind(self) -> str:
+    def journal_kind(self) -> JournalKind:
         """The kind written into the body; records with several kinds override this."""
         return self.KINDS[0]
 
     def to_journal_body(self) -> dict[str, Any]:
         """The JSON-safe body: ``{"kind": …, "v": 1, <fields>}``."""
-        body: dict[str, Any] = {"kind": self.journal_kind, "v": BODY_VERSION}
+        body: dict[str, Any] = {"kind": self.journal_kind.value, "v": BODY_VERSION}
         body.update(_encode_dataclass(self))
         return body
 

@@ -28,6 +28,7 @@ from edge.checkout.sale import Sale, receipt_id
 from edge.checkout.staff import Approval, ApprovalRequired, Role, can_approve
 from edge.checkout.tax import TaxRow
 from edge.checkout.tenders import CardApproved, PaymentTerminal, Tender, TenderKind
+from protocols.vocabulary import JournalKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +50,7 @@ class ReturnLine:
 class SaleReturn(JournalRecord):
     """A return; ``refunds`` pay out ``refund_minor + rounding_minor`` in total."""
 
-    KINDS: ClassVar[tuple[str, ...]] = ("sale.returned",)
+    KINDS: ClassVar[tuple[JournalKind, ...]] = (JournalKind.SALE_RETURNED,)
 
     return_id: str
     register_id: str

@@ -23,6 +23,7 @@ from edge.checkout.journal_body import JournalRecord
 from edge.checkout.money import Currency
 from edge.checkout.tax import PricingMode, TaxRow
 from edge.checkout.tenders import Payment, Tender
+from protocols.vocabulary import JournalKind
 
 
 def receipt_id(register_id: str, receipt_number: int) -> str:
@@ -56,7 +57,7 @@ class SaleLine:
 class Sale(JournalRecord):
     """A completed sale; ``idempotency_key`` is UNIQUE in the ledger."""
 
-    KINDS: ClassVar[tuple[str, ...]] = ("sale.completed",)
+    KINDS: ClassVar[tuple[JournalKind, ...]] = (JournalKind.SALE_COMPLETED,)
 
     sale_id: str
     idempotency_key: str
@@ -159,7 +160,7 @@ def complete_sale(
 class SaleVoided(JournalRecord):
     """A sale abandoned before payment; kept so voids show on the Z report."""
 
-    KINDS: ClassVar[tuple[str, ...]] = ("sale.voided",)
+    KINDS: ClassVar[tuple[JournalKind, ...]] = (JournalKind.SALE_VOIDED,)
 
     sale_id: str
     register_id: str

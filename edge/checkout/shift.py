@@ -24,13 +24,14 @@ from edge.checkout.returns import SaleReturn
 from edge.checkout.sale import Sale, SaleVoided
 from edge.checkout.tax import TaxRow
 from edge.checkout.tenders import TenderKind
+from protocols.vocabulary import JournalKind
 
 
 @dataclass(frozen=True, slots=True)
 class ShiftOpened(JournalRecord):
     """A shift starts with a counted float in the drawer."""
 
-    KINDS: ClassVar[tuple[str, ...]] = ("shift.opened",)
+    KINDS: ClassVar[tuple[JournalKind, ...]] = (JournalKind.SHIFT_OPENED,)
 
     shift_id: str
     register_id: str
@@ -52,7 +53,7 @@ class CashDirection(enum.Enum):
 class CashMoved(JournalRecord):
     """Cash in or out of the drawer outside a sale."""
 
-    KINDS: ClassVar[tuple[str, ...]] = ("shift.cash_moved",)
+    KINDS: ClassVar[tuple[JournalKind, ...]] = (JournalKind.SHIFT_CASH_MOVED,)
 
     shift_id: str
     direction: CashDirection
@@ -66,7 +67,7 @@ class CashMoved(JournalRecord):
 class ShiftClosed(JournalRecord):
     """The drawer counted at close."""
 
-    KINDS: ClassVar[tuple[str, ...]] = ("shift.closed",)
+    KINDS: ClassVar[tuple[JournalKind, ...]] = (JournalKind.SHIFT_CLOSED,)
 
     shift_id: str
     closed_by: str
@@ -96,7 +97,7 @@ class ReportKind(enum.Enum):
 class ShiftReport(JournalRecord):
     """X or Z report; amounts are net of returns; counted/variance only on a Z report."""
 
-    KINDS: ClassVar[tuple[str, ...]] = ("report.x", "report.z")
+    KINDS: ClassVar[tuple[JournalKind, ...]] = (JournalKind.REPORT_X, JournalKind.REPORT_Z)
 
     report: ReportKind
     shift_id: str
@@ -124,8 +125,8 @@ class ShiftReport(JournalRecord):
     variance_minor: int | None
 
     @property
-    def journal_kind(self) -> str:
-        return f"report.{self.report.value}"
+    def journal_kind(self) -> JournalKind:
+        return JournalKind(f"report.{self.report.value}")
 
 
 def _add(buckets: dict[str, tuple[int, int]], key: str, amount: int) -> None:

@@ -39,10 +39,11 @@ from edge.peripherals.rfid.serial_client import SerialUhfReader
 from edge.peripherals.scanner.hid import DeviceSource, HidScannerWatcher
 from edge.peripherals.scanner.scan import OnScan, Scan
 from edge.peripherals.scanner.serial_scanner import SerialScanner
+from protocols.vocabulary import JournalKind
 
 log = logging.getLogger(__name__)
 
-DRAWER_OPENED = "drawer.opened"
+DRAWER_OPENED = JournalKind.DRAWER_OPENED
 SCAN_BACKLOG = 64  # scans a slow kiosk may fall behind before the oldest are dropped
 
 

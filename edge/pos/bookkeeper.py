@@ -27,6 +27,7 @@ from edge.checkout.tenders import Payment, TenderKind
 from edge.ledger import CommittedSale, Ledger, SaleDraft, SaleLine, StoredRecord, Tender
 from edge.pos.journal_reader import decode, index_entry
 from edge.pos.register_db import RegisterDb
+from protocols.vocabulary import JournalKind
 
 ROUNDING_SKU = "cash-rounding"
 
@@ -130,7 +131,7 @@ class Bookkeeper:
             built.append(numbered)
             return numbered.to_journal_body()
 
-        seq, _ = await self.ledger.append_numbered_event("sale.returned", build)
+        seq, _ = await self.ledger.append_numbered_event(JournalKind.SALE_RETURNED, build)
         await self._index(seq)
         return built[0]
 

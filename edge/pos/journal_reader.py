@@ -22,17 +22,18 @@ from edge.checkout.sale import Sale, SaleVoided
 from edge.checkout.shift import CashMoved, Shift, ShiftClosed, ShiftOpened
 from edge.ledger import Ledger, StoredRecord
 from edge.pos.register_db import IndexEntry, RegisterDb
+from protocols.vocabulary import JournalKind
 
 CHECKOUT_KINDS = frozenset(
     {
-        "sale.completed",
-        "sale.voided",
-        "sale.returned",
-        "shift.opened",
-        "shift.cash_moved",
-        "shift.closed",
-        "report.x",
-        "report.z",
+        JournalKind.SALE_COMPLETED,
+        JournalKind.SALE_VOIDED,
+        JournalKind.SALE_RETURNED,
+        JournalKind.SHIFT_OPENED,
+        JournalKind.SHIFT_CASH_MOVED,
+        JournalKind.SHIFT_CLOSED,
+        JournalKind.REPORT_X,
+        JournalKind.REPORT_Z,
     }
 )
 BATCH = 1000
@@ -48,7 +49,7 @@ def decode(stored: StoredRecord) -> JournalRecord | None:
     kind, body = _body(stored)
     if kind not in CHECKOUT_KINDS:
         return None
-    if kind == "sale.completed":
+    if kind == JournalKind.SALE_COMPLETED:
         detail = body.get("checkout")
         if not isinstance(detail, dict):
             return None  # a sale booked without the checkout (simulated register)
@@ -62,9 +63,9 @@ def decode(stored: StoredRecord) -> JournalRecord | None:
 def index_entry(stored: StoredRecord) -> IndexEntry | None:
     """What ``pos.db`` indexes about one record."""
     kind, body = _body(stored)
-    if kind == "sale.completed":
+    if kind == JournalKind.SALE_COMPLETED:
         return IndexEntry(stored.seq, receipt_no=int(body["receipt_no"]), kind=kind)
-    if kind == "sale.returned":
+    if kind == JournalKind.SALE_RETURNED:
         original = body.get("original_sale_id")
         return IndexEntry(
             stored.seq,
@@ -72,9 +73,9 @@ def index_entry(stored: StoredRecord) -> IndexEntry | None:
             kind=kind,
             original_sale_id=None if original is None else str(original),
         )
-    if kind in ("report.x", "report.z") and "receipt_no" in body:
+    if kind in (JournalKind.REPORT_X, JournalKind.REPORT_Z) and "receipt_no" in body:
         return IndexEntry(stored.seq, receipt_no=int(body["receipt_no"]), kind=kind)
-    if kind == "shift.opened":
+    if kind == JournalKind.SHIFT_OPENED:
         return IndexEntry(stored.seq, kind=kind, shift_opened=True)
     return None
 
@@ -140,7 +141,7 @@ async def open_shift(ledger: Ledger, db: RegisterDb) -> tuple[Shift | None, list
 async def sale_by_receipt(ledger: Ledger, db: RegisterDb, receipt_no: int) -> Sale | None:
     """The sale that printed ``receipt_no`` on this register."""
     found = await db.receipt_seq(receipt_no)
-    if found is None or found[1] != "sale.completed":
+    if found is None or found[1] != JournalKind.SALE_COMPLETED:
         return None
     record = await record_at(ledger, found[0])
     return record if isinstance(record, Sale) else None

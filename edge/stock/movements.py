@@ -15,11 +15,12 @@ from decimal import Decimal, InvalidOperation
 from edge.checkout.barcodes import to_gtin14
 from edge.checkout.errors import BarcodeError
 from edge.peripherals.rfid.count import EVENT_KIND as STOCK_COUNT_COMMITTED
+from protocols.vocabulary import JournalKind
 
-SALE_COMPLETED = "sale.completed"
-SALE_RETURNED = "sale.returned"
-STOCK_RECEIVED = "stock.received"
-STOCK_ADJUSTED = "stock.adjusted"
+SALE_COMPLETED = JournalKind.SALE_COMPLETED
+SALE_RETURNED = JournalKind.SALE_RETURNED
+STOCK_RECEIVED = JournalKind.STOCK_RECEIVED
+STOCK_ADJUSTED = JournalKind.STOCK_ADJUSTED
 MOVING_KINDS = frozenset(
     {SALE_COMPLETED, SALE_RETURNED, STOCK_RECEIVED, STOCK_ADJUSTED, STOCK_COUNT_COMMITTED}
 )

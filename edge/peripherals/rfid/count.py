@@ -18,8 +18,9 @@ from typing import Literal, Protocol
 from edge.peripherals.rfid.observation import TagObservation
 from edge.peripherals.rfid.pipeline import ReadPipeline
 from protocols.epc import EpcError, Sgtin, decode_epc
+from protocols.vocabulary import JournalKind
 
-EVENT_KIND = "stock_count.committed"
+EVENT_KIND = JournalKind.STOCK_COUNT_COMMITTED
 
 
 class JournalWriter(Protocol):
