@@ -10,11 +10,12 @@ exception — into the same ``application/problem+json`` body::
      "detail": "device 'acme-01-r9' does not exist", "reason": "device_not_found",
      "advice": "", "errors": []}
 
-``reason`` and ``advice`` are the fields the appliance's first-boot screen and the console show
-(``advice`` says what to do next); ``errors`` lists each invalid field of a 422. Each refusal is
-counted in ``storefleet_api_refusals_total{status,reason}`` and logged in one line, without a
-traceback. Routers document what they may answer with :func:`problem_responses`, so the OpenAPI
-document lists every status a client can get (schemathesis checks it in the suite).
+A domain error's ``headers`` (``Retry-After``, ``WWW-Authenticate``, ``Location``) are put on
+the answer. ``reason`` and ``advice`` are the fields the appliance's first-boot screen and the
+console show (``advice`` says what to do next); ``errors`` lists each invalid field of a 422.
+Each refusal is counted in ``storefleet_api_refusals_total{status,reason}`` and logged in one
+line, without a traceback. Routers document what they may answer with :func:`problem_responses`,
+so the OpenAPI document lists every status a client can get (schemathesis checks it).
 
 Other exception trees (the provisioning library's ``EnrolmentRefused``) join through
 ``install_problem_handlers(app, translations={...})``: a function from the exception to its
@@ -27,6 +28,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -52,12 +54,15 @@ class DomainError(Exception):
     """Base of every control-plane refusal that becomes an HTTP answer.
 
     Subclasses set ``status`` and ``reason`` (stable, snake_case, part of the API) and may set
-    ``advice``: what the caller should do next, shown to operators and field techs as is.
+    ``advice``: what the caller should do next, shown to operators and field techs as is, and
+    ``headers``: HTTP headers the answer carries (``Retry-After``, ``WWW-Authenticate``,
+    ``Location``), set per instance when they depend on it.
     """
 
     status: ClassVar[int] = HTTPStatus.BAD_REQUEST
     reason: ClassVar[str] = "refused"
     advice: str = ""
+    headers: Mapping[str, str] = MappingProxyType({})
 
 
 class InvalidField(BaseModel):
@@ -149,6 +154,13 @@ def _unreadable_body(exc: Exception) -> bool:
     )
 
 
+def headers_of(exc: Exception) -> dict[str, str] | None:
+    """The HTTP headers ``exc`` asks its answer to carry: a domain error's or Starlette's."""
+    if isinstance(exc, DomainError | StarletteHTTPException):
+        return dict(exc.headers or {}) or None
+    return None
+
+
 class _ProblemHandler:
     """The one exception handler: every kind of error it is registered for, as a problem."""
 
@@ -196,8 +208,7 @@ class _ProblemHandler:
                 body.detail,
                 f"; {body.advice}" if body.advice else "",
             )
-        headers = exc.headers if isinstance(exc, StarletteHTTPException) else None
-        return ProblemResponse(body, status_code=body.status, headers=headers)
+        return ProblemResponse(body, status_code=body.status, headers=headers_of(exc))
 
 
 def install_problem_handlers(

@@ -2,8 +2,8 @@
 
 Raised by the services and by the `policy.require` dependency, never caught by routers: they are
 `control_plane.problems.DomainError`s, which the app's problem-details handler answers. ``reason``
-is stable for clients, ``advice`` says what to do, the 401/423/429 ones carry
-WWW-Authenticate or Retry-After headers for the answer.
+is stable for clients, ``advice`` says what to do, and the 401/423/429 ones set ``headers``
+(WWW-Authenticate, Retry-After), which the handler puts on the answer.
 
     OperatorsError
     ├── Unauthenticated          401  no session or token, or one that is unknown/expired/revoked
@@ -24,9 +24,7 @@ WWW-Authenticate or Retry-After headers for the answer.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from types import MappingProxyType
 
 from control_plane.problems import DomainError
 
@@ -38,36 +36,16 @@ class OperatorsError(DomainError):
     reason = "operators_error"
 
 
-class _WithHeaders(StarletteHTTPException):
-    """Carries response headers (Retry-After, WWW-Authenticate) to the problem handler.
-
-    `control_plane.problems` copies headers from Starlette's HTTPException only; mixing it in
-    keeps these errors DomainErrors (the body is theirs) while their headers reach the answer.
-    """
-
-    def __init__(self, status: int, detail: str, headers: Mapping[str, str]) -> None:
-        StarletteHTTPException.__init__(self, status_code=status, detail=detail, headers=headers)
-
-    def __str__(self) -> str:
-        return str(self.detail)
-
-
-def headers_of(error: Exception) -> dict[str, str]:
-    """The HTTP headers an error's answer carries (pages render errors themselves)."""
-    return dict(error.headers or {}) if isinstance(error, _WithHeaders) else {}
-
-
-class Unauthenticated(OperatorsError, _WithHeaders):  # noqa: N818 - named for what was refused
+class Unauthenticated(OperatorsError):  # noqa: N818 - named for what was refused
     """No credentials, or credentials that no longer prove anything."""
 
     status = 401
     reason = "unauthenticated"
     advice = "log in at /login, or send 'Authorization: Bearer <API token>'"
+    headers = MappingProxyType({"WWW-Authenticate": 'Bearer realm="storefleet"'})
 
     def __init__(self, detail: str = "authentication required") -> None:
-        _WithHeaders.__init__(
-            self, self.status, detail, {"WWW-Authenticate": 'Bearer realm="storefleet"'}
-        )
+        super().__init__(detail)
 
 
 class LoginRefused(OperatorsError):  # noqa: N818 - named for what was refused
@@ -91,7 +69,7 @@ class TotpRequired(LoginRefused):
         super().__init__("a TOTP code is required for this account")
 
 
-class LockedOut(OperatorsError, _WithHeaders):  # noqa: N818 - named for what was refused
+class LockedOut(OperatorsError):  # noqa: N818 - named for what was refused
     """Too many failures for that account: refused without looking at the password."""
 
     status = 423
@@ -100,12 +78,8 @@ class LockedOut(OperatorsError, _WithHeaders):  # noqa: N818 - named for what wa
     def __init__(self, retry_after: float) -> None:
         self.retry_after = max(1, math.ceil(retry_after))
         self.advice = f"wait {self.retry_after} s, or ask an admin to check the audit log"
-        _WithHeaders.__init__(
-            self,
-            self.status,
-            f"too many failed logins; locked for another {self.retry_after} s",
-            {"Retry-After": str(self.retry_after)},
-        )
+        self.headers = MappingProxyType({"Retry-After": str(self.retry_after)})
+        super().__init__(f"too many failed logins; locked for another {self.retry_after} s")
 
 
 class CsrfRefused(OperatorsError):  # noqa: N818 - named for what was refused
@@ -132,7 +106,7 @@ class Forbidden(OperatorsError):  # noqa: N818 - named for what was refused
         self.detail = detail
 
 
-class RateLimited(OperatorsError, _WithHeaders):  # noqa: N818 - named for what was refused
+class RateLimited(OperatorsError):  # noqa: N818 - named for what was refused
     """The client's bucket is empty."""
 
     status = 429
@@ -143,12 +117,8 @@ class RateLimited(OperatorsError, _WithHeaders):  # noqa: N818 - named for what 
         self.limit = limit
         self.first = first  # the first refusal of a burst (audited; the rest only counted)
         self.advice = f"at most {limit} requests per minute; retry in {self.retry_after} s"
-        _WithHeaders.__init__(
-            self,
-            self.status,
-            f"too many requests; retry in {self.retry_after} s",
-            {"Retry-After": str(self.retry_after)},
-        )
+        self.headers = MappingProxyType({"Retry-After": str(self.retry_after)})
+        super().__init__(f"too many requests; retry in {self.retry_after} s")
 
 
 class OperatorNotFound(OperatorsError):  # noqa: N818 - named for what was refused

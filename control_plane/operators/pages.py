@@ -18,13 +18,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from control_plane.operators import login, sessions, totp
-from control_plane.operators.errors import (
-    OperatorsError,
-    Unauthenticated,
-    headers_of,
-)
+from control_plane.operators.errors import OperatorsError, Unauthenticated
 from control_plane.operators.gatekeeper import client_address, get_gatekeeper
 from control_plane.operators.sessions import SESSION_COOKIE
+from control_plane.problems import headers_of
 
 router = APIRouter(include_in_schema=False)
 _HERE = Path(__file__).parent
