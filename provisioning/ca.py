@@ -383,8 +383,25 @@ class CertificateAuthority:
         The CSR's own subject is ignored on purpose: the device id comes from the control plane's
         registry, and the broker grants topics by it.
         """
+        return self.issue_validated_device_certificate(
+            validate_csr(csr_pem), device_id=device_id, now=now, validity=validity
+        )
+
+    def issue_validated_device_certificate(
+        self,
+        csr: x509.CertificateSigningRequest,
+        *,
+        device_id: str,
+        now: datetime | None = None,
+        validity: timedelta = DEVICE_VALIDITY,
+    ) -> IssuedCertificate:
+        """`issue_device_certificate` for a request `validate_csr` returned.
+
+        The enrolment validates the CSR to decide (its key is how a retry is recognised), then
+        signs it: checking the request's signature again would repeat the costliest part of
+        the check on every enrolment. Pass only what `validate_csr` gave back.
+        """
         validate_device_id(device_id)
-        csr = validate_csr(csr_pem)
         return self._issue(
             public_key=csr.public_key(),
             common_name=device_id,

@@ -10,13 +10,16 @@ How it works (what the enrolment endpoint does, in this order)
    `used_at IS NULL`; if it changed no row, another instance won the race: re-read and go to 2.
 4. Only then `ca.issue_device_certificate(claim.csr_pem, device_id=claim.device_id)` and answer
    with `issued.chain_pem`. Issuing after the claim is durable means no certificate ever exists
-   for a claim that was lost.
+   for a claim that was lost. (`ca.issue_validated_device_certificate(claim.csr, …)` signs the
+   request this step already checked, without checking its signature a second time.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
+
+from cryptography import x509
 
 from provisioning.ca import validate_csr, validate_device_id
 from provisioning.enrolment import EnrolmentRecord, check_enrolment
@@ -30,6 +33,7 @@ class Claim:
 
     record: EnrolmentRecord
     csr_pem: bytes
+    csr: x509.CertificateSigningRequest  # `csr_pem` parsed, its signature and key checked
     device_id: str
     retry: bool  # same key asked again after a lost answer: record is unchanged
 
@@ -56,6 +60,7 @@ def claim_enrolment(
         return Claim(
             record=decision.record,
             csr_pem=csr_pem,
+            csr=csr,
             device_id=decision.record.device_id,
             retry=True,
         )
@@ -63,6 +68,7 @@ def claim_enrolment(
     return Claim(
         record=replace(decision.record, device_id=device_id),
         csr_pem=csr_pem,
+        csr=csr,
         device_id=device_id,
         retry=decision.retry,
     )

@@ -29,6 +29,7 @@ from control_plane.provisioning.settings import ProvisioningSettings
 from provisioning.ca import ROOT_CERT, CertificateAuthority, IssuedCertificate
 from provisioning.ca_ledger import IssuedRecord
 from provisioning.errors import CertificateAuthorityError
+from provisioning.redemption import Claim
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,6 +89,18 @@ class FleetAuthority:
             (await self.ca())
             .with_ledger(pending)
             .issue_device_certificate(csr_pem, device_id=device_id, now=now)
+        )
+        return issued, pending.issued[0]
+
+    async def sign_claim(
+        self, claim: Claim, *, now: datetime
+    ) -> tuple[IssuedCertificate, IssuedRecord]:
+        """`sign_device` for an enrolment's claim, whose request `claim_enrolment` checked."""
+        pending = PendingIssuance()
+        issued = (
+            (await self.ca())
+            .with_ledger(pending)
+            .issue_validated_device_certificate(claim.csr, device_id=claim.device_id, now=now)
         )
         return issued, pending.issued[0]
 

@@ -1,13 +1,17 @@
 """Redeeming an enrolment: token (or typed code) + CSR -> a device with its certificate.
 
 How `enrol` works (the order `provisioning.redemption` prescribes, one step tighter)
-1. Hash the token (or typed code) and read the enrolment it names, with its store.
+1. Hash the token (or typed code); on one connection, read the enrolment it names, with its
+   store.
 2. `claim_enrolment` checks the CSR and the lifecycle rules and names the device id.
-3. The certificate is signed in memory, then one transaction stores the claim (compare-and-set
-   on `used_at IS NULL`), registers the device at the enrolment's store, and records the
-   certificate. If another instance won the race, the transaction rolls back, the signed bytes
-   are dropped unseen, and the decision is taken again on the re-read record. So a certificate
-   is recorded and handed out if and only if its claim is durable.
+3. The certificate is signed in memory, then the same connection's transaction stores the
+   claim (compare-and-set on `used_at IS NULL`), registers the device at the enrolment's store,
+   and records the certificate. If another instance won the race, the transaction rolls back,
+   the signed bytes are dropped unseen, and the decision is taken again on the re-read record.
+   So a certificate is recorded and handed out if and only if its claim is durable. One
+   connection and prepared statements (built once, values bound) because this is the hot path
+   of a store's opening day: a second checkout cost a pool ping and a rollback on PostgreSQL,
+   and rebuilding each statement cost its cache key.
 4. The broker grants the device its own subtree before the answer leaves, so the appliance's
    first connection can subscribe (a failure is logged; the reconcile grants it later).
 5. A replacement enrolment then retires the device it replaces (revocation, CRL rewrite, its
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, Select, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.db.tables import devices, stores, tenants
@@ -79,15 +83,15 @@ async def enrol(
     how = "token" if token is not None else "code"
     try:
         if token is not None:
-            column, digest = enrolments.c.token_hash, hash_token(token)
+            query, digest = _BY_TOKEN, hash_token(token)
         elif fallback_code is not None:
-            column, digest = enrolments.c.fallback_code_hash, hash_fallback_code(fallback_code)
+            query, digest = _BY_CODE, hash_fallback_code(fallback_code)
             authority.code_attempts.check(client)
         else:
             raise MalformedToken("give the token from the QR code or the typed code")
         try:
             claim, row, issued = await _claim_and_issue(
-                engine, authority, column=column, digest=digest, csr_pem=csr_pem, now=moment
+                engine, authority, query=query, digest=digest, csr_pem=csr_pem, now=moment
             )
         except TokenUnknown:
             if fallback_code is not None:
@@ -138,13 +142,27 @@ _ENROLMENT_WITH_STORE = select(
         tenants, tenants.c.id == enrolments.c.tenant_id
     )
 )
+_BY_TOKEN = _ENROLMENT_WITH_STORE.where(enrolments.c.token_hash == bindparam("digest"))
+_BY_CODE = _ENROLMENT_WITH_STORE.where(enrolments.c.fallback_code_hash == bindparam("digest"))
+_CLAIM = (
+    update(enrolments)
+    .where(enrolments.c.id == bindparam("enrolment_id"), enrolments.c.used_at.is_(None))
+    .values(
+        used_at=bindparam("claimed_at"),
+        used_by_key=bindparam("key_sha256"),
+        device_id=bindparam("claimed_by"),
+        sealed_payload=None,
+    )
+)
+_NEW_DEVICE = insert(devices)
+_RECORD_CERTIFICATE = insert(issued_certificates)
 
 
 async def _claim_and_issue(
     engine: AsyncEngine,
     authority: FleetAuthority,
     *,
-    column: Any,
+    query: Select[Any],
     digest: str,
     csr_pem: bytes,
     now: datetime,
@@ -157,25 +175,23 @@ async def _claim_and_issue(
     the decision is taken again on the re-read record.
     """
     for _ in range(_CLAIM_ATTEMPTS):
-        async with engine.connect() as conn:
-            query = _ENROLMENT_WITH_STORE.where(column == digest)
-            row = (await conn.execute(query)).mappings().first()
-        if row is None:
-            raise TokenUnknown("no enrolment matches this code")
-        claim = claim_enrolment(
-            enrolment_record(row),
-            csr_pem=csr_pem,
-            new_device_id=new_device_id(row["store_id"]),
-            now=now,
-        )
-        issued, record = await authority.sign_device(
-            claim.csr_pem, device_id=claim.device_id, now=now
-        )
         try:
+            # The read is not a lock: SQLite reads outside a transaction (pysqlite begins one at
+            # the first write), PostgreSQL reads committed; the compare-and-set decides.
             async with authority.writing(), engine.begin() as conn:
+                row = (await conn.execute(query, {"digest": digest})).mappings().first()
+                if row is None:
+                    raise TokenUnknown("no enrolment matches this code")
+                claim = claim_enrolment(
+                    enrolment_record(row),
+                    csr_pem=csr_pem,
+                    new_device_id=new_device_id(row["store_id"]),
+                    now=now,
+                )
+                issued, record = await authority.sign_claim(claim, now=now)
                 if not claim.retry:
                     await _persist_claim(conn, row=row, claim=claim, now=now)
-                await conn.execute(insert(issued_certificates).values(**issued_values(record)))
+                await conn.execute(_RECORD_CERTIFICATE, issued_values(record))
         except _LostRace:
             continue  # another instance redeemed it first: re-read and decide again
         return claim, row, issued
@@ -191,25 +207,25 @@ async def _persist_claim(
 ) -> None:
     """First use: compare-and-set on `used_at IS NULL`, then the device at its store."""
     result = await conn.execute(
-        update(enrolments)
-        .where(enrolments.c.id == row["id"], enrolments.c.used_at.is_(None))
-        .values(
-            used_at=to_ms(now),
-            used_by_key=claim.record.used_by_key,
-            device_id=claim.device_id,
-            sealed_payload=None,
-        )
+        _CLAIM,
+        {
+            "enrolment_id": row["id"],
+            "claimed_at": to_ms(now),
+            "key_sha256": claim.record.used_by_key,
+            "claimed_by": claim.device_id,
+        },
     )
     if not result.rowcount:
         raise _LostRace
     await conn.execute(
-        insert(devices).values(
-            id=claim.device_id,
-            tenant_id=row["tenant_id"],
-            store_id=row["store_id"],
-            register_name=row["register_name"],
-            created_at=to_ms(now),
-        )
+        _NEW_DEVICE,
+        {
+            "id": claim.device_id,
+            "tenant_id": row["tenant_id"],
+            "store_id": row["store_id"],
+            "register_name": row["register_name"],
+            "created_at": to_ms(now),
+        },
     )
 
 

@@ -114,6 +114,16 @@ def test_device_certificate_names_the_assigned_device(
     certificate.verify_directly_issued_by(ca.issuing_certificate)
 
 
+@pytest.mark.parametrize("device_id", ["control-plane", "sf/v1/d/#", ""])
+def test_a_validated_request_still_gets_only_a_valid_device_id(
+    ca: CertificateAuthority, device_id: str, now: datetime
+) -> None:
+    csr = x509.load_pem_x509_csr(_device_csr())
+
+    with pytest.raises(InvalidDeviceId):
+        ca.issue_validated_device_certificate(csr, device_id=device_id, now=now)
+
+
 @pytest.mark.parametrize("csr_cn", ["control-plane", "reg-9999", "sf/v1/d/#"])
 def test_csr_subject_is_overridden_by_the_assigned_device_id(
     ca: CertificateAuthority, csr_cn: str, now: datetime

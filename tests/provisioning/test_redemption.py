@@ -119,3 +119,22 @@ def test_unsafe_new_device_id_is_refused(record: EnrolmentRecord, now: datetime)
             new_device_id="control-plane",
             now=now,
         )
+
+
+def test_the_claim_keeps_the_request_it_checked_and_the_ca_certifies_its_key(
+    record: EnrolmentRecord, ca: CertificateAuthority, now: datetime
+) -> None:
+    """The enrolment signs the request the claim validated, without checking it again."""
+    key = generate_private_key()
+    claim = claim_enrolment(
+        record, csr_pem=build_csr(key, common_name="x"), new_device_id="reg-0001", now=now
+    )
+
+    issued = ca.issue_validated_device_certificate(claim.csr, device_id=claim.device_id, now=now)
+
+    assert claim.csr.public_key() == key.public_key()
+    assert issued.certificate.public_key() == key.public_key()
+    assert issued.certificate.subject.rfc4514_string() == "CN=reg-0001"
+    recorded = ca.ledger.get_issued(issued.serial)
+    assert recorded is not None
+    assert recorded.public_key_sha256 == claim.record.used_by_key
