@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.dependencies import get_engine
+from control_plane.devices.device_auth import OWN_DEVICE_REFUSALS, RenewingDeviceDep
 from control_plane.inputs import DeviceIdPath, IdentifierFilter, RefPath
 from control_plane.problems import problem_responses
 from control_plane.provisioning import lifecycle, redemption, service
@@ -245,17 +246,25 @@ async def replace(
 @router.post(
     "/devices/{device_id}/renew",
     responses=problem_responses(
-        HTTPStatus.BAD_REQUEST, DeviceNotFound, DeviceDecommissioned, RenewalRefused, CaUnavailable
+        HTTPStatus.BAD_REQUEST,
+        DeviceNotFound,
+        DeviceDecommissioned,
+        RenewalRefused,
+        CaUnavailable,
+        *OWN_DEVICE_REFUSALS,
     ),
 )
 async def renew(
-    device_id: DeviceIdPath, body: RenewIn, engine: Engine, authority: Authority
+    device: RenewingDeviceDep, body: RenewIn, engine: Engine, authority: Authority
 ) -> RenewOut:
-    """A new certificate for the device's current key, before the current one expires."""
+    """A new certificate for the device's current key, before the current one expires.
+
+    A device route: the device's own assertion, signed with that key, for its own id.
+    """
     renewed = await lifecycle.renew(
         engine=engine,
         authority=authority,
-        device_id=device_id,
+        device_id=device.device_id,
         csr_pem=body.csr_pem.encode(),
         now=service.utc_now(),
     )

@@ -1,10 +1,12 @@
 """Renewing the appliance's certificate before it expires, with the key it already has.
 
 The control plane accepts a renewal when the CSR's key is the key of a current certificate of
-the device (the CSR's signature proves possession), so the appliance needs no token: it asks
-the control plane it enrolled with, trusting only the pinned root, and installs the answer with
-the same pinned checks as at enrolment. Call it when `due` says so (30 days before expiry);
-an appliance offline for longer than that still has weeks of validity left.
+the device (the CSR's signature proves possession) and the request carries the device's own
+assertion, signed with that key for that device (``edge.enrolment.device_auth``). The appliance
+asks the control plane it enrolled with, trusting only the pinned root, and installs the answer with
+the same pinned checks as at enrolment; the next request presents the new certificate. Call
+it when `due` says so (30 days before expiry); an appliance offline for longer than that still
+has weeks of validity left.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from edge.enrolment.device_auth import DeviceAuth
 from edge.enrolment.errors import NotEnrolled
 from edge.enrolment.first_boot import TIMEOUT, load_enrolment, rejection, request
 from provisioning.ca import renewal_due
@@ -37,12 +40,13 @@ async def renew_certificate(
     identity = DeviceIdentity(identity_dir)
     url = f"{enrolment.control_plane_url.rstrip('/')}/api/devices/{enrolment.device_id}/renew"
     body = {"csr_pem": identity.certificate_request().decode()}
+    auth = DeviceAuth(identity_dir)
     if http is not None:
-        response = await request(http, "POST", url, json=body)
+        response = await request(http, "POST", url, json=body, auth=auth)
     else:
         pinned = ssl.create_default_context(cafile=identity.ca_path)
         async with httpx.AsyncClient(verify=pinned, timeout=TIMEOUT) as client:
-            response = await request(client, "POST", url, json=body)
+            response = await request(client, "POST", url, json=body, auth=auth)
     if response.status_code >= 400:
         raise rejection(response)
     answer = response.json()

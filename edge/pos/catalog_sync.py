@@ -1,11 +1,17 @@
 """Keeping the register's catalog in step with the control plane while the store sells.
 
-How it works: every ``interval`` seconds ``GET /api/catalog/changes?tenant_id=…&since=V`` asks
-for what changed after the register's catalog version V and applies it as one ``ChangeSet``.
+How it works: every ``interval`` seconds ``GET /api/catalog/changes?since=V`` asks for what
+changed after the register's catalog version V and applies it as one ``ChangeSet``.
 A change set the catalog refuses (a version conflict: the register missed something or the
 cloud was restored) or a 410 answer triggers ``GET /api/catalog/snapshot`` and a full rebuild.
 The cloud being unreachable changes nothing at the till: the register keeps selling from the
 catalog it has and tries again next time.
+
+Every call carries the appliance's own assertion (``auth``: ``edge.enrolment.device_auth``;
+without one the control plane refuses every call, 401), and it answers with the catalog of the
+tenant the device's registry entry names; a ``tenant_id`` given here is only sent along as a
+check (another tenant's answers 404). A refusal is logged once with the control plane's advice,
+not again every round until it changes.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import httpx
 
 from edge.checkout.catalog import Catalog
 from edge.checkout.errors import CatalogVersionConflict
+from edge.enrolment.errors import NotEnrolled
 from edge.pos.catalog_source import (
     CatalogFormatError,
     catalog_from_json,
@@ -36,22 +43,31 @@ class CatalogSync:
         *,
         register: Register,
         base_url: str,
-        tenant_id: str,
+        auth: httpx.Auth | None = None,
+        tenant_id: str | None = None,
         interval: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.register = register
         self.base_url = base_url.rstrip("/")
+        self.auth = auth
         self.tenant_id = tenant_id
         self.interval = interval
         self.transport = transport
+        self._last_failure = ""
 
     def _client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, timeout=10.0, transport=self.transport)
+        return httpx.AsyncClient(
+            base_url=self.base_url, timeout=10.0, transport=self.transport, auth=self.auth
+        )
+
+    def _params(self, **more: int) -> dict[str, str | int]:
+        mine: dict[str, str | int] = {} if self.tenant_id is None else {"tenant_id": self.tenant_id}
+        return mine | more
 
     async def fetch_snapshot(self, client: httpx.AsyncClient) -> Catalog:
         """The tenant's whole catalog."""
-        response = await client.get("/api/catalog/snapshot", params={"tenant_id": self.tenant_id})
+        response = await client.get("/api/catalog/snapshot", params=self._params())
         response.raise_for_status()
         return catalog_from_json(response.content)  # streamed: no whole document in memory
 
@@ -62,8 +78,7 @@ class CatalogSync:
                 return await self.sync_once(own)
         catalog = self.register.catalog
         response = await client.get(
-            "/api/catalog/changes",
-            params={"tenant_id": self.tenant_id, "since": catalog.version},
+            "/api/catalog/changes", params=self._params(since=catalog.version)
         )
         if response.status_code == 410:
             self.register.replace_catalog(await self.fetch_snapshot(client))
@@ -86,6 +101,29 @@ class CatalogSync:
                 try:
                     version = await self.sync_once(client)
                     log.debug("catalog at version %d", version)
-                except (httpx.HTTPError, CatalogFormatError) as err:
-                    log.warning("catalog sync with %s failed: %s; selling on", self.base_url, err)
+                    self._last_failure = ""
+                except (httpx.HTTPError, CatalogFormatError, NotEnrolled) as err:
+                    failure = _failure(err)
+                    if failure != self._last_failure:  # once per kind, not every round
+                        log.warning(
+                            "catalog sync with %s failed: %s; selling on", self.base_url, failure
+                        )
+                    self._last_failure = failure
                 await asyncio.sleep(self.interval)
+
+
+def _failure(err: Exception) -> str:
+    """What went wrong, with the control plane's reason and advice when it refused."""
+    if not isinstance(err, httpx.HTTPStatusError):
+        return f"{type(err).__name__}: {err}"
+    try:
+        problem = err.response.json()
+    except ValueError:
+        problem = None
+    if not isinstance(problem, dict):
+        return f"HTTP {err.response.status_code}"
+    advice = problem.get("advice")
+    return (
+        f"HTTP {err.response.status_code} {problem.get('reason', '')}: {problem.get('detail', '')}"
+        + (f"; {advice}" if advice else "")
+    )

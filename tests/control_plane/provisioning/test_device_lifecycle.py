@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from edge.enrolment.device_auth import DeviceAuth
 from provisioning.ca import CertificateAuthority
 from provisioning.device_keys import DeviceIdentity
 from provisioning.enrolment import parse_qr
@@ -27,6 +28,11 @@ async def _enrolled(fleet: Fleet, directory: Path, ca: CertificateAuthority) -> 
     return identity
 
 
+def signed(identity: DeviceIdentity) -> dict[str, str]:
+    """The device's own assertion: renewal is a device route (``device_auth``)."""
+    return {"Authorization": f"Bearer {DeviceAuth(identity.directory).assertion()}"}
+
+
 async def test_renewal_with_the_current_key_issues_a_new_certificate(
     fleet: Fleet, fleet_ca: CertificateAuthority, tmp_path: Path
 ) -> None:
@@ -36,6 +42,7 @@ async def test_renewal_with_the_current_key_issues_a_new_certificate(
     response = await fleet.api.post(
         f"/api/devices/{device_id}/renew",
         json={"csr_pem": identity.certificate_request().decode()},
+        headers=signed(identity),
     )
 
     assert response.status_code == 200, response.text
@@ -57,7 +64,9 @@ async def test_renewal_with_another_key_is_refused(
     before = await fleet.refusals("renewal_refused")
 
     response = await fleet.api.post(
-        f"/api/devices/{identity.device_id()}/renew", json={"csr_pem": stranger.decode()}
+        f"/api/devices/{identity.device_id()}/renew",
+        json={"csr_pem": stranger.decode()},
+        headers=signed(identity),
     )
 
     assert response.status_code == 403
@@ -100,11 +109,13 @@ async def test_a_decommissioned_device_cannot_renew(
     await fleet.api.post(f"/api/devices/{device_id}/decommission", json={})
 
     response = await fleet.api.post(
-        f"/api/devices/{device_id}/renew", json={"csr_pem": identity.certificate_request().decode()}
+        f"/api/devices/{device_id}/renew",
+        json={"csr_pem": identity.certificate_request().decode()},
+        headers=signed(identity),
     )
 
-    assert response.status_code == 410
-    assert response.json()["reason"] == "device_decommissioned"
+    assert response.status_code == 401  # its certificates are revoked, it proves nothing now
+    assert response.json()["reason"] == "device_decommissioned_refused"
 
 
 async def test_decommissioning_twice_revokes_nothing_new(
@@ -120,9 +131,9 @@ async def test_decommissioning_twice_revokes_nothing_new(
     assert second["decommissioned_at"] == first["decommissioned_at"]
 
 
-@pytest.mark.parametrize("action", ["decommission", "replace", "renew"])
+@pytest.mark.parametrize("action", ["decommission", "replace"])
 async def test_actions_on_an_unknown_device_answer_404(fleet: Fleet, action: str) -> None:
-    body = {"decommission": {}, "replace": {"created_by": "ops"}, "renew": {"csr_pem": "x"}}
+    body = {"decommission": {}, "replace": {"created_by": "ops"}}
 
     response = await fleet.api.post(f"/api/devices/no-such-device/{action}", json=body[action])
 

@@ -52,7 +52,7 @@ async def test_a_decommissioned_appliance_cannot_renew(
     with pytest.raises(EnrolmentRejected) as rejected:
         await renew_certificate(tmp_path / "identity")
 
-    assert rejected.value.reason == "device_decommissioned"
+    assert rejected.value.reason == "device_decommissioned_refused"
 
 
 async def test_renewal_needs_an_enrolment(tmp_path: Path) -> None:

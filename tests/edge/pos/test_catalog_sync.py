@@ -1,4 +1,8 @@
-"""Prices change in the cloud while the store sells: the register follows, carts keep theirs."""
+"""Prices change in the cloud while the store sells: the register follows, carts keep theirs.
+
+The register signs every catalog call with its own identity (a certificate of the fleet CA);
+a register without one is refused and keeps selling from the catalog it has.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,43 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.engine import make_engine, migrate
 from control_plane.devices import service as registry
 from edge.checkout.catalog import Catalog
 from edge.checkout.errors import UnknownItem
+from edge.enrolment.device_auth import DeviceAuth
 from edge.pos.catalog_source import item_to_json, load_snapshot_file
 from edge.pos.catalog_sync import CatalogSync
 from edge.pos.register import Register
 from edge.pos.store_config import DEMO_CATALOG
-from tests.control_plane.catalog.conftest import catalog_app
+from provisioning.ca import CertificateAuthority
+from tests.control_plane.catalog.conftest import catalog_app, registered_register
 from tests.edge.pos.conftest import MILK, signed_in_with_shift
 
-TENANT = "t-sync"
+TENANT, OTHER = "t-sync", "t-other"
 
 
 @pytest.fixture
-async def cloud_transport(tmp_path: Path) -> AsyncIterator[httpx.ASGITransport]:
+async def cloud(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}")
     await migrate(engine)
     await registry.create_tenant(engine, tenant_id=TENANT, name="Sync", currency="CHF")
-    yield httpx.ASGITransport(app=catalog_app(engine))
+    await registry.create_tenant(engine, tenant_id=OTHER, name="Other", currency="CHF")
+    yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+def cloud_transport(cloud: AsyncEngine) -> httpx.ASGITransport:
+    return httpx.ASGITransport(app=catalog_app(cloud))
+
+
+@pytest.fixture
+async def auth(cloud: AsyncEngine, fleet_ca: CertificateAuthority, tmp_path: Path) -> DeviceAuth:
+    """This register's identity, issued by the fleet CA and known to the registry."""
+    return await registered_register(cloud, fleet_ca, tmp_path / "identity", tenant_id=TENANT)
 
 
 async def _upsert(transport: httpx.ASGITransport, **body: Any) -> int:
@@ -40,12 +59,12 @@ async def _upsert(transport: httpx.ASGITransport, **body: Any) -> int:
 
 
 async def test_register_follows_price_changes_and_deletes(
-    register: Register, cloud_transport: httpx.ASGITransport
+    register: Register, cloud_transport: httpx.ASGITransport, auth: DeviceAuth
 ) -> None:
     demo = [item_to_json(i) for i in load_snapshot_file(DEMO_CATALOG)]
     await _upsert(cloud_transport, items=demo)
     sync = CatalogSync(
-        register=register, base_url="http://cloud", tenant_id=TENANT, transport=cloud_transport
+        register=register, base_url="http://cloud", auth=auth, transport=cloud_transport
     )
     register.replace_catalog(Catalog(version=0))
     assert await sync.sync_once() == 1
@@ -66,12 +85,49 @@ async def test_register_follows_price_changes_and_deletes(
 
 
 async def test_a_register_ahead_of_the_cloud_reloads_the_snapshot(
-    register: Register, cloud_transport: httpx.ASGITransport
+    register: Register, cloud_transport: httpx.ASGITransport, auth: DeviceAuth
 ) -> None:
     await _upsert(cloud_transport, items=[item_to_json(next(iter(register.catalog)))])
     register.replace_catalog(Catalog(version=99))  # e.g. the cloud was restored from a backup
     sync = CatalogSync(
-        register=register, base_url="http://cloud", tenant_id=TENANT, transport=cloud_transport
+        register=register, base_url="http://cloud", auth=auth, transport=cloud_transport
     )
     assert await sync.sync_once() == 1
     assert len(register.catalog) == 1
+
+
+async def test_a_register_without_its_identity_is_refused_and_keeps_its_catalog(
+    register: Register, cloud_transport: httpx.ASGITransport, auth: DeviceAuth
+) -> None:
+    await _upsert(cloud_transport, items=[item_to_json(next(iter(register.catalog)))])
+    before = register.catalog.version
+    sync = CatalogSync(register=register, base_url="http://cloud", transport=cloud_transport)
+
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await sync.sync_once()
+
+    assert refused.value.response.status_code == 401
+    assert refused.value.response.json()["reason"] == "device_token_missing"
+    assert register.catalog.version == before
+
+
+async def test_a_register_naming_another_tenant_gets_nothing_of_it(
+    register: Register, cloud_transport: httpx.ASGITransport, auth: DeviceAuth
+) -> None:
+    await _upsert(
+        cloud_transport, tenant_id=OTHER, items=[item_to_json(next(iter(register.catalog)))]
+    )
+    before = register.catalog.version
+    sync = CatalogSync(
+        register=register,
+        base_url="http://cloud",
+        auth=auth,
+        tenant_id=OTHER,
+        transport=cloud_transport,
+    )
+
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await sync.sync_once()
+
+    assert refused.value.response.status_code == 404
+    assert register.catalog.version == before
