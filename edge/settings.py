@@ -59,8 +59,8 @@ class EdgeSettings(BaseSettings):
     def _currency(cls, value: str) -> str:
         if not re.fullmatch(CURRENCY_PATTERN, value):
             msg = (
-                f"STOREFLEET_EDGE_CURRENCY={value[:40]!r} is not a currency code: set it to the"
-                " ISO 4217 code the store sells in, 3 capital letters such as EUR, CHF or GBP"
+                "not a currency code the cloud can store: set the ISO 4217 code the store sells"
+                " in, 3 capital letters such as EUR, CHF or GBP"
             )
             raise ValueError(msg)
         return value
@@ -70,8 +70,8 @@ class EdgeSettings(BaseSettings):
     def _register_id(cls, value: str) -> str:
         if not 1 <= len(value) <= ID_LENGTH or not re.fullmatch(PRINTABLE_PATTERN, value):
             msg = (
-                f"STOREFLEET_EDGE_REGISTER_ID={value[:40]!r} cannot name a register: set it to"
-                f" 1 to {ID_LENGTH} characters without control characters, such as 1 or R2"
+                f"cannot name a register: set 1 to {ID_LENGTH} characters without control"
+                " characters, such as 1 or R2"
             )
             raise ValueError(msg)
         return value
