@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import decimal
 import enum
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+
+from protocols.limits import CURRENCY_PATTERN
 
 
 class RoundingRule(enum.Enum):
@@ -35,6 +38,9 @@ class Currency:
     def __post_init__(self) -> None:
         if not (0 <= self.exponent <= 4) or self.cash_increment_minor < 1:
             raise ValueError(f"bad currency definition {self!r}")
+        if not re.fullmatch(CURRENCY_PATTERN, self.code):  # the cloud stores 3 characters
+            msg = f"currency code {self.code!r} is not 3 capital letters (ISO 4217: EUR, CHF)"
+            raise ValueError(msg)
 
 
 CHF = Currency("CHF", 2, 5)
