@@ -14,6 +14,11 @@ How it works, per request (``DeviceDep``):
    revoked, not expired, and its newest (a certificate renewed since is refused: "superseded").
    Certificate renewal alone also accepts a superseded one that is still valid, so an appliance
    whose renewal answer was lost can ask again (the key is the same one either way).
+   The rows are kept per device for ``registry_cache_seconds`` (5 s): a registry round trip on
+   every call costs more than the whole 1 ms budget on a loaded node (bench/trust.py), as for
+   operators' sessions. So a revocation or decommission reaches a device seen in the last 5 s
+   within 5 s, on every instance; a renewal here forgets the device's rows at once, and a
+   certificate the kept rows do not know is always read afresh.
 4. The ``jti`` is remembered until the token expires (plus the skew): the same token twice is
    refused as a replay. The memory is bounded: at most ``per_device`` live tokens per device
    and ``capacity`` in all; beyond either, the device is told to slow down (429), never is an
@@ -57,7 +62,7 @@ from typing import Annotated, ClassVar
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from fastapi import Depends, Request
 from prometheus_client import Counter
-from sqlalchemy import RowMapping, select
+from sqlalchemy import RowMapping, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.tables import devices
@@ -302,9 +307,14 @@ class DeviceVerifier:
         max_lifetime: float = device_assertion.MAX_LIFETIME,
         capacity: int = 200_000,
         per_device: int = 1_000,
+        registry_cache_seconds: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = engine
         self.clock = clock
+        self.registry_cache_seconds = registry_cache_seconds
+        self.monotonic = monotonic
+        self._kept: dict[str, tuple[float, Sequence[RowMapping]]] = {}
         self.audience = audience
         self.skew = skew
         self.max_lifetime = max_lifetime
@@ -346,30 +356,32 @@ class DeviceVerifier:
         )
         return entry
 
+    def forget(self, device_id: str | None = None) -> None:
+        """Drop the kept registry rows of ``device_id`` (or all): it was renewed or retired here."""
+        if device_id is None:
+            self._kept.clear()
+        else:
+            self._kept.pop(device_id, None)
+
+    async def _rows(self, device_id: str, serial: str) -> Sequence[RowMapping]:
+        """The device's registry rows: kept ones if fresh and they know ``serial``, else read."""
+        kept = self._kept.get(device_id)
+        moment = self.monotonic()
+        fresh = kept is not None and moment - kept[0] < self.registry_cache_seconds
+        if kept is not None and fresh and any(row["serial"] == serial for row in kept[1]):
+            return kept[1]
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(_REGISTRY_ROWS, {"device_id": device_id})).mappings().all()
+        if self.registry_cache_seconds > 0:
+            if len(self._kept) >= _KEEP_AT_MOST:
+                self._kept.clear()
+            self._kept[device_id] = (moment, rows)
+        return rows
+
     async def _registry_entry(
         self, device_id: str, presented: _Certificate, *, now: float, allow_superseded: bool
     ) -> DeviceEntry:
-        query = (
-            select(
-                devices.c.tenant_id,
-                devices.c.store_id,
-                devices.c.register_name,
-                devices.c.decommissioned_at,
-                issued_certificates.c.serial,
-                issued_certificates.c.public_key_sha256,
-                issued_certificates.c.not_before,
-                issued_certificates.c.not_after,
-                issued_certificates.c.revoked_at,
-            )
-            .select_from(
-                devices.outerjoin(
-                    issued_certificates, issued_certificates.c.device_id == devices.c.id
-                )
-            )
-            .where(devices.c.id == device_id)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).mappings().all()
+        rows = await self._rows(device_id, presented.serial)
         if not rows:
             raise DeviceCertificateRefused(
                 f"device {device_id!r} is not in the registry", why="unknown_device"
@@ -387,6 +399,27 @@ class DeviceVerifier:
             register_name=first["register_name"],
             certificate_serial=presented.serial,
         )
+
+
+#: One query per look-up: the device's registry row joined with every certificate issued to it.
+_REGISTRY_ROWS = (
+    select(
+        devices.c.tenant_id,
+        devices.c.store_id,
+        devices.c.register_name,
+        devices.c.decommissioned_at,
+        issued_certificates.c.serial,
+        issued_certificates.c.public_key_sha256,
+        issued_certificates.c.not_before,
+        issued_certificates.c.not_after,
+        issued_certificates.c.revoked_at,
+    )
+    .select_from(
+        devices.outerjoin(issued_certificates, issued_certificates.c.device_id == devices.c.id)
+    )
+    .where(devices.c.id == bindparam("device_id"))
+)
+_KEEP_AT_MOST = 100_000  # devices whose rows are kept; beyond, all are dropped and read again
 
 
 def _current_certificate(
@@ -462,6 +495,7 @@ def _own(entry: DeviceEntry, device_id: str) -> DeviceEntry:
 
 
 DeviceDep = Annotated[DeviceEntry, Depends(authenticate_device)]
+VerifierDep = Annotated[DeviceVerifier, Depends(get_device_verifier)]
 
 
 async def own_device(device_id: DeviceIdPath, entry: DeviceDep) -> DeviceEntry:

@@ -17,7 +17,11 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.dependencies import get_engine
-from control_plane.devices.device_auth import OWN_DEVICE_REFUSALS, RenewingDeviceDep
+from control_plane.devices.device_auth import (
+    OWN_DEVICE_REFUSALS,
+    RenewingDeviceDep,
+    VerifierDep,
+)
 from control_plane.inputs import DeviceIdPath, IdentifierFilter, RefPath
 from control_plane.problems import problem_responses
 from control_plane.provisioning import lifecycle, redemption, service
@@ -255,11 +259,16 @@ async def replace(
     ),
 )
 async def renew(
-    device: RenewingDeviceDep, body: RenewIn, engine: Engine, authority: Authority
+    device: RenewingDeviceDep,
+    body: RenewIn,
+    engine: Engine,
+    authority: Authority,
+    verifier: VerifierDep,
 ) -> RenewOut:
     """A new certificate for the device's current key, before the current one expires.
 
-    A device route: the device's own assertion, signed with that key, for its own id.
+    A device route: the device's own assertion, signed with that key, for its own id. The
+    certificate it replaces is refused on every other device route from now on.
     """
     renewed = await lifecycle.renew(
         engine=engine,
@@ -268,6 +277,7 @@ async def renew(
         csr_pem=body.csr_pem.encode(),
         now=service.utc_now(),
     )
+    verifier.forget(device.device_id)
     return RenewOut(
         device_id=renewed.device_id,
         certificate_chain_pem=renewed.chain_pem.decode(),

@@ -21,6 +21,7 @@ from cryptography import x509
 from control_plane.catalog import service as catalog
 from control_plane.catalog.schemas import CatalogItem
 from control_plane.devices import service as registry
+from control_plane.devices.device_auth import DeviceVerifier
 from control_plane.provisioning import lifecycle
 from control_plane.provisioning import service as provisioning
 from edge.enrolment.device_auth import DeviceAuth
@@ -223,6 +224,37 @@ async def test_a_revoked_certificate_is_refused(fleet: Fleet, tmp_path: Path) ->
     assert "revoked" in answer.json()["detail"]
 
 
+class Monotonic:
+    """The verifier's cache clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_revocation_reaches_a_device_seen_before_within_the_cache_time(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    clock = Monotonic()
+    verifier = DeviceVerifier(engine=fleet.engine, monotonic=clock)
+    fleet.app.state.device_verifier = verifier
+    auth = await enrolled(fleet, tmp_path / "appliance")
+    seen = await snapshot(fleet, bearer(minted(auth)))  # its registry rows are kept now
+    await fleet.authority.revoke(
+        [auth.identity.certificate().serial_number],
+        reason=x509.ReasonFlags.key_compromise,
+        now=provisioning.utc_now(),
+    )
+    clock.now += verifier.registry_cache_seconds
+
+    answer = await snapshot(fleet, bearer(minted(auth)))
+
+    assert seen.status_code == 200
+    assert_refused(answer, 401, "device_certificate_refused")
+
+
 async def test_a_decommissioned_device_is_refused(fleet: Fleet, tmp_path: Path) -> None:
     auth = await enrolled(fleet, tmp_path / "appliance")
     await lifecycle.decommission(
@@ -296,12 +328,13 @@ async def test_renewal_hands_verification_to_the_new_certificate(
     await asyncio.sleep(1.1)
 
     renewed = await renew_certificate(auth.identity.directory)
+    stale = await snapshot(fleet, bearer(minted(auth, certificate=old)))
+    current = await snapshot(fleet, bearer(minted(auth)))
 
     assert renewed.leaf.serial_number != old.serial_number
-    assert (await snapshot(fleet, bearer(minted(auth)))).status_code == 200
-    stale = await snapshot(fleet, bearer(minted(auth, certificate=old)))
     assert_refused(stale, 401, "device_certificate_refused")
     assert "renewed since" in stale.json()["detail"]
+    assert current.status_code == 200
 
 
 async def test_a_renewal_whose_answer_was_lost_can_be_asked_again(
