@@ -41,6 +41,8 @@ from protocols.messages import JournalAck, JournalBatch, JournalRecord
 from protocols.sale_body import InvalidSaleBody, SaleBody
 from protocols.vocabulary import JournalKind
 
+#: What a refused record means for the device, said where the reason is shown (ack, console, log).
+WAITING = ". The records after it wait; have support repair the appliance's ledger (never wipe it)"
 #: What the database itself may answer about a record: the values do not fit, or a key repeats.
 _REFUSED_BY_DATABASE = (DataError, IntegrityError)
 
@@ -160,7 +162,7 @@ async def _ingest(
     for record in fresh:
         if limit is not None and len(accepted) == limit:
             if refusal is not None:
-                problem, why = f"seq {record.seq}: {refusal}", "database"
+                problem, why = f"seq {record.seq}: {refusal}{WAITING}", "database"
             break
         if record.prev_hash != head:
             problem, why = (
@@ -179,7 +181,8 @@ async def _ingest(
         try:
             sale = _sale(record)
         except InvalidSaleBody as err:
-            problem, why = f"seq {record.seq}: the cloud cannot store it: {err.reason}", "invalid"
+            problem = f"seq {record.seq}: the cloud cannot store it: {err.reason}{WAITING}"
+            why = "invalid"
             break
         accepted.append(_Accepted(record, body_text, sale))
         head = record.hash

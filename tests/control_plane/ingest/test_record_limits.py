@@ -148,6 +148,7 @@ async def test_a_record_the_cloud_cannot_store_flags_the_device_on_both_stores(
     assert ack.error is not None
     assert ack.error.startswith("seq 3: the cloud cannot store it: sale.completed body")
     assert reason in ack.error
+    assert ack.error.endswith("have support repair the appliance's ledger (never wipe it)")
     assert await cloud.hwm("reg-limits") == 2
     assert sorted(await cloud.sale_ids("reg-limits")) == ["sale-1", "sale-2"]
     row = await device_row(cloud, "reg-limits")
