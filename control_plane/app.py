@@ -3,6 +3,12 @@
 ``create_app`` wires the parts; the lifespan runs every background task supervised
 (:mod:`control_plane.supervision`): the ingest worker that dies is counted, logged and restarted
 with backoff, and ``/readyz`` answers 503 until it runs connected again.
+
+Every operator route and console page is guarded by its policy action (``operators.policy``);
+only the enrolment redemption (its token is the credential), the CA and CRL, ``/healthz``,
+``/readyz``, the login pages and the API's documentation answer without credentials, and
+``/metrics`` only to the monitoring networks. Requests naming a host the control plane is not
+(DNS rebinding) are refused before any of it (:mod:`control_plane.exposure`).
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import ssl
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from prometheus_client import make_asgi_app
 
 from control_plane.api_docs import install_offline_docs
 from control_plane.catalog.router import router as catalog_router
@@ -23,8 +28,10 @@ from control_plane.console.router import router as console_router
 from control_plane.db.engine import make_engine, migrate
 from control_plane.devices.router import router as devices_router
 from control_plane.embedded_broker import embedded_broker
+from control_plane.exposure import TrustedHosts, metrics_app
 from control_plane.health import router as health_router
 from control_plane.ingest.worker import IngestSettings, IngestWorker
+from control_plane.operators.guards import document_guards
 from control_plane.operators.router import router as operators_router
 from control_plane.problems import install_problem_handlers
 from control_plane.provisioning.authority import FleetAuthority
@@ -47,6 +54,13 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.plain_http_exposed:
+            log.warning(
+                "serving plain HTTP on %s: passwords, session cookies and API tokens cross the "
+                "network in clear; set STOREFLEET_CP_TLS_CERT and STOREFLEET_CP_TLS_KEY, or put "
+                "a TLS reverse proxy in front (STOREFLEET_CP_TRUSTED_PROXIES)",
+                settings.host,
+            )
         engine = make_engine(settings.database_url)
         await migrate(engine)
         app.state.engine = engine
@@ -87,9 +101,11 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(console_router)
     app.include_router(operators_router)  # login pages, tokens, audit (issue 9)
     app.include_router(health_router)
-    app.mount("/metrics", make_asgi_app())
+    app.mount("/metrics", metrics_app(settings.metrics_networks))
     install_problem_handlers(app, translations={EnrolmentRefused: refusal_problem})
+    document_guards(app)  # 401/403/429 and how to authenticate, on every guarded operation
     install_offline_docs(app)
+    app.add_middleware(TrustedHosts, settings=settings, state=app.state)
 
     return app
 

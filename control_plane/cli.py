@@ -63,7 +63,8 @@ def serve(verbose: bool = False) -> None:
         logging.getLogger("control_plane").info(
             "enrolment is off until the CA is configured: %s", provisioning.off_because
         )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    # HTTPS when STOREFLEET_CP_TLS_CERT/KEY are set; X-Forwarded-* only from trusted proxies
+    uvicorn.run(app, log_level="info", **settings.uvicorn_options())
 
 
 def main() -> None:

@@ -6,15 +6,19 @@ to set (:func:`load_settings`, :func:`describe`). A value that parses but cannot
 database that does not answer, a CA passphrase an mTLS broker needs — is checked at start too
 (``control_plane.cli.serve``), never left for the first request to find.
 
-Operator accounts arrive in a later release; until then the control plane refuses to listen on
-anything but loopback unless ``STOREFLEET_CP_ALLOW_REMOTE=1`` says the operator means it.
+Every request is authenticated (operators, issue 9), so the control plane may listen on any
+interface: it answers only ``Host`` names it knows (``STOREFLEET_CP_ALLOWED_HOSTS``: no DNS
+rebinding), serves HTTPS itself (``STOREFLEET_CP_TLS_CERT``/``_KEY``) or sits behind a reverse
+proxy whose ``X-Forwarded-*`` it trusts from ``STOREFLEET_CP_TRUSTED_PROXIES`` only
+(docs/deploying-the-control-plane.md). ``STOREFLEET_CP_ALLOW_REMOTE`` is gone and ignored.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +36,25 @@ DATABASE_DRIVERS = {
 }
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+#: Answered as ``Host`` unless STOREFLEET_CP_ALLOWED_HOSTS says otherwise (with the bound host).
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+#: Bind addresses that name no host a client would type.
+_WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+
+
+def host_pattern(name: str) -> str:
+    """A host name as the ``Host`` header carries it: IPv6 literals in brackets, lower case."""
+    name = name.strip().lower()
+    try:
+        address = ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return name
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+def _names(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 class SettingsRefused(Exception):  # noqa: N818 - named in the domain's words
@@ -76,7 +99,29 @@ class ControlPlaneSettings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="the address the API and console bind")
     port: Port = Field(default=8080, description="the TCP port of the API and console, 1-65535")
-    allow_remote: bool = Field(default=False, description="1 to listen beyond loopback")
+    allowed_hosts: str = Field(
+        default="",
+        description=(
+            "comma-separated host names clients reach the control plane by (the Host header; "
+            "'*.example.com' for subdomains); unset: localhost, 127.0.0.1, ::1, the bound host "
+            "and the host of STOREFLEET_CA_PUBLIC_URL"
+        ),
+    )
+    tls_cert: Path | None = Field(
+        default=None, description="PEM certificate chain: serve HTTPS itself (with TLS_KEY)"
+    )
+    tls_key: Path | None = Field(default=None, description="PEM private key of TLS_CERT")
+    trusted_proxies: str = Field(
+        default="",
+        description=(
+            "comma-separated addresses or networks of reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed; unset: none (the peer address is the client)"
+        ),
+    )
+    metrics_from: str = Field(
+        default="127.0.0.0/8,::1",
+        description="comma-separated networks that may read /metrics (Prometheus); others get 403",
+    )
     ingest_partitions: int = Field(
         default=4, ge=1, le=64, description="journal batches stored in parallel, 1-64"
     )
@@ -105,20 +150,76 @@ class ControlPlaneSettings(BaseSettings):
             parse_broker_url(value)  # BrokerUrlError is a ValueError: it says what is wrong
         return value
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _allowed_hosts(cls, value: str) -> str:
+        for name in _names(value):
+            if "*" in name[1:] or (name.startswith("*") and not name.startswith("*.")):
+                raise ValueError(f"{name!r}: a wildcard is written '*.example.com' (or '*' alone)")
+        return value
+
+    @field_validator("trusted_proxies", "metrics_from")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in _names(value):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as err:
+                raise ValueError(f"{part!r} is not an IP address or network ({err})") from err
+        return value
+
     @model_validator(mode="after")
-    def _loopback_unless_told(self) -> ControlPlaneSettings:
-        if self.allow_remote or self.host == "localhost":
-            return self
-        try:
-            loopback = ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            loopback = False
-        if not loopback:
+    def _tls_pair(self) -> ControlPlaneSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError(
-                f"STOREFLEET_CP_HOST={self.host} is not loopback and there are no operator "
-                "accounts yet; set STOREFLEET_CP_ALLOW_REMOTE=1 if you really mean it"
+                "set both STOREFLEET_CP_TLS_CERT and STOREFLEET_CP_TLS_KEY to serve HTTPS, "
+                "or neither (plain HTTP, e.g. behind a reverse proxy)"
             )
+        for variable, path in (("TLS_CERT", self.tls_cert), ("TLS_KEY", self.tls_key)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"STOREFLEET_CP_{variable}={path} is not a readable file")
         return self
+
+    def trusted_hosts(self, *, public_url: str | None = None) -> list[str]:
+        """The ``Host`` names answered; anything else is refused with 400 (DNS rebinding).
+
+        ``public_url`` is the URL appliances enrol with (the CA's): its host is always allowed.
+        """
+        names = _names(self.allowed_hosts)
+        if not names:
+            names = [*LOOPBACK_NAMES]
+            if self.host not in _WILDCARDS:
+                names.append(self.host)
+        if public_url and (public_host := urlsplit(public_url).hostname):
+            names.append(public_host)
+        return sorted({host_pattern(name) for name in names})
+
+    @property
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """Who may read /metrics."""
+        return [ipaddress.ip_network(part, strict=False) for part in _names(self.metrics_from)]
+
+    @property
+    def plain_http_exposed(self) -> bool:
+        """Listening beyond loopback without TLS and without a proxy: secrets cross in clear."""
+        if self.tls_cert is not None or self.trusted_proxies:
+            return False
+        try:
+            return not ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host != "localhost"
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """How uvicorn serves: address, HTTPS when configured, whose forwarded headers count."""
+        proxies = [str(ipaddress.ip_network(p, strict=False)) for p in _names(self.trusted_proxies)]
+        return {
+            "host": self.host,
+            "port": self.port,
+            "ssl_certfile": str(self.tls_cert) if self.tls_cert else None,
+            "ssl_keyfile": str(self.tls_key) if self.tls_key else None,
+            "proxy_headers": bool(proxies),
+            "forwarded_allow_ips": proxies or None,
+        }
 
     @property
     def embedded_broker(self) -> bool:

@@ -1,10 +1,10 @@
 """`storefleet provision …` commands that talk to a running control plane.
 
 Operators create enrolments, check, decommission and replace devices through the control
-plane's API (httpx), never by touching its database, so the commands work the same against one
-machine or a fleet behind a load balancer. The field tech's `enrol` runs on the appliance and
-lives on its side (`edge.enrolment.cli`): this package is shared by both installs and never
-imports the edge.
+plane's API (httpx) with their API token (``STOREFLEET_API_TOKEN``), never by touching its
+database, so the commands work the same against one machine or a fleet behind a load
+balancer. The field tech's `enrol` runs on the appliance and lives on its side
+(`edge.enrolment.cli`): this package is shared by both installs and never imports the edge.
 """
 
 from __future__ import annotations
@@ -28,6 +28,15 @@ ApiUrl = Annotated[
     str, typer.Option("--api", envvar=API_ENV, help=f"Control-plane URL (${API_ENV}).")
 ]
 DEFAULT_API = "http://127.0.0.1:8080"
+TOKEN_ENV = "STOREFLEET_API_TOKEN"  # noqa: S105 - the variable's name, not a secret
+ApiToken = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar=TOKEN_ENV,
+        help=f"An operator's API token, sft_… (${TOKEN_ENV}); `storefleet operators token create`.",
+    ),
+]
 TIMEOUT = httpx.Timeout(30.0)
 
 
@@ -36,10 +45,12 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
-def _call(api: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    """One API call; a refusal or an unreachable control plane ends the command with its reason."""
+def _call(api: str, token: str | None, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """One API call as the token's operator; a refusal or an unreachable control plane ends the
+    command with its reason (and, for a missing or refused token, what to set)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with httpx.Client(base_url=api, timeout=TIMEOUT) as client:
+        with httpx.Client(base_url=api, timeout=TIMEOUT, headers=headers) as client:
             response = client.request(method, path, **kwargs)
     except httpx.HTTPError as err:
         raise _fail(f"cannot reach the control plane at {api}: {err}") from err
@@ -48,14 +59,19 @@ def _call(api: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         with contextlib.suppress(ValueError, KeyError, TypeError):  # no problem body: the text
             problem = response.json()
             detail = f"{problem['detail']} [{problem['reason']}]"
-        raise _fail(f"{method} {path} answered {response.status_code}: {detail}")
+        hint = ""
+        if response.status_code == httpx.codes.UNAUTHORIZED:
+            hint = f"; set {TOKEN_ENV} (or --token) to an operator's API token"
+        raise _fail(f"{method} {path} answered {response.status_code}: {detail}{hint}")
     return response
 
 
-def _save_sheets(api: str, created: dict[str, Any], png: Path | None, pdf: Path | None) -> None:
+def _save_sheets(
+    api: str, token: str | None, created: dict[str, Any], png: Path | None, pdf: Path | None
+) -> None:
     for target, url in ((png, created["qr_png_url"]), (pdf, created["sheet_pdf_url"])):
         if target is not None:
-            target.write_bytes(_call(api, "GET", url).content)
+            target.write_bytes(_call(api, token, "GET", url).content)
             console.print(f"wrote {target}")
 
 
@@ -86,6 +102,7 @@ def enrol_create(
     pdf: Annotated[Path | None, typer.Option(help="Save the printable sheet (PDF) here.")] = None,
     show_qr: Annotated[bool, typer.Option(help="Draw the QR code in the terminal.")] = False,
     api: ApiUrl = DEFAULT_API,
+    token: ApiToken = None,
 ) -> None:
     """Create a single-use enrolment for a store's register; save its QR and sheet."""
     body: dict[str, Any] = {
@@ -97,9 +114,9 @@ def enrol_create(
     if ttl_hours is not None:
         body["ttl_hours"] = ttl_hours
     with console.status("creating the enrolment…"):
-        created = _call(api, "POST", "/api/enrolments", json=body).json()
+        created = _call(api, token, "POST", "/api/enrolments", json=body).json()
     with console.status("rendering the QR code and the sheet…"):
-        _save_sheets(api, created, png, pdf)
+        _save_sheets(api, token, created, png, pdf)
     _show_created(created, terminal_qr=show_qr)
 
 
@@ -107,10 +124,11 @@ def device_status(
     device_id: Annotated[str, typer.Argument(help="Device id.")],
     *,
     api: ApiUrl = DEFAULT_API,
+    token: ApiToken = None,
 ) -> None:
     """Show a device: store, register, presence, replication and its certificates."""
-    device = _call(api, "GET", f"/api/devices/{device_id}").json()
-    certificates = _call(api, "GET", f"/api/devices/{device_id}/certificates").json()
+    device = _call(api, token, "GET", f"/api/devices/{device_id}").json()
+    certificates = _call(api, token, "GET", f"/api/devices/{device_id}/certificates").json()
     table = Table(show_header=False, box=None)
     table.add_row("device", device["id"])
     table.add_row("store", f"{device['tenant_id']}/{device['store_id']}")
@@ -138,12 +156,13 @@ def decommission(
     by: Annotated[str, typer.Option(help="Your name, for the audit log.")] = "cli",
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     api: ApiUrl = DEFAULT_API,
+    token: ApiToken = None,
 ) -> None:
     """Revoke a device's certificates and take it out of the fleet (history stays)."""
     if not yes:
         typer.confirm(f"decommission {device_id}? Its certificates stop working", abort=True)
     retired = _call(
-        api, "POST", f"/api/devices/{device_id}/decommission", json={"decommissioned_by": by}
+        api, token, "POST", f"/api/devices/{device_id}/decommission", json={"decommissioned_by": by}
     ).json()
     console.print(
         f"{device_id} decommissioned at {retired['decommissioned_at']}; revoked "
@@ -164,21 +183,22 @@ def replace(
     pdf: Annotated[Path | None, typer.Option(help="Save the printable sheet (PDF) here.")] = None,
     show_qr: Annotated[bool, typer.Option(help="Draw the QR code in the terminal.")] = False,
     api: ApiUrl = DEFAULT_API,
+    token: ApiToken = None,
 ) -> None:
     """Enrol a new appliance in a device's place: same store and register, old one revoked."""
     body: dict[str, Any] = {"created_by": created_by}
     if ttl_hours is not None:
         body["ttl_hours"] = ttl_hours
     with console.status("creating the replacement enrolment…"):
-        created = _call(api, "POST", f"/api/devices/{device_id}/replace", json=body).json()
-        _save_sheets(api, created, png, pdf)
+        created = _call(api, token, "POST", f"/api/devices/{device_id}/replace", json=body).json()
+        _save_sheets(api, token, created, png, pdf)
     _show_created(created, terminal_qr=show_qr)
     console.print(f"{device_id} is retired when the new appliance enrols with this code")
 
 
-def crl_refresh(*, api: ApiUrl = DEFAULT_API) -> None:
+def crl_refresh(*, api: ApiUrl = DEFAULT_API, token: ApiToken = None) -> None:
     """Have the control plane rewrite the broker's CRL (cron it daily, then SIGHUP the broker)."""
-    written = _call(api, "POST", "/api/crl/refresh").json()["crl_written"]
+    written = _call(api, token, "POST", "/api/crl/refresh").json()["crl_written"]
     if not written:
         raise _fail("the control plane has no CRL file configured (STOREFLEET_CA_CRL_FILE)")
     console.print("CRL rewritten: reload the broker (SIGHUP)")

@@ -21,7 +21,9 @@ from control_plane.dependencies import get_engine
 from control_plane.devices.device_auth import DEVICE_AUTH_REFUSALS, DeviceDep, DeviceEntry
 from control_plane.devices.errors import TenantNotFound
 from control_plane.inputs import Mark
+from control_plane.operators.policy import CatalogWrite
 from control_plane.problems import problem_responses
+from control_plane.tenancy import TenantScope
 from protocols.topics import DEVICE_ID_PATTERN
 
 router = APIRouter(prefix="/api/catalog", tags=["catalog"])
@@ -60,9 +62,13 @@ async def get_changes(
 
 
 @router.post("/items", responses=problem_responses(TenantNotFound))
-async def post_items(engine: Engine, body: ItemsIn) -> VersionOut:
-    """Add or change items (and drop ``deletes``) as one new catalog version."""
+async def post_items(engine: Engine, body: ItemsIn, principal: CatalogWrite) -> VersionOut:
+    """Add or change items (and drop ``deletes``) as one new catalog version of your tenant."""
     version = await service.upsert_items(
-        engine, tenant_id=body.tenant_id, items=body.items, deletes=body.deletes
+        engine,
+        scope=TenantScope.of(principal),
+        tenant_id=body.tenant_id,
+        items=body.items,
+        deletes=body.deletes,
     )
     return VersionOut(version=version)

@@ -24,6 +24,7 @@ from control_plane.catalog.schemas import CatalogItem, ChangeSet, Snapshot
 from control_plane.catalog.tables import catalog_items, catalog_versions
 from control_plane.db.tables import tenants
 from control_plane.devices.errors import TenantNotFound
+from control_plane.tenancy import EVERY_TENANT, TenantScope
 
 T = TypeVar("T")
 
@@ -66,11 +67,16 @@ async def _next_version(conn: AsyncConnection, tenant_id: str) -> int:
 async def upsert_items(
     engine: AsyncEngine,
     *,
+    scope: TenantScope = EVERY_TENANT,
     tenant_id: str,
     items: Sequence[CatalogItem],
     deletes: Sequence[str] = (),
 ) -> int:
-    """Add or change ``items`` and drop ``deletes`` as one new version; returns it."""
+    """Add or change ``items`` and drop ``deletes`` as one new version; returns it.
+
+    ``tenant_id`` is the client's word: it must be in the caller's ``scope``.
+    """
+    scope.claim(tenant_id, action="catalog:write")
     for attempt in range(3):
         try:
             async with engine.begin() as conn:

@@ -1,4 +1,7 @@
-"""REST endpoints of remote commands. Refusals are domain errors (``errors.py``, the registry's)."""
+"""REST endpoints of remote commands. Refusals are domain errors (``errors.py``, the registry's).
+
+Sending needs ``commands:send``, reading ``devices:read``; a device of another tenant is not found.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ from control_plane.commands.errors import (
 from control_plane.commands.schemas import CommandIn, CommandOut
 from control_plane.dependencies import get_engine
 from control_plane.inputs import DeviceIdPath, Limit, RefPath
+from control_plane.operators.policy import CommandsSend, DevicesRead
 from control_plane.problems import problem_responses
+from control_plane.tenancy import TenantScope
 
 router = APIRouter(prefix="/api/devices/{device_id}/commands", tags=["commands"])
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
@@ -46,11 +51,16 @@ def _out(view: service.CommandView) -> CommandOut:
     ),
 )
 async def send_command(
-    device_id: DeviceIdPath, body: CommandIn, engine: Engine, publisher: Publisher
+    device_id: DeviceIdPath,
+    body: CommandIn,
+    engine: Engine,
+    publisher: Publisher,
+    principal: CommandsSend,
 ) -> CommandOut:
     """Send a command; poll its URL for the result (202: the device has not answered yet)."""
     view = await service.send_command(
         engine,
+        scope=TenantScope.of(principal),
         publisher=publisher,
         device_id=device_id,
         name=body.name,
@@ -62,14 +72,21 @@ async def send_command(
 
 @router.get("", responses=problem_responses())
 async def list_commands(
-    device_id: DeviceIdPath, engine: Engine, limit: Limit = 20
+    device_id: DeviceIdPath, engine: Engine, principal: DevicesRead, limit: Limit = 20
 ) -> list[CommandOut]:
     """The device's latest commands, newest first."""
-    views = await service.recent_commands(engine, device_id=device_id, limit=limit)
+    views = await service.recent_commands(
+        engine, scope=TenantScope.of(principal), device_id=device_id, limit=limit
+    )
     return [_out(view) for view in views]
 
 
 @router.get("/{command_id}", responses=problem_responses(CommandNotFound))
-async def get_command(device_id: DeviceIdPath, command_id: RefPath, engine: Engine) -> CommandOut:
+async def get_command(
+    device_id: DeviceIdPath, command_id: RefPath, engine: Engine, principal: DevicesRead
+) -> CommandOut:
     """One command: pending, done (with the device's result) or timed out."""
-    return _out(await service.get_command(engine, device_id=device_id, command_id=command_id))
+    view = await service.get_command(
+        engine, scope=TenantScope.of(principal), device_id=device_id, command_id=command_id
+    )
+    return _out(view)

@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, Select, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.commands.errors import (
@@ -38,6 +38,7 @@ from control_plane.commands.errors import (
 from control_plane.commands.results import checked_result
 from control_plane.commands.summary import summarize
 from control_plane.db.tables import commands, devices
+from control_plane.tenancy import EVERY_TENANT, TenantScope
 from protocols.codec import encode
 from protocols.errors import MalformedMessage
 from protocols.messages import Command, CommandResult
@@ -94,6 +95,7 @@ def _now_ms() -> int:
 async def send_command(
     engine: AsyncEngine,
     *,
+    scope: TenantScope = EVERY_TENANT,
     publisher: Publisher,
     device_id: str,
     name: str,
@@ -106,7 +108,11 @@ async def send_command(
         raise UnknownCommand(f"unknown command {name!r}; one of {', '.join(sorted(ALLOWED))}")
     async with engine.connect() as conn:
         device = (
-            await conn.execute(select(devices.c.decommissioned_at).where(devices.c.id == device_id))
+            await conn.execute(
+                select(devices.c.decommissioned_at).where(
+                    devices.c.id == device_id, scope.where(devices.c.tenant_id)
+                )
+            )
         ).first()
     if device is None:
         raise DeviceNotFound(device_id)
@@ -132,7 +138,9 @@ async def send_command(
             engine, command_id=command.id, ok=False, result=None, error=f"not sent: {err}"
         )
         raise DeviceUnreachable(f"command not sent to {device_id!r}: {err}") from err
-    return await get_command(engine, device_id=device_id, command_id=command.id, now_ms=created)
+    return await get_command(
+        engine, scope=scope, device_id=device_id, command_id=command.id, now_ms=created
+    )
 
 
 #: Command ids are ours: 32 hex digits (``uuid4().hex``). Anything else answers no command.
@@ -256,43 +264,48 @@ def _view(row: RowMapping, now_ms: int) -> CommandView:
     )
 
 
+def _in_scope(scope: TenantScope) -> Select[Any]:
+    """Commands of the devices in ``scope`` (a command's tenant is its device's)."""
+    return (
+        select(commands)
+        .join(devices, devices.c.id == commands.c.device_id)
+        .where(scope.where(devices.c.tenant_id))
+    )
+
+
 async def get_command(
-    engine: AsyncEngine, *, device_id: str, command_id: str, now_ms: int | None = None
+    engine: AsyncEngine,
+    *,
+    scope: TenantScope = EVERY_TENANT,
+    device_id: str,
+    command_id: str,
+    now_ms: int | None = None,
 ) -> CommandView:
     """One command of the device, its status as of ``now_ms`` (default: now)."""
+    query = _in_scope(scope).where(commands.c.id == command_id, commands.c.device_id == device_id)
     async with engine.connect() as conn:
-        row = (
-            (
-                await conn.execute(
-                    select(commands).where(
-                        commands.c.id == command_id, commands.c.device_id == device_id
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = (await conn.execute(query)).mappings().first()
     if row is None:
         raise CommandNotFound(f"no command {command_id!r} for device {device_id!r}")
     return _view(row, _now_ms() if now_ms is None else now_ms)
 
 
 async def recent_commands(
-    engine: AsyncEngine, *, device_id: str, limit: int = 20, now_ms: int | None = None
+    engine: AsyncEngine,
+    *,
+    scope: TenantScope = EVERY_TENANT,
+    device_id: str,
+    limit: int = 20,
+    now_ms: int | None = None,
 ) -> list[CommandView]:
-    """The device's latest commands, newest first."""
+    """The device's latest commands, newest first (none for a device out of scope)."""
+    query = (
+        _in_scope(scope)
+        .where(commands.c.device_id == device_id)
+        .order_by(commands.c.created_at.desc(), commands.c.id)
+        .limit(limit)
+    )
     async with engine.connect() as conn:
-        rows = (
-            (
-                await conn.execute(
-                    select(commands)
-                    .where(commands.c.device_id == device_id)
-                    .order_by(commands.c.created_at.desc(), commands.c.id)
-                    .limit(limit)
-                )
-            )
-            .mappings()
-            .all()
-        )
+        rows = (await conn.execute(query)).mappings().all()
     now = _now_ms() if now_ms is None else now_ms
     return [_view(row, now) for row in rows]

@@ -1,5 +1,12 @@
 """Console pages: the fleet at a glance, one device with its hardware, commands and counts, and
-the enrolments that bring new registers into the fleet."""
+the enrolments that bring new registers into the fleet.
+
+Every page is guarded by its policy action (``policy.DevicesPage``, ``policy.EnrolmentsPage``):
+a visitor who is not logged in is sent to ``/login``. A page shows only the operator's tenant
+(the services are handed its scope), renders a button that changes something only when the
+policy lets this operator do it (``can``; the API refuses it anyway), and puts the session's CSRF
+token where the page's scripts and forms send it back (``X-CSRF-Token``, ``csrf_token``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,11 +26,15 @@ from control_plane.devices import service as devices
 from control_plane.devices import state as device_state
 from control_plane.devices import stock_counts
 from control_plane.devices.schemas import StockCountOut
+from control_plane.operators.policy import Action, DevicesPage, EnrolmentsPage, permits
+from control_plane.operators.principal import Principal
+from control_plane.operators.sessions import SESSION_COOKIE, csrf_token
 from control_plane.provisioning import service as provisioning
 from control_plane.provisioning.errors import CaUnavailable
 from control_plane.provisioning.router import get_authority
 from control_plane.sales import service as sales
 from control_plane.sales.router import format_minor
+from control_plane.tenancy import TenantScope
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -87,6 +98,24 @@ ENROLMENT_STATES: tuple[provisioning.EnrolmentState, ...] = (
 VALIDITY_HOURS = (1, 8, 24, 72, 168, 720)  # the API's ceiling is 30 days
 
 
+#: What a page may offer, by the policy action it needs: a button is rendered only when allowed.
+OFFERS = {
+    "send_commands": Action.COMMANDS_SEND,
+    "write_enrolments": Action.ENROLMENTS_WRITE,
+    "write_devices": Action.DEVICES_WRITE,
+}
+
+
+def _operator(request: Request, principal: Principal) -> dict[str, Any]:
+    """What every page's header and scripts need: who is logged in, what they may do, CSRF."""
+    secret = request.cookies.get(SESSION_COOKIE)
+    return {
+        "principal": principal,
+        "can": {offer: permits(principal, action) for offer, action in OFFERS.items()},
+        "csrf_token": csrf_token(secret) if secret and principal.via == "session" else "",
+    }
+
+
 def _with_problems(reported: dict[str, Any] | None) -> dict[str, Any] | None:
     """A stored report with what needs an operator (``get_state`` already made it renderable)."""
     if reported is None:
@@ -95,36 +124,37 @@ def _with_problems(reported: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def fleet(request: Request, engine: Engine) -> HTMLResponse:
+async def fleet(request: Request, engine: Engine, principal: DevicesPage) -> HTMLResponse:
     """The fleet at a glance."""
-    context = {
-        "stores": await devices.list_stores(engine),
-        "devices": await devices.list_devices(engine),
-        "totals": {row["store_id"]: row for row in await sales.totals_by_store(engine)},
-        "sales": await sales.recent_sales(engine, limit=25),
-        "states": {
-            device_id: _with_problems(reported)
-            for device_id, reported in (await device_state.states_by_device(engine)).items()
-        },
+    scope = TenantScope.of(principal)
+    states = await device_state.states_by_device(engine, scope=scope)
+    totals = await sales.totals_by_store(engine, scope=scope)
+    context = _operator(request, principal) | {
+        "stores": await devices.list_stores(engine, scope=scope),
+        "devices": await devices.list_devices(engine, scope=scope),
+        "totals": {row["store_id"]: row for row in totals},
+        "sales": await sales.recent_sales(engine, scope=scope, limit=25),
+        "states": {device_id: _with_problems(reported) for device_id, reported in states.items()},
     }
     return templates.TemplateResponse(request, "fleet.html", context)
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
-async def device(request: Request, device_id: str, engine: Engine) -> HTMLResponse:
+async def device(
+    request: Request, device_id: str, engine: Engine, principal: DevicesPage
+) -> HTMLResponse:
     """One device: presence, replication, its peripherals, commands to run, its stock counts."""
-    try:
-        row = await devices.get_device(engine, device_id=device_id)
-    except devices.DeviceNotFound as err:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(err)) from err
-    context = {
+    scope = TenantScope.of(principal)
+    row = await devices.get_device(engine, scope=scope, device_id=device_id)  # 404 if not yours
+    reported = await device_state.get_state(engine, scope=scope, device_id=device_id)
+    counts = await stock_counts.list_stock_counts(engine, scope=scope, device_id=device_id, limit=5)
+    context = _operator(request, principal) | {
         "device": row,
-        "state": _with_problems(await device_state.get_state(engine, device_id=device_id)),
-        "commands": await commands.recent_commands(engine, device_id=device_id, limit=10),
-        "counts": [
-            StockCountOut.model_validate(count)
-            for count in await stock_counts.list_stock_counts(engine, device_id=device_id, limit=5)
-        ],
+        "state": _with_problems(reported),
+        "commands": await commands.recent_commands(
+            engine, scope=scope, device_id=device_id, limit=10
+        ),
+        "counts": [StockCountOut.model_validate(count) for count in counts],
         "allowed": sorted(commands.ALLOWED),
     }
     return templates.TemplateResponse(request, "device.html", context)
@@ -132,7 +162,10 @@ async def device(request: Request, device_id: str, engine: Engine) -> HTMLRespon
 
 @router.get("/enrolments", response_class=HTMLResponse)
 async def enrolments(
-    request: Request, engine: Engine, state: provisioning.EnrolmentState | None = None
+    request: Request,
+    engine: Engine,
+    principal: EnrolmentsPage,
+    state: provisioning.EnrolmentState | None = None,
 ) -> HTMLResponse:
     """Enrolments: create one for a store (QR, typed code, sheet), follow it, revoke it."""
     # The same check the API makes before it issues anything, so the page can say what to set
@@ -145,11 +178,12 @@ async def enrolments(
         unconfigured = str(err)
     else:
         default_hours = authority.settings.enrolment_ttl_hours
-    stores = await devices.list_stores(engine)
-    context = {
+    scope = TenantScope.of(principal)
+    stores = await devices.list_stores(engine, scope=scope)
+    context = _operator(request, principal) | {
         "stores": stores,
         "store_names": {store.id: store.name for store in stores},
-        "enrolments": await provisioning.list_enrolments(engine=engine, state=state),
+        "enrolments": await provisioning.list_enrolments(engine=engine, scope=scope, state=state),
         "state": state,
         "states": ENROLMENT_STATES,
         "unconfigured": unconfigured,

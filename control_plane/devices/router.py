@@ -1,4 +1,8 @@
-"""REST endpoints of the registry. Refusals are the registry's domain errors (``errors.py``)."""
+"""REST endpoints of the registry. Refusals are the registry's domain errors (``errors.py``).
+
+Each route names the policy action it performs (``policy.DevicesRead`` …) and hands the
+principal's tenant scope to the service, which finds nothing of another tenant.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,9 @@ from control_plane.devices.schemas import (
     TenantIn,
 )
 from control_plane.inputs import DeviceIdPath, IdentifierFilter, Limit
+from control_plane.operators.policy import DevicesRead, DevicesWrite, StoresWrite, TenantsWrite
 from control_plane.problems import problem_responses
+from control_plane.tenancy import TenantScope
 
 router = APIRouter(prefix="/api", tags=["registry"])
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
@@ -38,8 +44,9 @@ Engine = Annotated[AsyncEngine, Depends(get_engine)]
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(AlreadyExists),
 )
-async def create_tenant(body: TenantIn, engine: Engine) -> TenantIn:
-    """Create a tenant."""
+async def create_tenant(body: TenantIn, engine: Engine, principal: TenantsWrite) -> TenantIn:
+    """Create a tenant (platform admins)."""
+    del principal  # the policy allows it to platform admins only: tenants have no tenant
     await service.create_tenant(engine, tenant_id=body.id, name=body.name, currency=body.currency)
     return body
 
@@ -49,18 +56,24 @@ async def create_tenant(body: TenantIn, engine: Engine) -> TenantIn:
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(TenantNotFound, AlreadyExists),
 )
-async def create_store(body: StoreIn, engine: Engine) -> StoreIn:
-    """Create a store."""
+async def create_store(body: StoreIn, engine: Engine, principal: StoresWrite) -> StoreIn:
+    """Create a store of the caller's tenant."""
     await service.create_store(
-        engine, store_id=body.id, tenant_id=body.tenant_id, name=body.name, timezone=body.timezone
+        engine,
+        scope=TenantScope.of(principal),
+        store_id=body.id,
+        tenant_id=body.tenant_id,
+        name=body.name,
+        timezone=body.timezone,
     )
     return body
 
 
 @router.get("/stores")
-async def list_stores(engine: Engine) -> list[StoreOut]:
-    """All stores."""
-    return [StoreOut.model_validate(dict(row)) for row in await service.list_stores(engine)]
+async def list_stores(engine: Engine, principal: DevicesRead) -> list[StoreOut]:
+    """The caller's tenant's stores (every tenant's for a platform admin)."""
+    rows = await service.list_stores(engine, scope=TenantScope.of(principal))
+    return [StoreOut.model_validate(dict(row)) for row in rows]
 
 
 @router.post(
@@ -68,34 +81,46 @@ async def list_stores(engine: Engine) -> list[StoreOut]:
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(StoreNotFound, AlreadyExists),
 )
-async def register_device(body: DeviceIn, engine: Engine) -> DeviceOut:
-    """Register a device at a store."""
+async def register_device(body: DeviceIn, engine: Engine, principal: DevicesWrite) -> DeviceOut:
+    """Register a device at a store of the caller's tenant."""
+    scope = TenantScope.of(principal)
     await service.register_device(
-        engine, device_id=body.id, store_id=body.store_id, register_name=body.register_name
+        engine,
+        scope=scope,
+        device_id=body.id,
+        store_id=body.store_id,
+        register_name=body.register_name,
     )
-    return DeviceOut.model_validate(dict(await service.get_device(engine, device_id=body.id)))
+    row = await service.get_device(engine, scope=scope, device_id=body.id)
+    return DeviceOut.model_validate(dict(row))
 
 
 @router.get("/devices", responses=problem_responses())
-async def list_devices(engine: Engine, store_id: IdentifierFilter = None) -> list[DeviceOut]:
+async def list_devices(
+    engine: Engine, principal: DevicesRead, store_id: IdentifierFilter = None
+) -> list[DeviceOut]:
     """Devices with presence and replication health."""
-    rows = await service.list_devices(engine, store_id=store_id)
+    rows = await service.list_devices(engine, scope=TenantScope.of(principal), store_id=store_id)
     return [DeviceOut.model_validate(dict(row)) for row in rows]
 
 
 @router.get("/devices/{device_id}", responses=problem_responses(DeviceNotFound))
-async def get_device(device_id: DeviceIdPath, engine: Engine) -> DeviceOut:
+async def get_device(device_id: DeviceIdPath, engine: Engine, principal: DevicesRead) -> DeviceOut:
     """One device."""
-    return DeviceOut.model_validate(dict(await service.get_device(engine, device_id=device_id)))
+    row = await service.get_device(engine, scope=TenantScope.of(principal), device_id=device_id)
+    return DeviceOut.model_validate(dict(row))
 
 
 @router.get(
     "/devices/{device_id}/state", responses=problem_responses(DeviceNotFound, StateNotReported)
 )
-async def get_device_state(device_id: DeviceIdPath, engine: Engine) -> DeviceStateOut:
+async def get_device_state(
+    device_id: DeviceIdPath, engine: Engine, principal: DevicesRead
+) -> DeviceStateOut:
     """What the device last reported it runs, and its peripherals' health."""
-    await service.get_device(engine, device_id=device_id)
-    reported = await device_state.get_state(engine, device_id=device_id)
+    scope = TenantScope.of(principal)
+    await service.get_device(engine, scope=scope, device_id=device_id)
+    reported = await device_state.get_state(engine, scope=scope, device_id=device_id)
     if reported is None:
         raise StateNotReported(device_id)
     return DeviceStateOut.model_validate(
@@ -106,12 +131,17 @@ async def get_device_state(device_id: DeviceIdPath, engine: Engine) -> DeviceSta
 @router.get("/stock-counts", tags=["stock counts"], responses=problem_responses())
 async def list_stock_counts(
     engine: Engine,
+    principal: DevicesRead,
     store_id: IdentifierFilter = None,
     device_id: IdentifierFilter = None,
     limit: Limit = 50,
 ) -> list[StockCountOut]:
     """Committed stock counts with their variance reports, newest first, once replicated."""
     counts = await stock_counts.list_stock_counts(
-        engine, store_id=store_id, device_id=device_id, limit=limit
+        engine,
+        scope=TenantScope.of(principal),
+        store_id=store_id,
+        device_id=device_id,
+        limit=limit,
     )
     return [StockCountOut.model_validate(count) for count in counts]

@@ -1,4 +1,8 @@
-"""Registry operations. Keyword-only arguments; errors are the registry's domain errors."""
+"""Registry operations. Keyword-only arguments; errors are the registry's domain errors.
+
+Every lookup takes the caller's :class:`~control_plane.tenancy.TenantScope`: a row of another
+tenant is not found (the same 404 as a missing one), a tenant id the caller names must be its own.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from control_plane.devices.errors import (
     StoreNotFound,
     TenantNotFound,
 )
+from control_plane.tenancy import EVERY_TENANT, TenantScope
 
 # the registry's refusals are importable from here too, where callers already look for them
 __all__ = [
@@ -46,9 +51,16 @@ async def create_tenant(
 
 
 async def create_store(
-    engine: AsyncEngine, *, store_id: str, tenant_id: str, name: str, timezone: str = "UTC"
+    engine: AsyncEngine,
+    *,
+    scope: TenantScope = EVERY_TENANT,
+    store_id: str,
+    tenant_id: str,
+    name: str,
+    timezone: str = "UTC",
 ) -> None:
-    """Add a store to a tenant."""
+    """Add a store to a tenant (the caller's own, unless it acts for every tenant)."""
+    scope.claim(tenant_id, action="stores:write")
     async with engine.connect() as conn:
         if (
             await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))
@@ -63,12 +75,21 @@ async def create_store(
 
 
 async def register_device(
-    engine: AsyncEngine, *, device_id: str, store_id: str, register_name: str = ""
+    engine: AsyncEngine,
+    *,
+    scope: TenantScope = EVERY_TENANT,
+    device_id: str,
+    store_id: str,
+    register_name: str = "",
 ) -> None:
     """Add a device at a store; the tenant comes from the store, never from the caller."""
     async with engine.connect() as conn:
         store = (
-            await conn.execute(select(stores.c.tenant_id).where(stores.c.id == store_id))
+            await conn.execute(
+                select(stores.c.tenant_id).where(
+                    stores.c.id == store_id, scope.where(stores.c.tenant_id)
+                )
+            )
         ).first()
     if store is None:
         raise StoreNotFound(store_id)
@@ -95,29 +116,37 @@ async def _insert(
         raise AlreadyExists(kind, str(values["id"])) from err
 
 
-async def list_devices(engine: AsyncEngine, *, store_id: str | None = None) -> Sequence[RowMapping]:
-    """Devices, optionally of one store, ordered by store then id."""
-    query = select(devices).order_by(devices.c.store_id, devices.c.id)
+async def list_devices(
+    engine: AsyncEngine, *, scope: TenantScope = EVERY_TENANT, store_id: str | None = None
+) -> Sequence[RowMapping]:
+    """Devices in scope, optionally of one store, ordered by store then id."""
+    query = (
+        select(devices)
+        .where(scope.where(devices.c.tenant_id))
+        .order_by(devices.c.store_id, devices.c.id)
+    )
     if store_id is not None:
         query = query.where(devices.c.store_id == store_id)
     async with engine.connect() as conn:
         return (await conn.execute(query)).mappings().all()
 
 
-async def get_device(engine: AsyncEngine, *, device_id: str) -> RowMapping:
-    """One device or :class:`DeviceNotFound`."""
+async def get_device(
+    engine: AsyncEngine, *, scope: TenantScope = EVERY_TENANT, device_id: str
+) -> RowMapping:
+    """One device in scope, or :class:`DeviceNotFound` (also for another tenant's)."""
+    query = select(devices).where(devices.c.id == device_id, scope.where(devices.c.tenant_id))
     async with engine.connect() as conn:
-        row = (
-            (await conn.execute(select(devices).where(devices.c.id == device_id)))
-            .mappings()
-            .first()
-        )
+        row = (await conn.execute(query)).mappings().first()
     if row is None:
         raise DeviceNotFound(device_id)
     return row
 
 
-async def list_stores(engine: AsyncEngine) -> Sequence[RowMapping]:
-    """All stores."""
+async def list_stores(
+    engine: AsyncEngine, *, scope: TenantScope = EVERY_TENANT
+) -> Sequence[RowMapping]:
+    """The stores in scope."""
+    query = select(stores).where(scope.where(stores.c.tenant_id)).order_by(stores.c.id)
     async with engine.connect() as conn:
-        return (await conn.execute(select(stores).order_by(stores.c.id))).mappings().all()
+        return (await conn.execute(query)).mappings().all()

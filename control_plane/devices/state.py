@@ -20,12 +20,13 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, Select, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.tables import device_state, devices
 from control_plane.ingest.refusal import refused
+from control_plane.tenancy import EVERY_TENANT, TenantScope
 from protocols.limits import (
     ID_LENGTH,
     INT64_MAX,
@@ -215,21 +216,32 @@ def _decoded(row: RowMapping) -> dict[str, Any]:
     return out
 
 
-async def get_state(engine: AsyncEngine, *, device_id: str) -> dict[str, Any] | None:
-    """The device's latest report, peripherals decoded; None before its first one."""
+def _in_scope(scope: TenantScope) -> Select[Any]:
+    """Reports of the devices in ``scope`` (a report's tenant is its device's)."""
+    return (
+        select(device_state)
+        .join(devices, devices.c.id == device_state.c.device_id)
+        .where(scope.where(devices.c.tenant_id))
+    )
+
+
+async def get_state(
+    engine: AsyncEngine, *, scope: TenantScope = EVERY_TENANT, device_id: str
+) -> dict[str, Any] | None:
+    """The device's latest report, peripherals decoded; None before its first one (or out of
+    scope: look the device up first to tell the two apart)."""
+    query = _in_scope(scope).where(device_state.c.device_id == device_id)
     async with engine.connect() as conn:
-        row = (
-            (await conn.execute(select(device_state).where(device_state.c.device_id == device_id)))
-            .mappings()
-            .first()
-        )
+        row = (await conn.execute(query)).mappings().first()
     return None if row is None else _decoded(row)
 
 
-async def states_by_device(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
-    """Every device's latest report, for the fleet table."""
+async def states_by_device(
+    engine: AsyncEngine, *, scope: TenantScope = EVERY_TENANT
+) -> dict[str, dict[str, Any]]:
+    """The latest report of every device in scope, for the fleet table."""
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(device_state))).mappings().all()
+        rows = (await conn.execute(_in_scope(scope))).mappings().all()
     return {row["device_id"]: _decoded(row) for row in rows}
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.tables import devices, journal
+from control_plane.tenancy import EVERY_TENANT, TenantScope
 from protocols.vocabulary import JournalKind
 
 #: The journal kind the appliance commits a count under (``edge/peripherals/rfid/count.py``).
@@ -23,15 +24,16 @@ COMMITTED = JournalKind.STOCK_COUNT_COMMITTED
 async def list_stock_counts(
     engine: AsyncEngine,
     *,
+    scope: TenantScope = EVERY_TENANT,
     store_id: str | None = None,
     device_id: str | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
-    """Committed counts, newest first, each with its variance report as the store wrote it."""
+    """Committed counts in scope, newest first, each with its variance report as written."""
     query = (
         select(journal.c.device_id, journal.c.seq, journal.c.ts, journal.c.body, devices.c.store_id)
         .join(devices, devices.c.id == journal.c.device_id)
-        .where(journal.c.kind == COMMITTED)
+        .where(journal.c.kind == COMMITTED, scope.where(devices.c.tenant_id))
         .order_by(journal.c.ts.desc(), journal.c.device_id, journal.c.seq.desc())
         .limit(limit)
     )

@@ -10,6 +10,7 @@ is stable for clients, ``advice`` says what to do, and the 401/423/429 ones set 
     ├── LoginRefused             401  wrong email, password or TOTP code (one message for all)
     │   └── TotpRequired         401  password right, the admin must give a TOTP code
     ├── LockedOut                423  too many failed logins for that account: wait
+    ├── LoginRequired            303  a console page without a session: go to /login first
     ├── CsrfRefused              403  a session's unsafe request without its CSRF token
     ├── Forbidden                403  role or token scope does not permit the action, or a
     │                                 foreign tenant
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import math
 from types import MappingProxyType
+from urllib.parse import urlencode
 
 from control_plane.problems import DomainError
 
@@ -46,6 +48,22 @@ class Unauthenticated(OperatorsError):  # noqa: N818 - named for what was refuse
 
     def __init__(self, detail: str = "authentication required") -> None:
         super().__init__(detail)
+
+
+class LoginRequired(OperatorsError):  # noqa: N818 - named for what was refused
+    """A console page asked for without a (live) session: the browser is sent to log in.
+
+    A redirect, not a refusal a person reads: the login page brings them back to ``next``.
+    """
+
+    status = 303
+    reason = "login_required"
+    advice = "log in; the login page brings you back"
+
+    def __init__(self, path: str, query: str = "") -> None:
+        target = path + (f"?{query}" if query else "")
+        super().__init__(f"{target} needs a logged-in operator")
+        self.headers = MappingProxyType({"Location": "/login?" + urlencode({"next": target})})
 
 
 class LoginRefused(OperatorsError):  # noqa: N818 - named for what was refused

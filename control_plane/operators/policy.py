@@ -5,8 +5,10 @@ How it works: a route declares the action it performs with an `Annotated` alias 
 principal (session cookie + CSRF token on unsafe methods, or a bearer API token; rate-limited per
 client), then checks `permits`: the role must allow the action and, for a token, one of its
 scopes must too. A refusal is written to the audit log and raised as a domain error (401/403).
-Tenant scoping is the principal's: `tenant_scope` turns a client-supplied tenant id into the one
-the principal may act on, so no query takes a tenant from the client alone.
+Console pages use `page` instead: the same check, but a visitor who is not logged in is sent to
+``/login`` (303). Tenant scoping is the principal's: `control_plane.tenancy.TenantScope` (and
+`tenant_scope` here) turns a client-supplied tenant id into one the principal may act on, so no
+query takes a tenant from the client alone.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from control_plane.operators.errors import Forbidden
+from control_plane.operators.errors import Forbidden, LoginRequired, Unauthenticated
 from control_plane.operators.gatekeeper import get_gatekeeper
 from control_plane.operators.principal import Principal, Role
+from control_plane.tenancy import TenantScope
 
 
 class Action(StrEnum):
@@ -129,43 +132,73 @@ def tenant_scope(principal: Principal, requested: str | None, *, action: Action)
     """The tenant a request may act on: the principal's own, whatever the client asked.
 
     A tenant principal asking for another tenant is refused (not silently redirected, so a
-    mistake is seen); a platform admin gets what it asked for (None: every tenant).
+    mistake is seen); a platform admin gets what it asked for (None: every tenant). The rule is
+    `control_plane.tenancy.TenantScope.claim`'s, the one every domain uses.
     """
-    if principal.tenant_id is None:
-        return requested
-    if requested is not None and requested != principal.tenant_id:
-        raise Forbidden(action.value, f"tenant {requested!r} is not yours")
-    return principal.tenant_id
+    if requested is None:
+        return principal.tenant_id
+    return TenantScope.of(principal).claim(requested, action=action.value)
 
 
-class _Authorize:
+#: The action name of a route open to any authenticated principal (``/api/auth/me``).
+AUTHENTICATED = "auth:self"
+
+
+class Guard:
+    """A dependency that admits a principal for ``action``: what makes a route guarded.
+
+    `control_plane.operators.guards.guard_of` finds these in a route's dependencies.
+    """
+
+    action: str
+
+
+class _Authorize(Guard):
     """The dependency behind `require`: one instance per action."""
 
     def __init__(self, action: Action) -> None:
-        self.action = action
+        self.action = action.value
 
     async def __call__(self, request: Request) -> Principal:
         gatekeeper = get_gatekeeper(request)
-        principal = await gatekeeper.authenticate(request, action=self.action.value)
-        reason = refusal(principal, self.action)
+        principal = await gatekeeper.authenticate(request, action=self.action)
+        reason = refusal(principal, Action(self.action))
         if reason is not None:
             await gatekeeper.refused(
-                request, principal=principal, action=self.action.value, reason="forbidden"
+                request, principal=principal, action=self.action, reason="forbidden"
             )
-            raise Forbidden(self.action.value, reason)
+            raise Forbidden(self.action, reason)
         return principal
 
 
-class _Authenticate:
-    """The dependency behind `Authenticated`: any principal, no action (``/api/auth/me``)."""
+class _Page(_Authorize):
+    """The dependency behind `page`: `require` for a console page, where a visitor who is not
+    logged in (or whose session expired) is sent to the login page instead of refused."""
 
     async def __call__(self, request: Request) -> Principal:
-        return await get_gatekeeper(request).authenticate(request, action="auth:self")
+        try:
+            return await super().__call__(request)
+        except Unauthenticated as err:
+            raise LoginRequired(request.url.path, request.url.query) from err
+
+
+class _Authenticate(Guard):
+    """The dependency behind `Authenticated`: any principal, no action (``/api/auth/me``)."""
+
+    action = AUTHENTICATED
+
+    async def __call__(self, request: Request) -> Principal:
+        return await get_gatekeeper(request).authenticate(request, action=self.action)
 
 
 def require(action: Action) -> Any:
     """``Depends`` marker for routes that perform ``action``; use in ``Annotated[Principal, …]``."""
     return Depends(_Authorize(action))
+
+
+def page(action: Action) -> Any:
+    """`require` for console pages: not logged in answers a redirect to ``/login``."""
+    return Depends(_Page(action))
 
 
 Authenticated = Annotated[Principal, Depends(_Authenticate())]
@@ -187,3 +220,6 @@ OperatorsRead = Annotated[Principal, require(Action.OPERATORS_READ)]
 OperatorsWrite = Annotated[Principal, require(Action.OPERATORS_WRITE)]
 TokensWrite = Annotated[Principal, require(Action.TOKENS_WRITE)]
 AuditRead = Annotated[Principal, require(Action.AUDIT_READ)]
+
+DevicesPage = Annotated[Principal, page(Action.DEVICES_READ)]
+EnrolmentsPage = Annotated[Principal, page(Action.ENROLMENTS_READ)]

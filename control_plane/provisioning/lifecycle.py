@@ -27,6 +27,7 @@ from control_plane.provisioning.broker_access import Outcome
 from control_plane.provisioning.errors import DeviceDecommissioned, DeviceNotFound, RenewalRefused
 from control_plane.provisioning.ledger import from_ms, issued_values, to_ms
 from control_plane.provisioning.tables import issued_certificates
+from control_plane.tenancy import EVERY_TENANT, TenantScope
 from provisioning.ca import RENEWAL_MARGIN, validate_csr
 from provisioning.errors import EnrolmentRefused
 from provisioning.keys import public_key_fingerprint
@@ -67,23 +68,23 @@ class Renewal:
     not_after: datetime
 
 
-async def device_row(engine: AsyncEngine, device_id: str) -> RowMapping:
+async def device_row(
+    engine: AsyncEngine, device_id: str, *, scope: TenantScope = EVERY_TENANT
+) -> RowMapping:
+    """The device's registry row in scope, or DeviceNotFound (also for another tenant's)."""
+    query = select(devices).where(devices.c.id == device_id, scope.where(devices.c.tenant_id))
     async with engine.connect() as conn:
-        row = (
-            (await conn.execute(select(devices).where(devices.c.id == device_id)))
-            .mappings()
-            .first()
-        )
+        row = (await conn.execute(query)).mappings().first()
     if row is None:
         raise DeviceNotFound(device_id)
     return row  # the registry row: tenant, store, register, decommissioned_at
 
 
 async def device_certificates(
-    *, engine: AsyncEngine, device_id: str, now: datetime
+    *, engine: AsyncEngine, scope: TenantScope = EVERY_TENANT, device_id: str, now: datetime
 ) -> list[CertificateView]:
     """Every certificate issued to the device, newest expiry first."""
-    await device_row(engine, device_id)
+    await device_row(engine, device_id, scope=scope)
     query = (
         select(issued_certificates)
         .where(issued_certificates.c.device_id == device_id)
@@ -165,13 +166,14 @@ async def decommission(
     *,
     engine: AsyncEngine,
     authority: FleetAuthority,
+    scope: TenantScope = EVERY_TENANT,
     device_id: str,
     decommissioned_by: str,
     now: datetime,
 ) -> Retirement:
     """Take a device out of the fleet: cut from the broker at once, its certificates refused at
     TLS once the broker reloads the CRL."""
-    await device_row(engine, device_id)
+    await device_row(engine, device_id, scope=scope)
     return await retire_device(
         engine=engine,
         authority=authority,

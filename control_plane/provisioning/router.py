@@ -1,6 +1,9 @@
 """REST endpoints of provisioning: enrolments for operators, `/api/enrol` for appliances.
 
-`POST /api/enrol` is public by design (the token is the credential); a refusal answers with the
+Operator routes name their policy action (``policy.EnrolmentsWrite`` …) and hand the principal's
+tenant scope to the services: another tenant's enrolment or device is not found, and the operator
+recorded as creator (revoker, decommissioner) is the authenticated one. `POST /api/enrol` is
+public by design (the token is the credential), like the CA and CRL; a refusal answers with the
 library's stable `reason` and the `advice` the appliance shows the field tech, in the app's one
 problem-details body (``control_plane.problems``). Routes raise; they never catch.
 """
@@ -16,13 +19,20 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.dependencies import get_engine
+from control_plane.dependencies import engine_of, get_engine
 from control_plane.devices.device_auth import (
     OWN_DEVICE_REFUSALS,
     RenewingDeviceDep,
     VerifierDep,
 )
 from control_plane.inputs import DeviceIdPath, IdentifierFilter, RefPath
+from control_plane.operators.policy import (
+    CaWrite,
+    DevicesRead,
+    DevicesWrite,
+    EnrolmentsRead,
+    EnrolmentsWrite,
+)
 from control_plane.problems import problem_responses
 from control_plane.provisioning import lifecycle, redemption, service
 from control_plane.provisioning.authority import FleetAuthority
@@ -52,6 +62,7 @@ from control_plane.provisioning.schemas import (
 )
 from control_plane.provisioning.sealing import SealBroken
 from control_plane.provisioning.settings import ProvisioningSettings
+from control_plane.tenancy import TenantScope
 from provisioning.qr import render_png, render_sheet
 
 router = APIRouter(prefix="/api", tags=["provisioning"])
@@ -75,7 +86,7 @@ async def get_authority(request: Request) -> FleetAuthority:
             settings = getattr(state, "provisioning_settings", None) or ProvisioningSettings()
         except ValidationError as err:
             raise CaUnavailable("; ".join(str(e["msg"]) for e in err.errors())) from err
-        authority = FleetAuthority(settings=settings, engine=get_engine(request))
+        authority = FleetAuthority(settings=settings, engine=engine_of(request))
         state.provisioning = authority
     return authority
 
@@ -105,15 +116,16 @@ def _ttl(hours: float | None) -> timedelta | None:
     responses=problem_responses(StoreNotFound, CaUnavailable),
 )
 async def create_enrolment(
-    body: EnrolmentIn, engine: Engine, authority: Authority
+    body: EnrolmentIn, engine: Engine, authority: Authority, principal: EnrolmentsWrite
 ) -> EnrolmentCreatedOut:
     """Create a single-use enrolment; the answer holds its secrets, shown this once."""
     created = await service.create_enrolment(
         engine=engine,
         authority=authority,
+        scope=TenantScope.of(principal),
         tenant_id=body.tenant_id,
         store_id=body.store_id,
-        created_by=body.created_by,
+        created_by=principal.email,
         register_name=body.register_name,
         ttl=_ttl(body.ttl_hours),
     )
@@ -123,18 +135,25 @@ async def create_enrolment(
 @router.get("/enrolments", responses=problem_responses())
 async def list_enrolments(
     engine: Engine,
+    principal: EnrolmentsRead,
     store_id: IdentifierFilter = None,
     state: Literal["pending", "used", "revoked", "expired"] | None = None,
 ) -> list[EnrolmentOut]:
     """Enrolments, newest first."""
-    views = await service.list_enrolments(engine=engine, store_id=store_id, state=state)
+    views = await service.list_enrolments(
+        engine=engine, scope=TenantScope.of(principal), store_id=store_id, state=state
+    )
     return [EnrolmentOut.model_validate(view, from_attributes=True) for view in views]
 
 
 @router.get("/enrolments/{enrolment_id}", responses=problem_responses(EnrolmentNotFound))
-async def get_enrolment(enrolment_id: RefPath, engine: Engine) -> EnrolmentOut:
+async def get_enrolment(
+    enrolment_id: RefPath, engine: Engine, principal: EnrolmentsRead
+) -> EnrolmentOut:
     """One enrolment."""
-    view = await service.get_enrolment(engine=engine, enrolment_id=enrolment_id)
+    view = await service.get_enrolment(
+        engine=engine, scope=TenantScope.of(principal), enrolment_id=enrolment_id
+    )
     return EnrolmentOut.model_validate(view, from_attributes=True)
 
 
@@ -142,10 +161,16 @@ async def get_enrolment(enrolment_id: RefPath, engine: Engine) -> EnrolmentOut:
     "/enrolments/{enrolment_id}/revoke",
     responses=problem_responses(EnrolmentNotFound, EnrolmentNotPending),
 )
-async def revoke_enrolment(enrolment_id: RefPath, body: RevokeIn, engine: Engine) -> EnrolmentOut:
+async def revoke_enrolment(
+    enrolment_id: RefPath, body: RevokeIn, engine: Engine, principal: EnrolmentsWrite
+) -> EnrolmentOut:
     """Cancel a pending enrolment (a lost or leaked sheet)."""
+    del body  # who revokes is the authenticated operator, whatever the body says
     view = await service.revoke_enrolment(
-        engine=engine, enrolment_id=enrolment_id, revoked_by=body.revoked_by
+        engine=engine,
+        scope=TenantScope.of(principal),
+        enrolment_id=enrolment_id,
+        revoked_by=principal.email,
     )
     return EnrolmentOut.model_validate(view, from_attributes=True)
 
@@ -160,10 +185,15 @@ _SHEET_REFUSALS = problem_responses(
     response_class=Response,
     responses=_body("image/png", "the QR code") | _SHEET_REFUSALS,
 )
-async def enrolment_qr_png(enrolment_id: RefPath, engine: Engine, authority: Authority) -> Response:
-    """The QR code of a pending enrolment, as PNG."""
+async def enrolment_qr_png(
+    enrolment_id: RefPath, engine: Engine, authority: Authority, principal: EnrolmentsWrite
+) -> Response:
+    """The QR code of a pending enrolment, as PNG (it holds the secret: enrolments:write)."""
     sheet = await service.enrolment_sheet(
-        engine=engine, authority=authority, enrolment_id=enrolment_id
+        engine=engine,
+        authority=authority,
+        scope=TenantScope.of(principal),
+        enrolment_id=enrolment_id,
     )
     png = await asyncio.to_thread(render_png, sheet.payload)
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
@@ -175,11 +205,14 @@ async def enrolment_qr_png(enrolment_id: RefPath, engine: Engine, authority: Aut
     responses=_body("application/pdf", "the printable sheet") | _SHEET_REFUSALS,
 )
 async def enrolment_sheet_pdf(
-    enrolment_id: RefPath, engine: Engine, authority: Authority
+    enrolment_id: RefPath, engine: Engine, authority: Authority, principal: EnrolmentsWrite
 ) -> Response:
     """The printable sheet of a pending enrolment: QR, typed code, expiry, instructions."""
     sheet = await service.enrolment_sheet(
-        engine=engine, authority=authority, enrolment_id=enrolment_id
+        engine=engine,
+        authority=authority,
+        scope=TenantScope.of(principal),
+        enrolment_id=enrolment_id,
     )
     pdf = await asyncio.to_thread(render_sheet, sheet, kind="pdf")
     return Response(pdf, media_type="application/pdf", headers={"Cache-Control": "no-store"})
@@ -210,14 +243,20 @@ async def enrol(body: EnrolIn, request: Request, engine: Engine, authority: Auth
     responses=problem_responses(DeviceNotFound, CaUnavailable),
 )
 async def decommission(
-    device_id: DeviceIdPath, body: DecommissionIn, engine: Engine, authority: Authority
+    device_id: DeviceIdPath,
+    body: DecommissionIn,
+    engine: Engine,
+    authority: Authority,
+    principal: DevicesWrite,
 ) -> DecommissionOut:
     """Revoke the device's certificates, rewrite the CRL, mark it decommissioned."""
+    del body  # who decommissions is the authenticated operator, whatever the body says
     retired = await lifecycle.decommission(
         engine=engine,
         authority=authority,
+        scope=TenantScope.of(principal),
         device_id=device_id,
-        decommissioned_by=body.decommissioned_by,
+        decommissioned_by=principal.email,
         now=service.utc_now(),
     )
     return DecommissionOut(
@@ -234,14 +273,19 @@ async def decommission(
     responses=problem_responses(DeviceNotFound, StoreNotFound, CaUnavailable),
 )
 async def replace(
-    device_id: DeviceIdPath, body: ReplaceIn, engine: Engine, authority: Authority
+    device_id: DeviceIdPath,
+    body: ReplaceIn,
+    engine: Engine,
+    authority: Authority,
+    principal: DevicesWrite,
 ) -> EnrolmentCreatedOut:
     """An enrolment for a new appliance to take this device's register at its store."""
     created = await service.replace(
         engine=engine,
         authority=authority,
+        scope=TenantScope.of(principal),
         device_id=device_id,
-        created_by=body.created_by,
+        created_by=principal.email,
         ttl=_ttl(body.ttl_hours),
     )
     return _created(created)
@@ -286,10 +330,12 @@ async def renew(
 
 
 @router.get("/devices/{device_id}/certificates", responses=problem_responses(DeviceNotFound))
-async def device_certificates(device_id: DeviceIdPath, engine: Engine) -> list[CertificateOut]:
+async def device_certificates(
+    device_id: DeviceIdPath, engine: Engine, principal: DevicesRead
+) -> list[CertificateOut]:
     """Every certificate issued to the device, newest first."""
     views = await lifecycle.device_certificates(
-        engine=engine, device_id=device_id, now=service.utc_now()
+        engine=engine, scope=TenantScope.of(principal), device_id=device_id, now=service.utc_now()
     )
     return [CertificateOut.model_validate(view, from_attributes=True) for view in views]
 
@@ -319,7 +365,8 @@ async def crl_pem(authority: Authority) -> Response:
 
 
 @router.post("/crl/refresh", responses=_CA_REFUSALS)
-async def refresh_crl(authority: Authority) -> dict[str, bool]:
+async def refresh_crl(authority: Authority, principal: CaWrite) -> dict[str, bool]:
     """Rewrite the broker's CRL file now; run daily (OpenSSL refuses all once it is stale)."""
+    del principal  # the fleet's CA is the platform's: the policy allows platform admins
     written = await authority.write_crl(now=service.utc_now())
     return {"crl_written": written is not None}

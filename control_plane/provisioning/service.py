@@ -2,7 +2,8 @@
 
 An enrolment is stored as hashes of its token and typed code; its QR text is kept sealed only
 while it is pending, so a lost sheet can be printed again (`enrolment_sheet`). Redeeming one is
-`control_plane.provisioning.redemption.enrol`.
+`control_plane.provisioning.redemption.enrol`. Every lookup is kept to the caller's
+:class:`~control_plane.tenancy.TenantScope`: another tenant's enrolment is not found.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from control_plane.provisioning.ledger import from_ms, to_ms
 from control_plane.provisioning.lifecycle import device_row
 from control_plane.provisioning.sealing import SealedSecrets
 from control_plane.provisioning.tables import enrolments
+from control_plane.tenancy import EVERY_TENANT, TenantScope
 from protocols.topics import DEVICE_ID_PATTERN
 from provisioning.enrolment import (
     EnrolmentPayload,
@@ -143,6 +145,7 @@ async def create_enrolment(
     *,
     engine: AsyncEngine,
     authority: FleetAuthority,
+    scope: TenantScope = EVERY_TENANT,
     tenant_id: str,
     store_id: str,
     created_by: str,
@@ -151,7 +154,8 @@ async def create_enrolment(
     replaces_device_id: str | None = None,
     now: datetime | None = None,
 ) -> CreatedEnrolment:
-    """A single-use, expiring enrolment for one register of a store."""
+    """A single-use, expiring enrolment for one register of a store of the caller's tenant."""
+    scope.claim(tenant_id, action="enrolments:write")
     moment = now or utc_now()
     async with engine.connect() as conn:
         store = (
@@ -209,15 +213,19 @@ async def create_enrolment(
 async def list_enrolments(
     *,
     engine: AsyncEngine,
+    scope: TenantScope = EVERY_TENANT,
     store_id: str | None = None,
     state: EnrolmentState | None = None,
     limit: int = 500,
     now: datetime | None = None,
 ) -> list[EnrolmentView]:
-    """Enrolments, newest first (at most `limit`), optionally of one store and in one state."""
+    """Enrolments in scope, newest first (at most `limit`), optionally of one store and state."""
     moment = now or utc_now()
     query = (
-        select(enrolments).order_by(enrolments.c.created_at.desc(), enrolments.c.id).limit(limit)
+        select(enrolments)
+        .where(scope.where(enrolments.c.tenant_id))
+        .order_by(enrolments.c.created_at.desc(), enrolments.c.id)
+        .limit(limit)
     )
     if store_id is not None:
         query = query.where(enrolments.c.store_id == store_id)
@@ -245,32 +253,41 @@ _STATE_FILTERS: dict[EnrolmentState, Callable[[int], tuple[ColumnElement[bool], 
 }
 
 
-async def _get(conn: AsyncConnection, enrolment_id: str) -> RowMapping:
-    row = (
-        (await conn.execute(select(enrolments).where(enrolments.c.id == enrolment_id)))
-        .mappings()
-        .first()
+async def _get(conn: AsyncConnection, enrolment_id: str, scope: TenantScope) -> RowMapping:
+    """The enrolment in scope, or EnrolmentNotFound (also for another tenant's)."""
+    query = select(enrolments).where(
+        enrolments.c.id == enrolment_id, scope.where(enrolments.c.tenant_id)
     )
+    row = (await conn.execute(query)).mappings().first()
     if row is None:
         raise EnrolmentNotFound(enrolment_id)
     return row
 
 
 async def get_enrolment(
-    *, engine: AsyncEngine, enrolment_id: str, now: datetime | None = None
+    *,
+    engine: AsyncEngine,
+    scope: TenantScope = EVERY_TENANT,
+    enrolment_id: str,
+    now: datetime | None = None,
 ) -> EnrolmentView:
     """One enrolment or EnrolmentNotFound."""
     async with engine.connect() as conn:
-        return _view(await _get(conn, enrolment_id), now or utc_now())
+        return _view(await _get(conn, enrolment_id, scope), now or utc_now())
 
 
 async def revoke_enrolment(
-    *, engine: AsyncEngine, enrolment_id: str, revoked_by: str, now: datetime | None = None
+    *,
+    engine: AsyncEngine,
+    scope: TenantScope = EVERY_TENANT,
+    enrolment_id: str,
+    revoked_by: str,
+    now: datetime | None = None,
 ) -> EnrolmentView:
     """Cancel a pending enrolment (a lost sheet); revoking twice is a no-op."""
     moment = now or utc_now()
     async with engine.begin() as conn:
-        row = await _get(conn, enrolment_id)
+        row = await _get(conn, enrolment_id, scope)
         state = _state(row, moment)
         if state == "revoked":
             return _view(row, moment)
@@ -283,7 +300,7 @@ async def revoke_enrolment(
         )
         if not result.rowcount:  # redeemed between the read and the update
             raise EnrolmentNotPending(enrolment_id, "used")
-        row = await _get(conn, enrolment_id)
+        row = await _get(conn, enrolment_id, scope)
     log.info("enrolment %s revoked by %s", enrolment_id, revoked_by)
     return _view(row, moment)
 
@@ -292,13 +309,14 @@ async def enrolment_secrets(
     *,
     engine: AsyncEngine,
     authority: FleetAuthority,
+    scope: TenantScope = EVERY_TENANT,
     enrolment_id: str,
     now: datetime | None = None,
 ) -> tuple[EnrolmentView, EnrolmentPayload, str]:
     """The view, QR payload and fallback code of a pending enrolment, to print its sheet again."""
     moment = now or utc_now()
     async with engine.connect() as conn:
-        row = await _get(conn, enrolment_id)
+        row = await _get(conn, enrolment_id, scope)
     view = _view(row, moment)
     if view.state != "pending" or row["sealed_payload"] is None:
         raise EnrolmentNotPending(enrolment_id, view.state)
@@ -310,12 +328,13 @@ async def enrolment_sheet(
     *,
     engine: AsyncEngine,
     authority: FleetAuthority,
+    scope: TenantScope = EVERY_TENANT,
     enrolment_id: str,
     now: datetime | None = None,
 ) -> EnrolmentSheet:
     """What the printed sheet of a pending enrolment shows (QR, code, store, expiry)."""
     view, payload, code = await enrolment_secrets(
-        engine=engine, authority=authority, enrolment_id=enrolment_id, now=now
+        engine=engine, authority=authority, scope=scope, enrolment_id=enrolment_id, now=now
     )
     async with engine.connect() as conn:
         name = (
@@ -332,6 +351,7 @@ async def replace(
     *,
     engine: AsyncEngine,
     authority: FleetAuthority,
+    scope: TenantScope = EVERY_TENANT,
     device_id: str,
     created_by: str,
     ttl: timedelta | None = None,
@@ -343,10 +363,11 @@ async def replace(
     at that moment it is decommissioned and its certificates revoked. Its history stays in the
     store's records under its own device id.
     """
-    old = await device_row(engine, device_id)
+    old = await device_row(engine, device_id, scope=scope)
     return await create_enrolment(
         engine=engine,
         authority=authority,
+        scope=scope,
         tenant_id=old["tenant_id"],
         store_id=old["store_id"],
         created_by=created_by,

@@ -23,8 +23,8 @@ async def test_registry_and_sales_api(
     database_url: str, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
     async with (
-        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as base,
-        httpx.AsyncClient(base_url=base) as api,
+        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as cp,
+        cp.client() as api,
     ):
         assert (
             await api.post("/api/tenants", json={"id": "acme", "name": "Acme"})
@@ -84,8 +84,8 @@ async def test_registry_refusals(
     database_url: str, mosquitto: Mosquitto, path: str, body: dict[str, str], status: int
 ) -> None:
     async with (
-        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as base,
-        httpx.AsyncClient(base_url=base) as api,
+        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as cp,
+        cp.client() as api,
     ):
         assert (await api.post(path, json=body)).status_code == status
 
@@ -94,8 +94,8 @@ async def test_duplicate_registration_is_a_conflict(
     database_url: str, mosquitto: Mosquitto
 ) -> None:
     async with (
-        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as base,
-        httpx.AsyncClient(base_url=base) as api,
+        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as cp,
+        cp.client() as api,
     ):
         tenant = {"id": "acme", "name": "Acme"}
         assert (await api.post("/api/tenants", json=tenant)).status_code == 201
@@ -177,8 +177,8 @@ async def test_bad_input_is_a_422_problem_on_both_stores(
     cases: dict[str, tuple[str, str, dict[str, object] | None]],
 ) -> None:
     async with (
-        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as base,
-        httpx.AsyncClient(base_url=base) as api,
+        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as cp,
+        cp.client() as api,
     ):
         await _seeded(api)
         answers = {
@@ -204,8 +204,8 @@ async def test_a_body_no_store_can_hold_is_a_422_problem(
     database_url: str, mosquitto: Mosquitto, body: bytes
 ) -> None:
     async with (
-        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as base,
-        httpx.AsyncClient(base_url=base) as api,
+        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as cp,
+        cp.client() as api,
     ):
         answer = await api.post(
             "/api/tenants", content=body, headers={"content-type": "application/json"}
@@ -242,8 +242,8 @@ async def test_one_device_not_found_everywhere(
     monkeypatch.setenv("STOREFLEET_CA_DIRECTORY", str(tmp_path / "ca"))
     monkeypatch.setenv("STOREFLEET_CA_DEMO", "1")
     async with (
-        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as base,
-        httpx.AsyncClient(base_url=base) as api,
+        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as cp,
+        cp.client() as api,
     ):
         answer = await api.request(method, path, json=body)
     assert answer.status_code == 404
@@ -263,8 +263,8 @@ async def test_a_refusal_is_counted_and_logged_once_without_a_traceback(
     database_url: str, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with (
-        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as base,
-        httpx.AsyncClient(base_url=base) as api,
+        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as cp,
+        cp.client() as api,
     ):
         counter = 'storefleet_api_refusals_total{reason="tenant_not_found",status="404"}'
 
@@ -288,8 +288,8 @@ async def test_a_refusal_is_counted_and_logged_once_without_a_traceback(
 
 async def test_an_invalid_request_names_each_field(database_url: str, mosquitto: Mosquitto) -> None:
     async with (
-        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as base,
-        httpx.AsyncClient(base_url=base) as api,
+        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as cp,
+        cp.client() as api,
     ):
         answer = await api.post("/api/tenants", json={"id": "Bad/Id", "currency": "euro"})
     problem = answer.json()
@@ -313,8 +313,8 @@ async def test_unknown_paths_and_methods_answer_a_problem(
     database_url: str, mosquitto: Mosquitto, method: str, path: str, status: int, reason: str
 ) -> None:
     async with (
-        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as base,
-        httpx.AsyncClient(base_url=base) as api,
+        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as cp,
+        cp.client() as api,
     ):
         answer = await api.request(method, path)
     assert (answer.status_code, answer.json()["reason"]) == (status, reason)
@@ -328,8 +328,8 @@ async def test_docs_page_loads_every_file_from_the_app_itself(
     database_url: str, mosquitto: Mosquitto
 ) -> None:
     async with (
-        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as base,
-        httpx.AsyncClient(base_url=base) as api,
+        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as cp,
+        cp.client() as api,
     ):
         page = await api.get("/docs")
         assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)

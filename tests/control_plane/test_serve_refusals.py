@@ -95,10 +95,25 @@ SERVE = [
         id="ca-public-url",
     ),
     pytest.param(
-        {"STOREFLEET_CP_HOST": "0.0.0.0"},
-        "STOREFLEET_CP_HOST=0.0.0.0 is not loopback and there are no operator accounts yet; set "
-        "STOREFLEET_CP_ALLOW_REMOTE=1",
-        id="remote-host",
+        {"STOREFLEET_CP_TLS_CERT": "/etc/hostname"},
+        "set both STOREFLEET_CP_TLS_CERT and STOREFLEET_CP_TLS_KEY to serve HTTPS, or neither",
+        id="tls-cert-without-key",
+    ),
+    pytest.param(
+        {"STOREFLEET_CP_TLS_CERT": "/nowhere/cert.pem", "STOREFLEET_CP_TLS_KEY": "/etc/hostname"},
+        "STOREFLEET_CP_TLS_CERT=/nowhere/cert.pem is not a readable file",
+        id="tls-cert-missing",
+    ),
+    pytest.param(
+        {"STOREFLEET_CP_TRUSTED_PROXIES": "10.0.0.1,proxy.example"},
+        "STOREFLEET_CP_TRUSTED_PROXIES=10.0.0.1,proxy.example: 'proxy.example' is not an IP "
+        "address or network",
+        id="trusted-proxy-not-an-address",
+    ),
+    pytest.param(
+        {"STOREFLEET_CP_ALLOWED_HOSTS": "fleet.example,*fleet.example"},
+        "'*fleet.example': a wildcard is written '*.example.com'",
+        id="allowed-host-bad-wildcard",
     ),
     pytest.param(
         {"STOREFLEET_CP_INGEST_PARTITIONS": "0"},

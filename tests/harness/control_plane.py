@@ -1,33 +1,199 @@
-"""The whole control plane app (API, console, ingest) served by uvicorn inside the test's loop."""
+"""The whole control plane app (API, console, ingest) served by uvicorn inside the test's loop,
+with a bootstrap platform admin whose API token the test's clients send.
+
+Every operator route is guarded (issue 9), so a test talks to the API as someone: `bootstrap_admin`
+makes a platform admin through the operators' service layer (as ``storefleet operators create``
+does) and an API token with every scope; `ServedControlPlane.client` is an httpx client that sends
+it. `ServedControlPlane.anonymous` is a client without credentials, for what must answer anyway.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.app import create_app
+from control_plane.db.engine import make_engine, migrate
+from control_plane.operators import service, totp
+from control_plane.operators.gatekeeper import wall_clock_ms
+from control_plane.operators.passwords import Passwords
+from control_plane.operators.policy import Scope
+from control_plane.operators.principal import Role
+from control_plane.operators.settings import OperatorSettings
+from control_plane.operators.tables import operators
 from control_plane.settings import ControlPlaneSettings
 from tests.harness.services import free_port
 
+ADMIN_EMAIL = "root@storefleet.test"
+
+#: The tests' operator settings: argon2 at its cheapest (bench/trust.py measures the real cost)
+#: and a rate limit no test reaches by polling (tests/control_plane/test_access_table.py checks
+#: the limit itself on its own app).
+TEST_OPERATOR_SETTINGS = {
+    "argon2_time_cost": 1,
+    "argon2_memory_kib": 1024,
+    "argon2_parallelism": 1,
+    "api_rate_per_minute": 1_000_000,
+    "login_rate_per_minute": 1_000_000,
+}
+
+
+def operator_settings(**overrides: Any) -> OperatorSettings:
+    """The tests' operator settings with ``overrides``."""
+    return OperatorSettings(**(TEST_OPERATOR_SETTINGS | overrides))
+
+
+async def bootstrap_admin(database_url: str, *, email: str = ADMIN_EMAIL) -> str:
+    """Migrate the store, create a platform admin and return an API token with every scope."""
+    engine = make_engine(database_url)
+    try:
+        await migrate(engine)
+        settings = operator_settings()
+        await service.create_operator(
+            engine,
+            passwords=Passwords(settings),
+            by=None,
+            email=email,
+            role=Role.PLATFORM_ADMIN,
+            tenant_id=None,
+            now=wall_clock_ms(),
+        )
+        _, secret = await service.create_token(
+            engine,
+            settings=settings,
+            owner=await service.find_operator(engine, email=email),
+            actor=service.cli_actor(),
+            name="test harness",
+            scopes=[scope.value for scope in Scope],
+            now=wall_clock_ms(),
+        )
+    finally:
+        await engine.dispose()
+    return secret
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The header that authenticates a request with an API token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass(frozen=True)
+class Session:
+    """An operator logged in through the API: the session cookie and its CSRF token."""
+
+    email: str
+    secret: str
+    csrf: str
+
+    def cookie(self, url: str) -> dict[str, Any]:
+        """The session as a Playwright cookie for ``url`` (a browser that logged in)."""
+        return {"name": "sf_session", "value": self.secret, "url": url}
+
+
+async def log_in(
+    url: str, engine: AsyncEngine, *, email: str, role: Role, tenant_id: str | None = None
+) -> Session:
+    """Create an operator through the service layer and log them in through the API.
+
+    An admin's authenticator is set up in the store first (the test plays it), so the login
+    sends the current TOTP code like a real admin's client would.
+    """
+    settings = operator_settings()
+    _, password = await service.create_operator(
+        engine,
+        passwords=Passwords(settings),
+        by=None,
+        email=email,
+        role=role,
+        tenant_id=tenant_id,
+        now=wall_clock_ms(),
+    )
+    body: dict[str, Any] = {"email": email, "password": password}
+    if role.needs_totp:
+        seed = totp.new_secret()
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(operators)
+                .where(operators.c.email == email)
+                .values(totp_secret=seed, totp_confirmed_at=wall_clock_ms())
+            )
+        body["totp"] = totp.code_at(seed, now_ms=wall_clock_ms())
+    async with httpx.AsyncClient(base_url=url) as client:
+        answer = await client.post("/api/auth/login", json=body)
+        assert answer.status_code == 200, answer.text
+        return Session(
+            email=email, secret=client.cookies["sf_session"], csrf=answer.json()["csrf_token"]
+        )
+
+
+@dataclass(frozen=True)
+class ServedControlPlane:
+    """A running control plane: its URL, the app, and the bootstrap admin's API token."""
+
+    url: str
+    app: FastAPI
+    admin_token: str
+
+    def client(self, **options: Any) -> httpx.AsyncClient:
+        """An httpx client on the control plane that authenticates as the platform admin."""
+        headers = bearer(self.admin_token) | dict(options.pop("headers", {}))
+        return httpx.AsyncClient(base_url=self.url, headers=headers, **options)
+
+    def anonymous(self, **options: Any) -> httpx.AsyncClient:
+        """An httpx client without credentials."""
+        return httpx.AsyncClient(base_url=self.url, **options)
+
+    async def log_in(self, email: str, role: Role, tenant_id: str | None = None) -> Session:
+        """A new operator of ``role``, logged in (see `log_in`)."""
+        engine: AsyncEngine = self.app.state.engine
+        return await log_in(self.url, engine, email=email, role=role, tenant_id=tenant_id)
+
 
 @asynccontextmanager
-async def served_control_plane(*, database_url: str, broker_url: str) -> AsyncIterator[str]:
-    """Yield the base URL of a running control plane; stop it cleanly afterwards."""
-    port = free_port()
-    settings = ControlPlaneSettings(database_url=database_url, broker_url=broker_url, port=port)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+async def serving(app: FastAPI, *, port: int, host: str = "127.0.0.1") -> AsyncIterator[None]:
+    """Serve ``app`` with uvicorn in this loop until the block ends (lifespan included)."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     task = asyncio.create_task(server.serve(), name="control-plane")
     async with asyncio.timeout(20):
         while not server.started:
             assert not task.done(), "control plane exited at start"
             await asyncio.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield
     finally:
         server.should_exit = True
         await task
+
+
+@asynccontextmanager
+async def served_control_plane(
+    *,
+    database_url: str,
+    broker_url: str,
+    operators: OperatorSettings | None = None,
+    **settings: Any,
+) -> AsyncIterator[ServedControlPlane]:
+    """A running control plane with a bootstrap admin; stopped cleanly afterwards.
+
+    ``settings`` are more `ControlPlaneSettings` fields; ``operators`` replaces the tests'
+    operator settings.
+    """
+    port = free_port()
+    token = await bootstrap_admin(database_url)
+    app = create_app(
+        ControlPlaneSettings(
+            database_url=database_url, broker_url=broker_url, port=port, **settings
+        )
+    )
+    app.state.operator_settings = operators or operator_settings()
+    async with serving(app, port=port):
+        yield ServedControlPlane(url=f"http://127.0.0.1:{port}", app=app, admin_token=token)

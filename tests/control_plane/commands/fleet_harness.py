@@ -30,7 +30,7 @@ from edge.peripherals.simulated_store import shelf_tags
 from protocols.broker_url import parse_broker_url
 from tests.harness.appliance import InProcessAppliance
 from tests.harness.cloud import STORE, Cloud
-from tests.harness.control_plane import served_control_plane
+from tests.harness.control_plane import ServedControlPlane, served_control_plane
 from tests.harness.services import wait_until
 
 GUARD_S = 90  # only against hangs
@@ -55,11 +55,13 @@ class Register:
 
 @dataclass(frozen=True, slots=True)
 class Site:
-    """The control plane's URL, an API client on it, and the registry's store."""
+    """The control plane's URL, an API client on it (the bootstrap platform admin's), the
+    registry's store, and the served control plane (to act as other operators)."""
 
     base: str
     api: httpx.AsyncClient
     cloud: Cloud
+    served: ServedControlPlane
 
     async def command(self, device_id: str, name: str, **args: Any) -> dict[str, Any]:
         """Send a command through the API and wait until it is no longer pending."""
@@ -93,15 +95,15 @@ async def running_site(*, database_url: str, broker_url: str) -> AsyncIterator[S
     await cloud.open()
     try:
         async with (
-            served_control_plane(database_url=database_url, broker_url=broker_url) as base,
-            httpx.AsyncClient(base_url=base, timeout=30) as api,
+            served_control_plane(database_url=database_url, broker_url=broker_url) as served,
+            served.client(timeout=30) as api,
         ):
 
             async def connected() -> bool:
                 return bool((await api.get("/healthz")).json()["ingest_connected"])
 
             await wait_until(connected, what="the control plane's broker connection")
-            yield Site(base=base, api=api, cloud=cloud)
+            yield Site(base=served.url, api=api, cloud=cloud, served=served)
     finally:
         await cloud.close()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
+from control_plane.operators.principal import Role
 from tests.control_plane.commands.fleet_harness import (
     GUARD_S,
     ON_SHELF,
@@ -17,6 +18,7 @@ from tests.control_plane.commands.fleet_harness import (
     running_site,
 )
 from tests.harness.browser import ARTIFACTS, chromium
+from tests.harness.cloud import TENANT
 from tests.harness.services import Mosquitto, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
@@ -38,7 +40,10 @@ async def test_device_page_runs_commands_and_shows_health_and_counts(
             chromium() as browser,
         ):
             await book_history(register.ledger)
-            page = await browser.new_page(viewport={"width": 1280, "height": 1000})
+            session = await site.served.log_in("ops@t-test.example", Role.OPERATOR, TENANT)
+            context = await browser.new_context(viewport={"width": 1280, "height": 1000})
+            await context.add_cookies([session.cookie(site.base)])
+            page = await context.new_page()
             await page.goto(site.base + "/")
             row = page.locator(f'tr[data-device="{device_id}"]')
             await expect(row.locator("td.peripherals")).not_to_have_text(

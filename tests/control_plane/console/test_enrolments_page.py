@@ -6,12 +6,12 @@ import io
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.async_api import Dialog, Locator, Page, expect
+from playwright.async_api import Browser, Dialog, Locator, Page, expect
 
+from control_plane.operators.principal import Role
 from control_plane.provisioning import service
 from provisioning.device_keys import DeviceIdentity
 from provisioning.enrolment import parse_qr
@@ -23,7 +23,7 @@ from tests.control_plane.provisioning.fleet_harness import (
     served_fleet,
 )
 from tests.harness.browser import ARTIFACTS, chromium
-from tests.harness.control_plane import served_control_plane
+from tests.harness.control_plane import Session, served_control_plane
 from tests.harness.services import Mosquitto
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
@@ -35,6 +35,16 @@ def _qr_texts(png: bytes) -> list[str]:
 
 async def _accept(dialog: Dialog) -> None:
     await dialog.accept()
+
+
+OPERATOR = "ops@acme.example"
+
+
+async def _page(browser: Browser, url: str, session: Session) -> Page:
+    """A page of a browser the operator logged in with."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 1000})
+    await context.add_cookies([session.cookie(url)])
+    return await context.new_page()
 
 
 async def _create(page: Page, *, store_id: str, register_name: str, hours: str) -> Locator:
@@ -68,7 +78,7 @@ async def test_enrolment_created_shown_as_qr_revoked_and_refused_through_the_pag
             ttl=timedelta(hours=1),
             now=service.utc_now() - timedelta(days=2),
         )
-        page = await browser.new_page(viewport={"width": 1280, "height": 1000})
+        page = await _page(browser, fleet.url, await fleet.log_in(OPERATOR, Role.OPERATOR))
         page.on("dialog", _accept)
         await page.goto(fleet.url + "/")
         await page.get_by_role("link", name="Enrolments").click()
@@ -93,7 +103,7 @@ async def test_enrolment_created_shown_as_qr_revoked_and_refused_through_the_pag
         assert (stored["state"], stored["register_name"], stored["created_by"]) == (
             "pending",
             "till 7",
-            "console",
+            OPERATOR,  # the logged-in operator, not what the page sends
         )
         await expect(panel.locator("#created-expires")).to_have_text(
             stored["expires_at"][:16].replace("T", " ") + " UTC"
@@ -109,7 +119,7 @@ async def test_enrolment_created_shown_as_qr_revoked_and_refused_through_the_pag
         )
         row = page.locator(f'#enrolments tr[data-enrolment="{enrolment_id}"]')
         await expect(row.locator("td.state")).to_have_text("pending")
-        await expect(row).to_contain_text("by console")
+        await expect(row).to_contain_text(f"by {OPERATOR}")
 
         await row.get_by_role("button", name="Revoke").click()
         await expect(page.locator("#enrolment-result")).to_have_text(
@@ -157,15 +167,16 @@ async def test_page_says_what_to_set_when_provisioning_is_not_configured(
     for name in ("STOREFLEET_CA_PASSPHRASE", "STOREFLEET_CA_DEMO"):
         monkeypatch.delenv(name, raising=False)
     async with (
-        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as base,
+        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as served,
         chromium() as browser,
     ):
-        async with httpx.AsyncClient(base_url=base) as api:
+        async with served.client() as api:
             assert (await api.post("/api/tenants", json={"id": TENANT, "name": "Acme"})).is_success
             body = {"id": STORE, "tenant_id": TENANT, "name": "High Street"}
             assert (await api.post("/api/stores", json=body)).is_success
-        page = await browser.new_page(viewport={"width": 1280, "height": 800})
-        response = await page.goto(base + "/enrolments")
+        session = await served.log_in(OPERATOR, Role.OPERATOR, TENANT)
+        page = await _page(browser, served.url, session)
+        response = await page.goto(served.url + "/enrolments")
         assert response is not None
         assert response.status == 200
         banner = page.locator("#unconfigured")
@@ -190,7 +201,7 @@ async def test_page_shows_why_the_api_refused_to_create(
         ) as fleet,
         chromium() as browser,
     ):
-        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        page = await _page(browser, fleet.url, await fleet.log_in(OPERATOR, Role.OPERATOR))
         await page.goto(fleet.url + "/enrolments")
         await page.get_by_label("Store").select_option(STORE)
         await page.get_by_role("button", name="Create enrolment").click()

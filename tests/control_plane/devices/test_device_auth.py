@@ -94,7 +94,9 @@ def minted(auth: DeviceAuth, *, seconds_ahead: float = 0, **change: Any) -> str:
 
 
 async def snapshot(fleet: Fleet, headers: dict[str, str], **params: str) -> httpx.Response:
-    return await fleet.api.get("/api/catalog/snapshot", headers=headers, params=params)
+    """A register's call: its own assertion (``headers``) or none, never an operator's token."""
+    async with fleet.anonymous() as register:
+        return await register.get("/api/catalog/snapshot", headers=headers, params=params)
 
 
 async def refusals(fleet: Fleet, reason: str) -> float:
@@ -361,7 +363,8 @@ async def test_renewal_needs_the_devices_own_assertion(fleet: Fleet, tmp_path: P
     path = f"/api/devices/{auth.device_id}/renew"
     csr = {"csr_pem": auth.identity.certificate_request().decode()}
 
-    unsigned = await fleet.api.post(path, json=csr)
+    async with fleet.anonymous() as device:  # no operator token either: nothing at all
+        unsigned = await device.post(path, json=csr)
     by_other = await fleet.api.post(path, json=csr, headers=bearer(minted(other)))
 
     assert_refused(unsigned, 401, "device_token_missing")

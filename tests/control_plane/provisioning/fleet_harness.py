@@ -6,7 +6,6 @@ Shared by the provisioning tests of the control plane, the appliance and the int
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
@@ -20,16 +19,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.app import create_app
+from control_plane.operators.principal import Role
 from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.settings import ControlPlaneSettings
 from provisioning.broker_config import BrokerFiles, write_broker_directory
 from provisioning.ca import CertificateAuthority
+from tests.harness.control_plane import (
+    Session,
+    bearer,
+    bootstrap_admin,
+    log_in,
+    operator_settings,
+    serving,
+)
 from tests.harness.services import free_port
 
 HOST = "127.0.0.1"
@@ -45,18 +52,29 @@ def make_ca(directory: Path) -> CertificateAuthority:
 
 @dataclass
 class Fleet:
-    """The running control plane: its URL, an API client, the app and its CA holder."""
+    """The running control plane: its URL, an API client (the bootstrap platform admin's), the
+    app and its CA holder."""
 
     url: str
     api: httpx.AsyncClient
     app: FastAPI
     authority: FleetAuthority
+    admin_token: str
 
     @property
     def engine(self) -> AsyncEngine:
         """The app's own engine (the store behind the API)."""
         engine: AsyncEngine = self.app.state.engine
         return engine
+
+    def anonymous(self, **options: Any) -> httpx.AsyncClient:
+        """A client without credentials (a device's calls, the public routes)."""
+        return httpx.AsyncClient(base_url=self.url, timeout=30, **options)
+
+    async def log_in(self, email: str, role: Role, tenant_id: str | None = TENANT) -> Session:
+        """A new operator of ``role`` (of the test tenant unless a platform admin), logged in."""
+        tenant = None if role is Role.PLATFORM_ADMIN else tenant_id
+        return await log_in(self.url, self.engine, email=email, role=role, tenant_id=tenant)
 
     async def create_enrolment(self, **fields: Any) -> dict[str, Any]:
         """POST /api/enrolments for the test store (fields override); the created answer."""
@@ -93,9 +111,11 @@ async def served_fleet(
     """The real app under uvicorn on a free loopback port, with a tenant and two stores."""
     port = free_port()
     url = f"http://{HOST}:{port}"
+    token = await bootstrap_admin(database_url)
     app = create_app(
         ControlPlaneSettings(database_url=database_url, broker_url=ingest_broker_url, port=port)
     )
+    app.state.operator_settings = operator_settings()
     settings = ProvisioningSettings(
         directory=ca_directory,
         passphrase=PASSPHRASE,  # type: ignore[arg-type]  # pydantic turns it into a SecretStr
@@ -104,24 +124,17 @@ async def served_fleet(
         crl_file=crl_file,
     )
     app.state.provisioning_settings = settings
-    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve(), name="control-plane")
-    async with asyncio.timeout(20):
-        while not server.started:
-            assert not task.done(), "control plane exited at start"
-            await asyncio.sleep(0.02)
-    authority = FleetAuthority(settings=settings, engine=app.state.engine)
-    app.state.provisioning = authority
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as api:
-            assert (await api.post("/api/tenants", json={"id": TENANT, "name": "Acme"})).is_success
-            for store, name in ((STORE, "High Street"), (OTHER_STORE, "Station")):
-                body = {"id": store, "tenant_id": TENANT, "name": name}
-                assert (await api.post("/api/stores", json=body)).is_success
-            yield Fleet(url=url, api=api, app=app, authority=authority)
-    finally:
-        server.should_exit = True
-        await task
+    async with (
+        serving(app, port=port, host=HOST),
+        httpx.AsyncClient(base_url=url, timeout=30, headers=bearer(token)) as api,
+    ):
+        authority = FleetAuthority(settings=settings, engine=app.state.engine)
+        app.state.provisioning = authority
+        assert (await api.post("/api/tenants", json={"id": TENANT, "name": "Acme"})).is_success
+        for store, name in ((STORE, "High Street"), (OTHER_STORE, "Station")):
+            body = {"id": store, "tenant_id": TENANT, "name": name}
+            assert (await api.post("/api/stores", json=body)).is_success
+        yield Fleet(url=url, api=api, app=app, authority=authority, admin_token=token)
 
 
 def _accepts_tcp(port: int) -> bool:

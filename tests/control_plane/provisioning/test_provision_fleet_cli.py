@@ -22,9 +22,16 @@ pytestmark = [
 runner = CliRunner()
 
 
-async def _run(fleet: Fleet, *args: str, group: tuple[str, ...] = ("provision",)) -> Result:
-    """The command in a worker thread, so this loop keeps serving the control plane."""
-    env = {"STOREFLEET_API_URL": fleet.url, "COLUMNS": "200"}
+async def _run(
+    fleet: Fleet, *args: str, group: tuple[str, ...] = ("provision",), token: str | None = None
+) -> Result:
+    """The command in a worker thread, so this loop keeps serving the control plane; as the
+    platform admin unless ``token`` says otherwise."""
+    env = {
+        "STOREFLEET_API_URL": fleet.url,
+        "STOREFLEET_API_TOKEN": fleet.admin_token if token is None else token,
+        "COLUMNS": "200",
+    }
     return await asyncio.to_thread(runner.invoke, app, [*group, *args], env=env)
 
 
@@ -90,6 +97,14 @@ async def test_a_refusal_ends_the_command_with_the_reason(fleet: Fleet) -> None:
 
     assert result.exit_code == 1
     assert "[device_not_found]" in result.output
+
+
+async def test_without_a_token_the_command_is_refused_and_says_what_to_set(fleet: Fleet) -> None:
+    result = await _run(fleet, "device-status", "no-such-device", token="")
+
+    assert result.exit_code == 1
+    assert "answered 401" in " ".join(result.output.split())
+    assert "STOREFLEET_API_TOKEN" in result.output
 
 
 async def test_crl_refresh_rewrites_the_brokers_crl(fleet: Fleet) -> None:
