@@ -66,7 +66,7 @@ from sqlalchemy import RowMapping, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.tables import devices
-from control_plane.dependencies import get_engine
+from control_plane.dependencies import engine_of
 from control_plane.inputs import DeviceIdPath
 from control_plane.problems import DomainError
 from control_plane.provisioning.tables import issued_certificates
@@ -466,7 +466,7 @@ def get_device_verifier(request: Request) -> DeviceVerifier:
     state = request.app.state
     verifier: DeviceVerifier | None = getattr(state, "device_verifier", None)
     if verifier is None:
-        verifier = DeviceVerifier(engine=get_engine(request))
+        verifier = DeviceVerifier(engine=engine_of(request))
         state.device_verifier = verifier
     return verifier
 
