@@ -26,10 +26,25 @@ def record_json(
     )
 
 
-def batch_bytes(records: Sequence[str], *, sent_at: int) -> bytes:
-    """A ``sf.journal`` v1 batch from records already in wire form, oldest first."""
+def batch_bytes(
+    records: Sequence[str],
+    *,
+    sent_at: int,
+    head_sig: str | None = None,
+    cert_fp: str | None = None,
+    cert: str | None = None,
+) -> bytes:
+    """A ``sf.journal`` v1 batch from records already in wire form, oldest first.
+
+    ``head_sig``, ``cert_fp`` and ``cert`` (base64url, so nothing to escape) sign its head.
+    """
+    signed = (
+        f',"head_sig":"{head_sig}","cert_fp":"{cert_fp}","cert":"{cert}"'
+        if head_sig is not None
+        else ""
+    )
     return (
         '{"schema":"sf.journal","v":1,"records":['
         + ",".join(records)
-        + f'],"sent_at":{int(sent_at)}}}'
+        + f'],"sent_at":{int(sent_at)}{signed}}}'
     ).encode()

@@ -16,7 +16,14 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from protocols.limits import (
     INT64_MAX,
@@ -94,6 +101,10 @@ class JournalRecord(BaseModel):
     body: dict[str, Any]
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class JournalBatch(Message):
     """Consecutive journal records, oldest first, sent at QoS 1."""
 
@@ -103,6 +114,28 @@ class JournalBatch(Message):
     v: Literal[1] = 1
     records: Annotated[list[JournalRecord], Field(min_length=1, max_length=MAX_BATCH_RECORDS)]
     sent_at: Millis = 0
+    # The signed head (protocols.journal_signing): the device's signature over (device id, seq,
+    # hash) of the LAST record, the fingerprint of the certificate that signed and the
+    # certificate itself (the cloud keeps it for auditors). Optional in v1: a device without
+    # a certificate (development, a ledger-only bench) sends none; the cloud refuses an unsigned
+    # batch from any device the CA has issued a certificate to.
+    # Left out of the wire form when absent: an unsigned batch is byte for byte what v1 was.
+    head_sig: Annotated[str, Field(min_length=1, max_length=1024)] | None = Field(
+        None, exclude_if=_absent
+    )
+    cert_fp: Annotated[str, Field(min_length=43, max_length=43)] | None = Field(
+        None, exclude_if=_absent
+    )
+    cert: Annotated[str, Field(min_length=1, max_length=4096)] | None = Field(
+        None, exclude_if=_absent
+    )
+
+    @model_validator(mode="after")
+    def _signed_whole(self) -> JournalBatch:
+        given = (self.head_sig is not None, self.cert_fp is not None, self.cert is not None)
+        if any(given) and not all(given):
+            raise ValueError("head_sig, cert_fp and cert come together or not at all")
+        return self
 
     @field_validator("records")
     @classmethod

@@ -34,8 +34,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.db.tables import devices, journal, sales
 from control_plane.ingest import metrics
+from control_plane.ingest.journal_heads import (
+    HEADS_REFUSED,
+    HeadVerifier,
+    SignedHead,
+    store_head,
+    verifier_for,
+)
 from protocols.canonical import canonical_text
 from protocols.chain import envelope_bytes, hash_envelope
+from protocols.journal_signing import HeadRefused
 from protocols.limits import clip
 from protocols.messages import JournalAck, JournalBatch, JournalRecord
 from protocols.sale_body import InvalidSaleBody, SaleBody
@@ -66,20 +74,55 @@ class IngestOutcome:
 
 
 async def ingest_batch(
-    *, engine: AsyncEngine, device_id: str, batch: JournalBatch, now_ms: int
+    *,
+    engine: AsyncEngine,
+    device_id: str,
+    batch: JournalBatch,
+    now_ms: int,
+    heads: HeadVerifier | None = None,
 ) -> IngestOutcome:
-    """Store what continues ``device_id``'s chain and say what the appliance should do next."""
+    """Store what continues ``device_id``'s chain and say what the appliance should do next.
+
+    The batch's signed head is checked first (``journal_heads``), outside the transaction: a
+    head that proves nothing refuses the whole batch and flags the device.
+    """
+    heads = heads or verifier_for(engine)
+    signed: SignedHead | None = None
+    unsigned: HeadRefused | None = None
+    try:
+        signed = await heads.check(device_id, batch)
+    except HeadRefused as err:
+        HEADS_REFUSED.labels(err.reason).inc()
+        unsigned = err
+    known = signed is not None and signed.fingerprint in heads.stored_certificates
     try:
         async with engine.begin() as conn:
-            return await _ingest(conn, device_id=device_id, batch=batch, now_ms=now_ms)
+            outcome = await _ingest(
+                conn,
+                device_id=device_id,
+                batch=batch,
+                now_ms=now_ms,
+                signed=signed,
+                head_refused=unsigned,
+                known_certificate=known,
+            )
     except _REFUSED_BY_DATABASE as err:
         return await _find_refused_record(
-            engine, device_id=device_id, batch=batch, now_ms=now_ms, err=err
+            engine, device_id=device_id, batch=batch, now_ms=now_ms, err=err, signed=signed
         )
+    if signed is not None and outcome.stored:
+        heads.stored_certificates.add(signed.fingerprint)  # committed: no insert next time
+    return outcome
 
 
 async def _find_refused_record(
-    engine: AsyncEngine, *, device_id: str, batch: JournalBatch, now_ms: int, err: DBAPIError
+    engine: AsyncEngine,
+    *,
+    device_id: str,
+    batch: JournalBatch,
+    now_ms: int,
+    err: DBAPIError,
+    signed: SignedHead | None,
 ) -> IngestOutcome:
     """The database refused the batch: store it in halves to find the record it refuses.
 
@@ -93,7 +136,7 @@ async def _find_refused_record(
         try:
             async with engine.begin() as conn:
                 outcome = await _ingest(
-                    conn, device_id=device_id, batch=batch, now_ms=now_ms, limit=half
+                    conn, device_id=device_id, batch=batch, now_ms=now_ms, limit=half, signed=signed
                 )
         except _REFUSED_BY_DATABASE as refusal:
             pending, err = half, refusal
@@ -126,11 +169,16 @@ async def _ingest(
     now_ms: int,
     limit: int | None = None,
     refusal: str | None = None,
+    signed: SignedHead | None = None,
+    head_refused: HeadRefused | None = None,
+    known_certificate: bool = False,
 ) -> IngestOutcome:
     """Store the run of records that continues the chain.
 
     ``limit`` stores at most that many new records (the search for a record the database
-    refuses); ``refusal`` refuses the record after them with that reason.
+    refuses); ``refusal`` refuses the record after them with that reason. ``signed`` is the
+    verified head, stored with the batch's last record; ``head_refused`` refuses the whole
+    batch (its signed head proves nothing) and flags the device.
     """
     query = select(
         devices.c.hwm,
@@ -145,6 +193,8 @@ async def _ingest(
     if row is None or row.decommissioned_at is not None:
         raise UnknownDevice(device_id)
     hwm, head = int(row.hwm), str(row.head_hash)
+    if head_refused is not None:
+        return await _refuse_head(conn, device_id=device_id, hwm=hwm, head=head, err=head_refused)
 
     fresh = [record for record in batch.records if record.seq > hwm]
     duplicates = len(batch.records) - len(fresh)
@@ -197,6 +247,14 @@ async def _ingest(
             accepted=accepted,
             now_ms=now_ms,
         )
+        if signed is not None and accepted[-1].record.seq == signed.seq:
+            await store_head(
+                conn,
+                device_id=device_id,
+                head=signed,
+                now_ms=now_ms,
+                known_certificate=known_certificate,
+            )
         metrics.RECORDS_STORED.inc(len(accepted))
         for item in accepted:
             metrics.LAG.observe(max(0, now_ms - item.record.ts) / 1000)
@@ -220,6 +278,20 @@ async def _ingest(
         ack = JournalAck(hwm=new_hwm, head_hash=head, resend_from=new_hwm + 1, error=problem)
         return IngestOutcome(ack, len(accepted), duplicates, problem)
     return IngestOutcome(JournalAck(hwm=new_hwm, head_hash=head), len(accepted), duplicates)
+
+
+async def _refuse_head(
+    conn: AsyncConnection, *, device_id: str, hwm: int, head: str, err: HeadRefused
+) -> IngestOutcome:
+    """Nothing of the batch is stored; the device is flagged with why, the ack says it."""
+    problem = clip(f"journal head refused ({err.reason}): {err.detail}".replace("\x00", "\\0"))
+    await conn.execute(
+        update(devices)
+        .where(devices.c.id == device_id)
+        .values(chain_ok=False, chain_alerts=devices.c.chain_alerts + 1, chain_detail=problem)
+    )
+    ack = JournalAck(hwm=hwm, head_hash=head, resend_from=hwm + 1, error=problem)
+    return IngestOutcome(ack, 0, 0, problem)
 
 
 @dataclass(frozen=True, slots=True)

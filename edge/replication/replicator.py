@@ -33,17 +33,22 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiomqtt
+from cryptography import x509
 
 from edge.ledger import Ledger
+from edge.ledger.ledger import StoredRecord
 from edge.replication import metrics
 from protocols.broker_url import BrokerAddress
 from protocols.codec import decode, encode
 from protocols.errors import ProtocolError
+from protocols.journal_signing import HeadSigner
 from protocols.journal_wire import batch_bytes
 from protocols.messages import JournalAck, Status, Telemetry
 from protocols.topics import Channel, device_topic
+from provisioning.device_keys import DeviceIdentity
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +97,13 @@ class Replicator:
         tls_context: ssl.SSLContext | None = None,
         versions: dict[str, str] | None = None,
         lag_observer: LagObserver | None = None,
+        identity_dir: Path | None = None,
     ) -> None:
         self.ledger = ledger
+        #: Where the device's key and certificate are: each batch head is signed with them.
+        #: None (a ledger-only bench or development appliance) sends unsigned batches, which
+        #: the cloud refuses from any device that has a certificate.
+        self.head_signing = _HeadSigning(device_id, identity_dir) if identity_dir else None
         self.device_id = device_id
         self.broker = broker
         self.settings = settings or ReplicationSettings()
@@ -223,7 +233,7 @@ class Replicator:
                 records = await ledger.read_records(session.cursor, limit)
                 if not records:
                     continue
-                payload = batch_bytes([r.record for r in records], sent_at=_now_ms())
+                payload = self._batch([r.record for r in records], records[-1])
                 await _publish(client, topic, payload, qos=1)
                 for record in records:
                     self._sent[record.seq] = (record.ts, record.hash)
@@ -238,6 +248,19 @@ class Replicator:
                 await self._wait(remaining)
             else:
                 await self._wait(None)
+
+    def _batch(self, wire: list[str], last: StoredRecord) -> bytes:
+        """The batch's bytes, its head signed when this appliance has an identity."""
+        if self.head_signing is None:
+            return batch_bytes(wire, sent_at=_now_ms())
+        signer = self.head_signing.signer()
+        return batch_bytes(
+            wire,
+            sent_at=_now_ms(),
+            head_sig=signer.sign(seq=last.seq, record_hash=last.hash),
+            cert_fp=signer.fingerprint,
+            cert=signer.certificate_field,
+        )
 
     async def _wait(self, timeout: float | None) -> None:
         try:
@@ -408,6 +431,33 @@ async def _publish(
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+class _HeadSigning:
+    """The identity directory's key and certificate, read again when the certificate changes.
+
+    A renewal installs a new certificate file (same key); the next batch is signed for it, so
+    the cloud sees the certificate it just issued. One ``stat`` per batch finds out.
+    """
+
+    def __init__(self, device_id: str, identity_dir: Path) -> None:
+        self.device_id = device_id
+        self.identity = DeviceIdentity(identity_dir)
+        self._seen: tuple[int, int] | None = None
+        self._signer: HeadSigner | None = None
+
+    def signer(self) -> HeadSigner:
+        """The signer for the certificate installed now."""
+        stat = self.identity.certificate_path.stat()
+        changed = (stat.st_ino, stat.st_mtime_ns)
+        if self._signer is None or changed != self._seen:
+            self._signer = HeadSigner(
+                device_id=self.device_id,
+                private_key=self.identity.ensure_key(),
+                chain=x509.load_pem_x509_certificates(self.identity.certificate_path.read_bytes()),
+            )
+            self._seen = changed
+        return self._signer
 
 
 def _now_ms() -> int:
