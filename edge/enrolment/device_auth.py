@@ -7,6 +7,9 @@ into ``Authorization: Bearer …``. A fresh one per request, never a reused one:
 refuses a ``jti`` it has seen (replay), and signing costs a fraction of a millisecond. The files
 are read again when the certificate file changes (a renewal installed it), so the next request
 already presents the new certificate.
+
+A register with a fixed device id (the demo's) has no enrolment; it signs with the identity in
+``<its data directory>/identity`` when one was issued there (:func:`device_auth_at`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from edge.enrolment.errors import NotEnrolled
 from provisioning import device_assertion
 from provisioning.device_keys import DeviceIdentity, IdentityState, common_name
+
+#: Where a register with a fixed device id finds its identity, under its data directory.
+FIXED_IDENTITY_SUBDIR = "identity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +98,10 @@ class DeviceAuth(httpx.Auth):
         """Sign ``request`` (a redirect or retry goes through here again: a new assertion)."""
         request.headers["Authorization"] = f"Bearer {self.assertion()}"
         yield request
+
+
+def device_auth_at(identity_dir: Path) -> DeviceAuth | None:
+    """The signing ``Auth`` of the identity in ``identity_dir``; None when it holds none."""
+    if DeviceIdentity(identity_dir).state() is not IdentityState.ENROLLED:
+        return None
+    return DeviceAuth(identity_dir)
