@@ -12,8 +12,9 @@ package's ``__init__`` re-exporting its submodules is not a circle.
 
 The sides: the cloud (``control_plane``) and the appliance (``edge``) install and start apart, so
 neither imports the other, directly or through a shared package; the shared packages
-(``protocols``, ``provisioning``) import neither; and only ``storefleet``, the product's
-composition of both (its command line and the demo), imports both, while nothing imports it.
+(``protocols``, ``provisioning``, ``mqttlink``) import neither; and only ``storefleet``, the
+product's composition of both (its command line and the demo), imports both, while nothing
+imports it.
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ def test_every_first_party_package_is_read() -> None:
     assert first_party_packages(ROOT) == [
         "control_plane",
         "edge",
+        "mqttlink",
         "protocols",
         "provisioning",
         "storefleet",
@@ -211,12 +213,12 @@ APART = [
     pytest.param("edge", "control_plane", id="the-appliance-never-imports-the-cloud"),
     *(
         pytest.param(shared, side, id=f"shared-{shared}-never-imports-{side}")
-        for shared in ("protocols", "provisioning")
+        for shared in ("protocols", "provisioning", "mqttlink")
         for side in ("control_plane", "edge")
     ),
     *(
         pytest.param(package, "storefleet", id=f"nothing-in-{package}-imports-the-composition")
-        for package in ("control_plane", "edge", "protocols", "provisioning")
+        for package in ("control_plane", "edge", "protocols", "provisioning", "mqttlink")
     ),
 ]
 

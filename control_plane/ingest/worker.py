@@ -7,6 +7,12 @@ out to a fixed number of partition tasks by device id, so one device's batches a
 arrival order while different devices proceed in parallel. The API publishes commands on the
 same connection (:meth:`IngestWorker.publish`).
 
+The connection is a :class:`mqttlink.link.MqttLink`: every wait on the broker (connect, each
+subscribe, each ack's PUBACK, disconnect) is bounded by ``asyncio.timeout``, not aiomqtt's
+``wait_for``, which on Python 3.11 swallows a cancellation landing as the PUBACK arrives (CPython
+gh-86296): a worker cancelled at that moment went on serving and its shutdown hung. Reconnects
+wait with :class:`mqttlink.backoff.Backoff` (full jitter, afresh after a healthy connection).
+
 Bad input: nothing a publisher sends can stop the loop or grow the process. Received messages
 wait in a bounded :class:`~control_plane.ingest.inbox.Inbox` (count and bytes; a payload over its
 channel's limit is dropped before it is queued or parsed), and parsed batches waiting for their
@@ -22,8 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import socket
 import ssl
 import time
 import uuid
@@ -43,6 +47,8 @@ from control_plane.ingest import metrics
 from control_plane.ingest.drops import DropLog
 from control_plane.ingest.inbox import ByteBudget, inbox_type, release_heap
 from control_plane.ingest.service import UnknownDevice, ingest_batch
+from mqttlink.backoff import Backoff
+from mqttlink.link import MqttLink
 from protocols.broker_url import BrokerAddress
 from protocols.codec import decode, encode
 from protocols.errors import ProtocolError
@@ -50,9 +56,6 @@ from protocols.messages import CommandResult, JournalAck, JournalBatch, State, S
 from protocols.topics import Channel, all_devices_filter, device_topic, shared_filter
 
 log = logging.getLogger(__name__)
-
-#: Acks are tiny and latency-bound: without this, Nagle and delayed ACKs add ~40 ms per hop.
-NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 
 class Parsed(NamedTuple):
@@ -74,7 +77,10 @@ class IngestSettings:
     shared_subscription: bool = True
     partitions: int = 4
     queue_depth: int = 8  # batches parsed and waiting per partition: bounds memory under a flood
+    backoff_initial: float = 0.2  # the first reconnect waits up to this (full jitter)
     backoff_max: float = 10.0
+    healthy_s: float = 30.0  # connected this long: the next reconnect starts from backoff_initial
+    timeout_s: float = 10.0  # bound on each wait for the broker (connect, SUBACK, PUBACK)
     inbox_messages: int = 2000  # received, not yet handled: beyond it a message is shed
     inbox_bytes: int = 32 * 1024 * 1024  # their payloads: a few full-size journal batches
     parsed_bytes: int = 16 * 1024 * 1024  # payload bytes of parsed batches awaiting a partition
@@ -103,27 +109,31 @@ class IngestWorker:
         self.batches_stored = 0
         self.drops = DropLog(interval=self.settings.drop_log_interval)
         self._parsed = ByteBudget(self.settings.parsed_bytes)  # a fresh one for each session
-        self._client: aiomqtt.Client | None = None
+        self._link: MqttLink | None = None
 
     async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
         """Publish on the live connection (the API's commands go down the ingest connection).
 
         Raises :class:`NotConnectedError` when there is none, or it failed under the publish.
         """
-        client = self._client
-        if client is None:
+        link = self._link
+        if link is None:
             raise NotConnectedError(f"not connected to the broker {self.broker.url}")
         try:
-            await client.publish(topic, payload, qos=qos)
+            await link.publish(topic, payload, qos=qos)
         except aiomqtt.MqttError as err:
             raise NotConnectedError(f"publish to {self.broker.url} failed: {err}") from err
 
     async def run(self) -> None:
         """Serve forever; each lost connection is logged and retried with jittered backoff."""
-        delay = 0.2
+        backoff = Backoff(
+            initial=self.settings.backoff_initial,
+            cap=self.settings.backoff_max,
+            healthy_s=self.settings.healthy_s,
+        )
         while True:
             try:
-                await self._session()
+                await self._session(backoff)
             except* (aiomqtt.MqttError, OSError) as group:
                 log.warning(
                     "ingest: broker %s lost or unreachable (%s); retrying",
@@ -131,19 +141,16 @@ class IngestWorker:
                     group.exceptions[0],
                 )
             self.connected.clear()
-            await asyncio.sleep(random.uniform(0, delay))
-            delay = min(self.settings.backoff_max, delay * 2)
+            await backoff.sleep_next()
 
-    async def _session(self) -> None:
-        async with aiomqtt.Client(
-            self.broker.host,
-            self.broker.port,
+    async def _session(self, backoff: Backoff) -> None:
+        async with MqttLink(
+            broker=self.broker,
             identifier=self.identifier,
             clean_session=True,
             keepalive=15,
-            timeout=10,
+            timeout_s=self.settings.timeout_s,
             tls_context=self.tls_context,
-            socket_options=NO_DELAY,
             queue_type=inbox_type(max_bytes=self.settings.inbox_bytes, drops=self.drops),
             max_queued_incoming_messages=self.settings.inbox_messages,
         ) as client:
@@ -174,8 +181,9 @@ class IngestWorker:
                 asyncio.Queue(self.settings.queue_depth) for _ in range(self.settings.partitions)
             ]
             self._parsed = ByteBudget(self.settings.parsed_bytes)  # the old queues are gone
-            self._client = client
+            self._link = client
             self.connected.set()
+            backoff.up()
             try:
                 async with asyncio.TaskGroup() as tasks:
                     for number, queue in enumerate(queues):
@@ -183,7 +191,7 @@ class IngestWorker:
                     tasks.create_task(self._receive(client, queues), name="ingest-receive")
                     tasks.create_task(self._flush_drop_log(), name="ingest-drop-log")
             finally:
-                self._client = None
+                self._link = None
                 self.connected.clear()
                 self.drops.flush()
 
@@ -194,7 +202,7 @@ class IngestWorker:
             if self.drops.flush():
                 await asyncio.to_thread(release_heap)
 
-    async def _receive(self, client: aiomqtt.Client, queues: list[asyncio.Queue[Parsed]]) -> None:
+    async def _receive(self, client: MqttLink, queues: list[asyncio.Queue[Parsed]]) -> None:
         async for message in client.messages:
             topic = str(message.topic)
             try:
@@ -276,7 +284,7 @@ class IngestWorker:
         self.drops.drop(reason, f"{what}: {type(cause).__name__}: {cause}", level=logging.ERROR)
         log.debug("ingest: %s", what, exc_info=err)
 
-    async def _partition(self, client: aiomqtt.Client, queue: asyncio.Queue[Parsed]) -> None:
+    async def _partition(self, client: MqttLink, queue: asyncio.Queue[Parsed]) -> None:
         acks: asyncio.Queue[tuple[str, JournalAck]] = asyncio.Queue()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._send_acks(client, acks), name="ingest-acks")
@@ -292,7 +300,7 @@ class IngestWorker:
                 metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     async def _send_acks(
-        self, client: aiomqtt.Client, acks: asyncio.Queue[tuple[str, JournalAck]]
+        self, client: MqttLink, acks: asyncio.Queue[tuple[str, JournalAck]]
     ) -> None:
         """Publish acks in order without holding up the next batch for the broker's PUBACK."""
         while True:

@@ -1,10 +1,11 @@
-"""A TCP relay in front of the real Mosquitto that tells the test when the broker acks a publish.
+"""A TCP relay in front of the real Mosquitto that tells the test when the broker acks something.
 
 Why: a cancellation that lands in the same few loop iterations as a PUBACK is what Python 3.11's
 ``asyncio.wait_for`` swallows. To hit that moment on purpose, the relay frames the broker's side
 of the stream into MQTT packets (fixed header: type nibble, then the remaining length as a
-base-128 varint) and calls ``on_puback`` right after it has passed a PUBACK on to the client.
-Bytes are relayed unchanged in both directions.
+base-128 varint) and calls ``on_puback`` right after it has passed a PUBACK on to the client
+(``on_suback`` likewise for a SUBACK). Bytes are relayed unchanged in both directions. Used by
+the agent's and the ingest worker's cancellation tests and by :mod:`mqttlink`'s own.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 PUBACK = 4
+SUBACK = 9
 
 
 async def read_packet(reader: asyncio.StreamReader) -> bytes:
@@ -37,6 +39,7 @@ class MqttRelay:
 
     broker_port: int
     on_puback: Callable[[], None]
+    on_suback: Callable[[], None] | None = None
     port: int = 0
 
 
@@ -47,8 +50,11 @@ async def _to_client(
         while True:
             packet = await read_packet(broker)
             client.write(packet)
-            if packet[0] >> 4 == PUBACK:
+            kind = packet[0] >> 4
+            if kind == PUBACK:
                 relay.on_puback()
+            elif kind == SUBACK and relay.on_suback is not None:
+                relay.on_suback()
     client.close()
 
 
@@ -62,10 +68,13 @@ async def _to_broker(client: asyncio.StreamReader, broker: asyncio.StreamWriter)
 
 @contextlib.asynccontextmanager
 async def mqtt_relay(
-    *, broker_port: int, on_puback: Callable[[], None]
+    *,
+    broker_port: int,
+    on_puback: Callable[[], None],
+    on_suback: Callable[[], None] | None = None,
 ) -> AsyncIterator[MqttRelay]:
     """A running relay; its connections end when the context exits."""
-    relay = MqttRelay(broker_port=broker_port, on_puback=on_puback)
+    relay = MqttRelay(broker_port=broker_port, on_puback=on_puback, on_suback=on_suback)
     pumps: set[asyncio.Task[None]] = set()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -87,3 +96,15 @@ async def mqtt_relay(
             pump.cancel()
         await asyncio.gather(*pumps, return_exceptions=True)
         await server.wait_closed()
+
+
+def cancel_after(task: asyncio.Task[None], hops: int) -> None:
+    """Cancel ``task`` once the loop has gone round ``hops`` more times.
+
+    Walking ``hops`` over 0..7 walks the cancel across the few iterations in which 3.11's
+    ``wait_for`` would swallow it.
+    """
+    if hops == 0:
+        task.cancel()
+    else:
+        asyncio.get_running_loop().call_soon(cancel_after, task, hops - 1)

@@ -1,0 +1,9 @@
+"""What the appliance and the control plane share to talk to the broker: one link, one backoff.
+
+Unlike :mod:`protocols` (the wire contract, no I/O), this package does I/O. It imports neither
+side (``edge``, ``control_plane``), so both can use it and still install apart.
+
+* ``link`` — :class:`~mqttlink.link.MqttLink`, an MQTT connection whose every wait is bounded by
+  ``asyncio.timeout`` (never aiomqtt's ``wait_for``, which swallows cancellations on 3.11).
+* ``backoff`` — :class:`~mqttlink.backoff.Backoff`, the one reconnect-with-backoff.
+"""

@@ -1,0 +1,73 @@
+"""The one reconnect-with-backoff of the appliance and the control plane.
+
+Why one: six loops (agent, replicator, ingest, serial reopen, LLRP, …) each had their own
+``delay = min(cap, delay * 2)``, with different jitter and different ideas of when to start
+afresh (the ingest worker never did: after a day connected, a broker restart cost up to its cap).
+
+How it works: exponential with *full jitter* — the n-th wait in a row is drawn uniformly from
+``[0, min(cap, initial * 2**n)]`` — so a fleet that lost its broker at the same moment does not
+come back at the same moment. A connection that stayed up for ``healthy_s`` (see
+:meth:`Backoff.up`) starts the sequence afresh; one that drops at once keeps climbing, so a broker
+that accepts and then drops never gets hammered. Randomness, sleep and clock are injected, so the
+sequence is tested without waiting and without a real clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+
+class Backoff:
+    """``await backoff.sleep_next()`` between attempts; ``backoff.up()`` when one connects."""
+
+    def __init__(
+        self,
+        *,
+        initial: float,
+        cap: float,
+        healthy_s: float = 0.0,
+        uniform: Callable[[float, float], float] = random.uniform,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not 0 < initial <= cap:
+            raise ValueError(f"backoff needs 0 < initial <= cap, got initial={initial} cap={cap}")
+        if healthy_s < 0:
+            raise ValueError(f"backoff healthy_s must be >= 0, got {healthy_s}")
+        self.initial = initial
+        self.cap = cap
+        self.healthy_s = healthy_s
+        self._uniform = uniform
+        self._sleep = sleep
+        self._clock = clock
+        self.attempt = 0  # waits in a row since the last healthy connection
+        self._up_since: float | None = None
+
+    def up(self) -> None:
+        """The attempt connected: once it has lasted ``healthy_s``, the next wait starts afresh."""
+        self._up_since = self._clock()
+
+    def reset(self) -> None:
+        """Start afresh now (the caller knows the last attempt made progress)."""
+        self.attempt = 0
+        self._up_since = None
+
+    def next_delay(self) -> float:
+        """The next wait in seconds, drawn with full jitter; advances the sequence."""
+        if self._up_since is not None:
+            if self._clock() - self._up_since >= self.healthy_s:
+                self.attempt = 0
+            self._up_since = None
+        ceiling = min(self.cap, self.initial * 2.0**self.attempt)
+        if ceiling < self.cap:  # once at the cap, stop counting (no float overflow in 2**n)
+            self.attempt += 1
+        return self._uniform(0.0, ceiling)
+
+    async def sleep_next(self) -> float:
+        """Wait the next delay; returns it (for a log line)."""
+        delay = self.next_delay()
+        await self._sleep(delay)
+        return delay
