@@ -41,6 +41,7 @@ async def test_app_ingest_presents_its_own_certificate(
                 broker=identity.broker,
                 settings=ReplicationSettings(ack_timeout=1.0, backoff_max=0.5),
                 tls_context=identity.tls_context,
+                identity_dir=tmp_path / "appliance",  # signs each batch head
             )
             task = asyncio.create_task(replicator.run())
             committed = await ring_sales(ledger, RingSettings(rate=0, count=3, seed=1))

@@ -122,6 +122,7 @@ async def _replicating(
             broker=identity.broker,
             settings=FAST,
             tls_context=identity.tls_context,
+            identity_dir=identity_dir,  # signs each batch head (the cloud refuses unsigned)
         )
         task = asyncio.create_task(replicator.run(), name=f"replicator-{result.device_id}")
         try:
