@@ -26,6 +26,7 @@ from control_plane.catalog.router import router as catalog_router
 from control_plane.commands.router import router as commands_router
 from control_plane.console.router import router as console_router
 from control_plane.db.engine import make_engine, migrate
+from control_plane.devices.logs import router as device_logs_router
 from control_plane.devices.router import router as devices_router
 from control_plane.embedded_broker import embedded_broker
 from control_plane.exposure import TrustedHosts, metrics_app
@@ -94,6 +95,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.include_router(devices_router)
+    app.include_router(device_logs_router)  # logs appliances upload on request (issue 10)
     app.include_router(commands_router)
     app.include_router(sales_router)
     app.include_router(catalog_router)
