@@ -2,13 +2,13 @@
 
 A USB-serial scanner or reader disappears when its cable is pulled and comes back under the same
 path; the driver's session ends with an OS or pyserial error. This loop marks the device
-unavailable, waits with jittered exponential backoff (reset once a session got going) and
-reopens, forever, so a register never needs a restart for a cable.
+unavailable, waits with the fleet's one backoff (:class:`mqttlink.backoff.Backoff`: full jitter,
+started afresh once a session got going) and reopens, forever, so a register never needs a
+restart for a cable.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
@@ -16,6 +16,7 @@ import serial
 
 from edge.peripherals.errors import DeviceUnavailableError
 from edge.peripherals.health import DeviceHealth
+from mqttlink.backoff import Backoff
 
 
 async def keep_port_open(
@@ -29,7 +30,9 @@ async def keep_port_open(
     rng: random.Random,
 ) -> None:
     """Run ``session`` until cancelled, reopening after every disconnect."""
-    attempt = 0
+    backoff = Backoff(
+        initial=min(backoff_base_s, backoff_cap_s), cap=backoff_cap_s, uniform=rng.uniform
+    )
     while True:
         before = sessions()
         try:
@@ -38,7 +41,5 @@ async def keep_port_open(
             health.failed(str(err) or type(err).__name__, connected=False, hint=hint)
             health.count("disconnect")
         if sessions() > before:  # it worked for a while: start the backoff afresh
-            attempt = 0
-        delay = min(backoff_base_s * 2**attempt, backoff_cap_s)
-        attempt += 1
-        await asyncio.sleep(delay * rng.uniform(0.5, 1.0))
+            backoff.reset()
+        await backoff.sleep_next()

@@ -27,6 +27,7 @@ from edge.peripherals.errors import DeviceFaultError, DeviceProtocolError, Devic
 from edge.peripherals.health import DeviceHealth
 from edge.peripherals.metrics import RFID_READS
 from edge.peripherals.rfid.observation import OnRead, TagObservation
+from mqttlink.backoff import Backoff
 from protocols import llrp
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,11 @@ class LlrpReader:
             await self._tasks.__aexit__(None, None, None)
 
     async def _run(self) -> None:
-        attempt = 0
+        backoff = Backoff(
+            initial=min(self.settings.backoff_base_s, self.settings.backoff_cap_s),
+            cap=self.settings.backoff_cap_s,
+            uniform=self._rng.uniform,
+        )
         while True:
             try:
                 await self._session()
@@ -127,12 +132,10 @@ class LlrpReader:
                 self.health.count("setup_refused")
             finally:
                 if self.inventorying.is_set():  # it worked for a while: start backoff afresh
-                    attempt = 0
+                    backoff.reset()
                 self.inventorying.clear()
                 self._link = None
-            delay = min(self.settings.backoff_base_s * 2**attempt, self.settings.backoff_cap_s)
-            attempt += 1
-            await asyncio.sleep(delay * self._rng.uniform(0.5, 1.0))
+            await backoff.sleep_next()
 
     async def _session(self) -> None:
         s = self.settings

@@ -105,8 +105,14 @@ async def test_garbage_on_the_wire_is_counted_and_survived(population: tuple[byt
         await until(lambda: pipeline.reads > reads_before)
 
 
-async def test_silent_reader_is_dropped_and_retried(population: tuple[bytes, ...]) -> None:
-    """A reader that stops sending keepalives is declared gone after the missed periods."""
+async def test_silent_reader_is_dropped_and_retried(
+    population: tuple[bytes, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reader that stops sending keepalives is declared gone after the missed periods.
+
+    Read from the log, not ``health.error``: the reconnect's full-jitter wait may be near zero,
+    so the next session can clear the error before the test looks.
+    """
     field = TagField(epcs=(), seed=4)
     async with asyncio.timeout(GUARD_S), LlrpReaderSimulator(field=field) as sim:
         reader = LlrpReader(
@@ -117,7 +123,8 @@ async def test_silent_reader_is_dropped_and_retried(population: tuple[bytes, ...
         sim.send_keepalives = False
         async with reader:
             await until(lambda: reader.health.counters["disconnect"] >= 1)
-            assert reader.health.error == "door: no keepalive for 0.04s"
+    warnings = [rec.getMessage() for rec in caplog.records if "keepalive" in rec.getMessage()]
+    assert warnings[0].startswith("rfid door: no keepalive for 0.04s — ")
 
 
 SINGULATION_DETAILS = llrp.RawTv(18, bytes.fromhex("00030005"))  # belongs in an AISpecEvent
