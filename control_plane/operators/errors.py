@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from types import MappingProxyType
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 from control_plane.problems import DomainError
 
@@ -63,7 +63,7 @@ class LoginRequired(OperatorsError):  # noqa: N818 - named for what was refused
     def __init__(self, path: str, query: str = "") -> None:
         target = path + (f"?{query}" if query else "")
         super().__init__(f"{target} needs a logged-in operator")
-        self.headers = MappingProxyType({"Location": "/login?" + urlencode({"next": target})})
+        self.headers = MappingProxyType({"Location": "/login?next=" + quote(target, safe="/")})
 
 
 class LoginRefused(OperatorsError):  # noqa: N818 - named for what was refused
