@@ -10,16 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.core
 
 from edge.enrolment.cli import enrol as enrol_command
-from edge.kiosk.register_command import register as register_command
 
 app = typer.Typer(help="storefleet appliance: the register and its fleet agent.")
+
+#: The register asks its supervisor for a fresh start (it enrolled); see edge.register.compose.
+EXIT_RESTART = 75
 
 
 def refuse(message: str) -> NoReturn:
@@ -36,14 +41,102 @@ def _logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-app.command("register")(register_command)  # the appliance's register, first boot included
+class _RegisterHelp(typer.core.TyperCommand):
+    """``register --help`` lists every setting, read from the settings model only when asked."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from edge.register.settings_doc import help_epilog
+
+        self.epilog = help_epilog()
+        super().format_help(ctx, formatter)
+
+
+@app.command(cls=_RegisterHelp)
+def register(
+    settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            envvar="STOREFLEET_EDGE_SETTINGS_FILE",
+            help="the register's settings file (TOML or JSON); the environment overrides it",
+        ),
+    ] = None,
+) -> None:
+    """Run the register (ledger, replication, checkout, kiosk, peripherals) from its settings."""
+    from edge.register.settings import SettingsRefused, load_register_settings
+
+    try:
+        loaded = load_register_settings(settings)
+    except SettingsRefused as err:
+        refuse(str(err))
+    from edge.register.structured_log import configure_logging
+
+    configure_logging(loaded.log.format, loaded.log.level)
+    try:
+        asyncio.run(_run_register(loaded))
+    except SettingsRefused as err:
+        refuse(str(err))
+    except RestartNeededError:
+        raise typer.Exit(EXIT_RESTART) from None
+    typer.echo("register stopped.", err=True)
+
+
+async def _run_register(settings: Any) -> None:
+    """Until SIGINT/SIGTERM: then the register stops in order and says "offline"."""
+    from edge.register.compose import RestartNeeded, run_register
+    from edge.register.settings import SettingsRefused
+
+    stop = _stop_on_signals()
+    try:
+        await run_register(settings, stop=stop)
+    except* SettingsRefused as group:
+        raise group.exceptions[0] from None
+    except* RestartNeeded:
+        raise RestartNeededError from None
+
+
+class RestartNeededError(Exception):
+    """The register enrolled and exits for its supervisor to start it again (exit 75)."""
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
 app.command("enrol")(enrol_command)  # the field tech's enrolment from a terminal
 
 
 @app.command()
-def agent() -> None:
+def agent(
+    settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            envvar="STOREFLEET_AGENT_SETTINGS_FILE",
+            help="the agent's settings file (TOML or JSON); STOREFLEET_AGENT_* override it",
+        ),
+    ] = None,
+    verbose: bool = False,
+) -> None:
     """Run the fleet agent: identity, the MQTT session, and supervision of the register."""
-    refuse("the fleet agent as its own process is being built (issue 10); run `register` for now")
+    from edge.agent.settings import AgentSettingsRefused, load_agent_settings
+
+    try:
+        loaded = load_agent_settings(settings, environ=os.environ)
+    except AgentSettingsRefused as err:
+        refuse(str(err))
+    _logging(verbose)
+    from edge.agent.process import run_agent
+
+    async def main() -> None:
+        await run_agent(loaded, stop=_stop_on_signals())
+
+    asyncio.run(main())
+    typer.echo("fleet agent stopped.", err=True)
 
 
 #: The settings ``appliance`` takes as options, so a refusal can name the option.

@@ -43,3 +43,16 @@ class CommandName(StrEnum):
     STOCK_COUNT_STOP = "stock_count.stop"
     PRINTER_TEST_PAGE = "printer.test_page"
     DRAWER_OPEN = "drawer.open"
+    # the agent's own (edge/agent/own_commands.py): answered even when the register is down
+    APP_RESTART = "app.restart"
+    LOGS_UPLOAD = "logs.upload"
+    VERSIONS_REPORT = "versions.report"
+
+
+@unique
+class EventKind(StrEnum):
+    """Every kind of event the fleet agent publishes on ``events``."""
+
+    APP_CRASH_LOOP = "app.crash_loop"  # the register failed N starts in a row
+    APP_RECOVERED = "app.recovered"  # it runs healthy again after a crash loop
+    APP_RESTARTED = "app.restarted"  # the agent started it again (crash, hang, command)

@@ -1,4 +1,4 @@
-"""The agent's MQTT session: state up, commands down, on the device's own subtree.
+"""The agent's MQTT session: state and events up, commands down, on the device's own subtree.
 
 How it works: :meth:`FleetAgent.run` connects (client id ``{device}-agent``, so it never kicks
 the replicator's ``{device}`` session off the broker), subscribes ``cmd`` at QoS 1 and runs the
@@ -18,17 +18,15 @@ import asyncio
 import logging
 import random
 import ssl
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiomqtt
 
 from edge.agent import metrics
 from edge.agent.commands import CommandRunner
+from edge.agent.events import EventOutbox
 from edge.agent.mqtt_link import MqttLink
 from edge.agent.state import StatePublisher
-from edge.peripherals.hub import PeripheralHub
-from edge.stock.on_hand import JournalSource, OnHandProjection
 from protocols.broker_url import BrokerAddress
 from protocols.codec import encode
 from protocols.topics import Channel, device_topic
@@ -60,14 +58,17 @@ class FleetAgent:
         state: StatePublisher,
         tls_context: ssl.SSLContext | None = None,
         settings: AgentSettings | None = None,
+        events: EventOutbox | None = None,
     ) -> None:
         self.device_id = device_id
         self.broker = broker
         self.commands = commands
         self.state = state
-        self.tls_context = tls_context
+        self.events = events
+        self.tls_context = tls_context  # read at every connect: a renewal replaces it
         self.settings = settings or AgentSettings()
         self.connected = asyncio.Event()
+        self._reconnect = asyncio.Event()
         self._cmd_topic = device_topic(device_id, Channel.CMD)
         self._result_topic = device_topic(device_id, Channel.CMD_RESULT)
 
@@ -96,6 +97,10 @@ class FleetAgent:
             await asyncio.sleep(random.uniform(0, delay))
             delay = min(self.settings.backoff_max, delay * 2)
 
+    def reconnect(self) -> None:
+        """End the current session and connect again (with a renewed certificate)."""
+        self._reconnect.set()
+
     def _link(self) -> MqttLink:
         return MqttLink(
             broker=self.broker,
@@ -110,9 +115,17 @@ class FleetAgent:
         await link.subscribe(self._cmd_topic, qos=1)
         self.connected.set()
         log.info("device %s: agent connected to %s", self.device_id, self.broker.url)
+        self._reconnect.clear()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.state.run(link), name=f"agent-state:{self.device_id}")
             tasks.create_task(self._command_loop(link), name=f"agent-cmd:{self.device_id}")
+            tasks.create_task(self._until_reconnect(), name=f"agent-renew:{self.device_id}")
+            if self.events is not None:
+                tasks.create_task(self.events.run(link), name=f"agent-events:{self.device_id}")
+
+    async def _until_reconnect(self) -> None:
+        await self._reconnect.wait()
+        raise aiomqtt.MqttError("reconnecting as asked (a renewed certificate)")
 
     async def _command_loop(self, link: MqttLink) -> None:
         command_topic = device_topic(self.device_id, Channel.CMD)
@@ -127,41 +140,3 @@ class FleetAgent:
                 payload = str(payload).encode()
             result = await self.commands.handle(bytes(payload), topic=str(message.topic))
             await link.publish(self._result_topic, encode(result), qos=1)
-
-
-def agent_for_hub(
-    *,
-    device_id: str,
-    broker: BrokerAddress,
-    hub: PeripheralHub,
-    journal: JournalSource,
-    item_gtins: Mapping[str, str] | None = None,
-    app_release: str = "",
-    tls_context: ssl.SSLContext | None = None,
-    settings: AgentSettings | None = None,
-) -> FleetAgent:
-    """The agent for one register's hub; expected on-hand comes from ``journal`` (the ledger).
-
-    ``item_gtins`` maps the register's item ids to GTINs (``catalog_gtins(catalog)``) for sales
-    whose lines carry item ids rather than barcodes.
-    """
-    s = settings or AgentSettings()
-    projection = OnHandProjection(journal=journal, item_gtins=item_gtins)
-    state = StatePublisher(
-        device_id=device_id,
-        health=hub.health,
-        app_release=app_release,
-        interval_s=s.state_interval_s,
-        check_s=s.state_check_s,
-    )
-    commands = CommandRunner(
-        device_id=device_id, hub=hub, expected_on_hand=projection.refresh, on_done=state.poke
-    )
-    return FleetAgent(
-        device_id=device_id,
-        broker=broker,
-        commands=commands,
-        state=state,
-        tls_context=tls_context,
-        settings=s,
-    )

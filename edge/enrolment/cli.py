@@ -10,18 +10,25 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-console = Console()
-errors = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """Made when a command prints: ``storefleet agent`` mounts this app and never loads rich."""
+    from rich.console import Console
+
+    return Console(stderr=stderr)
 
 
 def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {escape(message)}")
+    from rich.markup import escape
+
+    _console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code=1)
 
 
@@ -40,6 +47,7 @@ def enrol(
     if (qr is None) == (code is None):
         raise _fail("give --qr (scanned text) or --code (typed code)")
     try:
+        console = _console()
         with console.status("enrolling: pinning the CA, sending the request…"):
             if qr is not None:
                 result = asyncio.run(enrol_from_qr(qr, identity_dir=identity_dir))

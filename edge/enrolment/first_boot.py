@@ -23,7 +23,7 @@ import enum
 import json
 import ssl
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +32,39 @@ from cryptography import x509
 
 from edge.enrolment.errors import ControlPlaneUnreachable, EnrolmentRejected, NotEnrolled
 from edge.enrolment.settings import EnrolmentSettings
+from edge.enrolment.stored import (
+    ENROLMENT_FILE,
+    EnrolmentResult,
+    load_enrolment,
+    mqtt_tls_context,
+)
 from protocols.broker_url import BrokerAddress, parse_broker_url
-from provisioning.device_keys import DeviceIdentity, IdentityState
+from provisioning.device_keys import DeviceIdentity
 from provisioning.enrolment import parse_qr
 from provisioning.errors import CaFingerprintMismatch, DeviceIdentityError
 from provisioning.fallback_code import normalise_fallback_code
 from provisioning.keys import PRIVATE_FILE_MODE, certificate_fingerprint, write_atomic
 
-ENROLMENT_FILE = "enrolment.json"
 TIMEOUT = httpx.Timeout(15.0)
+
+#: What the enrolment stored is read by :mod:`edge.enrolment.stored` (the agent reads it there,
+#: without httpx and cryptography); re-exported here for the code that enrols.
+__all__ = [
+    "ENROLMENT_FILE",
+    "TIMEOUT",
+    "EnrolmentResult",
+    "EnrolmentStep",
+    "Progress",
+    "ReplicationIdentity",
+    "enrol_from_qr",
+    "enrol_with_code",
+    "fetch_pinned_root",
+    "load_enrolment",
+    "mqtt_tls_context",
+    "rejection",
+    "replication_identity",
+    "request",
+]
 
 
 class EnrolmentStep(enum.Enum):
@@ -51,43 +75,6 @@ class EnrolmentStep(enum.Enum):
 
 
 Progress = Callable[[EnrolmentStep], None]
-
-
-@dataclass(frozen=True, slots=True)
-class EnrolmentResult:
-    """Who this appliance is and where it connects, as the control plane said at enrolment."""
-
-    device_id: str
-    broker_url: str
-    control_plane_url: str
-    ca_fingerprint: str
-    config: dict[str, Any] = field(default_factory=dict)
-    resumed: bool = False  # already enrolled: read from disk, nothing was sent
-
-    @property
-    def broker(self) -> BrokerAddress:
-        """The broker address to replicate to (mqtts://)."""
-        return parse_broker_url(self.broker_url)
-
-
-def load_enrolment(identity_dir: Path) -> EnrolmentResult | None:
-    """The stored enrolment if this appliance finished one (certificate and file), else None."""
-    path = identity_dir / ENROLMENT_FILE
-    if DeviceIdentity(identity_dir).state() is not IdentityState.ENROLLED or not path.exists():
-        return None
-    fields = json.loads(path.read_text())
-    fields.pop("resumed", None)
-    return EnrolmentResult(**fields, resumed=True)
-
-
-def mqtt_tls_context(identity_dir: Path) -> ssl.SSLContext:
-    """mTLS for the broker: present this appliance's certificate, trust only the pinned root."""
-    identity = DeviceIdentity(identity_dir)
-    if identity.state() is not IdentityState.ENROLLED:
-        raise NotEnrolled(str(identity_dir))
-    context = ssl.create_default_context(cafile=identity.ca_path)
-    context.load_cert_chain(identity.certificate_path, identity.key_path)
-    return context
 
 
 @dataclass(frozen=True, slots=True)

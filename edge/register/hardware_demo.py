@@ -1,6 +1,6 @@
 """See a register's hardware run: the simulated preset, the hub and the agent on a real broker.
 
-    python -m edge.agent.demo --broker mqtt://127.0.0.1:1883 --device demo-register
+    python -m edge.register.hardware_demo --broker mqtt://127.0.0.1:1883 --device demo-register
 
 It starts the simulators, prints one receipt (``receipt-000001.png`` in ``--dir``), opens the
 drawer (journaled), and then serves commands and publishes state until Ctrl-C. Watch and drive
@@ -21,14 +21,15 @@ import contextlib
 import logging
 from pathlib import Path
 
-from edge.agent.session import AgentSettings, agent_for_hub
+from edge.agent.session import AgentSettings
 from edge.ledger import Ledger
 from edge.peripherals.receipt_adapter import HubReceiptPrinter
 from edge.peripherals.register_config import RegisterDevices
 from edge.peripherals.register_peripherals import open_register_peripherals
+from edge.register.hub_commands import agent_for_hub
 from protocols.broker_url import parse_broker_url
 
-log = logging.getLogger("edge.agent.demo")
+log = logging.getLogger("edge.register.hardware_demo")
 
 DEMO_RECEIPT = """\
           storefleet demo market

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from edge.agent.session import AgentSettings, FleetAgent, agent_for_hub
+from edge.agent.session import AgentSettings, FleetAgent
 from edge.ledger import Ledger, SaleDraft, SaleLine, Tender
 from edge.peripherals.hub import PeripheralHub
 from edge.peripherals.register_config import RegisterDevices
@@ -27,6 +27,7 @@ from edge.peripherals.register_peripherals import open_register_peripherals
 from edge.peripherals.rfid.count import EVENT_KIND
 from edge.peripherals.rfid.tag_field import TagField, make_gtin
 from edge.peripherals.simulated_store import shelf_tags
+from edge.register.hub_commands import agent_for_hub
 from protocols.broker_url import parse_broker_url
 from tests.harness.appliance import InProcessAppliance
 from tests.harness.cloud import STORE, Cloud

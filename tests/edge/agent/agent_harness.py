@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import aiomqtt
 
-from edge.agent.session import AgentSettings, FleetAgent, agent_for_hub
+from edge.agent.session import AgentSettings, FleetAgent
 from edge.peripherals.hub import PeripheralHub
+from edge.register.hub_commands import agent_for_hub
 from edge.stock.on_hand import JournalSource
 from protocols.broker_url import parse_broker_url
 from protocols.codec import decode, encode
@@ -70,6 +71,7 @@ async def control_plane(broker_url: str, device_id: str) -> AsyncIterator[Contro
         cp = ControlPlane(client=client, device_id=device_id)
         await client.subscribe(device_topic(device_id, Channel.STATE), qos=1)
         await client.subscribe(device_topic(device_id, Channel.CMD_RESULT), qos=1)
+        await client.subscribe(device_topic(device_id, Channel.EVENTS), qos=1)
 
         async def pump() -> None:
             async for message in client.messages:

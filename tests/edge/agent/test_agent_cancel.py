@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.agent.session import AgentSettings, agent_for_hub
+from edge.agent.session import AgentSettings
+from edge.register.hub_commands import agent_for_hub
 from protocols.broker_url import parse_broker_url
 from tests.edge.peripherals.hub_harness import running_hub
 from tests.harness.services import Mosquitto

@@ -1,0 +1,334 @@
+"""The fleet agent process: identity, the MQTT session, and supervision of the register.
+
+How it works: :func:`run_agent` runs, in one TaskGroup with named tasks,
+
+* ``register-link`` — the local socket the register reports to (:mod:`edge.agent.register_link`);
+* ``supervisor`` — the register as a child process, restarted with backoff, crash loops called
+  (:mod:`edge.agent.supervisor`);
+* ``fleet-session`` — once the appliance has an identity (at once for a fixed device id; after
+  first-boot enrolment for an enrolling one, which the register's first-boot screen performs
+  into the shared identity directory), the MQTT session for ``state``, ``events`` and ``cmd``;
+* ``renewal`` — the certificate renewed before it expires, then the session reconnects with it.
+
+Commands are the agent's own (:mod:`edge.agent.own_commands`) or passed to the register. None of
+this imports the register, the ledger, the kiosk or the peripherals: the agent must keep running
+— and answering — when the register will not start at all, and it is what rolls a bad release
+back, so it is small and changes rarely (ARCHITECTURE.md, "Owners"). Small in memory too (goal:
+40 MB): what only a certificate renewal or a log upload needs (``cryptography`` to sign,
+``httpx`` to send, ~15 MB together) is imported when first used, not at start; the identity is
+read with ``json`` and ``ssl`` alone (:mod:`edge.enrolment.stored`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge.agent.commands import CommandRefused, CommandRunner
+from edge.agent.events import EventOutbox
+from edge.agent.log_upload import LogTail, upload_logs
+from edge.agent.own_commands import AGENT_VERSION, own_handlers
+from edge.agent.register_link import RegisterLink
+from edge.agent.session import AgentSettings, FleetAgent
+from edge.agent.settings import FleetAgentSettings
+from edge.agent.state import StatePublisher
+from edge.agent.supervisor import Supervisor, SupervisorSettings
+from edge.enrolment.stored import load_enrolment, mqtt_tls_context, pinned_context
+from protocols.broker_url import BrokerAddress, parse_broker_url
+from protocols.messages import Command, CommandResult
+
+log = logging.getLogger(__name__)
+
+IDENTITY_POLL_S = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Identity:
+    """Who the appliance is and how it reaches the cloud."""
+
+    device_id: str
+    broker: BrokerAddress
+    tls_context: ssl.SSLContext | None
+    control_plane_url: str | None
+    verify: ssl.SSLContext | bool
+    identity_dir: Path | None  # signs HTTPS calls as the device (enrolled appliances)
+
+
+def identity_now(settings: FleetAgentSettings) -> Identity | None:
+    """The identity as of now; None while an enrolling appliance has not enrolled."""
+    if settings.identity_dir is None:
+        return Identity(
+            device_id=settings.device_id,
+            broker=settings.broker,
+            tls_context=None,
+            control_plane_url=settings.control_plane_url,
+            verify=True,
+            identity_dir=None,
+        )
+    enrolment = load_enrolment(settings.identity_dir)
+    if enrolment is None:
+        return None
+    return Identity(
+        device_id=enrolment.device_id,
+        broker=parse_broker_url(enrolment.broker_url),
+        tls_context=mqtt_tls_context(settings.identity_dir),
+        control_plane_url=settings.control_plane_url or enrolment.control_plane_url,
+        verify=pinned_context(settings.identity_dir),
+        identity_dir=settings.identity_dir,
+    )
+
+
+def active_slot(settings: FleetAgentSettings) -> Path | None:
+    """The active app slot (``<app_dir>/current`` resolved), or None: the installed package."""
+    current = settings.apps / "current"
+    return current.resolve() if current.exists() else None
+
+
+def register_argv(settings: FleetAgentSettings) -> list[str]:
+    """How the register is started: the setting, else the active slot's (or this) Python."""
+    if settings.register_argv:
+        return list(settings.register_argv)
+    slot = active_slot(settings)
+    python = slot / "bin" / "python" if slot is not None else None
+    interpreter = str(python) if python is not None and python.exists() else sys.executable
+    return [interpreter, "-m", "edge.cli", "register"]
+
+
+def register_environment(
+    settings: FleetAgentSettings, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """The register's environment: the agent's, minus its own settings, plus who and where."""
+    env = {k: v for k, v in environ.items() if not k.startswith("STOREFLEET_AGENT_")}
+    env["STOREFLEET_EDGE_DATA_DIR"] = str(settings.data_dir)
+    env["STOREFLEET_EDGE_AGENT_SOCKET"] = str(settings.socket)
+    if settings.identity_dir is not None:
+        env["STOREFLEET_EDGE_IDENTITY_DIR"] = str(settings.identity_dir)
+        env.pop("STOREFLEET_EDGE_DEVICE_ID", None)
+    else:
+        env["STOREFLEET_EDGE_DEVICE_ID"] = settings.device_id
+        env["STOREFLEET_EDGE_BROKER_URL"] = settings.broker_url
+        env.pop("STOREFLEET_EDGE_IDENTITY_DIR", None)
+    if settings.control_plane_url:
+        env["STOREFLEET_EDGE_CONTROL_PLANE_URL"] = settings.control_plane_url
+    if settings.register_settings is not None:
+        env["STOREFLEET_EDGE_SETTINGS_FILE"] = str(settings.register_settings)
+    env.setdefault("PYTHONUNBUFFERED", "1")  # its log file is read while it runs
+    # python-escpos parses its 0.5 s printer database at every import unless it may keep the
+    # parsed copy somewhere that lasts (by default a new temporary directory each time)
+    env.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(settings.data_dir / "cache"))
+    return env
+
+
+class FleetAgentProcess:
+    """The parts of one agent process, wired; :meth:`run` runs them."""
+
+    def __init__(
+        self,
+        settings: FleetAgentSettings,
+        *,
+        environ: Mapping[str, str] | None = None,
+        supervise: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.supervise = supervise  # False: the register runs elsewhere (the demo, in-process)
+        self.link = RegisterLink(path=settings.socket)
+        self.outbox = EventOutbox(device_id="")  # named once the identity is known
+        self.identity: Identity | None = None
+        self.session: FleetAgent | None = None
+        self.started_at = time.monotonic()
+        self.supervisor = Supervisor(
+            argv=register_argv(settings),
+            env=register_environment(settings, os.environ if environ is None else environ),
+            log_path=settings.logs_dir / "register.log",
+            link=self.link,
+            settings=SupervisorSettings(
+                heartbeat_timeout_s=settings.heartbeat_timeout_s,
+                start_timeout_s=settings.start_timeout_s,
+                stop_timeout_s=settings.stop_timeout_s,
+                backoff_initial_s=settings.backoff_initial_s,
+                backoff_max_s=settings.backoff_max_s,
+                crash_loop_after=settings.crash_loop_after,
+                stable_after_s=settings.stable_after_s,
+                log_max_bytes=settings.log_max_bytes,
+            ),
+            emit=self.outbox.emit,
+            on_change=self._poke,
+            cwd=settings.data_dir,
+        )
+        self._state: StatePublisher | None = None
+
+    async def run(self) -> None:
+        """Until cancelled."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.settings.data_dir / "cache").mkdir(exist_ok=True)
+        log.info(
+            "fleet agent %s: data %s, register %s",
+            AGENT_VERSION,
+            self.settings.data_dir,
+            " ".join(self.supervisor.argv),
+        )
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.link.serve(), name="register-link")
+            if self.supervise:
+                tasks.create_task(self.supervisor.run(), name="supervisor")
+            tasks.create_task(self._fleet_session(), name="fleet-session")
+            tasks.create_task(self._poke_on_link_change(), name="link-watch")
+            if self.settings.identity_dir is not None:
+                tasks.create_task(self._renewal(), name="renewal")
+
+    # -- the MQTT session -----------------------------------------------------------------------
+
+    async def _fleet_session(self) -> None:
+        # the identity appears as files the register's first-boot screen writes: look for them
+        while (identity := identity_now(self.settings)) is None:  # noqa: ASYNC110
+            await asyncio.sleep(IDENTITY_POLL_S)
+        self.identity = identity
+        self.outbox.device_id = identity.device_id
+        log.info("fleet agent is %s on %s", identity.device_id, identity.broker.url)
+        session_settings = AgentSettings(state_interval_s=self.settings.state_interval_s)
+        self._state = StatePublisher(
+            device_id=identity.device_id,
+            health=self.health,
+            app_release=AGENT_VERSION,
+            slot=self._slot(),
+            interval_s=session_settings.state_interval_s,
+            check_s=session_settings.state_check_s,
+        )
+        runner = CommandRunner(
+            device_id=identity.device_id,
+            handlers=own_handlers(
+                supervisor=self.supervisor,
+                link=self.link,
+                upload=self._upload,
+                upload_max_bytes=self.settings.upload_max_bytes,
+                slot=self._slot,
+            ),
+            forward=self._forward,
+            on_done=self._state.poke,
+        )
+        self.session = FleetAgent(
+            device_id=identity.device_id,
+            broker=identity.broker,
+            commands=runner,
+            state=self._state,
+            tls_context=identity.tls_context,
+            settings=session_settings,
+            events=self.outbox,
+        )
+        await self.session.run()
+
+    async def _forward(self, command: Command) -> CommandResult:
+        return await self.link.call(command, timeout=self.settings.command_timeout_s)
+
+    async def _upload(self, tail: LogTail) -> dict[str, Any]:
+        identity = self.identity
+        if identity is None or not identity.control_plane_url:
+            raise CommandRefused(
+                "no control plane to upload to: set STOREFLEET_AGENT_CONTROL_PLANE_URL"
+            )
+        auth = None
+        if identity.identity_dir is not None:
+            # imported when first used: signing needs cryptography (~9 MB the agent does not
+            # carry between uploads; see the module docstring)
+            from edge.enrolment.device_auth import DeviceAuth
+
+            auth = DeviceAuth(identity.identity_dir)
+        return await upload_logs(
+            control_plane_url=identity.control_plane_url,
+            device_id=identity.device_id,
+            tail=tail,
+            verify=identity.verify,
+            auth=auth,
+        )
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """The ``state`` peripherals: the register's own, and the register itself (``register``)."""
+        beat = self.link.heartbeat
+        out = {name: dict(h) for name, h in (beat.peripherals if beat else {}).items()}
+        status = self.supervisor.status
+        error = None
+        if status.crash_loop:
+            error = f"crash loop: {status.failures} failed starts in a row, last {status.last_exit}"
+        elif status.last_exit and not self.link.ready:
+            error = f"not running: last {status.last_exit}"
+        out["register"] = {
+            "device": "register",
+            "kind": "app",
+            "connected": self.link.ready,
+            "error": error,
+            "last_seen": None if beat is None else beat.ts / 1000,
+            "detail": {
+                "phase": status.phase.value if self.supervise else self._unsupervised_phase(),
+                "pid": status.pid or 0,
+                "crash_loop": status.crash_loop,
+                "last_exit": status.last_exit[:200],
+            },
+            "counters": {"starts": status.starts, "failures": status.failures},
+        }
+        return out
+
+    def _unsupervised_phase(self) -> str:
+        """The register's phase when another runs it (the demo): from the socket alone."""
+        if self.link.ready:
+            return "ready"
+        return "running" if self.link.connected else "stopped"
+
+    def _slot(self) -> str:
+        slot = active_slot(self.settings)
+        return "" if slot is None else slot.name[:16]
+
+    def _poke(self) -> None:
+        if self._state is not None:
+            self._state.poke()
+
+    async def _poke_on_link_change(self) -> None:
+        while True:
+            await self.link.changed.wait()
+            self.link.changed.clear()
+            self._poke()
+
+    # -- identity -------------------------------------------------------------------------------
+
+    async def _renewal(self) -> None:
+        """Renew the certificate when due; the session then reconnects presenting the new one."""
+        identity_dir = self.settings.identity_dir
+        assert identity_dir is not None
+        while True:
+            await asyncio.sleep(self.settings.renewal_check_s)
+            # imported when first used (see the module docstring): cryptography and httpx
+            from edge.enrolment.renewal import due, renew_certificate
+
+            if self.identity is None or not due(identity_dir):
+                continue
+            try:
+                await renew_certificate(identity_dir)
+            except Exception as err:  # renewal is retried next round, never fatal to the agent
+                log.warning("certificate renewal failed (%s); trying again later", err)
+                continue
+            log.info("certificate renewed; reconnecting with it")
+            if self.session is not None:
+                self.session.tls_context = mqtt_tls_context(identity_dir)
+                self.session.reconnect()
+
+
+async def run_agent(settings: FleetAgentSettings, *, stop: asyncio.Event) -> None:
+    """Run the agent until ``stop`` is set; the register is stopped in order on the way out."""
+    agent = FleetAgentProcess(settings)
+    running = asyncio.create_task(agent.run(), name="fleet-agent")
+    stopping = asyncio.create_task(stop.wait(), name="fleet-agent-stop")
+    await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
+    running.cancel()
+    stopping.cancel()
+    try:
+        await running
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            raise

@@ -1,0 +1,438 @@
+"""The register composed once: ledger, replication, checkout, kiosk and peripherals from settings.
+
+How it works: :func:`run_register` takes one validated :class:`RegisterSettings` and
+
+1. finds out who it is (:func:`uplink_for`): a fixed device id, the enrolled certificate, or
+   nobody yet (first boot: the kiosk shows the enrolment screen);
+2. reads the store document and the catalog from the data directory — the catalog is fetched
+   from the control plane on the first start and kept beside the ledger; a store document that
+   is missing once the appliance is enrolled, or a catalog that can be neither read nor fetched,
+   is refused (:class:`SettingsRefused`, naming the setting) before anything opens;
+3. opens everything as async context managers (ledger, peripherals, ``pos.db``, card terminal)
+   and runs the long-lived loops in one TaskGroup — replicator, catalog sync, the fleet agent
+   link, the scanners, the kiosk's uvicorn — so a loop that dies takes the register down loudly
+   and the fleet agent restarts it.
+
+``/healthz`` and ``/metrics`` are served beside the kiosk (:mod:`edge.register.health`); the
+same snapshot is the heartbeat the agent watches (:mod:`edge.register.agent_link`).
+
+First boot: without an identity the register sells nothing; an :class:`EnrolmentDesk` runs in
+the TaskGroup. When it enrols and the store document is already there (the demo, a re-imaged
+till), replication starts on the new identity and the screen turns to selling, no restart.
+Without the store document the register exits with :data:`EXIT_RESTART` and the agent starts it
+again enrolled. The demo is this same composition, read from ``edge/register/demo.toml``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from edge.agent.commands import CommandRunner
+from edge.agent.contract import Hello
+from edge.appliance import VERSION
+from edge.checkout.catalog import Catalog
+from edge.checkout.payment_terminal_client import TcpPaymentTerminal
+from edge.checkout.payment_terminal_sim import PaymentTerminalSimulator
+from edge.enrolment.device_auth import FIXED_IDENTITY_SUBDIR, DeviceAuth, device_auth_at
+from edge.enrolment.errors import NotEnrolled
+from edge.enrolment.first_boot import EnrolmentResult, load_enrolment, replication_identity
+from edge.enrolment.settings import EnrolmentSettings
+from edge.kiosk import api
+from edge.kiosk.app import create_kiosk_app
+from edge.kiosk.enrolment_desk import DeskBusy, EnrolmentDesk
+from edge.kiosk.screen import Screen
+from edge.kiosk.server import kiosk_server
+from edge.peripherals.hub import PeripheralHub
+from edge.peripherals.receipt_adapter import HubReceiptPrinter
+from edge.peripherals.register_peripherals import open_register_peripherals
+from edge.pos.catalog_source import CatalogFormatError, load_snapshot_file
+from edge.pos.catalog_sync import CatalogSync
+from edge.pos.printer import ReceiptPrinter, fit_receipts_to_paper
+from edge.pos.register import Register
+from edge.pos.register_db import RegisterDb
+from edge.pos.simulated_cashier import CashierSettings, ring_at_register
+from edge.pos.store_config import StoreConfig, load_store_config
+from edge.register.agent_link import AgentLink
+from edge.register.health import ObservedLedger, RegisterHealth, serve_health
+from edge.register.hub_commands import hub_runner
+from edge.register.settings import ENV_PREFIX, RegisterSettings, SettingsRefused
+from edge.register.structured_log import WHO, Who
+from edge.replication.replicator import ReplicationSettings, Replicator
+from edge.stock.on_hand import catalog_gtins
+from protocols.broker_url import BrokerAddress
+from provisioning.keys import PUBLIC_FILE_MODE, write_atomic
+
+log = logging.getLogger(__name__)
+
+#: The register's exit code for "start me again": it enrolled and now needs its store document.
+EXIT_RESTART = 75
+
+
+class RestartNeeded(Exception):  # noqa: N818 - a request to the supervisor, not a failure
+    """The register stops so that its supervisor starts it again (exit :data:`EXIT_RESTART`)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Uplink:
+    """Who this register replicates as, and where: the enrolled identity or fixed settings."""
+
+    device_id: str
+    broker: BrokerAddress
+    tls_context: ssl.SSLContext | None
+    control_plane_url: str | None
+    tenant_id: str | None
+    auth: httpx.Auth | None  # the device's own assertions on HTTPS calls (none: not issued)
+
+
+def uplink_for(
+    settings: RegisterSettings, *, tls_context: ssl.SSLContext | None = None
+) -> Uplink | None:
+    """The identity to start with; None when this appliance still has to enrol."""
+    if settings.identity_dir is None:
+        return Uplink(
+            device_id=settings.device_id,
+            broker=settings.broker,
+            tls_context=tls_context,
+            control_plane_url=settings.control_plane_url,
+            tenant_id=settings.tenant_id,
+            auth=device_auth_at(settings.data_dir / FIXED_IDENTITY_SUBDIR),  # the demo issues one
+        )
+    enrolment = load_enrolment(settings.identity_dir)
+    if enrolment is None:
+        return None
+    enrolled = replication_identity(settings.identity_dir)
+    tenant = enrolment.config.get("tenant_id")
+    return Uplink(
+        device_id=enrolled.device_id,
+        broker=enrolled.broker,
+        tls_context=enrolled.tls_context,
+        control_plane_url=settings.control_plane_url or enrolment.control_plane_url,
+        tenant_id=settings.tenant_id or (str(tenant) if tenant else None),
+        auth=DeviceAuth(settings.identity_dir),
+    )
+
+
+def read_store(settings: RegisterSettings, *, required: bool) -> StoreConfig | None:
+    """The store document, or None at first boot; refused when unreadable or missing."""
+    path = settings.store_path
+    if not path.exists() and not required:
+        return None
+    try:
+        return load_store_config(path)
+    except FileNotFoundError as err:
+        msg = (
+            f"store_file ({ENV_PREFIX}STORE_FILE): {path} does not exist; the fleet agent writes"
+            " it from the control plane's configuration, or set it to the store document"
+        )
+        raise SettingsRefused(msg) from err
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        what = f"missing key {err}" if isinstance(err, KeyError) else str(err)
+        msg = f"store_file ({ENV_PREFIX}STORE_FILE): {path} is not a store document ({what})"
+        raise SettingsRefused(msg) from err
+
+
+async def read_catalog(settings: RegisterSettings, uplink: Uplink | None) -> Catalog | None:
+    """The catalog snapshot beside the ledger; fetched from the control plane if there is none.
+
+    A register that has a catalog starts with it whatever the network does (the cloud is never
+    a dependency of a sale); only a register with no catalog at all needs the control plane.
+    """
+    path = settings.catalog_path
+    if not path.exists():
+        if uplink is None:
+            return None  # first boot: nothing to sell yet
+        await _fetch_catalog(settings, uplink, path)
+    try:
+        return load_snapshot_file(path)
+    except (OSError, CatalogFormatError, ValueError) as err:
+        msg = f"catalog.file ({ENV_PREFIX}CATALOG__FILE): {path} is not a catalog snapshot ({err})"
+        raise SettingsRefused(msg) from err
+
+
+async def _fetch_catalog(settings: RegisterSettings, uplink: Uplink, path: Path) -> None:
+    variable = f"control_plane_url ({ENV_PREFIX}CONTROL_PLANE_URL)"
+    if not uplink.control_plane_url or not uplink.tenant_id:
+        msg = (
+            f"catalog.file ({ENV_PREFIX}CATALOG__FILE): {path} does not exist and there is no"
+            f" control plane to fetch it from: set {variable} and tenant_id"
+            f" ({ENV_PREFIX}TENANT_ID), or put a catalog snapshot there"
+        )
+        raise SettingsRefused(msg)
+    url = uplink.control_plane_url.rstrip("/")
+    try:
+        async with _control_plane_client(uplink, timeout=10.0) as client:
+            response = await client.get(
+                "/api/catalog/snapshot", params={"tenant_id": uplink.tenant_id}
+            )
+            response.raise_for_status()
+    except httpx.HTTPError as err:
+        msg = (
+            f"{variable}: the control plane at {url} cannot be reached"
+            f" ({err or type(err).__name__}) and there is no catalog at {path} yet; set it to the"
+            " control plane's URL (or catalog.file to a snapshot) and start again"
+        )
+        raise SettingsRefused(msg) from err
+    write_atomic(path, response.content, mode=PUBLIC_FILE_MODE)
+    log.info("catalog fetched from %s (%d bytes) into %s", url, len(response.content), path)
+
+
+def _control_plane_client(uplink: Uplink, *, timeout: float) -> httpx.AsyncClient:
+    """HTTPS to the control plane as the device: the pinned root, the device's certificate."""
+    assert uplink.control_plane_url is not None
+    verify: ssl.SSLContext | bool = uplink.tls_context or True
+    return httpx.AsyncClient(
+        base_url=uplink.control_plane_url, timeout=timeout, verify=verify, auth=uplink.auth
+    )
+
+
+async def run_register(
+    settings: RegisterSettings,
+    *,
+    stop: asyncio.Event | None = None,
+    printer: ReceiptPrinter | None = None,
+    replication: ReplicationSettings | None = None,
+    tls_context: ssl.SSLContext | None = None,
+    code_settings: EnrolmentSettings | None = None,
+) -> None:
+    """Run the register until cancelled, or until ``stop`` is set (a graceful shutdown).
+
+    ``printer`` replaces the receipt printer (tests); ``replication`` the replicator's tuning;
+    ``tls_context`` is the mTLS identity of a register with a fixed device id (an enrolled one
+    brings its own); ``code_settings`` overrides ``settings.enrolment`` for typed codes.
+    """
+    who = Who(device_id=settings.device_id, register_id=settings.register_id)
+    WHO.set(who)
+    health = RegisterHealth(register_id=settings.register_id)
+    uplink = uplink_for(settings, tls_context=tls_context)
+    config = read_store(settings, required=uplink is not None)
+    catalog = await read_catalog(settings, uplink) if config is not None else None
+    codes = code_settings or _codes(settings)
+    tuning = replication or ReplicationSettings(
+        ack_timeout=settings.replication.ack_timeout_s,
+        backoff_max=settings.replication.backoff_max_s,
+    )
+    devices = settings.peripherals
+    async with contextlib.AsyncExitStack() as stack:
+        ledger = await stack.enter_async_context(
+            ObservedLedger(
+                settings.ledger_path,
+                register_id=settings.register_id,
+                on_sale=health.sale_committed,
+            )
+        )
+        health.ledger = ledger
+        hub: PeripheralHub | None = None
+        if devices.simulated or devices != type(devices)():
+            hub = await stack.enter_async_context(
+                open_register_peripherals(
+                    devices, journal=ledger, data_dir=settings.data_dir / "devices"
+                )
+            )
+            health.peripherals = hub.health
+        register = None
+        if config is not None and catalog is not None:
+            if hub is not None and printer is None:
+                printer = HubReceiptPrinter(
+                    hub=hub, register_id=settings.register_id, store_name=config.store_name
+                )
+            config = fit_receipts_to_paper(config, printer)  # the paper, not the store, sets width
+            db = await stack.enter_async_context(RegisterDb(settings.pos_db))
+            register = Register(
+                ledger=ledger,
+                db=db,
+                config=config,
+                catalog=catalog,
+                terminal=await _terminal(settings, stack),
+                printer=printer,
+            )
+            await register.start()
+            health.started = True
+        runner: CommandRunner | None = None
+        link: AgentLink | None = None
+        async with asyncio.TaskGroup() as group:
+            loops: list[asyncio.Task[None]] = []
+
+            def start(loop: Coroutine[object, object, None], name: str) -> None:
+                loops.append(group.create_task(loop, name=name))
+
+            def connect(up: Uplink) -> None:
+                """Replicate as ``up``, answer the agent's commands, then sell."""
+                nonlocal runner
+                who.device_id = health.device_id = up.device_id
+                connected = None
+                if settings.replication.enabled:
+                    replicator = Replicator(
+                        ledger=ledger,
+                        device_id=up.device_id,
+                        broker=up.broker,
+                        settings=tuning,
+                        versions={"app": VERSION},
+                        tls_context=up.tls_context,
+                    )
+                    health.replicator = replicator
+                    connected = replicator.connected
+                    start(replicator.run(), f"replicator-{up.device_id}")
+                if hub is not None:
+                    runner = hub_runner(
+                        device_id=up.device_id,
+                        hub=hub,
+                        journal=ledger,
+                        item_gtins=catalog_gtins(catalog or ()),
+                    )
+                follow = settings.catalog.sync and up.control_plane_url and up.tenant_id
+                if register is not None and follow:
+                    start(_catalog_sync(register, up, settings), "catalog-sync")
+                health.enrolled = True
+                screen.set_enrolled(True, connected=connected)
+                if link is not None:
+                    link.poke()
+
+            async def enrolled(result: EnrolmentResult) -> None:
+                up = uplink_for(settings)  # read back as a restart would
+                if up is None or up.device_id != result.device_id:
+                    raise NotEnrolled(str(settings.identity_dir))
+                if register is None:
+                    log.info("enrolled as %s; restarting to load the store", result.device_id)
+                    raise RestartNeeded(result.device_id)
+                connect(up)
+
+            desk = None
+            if uplink is None and settings.identity_dir is not None:
+                desk = EnrolmentDesk(
+                    identity_dir=settings.identity_dir, on_enrolled=enrolled, code_settings=codes
+                )
+                start(_first_boot(desk), "first-boot")
+            app = create_kiosk_app(register=register, enrolled=False, first_boot=desk)
+            serve_health(app, health)
+            screen: Screen = app.state.screen
+            if settings.agent_socket is not None:
+                link = AgentLink(
+                    path=settings.agent_socket,
+                    hello=lambda: Hello(
+                        pid=os.getpid(),
+                        release=VERSION,
+                        device_id=health.device_id,
+                        register_id=settings.register_id,
+                    ),
+                    heartbeat=health.heartbeat,
+                    commands=lambda: runner,
+                    interval=settings.heartbeat_s,
+                )
+                start(link.run(), "agent-link")
+            if uplink is not None:
+                connect(uplink)
+            if hub is not None:
+                start(_hardware_scans(hub, app), "hardware-scans")
+            if register is not None and settings.simulate.cashier_rate > 0:
+                cashier = CashierSettings(
+                    rate=settings.simulate.cashier_rate, seed=settings.simulate.cashier_seed
+                )
+                start(ring_at_register(register, cashier), "simulated-cashier")
+            log.info(
+                "register %s (%s): kiosk on http://%s:%d, ledger at seq %d, %d not yet replicated",
+                settings.register_id,
+                "first boot: not enrolled" if uplink is None else uplink.device_id,
+                settings.kiosk.host,
+                settings.kiosk.port,
+                ledger.last_seq,
+                ledger.backlog,
+            )
+            server = kiosk_server(app, host=settings.kiosk.host, port=settings.kiosk.port)
+            serving = group.create_task(server.serve(), name="kiosk-http")
+            start(_when_serving(server, serving, health, link), "kiosk-ready")
+            if stop is not None:
+                await stop.wait()
+                server.should_exit = True  # lets the kiosk's lifespan finish its own loops
+                await serving
+                for task in loops:
+                    task.cancel()  # the replicator says "offline" on the way out
+
+
+def _codes(settings: RegisterSettings) -> EnrolmentSettings | None:
+    """What a typed code needs, from the settings; None: the QR scan only."""
+    if settings.enrolment is None or settings.identity_dir is None:
+        return None
+    return EnrolmentSettings(
+        control_plane_url=settings.enrolment.control_plane_url,
+        ca_fingerprint=settings.enrolment.ca_fingerprint,
+        identity_dir=settings.identity_dir,
+    )
+
+
+async def _terminal(
+    settings: RegisterSettings, stack: contextlib.AsyncExitStack
+) -> TcpPaymentTerminal | None:
+    """The configured card terminal, the simulator on loopback, or none (cards refused)."""
+    if settings.terminal.host is not None:
+        return TcpPaymentTerminal(host=settings.terminal.host, port=settings.terminal.port)
+    if settings.simulate.card_terminal:
+        sim = await stack.enter_async_context(PaymentTerminalSimulator())
+        log.info("card terminal simulator on %s:%d", sim.host, sim.port)
+        return TcpPaymentTerminal(host=sim.host, port=sim.port)
+    log.info("no card terminal configured: card payments are refused")
+    return None
+
+
+async def _catalog_sync(register: Register, up: Uplink, settings: RegisterSettings) -> None:
+    assert up.control_plane_url is not None
+    assert up.tenant_id is not None
+    transport = httpx.AsyncHTTPTransport(verify=up.tls_context or True)
+    sync = CatalogSync(
+        register=register,
+        base_url=up.control_plane_url,
+        tenant_id=up.tenant_id,
+        auth=up.auth,
+        interval=settings.catalog.poll_s,
+        transport=transport,
+    )
+    await sync.run()
+
+
+async def _when_serving(
+    server: uvicorn.Server,
+    serving: asyncio.Task[None],
+    health: RegisterHealth,
+    link: AgentLink | None,
+) -> None:
+    """Mark the register as serving once uvicorn accepts connections (it has no event for it)."""
+    while not server.started:
+        if serving.done():
+            return
+        await asyncio.sleep(0.01)
+    health.serving = True
+    log.info("register ready: the kiosk accepts connections")
+    if link is not None:
+        link.poke()
+
+
+async def _first_boot(desk: EnrolmentDesk) -> None:
+    await desk.run()
+
+
+async def _hardware_scans(hub: PeripheralHub, app: FastAPI) -> None:
+    """Scans from the register's own scanners go the same way as the kiosk's wedge input.
+
+    Before enrolment that is the first-boot desk: a 2D scanner reads the enrolment QR.
+    """
+    screen: Screen = app.state.screen
+    async for scan in hub.scans():
+        if not screen.enrolled and screen.first_boot is not None:
+            try:
+                screen.first_boot.submit(scan.text)
+            except DeskBusy as err:
+                log.info("scan ignored on the first-boot screen: %s", err)
+            continue
+        if screen.register is None or not screen.enrolled:
+            continue
+        await api.run(screen, screen.register.scan(scan.text, cart_id=None), scanned=scan.text)

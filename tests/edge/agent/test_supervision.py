@@ -1,0 +1,176 @@
+"""The fleet agent supervising a real register: SIGKILL mid-stream; a register that never starts.
+
+Real processes all the way: ``python -m edge.cli agent`` starts ``python -m edge.cli register``
+itself; a private Mosquitto carries journal, state, events and commands; the cloud's ingest (or
+the whole control plane, for log uploads) stores on SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import psutil
+import pytest
+
+from control_plane.db.engine import make_engine
+from control_plane.devices import service as registry
+from protocols.messages import Event, State
+from protocols.vocabulary import EventKind
+from tests.harness.appliance import InProcessAppliance
+from tests.harness.cloud import Cloud
+from tests.harness.control_plane import served_control_plane
+from tests.harness.services import Mosquitto, wait_until
+
+from .agent_harness import control_plane
+from .agent_process import AgentProcess
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+GUARD_S = 120  # only against hangs: the register starts in seconds on a quiet machine
+
+
+def new_device_id() -> str:
+    return f"reg-{uuid.uuid4().hex[:10]}"
+
+
+async def register_device(database_url: str, device_id: str) -> None:
+    """The device in the registry (through its service: the served app migrated already)."""
+    engine = make_engine(database_url)
+    try:
+        await registry.create_tenant(engine, tenant_id="tenant-1", name="T")
+        await registry.create_store(engine, store_id="store-1", tenant_id="tenant-1", name="S")
+        await registry.register_device(engine, device_id=device_id, store_id="store-1")
+    finally:
+        await engine.dispose()
+
+
+def ledger_sales(path: Path) -> list[str]:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return [row[0] for row in conn.execute("SELECT sale_id FROM sales")]
+
+
+async def test_sigkill_the_register_mid_stream(
+    cloud: Cloud, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The agent has the register back and selling; every committed sale reaches the cloud once."""
+    device_id = new_device_id()
+    await cloud.register(device_id)
+    appliance = AgentProcess(
+        workdir=tmp_path / "appliance",
+        device_id=device_id,
+        broker_url=mosquitto.url,
+        register={"simulate": {"cashier_rate": 20.0, "cashier_seed": 5}},
+    )
+    appliance.start()
+    try:
+        async with asyncio.timeout(GUARD_S):
+
+            async def selling(at_least: int) -> bool:
+                health = await appliance.healthz()
+                return (
+                    health is not None
+                    and health["ready"]
+                    and (health["sales"]["committed"] >= at_least)
+                )
+
+            await wait_until(lambda: selling(10), timeout=GUARD_S, what="the register selling")
+            (first,) = appliance.register_pids()
+            os.kill(first, signal.SIGKILL)  # mid-stream: the cashier rings 20 sales a second
+
+            async def replaced() -> bool:
+                pids = appliance.register_pids()
+                return bool(pids) and pids != [first]
+
+            await wait_until(replaced, timeout=GUARD_S, what="a new register process")
+            # a new process whose own count of sales grows: back and selling
+            await wait_until(lambda: selling(5), timeout=GUARD_S, what="selling again")
+            (second,) = appliance.register_pids()
+    finally:
+        code = appliance.stop()
+    assert second != first
+    assert code == 0
+    assert not psutil.pid_exists(second)  # stopped before the agent exited, not left selling
+    # what the ledger promised before and after the kill: all of it there, all of it replicated
+    logged = appliance.logged_sales()
+    ledger_path = appliance.data_dir / "ledger.db"
+    kept = ledger_sales(ledger_path)
+    assert set(logged) <= set(kept)
+    assert len(logged) >= 15
+    async with InProcessAppliance(  # the next start drains what was not yet acknowledged
+        device_id=device_id, ledger_path=ledger_path, broker_url=mosquitto.url
+    ) as drain:
+        drain.start_replication()
+        await wait_until(lambda: drain.ledger.backlog == 0, timeout=60, what="backlog drained")
+        last_seq = drain.ledger.last_seq
+    stored = await cloud.sale_ids(device_id)
+    assert [sale for sale, n in Counter(stored).items() if n > 1] == []
+    assert set(stored) == set(kept)
+    audit = await cloud.audit(device_id)
+    assert audit.ok, audit.problem
+    assert audit.hwm == last_seq
+
+
+async def test_a_register_that_crashes_on_start(
+    database_url: str, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """Crash loop after N starts; the agent stays online, answers, uploads the register's logs."""
+    device_id = new_device_id()
+    appliance = AgentProcess(
+        workdir=tmp_path / "appliance",
+        device_id=device_id,
+        broker_url=mosquitto.url,
+        agent={"crash_loop_after": 3, "backoff_initial_s": 0.05, "backoff_max_s": 0.5},
+    )
+    appliance.data_dir.mkdir(parents=True)
+    # a ledger that is not one: the register stops at its first step, every time
+    (appliance.data_dir / "ledger.db").write_bytes(b"this is not an SQLite database\n" * 64)
+    async with (
+        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as cloud,
+        cloud.client() as operator,
+    ):
+        await register_device(database_url, device_id)
+        appliance.control_plane_url = cloud.url
+        async with asyncio.timeout(GUARD_S), control_plane(mosquitto.url, device_id) as cp:
+            appliance.start()
+            try:
+                looped = await cp.next(
+                    lambda m: isinstance(m, Event) and m.kind == EventKind.APP_CRASH_LOOP
+                )
+                state = await cp.state(
+                    lambda s: bool(
+                        s.peripherals.get("register", {}).get("detail", {}).get("crash_loop")
+                    )
+                )
+                versions = await cp.call("versions.report")
+                page = await cp.call("printer.test_page")  # the register's: it cannot run
+                uploaded = await cp.call("logs.upload")
+                still = appliance.process is not None and appliance.process.poll() is None
+            finally:
+                code = appliance.stop()
+        log_id = uploaded.result.get("log_id")
+        stored = (await operator.get(f"/api/devices/{device_id}/logs/{log_id}")).json()
+    assert isinstance(looped, Event)
+    assert looped.body["failures"] == 3
+    assert looped.body["last_exit"] == "exit 1"
+    assert isinstance(state, State)
+    register = state.peripherals["register"]
+    assert register["connected"] is False
+    assert register["error"].startswith("crash loop: ")
+    assert register["counters"]["starts"] >= 3
+    assert still
+    assert code == 0
+    assert versions.ok, versions.error
+    assert versions.result["agent"]
+    assert versions.result["register_pid"] is None
+    assert (page.ok, page.error) == (
+        False,
+        "the register is not running; printer.test_page needs it",
+    )
+    assert uploaded.ok, uploaded.error
+    assert "file is not a database" in stored["text"]  # why the register died, in its own words
+    assert stored["text"].count("the fleet agent starts the register") >= 3
