@@ -184,9 +184,14 @@ async def main(quick: bool, rounds: Rounds) -> None:
 
 def record(rounds: Rounds, store: str, rate: dict[str, float]) -> None:
     """One round's figures for ``store``: both rates and their ratio, the goal's figure."""
-    per_s = {"unit": "records/s", "digits": 0}
-    rounds.add(f"{store}_unsigned_per_s", rate["unsigned"], label=f"{store}: unsigned", **per_s)
-    rounds.add(f"{store}_signed_per_s", rate["signed"], label=f"{store}: signed heads", **per_s)
+    for kind, label in (("unsigned", "unsigned"), ("signed", "signed heads")):
+        rounds.add(
+            f"{store}_{kind}_per_s",
+            rate[kind],
+            label=f"{store}: {label}",
+            unit="records/s",
+            digits=0,
+        )
     rounds.add(
         f"{store}_ratio",
         rate["signed"] / rate["unsigned"],

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.tables import devices, journal
@@ -119,10 +119,10 @@ async def device_flag(engine: AsyncEngine, device_id: str) -> tuple[bool, str | 
     return bool(row.chain_ok), row.chain_detail
 
 
-async def stored(engine: AsyncEngine, table: object, device_id: str) -> int:
+async def stored(engine: AsyncEngine, table: Table, device_id: str) -> int:
     async with engine.connect() as conn:
         count = await conn.scalar(
-            select(func.count()).select_from(table).where(table.c.device_id == device_id)  # type: ignore[attr-defined]
+            select(func.count()).select_from(table).where(table.c.device_id == device_id)
         )
     return int(count or 0)
 
