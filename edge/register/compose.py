@@ -279,6 +279,7 @@ async def run_register(
                         settings=tuning,
                         versions={"app": VERSION},
                         tls_context=up.tls_context,
+                        identity_dir=settings.identity_dir,  # signs each batch head (issue 9)
                     )
                     health.replicator = replicator
                     connected = replicator.connected
