@@ -35,6 +35,7 @@ from typing import Any
 from edge.agent.commands import CommandRefused, CommandRunner
 from edge.agent.events import EventOutbox
 from edge.agent.log_upload import LogTail, upload_logs
+from edge.agent.notify import Notifier, child_environment
 from edge.agent.own_commands import AGENT_VERSION, own_handlers
 from edge.agent.register_link import RegisterLink
 from edge.agent.session import AgentSettings, FleetAgent
@@ -106,7 +107,10 @@ def register_environment(
     settings: FleetAgentSettings, environ: Mapping[str, str]
 ) -> dict[str, str]:
     """The register's environment: the agent's, minus its own settings, plus who and where."""
-    env = {k: v for k, v in environ.items() if not k.startswith("STOREFLEET_AGENT_")}
+    # only the agent speaks to systemd: the register does not get its notify socket
+    env = {
+        k: v for k, v in child_environment(environ).items() if not k.startswith("STOREFLEET_AGENT_")
+    }
     env["STOREFLEET_EDGE_DATA_DIR"] = str(settings.data_dir)
     env["STOREFLEET_EDGE_AGENT_SOCKET"] = str(settings.socket)
     if settings.identity_dir is not None:
@@ -164,6 +168,7 @@ class FleetAgentProcess:
             cwd=settings.data_dir,
         )
         self._state: StatePublisher | None = None
+        self.notifier = Notifier.from_environment(os.environ if environ is None else environ)
 
     async def run(self) -> None:
         """Until cancelled."""
@@ -177,6 +182,7 @@ class FleetAgentProcess:
         )
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.link.serve(), name="register-link")
+            tasks.create_task(self._systemd(), name="systemd-notify")
             if self.supervise:
                 tasks.create_task(self.supervisor.run(), name="supervisor")
             tasks.create_task(self._fleet_session(), name="fleet-session")
@@ -224,6 +230,17 @@ class FleetAgentProcess:
             events=self.outbox,
         )
         await self.session.run()
+
+    async def _systemd(self) -> None:
+        """READY=1 once the register's socket listens (not waiting for the broker: an offline
+        store still sells), then the watchdog from this loop; STOPPING=1 on the way out."""
+        await self.link.listening.wait()
+        self.notifier.ready(status="supervising the register")
+        try:
+            await self.notifier.run_watchdog()
+            await asyncio.Event().wait()  # unwatched: nothing more to say until we stop
+        finally:
+            self.notifier.stopping(status="stopping the register")
 
     async def _forward(self, command: Command) -> CommandResult:
         return await self.link.call(command, timeout=self.settings.command_timeout_s)
@@ -288,6 +305,9 @@ class FleetAgentProcess:
     def _poke(self) -> None:
         if self._state is not None:
             self._state.poke()
+        status = self.supervisor.status
+        loop = ", crash loop" if status.crash_loop else ""
+        self.notifier.status(f"register {status.phase.value}{loop} (starts {status.starts})")
 
     async def _poke_on_link_change(self) -> None:
         while True:

@@ -47,6 +47,7 @@ class RegisterLink:
         self.last_beat_at: float | None = None  # monotonic
         self.beats = 0
         self.changed = asyncio.Event()  # a hello, or a heartbeat whose readiness moved
+        self.listening = asyncio.Event()
         self._writer: asyncio.StreamWriter | None = None
         self._waiting: dict[str, asyncio.Future[CommandReply]] = {}
         self._connection = 0
@@ -79,6 +80,7 @@ class RegisterLink:
             self.path.unlink()  # a socket file left by an agent that was killed
         server = await asyncio.start_unix_server(self._connected, path=self.path, limit=MAX_LINE)
         os.chmod(self.path, 0o600)
+        self.listening.set()
         log.info("listening for the register on %s", self.path)
         try:
             async with server:

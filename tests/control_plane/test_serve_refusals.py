@@ -140,25 +140,27 @@ def test_serve_refuses_a_bad_setting_before_it_starts(
 DEVICE_ID = [
     pytest.param(
         ["appliance", "--device-id", "store/1", "--ledger", "ledger.db"],
+        {},
         "STOREFLEET_EDGE_DEVICE_ID=store/1: device id 'store/1' must be 3-63 characters of a-z, "
         "0-9 and '-', starting with a letter or digit (set by STOREFLEET_EDGE_DEVICE_ID) (here: "
         "--device-id)",
         id="appliance",
     ),
     pytest.param(
-        ["register", "--device-id", "store/1", "--ledger", "ledger.db"],
-        "device id 'store/1' must be 3-63 characters of a-z, 0-9 and '-', starting with a letter "
-        "or digit (set by STOREFLEET_EDGE_DEVICE_ID)",
+        ["register"],  # its settings come from a file and STOREFLEET_EDGE_* (edge/register)
+        {"STOREFLEET_EDGE_DEVICE_ID": "store/1", "STOREFLEET_EDGE_DATA_DIR": "."},
+        "device_id (STOREFLEET_EDGE_DEVICE_ID) (given 'store/1'): device id 'store/1' must be "
+        "3-63 characters of a-z, 0-9 and '-', starting with a letter or digit",
         id="register",
     ),
 ]
 
 
-@pytest.mark.parametrize(("args", "message"), DEVICE_ID)
+@pytest.mark.parametrize(("args", "env", "message"), DEVICE_ID)
 def test_a_device_id_with_a_slash_is_refused_by_name(
-    args: list[str], message: str, tmp_path: Path
+    args: list[str], env: dict[str, str], message: str, tmp_path: Path
 ) -> None:
-    code, output = run(args, {}, tmp_path)
+    code, output = run(args, env, tmp_path)
     assert code == 2, output
     assert message in output
     assert "Traceback" not in output

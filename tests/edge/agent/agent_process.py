@@ -34,6 +34,7 @@ class AgentProcess:
     control_plane_url: str | None = None
     agent: dict[str, Any] = field(default_factory=dict)  # more agent settings
     register: dict[str, Any] = field(default_factory=dict)  # more register settings
+    env: dict[str, str] = field(default_factory=dict)  # more environment for the agent
     kiosk_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -83,6 +84,7 @@ class AgentProcess:
         settings = self.write_settings()
         env = {k: v for k, v in os.environ.items() if not k.startswith("STOREFLEET_")}
         env["PYTHONPATH"] = str(ROOT)
+        env |= self.env
         with self.agent_log.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "edge.cli", "agent", "--settings", str(settings)],
