@@ -80,7 +80,8 @@ async def test_serial_scanner_frames_noise_and_replug(tmp_path: Path) -> None:
         assert (await scans.get()).text == "after noise"
 
         sim.unplug()
-        await until(lambda: scanner.health.counters["disconnect"] == 1)
+        # >= 1: with full jitter the reopen may fail again (port still gone) before this looks
+        await until(lambda: scanner.health.counters["disconnect"] >= 1)
         sim.plug_in()
         await until(lambda: scanner.sessions == 2)  # a scan before the port reopens is lost
         await sim.scan("after replug")
