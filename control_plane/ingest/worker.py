@@ -127,7 +127,7 @@ class IngestWorker:
     async def run(self) -> None:
         """Serve forever; each lost connection is logged and retried with jittered backoff."""
         backoff = Backoff(
-            initial=self.settings.backoff_initial,
+            initial=min(self.settings.backoff_initial, self.settings.backoff_max),
             cap=self.settings.backoff_max,
             healthy_s=self.settings.healthy_s,
         )
