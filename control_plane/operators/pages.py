@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from control_plane.operators import login, sessions, totp
 from control_plane.operators.errors import OperatorsError, Unauthenticated
 from control_plane.operators.gatekeeper import client_address, get_gatekeeper
+from control_plane.operators.schemas import EMAIL_LENGTH, EMAIL_PATTERN
 from control_plane.operators.sessions import SESSION_COOKIE
 from control_plane.problems import headers_of
 
@@ -104,7 +105,7 @@ async def login_page(request: Request, next: str | None = None) -> HTMLResponse:
 @router.post("/login", response_class=HTMLResponse)
 async def login_submit(
     request: Request,
-    email: Annotated[str, Form(max_length=254)],
+    email: Annotated[str, Form(max_length=EMAIL_LENGTH, pattern=EMAIL_PATTERN)],
     password: Annotated[str, Form(max_length=1024)],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
@@ -174,7 +175,7 @@ async def totp_page(request: Request, next: str | None = None) -> Response:
 @router.post("/login/totp", response_class=HTMLResponse)
 async def totp_submit(
     request: Request,
-    code: Annotated[str, Form(max_length=16)],
+    code: Annotated[str, Form(max_length=16, pattern=r"^[0-9 ]*$")],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:

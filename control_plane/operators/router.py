@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
+from control_plane.inputs import RefPath, Utf8
 from control_plane.operators import audit, login, service
+from control_plane.operators.errors import (
+    InvalidOperator,
+    LockedOut,
+    LoginRefused,
+    OperatorExists,
+    OperatorNotFound,
+    RateLimited,
+    TenantNotFound,
+    TokenNotFound,
+    TotpRequired,
+)
 from control_plane.operators.gatekeeper import Gatekeeper, client_address, get_gatekeeper
 from control_plane.operators.pages import clear_session_cookie, set_session_cookie
 from control_plane.operators.pages import router as pages_router
@@ -42,6 +54,8 @@ from control_plane.operators.schemas import (
     moment,
 )
 from control_plane.operators.sessions import SESSION_COOKIE
+from control_plane.problems import problem_responses
+from protocols.limits import INT64_MAX, PRINTABLE_PATTERN
 
 api = APIRouter(prefix="/api", tags=["operators"])
 
@@ -98,7 +112,10 @@ def _client(request: Request) -> login.Client:
     )
 
 
-@api.post("/auth/login")
+@api.post(
+    "/auth/login",
+    responses=problem_responses(LoginRefused, TotpRequired, LockedOut, RateLimited),
+)
 async def api_login(body: LoginIn, request: Request, response: Response) -> LoginOut:
     """Open a console session from a script or the SPA; admins send their TOTP code too."""
     gatekeeper = get_gatekeeper(request)
@@ -142,7 +159,11 @@ async def list_operators(principal: OperatorsRead, request: Request) -> list[Ope
     return [_operator_out(view) for view in views]
 
 
-@api.post("/operators", status_code=status.HTTP_201_CREATED)
+@api.post(
+    "/operators",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(TenantNotFound, OperatorNotFound, OperatorExists, InvalidOperator),
+)
 async def create_operator(
     body: OperatorIn, principal: OperatorsWrite, request: Request
 ) -> OperatorCreatedOut:
@@ -176,7 +197,11 @@ async def list_tokens(principal: TokensWrite, request: Request) -> list[TokenOut
     return [_token_out(view) for view in views]
 
 
-@api.post("/tokens", status_code=status.HTTP_201_CREATED)
+@api.post(
+    "/tokens",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(OperatorNotFound, InvalidOperator),
+)
 async def create_token(body: TokenIn, principal: TokensWrite, request: Request) -> TokenCreatedOut:
     """A new API token of the caller; the answer holds its secret, shown this once."""
     gatekeeper = get_gatekeeper(request)
@@ -194,8 +219,8 @@ async def create_token(body: TokenIn, principal: TokensWrite, request: Request) 
     return TokenCreatedOut(token=_token_out(view), secret=secret)
 
 
-@api.post("/tokens/{token_id}/revoke")
-async def revoke_token(token_id: str, principal: TokensWrite, request: Request) -> TokenOut:
+@api.post("/tokens/{token_id}/revoke", responses=problem_responses(TokenNotFound))
+async def revoke_token(token_id: RefPath, principal: TokensWrite, request: Request) -> TokenOut:
     """Revoke a token at once: the caller's own, or (admins) one of their tenant's."""
     gatekeeper = get_gatekeeper(request)
     view = await service.revoke_token(
@@ -234,7 +259,11 @@ def _query(
     )
 
 
-Text = Annotated[str | None, Query(max_length=254)]
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"description": "the entries as CSV", "content": {"text/csv": {}}}
+}
+Text = Annotated[str | None, Query(max_length=254, pattern=PRINTABLE_PATTERN), Utf8]
+Before = Annotated[int | None, Query(ge=1, le=INT64_MAX, description="entries older than this id")]
 Outcome = Literal["ok", "refused"] | None
 
 
@@ -249,7 +278,7 @@ def _entry(row: dict[str, object]) -> AuditEntryOut:
     )
 
 
-@api.get("/audit")
+@api.get("/audit", responses=problem_responses())
 async def search_audit(
     principal: AuditRead,
     request: Request,
@@ -258,7 +287,7 @@ async def search_audit(
     outcome: Outcome = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    before_id: int | None = None,
+    before_id: Before = None,
     limit: Annotated[int, Query(ge=1, le=audit.MAX_PAGE)] = 100,
 ) -> list[AuditEntryOut]:
     """Audit entries, newest first; ``action`` ending in ':' matches a prefix ("operators:")."""
@@ -275,7 +304,11 @@ async def search_audit(
     return [_entry(row) for row in rows]
 
 
-@api.get("/audit.csv", response_class=StreamingResponse)
+@api.get(
+    "/audit.csv",
+    response_class=StreamingResponse,
+    responses=_CSV | problem_responses(),
+)
 async def export_audit(
     principal: AuditRead,
     request: Request,

@@ -5,14 +5,40 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from control_plane.inputs import Identifier, Utf8
 from control_plane.operators.passwords import MIN_PASSWORD_LENGTH
 from control_plane.operators.policy import Scope
 from control_plane.operators.principal import Role
+from protocols.limits import PRINTABLE_PATTERN
 
-Email = Annotated[str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")]
-Secret = Annotated[str, Field(min_length=1, max_length=1024)]
+#: The ``String(254)`` column of operators' and lockouts' emails.
+EMAIL_LENGTH = 254
+#: An email as a person types it: no blanks or control characters around one ``@``.
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+$"
+
+
+def _fits_when_compared(value: str) -> str:
+    """Emails are stored lower-cased; a few letters grow when lowered (İ → i̇)."""
+    if len(value.strip().lower()) > EMAIL_LENGTH:
+        msg = f"at most {EMAIL_LENGTH} characters"
+        raise ValueError(msg)
+    return value
+
+
+Email = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=EMAIL_LENGTH, pattern=EMAIL_PATTERN),
+    Utf8,
+    AfterValidator(_fits_when_compared),
+]
+Secret = Annotated[str, StringConstraints(min_length=1, max_length=1024), Utf8]
+#: Printable text of at most ``n`` characters (names people give things).
+Text200 = Annotated[str, StringConstraints(max_length=200, pattern=PRINTABLE_PATTERN), Utf8]
+TokenName = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=PRINTABLE_PATTERN), Utf8
+]
 
 
 def moment(ms: int | None) -> datetime | None:
@@ -25,7 +51,7 @@ class LoginIn(BaseModel):
 
     email: Email
     password: Secret
-    totp: Annotated[str, Field(min_length=6, max_length=8)] | None = None
+    totp: Annotated[str, Field(min_length=6, max_length=8, pattern=r"^[0-9 ]+$")] | None = None
 
 
 class PrincipalOut(BaseModel):
@@ -53,9 +79,12 @@ class OperatorIn(BaseModel):
 
     email: Email
     role: Role
-    tenant_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    display_name: Annotated[str, Field(max_length=200)] = ""
-    password: Annotated[str, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)] | None = None
+    tenant_id: Identifier | None = None
+    display_name: Text200 = ""
+    password: (
+        Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=1024), Utf8]
+        | None
+    ) = None
 
 
 class OperatorOut(BaseModel):
@@ -82,7 +111,7 @@ class OperatorCreatedOut(BaseModel):
 class TokenIn(BaseModel):
     """A new API token of the caller."""
 
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: TokenName
     scopes: Annotated[list[Scope], Field(min_length=1, max_length=len(Scope))]
     days: Annotated[int, Field(ge=1, le=3650)] | None = None
 
