@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import socket
 import ssl
 import time
@@ -41,6 +40,7 @@ from cryptography import x509
 from edge.ledger import Ledger
 from edge.ledger.ledger import StoredRecord
 from edge.replication import metrics
+from mqttlink.backoff import Backoff
 from protocols.broker_url import BrokerAddress
 from protocols.codec import decode, encode
 from protocols.errors import ProtocolError
@@ -122,7 +122,10 @@ class Replicator:
 
     async def run(self) -> None:
         """Connect, replicate, reconnect with jittered backoff; returns only when cancelled."""
-        delay = self.settings.backoff_initial
+        backoff = Backoff(
+            initial=min(self.settings.backoff_initial, self.settings.backoff_max),
+            cap=self.settings.backoff_max,
+        )
         while True:
             try:
                 await self._connected_session()
@@ -138,9 +141,8 @@ class Replicator:
             self.connected.clear()
             self._session = None
             if self._had_progress:
-                delay = self.settings.backoff_initial
-            await asyncio.sleep(random.uniform(0, delay))
-            delay = min(self.settings.backoff_max, delay * 2)
+                backoff.reset()
+            await backoff.sleep_next()
 
     _had_progress = False
 
