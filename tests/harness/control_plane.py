@@ -30,6 +30,7 @@ from control_plane.operators.policy import Scope
 from control_plane.operators.principal import Role
 from control_plane.operators.settings import OperatorSettings
 from control_plane.operators.tables import operators
+from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.settings import ControlPlaneSettings
 from tests.harness.services import free_port
 
@@ -159,9 +160,13 @@ class ServedControlPlane:
 
 
 @asynccontextmanager
-async def serving(app: FastAPI, *, port: int, host: str = "127.0.0.1") -> AsyncIterator[None]:
-    """Serve ``app`` with uvicorn in this loop until the block ends (lifespan included)."""
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+async def serving(
+    app: FastAPI, *, port: int, host: str = "127.0.0.1", **options: Any
+) -> AsyncIterator[None]:
+    """Serve ``app`` with uvicorn in this loop until the block ends (lifespan included);
+    ``options`` are more of uvicorn's (TLS files, proxy headers)."""
+    config = uvicorn.Config(app, **({"host": host, "port": port} | options), log_level="warning")
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(), name="control-plane")
     async with asyncio.timeout(20):
         while not server.started:
@@ -180,20 +185,24 @@ async def served_control_plane(
     database_url: str,
     broker_url: str,
     operators: OperatorSettings | None = None,
+    provisioning: ProvisioningSettings | None = None,
     **settings: Any,
 ) -> AsyncIterator[ServedControlPlane]:
     """A running control plane with a bootstrap admin; stopped cleanly afterwards.
 
     ``settings`` are more `ControlPlaneSettings` fields; ``operators`` replaces the tests'
-    operator settings.
+    operator settings; ``provisioning`` is the CA's (set before the app starts, as ``serve``
+    does, so its public URL's host is among the names answered).
     """
     port = free_port()
     token = await bootstrap_admin(database_url)
-    app = create_app(
-        ControlPlaneSettings(
-            database_url=database_url, broker_url=broker_url, port=port, **settings
-        )
+    served = ControlPlaneSettings(
+        database_url=database_url, broker_url=broker_url, port=port, **settings
     )
+    app = create_app(served)
     app.state.operator_settings = operators or operator_settings()
-    async with serving(app, port=port):
-        yield ServedControlPlane(url=f"http://127.0.0.1:{port}", app=app, admin_token=token)
+    if provisioning is not None:
+        app.state.provisioning_settings = provisioning
+    scheme = "https" if served.tls_cert else "http"
+    async with serving(app, **served.uvicorn_options()):  # as `storefleet serve` runs it
+        yield ServedControlPlane(url=f"{scheme}://127.0.0.1:{port}", app=app, admin_token=token)
