@@ -1,7 +1,9 @@
 """Checkout domain benchmark: catalog of 100,000 items, lookups, cart totals, memory.
 
-Run: .venv/bin/python bench/checkout_domain.py — prints a table and writes
-bench/results/checkout_domain.json. Timings use perf_counter_ns; money stays in ints.
+Run: .venv/bin/python bench/checkout_domain.py [--rounds N] — prints a table and writes
+bench/results/checkout_domain.json. Timings use perf_counter_ns; money stays in ints. Each
+figure is measured once per round (default 5, ``bench/rounds.py``: the catalog is built again
+and every lookup repeated) and reported as the median of the rounds with their spread.
 
 ``python -m bench.checkout_domain --appliance FILE`` (from the repository root) is the appliance
 as the "store checkout" issue means it: a fresh process with the register's imports that loads a
@@ -14,13 +16,12 @@ from __future__ import annotations
 
 import gc
 import json
-import platform
 import random
 import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -30,6 +31,9 @@ from edge.checkout.catalog import Catalog, Item, SoldBy
 from edge.checkout.money import CHF
 from edge.checkout.staff import Approval, Role
 from edge.checkout.tax import TaxClass, TaxPolicy
+
+if TYPE_CHECKING:  # the appliance mode imports nothing the register does not
+    from bench.rounds import Rounds
 
 N_ITEMS = 100_000
 N_LOOKUPS = 100_000
@@ -108,7 +112,8 @@ def appliance(snapshot: Path) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def one_round(rng: random.Random) -> dict[str, Any]:
+    """Build the catalog, then time lookups, searches and cart totals against it."""
     process = psutil.Process()
     gc.collect()
     rss_before = process.memory_info().rss
@@ -123,7 +128,6 @@ def main() -> None:
     gc.freeze()
     rss_catalog = process.memory_info().rss
 
-    rng = random.Random(7)
     codes = [gtin13(rng.randrange(N_ITEMS)) for _ in range(N_LOOKUPS)]
     scan_ns: list[int] = []
     for code in codes:
@@ -160,47 +164,59 @@ def main() -> None:
         discounted.totals()
         totals_ns.append(time.perf_counter_ns() - start)
 
-    result = {
-        "python": platform.python_version(),
-        "items": N_ITEMS,
-        "catalog_load_ms": round(load_ms, 1),
+    gc.unfreeze()  # the next round builds its own catalog and collects this one
+    return {
+        "catalog_load_ms": load_ms,
         "scan_lookup_us": {"p50": percentile(scan_ns, 0.5), "p99": percentile(scan_ns, 0.99)},
         "sku_lookup_us": {"p50": percentile(sku_ns, 0.5), "p99": percentile(sku_ns, 0.99)},
         "name_search_us": {"p50": percentile(search_ns, 0.5), "p99": percentile(search_ns, 0.99)},
-        "cart_totals_us": {
-            "lines": LINES_PER_CART,
-            "p50": percentile(totals_ns, 0.5),
-            "p99": percentile(totals_ns, 0.99),
-        },
+        "cart_totals_us": {"p50": percentile(totals_ns, 0.5), "p99": percentile(totals_ns, 0.99)},
         "rss_mb": {
             "before": round(rss_before / 2**20, 1),
             "with_catalog": round(rss_catalog / 2**20, 1),
             "catalog": round((rss_catalog - rss_before) / 2**20, 1),
         },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'measure':<34}{'p50':>12}{'p99':>12}")
-    print("-" * 58)
-    print(f"{'catalog load (100k items), ms':<34}{result['catalog_load_ms']:>12}{'':>12}")
-    for key, label in [
-        ("scan_lookup_us", "scan: parse + GTIN lookup, µs"),
-        ("sku_lookup_us", "SKU lookup, µs"),
-        ("name_search_us", "name search (limit 20), µs"),
-        ("cart_totals_us", f"cart totals ({LINES_PER_CART} lines), µs"),
-    ]:
-        stats = result[key]
-        assert isinstance(stats, dict)
-        print(f"{label:<34}{stats['p50']:>12.1f}{stats['p99']:>12.1f}")
-    rss = result["rss_mb"]
-    assert isinstance(rss, dict)
-    print(f"{'RSS with catalog, MB':<34}{rss['with_catalog']:>12}{'':>12}")
-    print(f"{'RSS of catalog, MB':<34}{rss['catalog']:>12}{'':>12}")
-    print(f"wrote {RESULTS}")
+
+
+def main(rounds: Rounds) -> None:
+    rng = random.Random(7)
+    per_round = []
+    for _ in rounds.each():
+        result = one_round(rng)
+        per_round.append(result)
+        rounds.add(
+            "catalog_load_ms",
+            result["catalog_load_ms"],
+            label=f"catalog load ({N_ITEMS:,} items)",
+            unit="ms",
+        )
+        for key, label in [
+            ("scan_lookup_us", "scan: parse + GTIN lookup"),
+            ("sku_lookup_us", "SKU lookup"),
+            ("name_search_us", "name search (limit 20)"),
+            ("cart_totals_us", f"cart totals ({LINES_PER_CART} lines)"),
+        ]:
+            for stat in ("p50", "p99"):
+                rounds.add(f"{key}_{stat}", result[key][stat], label=f"{label} {stat}", unit="µs")
+        rss = result["rss_mb"]
+        rounds.add("rss_with_catalog_mb", rss["with_catalog"], label="RSS with catalog", unit="MB")
+        # after the first round the allocator reuses the freed catalog's memory: a lower figure
+        rounds.add("rss_catalog_mb", rss["catalog"], label="RSS of catalog (delta)", unit="MB")
+    print()
+    print(rounds.table())
+    rounds.write(RESULTS, items=N_ITEMS, per_round=per_round)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--appliance"]:
         print(json.dumps(appliance(Path(sys.argv[2]))))
     else:
-        main()
+        import argparse
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from bench.rounds import Rounds, add_rounds_argument
+
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        add_rounds_argument(parser)
+        main(Rounds("checkout_domain", rounds=parser.parse_args().rounds))

@@ -10,7 +10,9 @@ before, at peak (the kernel's high-water mark) and after the flood has drained, 
 logged, how many of them were tracebacks, and the drop counters it exported. Writes
 ``bench/results/flood.json``.
 
-    .venv/bin/python bench/flood.py [--messages 5000] [--sqlite]
+    .venv/bin/python bench/flood.py [--messages 5000] [--sqlite] [--rounds N]
+
+Each round floods a fresh control plane (``bench/rounds.py``: median and spread of the rounds).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.rounds import Goal, Rounds, add_rounds_argument
 from control_plane.db.engine import make_engine, migrate
 from control_plane.devices import service as registry
 from protocols.topics import Channel, device_topic
@@ -341,12 +344,37 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "flood.json")
+    add_rounds_argument(parser)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="sf-flood-") as workdir:
-        results = asyncio.run(run(args.messages, sqlite=args.sqlite, workdir=Path(workdir)))
-    report(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    rounds = Rounds("flood", rounds=args.rounds)
+    per_round = []
+    for _ in rounds.each():  # each round floods a fresh control plane, broker and database
+        with tempfile.TemporaryDirectory(prefix="sf-flood-") as workdir:
+            results = asyncio.run(run(args.messages, sqlite=args.sqlite, workdir=Path(workdir)))
+        report(results)
+        record(rounds, results)
+        per_round.append(results)
+    print()
+    print(rounds.table())
+    rounds.write(args.out, per_round=per_round)
+
+
+def record(rounds: Rounds, results: dict[str, object]) -> None:
+    """One round's figures; the issue asks for no traceback and a process that lives on."""
+    figures: list[tuple[str, str, str, Goal | None]] = [
+        ("publish_seconds", "publish time", "s", None),
+        ("rss_before_mb", "RSS before", "MB", None),
+        ("rss_peak_mb", "RSS peak", "MB", None),
+        ("rss_after_mb", "RSS after drain", "MB", None),
+        ("lines_logged_without_access_log", "lines logged (no access log)", "", None),
+        ("tracebacks", "tracebacks", "", Goal("<=", 0)),
+        ("dropped_total", "dropped (counted)", "", None),
+        ("alive_after", "alive after the flood (1 = yes)", "", Goal(">=", 1)),
+    ]
+    for key, label, unit, goal in figures:
+        value = results[key]
+        assert isinstance(value, int | float), (key, value)
+        rounds.add(key, float(value), label=label, unit=unit, goal=goal, digits=1 if unit else 0)
 
 
 if __name__ == "__main__":

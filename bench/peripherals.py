@@ -1,7 +1,9 @@
 """Peripheral benchmarks: RFID decode + de-dup throughput and memory, receipt layout latency.
 
-Run: ``.venv/bin/python bench/peripherals.py``. Prints a table and writes
-``bench/results/peripherals.json``. One core, no I/O: it measures our code, not a socket.
+Run: ``.venv/bin/python bench/peripherals.py [--rounds N]``. Prints a table and writes
+``bench/results/peripherals.json``. One core, no I/O: it measures our code, not a socket. Each
+figure is measured once per round (default 5, ``bench/rounds.py``) and reported as the median
+of the rounds with their spread.
 
 * RFID: 1,000,000 tag reads of a fixed 2,000-tag population, as LLRP RO_ACCESS_REPORT bytes
   (100 tags per report) and as R2000 serial frames, decoded and fed into a count session.
@@ -13,8 +15,8 @@ Run: ``.venv/bin/python bench/peripherals.py``. Prints a table and writes
 
 from __future__ import annotations
 
+import argparse
 import gc
-import json
 import random
 import statistics
 import sys
@@ -23,9 +25,14 @@ import tracemalloc
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import psutil
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.rounds import Goal, Rounds, add_rounds_argument
 from edge.peripherals.printer.layout import render_receipt
 from edge.peripherals.printer.receipt import Receipt, ReceiptLine, TaxRow, Tender
 from edge.peripherals.printer.settings import PaperSettings
@@ -34,8 +41,6 @@ from edge.peripherals.rfid.observation import TagObservation
 from edge.peripherals.rfid.tag_field import make_gtin, sgtin_population
 from protocols import llrp
 from protocols import uhf_serial as uhf
-
-ROOT = Path(__file__).resolve().parents[1]
 
 READS = 1_000_000
 POPULATION = {make_gtin("0614141", item): 100 for item in range(1, 21)}
@@ -197,44 +202,92 @@ def _pair(result: dict[str, object]) -> str:
     return f"{result['p50_ms']} / {result['p99_ms']}"
 
 
-def main() -> None:
+def one_round() -> dict[str, Any]:
+    """Every figure once: LLRP and serial decode + de-dup, memory over a session, receipts."""
     epcs = sgtin_population(POPULATION)
-    llrp_result = bench_llrp(epcs, READS)  # throughput, and RSS every 100,000 reads
+    llrp_result = bench_llrp(epcs, READS)  # throughput, and RSS every SAMPLE_EVERY reads
     tracemalloc.start()  # Python-heap view of the same session; tracing slows it, so shorter
     traced = bench_llrp(epcs, READS // 4)
     tracemalloc.stop()
-    serial_result = bench_serial(epcs)
-    receipt_result = bench_receipt()
-    mixed_result = bench_receipt(mixed=True)
-    cjk_result = bench_receipt(mixed=True, paper=PaperSettings(profile="TM-T20II", cjk="gb18030"))
-    results = {
-        "python": sys.version.split()[0],
+    return {
         "llrp_decode_dedup": llrp_result,
         "llrp_traced_memory": traced["memory_samples"],
-        "serial_decode_dedup": serial_result,
-        "receipt_layout": receipt_result,
-        "receipt_layout_mixed_scripts": mixed_result,
-        "receipt_layout_gb18030_mode": cjk_result,
+        "serial_decode_dedup": bench_serial(epcs),
+        "receipt_layout": bench_receipt(),
+        "receipt_layout_mixed_scripts": bench_receipt(mixed=True),
+        "receipt_layout_gb18030_mode": bench_receipt(
+            mixed=True, paper=PaperSettings(profile="TM-T20II", cjk="gb18030")
+        ),
     }
-    print(f"{'benchmark':<38}{'value':>14}  goal")
-    print(f"{'LLRP decode + de-dup (reads/s)':<38}{llrp_result['reads_per_s']:>14,}  >= 5,000")
-    serial_rate = serial_result["reads_per_s"]
-    print(f"{'serial 0xA0 decode + de-dup (reads/s)':<38}{serial_rate:>14,}  >= 5,000")
-    print(f"{'receipt layout p50 (ms)':<38}{receipt_result['p50_ms']:>14}")
-    print(f"{'receipt layout p99 (ms)':<38}{receipt_result['p99_ms']:>14}  < 20")
-    print(f"{'  mixed scripts p50 / p99 (ms)':<38}{_pair(mixed_result):>14}  < 20")
-    print(f"{'  mixed, GB18030 mode p50 / p99 (ms)':<38}{_pair(cjk_result):>14}  < 20")
-    print("RSS over the 1,000,000-read LLRP session:")
-    for s in llrp_result["memory_samples"]:  # type: ignore[attr-defined]
-        print(f"  {s['reads']:>9,} reads  RSS {s['rss_mib']:>7} MiB")
-    print("Python heap (tracemalloc) over a 250,000-read session:")
-    for s in traced["memory_samples"]:  # type: ignore[attr-defined]
-        print(f"  {s['reads']:>9,} reads  traced {s['traced_mib']:>6} MiB")
-    out = ROOT / "bench" / "results" / "peripherals.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+
+
+def record(rounds: Rounds, result: dict[str, Any]) -> None:
+    """One round's figures, with the goals the module's docstring states."""
+    reads = Goal(">=", 5_000)
+    rounds.add(
+        "llrp_reads_per_s",
+        result["llrp_decode_dedup"]["reads_per_s"],
+        label="LLRP decode + de-dup",
+        unit="reads/s",
+        goal=reads,
+        digits=0,
+    )
+    rounds.add(
+        "serial_reads_per_s",
+        result["serial_decode_dedup"]["reads_per_s"],
+        label="serial 0xA0 decode + de-dup",
+        unit="reads/s",
+        goal=reads,
+        digits=0,
+    )
+    samples = result["llrp_decode_dedup"]["memory_samples"]
+    rounds.add(
+        "llrp_rss_growth_mib",
+        samples[-1]["rss_mib"] - samples[0]["rss_mib"],
+        label=f"  RSS growth over {READS:,} reads",
+        unit="MiB",
+    )
+    traced = result["llrp_traced_memory"]
+    rounds.add(
+        "llrp_traced_growth_mib",
+        traced[-1]["traced_mib"] - traced[0]["traced_mib"],
+        label=f"  Python heap growth over {READS // 4:,} reads",
+        unit="MiB",
+        digits=2,
+    )
+    for key, label in [
+        ("receipt_layout", "receipt layout"),
+        ("receipt_layout_mixed_scripts", "  mixed scripts"),
+        ("receipt_layout_gb18030_mode", "  mixed, GB18030 mode"),
+    ]:
+        layout = result[key]
+        rounds.add(f"{key}_p50_ms", layout["p50_ms"], label=f"{label} p50", unit="ms", digits=2)
+        rounds.add(
+            f"{key}_p99_ms",
+            layout["p99_ms"],
+            label=f"{label} p99",
+            unit="ms",
+            goal=Goal("<", 20),
+            digits=2,
+        )
+
+
+def main(rounds: Rounds) -> None:
+    per_round = []
+    for _ in rounds.each():
+        result = one_round()
+        record(rounds, result)
+        per_round.append(result)
+    print()
+    print(rounds.table())
+    rounds.write(
+        ROOT / "bench" / "results" / "peripherals.json",
+        python=sys.version.split()[0],
+        per_round=per_round,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_rounds_argument(parser)
+    main(Rounds("peripherals", rounds=parser.parse_args().rounds))
