@@ -6,8 +6,8 @@ bench/results/appliance.json.
 Each round is a fresh appliance (its own data directory and device id) on the Mosquitto at
 127.0.0.1:1883, whose register has a 100,000-item catalog (generated as bench/checkout.py does):
 
-* start → ready: ``storefleet agent`` (``python -m edge.cli agent``) is started; the figure is the
-  time until the register it starts answers ``/healthz`` with 200 (ready to sell: kiosk serving,
+* start → ready: the agent is started as the service starts it (``python -m edge.agent``); the
+  figure is the time until its register answers ``/healthz`` with 200 (ready to sell: kiosk serving,
   ledger caught up, catalog loaded). The register's first start in a round also parses
   python-escpos's printer database once into the data directory's cache, as a new appliance does.
 * agent RSS and register RSS, once the register is ready (psutil, whole resident set).
@@ -114,11 +114,11 @@ class Appliance:
         started = time.perf_counter()
         with (self.workdir / "agent.log").open("ab") as log:
             self.process = subprocess.Popen(
+                # the service's entry point (no typer): python -m edge.agent
                 [
                     sys.executable,
                     "-m",
-                    "edge.cli",
-                    "agent",
+                    "edge.agent",
                     "--settings",
                     str(self.workdir / "agent.json"),
                 ],

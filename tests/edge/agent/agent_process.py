@@ -87,7 +87,7 @@ class AgentProcess:
         env |= self.env
         with self.agent_log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "edge.cli", "agent", "--settings", str(settings)],
+                [sys.executable, "-m", "edge.agent", "--settings", str(settings)],  # the service's
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,

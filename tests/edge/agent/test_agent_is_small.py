@@ -44,7 +44,7 @@ REGISTER_ONLY = (
 
 PROBE = """
 import json, sys
-import edge.cli, edge.agent.process
+import edge.cli, edge.agent.__main__
 print(json.dumps(sorted(sys.modules)))
 """
 

@@ -23,14 +23,22 @@ from tests.harness.services import free_port
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def run(command: str, settings: dict[str, object], tmp_path: Path, **env: str) -> tuple[int, str]:
+#: How each process is started: the CLI (a framed message) and the service's entry point.
+REGISTER = ("edge.cli", "register")
+AGENT_CLI = ("edge.cli", "agent")
+AGENT_SERVICE = ("edge.agent",)
+
+
+def run(
+    command: tuple[str, ...], settings: dict[str, object], tmp_path: Path, **env: str
+) -> tuple[int, str]:
     """Start ``command`` with ``settings`` as its file; its exit code and everything it said."""
-    path = tmp_path / f"{command}.json"
+    path = tmp_path / "settings.json"
     path.write_text(json.dumps(settings))
     clean = {k: v for k, v in os.environ.items() if not k.startswith("STOREFLEET_")}
     clean |= {"PYTHONPATH": str(ROOT), "COLUMNS": "200", **env}
     done = subprocess.run(
-        [sys.executable, "-m", "edge.cli", command, "--settings", str(path)],
+        [sys.executable, "-m", *command, "--settings", str(path)],
         capture_output=True,
         text=True,
         env=clean,
@@ -99,7 +107,7 @@ def test_register_refuses_bad_settings(
     given = selling(tmp_path, **settings)
     if given.get("control_plane_url") == "unreachable":
         given["control_plane_url"] = f"http://127.0.0.1:{free_port()}"  # nobody listens there
-    code, said = run("register", given, tmp_path, **env)
+    code, said = run(REGISTER, given, tmp_path, **env)
     assert code == 2, said
     assert said.count("Error") == 1, said  # one framed message
     flat = " ".join(line.strip("│ ") for line in said.splitlines())
@@ -129,12 +137,23 @@ def test_register_refuses_bad_settings(
         ),
     ],
 )
+@pytest.mark.parametrize(
+    ("command", "one_message"),
+    [
+        pytest.param(AGENT_CLI, "Error", id="storefleet-agent"),
+        pytest.param(AGENT_SERVICE, "refused:", id="python-m-edge.agent"),
+    ],
+)
 def test_agent_refuses_bad_settings(
-    tmp_path: Path, settings: dict[str, object], named: list[str]
+    tmp_path: Path,
+    settings: dict[str, object],
+    named: list[str],
+    command: tuple[str, ...],
+    one_message: str,
 ) -> None:
-    code, said = run("agent", {"data_dir": str(tmp_path / "data"), **settings}, tmp_path)
+    code, said = run(command, {"data_dir": str(tmp_path / "data"), **settings}, tmp_path)
     assert code == 2, said
-    assert said.count("Error") == 1, said
+    assert said.count(one_message) == 1, said
     flat = " ".join(line.strip("│ ") for line in said.splitlines())
     for words in named:
         assert words in flat, said
