@@ -1,14 +1,14 @@
 """logs appliances upload on request (control_plane/devices/logs.py)
 
 Revision ID: 0009_device_logs
-Revises: 0004
+Revises: 0006
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_device_logs"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

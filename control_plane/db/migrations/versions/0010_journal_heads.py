@@ -1,14 +1,14 @@
 """signed journal heads and the certificates that signed them
 
 Revision ID: 0010_journal_heads
-Revises: 0006
+Revises: 0009_device_logs
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_journal_heads"
-down_revision = "0006"
+down_revision = "0009_device_logs"
 branch_labels = None
 depends_on = None
 
