@@ -1,14 +1,17 @@
-"""The cloud's half of ``storefleet demo``: the demo tenant's control plane and its seed.
+"""The cloud's half of ``storefleet demo``: the demo tenant's control plane, its seed and its
+administrator.
 
 ``storefleet.demo`` composes this with the appliance's registers; this half imports no ``edge``
 module, so what the console shows (the register's name, the catalog) is handed in by the caller,
-which reads it from the same store document the kiosks read.
+which reads it from the same store document the kiosks read. There is no default password: each
+run gives the demo's platform admin a new random one and an API token, which the demo prints.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -18,11 +21,66 @@ from control_plane.app import create_app
 from control_plane.catalog import service as catalog
 from control_plane.catalog.schemas import CatalogItem
 from control_plane.devices import service as registry
+from control_plane.operators import service as operators
+from control_plane.operators.errors import OperatorNotFound
+from control_plane.operators.gatekeeper import wall_clock_ms
+from control_plane.operators.passwords import Passwords
+from control_plane.operators.principal import Role
+from control_plane.operators.settings import OperatorSettings
 from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.settings import ControlPlaneSettings
 
 TENANT = "demo-retail"
 STORE_NAMES = ("Bahnhofstrasse", "Harbour Mall", "Station Kiosk", "Old Town", "Airport", "Campus")
+
+
+ADMIN_EMAIL = "admin@demo.storefleet.example"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAdmin:
+    """The demo's platform admin as the demo prints it: login and a read-only API token."""
+
+    email: str
+    password: str
+    token: str
+
+
+async def demo_admin(engine: AsyncEngine) -> DemoAdmin:
+    """Create the demo's platform admin (or give it a new random password on a later run) and
+    mint a read-only API token for scripts; both are printed, never stored in clear."""
+    settings = OperatorSettings()
+    passwords = Passwords(settings)
+    now = wall_clock_ms()
+    try:
+        owner = await operators.find_operator(engine, email=ADMIN_EMAIL)
+    except OperatorNotFound:
+        owner, password = await operators.create_operator(
+            engine,
+            passwords=passwords,
+            by=None,
+            email=ADMIN_EMAIL,
+            role=Role.PLATFORM_ADMIN,
+            tenant_id=None,
+            display_name="Demo admin",
+            now=now,
+            client="demo",
+        )
+    else:
+        password = await operators.reset_password(
+            engine, passwords=passwords, email=ADMIN_EMAIL, now=now, client="demo"
+        )
+    _, token = await operators.create_token(
+        engine,
+        settings=settings,
+        owner=owner,
+        actor=operators.cli_actor(),
+        name="demo",
+        scopes=["read"],
+        now=now,
+        client="demo",
+    )
+    return DemoAdmin(email=ADMIN_EMAIL, password=password, token=token)
 
 
 def device_id_for(store: int) -> str:

@@ -26,7 +26,7 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.catalog.schemas import CatalogItem
-from control_plane.demo import TENANT, demo_control_plane, device_id_for, seed
+from control_plane.demo import TENANT, demo_admin, demo_control_plane, device_id_for, seed
 from edge.kiosk.run import RegisterOptions, run_register
 from edge.peripherals.register_config import load_register_devices
 from edge.pos.simulated_cashier import CashierSettings
@@ -87,6 +87,7 @@ async def run_demo(demo: DemoSettings) -> None:
                 return
             await asyncio.sleep(0.05)
         await seed_demo(app.state.engine, demo.stores)
+        admin = await demo_admin(app.state.engine)
         registers = []
         for number in range(1, demo.stores + 1):
             device_id = device_id_for(number)
@@ -122,7 +123,10 @@ async def run_demo(demo: DemoSettings) -> None:
             f"storefleet demo: {demo.stores} stores, simulated cashiers ringing "
             f"{demo.rate:g} sales/s\n"
             f"  console  {base_url}/\n"
+            f"           log in as {admin.email}, password {admin.password}\n"
+            "           (new on every run; set up an authenticator app at the first login)\n"
             f"  API      {base_url}/docs\n"
+            f"           read-only token: {admin.token}\n"
             f"{kiosks}\n"
             f"  broker   {settings.broker.url}"
             f"{' (embedded)' if settings.embedded_broker else ''}\n"

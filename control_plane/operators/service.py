@@ -193,6 +193,39 @@ async def create_operator(
     return view, password
 
 
+async def reset_password(
+    engine: AsyncEngine, *, passwords: Passwords, email: str, now: int, client: str = ""
+) -> str:
+    """A new generated password for ``email`` (the shell's job: `by` is always the CLI), shown
+    once; the sessions it opened before stay valid until they expire or log out."""
+    email = normalise(email)
+    password = generate_password()
+    password_hash = await passwords.hash(password)
+    async with engine.begin() as conn:
+        found = (
+            await conn.execute(select(operators.c.tenant_id).where(operators.c.email == email))
+        ).first()
+        if found is None:
+            raise OperatorNotFound(email)
+        await conn.execute(
+            update(operators)
+            .where(operators.c.email == email)
+            .values(password_hash=password_hash, password_changed_at=now)
+        )
+        await audit.record(
+            conn,
+            at=now,
+            actor=cli_actor(),
+            action=Action.OPERATORS_WRITE.value,
+            outcome="ok",
+            target=f"operator {email}",
+            client=client,
+            tenant_id=found.tenant_id,
+            reason="password reset",
+        )
+    return password
+
+
 async def list_operators(engine: AsyncEngine, *, by: Principal) -> list[OperatorView]:
     """Operators the principal may see: its tenant's, or all for a platform admin."""
     query = select(operators).order_by(operators.c.email)
