@@ -1,6 +1,8 @@
 """Register benchmark: scan → line visible (server and browser), sale commit, 100,000-item catalog.
 
-Run: .venv/bin/python bench/checkout.py — prints a table and writes bench/results/checkout.json.
+Run: .venv/bin/python bench/checkout.py [--rounds N] — prints a table and writes
+bench/results/checkout.json. Every figure below is measured once per round (default 5,
+``bench/rounds.py``) and reported as the median of the rounds with their spread.
 
 * scan (server): ``Register.scan`` plus building the state document the kiosk pushes.
 * scan (browser): a keyboard-wedge scan typed into real headless Chromium until the new line is
@@ -10,16 +12,16 @@ Run: .venv/bin/python bench/checkout.py — prints a table and writes bench/resu
 * catalog: a 100,000-item snapshot file loaded by an appliance-like process — a fresh Python with
   the register's imports (``python -m bench.checkout_domain --appliance``), not this one, whose
   Playwright and simulators would count — reporting its whole RSS after the load, the load time
-  and the lookup of a scanned code (parse + index); the median of three such processes.
+  and the lookup of a scanned code (parse + index); one such process per round.
 Goals: scan p99 < 50 ms in the browser, sale commit p99 < 5 ms, catalog lookup p99 < 1 ms,
 appliance RSS < 150 MB with the 100,000 items loaded.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,6 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.rounds import Goal, Rounds, add_rounds_argument
 from edge.checkout.barcodes import gs1_check_digit
 from edge.checkout.cart import Cart
 from edge.checkout.payment_terminal_client import TcpPaymentTerminal
@@ -59,7 +62,6 @@ N_SERVER_SCANS = 3000
 N_BROWSER_SCANS = 300
 N_SALES = 1000
 N_ITEMS = 100_000
-N_APPLIANCE_RUNS = 3
 GOALS = {
     "scan_browser_p99_ms": 50,
     "sale_commit_p99_ms": 5,
@@ -220,7 +222,9 @@ async def _bench_browser(reg: Register) -> dict[str, Any]:
     return {"scan_browser": summary(times[5:])}  # the first few warm the JIT and the socket
 
 
-def bench_catalog(tmp: Path) -> dict[str, Any]:
+def catalog_snapshot(tmp: Path) -> Path:
+    """A 100,000-item snapshot file, written once and loaded by one appliance process a round."""
+
     def gtin13(n: int) -> str:
         body = f"76{n:010d}"
         return body + str(gs1_check_digit(body))
@@ -246,18 +250,7 @@ def bench_catalog(tmp: Path) -> dict[str, Any]:
     }
     path = tmp / "catalog-100k.json"
     path.write_text(json.dumps(snapshot))
-    runs = sorted((appliance_run(path) for _ in range(N_APPLIANCE_RUNS)), key=lambda r: r["rss_mb"])
-    median = runs[len(runs) // 2]
-    return {
-        "catalog_items": median["items"],
-        "catalog_file_mb": round(path.stat().st_size / 2**20, 1),
-        "catalog_load_s": statistics.median(r["load_s"] for r in runs),
-        "catalog_lookup": median["lookup_ms"],
-        "appliance_rss_mb": median["rss_mb"],
-        "appliance_rss_mb_imports": median["rss_mb_imports"],
-        "appliance_rss_mb_peak": median["rss_mb_peak"],
-        "appliance_runs": runs,
-    }
+    return path
 
 
 def appliance_run(snapshot: Path) -> dict[str, Any]:
@@ -268,45 +261,83 @@ def appliance_run(snapshot: Path) -> dict[str, Any]:
     return result
 
 
-async def main() -> None:
+async def main(rounds: Rounds) -> None:
+    per_round: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
+        snapshot = catalog_snapshot(tmp)
+        snapshot_mb = round(snapshot.stat().st_size / 2**20, 1)
         async with PaymentTerminalSimulator() as sim:
-            server = await bench_server(tmp, sim)
-            browser = await bench_browser(tmp, sim)
-        catalog = bench_catalog(tmp)
-    result = {
-        "machine": {"python": platform.python_version(), "cpu": platform.processor() or "?"},
-        **server,
-        **browser,
-        **catalog,
-        "goals": GOALS,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    rows = [
-        ("scan → line (server)", result["scan_server"]),
-        ("scan → line (browser)", result["scan_browser"]),
-        ("sale commit (ledger)", result["sale_commit_ledger"]),
-        ("sale complete (register)", result["sale_complete_register"]),
-        ("catalog lookup (appliance)", result["catalog_lookup"]),
+            for number in rounds.each():
+                here = tmp / f"round-{number}"
+                server = await bench_server(here, sim)
+                browser = await bench_browser(here, sim)
+                appliance = appliance_run(snapshot)
+                record(rounds, server | browser, appliance)
+                per_round.append({**server, **browser, "appliance": appliance})
+    print()
+    print(rounds.table())
+    rounds.write(
+        RESULTS,
+        catalog_items=N_ITEMS,
+        catalog_file_mb=snapshot_mb,
+        per_round=per_round,
+    )
+
+
+def record(rounds: Rounds, latency: dict[str, Any], appliance: dict[str, Any]) -> None:
+    """One round's figures: p50/p99 of each latency, the appliance's memory and load time."""
+    measures = [
+        ("scan_server", "scan → line (server)", None),
+        ("scan_browser", "scan → line (browser)", "scan_browser_p99_ms"),
+        ("sale_commit_ledger", "sale commit (ledger)", "sale_commit_p99_ms"),
+        ("sale_complete_register", "sale complete (register)", None),
     ]
-    print(f"{'measure':<28}{'n':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
-    for name, s in rows:
-        print(f"{name:<28}{s['n']:>8}{s['p50_ms']:>10.3f}{s['p99_ms']:>10.3f}{s['max_ms']:>10.3f}")
-    rss, goal = result["appliance_rss_mb"], GOALS["appliance_rss_mb"]
-    print(
-        f"catalog: {result['catalog_items']} items, {result['catalog_file_mb']} MB file,"
-        f" load {result['catalog_load_s']} s (median of {N_APPLIANCE_RUNS} appliance processes)"
+    for key, label, goal in measures:
+        for stat in ("p50_ms", "p99_ms"):
+            wanted = goal if stat == "p99_ms" else None
+            rounds.add(
+                f"{key}_{stat}",
+                latency[key][stat],
+                label=f"{label} {stat[:3]}",
+                unit="ms",
+                goal=Goal("<", GOALS[wanted]) if wanted else None,
+                digits=3,
+            )
+    lookup = appliance["lookup_ms"]
+    rounds.add(
+        "catalog_lookup_p50_ms", lookup["p50_ms"], label="catalog lookup p50", unit="ms", digits=4
     )
-    print(
-        f"{'appliance RSS after load':<28}{rss:>8} MB  goal < {goal} MB:"
-        f" {'met' if rss < goal else 'MISSED'}"
-        f"  (register's imports alone {result['appliance_rss_mb_imports']} MB,"
-        f" peak while loading {result['appliance_rss_mb_peak']} MB)"
+    rounds.add(
+        "catalog_lookup_p99_ms",
+        lookup["p99_ms"],
+        label="catalog lookup p99 (appliance)",
+        unit="ms",
+        goal=Goal("<", GOALS["catalog_lookup_p99_ms"]),
+        digits=4,
     )
-    print(f"wrote {RESULTS}")
+    rounds.add(
+        "appliance_rss_mb",
+        appliance["rss_mb"],
+        label=f"appliance RSS, {appliance['items']:,} items loaded",
+        unit="MB",
+        goal=Goal("<", GOALS["appliance_rss_mb"]),
+    )
+    rounds.add(
+        "appliance_rss_mb_imports",
+        appliance["rss_mb_imports"],
+        label="  register's imports alone",
+        unit="MB",
+    )
+    rounds.add(
+        "appliance_rss_mb_peak", appliance["rss_mb_peak"], label="  peak while loading", unit="MB"
+    )
+    rounds.add(
+        "catalog_load_s", appliance["load_s"], label="catalog load (appliance)", unit="s", digits=3
+    )
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_rounds_argument(parser)
+    asyncio.run(main(Rounds("checkout", rounds=parser.parse_args().rounds)))

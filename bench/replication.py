@@ -2,10 +2,13 @@
 
 Runs against the real Mosquitto on 127.0.0.1:1883 and PostgreSQL on 127.0.0.1:5432, with the
 control plane as its own process (``storefleet serve``), exactly as deployed. Every figure is
-printed beside the ceiling it is compared with, measured in the same run. Writes
+printed beside the ceiling it is compared with, measured in the same round. Each figure is
+measured ``--rounds`` times (default 5, ``bench/rounds.py``) and reported as the median with its
+spread, so one noisy round can neither hide nor fake a result; the offline ledgers the catch-up
+and ingest figures drain are rung once and copied for each round. Writes
 ``bench/results/replication.json``.
 
-    .venv/bin/python bench/replication.py [--quick]
+    .venv/bin/python bench/replication.py [--quick] [--rounds N]
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -32,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.rounds import Goal, Rounds, add_rounds_argument
 from control_plane.db.engine import make_engine, migrate
 from control_plane.db.tables import devices
 from control_plane.devices import service as registry
@@ -230,17 +234,32 @@ async def lag(engine: AsyncEngine, workdir: Path, seconds: float) -> dict[str, f
     }
 
 
-async def fill(path: Path, count: int, seed: int) -> Ledger:
+async def fill(path: Path, count: int, seed: int) -> Path:
+    """An offline register's ledger with `count` unsent sales, closed, to be copied per round."""
     ledger = Ledger(path, register_id="1")
     await ledger.open()
     await ring_sales(ledger, RingSettings(rate=0, count=count, seed=seed))
+    await ledger.close()
+    return path
+
+
+async def copy_of(template: Path, path: Path) -> Ledger:
+    """An open ledger that starts as `template` (the journal does not name its device)."""
+    for suffix in ("", "-wal"):
+        source = template.with_name(template.name + suffix)
+        if source.exists():
+            shutil.copyfile(source, path.with_name(path.name + suffix))
+    ledger = Ledger(path, register_id="1")
+    await ledger.open()
     return ledger
 
 
-async def catch_up(engine: AsyncEngine, workdir: Path, count: int) -> dict[str, float]:
+async def catch_up(
+    engine: AsyncEngine, workdir: Path, template: Path, count: int
+) -> dict[str, float]:
     device_id = f"catchup-{uuid.uuid4().hex[:6]}"
     await register(engine, [device_id])
-    ledger = await fill(workdir / f"{device_id}.db", count, seed=7)
+    ledger = await copy_of(template, workdir / f"{device_id}.db")
     started = time.perf_counter()
     tasks = await run_replicators({device_id: ledger})
     while ledger.backlog:
@@ -252,11 +271,15 @@ async def catch_up(engine: AsyncEngine, workdir: Path, count: int) -> dict[str, 
 
 
 async def throughput(
-    engine: AsyncEngine, workdir: Path, devices_n: int, per_device: int
+    engine: AsyncEngine, workdir: Path, templates: list[Path], per_device: int
 ) -> dict[str, float]:
+    devices_n = len(templates)
     ids = [f"tp-{n:02d}-{uuid.uuid4().hex[:4]}" for n in range(devices_n)]
     await register(engine, ids)
-    ledgers = {i: await fill(workdir / f"{i}.db", per_device, seed=n) for n, i in enumerate(ids)}
+    ledgers = {
+        i: await copy_of(template, workdir / f"{i}.db")
+        for i, template in zip(ids, templates, strict=True)
+    }
     total = devices_n * per_device
     started = time.perf_counter()
     tasks = await run_replicators(ledgers)
@@ -346,83 +369,116 @@ async def appliance_rss(workdir: Path, seconds: float) -> float:
     return peak
 
 
-async def main(quick: bool) -> None:
-    results: dict[str, object] = {
-        "machine": f"{platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+async def main(quick: bool, rounds: Rounds) -> None:
     global BROKER
+    per_device, catch_up_sales = (400 if quick else 2000), 10_000
+    details: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         broker = Mosquitto(workdir)
         broker.start()
         BROKER = broker.url
-        results["commit_latency"] = await commit_latency(workdir, 500 if quick else 3000)
+        print("ringing the offline ledgers (once, copied for each round)…", flush=True)
+        templates = workdir / "templates"
+        templates.mkdir()
+        offline = await fill(templates / "catch-up.db", catch_up_sales, seed=7)
+        fleet = [await fill(templates / f"tp-{n:02d}.db", per_device, seed=n) for n in range(50)]
         database_url = await create_pg_database()
         engine = make_engine(database_url)
         await migrate(engine)
         control_plane = start_control_plane(database_url, 18181)
         try:
-            rss_probe = asyncio.create_task(appliance_rss(workdir, 5 if quick else 15))
-            results["lag_3x20"] = await lag(engine, workdir, 5 if quick else 20)
-            results["appliance_peak_rss_mb"] = await rss_probe
-            results["catch_up"] = await catch_up(engine, workdir, 10_000)
-            results["ingest_50_devices"] = await throughput(
-                engine, workdir, 50, 400 if quick else 2000
+            for number in rounds.each():
+                here = workdir / f"round-{number}"
+                here.mkdir()
+                c = await commit_latency(here, 500 if quick else 3000)
+                rss_probe = asyncio.create_task(appliance_rss(here, 5 if quick else 15))
+                lag_ = await lag(engine, here, 5 if quick else 20)
+                appliance_mb = await rss_probe
+                u = await catch_up(engine, here, offline, catch_up_sales)
+                t = await throughput(engine, here, fleet, per_device)
+                record(rounds, c, lag_, u, t, appliance_mb)
+                details.append(
+                    {"commit_latency": c, "lag_3x20": lag_, "catch_up": u, "ingest_50_devices": t}
+                )
+            rounds.add(
+                "control_plane_peak_rss_mb",
+                vm_hwm_mb(control_plane.pid),
+                label="peak RSS control plane (all rounds)",
+                unit="MB",
+                digits=0,
             )
-            results["control_plane_peak_rss_mb"] = vm_hwm_mb(control_plane.pid)
         finally:
             control_plane.terminate()
             control_plane.wait(10)
             await engine.dispose()
             await drop_pg_database(database_url)
             broker.kill()
-    report(results)
-    out = ROOT / "bench" / "results" / "replication.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"\nwrote {out}")
+    print()
+    print(rounds.table())
+    rounds.write(ROOT / "bench" / "results" / "replication.json", per_round=details)
 
 
-def report(r: dict) -> None:  # type: ignore[type-arg]
-    c, lag_, u, t = r["commit_latency"], r["lag_3x20"], r["catch_up"], r["ingest_50_devices"]
-    rows = [
-        (
-            "sale commit p50 (sync=FULL)",
-            f"{c['ledger_p50_ms']:.2f} ms",
-            f"raw insert {c['raw_p50_ms']:.2f} ms",
-            "",
-        ),
-        (
-            "sale commit p99 (sync=FULL)",
-            f"{c['ledger_p99_ms']:.2f} ms",
-            f"raw insert {c['raw_p99_ms']:.2f} ms",
-            f"ratio {c['p99_ratio']:.2f} (goal <= 2)",
-        ),
-        ("lag 3 dev x 20/s p50", f"{lag_['p50_ms']:.1f} ms", "", f"{lag_['sales']} sales"),
-        ("lag 3 dev x 20/s p99", f"{lag_['p99_ms']:.1f} ms", "", "goal < 20 ms"),
-        (
-            "catch-up 10,000 offline",
-            f"{u['seconds']:.2f} s",
-            f"{u['sales_per_s']:.0f} sales/s",
-            "goal < 3 s",
-        ),
-        (
-            "ingest, 50 devices draining",
-            f"{t['sales_per_s']:.0f} sales/s",
-            f"raw MQTT {t['raw_mqtt_sales_per_s']:.0f} sales/s",
-            f"{t['sales']} sales, goal >= 10,000/s",
-        ),
-        ("peak RSS control plane", f"{r['control_plane_peak_rss_mb']:.0f} MB", "", ""),
-        ("peak RSS appliance", f"{r['appliance_peak_rss_mb']:.0f} MB", "", ""),
-    ]
-    print(f"\nstorefleet replication benchmark — {r['machine']}")
-    width = max(len(row[0]) for row in rows)
-    for name, value, ceiling, note in rows:
-        print(f"  {name:<{width}}  {value:>14}  {ceiling:<28} {note}")
+def record(
+    rounds: Rounds,
+    c: dict[str, float],
+    lag_: dict[str, float],
+    u: dict[str, float],
+    t: dict[str, float],
+    appliance_mb: float,
+) -> None:
+    """One round's figures, each beside the ceiling measured in the same round."""
+    ms = {"unit": "ms", "digits": 2}
+    rounds.add("commit_p50_ms", c["ledger_p50_ms"], label="sale commit p50 (sync=FULL)", **ms)
+    rounds.add("commit_raw_p50_ms", c["raw_p50_ms"], label="  raw insert p50", **ms)
+    rounds.add("commit_p99_ms", c["ledger_p99_ms"], label="sale commit p99 (sync=FULL)", **ms)
+    rounds.add("commit_raw_p99_ms", c["raw_p99_ms"], label="  raw insert p99", **ms)
+    rounds.add(
+        "commit_p99_ratio",
+        c["p99_ratio"],
+        label="  commit p99 / raw insert p99",
+        goal=Goal("<=", 2),
+        digits=2,
+    )
+    rounds.add("lag_p50_ms", lag_["p50_ms"], label="lag 3 dev x 20/s p50", unit="ms")
+    rounds.add(
+        "lag_p99_ms", lag_["p99_ms"], label="lag 3 dev x 20/s p99", unit="ms", goal=Goal("<", 20)
+    )
+    rounds.add("lag_max_ms", lag_["max_ms"], label="lag 3 dev x 20/s max", unit="ms")
+    rounds.add(
+        "catch_up_s",
+        u["seconds"],
+        label=f"catch-up {u['sales']:,.0f} offline",
+        unit="s",
+        goal=Goal("<", 3),
+        digits=2,
+    )
+    rounds.add(
+        "catch_up_per_s", u["sales_per_s"], label="  catch-up rate", unit="sales/s", digits=0
+    )
+    rounds.add(
+        "ingest_per_s",
+        t["sales_per_s"],
+        label=f"ingest, {t['devices']:.0f} devices draining {t['sales']:,.0f}",
+        unit="sales/s",
+        goal=Goal(">=", 10_000),
+        digits=0,
+    )
+    rounds.add(
+        "raw_mqtt_per_s",
+        t["raw_mqtt_sales_per_s"],
+        label="  raw MQTT, same payloads",
+        unit="sales/s",
+        digits=0,
+    )
+    rounds.add(
+        "appliance_peak_rss_mb", appliance_mb, label="peak RSS appliance", unit="MB", digits=0
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
-    asyncio.run(main(parser.parse_args().quick))
+    add_rounds_argument(parser)
+    args = parser.parse_args()
+    asyncio.run(main(args.quick, Rounds("replication", rounds=args.rounds)))
