@@ -11,8 +11,8 @@ failure prints the request to replay it.
 
 The coverage phase (every boundary of every field: NUL, lengths, limits, wrong types — about
 1,700 requests) runs on PostgreSQL, the stricter store, as the platform admin, who reaches every
-route; random fuzzing runs for every role on both stores. ``STOREFLEET_FUZZ_EXAMPLES=500`` is the long hunt: every phase on both
-stores with that many examples per operation.
+route; random fuzzing runs for every role on both stores. ``STOREFLEET_FUZZ_EXAMPLES=500`` is
+the long hunt: every phase on both stores with that many examples per operation.
 """
 
 from __future__ import annotations
