@@ -350,6 +350,11 @@ class Ledger:
         """Record that the cloud holds everything up to ``hwm``; never moves backwards.
 
         ``hwm`` is capped at the head, so a mark past it (from a forged ack) never reaches SQLite.
+        The mark is committed with ``synchronous=NORMAL``: no fsync of its own (the next sale's
+        commit makes it durable with its own). A mark lost to a power cut only makes the
+        replicator resend records the cloud already holds, which it acks as duplicates; an fsync
+        per ack on the thread that commits sales doubled the fsyncs per sale (measured: 616 for
+        300 sales and their acks, 316 without) and made a sale wait behind it.
         """
         hwm = min(hwm, self.last_seq)
         if hwm <= self.acked_seq:
@@ -357,10 +362,15 @@ class Ledger:
         now = self._clock()
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE replication SET acked_seq = max(acked_seq, ?), acked_at = ? WHERE id = 1",
-                (hwm, now),
-            )
+            conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                conn.execute(
+                    "UPDATE replication SET acked_seq = max(acked_seq, ?), acked_at = ?"
+                    " WHERE id = 1",
+                    (hwm, now),
+                )
+            finally:
+                conn.execute("PRAGMA synchronous=FULL")  # every sale stays durable on return
 
         await self._call(run)
         self.acked_seq = max(self.acked_seq, hwm)

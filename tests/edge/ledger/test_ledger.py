@@ -502,6 +502,24 @@ async def test_mark_acked_is_clamped_to_the_head(ledger: Ledger, path: Path) -> 
     assert _rows(path, "SELECT acked_seq FROM replication") == [(5,)]
 
 
+async def test_an_ack_mark_costs_no_fsync_and_sales_stay_full(ledger: Ledger, path: Path) -> None:
+    """The mark commits under synchronous=NORMAL (a lost mark only resends duplicates the
+    cloud ignores); the connection is back to FULL before the next sale."""
+    await ledger.append_event("count", {"n": 0})
+    statements: list[str] = []
+    await ledger._call(lambda conn: conn.set_trace_callback(statements.append))
+
+    await ledger.mark_acked(1)
+    await ledger._call(lambda conn: conn.set_trace_callback(None))
+    level = await ledger._call(lambda conn: conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    update = next(i for i, sql in enumerate(statements) if sql.startswith("UPDATE replication"))
+    assert statements[update - 1] == "PRAGMA synchronous=NORMAL"
+    assert statements[update + 1] == "PRAGMA synchronous=FULL"
+    assert level == 2  # FULL
+    assert _rows(path, "SELECT acked_seq FROM replication") == [(1,)]
+
+
 async def test_backlog_counts_unacknowledged_records(ledger: Ledger) -> None:
     for n in range(4):
         await ledger.append_event("count", {"n": n})
