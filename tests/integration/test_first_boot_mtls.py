@@ -23,6 +23,7 @@ import pytest
 
 from control_plane.ingest.worker import IngestWorker
 from edge.enrolment.first_boot import ENROLMENT_FILE, enrol_from_qr
+from edge.register.demo import DEMO_SETTINGS
 from provisioning.ca import CertificateAuthority
 from provisioning.device_keys import CERT_FILE, DeviceIdentity, IdentityState
 from provisioning.enrolment import encode_qr, parse_qr
@@ -30,6 +31,7 @@ from tests.control_plane.provisioning.fleet_harness import (
     STORE,
     Fleet,
     MtlsBroker,
+    seed_demo_catalog,
     served_fleet,
 )
 from tests.edge.enrolment.cloud_rig import cloud_sales, mtls_ingest, scanned_qr
@@ -51,6 +53,7 @@ async def fleet(
         device_broker_url=mtls_broker.url,
         crl_file=mtls_broker.files.crlfile,
     ) as running:
+        await seed_demo_catalog(running)  # an enrolled register syncs it (device-authenticated)
         yield running
 
 
@@ -89,21 +92,15 @@ class Boot:
 async def boot(tmp_path: Path) -> AsyncIterator[Boot]:
     """Power on: the register process on the same disk every time; SIGTERM at the end."""
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "edge.cli",
-        "register",
-        "--identity-dir",
-        str(tmp_path / "appliance" / "identity"),
-        "--ledger",
-        str(tmp_path / "appliance" / "ledger.db"),
-        "--kiosk-port",
-        str(port),
-        "--peripherals",
-        "simulated",
-    ]
+    # The demo's register settings (store document, catalog seed, simulated peripherals and card
+    # terminal) with this appliance's own identity, data directory and kiosk port.
+    argv = [sys.executable, "-m", "edge.cli", "register", "--settings", str(DEMO_SETTINGS)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOREFLEET_")}
+    env |= {
+        "STOREFLEET_EDGE_IDENTITY_DIR": str(tmp_path / "appliance" / "identity"),
+        "STOREFLEET_EDGE_DATA_DIR": str(tmp_path / "appliance"),
+        "STOREFLEET_EDGE_KIOSK__PORT": str(port),
+    }
     with (tmp_path / "register.log").open("ab") as log:
         process = await asyncio.create_subprocess_exec(*argv, stdout=log, stderr=log, env=env)
     try:

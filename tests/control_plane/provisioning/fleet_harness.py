@@ -6,6 +6,7 @@ Shared by the provisioning tests of the control plane, the appliance and the int
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -27,6 +28,7 @@ from control_plane.operators.principal import Role
 from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.settings import ControlPlaneSettings
+from edge.pos.store_config import DEMO_CATALOG
 from provisioning.broker_config import BrokerFiles, write_broker_directory
 from provisioning.ca import CertificateAuthority
 from tests.harness.control_plane import (
@@ -215,3 +217,10 @@ def tls_refusal(port: int, context: ssl.SSLContext) -> None:
         context.wrap_socket(raw, server_hostname=HOST) as tls,
     ):
         tls.recv(1)
+
+
+async def seed_demo_catalog(fleet: Fleet) -> None:
+    """The demo catalog as TENANT's catalog in the control plane, which enrolled registers sync."""
+    items = json.loads(DEMO_CATALOG.read_text())["items"]
+    seeded = await fleet.api.post("/api/catalog/items", json={"tenant_id": TENANT, "items": items})
+    assert seeded.status_code == 200, seeded.text

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,6 @@ from edge.enrolment.first_boot import enrol_from_qr, load_enrolment
 from edge.enrolment.settings import EnrolmentSettings
 from edge.kiosk.run import RegisterOptions, run_register
 from edge.peripherals.register_config import load_register_devices
-from edge.pos.store_config import DEMO_CATALOG
 from edge.replication.replicator import ReplicationSettings
 from edge.settings import EdgeSettings
 from provisioning.ca import CertificateAuthority
@@ -34,9 +32,9 @@ from provisioning.device_keys import DeviceIdentity, IdentityState
 from provisioning.enrolment import encode_qr, parse_qr
 from tests.control_plane.provisioning.fleet_harness import (
     STORE,
-    TENANT,
     Fleet,
     MtlsBroker,
+    seed_demo_catalog,
     served_fleet,
 )
 from tests.edge.enrolment.cloud_rig import cloud_sales, mtls_ingest, scanned_qr
@@ -66,13 +64,7 @@ async def fleet(
         device_broker_url=mtls_broker.url,
         crl_file=mtls_broker.files.crlfile,
     ) as running:
-        # The store's catalog lives in the control plane: an enrolled register syncs it from there
-        # (device-authenticated) and replaces the seed it started with.
-        items = json.loads(DEMO_CATALOG.read_text())["items"]
-        seeded = await running.api.post(
-            "/api/catalog/items", json={"tenant_id": TENANT, "items": items}
-        )
-        assert seeded.status_code == 200, seeded.text
+        await seed_demo_catalog(running)  # an enrolled register syncs it (device-authenticated)
         yield running
 
 
