@@ -36,7 +36,8 @@ class Action(StrEnum):
     CATALOG_WRITE = "catalog:write"
     SALES_READ = "sales:read"
     ROLLOUTS_READ = "rollouts:read"
-    ROLLOUTS_WRITE = "rollouts:write"
+    ROLLOUTS_WRITE = "rollouts:write"  # create, start, pause, resume, abort, retry
+    RELEASES_PUBLISH = "releases:publish"  # upload a signed bundle (releases are platform-wide)
     STORES_WRITE = "stores:write"
     TENANTS_WRITE = "tenants:write"
     CA_WRITE = "ca:write"  # CRL refresh
@@ -68,9 +69,9 @@ _OPERATOR = _VIEWER | {
     A.ENROLMENTS_WRITE,
     A.CATALOG_WRITE,
     A.TOKENS_WRITE,
+    A.ROLLOUTS_WRITE,
 }
 _TENANT_ADMIN = _OPERATOR | {
-    A.ROLLOUTS_WRITE,
     A.STORES_WRITE,
     A.OPERATORS_READ,
     A.OPERATORS_WRITE,
@@ -92,7 +93,7 @@ SCOPE_ACTIONS: dict[Scope, frozenset[Action]] = {
     Scope.DEVICES: frozenset({A.DEVICES_READ, A.DEVICES_WRITE, A.COMMANDS_SEND}),
     Scope.ENROLMENTS: frozenset({A.ENROLMENTS_READ, A.ENROLMENTS_WRITE}),
     Scope.CATALOG: frozenset({A.CATALOG_READ, A.CATALOG_WRITE}),
-    Scope.ROLLOUTS: frozenset({A.ROLLOUTS_READ, A.ROLLOUTS_WRITE}),
+    Scope.ROLLOUTS: frozenset({A.ROLLOUTS_READ, A.ROLLOUTS_WRITE, A.RELEASES_PUBLISH}),
     Scope.AUDIT: frozenset({A.AUDIT_READ}),
     Scope.TENANTS: frozenset(
         {A.TENANTS_WRITE, A.STORES_WRITE, A.CA_WRITE, A.OPERATORS_READ, A.OPERATORS_WRITE}
@@ -213,6 +214,7 @@ CatalogWrite = Annotated[Principal, require(Action.CATALOG_WRITE)]
 SalesRead = Annotated[Principal, require(Action.SALES_READ)]
 RolloutsRead = Annotated[Principal, require(Action.ROLLOUTS_READ)]
 RolloutsWrite = Annotated[Principal, require(Action.ROLLOUTS_WRITE)]
+ReleasesPublish = Annotated[Principal, require(Action.RELEASES_PUBLISH)]
 StoresWrite = Annotated[Principal, require(Action.STORES_WRITE)]
 TenantsWrite = Annotated[Principal, require(Action.TENANTS_WRITE)]
 CaWrite = Annotated[Principal, require(Action.CA_WRITE)]
@@ -223,3 +225,4 @@ AuditRead = Annotated[Principal, require(Action.AUDIT_READ)]
 
 DevicesPage = Annotated[Principal, page(Action.DEVICES_READ)]
 EnrolmentsPage = Annotated[Principal, page(Action.ENROLMENTS_READ)]
+RolloutsPage = Annotated[Principal, page(Action.ROLLOUTS_READ)]
