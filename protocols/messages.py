@@ -243,6 +243,11 @@ class DesiredRelease(Message):
     sha256: Hex64
     signature: Annotated[str, Field(min_length=1, max_length=SIGNATURE_LENGTH, pattern=r"^[!-~]+$")]
     window: Label | None = None
+    # Optional, left out of the wire form when absent (a message without them is v1 as it was):
+    # the rollout this desire belongs to (echoed in release.progress), and an operator's audited
+    # choice to install outside the maintenance window.
+    rollout: Identifier | None = Field(None, exclude_if=_absent)
+    force: Annotated[bool, Field(strict=True)] | None = Field(None, exclude_if=_absent)
 
 
 class Command(Message):

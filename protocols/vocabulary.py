@@ -56,3 +56,4 @@ class EventKind(StrEnum):
     APP_CRASH_LOOP = "app.crash_loop"  # the register failed N starts in a row
     APP_RECOVERED = "app.recovered"  # it runs healthy again after a crash loop
     APP_RESTARTED = "app.restarted"  # the agent started it again (crash, hang, command)
+    RELEASE_PROGRESS = "release.progress"  # a release's state on the device (release_bundle)
