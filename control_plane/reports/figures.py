@@ -1,0 +1,716 @@
+"""Folding the period's facts into the reports' tables, in integer minor units.
+
+The definitions, the same as the register's Z report so the two reconcile to the cent:
+
+* *sales* is what the sales totalled (``Sale.total_minor``: after discounts, tax included, before
+  cash rounding); *discounts* are line plus basket discounts; *gross* = sales + discounts;
+* *returns* is what was refunded (``refund_minor``, tax included, before rounding);
+  *net* = sales − returns; *tax* = tax on sales − tax refunded; *net excluding tax* = net − tax;
+* *cash rounding* = rounding on sales − rounding on refunds (what the drawer gained by it);
+* a tender's amount is what it paid after change, minus what was refunded to it.
+
+Every table is per currency where stores of several currencies are covered: amounts of
+different currencies are never added.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from statistics import fmean, pstdev
+from typing import Literal
+
+from control_plane.reports.facts import Facts, Return, Sale, Where
+from control_plane.reports.period import Period, local
+from control_plane.reports.tables import Table, table
+
+Granularity = Literal["hour", "day", "week"]
+GRANULARITIES: tuple[Granularity, ...] = ("hour", "day", "week")
+
+
+@dataclass(slots=True)
+class Totals:
+    """The sales summary's figures of one currency (or one store, register, shift)."""
+
+    sales_count: int = 0
+    sales_minor: int = 0
+    discounts_minor: int = 0
+    returns_count: int = 0
+    returns_minor: int = 0
+    sales_tax_minor: int = 0
+    returns_tax_minor: int = 0
+    rounding_minor: int = 0
+    cash_in_minor: int = 0
+    cash_out_minor: int = 0
+    voids_count: int = 0
+    voided_lines: int = 0
+    tenders: dict[str, list[int]] = field(default_factory=dict)  # kind -> [count, amount]
+    taxes: dict[Decimal, list[int]] = field(default_factory=dict)  # rate -> [net, tax, gross]
+    departments: dict[str, list[int]] = field(default_factory=dict)  # -> [count, amount]
+
+    @property
+    def gross_minor(self) -> int:
+        return self.sales_minor + self.discounts_minor
+
+    @property
+    def net_minor(self) -> int:
+        return self.sales_minor - self.returns_minor
+
+    @property
+    def tax_minor(self) -> int:
+        return self.sales_tax_minor - self.returns_tax_minor
+
+    def add_sale(self, sale: Sale) -> None:
+        self.sales_count += 1
+        self.sales_minor += sale.total_minor
+        self.discounts_minor += sale.discount_minor
+        self.sales_tax_minor += sale.tax_minor
+        self.rounding_minor += sale.rounding_minor
+        self.voided_lines += sale.voided_lines
+        for kind, amount in sale.tenders:
+            _bucket(self.tenders, kind, amount)
+        for line in sale.lines:
+            _bucket(self.departments, line.department, line.total_minor)
+        for part in sale.taxes:
+            row = self.taxes.setdefault(part.rate, [0, 0, 0])
+            row[0] += part.net_minor
+            row[1] += part.tax_minor
+            row[2] += part.gross_minor
+
+    def add_return(self, ret: Return) -> None:
+        self.returns_count += 1
+        self.returns_minor += ret.refund_minor
+        self.returns_tax_minor += ret.tax_minor
+        self.rounding_minor -= ret.rounding_minor
+        for kind, amount in ret.refunds:
+            _bucket(self.tenders, kind, -amount)
+        for line in ret.lines:
+            _bucket(self.departments, line.department, -line.total_minor)
+        for part in ret.taxes:
+            row = self.taxes.setdefault(part.rate, [0, 0, 0])
+            row[0] -= part.net_minor
+            row[1] -= part.tax_minor
+            row[2] -= part.gross_minor
+
+
+def _bucket(buckets: dict[str, list[int]], key: str, amount: int) -> None:
+    row = buckets.setdefault(key, [0, 0])
+    row[0] += 1
+    row[1] += amount
+
+
+def fold(facts: Facts, key: object = None) -> dict[object, Totals]:
+    """Totals by ``key``: ``"currency"``, ``"store"``, ``"shift"`` (register, shift) or None."""
+    out: dict[object, Totals] = defaultdict(Totals)
+
+    def of(at: Where, shift_id: str) -> object:
+        if key == "currency":
+            return facts.stores[at.store_id].currency
+        if key == "store":
+            return at.store_id
+        if key == "shift":
+            return (at.device_id, shift_id)
+        return None
+
+    for sale in facts.sales:
+        out[of(sale.at, sale.shift_id)].add_sale(sale)
+    for ret in facts.returns:
+        out[of(ret.at, ret.shift_id)].add_return(ret)
+    for void in facts.voids:
+        out[of(void.at, void.shift_id)].voids_count += 1
+    for move in facts.cash_moves:
+        totals = out[of(move.at, move.shift_id)]
+        if move.direction == "in":
+            totals.cash_in_minor += move.amount_minor
+        else:
+            totals.cash_out_minor += move.amount_minor
+    return dict(out)
+
+
+def _exponent(facts: Facts) -> int:
+    return 0 if any(s.currency in ZERO_DECIMAL for s in facts.stores.values()) else 2
+
+
+#: ISO 4217 currencies without minor units that stores here use.
+ZERO_DECIMAL = frozenset({"JPY", "KRW", "ISK", "CLP", "VND", "XOF", "XAF", "HUF"})
+
+
+def exponent_of(currency: str) -> int:
+    return 0 if currency in ZERO_DECIMAL else 2
+
+
+# -- 1. sales summary ---------------------------------------------------------------------------
+
+
+def summary(facts: Facts) -> Table:
+    """Gross, discounts, returns, net, tax, tenders, cash rounding, cash in/out, per currency."""
+    out = table(
+        "summary",
+        "Sales summary",
+        [
+            ("currency", "Currency", "text"),
+            ("figure", "Figure", "text"),
+            ("count", "Count", "count"),
+            ("amount", "Amount", "money"),
+        ],
+        exponent=_exponent(facts),
+    )
+    for currency, t in sorted(fold(facts, "currency").items(), key=lambda kv: str(kv[0])):
+        c = str(currency)
+        out.rows.extend(
+            [
+                (c, "Gross sales", t.sales_count, t.gross_minor),
+                (c, "Discounts", None, t.discounts_minor),
+                (c, "Sales", t.sales_count, t.sales_minor),
+                (c, "Returns", t.returns_count, t.returns_minor),
+                (c, "Net sales", None, t.net_minor),
+                (c, "Tax", None, t.tax_minor),
+                (c, "Net excluding tax", None, t.net_minor - t.tax_minor),
+                (c, "Cash rounding", None, t.rounding_minor),
+                (c, "Cash in", None, t.cash_in_minor),
+                (c, "Cash out", None, t.cash_out_minor),
+                (c, "Voided sales", t.voids_count, None),
+            ]
+        )
+        for kind, (count, amount) in sorted(t.tenders.items()):
+            out.rows.append((c, f"Tender: {kind}", count, amount))
+    return out
+
+
+# -- 2. trends ----------------------------------------------------------------------------------
+
+
+def bucket_of(ts: int, timezone: str, period: Period, granularity: Granularity) -> int:
+    """The index of the bucket a moment falls in: hour of day, day or week of the period."""
+    moment = local(ts, timezone)
+    if granularity == "hour":
+        return moment.hour
+    days = (moment.date() - period.first).days
+    return days if granularity == "day" else days // 7
+
+
+def bucket_labels(period: Period, granularity: Granularity) -> list[str]:
+    if granularity == "hour":
+        return [f"{h:02d}:00" for h in range(24)]
+    if granularity == "day":
+        return [d.isoformat() for d in period.dates()]
+    weeks = (period.days + 6) // 7
+    return [f"week of {(period.first + timedelta(days=7 * w)).isoformat()}" for w in range(weeks)]
+
+
+def net_by_bucket(facts: Facts, period: Period, granularity: Granularity) -> list[int]:
+    """Net sales (sales − returns) per bucket of ``period``."""
+    values = [0] * len(bucket_labels(period, granularity))
+    for sale in facts.sales:
+        tz = facts.stores[sale.at.store_id].timezone
+        index = bucket_of(sale.at.ts, tz, period, granularity)
+        if 0 <= index < len(values):
+            values[index] += sale.total_minor
+    for ret in facts.returns:
+        tz = facts.stores[ret.at.store_id].timezone
+        index = bucket_of(ret.at.ts, tz, period, granularity)
+        if 0 <= index < len(values):
+            values[index] -= ret.refund_minor
+    return values
+
+
+def trends(current: Facts, previous: Facts, period: Period, granularity: Granularity) -> Table:
+    """Net sales per hour of day, day or week, beside the same bucket of the previous period."""
+    out = table(
+        "trends",
+        f"Net sales by {granularity}, against the previous {period.days} day(s)",
+        [
+            ("bucket", granularity.title(), "text"),
+            ("net", "Net sales", "money"),
+            ("previous", "Previous period", "money"),
+            ("change", "Change", "money"),
+            ("change_pct", "Change %", "percent"),
+        ],
+        exponent=_exponent(current),
+    )
+    now = net_by_bucket(current, period, granularity)
+    before = net_by_bucket(previous, period.previous(), granularity)
+    for label, a, b in zip(bucket_labels(period, granularity), now, before, strict=True):
+        pct = None if b == 0 else (Decimal(a - b) * 100 / Decimal(b)).quantize(Decimal("0.1"))
+        out.rows.append((label, a, b, a - b, pct))
+    return out
+
+
+# -- 3. items, categories -------------------------------------------------------------------------
+
+
+def items(facts: Facts, limit: int | None = None) -> Table:
+    """Items by net amount, top sellers first: quantities and money sold and returned."""
+    out = table(
+        "items",
+        "Items and top sellers",
+        [
+            ("item_id", "Item", "text"),
+            ("name", "Name", "text"),
+            ("department", "Category", "text"),
+            ("sold", "Sold", "quantity"),
+            ("returned", "Returned", "quantity"),
+            ("sales", "Sales", "money"),
+            ("returns", "Returns", "money"),
+            ("net", "Net", "money"),
+        ],
+        exponent=_exponent(facts),
+    )
+    rows: dict[str, _ItemRow] = {}
+    for sale in facts.sales:
+        for line in sale.lines:
+            r = rows.setdefault(line.item_id, _ItemRow(line.name, line.department))
+            r.sold += line.quantity
+            r.sales += line.total_minor
+    for ret in facts.returns:
+        for line in ret.lines:
+            r = rows.setdefault(line.item_id, _ItemRow(line.name, line.department))
+            r.returned += line.quantity
+            r.returns += line.total_minor
+    ordered = sorted(rows.items(), key=lambda kv: (-(kv[1].sales - kv[1].returns), kv[0]))
+    for item_id, r in ordered[:limit]:
+        out.rows.append(
+            (item_id, r.name, r.department, _q(r.sold), _q(r.returned), r.sales, r.returns,
+             r.sales - r.returns)
+        )  # fmt: skip
+    return out
+
+
+@dataclass(slots=True)
+class _ItemRow:
+    name: str
+    department: str
+    sold: Decimal = Decimal(0)
+    returned: Decimal = Decimal(0)
+    sales: int = 0
+    returns: int = 0
+
+
+def _q(value: Decimal) -> Decimal:
+    """A quantity without trailing zeros: 3.000 → 3, 0.750 → 0.75."""
+    return value.normalize() if value else Decimal(0)
+
+
+def categories(facts: Facts) -> Table:
+    """Net sales by category (the catalog's department), with each one's share."""
+    out = table(
+        "categories",
+        "Categories",
+        [
+            ("department", "Category", "text"),
+            ("lines", "Lines", "count"),
+            ("net", "Net sales", "money"),
+            ("share", "Share", "percent"),
+        ],
+        exponent=_exponent(facts),
+    )
+    total: dict[str, list[int]] = {}
+    for t in fold(facts).values():
+        for key, (count, amount) in t.departments.items():
+            row = total.setdefault(key, [0, 0])
+            row[0] += count
+            row[1] += amount
+    whole = sum(amount for _, amount in total.values())
+    for key, (count, amount) in sorted(total.items(), key=lambda kv: (-kv[1][1], kv[0])):
+        out.rows.append((key or "(none)", count, amount, _share(amount, whole)))
+    return out
+
+
+def _share(part: int, whole: int) -> Decimal | None:
+    return None if whole == 0 else (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"))
+
+
+# -- 4. tender mix ------------------------------------------------------------------------------
+
+
+def tenders(facts: Facts) -> Table:
+    """Each tender's payments and refunds, net, and share of the net, per currency."""
+    out = table(
+        "tenders",
+        "Tender mix",
+        [
+            ("currency", "Currency", "text"),
+            ("tender", "Tender", "text"),
+            ("payments", "Payments", "count"),
+            ("paid", "Paid", "money"),
+            ("refunded", "Refunded", "money"),
+            ("net", "Net", "money"),
+            ("share", "Share", "percent"),
+        ],
+        exponent=_exponent(facts),
+    )
+    by: dict[tuple[str, str], list[int]] = {}
+    for sale in facts.sales:
+        for kind, amount in sale.tenders:
+            row = by.setdefault((facts.stores[sale.at.store_id].currency, kind), [0, 0, 0])
+            row[0] += 1
+            row[1] += amount
+    for ret in facts.returns:
+        for kind, amount in ret.refunds:
+            row = by.setdefault((facts.stores[ret.at.store_id].currency, kind), [0, 0, 0])
+            row[2] += amount
+    wholes: dict[str, int] = defaultdict(int)
+    for (currency, _), (_, paid, refunded) in by.items():
+        wholes[currency] += paid - refunded
+    for (currency, kind), (count, paid, refunded) in sorted(by.items()):
+        out.rows.append(
+            (
+                currency,
+                kind,
+                count,
+                paid,
+                refunded,
+                paid - refunded,
+                _share(paid - refunded, wholes[currency]),
+            )
+        )
+    return out
+
+
+# -- 5. shift close -----------------------------------------------------------------------------
+
+
+def shifts(facts: Facts) -> Table:
+    """Every shift closed in the period, per register: float, expected, counted, discrepancy —
+    and whether the register's own Z report agrees with the journal to the cent."""
+    out = table(
+        "shifts",
+        "Shift close per register",
+        [
+            ("store", "Store", "text"),
+            ("register", "Register", "text"),
+            ("shift", "Shift", "text"),
+            ("closed", "Closed", "text"),
+            ("float", "Float", "money"),
+            ("expected", "Expected cash", "money"),
+            ("counted", "Counted cash", "money"),
+            ("discrepancy", "Discrepancy", "money"),
+            ("sales", "Sales", "money"),
+            ("returns", "Returns", "money"),
+            ("z_agrees", "Z report agrees", "flag"),
+        ],
+        exponent=_exponent(facts),
+    )
+    folded = fold(facts, "shift")
+    floats = {(o.at.device_id, o.shift_id): o.float_minor for o in facts.shifts_opened}
+    zs = {(z.at.device_id, z.shift_id): z for z in facts.z_reports}
+    for closed in sorted(
+        facts.shifts_closed, key=lambda c: (c.at.store_id, c.at.register, c.at.ts)
+    ):
+        key = (closed.at.device_id, closed.shift_id)
+        t = folded.get(key, Totals())
+        z = zs.get(key)
+        tz = facts.stores[closed.at.store_id].timezone
+        out.rows.append(
+            (
+                closed.at.store_id,
+                closed.at.register,
+                closed.shift_id,
+                local(closed.at.ts, tz).strftime("%Y-%m-%d %H:%M"),
+                floats.get(key),
+                closed.expected_minor,
+                closed.counted_minor,
+                closed.variance_minor,
+                t.sales_minor,
+                t.returns_minor,
+                z is not None and not z_differences(z.body, t),
+            )
+        )
+    return out
+
+
+def z_differences(z: dict[str, object], t: Totals) -> list[str]:
+    """Where the journal's figures for a shift differ from the register's Z report (empty: none)."""
+    mine: dict[str, object] = {
+        "sales_count": t.sales_count,
+        "returns_count": t.returns_count,
+        "voided_sales_count": t.voids_count,
+        "voided_lines_count": t.voided_lines,
+        "sales_minor": t.sales_minor,
+        "returns_minor": t.returns_minor,
+        "discounts_minor": t.discounts_minor,
+        "rounding_minor": t.rounding_minor,
+        "cash_in_minor": t.cash_in_minor,
+        "cash_out_minor": t.cash_out_minor,
+        "by_tender": {k: (c, a) for k, (c, a) in t.tenders.items()},
+        "by_department": {k: (c, a) for k, (c, a) in t.departments.items()},
+        "by_tax_rate": {r: tuple(v) for r, v in t.taxes.items() if any(v)},
+    }
+    theirs: dict[str, object] = {key: z.get(key) for key in mine if not key.startswith("by_")}
+    theirs["by_tender"] = {
+        b["key"]: (b["count"], b["amount_minor"]) for b in _list(z.get("by_tender"))
+    }
+    theirs["by_department"] = {
+        b["key"]: (b["count"], b["amount_minor"]) for b in _list(z.get("by_department"))
+    }
+    theirs["by_tax_rate"] = {
+        Decimal(str(r["rate"])): (r["net_minor"], r["tax_minor"], r["gross_minor"])
+        for r in _list(z.get("by_tax_rate"))
+        if any((r["net_minor"], r["tax_minor"], r["gross_minor"]))
+    }
+    return [key for key in mine if mine[key] != theirs[key]]
+
+
+def _list(value: object) -> list[dict[str, object]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+# -- 6. staff -----------------------------------------------------------------------------------
+
+
+def staff(facts: Facts) -> Table:
+    """Per cashier: sales, voids, discounts, returns and manager overrides."""
+    out = table(
+        "staff",
+        "Staff",
+        [
+            ("cashier", "Cashier", "text"),
+            ("sales_count", "Sales", "count"),
+            ("sales", "Sales amount", "money"),
+            ("voids", "Voids", "count"),
+            ("voided_lines", "Voided lines", "count"),
+            ("discounts", "Discounts", "money"),
+            ("returns_count", "Returns", "count"),
+            ("returns", "Returns amount", "money"),
+            ("overrides", "Overrides", "count"),
+        ],
+        exponent=_exponent(facts),
+    )
+    rows: dict[str, list[int]] = defaultdict(lambda: [0] * 8)
+    for sale in facts.sales:
+        r = rows[sale.cashier or "(unknown)"]
+        r[0] += 1
+        r[1] += sale.total_minor
+        r[3] += sale.voided_lines
+        r[4] += sale.discount_minor
+        r[7] += sale.overrides
+    for void in facts.voids:
+        r = rows[void.cashier]
+        r[2] += 1
+        r[7] += int(void.approved)
+    for ret in facts.returns:
+        r = rows[ret.cashier]
+        r[5] += 1
+        r[6] += ret.refund_minor
+        r[7] += int(ret.approved)
+    for cashier, r in sorted(rows.items()):
+        out.rows.append((cashier, *r))
+    return out
+
+
+# -- 7. loss prevention -------------------------------------------------------------------------
+
+#: The measures loss prevention watches, per store and local day.
+MEASURES = (
+    "voids",
+    "voided_lines",
+    "returns_without_receipt",
+    "manual_discounts",
+    "drawer_opened_without_sale",
+    "manager_overrides",
+)
+#: How many previous same weekdays make a measure's usual level.
+HISTORY_WEEKS = 8
+#: A day is flagged when a measure exceeds mean + SIGMAS × σ of its usual level …
+SIGMAS = 3
+#: … and exceeds the mean by at least this many events (a quiet store's 1 against 0 is no alarm).
+MIN_EXCESS = 3
+
+
+def lp_counts(facts: Facts) -> dict[tuple[str, date], dict[str, int]]:
+    """Each measure per (store, local date)."""
+    counts: dict[tuple[str, date], dict[str, int]] = defaultdict(lambda: dict.fromkeys(MEASURES, 0))
+
+    def day(at: Where) -> dict[str, int]:
+        return counts[(at.store_id, local(at.ts, facts.stores[at.store_id].timezone).date())]
+
+    for void in facts.voids:
+        day(void.at)["voids"] += 1
+        day(void.at)["manager_overrides"] += int(void.approved)
+    for sale in facts.sales:
+        d = day(sale.at)
+        d["voided_lines"] += sale.voided_lines
+        d["manual_discounts"] += sale.manual_discounts
+        d["manager_overrides"] += sale.overrides
+    for ret in facts.returns:
+        d = day(ret.at)
+        d["returns_without_receipt"] += int(not ret.with_receipt)
+        d["manager_overrides"] += int(ret.approved)
+    for opened in facts.drawer_opens:
+        day(opened.at)["drawer_opened_without_sale"] += 1
+    return counts
+
+
+def history_period(period: Period) -> Period:
+    """The period loss prevention reads: the report's, and the 8 weeks before it."""
+    return Period(period.first - timedelta(days=7 * HISTORY_WEEKS), period.last)
+
+
+def loss_prevention(facts: Facts, period: Period) -> Table:
+    """Each measure per store and day, beside its usual level; flagged when well above it.
+
+    The rule: a day's value is flagged when it is above mean + 3σ (population σ) of the same
+    measure on the 8 previous same weekdays at that store (a day without records counts 0), and
+    at least 3 above that mean. ``facts`` must cover :func:`history_period`.
+    """
+    out = table(
+        "loss",
+        "Loss prevention",
+        [
+            ("store", "Store", "text"),
+            ("date", "Date", "text"),
+            ("measure", "Measure", "text"),
+            ("value", "Value", "count"),
+            ("usual", "Usual (mean)", "quantity"),
+            ("threshold", "Flag above", "quantity"),
+            ("flagged", "Flagged", "flag"),
+        ],
+        note=(
+            f"Flagged: above mean + {SIGMAS}σ of the previous {HISTORY_WEEKS} same weekdays,"
+            f" and at least {MIN_EXCESS} above the mean."
+        ),
+    )
+    counts = lp_counts(facts)
+    empty = dict.fromkeys(MEASURES, 0)
+    for store_id in sorted(facts.stores):
+        for day in period.dates():
+            today = counts.get((store_id, day), empty)
+            history = [
+                counts.get((store_id, day - timedelta(days=7 * w)), empty)
+                for w in range(1, HISTORY_WEEKS + 1)
+            ]
+            for measure in MEASURES:
+                past = [h[measure] for h in history]
+                mean, sigma = fmean(past), pstdev(past)
+                threshold = max(mean + SIGMAS * sigma, mean + MIN_EXCESS)
+                value = today[measure]
+                if value == 0 and mean == 0:
+                    continue
+                out.rows.append(
+                    (
+                        store_id,
+                        day.isoformat(),
+                        measure.replace("_", " "),
+                        value,
+                        Decimal(str(round(mean, 2))),
+                        Decimal(str(round(threshold, 2))),
+                        value > threshold,
+                    )
+                )
+    return out
+
+
+# -- 8. taxes -----------------------------------------------------------------------------------
+
+
+def taxes(facts: Facts) -> Table:
+    """Net, tax and gross per rate: sales minus refunds, per currency."""
+    out = table(
+        "taxes",
+        "Taxes by rate",
+        [
+            ("currency", "Currency", "text"),
+            ("rate", "Rate", "quantity"),
+            ("net", "Net", "money"),
+            ("tax", "Tax", "money"),
+            ("gross", "Gross", "money"),
+        ],
+        exponent=_exponent(facts),
+    )
+    for currency, t in sorted(fold(facts, "currency").items(), key=lambda kv: str(kv[0])):
+        for rate, (net, tax, gross) in sorted(t.taxes.items()):
+            out.rows.append((str(currency), rate, net, tax, gross))
+    return out
+
+
+# -- 9. stock counts ----------------------------------------------------------------------------
+
+
+def stock(facts: Facts) -> Table:
+    """The latest RFID count of each item per store in the period: expected, counted, variance;
+    shrink is the units missing (a negative variance)."""
+    out = table(
+        "stock",
+        "Stock counts (RFID variance)",
+        [
+            ("store", "Store", "text"),
+            ("gtin", "Item (GTIN)", "text"),
+            ("expected", "Expected", "count"),
+            ("counted", "Counted", "count"),
+            ("variance", "Variance", "count"),
+            ("shrink", "Shrink", "count"),
+            ("counted_at", "Counted", "text"),
+        ],
+    )
+    latest: dict[tuple[str, str], tuple[int, int, int]] = {}
+    for count in sorted(facts.stock_counts, key=lambda c: c.at.ts):
+        lines = count.body.get("lines")
+        for line in lines if isinstance(lines, list) else []:
+            if not isinstance(line, dict):
+                continue
+            expected, counted = line.get("expected"), line.get("counted")
+            if type(expected) is int and type(counted) is int:
+                latest[(count.at.store_id, str(line.get("gtin", "")))] = (
+                    expected,
+                    counted,
+                    count.at.ts,
+                )
+    for (store_id, gtin), (expected, counted, ts) in sorted(latest.items()):
+        tz = facts.stores[store_id].timezone
+        out.rows.append(
+            (
+                store_id,
+                gtin,
+                expected,
+                counted,
+                counted - expected,
+                max(0, expected - counted),
+                local(ts, tz).strftime("%Y-%m-%d %H:%M"),
+            )
+        )
+    return out
+
+
+# -- 10. store comparison -----------------------------------------------------------------------
+
+
+def stores(facts: Facts) -> Table:
+    """Every store in scope side by side, those without a sale too."""
+    out = table(
+        "stores",
+        "Store comparison",
+        [
+            ("store", "Store", "text"),
+            ("name", "Name", "text"),
+            ("currency", "Currency", "text"),
+            ("sales_count", "Sales", "count"),
+            ("net", "Net sales", "money"),
+            ("average", "Average sale", "money"),
+            ("discounts", "Discounts", "money"),
+            ("returns", "Returns", "money"),
+            ("voids", "Voids", "count"),
+            ("tax", "Tax", "money"),
+        ],
+        exponent=_exponent(facts),
+    )
+    folded = fold(facts, "store")
+    for store_id, info in sorted(facts.stores.items()):
+        t = folded.get(store_id, Totals())
+        average = t.sales_minor // t.sales_count if t.sales_count else 0
+        out.rows.append(
+            (
+                store_id,
+                info.name,
+                info.currency,
+                t.sales_count,
+                t.net_minor,
+                average,
+                t.discounts_minor,
+                t.returns_minor,
+                t.voids_count,
+                t.tax_minor,
+            )
+        )
+    return out
