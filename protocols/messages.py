@@ -28,6 +28,7 @@ from pydantic import (
 from protocols.limits import (
     INT64_MAX,
     INT64_MIN,
+    MAP_ENTRIES,
     Count,
     Identifier,
     JsonObject,
@@ -105,6 +106,10 @@ def _absent(value: object) -> bool:
     return value is None
 
 
+def _empty(value: object) -> bool:
+    return not value
+
+
 class JournalBatch(Message):
     """Consecutive journal records, oldest first, sent at QoS 1."""
 
@@ -157,6 +162,12 @@ class State(Message):
     app_release: str = ""
     slot: str = ""
     peripherals: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # sha256 of each top-level key of the applied configuration (protocols.store_config): the
+    # console compares them with the effective desired document's for drift. Left out of the
+    # wire when empty, so a device without a configuration sends what v1 always was.
+    config_hashes: Annotated[dict[Identifier, Hex64], Field(max_length=MAP_ENTRIES)] = Field(
+        default_factory=dict, exclude_if=_empty
+    )
 
 
 class Telemetry(Message):
