@@ -45,6 +45,9 @@ class Action(StrEnum):
     OPERATORS_WRITE = "operators:write"
     TOKENS_WRITE = "tokens:write"  # one's own API tokens
     AUDIT_READ = "audit:read"
+    REPORTS_READ = "reports:read"  # store owners' reports, their charts and CSV (issue 13)
+    ALERTS_READ = "alerts:read"  # fleet alerts and lag/backlog history
+    ALERTS_ACK = "alerts:ack"  # acknowledge an alert (audited); it still clears by itself
 
 
 class Scope(StrEnum):
@@ -62,6 +65,7 @@ class Scope(StrEnum):
 A = Action
 _VIEWER = frozenset(
     {A.DEVICES_READ, A.ENROLMENTS_READ, A.CATALOG_READ, A.SALES_READ, A.ROLLOUTS_READ}
+    | {A.REPORTS_READ, A.ALERTS_READ}
 )
 _OPERATOR = _VIEWER | {
     A.DEVICES_WRITE,
@@ -70,6 +74,7 @@ _OPERATOR = _VIEWER | {
     A.CATALOG_WRITE,
     A.TOKENS_WRITE,
     A.ROLLOUTS_WRITE,
+    A.ALERTS_ACK,
 }
 _TENANT_ADMIN = _OPERATOR | {
     A.STORES_WRITE,
@@ -90,7 +95,9 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 #: ``tokens:write``: a leaked token cannot mint itself successors.
 SCOPE_ACTIONS: dict[Scope, frozenset[Action]] = {
     Scope.READ: _VIEWER,
-    Scope.DEVICES: frozenset({A.DEVICES_READ, A.DEVICES_WRITE, A.COMMANDS_SEND}),
+    Scope.DEVICES: frozenset(
+        {A.DEVICES_READ, A.DEVICES_WRITE, A.COMMANDS_SEND, A.ALERTS_READ, A.ALERTS_ACK}
+    ),
     Scope.ENROLMENTS: frozenset({A.ENROLMENTS_READ, A.ENROLMENTS_WRITE}),
     Scope.CATALOG: frozenset({A.CATALOG_READ, A.CATALOG_WRITE}),
     Scope.ROLLOUTS: frozenset({A.ROLLOUTS_READ, A.ROLLOUTS_WRITE, A.RELEASES_PUBLISH}),
@@ -222,7 +229,12 @@ OperatorsRead = Annotated[Principal, require(Action.OPERATORS_READ)]
 OperatorsWrite = Annotated[Principal, require(Action.OPERATORS_WRITE)]
 TokensWrite = Annotated[Principal, require(Action.TOKENS_WRITE)]
 AuditRead = Annotated[Principal, require(Action.AUDIT_READ)]
+ReportsRead = Annotated[Principal, require(Action.REPORTS_READ)]
+AlertsRead = Annotated[Principal, require(Action.ALERTS_READ)]
+AlertsAck = Annotated[Principal, require(Action.ALERTS_ACK)]
 
 DevicesPage = Annotated[Principal, page(Action.DEVICES_READ)]
 EnrolmentsPage = Annotated[Principal, page(Action.ENROLMENTS_READ)]
 RolloutsPage = Annotated[Principal, page(Action.ROLLOUTS_READ)]
+ReportsPage = Annotated[Principal, page(Action.REPORTS_READ)]
+AlertsPage = Annotated[Principal, page(Action.ALERTS_READ)]
