@@ -57,3 +57,5 @@ class EventKind(StrEnum):
     APP_RECOVERED = "app.recovered"  # it runs healthy again after a crash loop
     APP_RESTARTED = "app.restarted"  # the agent started it again (crash, hang, command)
     RELEASE_PROGRESS = "release.progress"  # a release's state on the device (release_bundle)
+    CONFIG_APPLIED = "config.applied"  # a configuration version applied (live or by restart)
+    CONFIG_REFUSED = "config.refused"  # a configuration refused on the device; the last good stays
