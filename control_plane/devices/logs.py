@@ -5,11 +5,11 @@ How it works: the fleet agent POSTs the tail of the register's log (at most 1 Mi
 its id, which the agent returns in the command's result. Bulk data goes over HTTPS with only a
 pointer on MQTT (ARCHITECTURE.md). Operators list a device's uploads and read one by id.
 
-Who may: reading is an operator's ``devices:read`` (``policy.DevicesRead``), and only for a device
-of the operator's own tenant (another tenant's device is not found, as everywhere). The upload
-takes the device's word for now: the device's own assertion (``device_auth.OwnDeviceDep``) belongs
-in front of it; the agent already sends it when enrolled, and the switch waits for the agent's
-tests to run as an enrolled appliance on the mTLS broker (issue 10's note).
+Who may: the upload is the device's own, proven by its assertion (``device_auth.OwnDeviceDep``:
+signed with its key for this request, its current certificate, never replayed, and the path's
+``{device_id}`` must be the signer's, else 403): no one can plant logs under another device's
+name. Reading is an operator's ``devices:read`` (``policy.DevicesRead``), and only for a device
+of the operator's own tenant (another tenant's device is not found, as everywhere).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from control_plane.db.tables import metadata
 from control_plane.dependencies import get_engine
 from control_plane.devices import service
+from control_plane.devices.device_auth import OWN_DEVICE_REFUSALS, OwnDeviceDep
 from control_plane.devices.errors import DeviceNotFound, RegistryError
 from control_plane.inputs import DeviceIdPath
 from control_plane.operators.policy import DevicesRead
@@ -112,14 +113,15 @@ class LogTextOut(LogOut):
 @router.post(
     "/devices/{device_id}/logs",
     status_code=status.HTTP_201_CREATED,
-    responses=problem_responses(DeviceNotFound),
+    responses=problem_responses(*OWN_DEVICE_REFUSALS),
 )
-async def upload_log(device_id: DeviceIdPath, body: LogUploadIn, engine: Engine) -> LogOut:
-    """Keep an appliance's uploaded log (the ``logs.upload`` command) and answer its id."""
-    await service.get_device(engine, device_id=device_id)
+async def upload_log(body: LogUploadIn, engine: Engine, device: OwnDeviceDep) -> LogOut:
+    """Keep an appliance's uploaded log (the ``logs.upload`` command) and answer its id.
+
+    Only the device itself may upload (its assertion, for its own ``{device_id}``)."""
     row = {
         "id": uuid.uuid4().hex,
-        "device_id": device_id,
+        "device_id": device.device_id,
         "source": body.source,
         "text": body.text,
         "bytes": len(body.text.encode()),

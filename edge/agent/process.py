@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.agent.commands import CommandRefused, CommandRunner
 from edge.agent.events import EventOutbox
@@ -45,6 +45,9 @@ from edge.agent.supervisor import Supervisor, SupervisorSettings
 from edge.enrolment.stored import load_enrolment, mqtt_tls_context, pinned_context
 from protocols.broker_url import BrokerAddress, parse_broker_url
 from protocols.messages import Command, CommandResult
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -251,13 +254,15 @@ class FleetAgentProcess:
             raise CommandRefused(
                 "no control plane to upload to: set STOREFLEET_AGENT_CONTROL_PLANE_URL"
             )
-        auth = None
-        if identity.identity_dir is not None:
-            # imported when first used: signing needs cryptography (~9 MB the agent does not
-            # carry between uploads; see the module docstring)
-            from edge.enrolment.device_auth import DeviceAuth
+        # imported when first used: signing needs cryptography (~9 MB the agent does not
+        # carry between uploads; see the module docstring)
+        from edge.enrolment.device_auth import FIXED_IDENTITY_SUBDIR, DeviceAuth, device_auth_at
 
+        auth: httpx.Auth | None
+        if identity.identity_dir is not None:
             auth = DeviceAuth(identity.identity_dir)
+        else:  # a fixed device id signs with the identity issued into its data dir (the demo's)
+            auth = device_auth_at(self.settings.data_dir / FIXED_IDENTITY_SUBDIR)
         return await upload_logs(
             control_plane_url=identity.control_plane_url,
             device_id=identity.device_id,

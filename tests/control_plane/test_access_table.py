@@ -322,8 +322,8 @@ TABLE: tuple[Row, ...] = (
     Row("GET", "/api/ca.pem", "open", None, 200, fixed("/api/ca.pem")),
     Row("GET", "/api/crl.pem", "open", None, 200, fixed("/api/crl.pem")),
     Row("POST", "/api/crl/refresh", "api", A.CA_WRITE, 200, fixed("/api/crl/refresh")),
-    # device logs (issue 10): uploads are a device route, reads an operator's
-    Row("POST", "/api/devices/{device_id}/logs", "device", DEVICE, 401, named(DEVICES + "/logs", body={"text": "x"}), pending="the upload does not check the device's assertion yet (control_plane/devices/logs.py)"),
+    # device logs: uploads are the device's own (its assertion), reads an operator's
+    Row("POST", "/api/devices/{device_id}/logs", "device", DEVICE, 401, named(DEVICES + "/logs", body={"text": "x"})),
     Row("GET", "/api/devices/{device_id}/logs", "api", A.DEVICES_READ, 200, named(DEVICES + "/logs"), 404),
     Row("GET", "/api/devices/{device_id}/logs/{log_id}", "api", A.DEVICES_READ, 404, named(DEVICES + "/logs/" + "0" * 32), 404),
     # operators

@@ -20,8 +20,11 @@ import pytest
 
 from control_plane.db.engine import make_engine
 from control_plane.devices import service as registry
+from edge.enrolment.device_auth import FIXED_IDENTITY_SUBDIR
 from protocols.messages import Event, State
 from protocols.vocabulary import EventKind
+from provisioning.ca import CertificateAuthority
+from tests.control_plane.devices.device_harness import issued_identity
 from tests.harness.appliance import InProcessAppliance
 from tests.harness.cloud import Cloud
 from tests.harness.control_plane import served_control_plane
@@ -116,9 +119,10 @@ async def test_sigkill_the_register_mid_stream(
 
 
 async def test_a_register_that_crashes_on_start(
-    database_url: str, mosquitto: Mosquitto, tmp_path: Path
+    database_url: str, mosquitto: Mosquitto, fleet_ca: CertificateAuthority, tmp_path: Path
 ) -> None:
-    """Crash loop after N starts; the agent stays online, answers, uploads the register's logs."""
+    """Crash loop after N starts; the agent stays online, answers, uploads the register's logs
+    (signed with the identity the fleet CA issued into its data directory, as the demo does)."""
     device_id = new_device_id()
     appliance = AgentProcess(
         workdir=tmp_path / "appliance",
@@ -134,6 +138,12 @@ async def test_a_register_that_crashes_on_start(
         cloud.client() as operator,
     ):
         await register_device(database_url, device_id)
+        await issued_identity(
+            cloud.app.state.engine,
+            fleet_ca,
+            device_id=device_id,
+            identity_dir=appliance.data_dir / FIXED_IDENTITY_SUBDIR,
+        )
         appliance.control_plane_url = cloud.url
         async with asyncio.timeout(GUARD_S), control_plane(mosquitto.url, device_id) as cp:
             appliance.start()
