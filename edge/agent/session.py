@@ -1,8 +1,9 @@
 """The agent's MQTT session: state and events up, commands down, on the device's own subtree.
 
 How it works: :meth:`FleetAgent.run` connects (client id ``{device}-agent``, so it never kicks
-the replicator's ``{device}`` session off the broker), subscribes ``cmd`` at QoS 1 and runs the
-state publisher and the command loop in one TaskGroup. Every wait on the broker is bounded by
+the replicator's ``{device}`` session off the broker), subscribes ``cmd`` at QoS 1 (and the
+retained ``config``, handed to ``on_config`` as it comes) and runs the state publisher and the
+command loop in one TaskGroup. Every wait on the broker is bounded by
 :class:`~edge.agent.mqtt_link.MqttLink`, never by aiomqtt's ``wait_for``, which on Python 3.11
 can swallow the cancel that stops the agent. A lost connection ends the session; the
 next connect waits a jittered, doubling backoff (reset once a session got going). The session is
@@ -18,6 +19,7 @@ import asyncio
 import logging
 import random
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiomqtt
@@ -59,18 +61,21 @@ class FleetAgent:
         tls_context: ssl.SSLContext | None = None,
         settings: AgentSettings | None = None,
         events: EventOutbox | None = None,
+        on_config: Callable[[bytes, str], None] | None = None,
     ) -> None:
         self.device_id = device_id
         self.broker = broker
         self.commands = commands
         self.state = state
         self.events = events
+        self.on_config = on_config  # the retained ``config`` (edge.agent.configuration)
         self.tls_context = tls_context  # read at every connect: a renewal replaces it
         self.settings = settings or AgentSettings()
         self.connected = asyncio.Event()
         self._reconnect = asyncio.Event()
         self._cmd_topic = device_topic(device_id, Channel.CMD)
         self._result_topic = device_topic(device_id, Channel.CMD_RESULT)
+        self._config_topic = device_topic(device_id, Channel.CONFIG)
 
     async def run(self) -> None:
         """Connect, serve, reconnect with jittered backoff; returns only when cancelled."""
@@ -113,6 +118,8 @@ class FleetAgent:
 
     async def _serve(self, link: MqttLink) -> None:
         await link.subscribe(self._cmd_topic, qos=1)
+        if self.on_config is not None:  # retained: the latest arrives at every (re)connect
+            await link.subscribe(self._config_topic, qos=1)
         self.connected.set()
         log.info("device %s: agent connected to %s", self.device_id, self.broker.url)
         self._reconnect.clear()
@@ -130,6 +137,9 @@ class FleetAgent:
     async def _command_loop(self, link: MqttLink) -> None:
         command_topic = device_topic(self.device_id, Channel.CMD)
         async for message in link.messages:
+            if self.on_config is not None and str(message.topic) == self._config_topic:
+                self.on_config(_payload(message.payload), self._config_topic)
+                continue
             if str(message.topic) != command_topic:
                 # a broker that leaks other topics into our subscription (the embedded amqtt
                 # does with retained messages) must not make us answer for someone else
@@ -140,3 +150,7 @@ class FleetAgent:
                 payload = str(payload).encode()
             result = await self.commands.handle(bytes(payload), topic=str(message.topic))
             await link.publish(self._result_topic, encode(result), qos=1)
+
+
+def _payload(payload: object) -> bytes:
+    return bytes(payload) if isinstance(payload, bytes | bytearray) else str(payload).encode()

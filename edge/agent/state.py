@@ -56,6 +56,7 @@ class StatePublisher:
         self.topic = device_topic(device_id, Channel.STATE)
         self.app_release = app_release
         self.config_version = config_version
+        self.config_hashes: dict[str, str] = {}  # of the applied configuration, per key
         self.slot = slot
         self.published = 0
         self._health = health
@@ -75,6 +76,7 @@ class StatePublisher:
             app_release=self.app_release,
             slot=self.slot,
             peripherals=peripherals,
+            config_hashes=self.config_hashes,
         )
 
     async def run(self, link: MqttLink) -> None:
@@ -84,7 +86,7 @@ class StatePublisher:
         while True:
             self._poked.clear()
             message = self.state()
-            key = significant(message.peripherals)
+            key = f"{message.config_version} {significant(message.peripherals)}"
             now = time.monotonic()
             why = (
                 "connect"
