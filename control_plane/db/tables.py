@@ -48,6 +48,17 @@ stores = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# A store's tags name the groups it belongs to: configuration layers ("store group") and rollout
+# targets both select stores by tag, so the tags live beside the store, once.
+store_tags = Table(
+    "store_tags",
+    metadata,
+    Column("store_id", String(64), ForeignKey("stores.id"), nullable=False),
+    Column("tag", String(64), nullable=False),
+    PrimaryKeyConstraint("store_id", "tag"),
+    Index("ix_store_tags_tag", "tag"),
+)
+
 devices = Table(
     "devices",
     metadata,

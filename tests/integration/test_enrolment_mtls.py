@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import ssl
 import uuid
 from collections.abc import AsyncIterator
@@ -20,8 +19,6 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-import zxingcpp
-from PIL import Image
 from sqlalchemy import select
 
 from control_plane.db.tables import devices, sales
@@ -47,6 +44,7 @@ from tests.control_plane.provisioning.fleet_harness import (
     served_fleet,
     tls_refusal,
 )
+from tests.harness.scan import read_qr_codes
 from tests.harness.services import Mosquitto, wait_until
 
 pytestmark = pytest.mark.services
@@ -98,9 +96,8 @@ async def _scan(fleet: Fleet, created: dict[str, str]) -> str:
     """Print the QR as PNG and read it back the way a scanner would."""
     png = await fleet.api.get(created["qr_png_url"])
     assert png.status_code == 200, png.text
-    barcodes = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
-    assert len(barcodes) == 1
-    return str(barcodes[0].text)
+    (text,) = read_qr_codes(png.content)
+    return text
 
 
 async def _enrol_appliance(fleet: Fleet, identity_dir: Path, **fields: str) -> EnrolmentResult:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import zxingcpp
-from PIL import Image
 from playwright.async_api import Browser, Dialog, Locator, Page, expect
 
 from control_plane.operators.principal import Role
@@ -24,13 +21,14 @@ from tests.control_plane.provisioning.fleet_harness import (
 )
 from tests.harness.browser import ARTIFACTS, chromium
 from tests.harness.control_plane import Session, served_control_plane
+from tests.harness.scan import read_qr_codes
 from tests.harness.services import Mosquitto
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
 
 
 def _qr_texts(png: bytes) -> list[str]:
-    return [result.text for result in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+    return read_qr_codes(png)
 
 
 async def _accept(dialog: Dialog) -> None:

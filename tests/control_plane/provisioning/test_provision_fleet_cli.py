@@ -6,14 +6,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
-import zxingcpp
 from click.testing import Result
-from PIL import Image
 from typer.testing import CliRunner
 
 from provisioning.enrolment import parse_qr
 from storefleet.cli import app
 from tests.control_plane.provisioning.fleet_harness import STORE, TENANT, Fleet
+from tests.harness.scan import read_qr_codes
 
 pytestmark = [
     pytest.mark.services,
@@ -51,7 +50,7 @@ async def test_enrol_create_saves_a_scannable_qr_and_a_sheet(fleet: Fleet, tmp_p
     )  # fmt: skip
 
     assert result.exit_code == 0, result.output
-    payload = parse_qr(zxingcpp.read_barcodes(Image.open(png))[0].text)
+    payload = parse_qr(read_qr_codes(png.read_bytes())[0])
     assert (payload.store_id, payload.control_plane_url) == (STORE, fleet.url)
     assert pdf.read_bytes().startswith(b"%PDF")
     pending = (await fleet.api.get("/api/enrolments", params={"state": "pending"})).json()

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import zxingcpp
-from PIL import Image
 from sqlalchemy import select
 
 from control_plane.db.tables import sales
@@ -23,6 +20,7 @@ from control_plane.provisioning.mqtt_identity import ensure_control_plane_identi
 from protocols.broker_url import parse_broker_url
 from provisioning.ca import CertificateAuthority
 from tests.control_plane.provisioning.fleet_harness import Fleet
+from tests.harness.scan import read_qr_codes
 
 
 @contextlib.asynccontextmanager
@@ -51,9 +49,8 @@ async def scanned_qr(fleet: Fleet, created: dict[str, Any]) -> str:
     """Print the QR as PNG and read it back the way a 2D scanner would."""
     png = await fleet.api.get(created["qr_png_url"])
     assert png.status_code == 200, png.text
-    barcodes = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
-    assert len(barcodes) == 1
-    return str(barcodes[0].text)
+    (text,) = read_qr_codes(png.content)
+    return text
 
 
 async def cloud_sales(fleet: Fleet, device_id: str) -> list[tuple[str, str]]:
