@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from storefleet.release_cli import app as release_app
 from storefleet.sides import APPLIANCE, CLOUD, SIDES, Side, installed, refusal
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app = typer.Typer(
 )
 for _side in installed():
     app.add_typer(_side.app())  # no name: the side's commands sit at the top level
+app.add_typer(release_app)  # storefleet release …: needs only the shared packages
 
 
 def _logging(verbose: bool) -> None:

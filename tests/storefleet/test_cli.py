@@ -29,6 +29,7 @@ def test_the_product_command_offers_every_command_of_both_sides() -> None:
         "enrol",
         "agent",
         "appliance",
+        "release",  # storefleet release: shared, whichever sides are installed
     }
     assert "not installed" not in result.output
 
