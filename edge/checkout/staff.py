@@ -1,11 +1,13 @@
 """Employees, PINs, lockout, manager approval and the idle auto-lock, as pure functions.
 
-How it works: a PIN is stored as ``PinHash`` (scrypt with a per-employee salt); ``check_pin``
-compares in constant time. Sign-in is a pure state transition over ``LockoutState``: the
-caller (the ledger) stores the returned state and passes it back next time, and passes ``now`` —
-nothing here reads the clock. Five wrong PINs lock the employee until ``now + lock_for`` or a
-manager reset. A manager approval is a value (``Approval``) that the cart and returns accept;
-when one is missing they return ``ApprovalRequired`` saying which role must approve what.
+How it works: a PIN is stored as ``PinHash`` (scrypt with a per-employee salt; a store file's form)
+or ``Argon2Pin`` (an argon2id PHC string: what the control plane's configuration delivers,
+:mod:`protocols.store_config`); ``check_pin`` compares in constant time. Sign-in is a pure state
+transition over ``LockoutState``: the caller (the ledger) stores the returned state and passes it
+back next time, and passes ``now`` — nothing here reads the clock. Five wrong PINs lock the
+employee until ``now + lock_for`` or a manager reset. A manager approval is a value (``Approval``)
+that the cart and returns accept; when one is missing they return ``ApprovalRequired`` saying which
+role must approve what.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeAlias
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 
 class Role(enum.IntEnum):
@@ -37,6 +42,18 @@ class PinHash:
     p: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class Argon2Pin:
+    """An argon2id PHC string (``$argon2id$v=19$m=…,t=…,p=…$salt$hash``), salt and costs inside."""
+
+    phc: str
+
+
+StoredPin: TypeAlias = PinHash | Argon2Pin
+#: Verifies whatever costs the PHC string names (the schema bounds them).
+_ARGON2 = PasswordHasher()
+
+
 def hash_pin(pin: str, *, salt: bytes | None = None, n: int = 2**14, r: int = 8) -> PinHash:
     """Hash a PIN with scrypt; a fresh 16-byte salt unless one is given (tests pin it)."""
     salt = secrets.token_bytes(16) if salt is None else salt
@@ -44,8 +61,13 @@ def hash_pin(pin: str, *, salt: bytes | None = None, n: int = 2**14, r: int = 8)
     return PinHash(salt=salt, digest=digest, n=n, r=r, p=1)
 
 
-def check_pin(pin: str, stored: PinHash) -> bool:
+def check_pin(pin: str, stored: StoredPin) -> bool:
     """Whether ``pin`` matches, compared in constant time."""
+    if isinstance(stored, Argon2Pin):
+        try:
+            return _ARGON2.verify(stored.phc, pin)
+        except (VerificationError, InvalidHashError):
+            return False
     digest = hashlib.scrypt(
         pin.encode(), salt=stored.salt, n=stored.n, r=stored.r, p=stored.p, dklen=32
     )
@@ -59,7 +81,7 @@ class Employee:
     id: str
     name: str
     role: Role
-    pin: PinHash
+    pin: StoredPin
 
 
 @dataclass(frozen=True, slots=True)
