@@ -13,7 +13,7 @@ socket is :mod:`edge.agent.register_link` (the agent's side) and :mod:`edge.regi
 the reader counts and drops: a bad line never ends the connection.
 
     register → agent   hello      {pid, release, device_id, register_id}
-    register → agent   heartbeat  {ts, ready, sales, replication, peripherals}
+    register → agent   heartbeat  {ts, ready, sales, replication, peripherals, lease?}
     agent → register   command    {id, name, args}
     register → agent   result     {id, ok, result, error}
 """
@@ -72,6 +72,20 @@ class ReplicationHealth(BaseModel):
     refusal: str | None = None  # the cloud refuses this journal: the alarm
 
 
+class UpdateLease(BaseModel):
+    """The register asks the agent not to switch releases now: a cart or a payment is open.
+
+    ``expires_at`` (ms since the epoch) bounds it; the agent also gives up waiting after its own
+    ``release_lease_max_s``, so a lease never blocks an update forever.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owner: str = Field(min_length=1, max_length=64)  # who holds it: a register, a till
+    reason: str = Field(max_length=200)  # what is open: "sale s-123 in payment"
+    expires_at: int  # ms since the epoch
+
+
 class Heartbeat(_Message):
     """The register is alive; ``ready`` once it can sell (kiosk serving, register started)."""
 
@@ -82,6 +96,7 @@ class Heartbeat(_Message):
     sales: SalesHealth = Field(default_factory=SalesHealth)
     replication: ReplicationHealth = Field(default_factory=ReplicationHealth)
     peripherals: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    lease: UpdateLease | None = None  # held while a sale is open (release installs wait)
 
 
 class CommandRequest(_Message):

@@ -62,6 +62,7 @@ class FleetAgent:
         settings: AgentSettings | None = None,
         events: EventOutbox | None = None,
         on_config: Callable[[bytes, str], None] | None = None,
+        on_release: Callable[[bytes, str], None] | None = None,
     ) -> None:
         self.device_id = device_id
         self.broker = broker
@@ -69,6 +70,7 @@ class FleetAgent:
         self.state = state
         self.events = events
         self.on_config = on_config  # the retained ``config`` (edge.agent.configuration)
+        self.on_release = on_release  # the retained ``release`` (edge.agent.releases)
         self.tls_context = tls_context  # read at every connect: a renewal replaces it
         self.settings = settings or AgentSettings()
         self.connected = asyncio.Event()
@@ -76,6 +78,7 @@ class FleetAgent:
         self._cmd_topic = device_topic(device_id, Channel.CMD)
         self._result_topic = device_topic(device_id, Channel.CMD_RESULT)
         self._config_topic = device_topic(device_id, Channel.CONFIG)
+        self._release_topic = device_topic(device_id, Channel.RELEASE)
 
     async def run(self) -> None:
         """Connect, serve, reconnect with jittered backoff; returns only when cancelled."""
@@ -120,6 +123,8 @@ class FleetAgent:
         await link.subscribe(self._cmd_topic, qos=1)
         if self.on_config is not None:  # retained: the latest arrives at every (re)connect
             await link.subscribe(self._config_topic, qos=1)
+        if self.on_release is not None:  # retained too: a device offline for a rollout catches up
+            await link.subscribe(self._release_topic, qos=1)
         self.connected.set()
         log.info("device %s: agent connected to %s", self.device_id, self.broker.url)
         self._reconnect.clear()
@@ -139,6 +144,9 @@ class FleetAgent:
         async for message in link.messages:
             if self.on_config is not None and str(message.topic) == self._config_topic:
                 self.on_config(_payload(message.payload), self._config_topic)
+                continue
+            if self.on_release is not None and str(message.topic) == self._release_topic:
+                self.on_release(_payload(message.payload), self._release_topic)
                 continue
             if str(message.topic) != command_topic:
                 # a broker that leaks other topics into our subscription (the embedded amqtt

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +32,9 @@ from protocols.topics import validate_device_id
 ENV_PREFIX = "STOREFLEET_AGENT_"
 ENV_SETTINGS_FILE = f"{ENV_PREFIX}SETTINGS_FILE"
 DEFAULT_DATA_DIR = Path("/var/lib/storefleet")
+_RAW_KEY = re.compile(r"[A-Za-z0-9_-]{43}")
+#: Settings given in the environment as JSON lists.
+_JSON_LISTS = ("register_argv", "trusted_release_keys")
 
 
 class AgentSettingsRefused(ValueError):  # noqa: N818 - named for what the operator is told
@@ -109,6 +113,27 @@ class FleetAgentSettings(BaseModel):
     renewal_check_s: float = Field(
         default=6 * 3600.0, gt=0, description="how often the certificate's expiry is looked at"
     )
+    # -- releases (edge.agent.releases) ---------------------------------------------------------
+    trusted_release_keys: tuple[str, ...] = Field(
+        default=(),
+        description="Ed25519 public keys (base64url, from storefleet release keygen) a release"
+        " bundle must be signed by; several at once for rotation; none: every release refused",
+    )
+    release_health_window_s: float = Field(
+        default=120.0, gt=0, description="a new release must stay healthy this long to commit"
+    )
+    release_max_lag_s: float = Field(
+        default=300.0, gt=0, description="replication lag above this fails the health window"
+    )
+    release_lease_max_s: float = Field(
+        default=900.0, gt=0, description="longest wait for the register's update lease (a sale)"
+    )
+    release_download_timeout_s: float = Field(
+        default=1800.0, gt=0, description="deadline for a bundle's download (with resumes)"
+    )
+    release_install_timeout_s: float = Field(
+        default=600.0, gt=0, description="deadline for verifying and installing into a slot"
+    )
 
     @field_validator("device_id")
     @classmethod
@@ -118,6 +143,20 @@ class FleetAgentSettings(BaseModel):
                 validate_device_id(value)
             except UnknownTopic as err:
                 raise ValueError(err.reason) from err
+        return value
+
+    @field_validator("trusted_release_keys")
+    @classmethod
+    def _release_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # the shape only: loading the keys needs cryptography, which the agent imports when a
+        # release arrives, not at start (see edge.agent.process)
+        for index, text in enumerate(value):
+            if not (_RAW_KEY.fullmatch(text.strip()) or text.strip().startswith("-----BEGIN")):
+                msg = (
+                    f"key {index + 1} is neither a base64url Ed25519 public key (43 characters,"
+                    " as storefleet release keygen prints it) nor a PEM public key"
+                )
+                raise ValueError(msg)
         return value
 
     @field_validator("broker_url")
@@ -189,7 +228,7 @@ def _from_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[
             hint = f" (did you mean {ENV_PREFIX}{near[0].upper()}?)" if near else ""
             unknown.append(f"{name}: unknown setting{hint}; remove it or correct its name")
             continue
-        values[key] = json.loads(value) if key == "register_argv" else value
+        values[key] = json.loads(value) if key in _JSON_LISTS else value
     return values, unknown
 
 
