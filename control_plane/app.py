@@ -41,6 +41,7 @@ from control_plane.provisioning.errors import refusal_problem
 from control_plane.provisioning.mqtt_identity import ensure_control_plane_identity
 from control_plane.provisioning.router import router as provisioning_router
 from control_plane.provisioning.settings import ProvisioningSettings
+from control_plane.reports.router import router as reports_router
 from control_plane.sales.router import router as sales_router
 from control_plane.settings import ControlPlaneSettings
 from control_plane.supervision import background_tasks
@@ -103,6 +104,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(console_router)
     app.include_router(operators_router)  # login pages, tokens, audit (issue 9)
     app.include_router(health_router)
+    app.include_router(reports_router)  # store owners' reports, charts and CSV (issue 13)
     app.mount("/metrics", metrics_app(settings.metrics_networks))
     install_problem_handlers(app, translations={EnrolmentRefused: refusal_problem})
     document_guards(app)  # 401/403/429 and how to authenticate, on every guarded operation
