@@ -303,6 +303,9 @@ TABLE: tuple[Row, ...] = (
     # sales
     Row("GET", "/api/sales", "api", A.SALES_READ, 200, named("/api/sales", marker="{t.sale}"), "hidden"),
     Row("GET", "/api/sales/totals", "api", A.SALES_READ, 200, named("/api/sales/totals", marker='"{t.store}"'), "hidden"),
+    # reports (issue 13): another tenant's store is neither listed nor read, in JSON or CSV
+    Row("GET", "/api/reports/{name}", "api", A.REPORTS_READ, 200, named("/api/reports/stores", marker="{t.store}"), "hidden"),
+    Row("GET", "/api/reports/{name}.csv", "api", A.REPORTS_READ, 200, named("/api/reports/stores.csv", marker="{t.store}"), "hidden"),
     # catalog: the back office writes; registers read with their own assertion
     Row("POST", "/api/catalog/items", "api", A.CATALOG_WRITE, 200, named("/api/catalog/items", body={"tenant_id": "{t.id}", "items": []}), 403),
     Row("GET", "/api/catalog/snapshot", "device", DEVICE, 401, fixed("/api/catalog/snapshot")),
@@ -342,6 +345,7 @@ TABLE: tuple[Row, ...] = (
     Row("GET", "/", "page", A.DEVICES_READ, 200, named("/", marker="{t.device}"), "hidden"),
     Row("GET", "/devices/{device_id}", "page", A.DEVICES_READ, 200, named("/devices/{t.device}"), 404),
     Row("GET", "/enrolments", "page", A.ENROLMENTS_READ, 200, named("/enrolments", marker="{t.enrolment}"), "hidden"),
+    Row("GET", "/reports", "page", A.REPORTS_READ, 200, named("/reports", marker="{t.store}"), "hidden"),
     # login pages, health, documentation: open
     Row("GET", "/login", "open", None, 200, fixed("/login")),
     Row("POST", "/login", "open", None, 401, fixed("/login", form={"email": "x@acme.example", "password": "p"})),
