@@ -147,6 +147,7 @@ async def _complete(register: Register) -> None:
         sale,
         width=register.config.receipt_width,
         header=register.config.receipt_header,
+        footer=register.config.receipt_footer,
         cashier_name=cashier.name,
     )
     register.last_receipt = ShownReceipt("sale", sale.receipt_id, text, sale.change_minor)

@@ -1,7 +1,8 @@
 """What a register needs to know about its store: currency, tax, staff, limits, receipt header.
 
-Loaded from one JSON document (the demo ships ``edge/pos/demo_store.json``; in production the
-fleet agent writes it from the desired config). PINs are stored as scrypt hashes, never as text.
+Two sources, one shape: a store file (the demo ships ``edge/pos/demo_store.json``; PINs as
+scrypt hashes) or, in production, the configuration the fleet agent applied from the control plane
+(:mod:`edge.pos.applied_store`; PINs as argon2id hashes). A PIN is never stored as text.
 """
 
 from __future__ import annotations
@@ -23,6 +24,24 @@ DEMO_CATALOG = Path(__file__).with_name("demo_catalog.json")
 
 
 @dataclass(frozen=True, slots=True)
+class QuickKey:
+    """A key of the touch grid: a tap adds one of the catalog item with this ``sku``."""
+
+    label: str
+    colour: str
+    sku: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuickKeyTab:
+    """A category of the touch grid."""
+
+    name: str
+    colour: str
+    keys: tuple[QuickKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StoreConfig:
     """The store's rules as the register applies them."""
 
@@ -34,6 +53,12 @@ class StoreConfig:
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
     idle: IdlePolicy = field(default_factory=IdlePolicy)
     register_names: tuple[tuple[str, str], ...] = ()  # (register id, name people call it)
+    receipt_footer: tuple[str, ...] = ("Thank you!",)
+    quick_keys: tuple[QuickKeyTab, ...] = ()
+    # the applied configuration this came from (0: a store file) and the hashes of its restart
+    # sections, which a running register cannot change without starting again
+    config_version: int = 0
+    restart_hashes: tuple[tuple[str, str], ...] = ()
 
     @property
     def currency(self) -> Currency:
