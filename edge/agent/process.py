@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edge.agent.commands import CommandRefused, CommandRunner
+from edge.agent.configuration.applier import ConfigApplier
+from edge.agent.configuration.local_commands import LOCAL_ONLY
+from edge.agent.configuration.register_control import LinkedRegister
 from edge.agent.events import EventOutbox
 from edge.agent.log_upload import LogTail, upload_logs
 from edge.agent.notify import Notifier, child_environment
@@ -171,6 +174,14 @@ class FleetAgentProcess:
             cwd=settings.data_dir,
         )
         self._state: StatePublisher | None = None
+        self.config = ConfigApplier(  # the store configuration (edge.agent.configuration)
+            data_dir=settings.data_dir,
+            register=LinkedRegister(
+                link=self.link, supervisor=self.supervisor if supervise else None
+            ),
+            emit=self.outbox.emit,
+            on_change=self._config_applied,
+        )
         self.notifier = Notifier.from_environment(os.environ if environ is None else environ)
 
     async def run(self) -> None:
@@ -189,6 +200,7 @@ class FleetAgentProcess:
             if self.supervise:
                 tasks.create_task(self.supervisor.run(), name="supervisor")
             tasks.create_task(self._fleet_session(), name="fleet-session")
+            tasks.create_task(self.config.run(), name="configuration")
             tasks.create_task(self._poke_on_link_change(), name="link-watch")
             if self.settings.identity_dir is not None:
                 tasks.create_task(self._renewal(), name="renewal")
@@ -200,7 +212,7 @@ class FleetAgentProcess:
         while (identity := identity_now(self.settings)) is None:  # noqa: ASYNC110
             await asyncio.sleep(IDENTITY_POLL_S)
         self.identity = identity
-        self.outbox.device_id = identity.device_id
+        self.outbox.device_id = self.config.device_id = identity.device_id
         log.info("fleet agent is %s on %s", identity.device_id, identity.broker.url)
         session_settings = AgentSettings(state_interval_s=self.settings.state_interval_s)
         self._state = StatePublisher(
@@ -210,7 +222,9 @@ class FleetAgentProcess:
             slot=self._slot(),
             interval_s=session_settings.state_interval_s,
             check_s=session_settings.state_check_s,
+            config_version=self.config.version,
         )
+        self._state.config_hashes = self.config.hashes
         runner = CommandRunner(
             device_id=identity.device_id,
             handlers=own_handlers(
@@ -231,6 +245,7 @@ class FleetAgentProcess:
             tls_context=identity.tls_context,
             settings=session_settings,
             events=self.outbox,
+            on_config=self.config.receive,
         )
         await self.session.run()
 
@@ -246,6 +261,8 @@ class FleetAgentProcess:
             self.notifier.stopping(status="stopping the register")
 
     async def _forward(self, command: Command) -> CommandResult:
+        if command.name in LOCAL_ONLY:  # the agent's own questions to the register, not remote
+            raise CommandRefused(f"{command.name} is sent by the agent only")
         return await self.link.call(command, timeout=self.settings.command_timeout_s)
 
     async def _upload(self, tail: LogTail) -> dict[str, Any]:
@@ -306,6 +323,13 @@ class FleetAgentProcess:
     def _slot(self) -> str:
         slot = active_slot(self.settings)
         return "" if slot is None else slot.name[:16]
+
+    def _config_applied(self) -> None:
+        """A configuration version was applied: the state reports it at once."""
+        if self._state is not None:
+            self._state.config_version = self.config.version
+            self._state.config_hashes = self.config.hashes
+            self._state.poke()
 
     def _poke(self) -> None:
         if self._state is not None:

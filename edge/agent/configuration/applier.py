@@ -106,7 +106,7 @@ class ConfigApplier:
         """Per-key hashes of the applied document (empty: none)."""
         return {} if self.applied is None else dict(self.applied.hashes)
 
-    def receive(self, payload: bytes, *, topic: str) -> None:
+    def receive(self, payload: bytes, topic: str) -> None:
         """Take one message from ``config``; never raises."""
         try:
             message = decode(topic, payload).message
