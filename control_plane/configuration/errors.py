@@ -1,0 +1,97 @@
+"""The configuration domain's refusals; the registry's (tenant, store, device not found) too.
+
+ConfigurationError
+├── GroupNotFound          404  no such store group (or another tenant's)
+├── SettingNotFound        404  the key is not set at that layer: nothing to delete
+├── StaffNotFound          404  no such staff member at that store
+├── UnknownKey             422  not a section of the document
+├── KeyManagedElsewhere    422  ``staff`` is edited through the staff API
+└── InvalidConfiguration   422  the change makes a device's document invalid or too big
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from control_plane.problems import DomainError
+
+
+class ConfigurationError(DomainError):
+    """A configuration change or look-up was refused."""
+
+    reason = "configuration_error"
+
+
+class GroupNotFound(ConfigurationError):  # noqa: N818 - named for what was refused
+    """No such store group in the operator's tenant."""
+
+    status = HTTPStatus.NOT_FOUND
+    reason = "group_not_found"
+
+    def __init__(self, group_id: str) -> None:
+        super().__init__(f"store group {group_id!r} does not exist")
+        self.group_id = group_id
+
+
+class SettingNotFound(ConfigurationError):  # noqa: N818 - named for what was refused
+    """The key is not set at this layer, so there is nothing to delete."""
+
+    status = HTTPStatus.NOT_FOUND
+    reason = "setting_not_found"
+    advice = "GET the layer's settings to see which keys it sets"
+
+    def __init__(self, layer: str, target: str, key: str) -> None:
+        super().__init__(f"{key!r} is not set at {layer} {target!r}")
+
+
+class StaffNotFound(ConfigurationError):  # noqa: N818 - named for what was refused
+    """No such staff member at the store."""
+
+    status = HTTPStatus.NOT_FOUND
+    reason = "staff_not_found"
+
+    def __init__(self, staff_id: str) -> None:
+        super().__init__(f"staff member {staff_id!r} does not exist at this store")
+
+
+class UnknownKey(ConfigurationError):  # noqa: N818 - named for what was refused
+    """The key is not a top-level section of the document."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    reason = "unknown_key"
+    advice = "GET /api/config/schema lists the document's keys"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"{key!r} is not a key of the store configuration")
+
+
+class KeyManagedElsewhere(ConfigurationError):  # noqa: N818 - named for what was refused
+    """``staff`` is written by the staff API (it hashes PINs); layers do not set it by hand."""
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    reason = "key_managed_elsewhere"
+    advice = "add, change or remove cashiers and managers at /api/config/stores/{store_id}/staff"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"{key!r} is managed through the staff API, not set on a layer")
+
+
+class InvalidConfiguration(ConfigurationError):  # noqa: N818 - named for what was refused
+    """The change would make at least one device's effective document invalid; nothing stored.
+
+    ``key`` is the section at fault, ``path`` the JSON path in the document, ``devices`` how
+    many devices the change would have broken (``example`` one of them).
+    """
+
+    status = HTTPStatus.UNPROCESSABLE_ENTITY
+    reason = "invalid_configuration"
+    advice = "correct the value at the path named and send it again; nothing was changed"
+
+    def __init__(self, *, key: str, path: str, why: str, devices: int, example: str) -> None:
+        others = f" and {devices - 1} more" if devices > 1 else ""
+        super().__init__(
+            f"key {key!r} refused: {path}: {why} (the effective document of {example}{others})"
+        )
+        self.key = key
+        self.path = path
+        self.why = why

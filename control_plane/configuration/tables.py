@@ -1,0 +1,99 @@
+"""Configuration tables on the shared metadata (migration ``0012_configuration``).
+
+- ``config_settings``: one key's value at one layer (tenant, group, store, register), who set it,
+  when, and the audit entry; the platform layer is the schema's defaults and has no rows.
+- ``config_groups`` and ``store_tags``: a store group is every store of its tenant carrying the
+  group's tag; two groups of one store are ordered by ``priority`` (higher wins), then id.
+- ``config_effective``: the resolved document of each device with its version (monotonic, bumped
+  only when the document changes), provenance per key, and the version last published.
+- ``config_reports`` and ``config_drift``: what the device reported (version, hash per key) and,
+  per key that differs from desired, since when.
+- ``store_staff``: cashiers and managers; the PIN only as its argon2id hash.
+Values are canonical JSON text (what the per-key hash covers). Times are ms since the epoch.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+from control_plane.db.tables import metadata
+
+config_settings = Table(
+    "config_settings",
+    metadata,
+    Column("layer", String(16), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("value", Text, nullable=False),
+    Column("set_by", String(254), nullable=False),
+    Column("set_at", BigInteger, nullable=False),
+    Column("audit_id", BigInteger),
+    PrimaryKeyConstraint("layer", "target", "key"),
+)
+
+config_groups = Table(
+    "config_groups",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("tag", String(64), nullable=False),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+
+config_effective = Table(
+    "config_effective",
+    metadata,
+    Column("device_id", String(64), ForeignKey("devices.id"), primary_key=True),
+    Column("tenant_id", String(64), nullable=False, index=True),
+    Column("version", BigInteger, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("provenance", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("computed_at", BigInteger, nullable=False),
+    Column("published_version", BigInteger, nullable=False, server_default="0"),
+    Column("published_at", BigInteger),
+)
+
+config_reports = Table(
+    "config_reports",
+    metadata,
+    Column("device_id", String(64), ForeignKey("devices.id"), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("hashes", Text),  # None: the device reports no per-key hashes (an older agent)
+    Column("received_at", BigInteger, nullable=False),
+)
+
+config_drift = Table(
+    "config_drift",
+    metadata,
+    Column("device_id", String(64), ForeignKey("devices.id"), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("since", BigInteger, nullable=False),
+    PrimaryKeyConstraint("device_id", "key"),
+)
+
+store_staff = Table(
+    "store_staff",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("store_id", String(64), ForeignKey("stores.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("pin_hash", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(254), nullable=False),
+)
