@@ -48,6 +48,10 @@ class Action(StrEnum):
     REPORTS_READ = "reports:read"  # store owners' reports, their charts and CSV (issue 13)
     ALERTS_READ = "alerts:read"  # fleet alerts and lag/backlog history
     ALERTS_ACK = "alerts:ack"  # acknowledge an alert (audited); it still clears by itself
+    CONFIG_READ = "config:read"  # layers, effective documents with provenance, drift, staff list
+    CONFIG_WRITE = "config:write"  # store and register layers (issue 12)
+    TENANT_CONFIG_WRITE = "tenant_config:write"  # tenant layer, store groups, store tags
+    STAFF_WRITE = "staff:write"  # a store's cashiers and managers, their PINs
 
 
 class Scope(StrEnum):
@@ -60,12 +64,13 @@ class Scope(StrEnum):
     ROLLOUTS = "rollouts"
     AUDIT = "audit"
     TENANTS = "tenants"
+    CONFIG = "config"
 
 
 A = Action
 _VIEWER = frozenset(
     {A.DEVICES_READ, A.ENROLMENTS_READ, A.CATALOG_READ, A.SALES_READ, A.ROLLOUTS_READ}
-    | {A.REPORTS_READ, A.ALERTS_READ}
+    | {A.REPORTS_READ, A.ALERTS_READ, A.CONFIG_READ}
 )
 _OPERATOR = _VIEWER | {
     A.DEVICES_WRITE,
@@ -75,8 +80,11 @@ _OPERATOR = _VIEWER | {
     A.TOKENS_WRITE,
     A.ROLLOUTS_WRITE,
     A.ALERTS_ACK,
+    A.CONFIG_WRITE,
+    A.STAFF_WRITE,
 }
 _TENANT_ADMIN = _OPERATOR | {
+    A.TENANT_CONFIG_WRITE,
     A.STORES_WRITE,
     A.OPERATORS_READ,
     A.OPERATORS_WRITE,
@@ -102,6 +110,7 @@ SCOPE_ACTIONS: dict[Scope, frozenset[Action]] = {
     Scope.CATALOG: frozenset({A.CATALOG_READ, A.CATALOG_WRITE}),
     Scope.ROLLOUTS: frozenset({A.ROLLOUTS_READ, A.ROLLOUTS_WRITE, A.RELEASES_PUBLISH}),
     Scope.AUDIT: frozenset({A.AUDIT_READ}),
+    Scope.CONFIG: frozenset({A.CONFIG_READ, A.CONFIG_WRITE, A.TENANT_CONFIG_WRITE, A.STAFF_WRITE}),
     Scope.TENANTS: frozenset(
         {A.TENANTS_WRITE, A.STORES_WRITE, A.CA_WRITE, A.OPERATORS_READ, A.OPERATORS_WRITE}
     ),
@@ -229,6 +238,10 @@ OperatorsRead = Annotated[Principal, require(Action.OPERATORS_READ)]
 OperatorsWrite = Annotated[Principal, require(Action.OPERATORS_WRITE)]
 TokensWrite = Annotated[Principal, require(Action.TOKENS_WRITE)]
 AuditRead = Annotated[Principal, require(Action.AUDIT_READ)]
+ConfigRead = Annotated[Principal, require(Action.CONFIG_READ)]
+ConfigWrite = Annotated[Principal, require(Action.CONFIG_WRITE)]
+TenantConfigWrite = Annotated[Principal, require(Action.TENANT_CONFIG_WRITE)]
+StaffWrite = Annotated[Principal, require(Action.STAFF_WRITE)]
 ReportsRead = Annotated[Principal, require(Action.REPORTS_READ)]
 AlertsRead = Annotated[Principal, require(Action.ALERTS_READ)]
 AlertsAck = Annotated[Principal, require(Action.ALERTS_ACK)]
@@ -238,3 +251,4 @@ EnrolmentsPage = Annotated[Principal, page(Action.ENROLMENTS_READ)]
 RolloutsPage = Annotated[Principal, page(Action.ROLLOUTS_READ)]
 ReportsPage = Annotated[Principal, page(Action.REPORTS_READ)]
 AlertsPage = Annotated[Principal, page(Action.ALERTS_READ)]
+ConfigPage = Annotated[Principal, page(Action.CONFIG_READ)]
