@@ -10,12 +10,19 @@ decimals through :func:`~control_plane.reports.tables.money_text`.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 
 import pygal
 from pygal.style import Style
 
 from control_plane.reports.tables import Table, money_text
+
+# pygal appends a legacy import hook for its map plugins (find_module only, no find_spec) to
+# sys.meta_path on import. We draw no maps; pytest's importer and Python >= 3.12 call find_spec on
+# every hook and fail on it ("'PluginImportFixer' object has no attribute 'find_spec'"), so the hook
+# is taken out again.
+sys.meta_path[:] = [hook for hook in sys.meta_path if type(hook).__module__ != "pygal"]
 
 STYLE = Style(
     background="transparent",
