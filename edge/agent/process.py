@@ -41,6 +41,7 @@ from edge.agent.log_upload import LogTail, upload_logs
 from edge.agent.notify import Notifier, child_environment
 from edge.agent.own_commands import AGENT_VERSION, own_handlers
 from edge.agent.register_link import RegisterLink
+from edge.agent.releases.manager import ReleaseManager
 from edge.agent.session import AgentSettings, FleetAgent
 from edge.agent.settings import FleetAgentSettings
 from edge.agent.state import StatePublisher
@@ -183,6 +184,16 @@ class FleetAgentProcess:
             on_change=self._config_applied,
         )
         self.notifier = Notifier.from_environment(os.environ if environ is None else environ)
+        self.releases = ReleaseManager(  # app releases into A/B slots (edge.agent.releases)
+            settings=settings,
+            supervisor=self.supervisor,
+            link=self.link,
+            emit=self.outbox.emit,
+            http=self._http,
+            image_version=AGENT_VERSION,
+            base_env=self.supervisor.env,
+            on_change=self._release_changed,
+        )
 
     async def run(self) -> None:
         """Until cancelled."""
@@ -201,6 +212,8 @@ class FleetAgentProcess:
                 tasks.create_task(self.supervisor.run(), name="supervisor")
             tasks.create_task(self._fleet_session(), name="fleet-session")
             tasks.create_task(self.config.run(), name="configuration")
+            if self.supervise:
+                tasks.create_task(self.releases.run(), name="releases")
             tasks.create_task(self._poke_on_link_change(), name="link-watch")
             if self.settings.identity_dir is not None:
                 tasks.create_task(self._renewal(), name="renewal")
@@ -218,8 +231,8 @@ class FleetAgentProcess:
         self._state = StatePublisher(
             device_id=identity.device_id,
             health=self.health,
-            app_release=AGENT_VERSION,
-            slot=self._slot(),
+            app_release=self.releases.running_version,
+            slot=self.releases.slot,
             interval_s=session_settings.state_interval_s,
             check_s=session_settings.state_check_s,
             config_version=self.config.version,
@@ -246,6 +259,7 @@ class FleetAgentProcess:
             settings=session_settings,
             events=self.outbox,
             on_config=self.config.receive,
+            on_release=self.releases.receive if self.supervise else None,
         )
         await self.session.run()
 
@@ -312,6 +326,8 @@ class FleetAgentProcess:
             },
             "counters": {"starts": status.starts, "failures": status.failures},
         }
+        if self.supervise:
+            out["release"] = self.releases.health()
         return out
 
     def _unsupervised_phase(self) -> str:
@@ -323,6 +339,23 @@ class FleetAgentProcess:
     def _slot(self) -> str:
         slot = active_slot(self.settings)
         return "" if slot is None else slot.name[:16]
+
+    def _release_changed(self) -> None:
+        """A release moved (a state, a switch, a lease): the state reports it at once."""
+        if self._state is not None:
+            self._state.app_release = self.releases.running_version
+            self._state.slot = self.releases.slot
+            self._state.poke()
+
+    def _http(self) -> tuple[httpx.Auth | None, ssl.SSLContext | bool]:
+        """How the agent proves who it is over HTTPS (device assertion) and whom it trusts."""
+        from edge.enrolment.device_auth import FIXED_IDENTITY_SUBDIR, DeviceAuth, device_auth_at
+
+        identity = self.identity
+        if identity is not None and identity.identity_dir is not None:
+            return DeviceAuth(identity.identity_dir), identity.verify
+        auth = device_auth_at(self.settings.data_dir / FIXED_IDENTITY_SUBDIR)
+        return auth, True if identity is None else identity.verify
 
     def _config_applied(self) -> None:
         """A configuration version was applied: the state reports it at once."""
