@@ -1,0 +1,1 @@
+"""Releases: signed app bundles the platform publishes and serves to devices (issue 11)."""

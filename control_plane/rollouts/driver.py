@@ -1,0 +1,524 @@
+"""The rollout driver: one pass a tick over every live rollout this instance holds the lease of.
+
+How it works, per rollout and tick (:meth:`RolloutDriver.tick`), all decided from the database:
+
+1. Deadlines: a device in flight past its state's deadline is timed out (or, with the rollout's
+   ``on_silence = wait``, left waiting); a ``notified`` device that was offline gets its deadline
+   only once it is seen online again (AWS IoT device client #519: no deadline runs while it is
+   away). A device that reported success is settled ``succeeded`` only when its retained State
+   shows the new release — failed at the deadline if it never does (it fell back).
+2. Gates of the current wave (:mod:`control_plane.rollouts.model`): halt, or advance after the
+   soak; the last wave done and every device final completes the rollout.
+3. Notify: pending devices of the waves reached, at most ``rate_per_minute`` in any minute,
+   only inside their store's maintenance window unless the rollout is forced (outside, they wait
+   as ``waiting_for_window`` without a deadline). Notifying is a conditional UPDATE first
+   (``pending`` → ``notified``: one instance wins it, nothing is notified twice), then the
+   retained ``DesiredRelease`` is published on the device's ``release`` topic and marked
+   published; a publication lost to a crash or a broker outage is sent at the next tick. As it
+   is retained per device, a device offline now gets it when it connects.
+4. Rollback (halted or aborted rollouts): every device that was notified gets its previous
+   release published as desired (retained), once; a device whose previous release is not
+   published here is marked with why it could not be.
+
+:meth:`RolloutDriver.run` loops over :meth:`step`; it runs supervised in the app
+(``control_plane.supervision``). Every instance runs one; the lease (:mod:`.lease`) makes one
+of them drive each rollout, and another take over within ``lease_s`` when it dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy import RowMapping, and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from control_plane.db.tables import device_state, devices, stores
+from control_plane.releases.tables import releases
+from control_plane.rollouts import lease, model
+from control_plane.rollouts.tables import (
+    rollout_device_history,
+    rollout_devices,
+    rollouts,
+    store_windows,
+)
+from protocols.codec import encode
+from protocols.messages import DesiredRelease
+from protocols.topics import Channel, device_topic
+
+log = logging.getLogger(__name__)
+
+NOTIFIED = Counter(
+    "storefleet_rollout_notifications_total", "Devices told their desired release by a rollout"
+)
+ROLLED_BACK = Counter(
+    "storefleet_rollout_rollbacks_total", "Devices given their previous release back by a rollout"
+)
+HALTS = Counter("storefleet_rollout_halts_total", "Rollouts halted by a wave's failure gate")
+TICK_SECONDS = Histogram(
+    "storefleet_rollout_tick_seconds", "Time of one driver tick of one rollout"
+)
+
+
+class Publisher(Protocol):
+    """The control plane's broker connection (the ingest worker's)."""
+
+    async def publish(
+        self, topic: str, payload: bytes, qos: int = 1, *, retain: bool = False
+    ) -> None:
+        """Publish; raises :class:`ConnectionError` when there is no connection."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriverSettings:
+    """How often the driver looks and how long its lease lasts."""
+
+    tick_s: float = 1.0
+    lease_s: float = 15.0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+_DEVICE_ROWS = (
+    select(
+        rollout_devices,
+        devices.c.online,
+        devices.c.last_seen_at,
+        device_state.c.app_release,
+        stores.c.timezone,
+        store_windows.c.maintenance_window.label("store_window"),
+    )
+    .select_from(
+        rollout_devices.join(devices, devices.c.id == rollout_devices.c.device_id)
+        .outerjoin(device_state, device_state.c.device_id == rollout_devices.c.device_id)
+        .outerjoin(stores, stores.c.id == rollout_devices.c.store_id)
+        .outerjoin(store_windows, store_windows.c.store_id == rollout_devices.c.store_id)
+    )
+    .order_by(rollout_devices.c.wave, rollout_devices.c.device_id)
+)
+
+
+class RolloutDriver:
+    """Drives the rollouts whose lease this instance holds; ``owner`` names the instance."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        publisher: Publisher,
+        base_url: str,
+        settings: DriverSettings | None = None,
+        owner: str | None = None,
+        clock: Callable[[], int] = _now_ms,
+    ) -> None:
+        self.engine = engine
+        self.publisher = publisher
+        self.base_url = base_url.rstrip("/")
+        self.settings = settings or DriverSettings()
+        self.owner = owner or f"driver-{uuid.uuid4().hex[:12]}"
+        self.clock = clock
+        self.held: set[str] = set()
+
+    async def run(self) -> None:
+        """Drive forever, one :meth:`step` a tick."""
+        while True:
+            await self.step()
+            await asyncio.sleep(self.settings.tick_s)
+
+    async def stop(self) -> None:
+        """Give up every lease held (a clean shutdown; a crash just lets them expire)."""
+        for rollout_id in sorted(self.held):
+            await lease.release(self.engine, rollout_id=rollout_id, owner=self.owner)
+        self.held.clear()
+
+    async def step(self) -> list[str]:
+        """One pass: every live rollout whose lease this instance takes; the ones it drove."""
+        async with self.engine.connect() as conn:
+            live = [
+                row[0]
+                for row in await conn.execute(
+                    select(rollouts.c.id)
+                    .where(
+                        or_(
+                            rollouts.c.status.in_(("running", "paused")),
+                            rollouts.c.id.in_(
+                                select(rollout_devices.c.rollout_id).where(
+                                    rollout_devices.c.notified_at.is_not(None),
+                                    rollout_devices.c.rolled_back_at.is_(None),
+                                )
+                            )
+                            & rollouts.c.status.in_(("halted", "aborted")),
+                        )
+                    )
+                    .order_by(rollouts.c.created_at)
+                )
+            ]
+        driven: list[str] = []
+        for rollout_id in live:
+            now = self.clock()
+            ttl = int(self.settings.lease_s * 1000)
+            if not await lease.acquire(
+                self.engine, rollout_id=rollout_id, owner=self.owner, now_ms=now, ttl_ms=ttl
+            ):
+                self.held.discard(rollout_id)
+                continue
+            self.held.add(rollout_id)
+            started = time.perf_counter()
+            await self.tick(rollout_id)
+            TICK_SECONDS.observe(time.perf_counter() - started)
+            driven.append(rollout_id)
+        return driven
+
+    async def tick(self, rollout_id: str) -> None:
+        """Deadlines, gates, notifications, publications and rollbacks of one rollout."""
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            rollout = (
+                (await conn.execute(select(rollouts).where(rollouts.c.id == rollout_id)))
+                .mappings()
+                .one()
+            )
+            rows = [
+                dict(row)
+                for row in (
+                    await conn.execute(
+                        _DEVICE_ROWS.where(rollout_devices.c.rollout_id == rollout_id)
+                    )
+                ).mappings()
+            ]
+            if rollout["status"] == "running":
+                await _settle(conn, rollout, rows, now)
+                status = await _gate(conn, rollout, rows, now)
+                if status == "running":
+                    await _notify(conn, rollout, rows, now)
+        status = await self._status(rollout_id)
+        if status in {"running", "paused"}:
+            await self._publish_desired(rollout_id)
+        elif status in {"halted", "aborted"}:
+            await self._roll_back(rollout_id)
+
+    async def _status(self, rollout_id: str) -> str:
+        async with self.engine.connect() as conn:
+            return str(
+                (
+                    await conn.execute(select(rollouts.c.status).where(rollouts.c.id == rollout_id))
+                ).scalar_one()
+            )
+
+    def _url(self, device_id: str, version: str) -> str:
+        return f"{self.base_url}/api/devices/{device_id}/releases/{version}/bundle"
+
+    async def _desired(
+        self, rollout: RowMapping, row: RowMapping, version: str
+    ) -> DesiredRelease | None:
+        async with self.engine.connect() as conn:
+            release = (
+                (await conn.execute(select(releases).where(releases.c.version == version)))
+                .mappings()
+                .first()
+            )
+        if release is None:
+            return None
+        window = row["store_window"] or rollout["maintenance_window"]
+        return DesiredRelease(
+            version=version,
+            url=self._url(row["device_id"], version),
+            sha256=release["sha256"],
+            signature=release["signature"],
+            window=None if window is None else f"{window}@{row['timezone'] or 'UTC'}",
+            rollout=rollout["id"],
+            force=True if rollout["force"] else None,
+        )
+
+    async def _pending_rows(self, rollout_id: str, *, rollback: bool) -> list[RowMapping]:
+        where = [
+            rollout_devices.c.rollout_id == rollout_id,
+            rollout_devices.c.notified_at.is_not(None),
+            rollout_devices.c.rolled_back_at.is_(None),
+        ]
+        if not rollback:
+            where.append(rollout_devices.c.published_at.is_(None))
+        async with self.engine.connect() as conn:
+            rollout = (
+                (await conn.execute(select(rollouts).where(rollouts.c.id == rollout_id)))
+                .mappings()
+                .one()
+            )
+            rows = list((await conn.execute(_DEVICE_ROWS.where(and_(*where)))).mappings().all())
+        self._rollout = rollout
+        return rows
+
+    async def _publish(self, device_id: str, message: DesiredRelease) -> bool:
+        try:
+            await self.publisher.publish(
+                device_topic(device_id, Channel.RELEASE), encode(message), 1, retain=True
+            )
+        except ConnectionError as err:
+            log.warning(
+                "rollout: desired release %s for %s not published (%s); sent again next tick",
+                message.version,
+                device_id,
+                err,
+            )
+            return False
+        return True
+
+    async def _publish_desired(self, rollout_id: str) -> None:
+        rows = await self._pending_rows(rollout_id, rollback=False)
+        rollout = self._rollout
+        for row in rows:
+            message = await self._desired(rollout, row, rollout["release_version"])
+            if message is None or not await self._publish(row["device_id"], message):
+                return
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    update(rollout_devices)
+                    .where(
+                        rollout_devices.c.rollout_id == rollout_id,
+                        rollout_devices.c.device_id == row["device_id"],
+                        rollout_devices.c.notified_at == row["notified_at"],
+                    )
+                    .values(published_at=self.clock())
+                )
+            NOTIFIED.inc()
+
+    async def _roll_back(self, rollout_id: str) -> None:
+        rows = await self._pending_rows(rollout_id, rollback=True)
+        rollout = self._rollout
+        for row in rows:
+            previous = row["previous_release"]
+            message = (
+                await self._desired(rollout, row, previous)
+                if previous and previous != rollout["release_version"]
+                else None
+            )
+            if message is not None:
+                if not await self._publish(row["device_id"], message):
+                    return
+                detail = f"rolled back: {previous} published as its desired release"
+                ROLLED_BACK.inc()
+            else:
+                detail = (
+                    f"no rollback: its previous release {previous or '(unknown)'} is not "
+                    "published on this control plane"
+                )
+                log.warning("rollout %s: %s for %s", rollout_id, detail, row["device_id"])
+            now = self.clock()
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    update(rollout_devices)
+                    .where(
+                        rollout_devices.c.rollout_id == rollout_id,
+                        rollout_devices.c.device_id == row["device_id"],
+                        rollout_devices.c.rolled_back_at.is_(None),
+                    )
+                    .values(rolled_back_at=now, detail=detail)
+                )
+                await _history(conn, rollout_id, row["device_id"], row["state"], detail, now)
+
+
+async def _history(
+    conn: AsyncConnection, rollout_id: str, device_id: str, state: str, detail: str, now: int
+) -> None:
+    await conn.execute(
+        insert(rollout_device_history).values(
+            rollout_id=rollout_id, device_id=device_id, state=state, detail=detail[:2000], at=now
+        )
+    )
+
+
+async def _move(
+    conn: AsyncConnection,
+    row: dict[str, Any],
+    now: int,
+    *,
+    state: str,
+    detail: str,
+    deadline_at: int | None,
+    **values: Any,
+) -> bool:
+    """Move one device from the state it was read in; False when it changed meanwhile."""
+    changed = await conn.execute(
+        update(rollout_devices)
+        .where(
+            rollout_devices.c.rollout_id == row["rollout_id"],
+            rollout_devices.c.device_id == row["device_id"],
+            rollout_devices.c.state == row["state"],
+            rollout_devices.c.state_at == row["state_at"],
+        )
+        .values(state=state, detail=detail[:2000], state_at=now, deadline_at=deadline_at, **values)
+    )
+    if changed.rowcount != 1:
+        return False
+    await _history(conn, row["rollout_id"], row["device_id"], state, detail, now)
+    row.update(state=state, detail=detail, state_at=now, deadline_at=deadline_at, **values)
+    return True
+
+
+async def _settle(
+    conn: AsyncConnection, rollout: RowMapping, rows: list[dict[str, Any]], now: int
+) -> None:
+    """Deadlines, offline devices seen again, and successes the State confirms."""
+    deadlines = json.loads(rollout["deadlines"])
+    version = rollout["release_version"]
+    for row in rows:
+        state = row["state"]
+        if row["notified_at"] is None or row["rolled_back_at"] is not None:
+            continue
+        if state == "confirming" and row["reported_succeeded"] and row["app_release"] == version:
+            await _move(
+                conn,
+                row,
+                now,
+                state="succeeded",
+                detail=f"its state shows {version}",
+                deadline_at=None,
+            )
+            continue
+        if state == "notified" and row["deadline_at"] is None and row["online"]:
+            seconds = model.deadline_s(deadlines, state) or 0
+            changed = await conn.execute(
+                update(rollout_devices)
+                .where(
+                    rollout_devices.c.rollout_id == row["rollout_id"],
+                    rollout_devices.c.device_id == row["device_id"],
+                    rollout_devices.c.state == state,
+                    rollout_devices.c.deadline_at.is_(None),
+                )
+                .values(deadline_at=now + seconds * 1000)
+            )
+            if changed.rowcount == 1:
+                row["deadline_at"] = now + seconds * 1000
+            continue
+        if state not in model.IN_FLIGHT or row["deadline_at"] is None or now <= row["deadline_at"]:
+            continue
+        if state == "confirming" and row["reported_succeeded"]:
+            await _move(
+                conn,
+                row,
+                now,
+                state="failed",
+                detail=(
+                    f"reported succeeded but its state shows {row['app_release'] or 'nothing'}, "
+                    f"not {version}: it fell back"
+                ),
+                deadline_at=None,
+            )
+        elif rollout["on_silence"] == "time_out":
+            await _move(
+                conn,
+                row,
+                now,
+                state="timed_out",
+                detail=f"silent in {state} past its deadline",
+                deadline_at=None,
+            )
+
+
+async def _gate(
+    conn: AsyncConnection, rollout: RowMapping, rows: list[dict[str, Any]], now: int
+) -> str:
+    """Halt, advance or complete on the current wave's counts; the status it leaves."""
+    specs = [model.WaveIn.model_validate(w) for w in json.loads(rollout["waves"])]
+    wave = rollout["current_wave"]
+    reached = rollout["wave_reached_at"]
+    status = "running"
+    reason = rollout["reason"]
+    while True:
+        spec = specs[wave]
+        counts = model.tally([r["state"] for r in rows if r["wave"] == wave])
+        why = model.halt_reason(spec, counts)
+        if why is not None:
+            status, reason = "halted", f"wave {wave + 1}: {why}"
+            HALTS.inc()
+            log.warning("rollout %s halted: %s; rolling back", rollout["id"], reason)
+            break
+        if not model.wave_passed(spec, counts):
+            break
+        if reached is None:
+            reached = now
+        if now < reached + spec.soak_s * 1000:
+            break
+        if wave + 1 < len(specs):
+            wave, reached = wave + 1, None
+            continue
+        if all(r["state"] in model.FINAL for r in rows):
+            status, reason = "completed", "every wave passed"
+        break
+    if (status, wave, reached, reason) != (
+        rollout["status"],
+        rollout["current_wave"],
+        rollout["wave_reached_at"],
+        rollout["reason"],
+    ):
+        await conn.execute(
+            update(rollouts)
+            .where(rollouts.c.id == rollout["id"], rollouts.c.status == "running")
+            .values(
+                status=status,
+                current_wave=wave,
+                wave_reached_at=reached,
+                reason=reason,
+                updated_at=now,
+            )
+        )
+    rows_wave = wave
+    for row in rows:
+        row["_reached"] = row["wave"] <= rows_wave
+    return status
+
+
+async def _notify(
+    conn: AsyncConnection, rollout: RowMapping, rows: list[dict[str, Any]], now: int
+) -> None:
+    """Notify pending devices of the waves reached, within the rate and their windows."""
+    deadlines = json.loads(rollout["deadlines"])
+    recent = sum(
+        1 for r in rows if r["notified_at"] is not None and r["notified_at"] > now - 60_000
+    )
+    budget = rollout["rate_per_minute"] - recent
+    for row in rows:
+        if budget <= 0:
+            break
+        if not row.get("_reached") or row["notified_at"] is not None:
+            continue
+        if row["state"] not in {model.PENDING, "waiting_for_window"}:
+            continue
+        window = row["store_window"] or rollout["maintenance_window"]
+        zone = row["timezone"] or "UTC"
+        if window and not rollout["force"] and not model.in_window(window, zone, now):
+            if row["state"] == model.PENDING:
+                await _move(
+                    conn,
+                    row,
+                    now,
+                    state="waiting_for_window",
+                    detail=f"waits for its store's maintenance window {window} ({zone})",
+                    deadline_at=None,
+                )
+            continue
+        seconds = model.deadline_s(deadlines, "notified") or 0
+        online = bool(row["online"])
+        if await _move(
+            conn,
+            row,
+            now,
+            state="notified",
+            detail="notified"
+            if online
+            else "notified while offline: its deadline starts when it is next seen",
+            deadline_at=now + seconds * 1000 if online else None,
+            notified_at=now,
+            published_at=None,
+            previous_release=row["app_release"] or "",
+        ):
+            budget -= 1
