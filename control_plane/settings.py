@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from protocols.broker_url import BrokerAddress, parse_broker_url
+from protocols.release_bundle import TrustedKeys
 
 ENV_PREFIX = "STOREFLEET_CP_"
 
@@ -132,6 +133,35 @@ class ControlPlaneSettings(BaseSettings):
         default=Path(".storefleet/control-plane-identity"),
         description="the control plane's own MQTT key and certificate (mqtts:// brokers)",
     )
+    release_keys: str = Field(
+        default="",
+        description=(
+            "comma-separated Ed25519 public keys (base64url of the raw 32 bytes, as "
+            "`storefleet release keygen` prints them) whose signed bundles are accepted; "
+            "several at once while keys rotate"
+        ),
+    )
+    release_dir: Path = Field(
+        default=Path(".storefleet/releases"), description="where published bundles are kept"
+    )
+    release_max_mb: int = Field(
+        default=512, ge=1, le=65536, description="the largest bundle accepted, in MiB"
+    )
+    release_base_url: str | None = Field(
+        default=None,
+        description="the http(s):// URL devices download bundles from; unset: "
+        "STOREFLEET_CA_PUBLIC_URL (the one they enrol with), else this control plane's address",
+    )
+    rollout_tick_s: float = Field(
+        default=1.0, gt=0, le=60, description="seconds between two passes of the rollout driver"
+    )
+    rollout_lease_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=600,
+        description="seconds a rollout's driver lease lasts unrenewed (another instance then "
+        "takes over)",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -139,6 +169,12 @@ class ControlPlaneSettings(BaseSettings):
         problem = database_url_problem(value)
         if problem is not None:
             raise ValueError(problem)
+        return value
+
+    @field_validator("release_keys")
+    @classmethod
+    def _release_keys(cls, value: str) -> str:
+        TrustedKeys.from_texts(_names(value))  # a ValueError names the key that is not one
         return value
 
     @field_validator("broker_url", mode="before")
@@ -220,6 +256,11 @@ class ControlPlaneSettings(BaseSettings):
             "proxy_headers": bool(proxies),
             "forwarded_allow_ips": proxies or None,
         }
+
+    @property
+    def trusted_release_keys(self) -> TrustedKeys:
+        """The keys a published bundle's signature must verify with (rotation: several)."""
+        return TrustedKeys.from_texts(_names(self.release_keys))
 
     @property
     def embedded_broker(self) -> bool:
