@@ -47,12 +47,21 @@ from control_plane.ingest import metrics
 from control_plane.ingest.drops import DropLog
 from control_plane.ingest.inbox import ByteBudget, inbox_type, release_heap
 from control_plane.ingest.service import UnknownDevice, ingest_batch
+from control_plane.rollouts import progress as rollout_progress
 from mqttlink.backoff import Backoff
 from mqttlink.link import MqttLink
 from protocols.broker_url import BrokerAddress
 from protocols.codec import decode, encode
 from protocols.errors import ProtocolError
-from protocols.messages import CommandResult, JournalAck, JournalBatch, State, Status, Telemetry
+from protocols.messages import (
+    CommandResult,
+    Event,
+    JournalAck,
+    JournalBatch,
+    State,
+    Status,
+    Telemetry,
+)
 from protocols.topics import Channel, all_devices_filter, device_topic, shared_filter
 
 log = logging.getLogger(__name__)
@@ -111,8 +120,11 @@ class IngestWorker:
         self._parsed = ByteBudget(self.settings.parsed_bytes)  # a fresh one for each session
         self._link: MqttLink | None = None
 
-    async def publish(self, topic: str, payload: bytes, qos: int = 1) -> None:
-        """Publish on the live connection (the API's commands go down the ingest connection).
+    async def publish(
+        self, topic: str, payload: bytes, qos: int = 1, *, retain: bool = False
+    ) -> None:
+        """Publish on the live connection (the API's commands go down the ingest connection;
+        a rollout's desired release is ``retain``-ed, so a device offline now gets it on return).
 
         Raises :class:`NotConnectedError` when there is none, or it failed under the publish.
         """
@@ -120,7 +132,7 @@ class IngestWorker:
         if link is None:
             raise NotConnectedError(f"not connected to the broker {self.broker.url}")
         try:
-            await link.publish(topic, payload, qos=qos)
+            await link.publish(topic, payload, qos=qos, retain=retain)
         except aiomqtt.MqttError as err:
             raise NotConnectedError(f"publish to {self.broker.url} failed: {err}") from err
 
@@ -171,6 +183,13 @@ class IngestWorker:
                 else all_devices_filter(Channel.CMD_RESULT)
             )
             await client.subscribe(results_filter, qos=1)
+            # events (release progress) are applied once, shared like results
+            events_filter = (
+                shared_filter(Channel.EVENTS)
+                if self.settings.shared_subscription
+                else all_devices_filter(Channel.EVENTS)
+            )
+            await client.subscribe(events_filter, qos=1)
             log.info(
                 "ingest %s: subscribed to %s on %s",
                 self.identifier,
@@ -238,6 +257,8 @@ class IngestWorker:
             await self._guard(device_id, device_state.apply_state(self.engine, device_id, body))
         elif isinstance(body, CommandResult):
             await self._result(device_id, body)
+        elif isinstance(body, Event):
+            await self._event(device_id, body)
         else:
             self.drops.drop("unexpected_channel", f"{topic} is not an upstream message; dropped")
 
@@ -276,6 +297,25 @@ class IngestWorker:
             self.drops.drop(
                 f"{recorded}_command_result",
                 f"{recorded} result {result.id!r} from {device_id}; dropped",
+            )
+
+    async def _event(self, device_id: str, event: Event) -> None:
+        """A ``release.progress`` moves the device in its rollout; other kinds are not kept yet."""
+        if event.kind != rollout_progress.KIND:
+            return
+        try:
+            applied = await rollout_progress.apply_progress(self.engine, device_id, event)
+        except ProtocolError:
+            raise
+        except Exception as err:
+            self._store_failed(
+                "store_error", f"could not apply release progress of {device_id}", err
+            )
+            return
+        if applied == "unknown":
+            self.drops.drop(
+                "unknown_release_progress",
+                f"release progress from {device_id} names no rollout of it; dropped",
             )
 
     def _store_failed(self, reason: str, what: str, err: Exception) -> None:
