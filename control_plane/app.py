@@ -41,7 +41,10 @@ from control_plane.provisioning.errors import refusal_problem
 from control_plane.provisioning.mqtt_identity import ensure_control_plane_identity
 from control_plane.provisioning.router import router as provisioning_router
 from control_plane.provisioning.settings import ProvisioningSettings
+from control_plane.releases.router import router as releases_router
 from control_plane.reports.router import router as reports_router
+from control_plane.rollouts.background import drive_rollouts
+from control_plane.rollouts.router import router as rollouts_router
 from control_plane.sales.router import router as sales_router
 from control_plane.settings import ControlPlaneSettings
 from control_plane.supervision import background_tasks
@@ -85,6 +88,8 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
             app.state.ingest_task = background.supervise("ingest-worker", worker.run)
             # the device broker's grants follow the registry: at start, then every few minutes
             background.supervise("broker-access", lambda: keep_broker_access_in_step(app))
+            # one instance drives each rollout at a time (a lease row); all run the driver
+            background.supervise("rollout-driver", lambda: drive_rollouts(app))
             yield
 
     # /docs is served offline by install_offline_docs; ReDoc has no offline package
@@ -95,6 +100,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.settings = settings
     app.include_router(devices_router)
     app.include_router(device_logs_router)  # logs appliances upload on request (issue 10)
     app.include_router(commands_router)
@@ -105,6 +111,8 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(operators_router)  # login pages, tokens, audit (issue 9)
     app.include_router(health_router)
     app.include_router(reports_router)  # store owners' reports, charts and CSV (issue 13)
+    app.include_router(releases_router)  # signed bundles: publish, serve to devices (issue 11)
+    app.include_router(rollouts_router)  # staged rollouts of a release (issue 11)
     app.mount("/metrics", metrics_app(settings.metrics_networks))
     install_problem_handlers(app, translations={EnrolmentRefused: refusal_problem})
     document_guards(app)  # 401/403/429 and how to authenticate, on every guarded operation
