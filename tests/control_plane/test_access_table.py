@@ -31,7 +31,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.commands import service as commands
@@ -49,6 +49,9 @@ from control_plane.operators.ratelimit import TokenBuckets
 from control_plane.provisioning import service as provisioning
 from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.settings import ProvisioningSettings
+from control_plane.releases.tables import releases
+from control_plane.rollouts import service as rollouts
+from control_plane.rollouts.model import RolloutIn, WaveIn
 from control_plane.tenancy import EVERY_TENANT
 from protocols.messages import State
 from provisioning.device_keys import DeviceIdentity
@@ -252,6 +255,68 @@ async def _enrol(world: World, tenant: Tenant) -> Call:
     return Call("/api/enrol", {"token": "sfe_" + "A" * 32, "csr_pem": world.csr})
 
 
+TABLE_RELEASE = "0.0.1"
+
+
+async def _release(world: World) -> None:
+    """A published release row (the bundle's bytes are not needed to name it)."""
+    async with world.engine.begin() as conn:
+        if (await conn.execute(select(releases.c.version))).first() is None:
+            await conn.execute(
+                insert(releases).values(
+                    version=TABLE_RELEASE, sha256="0" * 64, size=1, key_id="0" * 16,
+                    signature="s", min_agent_version="0.1.0", manifest="{}",
+                    published_by="table", published_at=_now(),
+                )
+            )  # fmt: skip
+
+
+async def _rollout_of(world: World, tenant: Tenant, *verbs: rollouts.Verb) -> str:
+    """A new rollout of the tenant's devices, moved through ``verbs``."""
+    await _release(world)
+    view = await rollouts.create_rollout(
+        world.engine,
+        scope=EVERY_TENANT,
+        spec=RolloutIn(release=TABLE_RELEASE, tenant_id=tenant.id, waves=[WaveIn(percent=100)]),
+        actor=operators.cli_actor(),
+        client="table",
+        now_ms=_now(),
+    )
+    for verb in verbs:
+        await rollouts.act(
+            world.engine, scope=EVERY_TENANT, rollout_id=view.id, verb=verb,
+            actor=operators.cli_actor(), client="table", now_ms=_now(),
+        )  # fmt: skip
+    return view.id
+
+
+async def _get_release(world: World, tenant: Tenant) -> Call:
+    await _release(world)
+    return Call(f"/api/releases/{TABLE_RELEASE}")
+
+
+async def _new_rollout(world: World, tenant: Tenant) -> Call:
+    await _release(world)
+    return Call("/api/rollouts", {"release": TABLE_RELEASE, "tenant_id": tenant.id})
+
+
+async def _listed_rollout(world: World, tenant: Tenant) -> Call:
+    return Call("/api/rollouts", marker=await _rollout_of(world, tenant))
+
+
+async def _a_rollout(world: World, tenant: Tenant) -> Call:
+    return Call(f"/api/rollouts/{await _rollout_of(world, tenant)}")
+
+
+def _rollout_action(verb: str, *before: rollouts.Verb) -> Build:
+    """``POST /api/rollouts/{id}/{verb}`` on a new rollout moved through ``before``."""
+
+    async def build(world: World, tenant: Tenant) -> Call:
+        return Call(f"/api/rollouts/{await _rollout_of(world, tenant, *before)}/{verb}")
+
+    return build
+
+
 # -- the table --------------------------------------------------------------------------------
 
 Kind = Literal["api", "page", "open", "device"]
@@ -346,6 +411,21 @@ TABLE: tuple[Row, ...] = (
     Row("GET", "/devices/{device_id}", "page", A.DEVICES_READ, 200, named("/devices/{t.device}"), 404),
     Row("GET", "/enrolments", "page", A.ENROLMENTS_READ, 200, named("/enrolments", marker="{t.enrolment}"), "hidden"),
     Row("GET", "/reports", "page", A.REPORTS_READ, 200, named("/reports", marker="{t.store}"), "hidden"),
+    # releases (issue 11): platform-wide, published by platform admins (no trusted key here: 503)
+    Row("POST", "/api/releases", "api", A.RELEASES_PUBLISH, 503, fixed("/api/releases")),
+    Row("GET", "/api/releases", "api", A.ROLLOUTS_READ, 200, fixed("/api/releases")),
+    Row("GET", "/api/releases/{version}", "api", A.ROLLOUTS_READ, 200, made(_get_release)),
+    Row("GET", "/api/devices/{device_id}/releases/{version}/bundle", "device", DEVICE, 401, named(DEVICES + "/releases/0.0.1/bundle")),
+    # rollouts (issue 11): another tenant's rollout is not found, nor listed
+    Row("POST", "/api/rollouts", "api", A.ROLLOUTS_WRITE, 201, made(_new_rollout), 403),
+    Row("GET", "/api/rollouts", "api", A.ROLLOUTS_READ, 200, made(_listed_rollout), "hidden"),
+    Row("GET", "/api/rollouts/{rollout_id}", "api", A.ROLLOUTS_READ, 200, made(_a_rollout), 404),
+    Row("POST", "/api/rollouts/{rollout_id}/start", "api", A.ROLLOUTS_WRITE, 200, _rollout_action("start"), 404),
+    Row("POST", "/api/rollouts/{rollout_id}/pause", "api", A.ROLLOUTS_WRITE, 200, _rollout_action("pause", "start"), 404),
+    Row("POST", "/api/rollouts/{rollout_id}/resume", "api", A.ROLLOUTS_WRITE, 200, _rollout_action("resume", "start", "pause"), 404),
+    Row("POST", "/api/rollouts/{rollout_id}/abort", "api", A.ROLLOUTS_WRITE, 200, _rollout_action("abort"), 404),
+    Row("POST", "/api/rollouts/{rollout_id}/retry", "api", A.ROLLOUTS_WRITE, 200, _rollout_action("retry", "start"), 404),
+    Row("PUT", "/api/stores/{store_id}/maintenance-window", "api", A.STORES_WRITE, 204, named("/api/stores/{t.store}/maintenance-window", body={"maintenance_window": "22:00-06:00"}), 404),
     # login pages, health, documentation: open
     Row("GET", "/login", "open", None, 200, fixed("/login")),
     Row("POST", "/login", "open", None, 401, fixed("/login", form={"email": "x@acme.example", "password": "p"})),
