@@ -24,6 +24,8 @@ from fastapi import FastAPI
 from control_plane.api_docs import install_offline_docs
 from control_plane.catalog.router import router as catalog_router
 from control_plane.commands.router import router as commands_router
+from control_plane.configuration.publisher import ConfigLink
+from control_plane.configuration.router import router as configuration_router
 from control_plane.console.router import router as console_router
 from control_plane.db.engine import make_engine, migrate
 from control_plane.devices.logs import router as device_logs_router
@@ -90,6 +92,10 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
             background.supervise("broker-access", lambda: keep_broker_access_in_step(app))
             # one instance drives each rollout at a time (a lease row); all run the driver
             background.supervise("rollout-driver", lambda: drive_rollouts(app))
+            # effective configuration out (retained), reported config in (issue 12)
+            config_link = ConfigLink(engine=engine, broker=settings.broker, tls_context=tls_context)
+            app.state.config_link = config_link
+            background.supervise("config-link", config_link.run)
             yield
 
     # /docs is served offline by install_offline_docs; ReDoc has no offline package
@@ -113,6 +119,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(reports_router)  # store owners' reports, charts and CSV (issue 13)
     app.include_router(releases_router)  # signed bundles: publish, serve to devices (issue 11)
     app.include_router(rollouts_router)  # staged rollouts of a release (issue 11)
+    app.include_router(configuration_router)  # layered store configuration (issue 12)
     app.mount("/metrics", metrics_app(settings.metrics_networks))
     install_problem_handlers(app, translations={EnrolmentRefused: refusal_problem})
     document_guards(app)  # 401/403/429 and how to authenticate, on every guarded operation
