@@ -13,8 +13,10 @@ the stored certificates, and believes only the CA root given to it:
 3. the report says up to which seq the history is signed, and how many records follow the last
    signed head (records stored before signing existed, or a certless development device).
 
-Run: ``python -m control_plane.ingest.journal_audit --database-url URL --ca-root root.pem
---device DEVICE``; it prints the report as JSON and exits 1 when anything fails to verify.
+Run: ``storefleet journal verify --ca-root root.crt.pem [--device DEVICE] [--database-url URL]``
+(:mod:`control_plane.ingest.journal_cli`: every device by default, exit 1 when anything fails to
+verify, 2 when the check cannot run), or ``python -m control_plane.ingest.journal_audit
+--database-url URL --ca-root root.pem --device DEVICE`` for one device's report as JSON.
 """
 
 from __future__ import annotations
