@@ -13,12 +13,14 @@ from typing import NoReturn
 
 import typer
 
+from control_plane.ingest.journal_cli import app as journal_app
 from control_plane.operators.cli import app as operators_app
 from provisioning.cli import app as provision_app
 
 app = typer.Typer(help="storefleet control plane: the fleet in the cloud.", no_args_is_help=True)
 app.add_typer(provision_app, name="provision")
 app.add_typer(operators_app, name="operators")
+app.add_typer(journal_app, name="journal")
 
 
 def refuse(message: str) -> NoReturn:
