@@ -19,6 +19,7 @@ import bisect
 import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from edge.checkout.barcodes import (
     EmbeddedPrice,
@@ -30,31 +31,31 @@ from edge.checkout.barcodes import (
 )
 from edge.checkout.errors import CatalogVersionConflict, UnknownItem
 
-_GTIN_LENGTHS = (8, 12, 13, 14)
+GTIN_LENGTHS = (8, 12, 13, 14)
 # the zeros that pad a GTIN-13, a UPC-A and an EAN-8 to a GTIN-14, and where the code then starts
 _PADDINGS = (("0", 1), ("00", 2), ("000000", 6))
 
 
-def _gtin_key(code: str) -> str:
+def gtin_key(code: str) -> str:
     """The key a code indexes under: a GTIN as given when zero-padding it gives its GTIN-14.
 
     Keeping the item's own ``7610200000019`` rather than a 14-digit copy saves a string per
     GTIN; a code whose GTIN-14 is not its padding (UPC-E) indexes as its GTIN-14, and in-store
     keys (prefix 02/20–29 + item reference) as given.
     """
-    if len(code) not in _GTIN_LENGTHS:
+    if len(code) not in GTIN_LENGTHS:
         return code
     gtin14 = to_gtin14(code)
     return code if gtin14 == code.zfill(14) else gtin14
 
 
-def _gtin_forms(gtin14: str) -> Iterator[str]:
+def gtin_forms(gtin14: str) -> Iterator[str]:
     """The keys a GTIN-14 may be indexed under: itself and the shorter codes it pads.
 
     A shorter GTIN is not a GTIN-14 and finds nothing, as when every GTIN was indexed as one;
     an in-store key is its own only form.
     """
-    if len(gtin14) in _GTIN_LENGTHS[:-1]:
+    if len(gtin14) in GTIN_LENGTHS[:-1]:
         return
     yield gtin14
     if len(gtin14) == 14:
@@ -110,13 +111,26 @@ class Catalog:
     _names: _NameIndex | None = field(default=None, init=False, repr=False)
 
     @classmethod
-    def from_snapshot(cls, items: Iterable[Item], *, version: int) -> Catalog:
-        """Build the indexes from a full snapshot taken at ``version``."""
+    def from_snapshot(
+        cls, items: Iterable[Item], *, version: int, index_names: bool = True
+    ) -> Catalog:
+        """Build the indexes from a full snapshot taken at ``version``.
+
+        ``index_names=False`` leaves the name index to the first search (a catalog built only
+        to be written elsewhere, :mod:`edge.pos.catalog_store`, never searches).
+        """
         catalog = cls(version=version)
         for item in items:
             catalog._put(item)
-        catalog._name_index()  # built now rather than on the first search
+        if index_names:
+            catalog._name_index()  # built now rather than on the first search
         return catalog
+
+    def keys(self) -> Iterator[tuple[str, str, str]]:
+        """Every lookup key as ``(kind, key, item id)``: kind ``gtin``, ``plu`` or ``sku``."""
+        for kind, index in (("gtin", self._by_gtin), ("plu", self._by_plu), ("sku", self._by_sku)):
+            for key, item_id in index.items():
+                yield kind, key, item_id
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -128,9 +142,9 @@ class Catalog:
         self._drop(item.id)
         self._by_id[item.id] = item
         for gtin in item.gtins:
-            key = _gtin_key(gtin)
-            if len(key) in _GTIN_LENGTHS:  # one key per GTIN-14: the last item put takes it
-                for form in _gtin_forms(key.zfill(14)):
+            key = gtin_key(gtin)
+            if len(key) in GTIN_LENGTHS:  # one key per GTIN-14: the last item put takes it
+                for form in gtin_forms(key.zfill(14)):
                     self._by_gtin.pop(form, None)
             self._by_gtin[key] = item.id
         if item.plu is not None:
@@ -145,7 +159,7 @@ class Catalog:
             return
         self._names = None
         keyed: list[tuple[dict[str, str], str | None]]
-        keyed = [(self._by_gtin, _gtin_key(g)) for g in old.gtins]
+        keyed = [(self._by_gtin, gtin_key(g)) for g in old.gtins]
         keyed += [(self._by_plu, old.plu), (self._by_sku, old.sku)]
         for index, key in keyed:
             if key is not None and index.get(key) == item_id:
@@ -180,7 +194,7 @@ class Catalog:
         return self._active(self._gtin_owner(gtin14), gtin14, "GTIN")
 
     def _gtin_owner(self, gtin14: str) -> str | None:
-        for key in _gtin_forms(gtin14):
+        for key in gtin_forms(gtin14):
             item_id = self._by_gtin.get(key)
             if item_id is not None:
                 return item_id
@@ -219,6 +233,36 @@ class Catalog:
         if self._names is None:  # rebuilt lazily: change sets are rare, searches many
             self._names = _NameIndex(item for item in self._by_id.values() if item.active)
         return self._names
+
+
+class CatalogView(Protocol):
+    """What the till asks of a catalog: :class:`Catalog` in memory, or the register's stored one
+    (:class:`edge.pos.catalog_store.StoredCatalog`), read from SQLite by index on demand."""
+
+    @property
+    def version(self) -> int:
+        """The snapshot or change set version this catalog is at."""
+        ...
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Item]: ...
+
+    def by_id(self, item_id: str) -> Item:
+        """The active item with this id, else :class:`UnknownItem`."""
+        ...
+
+    def lookup(self, scanned: ParsedBarcode) -> Item:
+        """The active item for a parsed scan, else :class:`UnknownItem`."""
+        ...
+
+    def search(self, text: str, *, limit: int = 20) -> list[Item]:
+        """Active items whose name starts with ``text`` first, then those containing it."""
+        ...
+
+    def apply(self, change: ChangeSet) -> None:
+        """A change set whose base is this catalog's version; else CatalogVersionConflict."""
+        ...
 
 
 class _NameIndex:

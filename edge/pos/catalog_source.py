@@ -187,12 +187,14 @@ def _expect(text: str, pos: int, token: str) -> int:
     return _skip_space(text, pos + 1)
 
 
-def catalog_from_json(text: str | bytes) -> Catalog:
+def catalog_from_json(text: str | bytes, *, index_names: bool = True) -> Catalog:
     """Build a catalog from a snapshot document's text, one item at a time."""
-    return _streamed_catalog(lambda: text if isinstance(text, str) else _decode_text(text))
+    return _streamed_catalog(
+        lambda: text if isinstance(text, str) else _decode_text(text), index_names=index_names
+    )
 
 
-def _streamed_catalog(read: Callable[[], str]) -> Catalog:
+def _streamed_catalog(read: Callable[[], str], *, index_names: bool = True) -> Catalog:
     """The catalog in the document ``read`` returns."""
     text = read()  # read here, so that, unless the caller keeps it, ``del text`` below frees it
     collecting = gc.isenabled()
@@ -207,7 +209,7 @@ def _streamed_catalog(read: Callable[[], str]) -> Catalog:
             version = int(version)
         except (TypeError, ValueError) as err:
             raise CatalogFormatError(f"a snapshot needs version and items: {err}") from err
-        return Catalog.from_snapshot(items, version=version)
+        return Catalog.from_snapshot(items, version=version, index_names=index_names)
     finally:
         if collecting:
             gc.enable()

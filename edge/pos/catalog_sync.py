@@ -3,7 +3,9 @@
 How it works: every ``interval`` seconds ``GET /api/catalog/changes?since=V`` asks for what
 changed after the register's catalog version V and applies it as one ``ChangeSet``.
 A change set the catalog refuses (a version conflict: the register missed something or the
-cloud was restored) or a 410 answer triggers ``GET /api/catalog/snapshot`` and a full rebuild.
+cloud was restored) or a 410 answer triggers ``GET /api/catalog/snapshot`` and a full rebuild
+(a stored catalog, :mod:`edge.pos.catalog_store`, is rewritten in a worker thread and reopened:
+the till sells from the old one meanwhile).
 The cloud being unreachable changes nothing at the till: the register keeps selling from the
 catalog it has and tries again next time.
 
@@ -21,7 +23,6 @@ import logging
 
 import httpx
 
-from edge.checkout.catalog import Catalog
 from edge.checkout.errors import CatalogVersionConflict
 from edge.enrolment.errors import NotEnrolled
 from edge.pos.catalog_source import (
@@ -30,6 +31,7 @@ from edge.pos.catalog_source import (
     change_set_from_json,
     parse_json,
 )
+from edge.pos.catalog_store import StoredCatalog, import_snapshot
 from edge.pos.register import Register
 
 log = logging.getLogger(__name__)
@@ -65,11 +67,17 @@ class CatalogSync:
         mine: dict[str, str | int] = {} if self.tenant_id is None else {"tenant_id": self.tenant_id}
         return mine | more
 
-    async def fetch_snapshot(self, client: httpx.AsyncClient) -> Catalog:
-        """The tenant's whole catalog."""
+    async def reload(self, client: httpx.AsyncClient) -> None:
+        """The tenant's whole catalog in place of the register's."""
         response = await client.get("/api/catalog/snapshot", params=self._params())
         response.raise_for_status()
-        return catalog_from_json(response.content)  # streamed: no whole document in memory
+        catalog = self.register.catalog
+        if isinstance(catalog, StoredCatalog):
+            await asyncio.to_thread(import_snapshot, catalog.path, response.content)
+            catalog.reopen()
+            self.register.changed()
+        else:
+            self.register.replace_catalog(catalog_from_json(response.content))  # streamed
 
     async def sync_once(self, client: httpx.AsyncClient | None = None) -> int:
         """One round; returns the catalog version afterwards."""
@@ -81,7 +89,7 @@ class CatalogSync:
             "/api/catalog/changes", params=self._params(since=catalog.version)
         )
         if response.status_code == 410:
-            self.register.replace_catalog(await self.fetch_snapshot(client))
+            await self.reload(client)
             return self.register.catalog.version
         response.raise_for_status()
         change = change_set_from_json(parse_json(response.content))
@@ -91,7 +99,7 @@ class CatalogSync:
             self.register.apply_catalog(change)
         except CatalogVersionConflict:
             log.warning("catalog change set does not fit version %d; reloading", catalog.version)
-            self.register.replace_catalog(await self.fetch_snapshot(client))
+            await self.reload(client)
         return self.register.catalog.version
 
     async def run(self) -> None:

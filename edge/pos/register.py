@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 
 from edge.checkout.barcodes import parse_barcode
 from edge.checkout.cart import Cart, Discount
-from edge.checkout.catalog import Catalog, ChangeSet
+from edge.checkout.catalog import CatalogView, ChangeSet
 from edge.checkout.money import format_minor
 from edge.checkout.shift import Shift
 from edge.checkout.staff import (
@@ -121,7 +121,7 @@ class Register:
         ledger: Ledger,
         db: RegisterDb,
         config: StoreConfig,
-        catalog: Catalog,
+        catalog: CatalogView,
         terminal: PaymentTerminal | None = None,
         printer: ReceiptPrinter | None = None,
         clock: Clock = utc_now,
@@ -397,7 +397,7 @@ class Register:
         self.catalog.apply(change)
         self.changed()
 
-    def replace_catalog(self, catalog: Catalog) -> None:
+    def replace_catalog(self, catalog: CatalogView) -> None:
         self.catalog = catalog
         self.changed()
 

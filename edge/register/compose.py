@@ -4,10 +4,11 @@ How it works: :func:`run_register` takes one validated :class:`RegisterSettings`
 
 1. finds out who it is (:func:`uplink_for`): a fixed device id, the enrolled certificate, or
    nobody yet (first boot: the kiosk shows the enrolment screen);
-2. reads the store document and the catalog from the data directory — the catalog is fetched
-   from the control plane on the first start and kept beside the ledger; a store document that
-   is missing once the appliance is enrolled, or a catalog that can be neither read nor fetched,
-   is refused (:class:`SettingsRefused`, naming the setting) before anything opens;
+2. reads the store document and opens the catalog in the data directory — ``catalog.db``,
+   read by index, never parsed at start (:mod:`edge.pos.catalog_store`); the first start stores
+   it from a snapshot file or the control plane; a store document that is missing once the
+   appliance is enrolled, or a catalog that can be neither read nor fetched, is refused
+   (:class:`SettingsRefused`, naming the setting) before anything opens;
 3. opens everything as async context managers (ledger, peripherals, ``pos.db``, card terminal)
    and runs the long-lived loops in one TaskGroup — replicator, catalog sync, the fleet agent
    link, the scanners, the kiosk's uvicorn — so a loop that dies takes the register down loudly
@@ -41,7 +42,6 @@ from fastapi import FastAPI
 from edge.agent.commands import CommandRunner
 from edge.agent.contract import Hello
 from edge.appliance import VERSION
-from edge.checkout.catalog import Catalog
 from edge.checkout.payment_terminal_client import TcpPaymentTerminal
 from edge.checkout.payment_terminal_sim import PaymentTerminalSimulator
 from edge.enrolment.device_auth import FIXED_IDENTITY_SUBDIR, DeviceAuth, device_auth_at
@@ -56,7 +56,8 @@ from edge.kiosk.server import kiosk_server
 from edge.peripherals.hub import PeripheralHub
 from edge.peripherals.receipt_adapter import HubReceiptPrinter
 from edge.peripherals.register_peripherals import open_register_peripherals
-from edge.pos.catalog_source import CatalogFormatError, load_snapshot_file
+from edge.pos.catalog_source import CatalogFormatError
+from edge.pos.catalog_store import CatalogStoreError, StoredCatalog, import_snapshot
 from edge.pos.catalog_sync import CatalogSync
 from edge.pos.printer import ReceiptPrinter, fit_receipts_to_paper
 from edge.pos.register import Register
@@ -71,7 +72,6 @@ from edge.register.structured_log import WHO, Who
 from edge.replication.replicator import ReplicationSettings, Replicator
 from edge.stock.on_hand import catalog_gtins
 from protocols.broker_url import BrokerAddress
-from provisioning.keys import PUBLIC_FILE_MODE, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -142,25 +142,40 @@ def read_store(settings: RegisterSettings, *, required: bool) -> StoreConfig | N
         raise SettingsRefused(msg) from err
 
 
-async def read_catalog(settings: RegisterSettings, uplink: Uplink | None) -> Catalog | None:
-    """The catalog snapshot beside the ledger; fetched from the control plane if there is none.
+async def read_catalog(settings: RegisterSettings, uplink: Uplink | None) -> StoredCatalog | None:
+    """The stored catalog (``catalog.db``); stored first from a snapshot if there is none.
 
     A register that has a catalog starts with it whatever the network does (the cloud is never
-    a dependency of a sale); only a register with no catalog at all needs the control plane.
+    a dependency of a sale) and without parsing it: only a register with no catalog yet reads
+    a snapshot — ``catalog.file``, else the control plane's — and stores it, once.
     """
+    stored = settings.catalog_db
+    if stored.exists():
+        try:
+            return StoredCatalog(stored)
+        except CatalogStoreError as err:
+            log.warning("%s; storing the catalog again from its snapshot", err)
+            stored.unlink()
     path = settings.catalog_path
-    if not path.exists():
-        if uplink is None:
-            return None  # first boot: nothing to sell yet
-        await _fetch_catalog(settings, uplink, path)
+    where = f"catalog.file ({ENV_PREFIX}CATALOG__FILE): {path}"
+    if path.exists():
+        try:
+            snapshot = path.read_bytes()
+        except OSError as err:
+            raise SettingsRefused(f"{where} cannot be read ({err.strerror})") from err
+    elif uplink is None:
+        return None  # first boot: nothing to sell yet
+    else:
+        snapshot = await _fetch_catalog(uplink, path)
+        where = f"the control plane's catalog ({uplink.control_plane_url})"
     try:
-        return load_snapshot_file(path)
-    except (OSError, CatalogFormatError, ValueError) as err:
-        msg = f"catalog.file ({ENV_PREFIX}CATALOG__FILE): {path} is not a catalog snapshot ({err})"
-        raise SettingsRefused(msg) from err
+        await asyncio.to_thread(import_snapshot, stored, snapshot)
+    except (CatalogFormatError, ValueError) as err:
+        raise SettingsRefused(f"{where} is not a catalog snapshot ({err})") from err
+    return StoredCatalog(stored)
 
 
-async def _fetch_catalog(settings: RegisterSettings, uplink: Uplink, path: Path) -> None:
+async def _fetch_catalog(uplink: Uplink, path: Path) -> bytes:
     variable = f"control_plane_url ({ENV_PREFIX}CONTROL_PLANE_URL)"
     if not uplink.control_plane_url or not uplink.tenant_id:
         msg = (
@@ -183,8 +198,8 @@ async def _fetch_catalog(settings: RegisterSettings, uplink: Uplink, path: Path)
             " control plane's URL (or catalog.file to a snapshot) and start again"
         )
         raise SettingsRefused(msg) from err
-    write_atomic(path, response.content, mode=PUBLIC_FILE_MODE)
-    log.info("catalog fetched from %s (%d bytes) into %s", url, len(response.content), path)
+    log.info("catalog fetched from %s (%d bytes)", url, len(response.content))
+    return response.content
 
 
 def _control_plane_client(uplink: Uplink, *, timeout: float) -> httpx.AsyncClient:
@@ -224,6 +239,8 @@ async def run_register(
     )
     devices = settings.peripherals
     async with contextlib.AsyncExitStack() as stack:
+        if catalog is not None:
+            stack.callback(catalog.close)
         ledger = await stack.enter_async_context(
             ObservedLedger(
                 settings.ledger_path,

@@ -81,8 +81,8 @@ class CatalogSettings(_Section):
 
     file: Path | None = Field(
         default=None,
-        description="catalog snapshot (JSON); default <data_dir>/catalog.json, fetched from the"
-        " control plane at first start",
+        description="catalog snapshot (JSON) stored into <data_dir>/catalog.db when that has no"
+        " catalog yet; default <data_dir>/catalog.json, else fetched from the control plane",
     )
     sync: bool = Field(
         default=True, description="follow the control plane's catalog changes while selling"
@@ -165,7 +165,7 @@ class RegisterSettings(BaseSettings):
     register_id: str = Field(default="1", description="this till's number within its store")
     data_dir: Path = Field(
         default=DEFAULT_DATA_DIR,
-        description="ledger.db, pos.db, store.json, catalog.json and device state live here",
+        description="ledger.db, pos.db, catalog.db, store.json and device state live here",
     )
     store_file: Path | None = Field(
         default=None,
@@ -281,6 +281,11 @@ class RegisterSettings(BaseSettings):
     def store_path(self) -> Path:
         """Where the store document is read."""
         return self.store_file or self.data_dir / "store.json"
+
+    @property
+    def catalog_db(self) -> Path:
+        """The catalog the register sells from, stored once and read by index."""
+        return self.data_dir / "catalog.db"
 
     @property
     def catalog_path(self) -> Path:
