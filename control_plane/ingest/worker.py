@@ -40,6 +40,7 @@ import aiomqtt
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from control_plane.alerts import events as alert_events
 from control_plane.commands import service as commands
 from control_plane.devices import presence
 from control_plane.devices import state as device_state
@@ -300,7 +301,23 @@ class IngestWorker:
             )
 
     async def _event(self, device_id: str, event: Event) -> None:
-        """A ``release.progress`` moves the device in its rollout; other kinds are not kept yet."""
+        """A ``release.progress`` moves the device in its rollout; a crash loop or recovery is
+        kept for the fleet alerts; other kinds are not kept yet."""
+        if event.kind in alert_events.KEPT:
+            try:
+                await alert_events.record_event(
+                    self.engine,
+                    device_id,
+                    kind=event.kind,
+                    ts=event.ts,
+                    body=event.body,
+                    now_ms=time.time_ns() // 1_000_000,
+                )
+            except Exception as err:
+                self._store_failed(
+                    "store_error", f"could not keep {event.kind} of {device_id}", err
+                )
+            return
         if event.kind != rollout_progress.KIND:
             return
         try:
