@@ -53,6 +53,9 @@ class Screen:
             "enrolled": self.enrolled and self.register is not None,
             "link": {"online": link.online, "backlog": link.backlog},
             "printer": None,
+            # enrolled, but no store configuration applied yet: nothing to sell as (never the
+            # demo store); the fleet agent restarts the register when the first one arrives
+            "waiting_for_config": self.enrolled and self.register is None,
         }
         if self.first_boot is not None:
             doc["first_boot"] = self.first_boot.state()

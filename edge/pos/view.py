@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge.checkout.catalog import Item, SoldBy
+from edge.checkout.errors import UnknownItem
 from edge.checkout.money import Currency, format_minor
 from edge.pos.payments import cash_taken
 from edge.pos.register import Register
@@ -109,8 +110,55 @@ def register_view(register: Register) -> dict[str, Any]:
         },
         "busy": register.busy,
         "catalog_version": register.catalog.version,
+        "quick_keys": quick_keys_view(register),
     }
     return view
+
+
+#: The last quick-key grid resolved against the catalog, by (store rules, catalog version): the
+#: view is built after every change, the grid only changes with the configuration or the catalog.
+_quick_cache: list[tuple[object, int, list[dict[str, Any]]]] = []
+
+
+def quick_keys_view(register: Register) -> list[dict[str, Any]]:
+    """The touch grid: each key with the item its SKU names now (None: not in the catalog)."""
+    grid, version = register.config.quick_keys, register.catalog.version
+    for cached_grid, cached_version, cached in _quick_cache:
+        if cached_grid is grid and cached_version == version:
+            return cached
+    cur = register.config.currency
+    tabs = []
+    for tab in register.config.quick_keys:
+        keys = []
+        for quick in tab.keys:
+            item = _item_for(register, quick.sku)
+            keys.append(
+                {
+                    "label": quick.label,
+                    "colour": quick.colour,
+                    "sku": quick.sku,
+                    "item_id": None if item is None else item.id,
+                    "price": None if item is None else money(item.price_minor, cur),
+                }
+            )
+        tabs.append({"name": tab.name, "colour": tab.colour, "keys": keys})
+    _quick_cache[:] = [(grid, version, tabs)]
+    return tabs
+
+
+def _item_for(register: Register, sku: str) -> Item | None:
+    """The active item with this SKU (or, failing that, this item id)."""
+    # every catalog the register runs with indexes SKUs; not every view type declares it
+    by_sku = getattr(register.catalog, "by_sku", None)
+    for find in (by_sku, register.catalog.by_id):
+        if find is None:
+            continue
+        try:
+            found: Item = find(sku)
+        except UnknownItem:
+            continue
+        return found
+    return None
 
 
 def item_view(item: Item, currency: Currency) -> dict[str, Any]:

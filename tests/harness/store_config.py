@@ -53,20 +53,21 @@ def store_config_doc(**sections: Any) -> dict[str, Any]:
             "week": {d: [{"opens": "07:00", "closes": "18:30"}] for d in ("mon", "tue", "wed")},
         },
         "kiosk": {"language": "de", "idle_lock_seconds": 120},
-        "quick_keys": {
+        "quick_keys": {  # SKUs of the demo catalog, and one the catalog does not have
             "categories": [
                 {
                     "name": "Bakery",
                     "colour": "#8a5a2b",
                     "keys": [
-                        {"label": "Croissant", "colour": "#d9a441", "sku": "croissant"},
-                        {"label": "Espresso", "colour": "#5b3a29", "sku": "espresso"},
+                        {"label": "Croissant", "colour": "#f2c14e", "sku": "SKU-00007"},
+                        {"label": "Sourdough", "colour": "#8a5a2b", "sku": "SKU-00006"},
+                        {"label": "Seasonal cake", "colour": "#d1495b", "sku": "SKU-99999"},
                     ],
                 },
                 {
-                    "name": "Drinks",
+                    "name": "Dairy",
                     "colour": "#2b6f8a",
-                    "keys": [{"label": "Water 50cl", "colour": "#3fa7d6", "sku": "water-05"}],
+                    "keys": [{"label": "Milk 1 l", "colour": "#3fa7d6", "sku": "SKU-00001"}],
                 },
             ]
         },

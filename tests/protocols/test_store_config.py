@@ -33,7 +33,7 @@ def test_a_store_document_parses_with_its_values() -> None:
     assert config.currency.cash_increment_minor == 5
     assert str(config.tax.classes[0].rate_decimal) == "0.081"
     assert [m.role for m in config.staff.members] == ["cashier", "cashier", "manager"]
-    assert config.quick_keys.categories[0].keys[1].sku == "espresso"
+    assert config.quick_keys.categories[0].keys[1].sku == "SKU-00006"
 
 
 def test_the_normalised_document_parses_to_the_same_config() -> None:

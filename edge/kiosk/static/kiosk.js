@@ -12,6 +12,7 @@ let seenAlert = doc.register?.alert?.id ?? 0;
 const typed = { main: "", pin: "", modal: "", code: "" };
 let selectedLine = null;
 let pinEmployee = null;
+let quickTab = null;  // the quick-key category shown (its name)
 let socket = null;
 window.__scanTimes = [];  // browser round trips of wedge scans, read by the benchmark
 let pendingScan = null;
@@ -78,6 +79,7 @@ function apply(state) {
 
 function screenName() {
   const reg = doc.register;
+  if (doc.waiting_for_config) return "config";
   if (!doc.enrolled || !reg) return "enrol";
   if (!reg.cashier) return "signin";
   if (reg.receipt && reg.cart.count === 0 && !reg.payment) return "receipt";
@@ -187,6 +189,24 @@ function renderSale(reg) {
   $("#discount-total").textContent = reg.cart.discount.minor ? `Discounts −${reg.cart.discount.text}` : "";
   $("#total").textContent = `${reg.currency} ${reg.cart.total.text}`;
   $("#parked-count").textContent = reg.parked.length ? `(${reg.parked.length})` : "";
+  renderQuick(reg.quick_keys || []);
+}
+
+// -- quick keys: categories as tabs, coloured keys; a tap adds one of the item -------------------
+function inkOn(hex) {  // black or white text, whichever reads better on the key's colour
+  const n = parseInt(hex.slice(1), 16);
+  const [r, g, b] = [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+  return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#111827" : "#ffffff";
+}
+function renderQuick(tabs) {
+  $("#quick").hidden = tabs.length === 0;
+  if (!tabs.length) return;
+  if (!tabs.some((t) => t.name === quickTab)) quickTab = tabs[0].name;
+  $("#quick-tabs").innerHTML = tabs.map((t) =>
+    `<button role="tab" class="${t.name === quickTab ? "chosen" : ""}" style="border-bottom-color:${t.name === quickTab ? esc(t.colour) : "transparent"}" data-act="quick-tab" data-tab="${esc(t.name)}" data-testid="quick-tab-${esc(t.name)}" aria-selected="${t.name === quickTab}">${esc(t.name)}</button>`).join("");
+  const tab = tabs.find((t) => t.name === quickTab);
+  $("#quick-grid").innerHTML = tab.keys.map((k) =>
+    `<button class="quick-key" style="background:${esc(k.colour)};color:${inkOn(k.colour)}" data-act="quick-key" data-item="${esc(k.item_id ?? "")}" data-testid="quick-key-${esc(k.sku)}"${k.item_id ? "" : ' disabled title="Not in the catalog"'}>${esc(k.label)}<small>${k.price ? esc(k.price.text) : "not in catalog"}</small></button>`).join("");
 }
 
 function renderPay(reg) {
@@ -261,6 +281,8 @@ const actions = {
   card: () => { const m = toMinor(take("main")); post("pay/card", m === null ? {} : { amount_minor: m }); },
   "pay-back": () => post("pay/cancel"),
   "new-sale": () => post("sale/new"),
+  "quick-tab": (btn) => { quickTab = btn.dataset.tab; render(); },
+  "quick-key": (btn) => { if (btn.dataset.item) post("items", { item_id: btn.dataset.item, quantity: "1" }); },
   "enrol-type": () => { $("#enrol-code").hidden = !$("#enrol-code").hidden; },
   "enrol-code": () => { const code = take("code"); if (code) enrolPost("enrolment/code", { code }); },
 };
