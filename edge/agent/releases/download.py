@@ -96,7 +96,8 @@ async def download_bundle(
 
 async def _one_attempt(client: httpx.AsyncClient, *, url: str, part: Path, have: int) -> int | None:
     """One GET from ``have``; returns the bundle's total size when the server said it."""
-    headers = {"Range": f"bytes={have}-"} if have else {}
+    # identity: a Range counts bytes of the file itself, never of a compressed form of it
+    headers = {"Accept-Encoding": "identity"} | ({"Range": f"bytes={have}-"} if have else {})
     async with client.stream("GET", url, headers=headers) as response:
         if response.status_code == httpx.codes.REQUESTED_RANGE_NOT_SATISFIABLE:
             # the part file is as long as the bundle (or longer: a different bundle); the
@@ -123,7 +124,8 @@ async def _one_attempt(client: httpx.AsyncClient, *, url: str, part: Path, have:
             raise DownloadFailed(f"{url}: HTTP {response.status_code}")
         try:
             with _open(part, mode) as out:
-                async for chunk in response.aiter_bytes(CHUNK):
+                # as they arrive: a chunk size would hold back bytes an interruption then loses
+                async for chunk in response.aiter_raw():
                     out.write(chunk)
                 out.flush()
         except OSError as err:
