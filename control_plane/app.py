@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from control_plane.alerts.evaluator import EvaluatorSettings, run_evaluator
+from control_plane.alerts.router import router as alerts_router
 from control_plane.api_docs import install_offline_docs
 from control_plane.catalog.router import router as catalog_router
 from control_plane.commands.router import router as commands_router
@@ -96,6 +98,9 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
             config_link = ConfigLink(engine=engine, broker=settings.broker, tls_context=tls_context)
             app.state.config_link = config_link
             background.supervise("config-link", config_link.run)
+            # fleet alerts opened and cleared each tick, lag/backlog history sampled (issue 13)
+            alerting = getattr(app.state, "alert_settings", None) or EvaluatorSettings()
+            background.supervise("alerts-evaluator", lambda: run_evaluator(engine, alerting))
             yield
 
     # /docs is served offline by install_offline_docs; ReDoc has no offline package
@@ -117,6 +122,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(operators_router)  # login pages, tokens, audit (issue 9)
     app.include_router(health_router)
     app.include_router(reports_router)  # store owners' reports, charts and CSV (issue 13)
+    app.include_router(alerts_router)  # fleet alerts, acknowledge, lag/backlog history (issue 13)
     app.include_router(releases_router)  # signed bundles: publish, serve to devices (issue 11)
     app.include_router(rollouts_router)  # staged rollouts of a release (issue 11)
     app.include_router(configuration_router)  # layered store configuration (issue 12)
