@@ -34,6 +34,7 @@ from fastapi import FastAPI
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from control_plane.alerts.tables import alerts
 from control_plane.commands import service as commands
 from control_plane.db.tables import journal, sales
 from control_plane.devices import service as registry
@@ -317,6 +318,31 @@ def _rollout_action(verb: str, *before: rollouts.Verb) -> Build:
     return build
 
 
+async def _alert(world: World, tenant: Tenant) -> str:
+    """A new alert of the tenant's device (cleared, so any number may exist) (issue 13)."""
+    alert_id = world.fresh("alert").replace("-", "")
+    async with world.engine.begin() as conn:
+        await conn.execute(
+            insert(alerts).values(
+                id=alert_id, tenant_id=tenant.id, store_id=tenant.store, device_id=tenant.device,
+                kind="silent", detail="table", opened_at=_now(), seen_at=_now(), cleared_at=_now(),
+            )
+        )  # fmt: skip
+    return alert_id
+
+
+async def _listed_alert(world: World, tenant: Tenant) -> Call:
+    return Call("/api/alerts?state=all", marker=await _alert(world, tenant))
+
+
+async def _alerts_page(world: World, tenant: Tenant) -> Call:
+    return Call("/alerts?state=all", marker=await _alert(world, tenant))
+
+
+async def _ack_alert(world: World, tenant: Tenant) -> Call:
+    return Call(f"/api/alerts/{await _alert(world, tenant)}/ack")
+
+
 # -- the table --------------------------------------------------------------------------------
 
 Kind = Literal["api", "page", "open", "device"]
@@ -371,6 +397,10 @@ TABLE: tuple[Row, ...] = (
     # reports (issue 13): another tenant's store is neither listed nor read, in JSON or CSV
     Row("GET", "/api/reports/{name}", "api", A.REPORTS_READ, 200, named("/api/reports/stores", marker="{t.store}"), "hidden"),
     Row("GET", "/api/reports/{name}.csv", "api", A.REPORTS_READ, 200, named("/api/reports/stores.csv", marker="{t.store}"), "hidden"),
+    # fleet alerts (issue 13): another tenant's alert is neither listed nor acknowledged
+    Row("GET", "/api/alerts", "api", A.ALERTS_READ, 200, made(_listed_alert), "hidden"),
+    Row("POST", "/api/alerts/{alert_id}/ack", "api", A.ALERTS_ACK, 200, made(_ack_alert), 404),
+    Row("GET", "/api/devices/{device_id}/history", "api", A.ALERTS_READ, 200, named(DEVICES + "/history"), 404),
     # catalog: the back office writes; registers read with their own assertion
     Row("POST", "/api/catalog/items", "api", A.CATALOG_WRITE, 200, named("/api/catalog/items", body={"tenant_id": "{t.id}", "items": []}), 403),
     Row("GET", "/api/catalog/snapshot", "device", DEVICE, 401, fixed("/api/catalog/snapshot")),
@@ -411,6 +441,7 @@ TABLE: tuple[Row, ...] = (
     Row("GET", "/devices/{device_id}", "page", A.DEVICES_READ, 200, named("/devices/{t.device}"), 404),
     Row("GET", "/enrolments", "page", A.ENROLMENTS_READ, 200, named("/enrolments", marker="{t.enrolment}"), "hidden"),
     Row("GET", "/reports", "page", A.REPORTS_READ, 200, named("/reports", marker="{t.store}"), "hidden"),
+    Row("GET", "/alerts", "page", A.ALERTS_READ, 200, made(_alerts_page), "hidden"),
     # releases (issue 11): platform-wide, published by platform admins (no trusted key here: 503)
     Row("POST", "/api/releases", "api", A.RELEASES_PUBLISH, 503, fixed("/api/releases")),
     Row("GET", "/api/releases", "api", A.ROLLOUTS_READ, 200, fixed("/api/releases")),
