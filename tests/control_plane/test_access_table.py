@@ -36,11 +36,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.alerts.tables import alerts
 from control_plane.commands import service as commands
+from control_plane.configuration import drift as config_drift
+from control_plane.configuration import service as config_service
+from control_plane.configuration import staff as config_staff
+from control_plane.configuration.layers import Layer
 from control_plane.db.tables import journal, sales
 from control_plane.devices import service as registry
 from control_plane.devices.state import apply_state
 from control_plane.operators import service as operators
 from control_plane.operators import sessions
+from control_plane.operators.audit import Actor
 from control_plane.operators.gatekeeper import Gatekeeper
 from control_plane.operators.guards import guard_of, routes
 from control_plane.operators.passwords import Passwords
@@ -56,6 +61,7 @@ from control_plane.rollouts.model import RolloutIn, WaveIn
 from control_plane.tenancy import EVERY_TENANT
 from protocols.messages import State
 from provisioning.device_keys import DeviceIdentity
+from tests.control_plane.configuration.config_harness import TENANT_KEYS, store_identity
 from tests.harness.control_plane import ServedControlPlane, operator_settings, served_control_plane
 from tests.harness.services import Mosquitto, create_pg_database, drop_pg_database, wait_until
 
@@ -83,6 +89,8 @@ class Tenant:
     sale: str
     count: str
     victim: str
+    group: str = ""
+    staff: str = ""
 
 
 @dataclass
@@ -318,6 +326,61 @@ def _rollout_action(verb: str, *before: rollouts.Verb) -> Build:
     return build
 
 
+SEED = Actor(actor="seed", via="cli")
+
+
+def _config_delete(kind: str, layer: Layer, target: Callable[[Tenant], str]) -> Build:
+    """DELETE of a key set just before on the tenant's layer (so there is one to delete)."""
+
+    async def build(world: World, tenant: Tenant) -> Call:
+        await config_service.set_setting(
+            world.engine,
+            actor=SEED,
+            layer=layer,
+            target=target(tenant),
+            key="log_level",
+            value="WARNING",
+        )
+        return Call(f"/api/config/{kind}/{target(tenant)}/settings/log_level")
+
+    return build
+
+
+async def _remove_staff(world: World, tenant: Tenant) -> Call:
+    member = await config_staff.add_staff(
+        world.engine, actor=SEED, store_id=tenant.store, name="Temp", role="cashier", pin="5555"
+    )
+    return Call(f"/api/config/stores/{tenant.store}/staff/{member.id}")
+
+
+async def _configuration(
+    engine: AsyncEngine, tenant: str, store: str, device: str
+) -> tuple[str, str]:
+    """A complete document for the tenant's register that it has not applied (drift), a store
+    group and a cashier: (group id, staff id)."""
+    for key, value in TENANT_KEYS.items():
+        await config_service.set_setting(
+            engine, actor=SEED, layer=Layer.TENANT, target=tenant, key=key, value=value
+        )
+    await config_service.set_setting(
+        engine,
+        actor=SEED,
+        layer=Layer.STORE,
+        target=store,
+        key="store",
+        value=store_identity(store),
+    )
+    await config_drift.record_report(engine, device_id=device, version=0, hashes=None, now=_now())
+    group = f"{tenant}-city"
+    await config_service.put_group(
+        engine, actor=SEED, group_id=group, tenant_id=tenant, tag="city", priority=0
+    )
+    member = await config_staff.add_staff(
+        engine, actor=SEED, store_id=store, name="Sam", role="cashier", pin="1234"
+    )
+    return group, member.id
+
+
 async def _alert(world: World, tenant: Tenant) -> str:
     """A new alert of the tenant's device (cleared, so any number may exist) (issue 13)."""
     alert_id = world.fresh("alert").replace("-", "")
@@ -377,6 +440,7 @@ class Row:
 
 A = Action
 DEVICES = "/api/devices/{t.device}"
+CONFIG = "/api/config"
 TABLE: tuple[Row, ...] = (
     # registry
     Row("POST", "/api/tenants", "api", A.TENANTS_WRITE, 201, made(_new_tenant)),
@@ -457,6 +521,29 @@ TABLE: tuple[Row, ...] = (
     Row("POST", "/api/rollouts/{rollout_id}/abort", "api", A.ROLLOUTS_WRITE, 200, _rollout_action("abort"), 404),
     Row("POST", "/api/rollouts/{rollout_id}/retry", "api", A.ROLLOUTS_WRITE, 200, _rollout_action("retry", "start"), 404),
     Row("PUT", "/api/stores/{store_id}/maintenance-window", "api", A.STORES_WRITE, 204, named("/api/stores/{t.store}/maintenance-window", body={"maintenance_window": "22:00-06:00"}), 404),
+    # configuration (issue 12): layers, groups and tags, effective documents, drift, staff
+    Row("GET", "/api/config/schema", "api", A.CONFIG_READ, 200, fixed("/api/config/schema")),
+    Row("GET", "/api/config/tenants/{tenant_id}/settings", "api", A.CONFIG_READ, 200, named(CONFIG + "/tenants/{t.id}/settings"), 404),
+    Row("PUT", "/api/config/tenants/{tenant_id}/settings/{key}", "api", A.TENANT_CONFIG_WRITE, 200, named(CONFIG + "/tenants/{t.id}/settings/log_level", body={"value": "DEBUG"}), 404),
+    Row("DELETE", "/api/config/tenants/{tenant_id}/settings/{key}", "api", A.TENANT_CONFIG_WRITE, 200, made(_config_delete("tenants", Layer.TENANT, lambda t: t.id)), 404),
+    Row("GET", "/api/config/groups", "api", A.CONFIG_READ, 200, named(CONFIG + "/groups", marker="{t.group}"), "hidden"),
+    Row("PUT", "/api/config/groups/{group_id}", "api", A.TENANT_CONFIG_WRITE, 200, named(CONFIG + "/groups/{t.group}", body={"tenant_id": "{t.id}", "tag": "city", "priority": 0}), 403),
+    Row("GET", "/api/config/groups/{group_id}/settings", "api", A.CONFIG_READ, 200, named(CONFIG + "/groups/{t.group}/settings"), 404),
+    Row("PUT", "/api/config/groups/{group_id}/settings/{key}", "api", A.TENANT_CONFIG_WRITE, 200, named(CONFIG + "/groups/{t.group}/settings/log_level", body={"value": "DEBUG"}), 404),
+    Row("DELETE", "/api/config/groups/{group_id}/settings/{key}", "api", A.TENANT_CONFIG_WRITE, 200, made(_config_delete("groups", Layer.GROUP, lambda t: t.group)), 404),
+    Row("GET", "/api/config/stores/{store_id}/settings", "api", A.CONFIG_READ, 200, named(CONFIG + "/stores/{t.store}/settings"), 404),
+    Row("PUT", "/api/config/stores/{store_id}/settings/{key}", "api", A.CONFIG_WRITE, 200, named(CONFIG + "/stores/{t.store}/settings/log_level", body={"value": "DEBUG"}), 404),
+    Row("DELETE", "/api/config/stores/{store_id}/settings/{key}", "api", A.CONFIG_WRITE, 200, made(_config_delete("stores", Layer.STORE, lambda t: t.store)), 404),
+    Row("PUT", "/api/config/stores/{store_id}/tags", "api", A.TENANT_CONFIG_WRITE, 200, named(CONFIG + "/stores/{t.store}/tags", body={"tags": ["city"]}), 404),
+    Row("GET", "/api/config/devices/{device_id}/settings", "api", A.CONFIG_READ, 200, named(CONFIG + "/devices/{t.device}/settings"), 404),
+    Row("PUT", "/api/config/devices/{device_id}/settings/{key}", "api", A.CONFIG_WRITE, 200, named(CONFIG + "/devices/{t.device}/settings/log_level", body={"value": "DEBUG"}), 404),
+    Row("DELETE", "/api/config/devices/{device_id}/settings/{key}", "api", A.CONFIG_WRITE, 200, made(_config_delete("devices", Layer.REGISTER, lambda t: t.device)), 404),
+    Row("GET", "/api/config/devices/{device_id}", "api", A.CONFIG_READ, 200, named(CONFIG + "/devices/{t.device}"), 404),
+    Row("GET", "/api/config/drift", "api", A.CONFIG_READ, 200, named(CONFIG + "/drift", marker="{t.device}"), "hidden"),
+    Row("GET", "/api/config/stores/{store_id}/staff", "api", A.CONFIG_READ, 200, named(CONFIG + "/stores/{t.store}/staff"), 404),
+    Row("POST", "/api/config/stores/{store_id}/staff", "api", A.STAFF_WRITE, 201, named(CONFIG + "/stores/{t.store}/staff", body={"name": "Kim", "role": "cashier", "pin": "4821"}), 404),
+    Row("POST", "/api/config/stores/{store_id}/staff/{staff_id}/pin", "api", A.STAFF_WRITE, 200, named(CONFIG + "/stores/{t.store}/staff/{t.staff}/pin", body={"pin": "9921"}), 404),
+    Row("DELETE", "/api/config/stores/{store_id}/staff/{staff_id}", "api", A.STAFF_WRITE, 204, made(_remove_staff), 404),
     # login pages, health, documentation: open
     Row("GET", "/login", "open", None, 200, fixed("/login")),
     Row("POST", "/login", "open", None, 401, fixed("/login", form={"email": "x@acme.example", "password": "p"})),
@@ -627,6 +714,7 @@ async def _tenant(
                 received_at=_now(),
             )
         )  # fmt: skip
+    group, staff_id = await _configuration(engine, tenant, store, device)
     victim = f"victim@{tenant}.example"
     await operators.create_operator(
         engine,
@@ -646,6 +734,8 @@ async def _tenant(
         sale=sale,
         count=count,
         victim=victim,
+        group=group,
+        staff=staff_id,
     )
 
 
