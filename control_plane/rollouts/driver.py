@@ -321,9 +321,14 @@ class RolloutDriver:
                         rollout_devices.c.device_id == row["device_id"],
                         rollout_devices.c.rolled_back_at.is_(None),
                     )
-                    .values(rolled_back_at=now, detail=detail)
+                    .values(rolled_back_at=now, detail=_joined(row["detail"], detail))
                 )
                 await _history(conn, rollout_id, row["device_id"], row["state"], detail, now)
+
+
+def _joined(reason: str, then: str) -> str:
+    """A device's reason with what happened next: the reason for a failure is never lost."""
+    return (f"{reason}; {then}" if reason else then)[:2000]
 
 
 async def _history(

@@ -133,3 +133,12 @@ class SimulatedDevice:
             assert isinstance(desired, DesiredRelease)
             self.desired.append(desired)
             await self._install(client, desired)
+
+
+@contextlib.asynccontextmanager
+async def all_online(fleet: list[SimulatedDevice]) -> AsyncIterator[None]:
+    """Every device of ``fleet`` online for the block."""
+    async with contextlib.AsyncExitStack() as stack:
+        for device in fleet:
+            await stack.enter_async_context(device.online())
+        yield

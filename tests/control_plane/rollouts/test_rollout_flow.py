@@ -27,7 +27,7 @@ from protocols.codec import decode
 from protocols.messages import DesiredRelease
 from protocols.release_bundle import public_key_text
 from protocols.topics import Channel, device_topic
-from tests.control_plane.rollouts.fleet import Behaviour, SimulatedDevice, make_bundle
+from tests.control_plane.rollouts.fleet import Behaviour, SimulatedDevice, all_online, make_bundle
 from tests.harness.control_plane import ServedControlPlane, served_control_plane
 from tests.harness.services import Mosquitto, wait_until
 
@@ -119,7 +119,7 @@ async def test_a_good_release_goes_wave_by_wave_to_every_device(
 ) -> None:
     fleet = await _devices(cp, mosquitto, 4, "good")
     waves = [{"devices": 1}, {"percent": 50}, {"percent": 100}]
-    async with contextlib_all(fleet):
+    async with all_online(fleet):
         rollout_id = await _create(cp, waves=waves)
         await wait_until(lambda: _status_is(cp, rollout_id, "completed"), what="completed")
     rollout = await _rollout(cp, rollout_id)
@@ -143,7 +143,7 @@ async def test_a_canary_that_reverts_halts_and_rolls_back(
     cp: ServedControlPlane, mosquitto: Mosquitto
 ) -> None:
     fleet = await _devices(cp, mosquitto, 3, "reverts")
-    async with contextlib_all(fleet):
+    async with all_online(fleet):
         rollout_id = await _create(cp, waves=[{"devices": 1}, {"percent": 100}])
         await wait_until(lambda: _status_is(cp, rollout_id, "halted"), what="halted")
         rollout = await _rollout(cp, rollout_id)
@@ -237,18 +237,3 @@ async def test_a_store_outside_its_window_waits_until_it_opens(
             )
         await wait_until(lambda: _status_is(cp, rollout_id, "completed"), what="completed")
     assert device.desired[0].window == f"{open_now}@UTC"
-
-
-class contextlib_all:  # noqa: N801 - reads as the context it is
-    """Every simulated device online for the block."""
-
-    def __init__(self, fleet: list[SimulatedDevice]) -> None:
-        self.fleet = fleet
-        self.stack = __import__("contextlib").AsyncExitStack()
-
-    async def __aenter__(self) -> None:
-        for device in self.fleet:
-            await self.stack.enter_async_context(device.online())
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stack.aclose()
