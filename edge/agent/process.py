@@ -7,7 +7,8 @@ How it works: :func:`run_agent` runs, in one TaskGroup with named tasks,
   (:mod:`edge.agent.supervisor`);
 * ``fleet-session`` — once the appliance has an identity (at once for a fixed device id; after
   first-boot enrolment for an enrolling one, which the register's first-boot screen performs
-  into the shared identity directory), the MQTT session for ``state``, ``events`` and ``cmd``;
+  into the shared identity directory), the MQTT session for ``status`` (online, and offline as
+  its last will: the appliance's presence is the agent's), ``state``, ``events`` and ``cmd``;
 * ``renewal`` — the certificate renewed before it expires, then the session reconnects with it.
 
 Commands are the agent's own (:mod:`edge.agent.own_commands`) or passed to the register. None of
@@ -40,6 +41,7 @@ from edge.agent.events import EventOutbox
 from edge.agent.log_upload import LogTail, upload_logs
 from edge.agent.notify import Notifier, child_environment
 from edge.agent.own_commands import AGENT_VERSION, own_handlers
+from edge.agent.presence import Presence
 from edge.agent.register_link import RegisterLink
 from edge.agent.releases.manager import ReleaseManager
 from edge.agent.session import AgentSettings, FleetAgent
@@ -260,8 +262,15 @@ class FleetAgentProcess:
             events=self.outbox,
             on_config=self.config.receive,
             on_release=self.releases.receive if self.supervise else None,
+            presence=Presence(device_id=identity.device_id, versions=self._versions),
         )
         await self.session.run()
+
+    def _versions(self) -> dict[str, str]:
+        """What ``status`` reports: the agent's version, and the register's once it said hello."""
+        hello = self.link.hello
+        app = {"app": hello.release} if hello is not None and hello.release else {}
+        return {"agent": AGENT_VERSION} | app
 
     async def _systemd(self) -> None:
         """READY=1 once the register's socket listens (not waiting for the broker: an offline

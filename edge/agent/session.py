@@ -1,7 +1,8 @@
 """The agent's MQTT session: state and events up, commands down, on the device's own subtree.
 
 How it works: :meth:`FleetAgent.run` connects (client id ``{device}-agent``, so it never kicks
-the replicator's ``{device}`` session off the broker), subscribes ``cmd`` at QoS 1 (and the
+the replicator's ``{device}`` session off the broker) with ``offline`` as its last will, says
+``online`` (:mod:`edge.agent.presence`), subscribes ``cmd`` at QoS 1 (and the
 retained ``config``, handed to ``on_config`` as it comes) and runs the state publisher and the
 command loop in one TaskGroup. Every wait on the broker is bounded by
 :class:`~edge.agent.mqtt_link.MqttLink`, never by aiomqtt's ``wait_for``, which on Python 3.11
@@ -28,6 +29,7 @@ from edge.agent import metrics
 from edge.agent.commands import CommandRunner
 from edge.agent.events import EventOutbox
 from edge.agent.mqtt_link import MqttLink
+from edge.agent.presence import Presence
 from edge.agent.state import StatePublisher
 from protocols.broker_url import BrokerAddress
 from protocols.codec import encode
@@ -63,6 +65,7 @@ class FleetAgent:
         events: EventOutbox | None = None,
         on_config: Callable[[bytes, str], None] | None = None,
         on_release: Callable[[bytes, str], None] | None = None,
+        presence: Presence | None = None,
     ) -> None:
         self.device_id = device_id
         self.broker = broker
@@ -71,6 +74,7 @@ class FleetAgent:
         self.events = events
         self.on_config = on_config  # the retained ``config`` (edge.agent.configuration)
         self.on_release = on_release  # the retained ``release`` (edge.agent.releases)
+        self.presence = presence  # ``status`` and its last will (edge.agent.presence)
         self.tls_context = tls_context  # read at every connect: a renewal replaces it
         self.settings = settings or AgentSettings()
         self.connected = asyncio.Event()
@@ -117,6 +121,7 @@ class FleetAgent:
             keepalive=self.settings.keepalive,
             timeout_s=self.settings.timeout_s,
             tls_context=self.tls_context,
+            will=None if self.presence is None else self.presence.will(),
         )
 
     async def _serve(self, link: MqttLink) -> None:
@@ -125,15 +130,21 @@ class FleetAgent:
             await link.subscribe(self._config_topic, qos=1)
         if self.on_release is not None:  # retained too: a device offline for a rollout catches up
             await link.subscribe(self._release_topic, qos=1)
+        if self.presence is not None:
+            await self.presence.online(link)
         self.connected.set()
         log.info("device %s: agent connected to %s", self.device_id, self.broker.url)
         self._reconnect.clear()
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self.state.run(link), name=f"agent-state:{self.device_id}")
-            tasks.create_task(self._command_loop(link), name=f"agent-cmd:{self.device_id}")
-            tasks.create_task(self._until_reconnect(), name=f"agent-renew:{self.device_id}")
-            if self.events is not None:
-                tasks.create_task(self.events.run(link), name=f"agent-events:{self.device_id}")
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.state.run(link), name=f"agent-state:{self.device_id}")
+                tasks.create_task(self._command_loop(link), name=f"agent-cmd:{self.device_id}")
+                tasks.create_task(self._until_reconnect(), name=f"agent-renew:{self.device_id}")
+                if self.events is not None:
+                    tasks.create_task(self.events.run(link), name=f"agent-events:{self.device_id}")
+        finally:
+            if self.presence is not None:
+                await self.presence.offline(link)  # a clean stop sends no last will
 
     async def _until_reconnect(self) -> None:
         await self._reconnect.wait()

@@ -4,11 +4,13 @@ How it works: :func:`run_register` takes one validated :class:`RegisterSettings`
 
 1. finds out who it is (:func:`uplink_for`): a fixed device id, the enrolled certificate, or
    nobody yet (first boot: the kiosk shows the enrolment screen);
-2. reads the store document and opens the catalog in the data directory — ``catalog.db``,
+2. reads its store rules — the configuration the fleet agent applied, else a store file
+   (:mod:`edge.register.store_source`; with neither, a register the agent runs waits for its
+   first configuration) — and opens the catalog in the data directory — ``catalog.db``,
    read by index, never parsed at start (:mod:`edge.pos.catalog_store`); the first start stores
    it from a snapshot file or the control plane; a store document that is missing once the
-   appliance is enrolled, or a catalog that can be neither read nor fetched, is refused
-   (:class:`SettingsRefused`, naming the setting) before anything opens;
+   appliance is enrolled and not run by the agent, or a catalog that can be neither read nor
+   fetched, is refused (:class:`SettingsRefused`, naming the setting) before anything opens;
 3. opens everything as async context managers (ledger, peripherals, ``pos.db``, card terminal)
    and runs the long-lived loops in one TaskGroup — replicator, catalog sync, the fleet agent
    link, the scanners, the kiosk's uvicorn — so a loop that dies takes the register down loudly
@@ -63,11 +65,12 @@ from edge.pos.printer import ReceiptPrinter, fit_receipts_to_paper
 from edge.pos.register import Register
 from edge.pos.register_db import RegisterDb
 from edge.pos.simulated_cashier import CashierSettings, ring_at_register
-from edge.pos.store_config import StoreConfig, load_store_config
 from edge.register.agent_link import AgentLink
+from edge.register.config_desk import ConfigDesk
 from edge.register.health import ObservedLedger, RegisterHealth, serve_health
 from edge.register.hub_commands import hub_runner
 from edge.register.settings import ENV_PREFIX, RegisterSettings, SettingsRefused
+from edge.register.store_source import read_store
 from edge.register.structured_log import WHO, Who
 from edge.replication.replicator import ReplicationSettings, Replicator
 from edge.stock.on_hand import catalog_gtins
@@ -121,25 +124,6 @@ def uplink_for(
         tenant_id=settings.tenant_id or (str(tenant) if tenant else None),
         auth=DeviceAuth(settings.identity_dir),
     )
-
-
-def read_store(settings: RegisterSettings, *, required: bool) -> StoreConfig | None:
-    """The store document, or None at first boot; refused when unreadable or missing."""
-    path = settings.store_path
-    if not path.exists() and not required:
-        return None
-    try:
-        return load_store_config(path)
-    except FileNotFoundError as err:
-        msg = (
-            f"store_file ({ENV_PREFIX}STORE_FILE): {path} does not exist; the fleet agent writes"
-            " it from the control plane's configuration, or set it to the store document"
-        )
-        raise SettingsRefused(msg) from err
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        what = f"missing key {err}" if isinstance(err, KeyError) else str(err)
-        msg = f"store_file ({ENV_PREFIX}STORE_FILE): {path} is not a store document ({what})"
-        raise SettingsRefused(msg) from err
 
 
 async def read_catalog(settings: RegisterSettings, uplink: Uplink | None) -> StoredCatalog | None:
@@ -270,13 +254,20 @@ async def run_register(
                 db=db,
                 config=config,
                 catalog=catalog,
-                terminal=await _terminal(settings, stack),
+                terminal=await _terminal(settings, stack, config.card_terminal),
                 printer=printer,
             )
             await register.start()
             health.started = True
         runner: CommandRunner | None = None
         link: AgentLink | None = None
+        # the agent's configuration commands (hold for a restart, reload live keys), then the hub's
+        config_desk = ConfigDesk(
+            data_dir=settings.data_dir,
+            register=lambda: register,
+            fit=lambda config: fit_receipts_to_paper(config, printer),
+        )
+        commands = config_desk.runner(device_id=settings.device_id, hub=lambda: runner)
         async with asyncio.TaskGroup() as group:
             loops: list[asyncio.Task[None]] = []
 
@@ -297,6 +288,7 @@ async def run_register(
                         versions={"app": VERSION},
                         tls_context=up.tls_context,
                         identity_dir=settings.identity_dir,  # signs each batch head (issue 9)
+                        presence=settings.agent_socket is None,  # else the agent's (status)
                     )
                     health.replicator = replicator
                     connected = replicator.connected
@@ -344,7 +336,7 @@ async def run_register(
                         register_id=settings.register_id,
                     ),
                     heartbeat=health.heartbeat,
-                    commands=lambda: runner,
+                    commands=lambda: commands,
                     interval=settings.heartbeat_s,
                 )
                 start(link.run(), "agent-link")
@@ -389,9 +381,16 @@ def _codes(settings: RegisterSettings) -> EnrolmentSettings | None:
 
 
 async def _terminal(
-    settings: RegisterSettings, stack: contextlib.AsyncExitStack
+    settings: RegisterSettings,
+    stack: contextlib.AsyncExitStack,
+    configured: tuple[str, int] | None = None,
 ) -> TcpPaymentTerminal | None:
-    """The configured card terminal, the simulator on loopback, or none (cards refused)."""
+    """The configured card terminal, the simulator on loopback, or none (cards refused).
+
+    ``configured`` is the store configuration's terminal: when it names one, it wins.
+    """
+    if configured is not None:
+        return TcpPaymentTerminal(host=configured[0], port=configured[1])
     if settings.terminal.host is not None:
         return TcpPaymentTerminal(host=settings.terminal.host, port=settings.terminal.port)
     if settings.simulate.card_terminal:

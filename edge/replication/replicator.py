@@ -98,8 +98,13 @@ class Replicator:
         versions: dict[str, str] | None = None,
         lag_observer: LagObserver | None = None,
         identity_dir: Path | None = None,
+        presence: bool = True,
     ) -> None:
         self.ledger = ledger
+        #: Whether this replicator says ``status`` (online, offline as its last will). Not when
+        #: a fleet agent runs beside it: the appliance's presence is the agent's
+        #: (edge.agent.presence), and a register restart must not read as the store going away.
+        self.presence = presence
         #: Where the device's key and certificate are: each batch head is signed with them.
         #: None (a ledger-only bench or development appliance) sends unsigned batches, which
         #: the cloud refuses from any device that has a certificate.
@@ -147,12 +152,14 @@ class Replicator:
     _had_progress = False
 
     def _client(self) -> aiomqtt.Client:
-        will = aiomqtt.Will(
-            device_topic(self.device_id, Channel.STATUS),
-            encode(Status(state="offline", boot_id=self.boot_id, versions=self.versions)),
-            qos=1,
-            retain=True,
-        )
+        will = None
+        if self.presence:
+            will = aiomqtt.Will(
+                device_topic(self.device_id, Channel.STATUS),
+                encode(Status(state="offline", boot_id=self.boot_id, versions=self.versions)),
+                qos=1,
+                retain=True,
+            )
         return aiomqtt.Client(
             self.broker.host,
             self.broker.port,
@@ -170,12 +177,13 @@ class Replicator:
         async with self._client() as client:
             metrics.CONNECTS.labels(self.device_id, "ok").inc()
             await client.subscribe(device_topic(self.device_id, Channel.JOURNAL_ACK), qos=1)
-            await client.publish(
-                device_topic(self.device_id, Channel.STATUS),
-                encode(self._status("online")),
-                qos=1,
-                retain=True,
-            )
+            if self.presence:
+                await client.publish(
+                    device_topic(self.device_id, Channel.STATUS),
+                    encode(self._status("online")),
+                    qos=1,
+                    retain=True,
+                )
             self._session = _Session(cursor=self.ledger.acked_seq + 1)
             self._sent.clear()
             self.connected.set()
@@ -196,6 +204,8 @@ class Replicator:
 
     async def _say_offline(self, client: aiomqtt.Client) -> None:
         """On a clean stop the broker sends no last will, so say goodbye ourselves."""
+        if not self.presence:
+            return
         try:
             async with asyncio.timeout(1):
                 await client.publish(

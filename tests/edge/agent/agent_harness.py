@@ -28,7 +28,7 @@ def new_device_id() -> str:
 
 @dataclass
 class ControlPlane:
-    """Subscribed to the device's state and command results; sends commands."""
+    """Subscribed to the device's status, state, events and command results; sends commands."""
 
     client: aiomqtt.Client
     device_id: str
@@ -72,6 +72,7 @@ async def control_plane(broker_url: str, device_id: str) -> AsyncIterator[Contro
         await client.subscribe(device_topic(device_id, Channel.STATE), qos=1)
         await client.subscribe(device_topic(device_id, Channel.CMD_RESULT), qos=1)
         await client.subscribe(device_topic(device_id, Channel.EVENTS), qos=1)
+        await client.subscribe(device_topic(device_id, Channel.STATUS), qos=1)
 
         async def pump() -> None:
             async for message in client.messages:
