@@ -1,0 +1,195 @@
+"""Releases on a real appliance: the real agent process, real Mosquitto, a real HTTP server.
+
+A good release (its download cut once mid-body and resumed) ends committed in a slot with the
+register running the new version; refused bundles leave the running register alone, each with
+its reason; a release whose register cannot start is reverted and the old register sells again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocols.codec import encode
+from protocols.messages import DesiredRelease, Event
+from protocols.topics import Channel, device_topic
+from protocols.vocabulary import EventKind
+from tests.harness.services import Mosquitto, wait_until
+
+from ..agent_harness import ControlPlane, control_plane, new_device_id
+from ..agent_process import AgentProcess
+from .bundles import NEW_VERSION, BundleServer, Releases, desire, serving
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+GUARD_S = 150  # only against hangs
+
+
+def appliance(tmp_path: Path, device_id: str, broker_url: str, releases: Releases) -> AgentProcess:
+    return AgentProcess(
+        workdir=tmp_path / "appliance",
+        device_id=device_id,
+        broker_url=broker_url,
+        register={"simulate": {"cashier_rate": 5.0, "cashier_seed": 3}},
+        agent={
+            "trusted_release_keys": [releases.public_key],
+            "release_health_window_s": 2.0,
+            "start_timeout_s": 45.0,
+            "backoff_initial_s": 0.2,
+        },
+    )
+
+
+async def selling(app: AgentProcess, more_than: int = 0) -> bool:
+    health = await app.healthz()
+    return health is not None and health["ready"] and health["sales"]["committed"] > more_than
+
+
+async def publish(cp: ControlPlane, wanted: DesiredRelease) -> None:
+    topic = device_topic(cp.device_id, Channel.RELEASE)
+    await cp.client.publish(topic, encode(wanted), qos=1, retain=True)
+
+
+async def progress_until_final(cp: ControlPlane, version: str) -> list[dict[str, Any]]:
+    """Every release.progress body for ``version`` up to and including a final state."""
+    seen: list[dict[str, Any]] = []
+    final = {"succeeded", "failed", "reverted", "timed_out"}
+    while not seen or seen[-1]["state"] not in final:
+        event = await cp.next(
+            lambda m: (
+                isinstance(m, Event)
+                and m.kind == EventKind.RELEASE_PROGRESS
+                and m.body["version"] == version
+            )
+        )
+        assert isinstance(event, Event)
+        seen.append(event.body)
+    return seen
+
+
+def slots(app: AgentProcess) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads((app.data_dir / "app" / "slots.json").read_text())
+    return state
+
+
+async def test_a_good_release_resumes_its_download_commits_and_runs_the_new_version(
+    tmp_path: Path, mosquitto: Mosquitto, releases: Releases
+) -> None:
+    device_id = new_device_id()
+    app = appliance(tmp_path, device_id, mosquitto.url, releases)
+    server = BundleServer(files={releases.good.path.name: releases.good.path})
+    server.cut[releases.good.path.name] = 1  # the first response ends mid-body
+    app.start()
+    try:
+        async with (
+            asyncio.timeout(GUARD_S),
+            serving(server),
+            control_plane(mosquitto.url, device_id) as cp,
+        ):
+            await wait_until(lambda: selling(app), timeout=GUARD_S, what="the register selling")
+            (old_pid,) = app.register_pids()
+            await publish(cp, desire(releases.good, server.url))
+            states = [p["state"] for p in await progress_until_final(cp, NEW_VERSION)]
+            await wait_until(lambda: selling(app), timeout=GUARD_S, what="selling on the new slot")
+            new_pids = app.register_pids()
+    finally:
+        app.stop()
+    assert states == [
+        "notified",
+        "downloading",
+        "verifying",
+        "installing",
+        "confirming",
+        "succeeded",
+    ]
+    ranges = [asked for name, asked in server.requests]
+    assert ranges[0] is None
+    assert ranges[1] is not None
+    assert int(ranges[1].removeprefix("bytes=").rstrip("-")) > 0  # resumed, not started over
+    state = slots(app)
+    assert (state["active"], state["committed"], state["trying"]) == ("a", "a", None)
+    assert state["versions"] == {"a": NEW_VERSION}
+    assert (app.data_dir / "app" / "current").resolve() == app.data_dir / "app" / "slots" / "a"
+    assert new_pids != [old_pid]
+    log = app.agent_log.read_text()
+    assert f"(release {NEW_VERSION}) connected" in log  # the register's hello: the new code
+
+
+async def test_refused_bundles_leave_the_register_alone_and_a_release_that_cannot_start_reverts(
+    tmp_path: Path, mosquitto: Mosquitto, releases: Releases
+) -> None:
+    device_id = new_device_id()
+    app = appliance(tmp_path, device_id, mosquitto.url, releases)
+    files = {
+        b.path.name: b.path
+        for b in (releases.good, releases.crashing, releases.too_new, releases.stranger)
+    }
+    files[releases.tampered.name] = releases.tampered
+    server = BundleServer(files=files)
+    files["cut.sfb"] = releases.good.path
+    server.cut["cut.sfb"] = 99  # never whole: truncated after every resume
+    refused = [
+        (desire(releases.stranger, server.url), "unknown_key"),
+        (desire(releases.too_new, server.url), "agent_too_old"),
+        (
+            desire(releases.good, server.url, sha256="0" * 64, rollout="r-sha"),
+            "bundle_sha256_mismatch",
+        ),
+        (
+            desire(
+                releases.good,
+                server.url,
+                version="0.6.0",
+                rollout="r-tamper",
+                url=f"{server.url}/{releases.tampered.name}",
+                sha256=_sha(releases.tampered),
+            ),
+            "sha256_mismatch",
+        ),
+        (
+            desire(releases.good, server.url, rollout="r-cut", url=f"{server.url}/cut.sfb"),
+            "truncated",
+        ),
+    ]
+    app.start()
+    try:
+        async with (
+            asyncio.timeout(GUARD_S),
+            serving(server),
+            control_plane(mosquitto.url, device_id) as cp,
+        ):
+            await wait_until(lambda: selling(app), timeout=GUARD_S, what="the register selling")
+            (pid,) = app.register_pids()
+            outcomes = []
+            for wanted, _ in refused:
+                await publish(cp, wanted)
+                final = (await progress_until_final(cp, wanted.version))[-1]
+                outcomes.append((final["state"], final["detail"].split(":")[0]))
+            still = app.register_pids()
+            # now one that installs but cannot start: the agent goes back to the old register
+            await publish(cp, desire(releases.crashing, server.url))
+            crash = await progress_until_final(cp, releases.crashing.manifest.version)
+            health = await app.healthz()
+            before = 0 if health is None else health["sales"]["committed"]
+            await wait_until(lambda: selling(app, before), timeout=GUARD_S, what="selling again")
+    finally:
+        app.stop()
+    assert outcomes == [("failed", reason) for _, reason in refused]
+    assert still == [pid]  # never restarted by a refused release
+    assert [p["state"] for p in crash][-2:] == ["confirming", "reverted"]
+    assert "ended" in crash[-1]["detail"]
+    state = slots(app)
+    assert (state["active"], state["committed"], state["trying"]) == (None, None, None)
+    assert not (app.data_dir / "app" / "current").exists()  # the image's register runs again
+    log = app.agent_log.read_text()
+    assert "refused (unknown_key)" in log
+    assert "add the signing key's public key to trusted_release_keys" in log
+    assert "reverted to the image's package" in log
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
