@@ -37,6 +37,7 @@ Engine = Annotated[AsyncEngine, Depends(get_engine)]
 First = Annotated[date | None, Query(description="first local date (YYYY-MM-DD); default today")]
 Last = Annotated[date | None, Query(description="last local date, inclusive; default: first")]
 Bucket = Annotated[Granularity, Query(description="trends: hour of day, day or week")]
+PageBucket = Annotated[Granularity | None, Query(description="default: hour for one day")]
 
 
 def _filters(
@@ -99,10 +100,12 @@ async def reports_page(
     last: Last = None,
     store_id: IdentifierFilter = None,
     device_id: IdentifierFilter = None,
-    granularity: Bucket = "day",
+    granularity: PageBucket = None,
 ) -> HTMLResponse:
-    """Every report of the period with its charts and a CSV link each."""
+    """Every report of the period with its charts and a CSV link each (one day: by hour)."""
     scope = TenantScope.of(principal)
+    one_day = first is None or last is None or first == last
+    granularity = granularity or ("hour" if one_day else "day")
     filters = _filters(first, last, store_id, device_id, granularity)
     tables: dict[str, Table] = {}
     for name in REPORTS:
