@@ -48,6 +48,7 @@ from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.releases.router import router as releases_router
 from control_plane.reports.router import router as reports_router
 from control_plane.rollouts.background import drive_rollouts
+from control_plane.rollouts.pages import router as rollout_pages
 from control_plane.rollouts.router import router as rollouts_router
 from control_plane.sales.router import router as sales_router
 from control_plane.settings import ControlPlaneSettings
@@ -125,6 +126,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(alerts_router)  # fleet alerts, acknowledge, lag/backlog history (issue 13)
     app.include_router(releases_router)  # signed bundles: publish, serve to devices (issue 11)
     app.include_router(rollouts_router)  # staged rollouts of a release (issue 11)
+    app.include_router(rollout_pages)  # the console's releases and rollouts pages
     app.include_router(configuration_router)  # layered store configuration (issue 12)
     app.mount("/metrics", metrics_app(settings.metrics_networks))
     install_problem_handlers(app, translations={EnrolmentRefused: refusal_problem})
