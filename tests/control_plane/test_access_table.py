@@ -317,6 +317,14 @@ async def _a_rollout(world: World, tenant: Tenant) -> Call:
     return Call(f"/api/rollouts/{await _rollout_of(world, tenant)}")
 
 
+async def _listed_rollout_page(world: World, tenant: Tenant) -> Call:
+    return Call("/rollouts", marker=await _rollout_of(world, tenant))
+
+
+async def _a_rollout_page(world: World, tenant: Tenant) -> Call:
+    return Call(f"/rollouts/{await _rollout_of(world, tenant)}")
+
+
 def _rollout_action(verb: str, *before: rollouts.Verb) -> Build:
     """``POST /api/rollouts/{id}/{verb}`` on a new rollout moved through ``before``."""
 
@@ -504,6 +512,8 @@ TABLE: tuple[Row, ...] = (
     Row("GET", "/", "page", A.DEVICES_READ, 200, named("/", marker="{t.device}"), "hidden"),
     Row("GET", "/devices/{device_id}", "page", A.DEVICES_READ, 200, named("/devices/{t.device}"), 404),
     Row("GET", "/enrolments", "page", A.ENROLMENTS_READ, 200, named("/enrolments", marker="{t.enrolment}"), "hidden"),
+    Row("GET", "/rollouts", "page", A.ROLLOUTS_READ, 200, made(_listed_rollout_page), "hidden"),
+    Row("GET", "/rollouts/{rollout_id}", "page", A.ROLLOUTS_READ, 200, made(_a_rollout_page), 404),
     Row("GET", "/reports", "page", A.REPORTS_READ, 200, named("/reports", marker="{t.store}"), "hidden"),
     Row("GET", "/alerts", "page", A.ALERTS_READ, 200, made(_alerts_page), "hidden"),
     # releases (issue 11): platform-wide, published by platform admins (no trusted key here: 503)
