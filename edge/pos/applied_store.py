@@ -72,4 +72,7 @@ def store_config_from_document(doc: schema.StoreConfig, *, version: int) -> Stor
         ),
         config_version=version,
         restart_hashes=restart_hashes(doc),
+        card_terminal=None
+        if doc.card_terminal is None
+        else (doc.card_terminal.host, doc.card_terminal.port),
     )

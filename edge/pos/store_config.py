@@ -59,6 +59,7 @@ class StoreConfig:
     # sections, which a running register cannot change without starting again
     config_version: int = 0
     restart_hashes: tuple[tuple[str, str], ...] = ()
+    card_terminal: tuple[str, int] | None = None  # (host, port) the configuration names
 
     @property
     def currency(self) -> Currency:

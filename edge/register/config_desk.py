@@ -49,7 +49,8 @@ def open_sale(register: Register) -> str | None:
     if register.payment is not None:
         return "a payment is in progress"
     if register.cart.lines:
-        return f"a sale is open ({len(register.cart.lines)} lines)"
+        count = len(register.cart.lines)
+        return f"a sale is open ({count} line{'' if count == 1 else 's'})"
     return None
 
 
