@@ -89,6 +89,7 @@ class ConfigLink:
         self.connected = asyncio.Event()
         self.reconciled = asyncio.Event()
         self.published = 0
+        self.reports_kept = 0
         self._wake = asyncio.Event()
         self._warned: set[str] = set()
 
@@ -212,6 +213,7 @@ class ConfigLink:
                 f"{inbound.address.device_id} is not registered; its report is dropped",
             )
             return
+        self.reports_kept += 1
         REPORTS.labels("kept").inc()
 
     def _refuse(self, reason: str, what: str) -> None:
