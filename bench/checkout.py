@@ -44,7 +44,7 @@ from edge.checkout.payment_terminal_sim import PaymentTerminalSimulator
 from edge.checkout.sale import complete_sale
 from edge.checkout.tenders import Payment
 from edge.kiosk.app import create_kiosk_app
-from edge.kiosk.run import serve_kiosk
+from edge.kiosk.server import serve_kiosk
 from edge.ledger import Ledger
 from edge.pos import payments
 from edge.pos.bookkeeper import sale_draft

@@ -84,7 +84,7 @@ def appliance(snapshot: Path) -> dict[str, Any]:
     The snapshot's items are ``bench/checkout.py``'s: item ``n`` has GTIN ``gtin13(n)``.
     """
     process = psutil.Process()
-    import edge.kiosk.run  # noqa: F401 — what ``python -m edge.kiosk`` brings in
+    import edge.register.compose  # noqa: F401 — what the register process brings in
     from edge.pos.catalog_source import load_snapshot_file
 
     rss_imports = process.memory_info().rss

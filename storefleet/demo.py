@@ -27,11 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.catalog.schemas import CatalogItem
 from control_plane.demo import TENANT, demo_admin, demo_control_plane, device_id_for, seed
-from edge.kiosk.run import RegisterOptions, run_register
-from edge.peripherals.register_config import load_register_devices
-from edge.pos.simulated_cashier import CashierSettings
 from edge.pos.store_config import DEMO_CATALOG, load_store_config
-from edge.settings import EdgeSettings
+from edge.register.demo import demo_register_settings, run_demo_store
+from edge.register.settings import RegisterSettings
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +50,7 @@ class DemoSettings:
 async def seed_demo(engine: AsyncEngine, stores: int) -> None:
     """Seed the control plane with what the demo's kiosks show: register name and catalog."""
     register_name = load_store_config().register_name(
-        EdgeSettings.model_fields["register_id"].default
+        RegisterSettings.model_fields["register_id"].default
     )
     items = [CatalogItem.model_validate(i) for i in json.loads(DEMO_CATALOG.read_text())["items"]]
     await seed(engine, stores=stores, register_name=register_name, items=items)
@@ -79,7 +77,6 @@ async def run_demo(demo: DemoSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    devices = load_register_devices({"STOREFLEET_PERIPHERALS_PRESET": "simulated"})
     async with asyncio.TaskGroup() as tasks:
         serving = tasks.create_task(server.serve(), name="control-plane")
         while not server.started:
@@ -91,28 +88,20 @@ async def run_demo(demo: DemoSettings) -> None:
         registers = []
         for number in range(1, demo.stores + 1):
             device_id = device_id_for(number)
+            register = demo_register_settings(  # edge/register/demo.toml, plus this store's
+                device_id=device_id,
+                data_dir=demo.data_dir / device_id,
+                broker_url=settings.broker.url,
+                kiosk_host=demo.host,
+                kiosk_port=demo.kiosk_base_port + number,
+                control_plane_url=base_url,
+                tenant_id=TENANT,
+                peripherals=demo.peripherals,
+                cashier_rate=0.0 if number == 1 else demo.rate,
+                cashier_seed=None if number == 1 else number,
+            )
             registers.append(
-                tasks.create_task(
-                    run_register(
-                        EdgeSettings(
-                            device_id=device_id,
-                            ledger_path=demo.data_dir / device_id / "ledger.db",
-                            broker_url=settings.broker.url,
-                        ),
-                        RegisterOptions(
-                            kiosk_host=demo.host,
-                            kiosk_port=demo.kiosk_base_port + number,
-                            catalog_url=base_url,
-                            tenant_id=TENANT,
-                        ),
-                        peripherals=devices if demo.peripherals else None,
-                        cashier=None
-                        if number == 1
-                        else CashierSettings(rate=demo.rate, seed=number),
-                        stop=stop,
-                    ),
-                    name=f"register-{device_id}",
-                )
+                tasks.create_task(run_demo_store(register, stop=stop), name=f"register-{device_id}")
             )
         kiosks = "\n".join(
             f"  kiosk    http://{demo.host}:{demo.kiosk_base_port + n}/  store {n}"

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from edge.checkout.payment_terminal_client import TcpPaymentTerminal
 from edge.checkout.payment_terminal_sim import PaymentTerminalSimulator
 from edge.kiosk.app import create_kiosk_app
-from edge.kiosk.run import serve_kiosk
+from edge.kiosk.server import serve_kiosk
 from edge.ledger import Ledger
 from edge.pos.catalog_source import load_snapshot_file
 from edge.pos.printer import ScreenPrinter

@@ -23,10 +23,10 @@ from playwright.async_api import Browser, Page, expect
 from control_plane.ingest.worker import IngestWorker
 from edge.enrolment.first_boot import enrol_from_qr, load_enrolment
 from edge.enrolment.settings import EnrolmentSettings
-from edge.kiosk.run import RegisterOptions, run_register
-from edge.peripherals.register_config import load_register_devices
+from edge.register.compose import run_register
+from edge.register.demo import DEMO_SETTINGS
+from edge.register.settings import load_register_settings
 from edge.replication.replicator import ReplicationSettings
-from edge.settings import EdgeSettings
 from provisioning.ca import CertificateAuthority
 from provisioning.device_keys import DeviceIdentity, IdentityState
 from provisioning.enrolment import encode_qr, parse_qr
@@ -98,20 +98,19 @@ async def appliance(
     identity_dir = tmp_path / "identity"
     port = free_port()
     stop = asyncio.Event()
-    settings = EdgeSettings(identity_dir=identity_dir, ledger_path=tmp_path / "till" / "ledger.db")
+    settings = load_register_settings(  # the demo's store document and catalog seed
+        DEMO_SETTINGS,
+        environ={},
+        identity_dir=identity_dir,
+        data_dir=tmp_path / "till",
+        kiosk={"port": port},
+        peripherals={"preset": "simulated" if peripherals else "none"},
+    )
     codes = EnrolmentSettings(
         control_plane_url=fleet.url, ca_fingerprint=ca.fingerprint, identity_dir=identity_dir
     )
-    devices = load_register_devices({"STOREFLEET_PERIPHERALS_PRESET": "simulated"})
     task = asyncio.create_task(
-        run_register(
-            settings,
-            RegisterOptions(kiosk_port=port),
-            replication=FAST,
-            peripherals=devices if peripherals else None,
-            code_settings=codes,
-            stop=stop,
-        ),
+        run_register(settings, replication=FAST, code_settings=codes, stop=stop),
         name="first-boot-register",
     )
     url = f"http://127.0.0.1:{port}"

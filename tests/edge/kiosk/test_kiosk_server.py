@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from edge.kiosk.run import serve_kiosk
+from edge.kiosk.server import serve_kiosk
 from tests.harness.services import free_port
 
 

@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from edge.kiosk.app import create_kiosk_app
-from edge.kiosk.run import serve_kiosk
+from edge.kiosk.server import serve_kiosk
 from edge.ledger import Ledger
 from edge.pos.applied_store import store_config_from_document
 from edge.pos.catalog_source import load_snapshot_file
