@@ -15,6 +15,7 @@ and every record is joined to its device's store, so a foreign tenant's record i
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -41,6 +42,8 @@ SKIPPED = Counter(
 )
 
 K = JournalKind
+#: Rows fetched per round trip while reading a period.
+PAGE = 2000
 #: The kinds reports fold.
 KINDS = (
     K.SALE_COMPLETED,
@@ -277,12 +280,13 @@ async def read_facts(
             )
             if device_id is not None:
                 query = query.where(journal.c.device_id == device_id)
-            result = await conn.stream(query.execution_options(yield_per=2000))
-            async for row in result:
-                where = Where(
-                    store.id, row.device_id, row.register_name or row.device_id, row.seq, row.ts
-                )
-                _fold(facts, row.kind, where, row.body)
+            result = await conn.stream(query.execution_options(yield_per=PAGE))
+            async for page in result.partitions(PAGE):  # a page per await, not a row
+                for row in page:
+                    where = Where(
+                        store.id, row.device_id, row.register_name or row.device_id, row.seq, row.ts
+                    )
+                    _fold(facts, row.kind, where, row.body)
     return facts
 
 
@@ -360,10 +364,16 @@ def _decode(facts: Facts, kind: str, at: Where, body: dict[str, Any]) -> None:
         facts.stock_counts.append(StockCount(at, body))
 
 
+@functools.lru_cache(maxsize=1024)
+def _decimal(text: str) -> Decimal:
+    """A rate or quantity as written (few distinct values: parsed once each)."""
+    return Decimal(text)
+
+
 def _taxes(rows: list[dict[str, Any]]) -> tuple[TaxPart, ...]:
     return tuple(
         TaxPart(
-            Decimal(str(row["rate"])),
+            _decimal(str(row["rate"])),
             _int(row["net_minor"]),
             _int(row["tax_minor"]),
             _int(row["gross_minor"]),
@@ -381,7 +391,7 @@ def _sale(at: Where, body: dict[str, Any]) -> Sale:
             str(line["item_id"]),
             str(line["name"]),
             str(line["department"]),
-            Decimal(str(line["quantity"])),
+            _decimal(str(line["quantity"])),
             _int(line["gross_minor"]),
             _int(line["discount_minor"]),
             _int(line["total_minor"]),
@@ -426,7 +436,7 @@ def _summary_sale(at: Where, body: dict[str, Any]) -> Sale:
             str(line["sku"]),
             str(line["description"]),
             "",
-            Decimal(str(line["quantity"])),
+            _decimal(str(line["quantity"])),
             _int(line["amount_minor"]),
             0,
             _int(line["amount_minor"]),
@@ -458,7 +468,7 @@ def _return(at: Where, body: dict[str, Any]) -> Return:
             str(line["item_id"]),
             str(line["name"]),
             str(line["department"]),
-            Decimal(str(line["quantity"])),
+            _decimal(str(line["quantity"])),
             _int(line["refund_minor"]),
             0,
             _int(line["refund_minor"]),
@@ -468,7 +478,7 @@ def _return(at: Where, body: dict[str, Any]) -> Return:
     )
     rows: dict[Decimal, list[int]] = {}
     for line in body["lines"]:
-        rate = Decimal(str(line["tax_rate"]))
+        rate = _decimal(str(line["tax_rate"]))
         gross, tax = rows.setdefault(rate, [0, 0]), _int(line["tax_minor"])
         gross[0] += _int(line["refund_minor"])
         gross[1] += tax
