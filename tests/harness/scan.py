@@ -12,7 +12,6 @@ import io
 import zxingcpp
 from PIL import Image
 
-
 QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 
 
