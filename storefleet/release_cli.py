@@ -1,4 +1,5 @@
-"""``storefleet release``: make the signed bundle of the appliance app (keygen, build, verify).
+"""``storefleet release``: make the signed bundle of the appliance app (keygen, build, verify)
+and hand it to the control plane (publish).
 
 How it works: ``keygen`` writes an Ed25519 signing key (PEM, mode 0600) and prints the public
 key and its ``key_id`` — the public key goes into every agent's ``trusted_release_keys``.
@@ -8,6 +9,8 @@ with only the app installed, ``--no-index --no-deps``), writes the manifest (eve
 and sha256), signs it and writes ``storefleet-app-<version>.sfb`` in the bundle format
 (:mod:`protocols.release_bundle`), renamed into place only when whole. ``verify`` checks a
 bundle against one or more public keys exactly as an agent would, and names the refusal.
+``publish`` uploads a bundle to the control plane (``POST /api/releases`` with a platform
+admin's API token), which verifies it again against its own trusted keys before keeping it.
 
 This module needs only the shared packages (``protocols``, ``cryptography``), so it runs on a
 build machine with either side installed, or neither.
@@ -288,3 +291,52 @@ def verify(
     typer.echo(f"min_agent_version: {manifest.min_agent_version}")
     for entry in manifest.files:
         typer.echo(f"  {entry.path} {entry.size} {entry.sha256}")
+
+
+@app.command()
+def publish(
+    bundle: Annotated[Path, typer.Argument(help="the .sfb file")],
+    url: Annotated[
+        str, typer.Option(envvar="STOREFLEET_URL", help="the control plane's URL (https://…)")
+    ],
+    token: Annotated[
+        str,
+        typer.Option(
+            envvar="STOREFLEET_TOKEN",
+            help="a platform admin's API token (sft_…)",
+            show_default=False,
+        ),
+    ],
+    ca_file: Annotated[
+        Path | None, typer.Option(help="the CA bundle that signed the control plane's certificate")
+    ] = None,
+) -> None:
+    """Upload a bundle; the control plane verifies it against its trusted keys and keeps it."""
+    import httpx  # only publish talks to the network: imported when it runs
+
+    try:
+        with bundle.open("rb") as content:
+            answer = httpx.post(
+                f"{url.rstrip('/')}/api/releases",
+                content=content,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/octet-stream",
+                },
+                verify=str(ca_file) if ca_file else True,
+                timeout=httpx.Timeout(30.0, write=600.0),
+            )
+    except OSError as err:
+        raise _fail(f"{bundle}: cannot read it ({err.strerror})") from err
+    except httpx.HTTPError as err:
+        raise _fail(f"{url} cannot be reached ({err}); check --url and the network") from err
+    if answer.status_code not in (200, 201):
+        try:
+            problem = answer.json()
+            said = f"{problem.get('detail', '')} {problem.get('advice', '')}".strip()
+        except ValueError:
+            said = answer.text[:200]
+        raise _fail(f"REFUSED {answer.status_code}: {said}")
+    release = answer.json()
+    state = "published" if answer.status_code == 201 else "already published (same bytes)"
+    typer.echo(f"{state}: {release['version']} sha256 {release['sha256']} key {release['key_id']}")
