@@ -127,6 +127,7 @@ class RolloutDriver:
         self.owner = owner or f"driver-{uuid.uuid4().hex[:12]}"
         self.clock = clock
         self.held: set[str] = set()
+        self._releases: dict[str, RowMapping] = {}
 
     async def run(self) -> None:
         """Drive forever, one :meth:`step` a tick."""
@@ -220,14 +221,17 @@ class RolloutDriver:
     async def _desired(
         self, rollout: RowMapping, row: RowMapping, version: str
     ) -> DesiredRelease | None:
-        async with self.engine.connect() as conn:
-            release = (
-                (await conn.execute(select(releases).where(releases.c.version == version)))
-                .mappings()
-                .first()
-            )
+        release = self._releases.get(version)
         if release is None:
-            return None
+            async with self.engine.connect() as conn:
+                release = (
+                    (await conn.execute(select(releases).where(releases.c.version == version)))
+                    .mappings()
+                    .first()
+                )
+            if release is None:
+                return None
+            self._releases[version] = release  # a published release never changes
         window = row["store_window"] or rollout["maintenance_window"]
         return DesiredRelease(
             version=version,
@@ -239,7 +243,9 @@ class RolloutDriver:
             force=True if rollout["force"] else None,
         )
 
-    async def _pending_rows(self, rollout_id: str, *, rollback: bool) -> list[RowMapping]:
+    async def _pending_rows(
+        self, rollout_id: str, *, rollback: bool
+    ) -> tuple[RowMapping, list[RowMapping]]:
         where = [
             rollout_devices.c.rollout_id == rollout_id,
             rollout_devices.c.notified_at.is_not(None),
@@ -254,8 +260,7 @@ class RolloutDriver:
                 .one()
             )
             rows = list((await conn.execute(_DEVICE_ROWS.where(and_(*where)))).mappings().all())
-        self._rollout = rollout
-        return rows
+        return rollout, rows
 
     async def _publish(self, device_id: str, message: DesiredRelease) -> bool:
         try:
@@ -273,8 +278,7 @@ class RolloutDriver:
         return True
 
     async def _publish_desired(self, rollout_id: str) -> None:
-        rows = await self._pending_rows(rollout_id, rollback=False)
-        rollout = self._rollout
+        rollout, rows = await self._pending_rows(rollout_id, rollback=False)
         for row in rows:
             message = await self._desired(rollout, row, rollout["release_version"])
             if message is None or not await self._publish(row["device_id"], message):
@@ -292,8 +296,7 @@ class RolloutDriver:
             NOTIFIED.inc()
 
     async def _roll_back(self, rollout_id: str) -> None:
-        rows = await self._pending_rows(rollout_id, rollback=True)
-        rollout = self._rollout
+        rollout, rows = await self._pending_rows(rollout_id, rollback=True)
         for row in rows:
             previous = row["previous_release"]
             message = (
