@@ -7,6 +7,7 @@ reload, and asked again later — never restarted under a cashier's hands becaus
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from edge.agent.commands import CommandRefused
@@ -31,7 +32,15 @@ class LinkedRegister:
         return self.link.connected
 
     async def hold(self, version: int) -> str | None:
-        """Ask the register to hold new sales for a restart; None when it does."""
+        """Ask the register to hold new sales for a restart; None when it does.
+
+        A live update lease in the last heartbeat (a sale or payment open, the releases' word
+        for it) answers without asking; otherwise the register decides, race-free.
+        """
+        beat = self.link.heartbeat
+        lease = None if beat is None else beat.lease
+        if lease is not None and lease.expires_at > time.time() * 1000:
+            return f"{lease.reason} (update lease held by {lease.owner})"
         return await self._ask(HOLD, version)
 
     async def reload(self, version: int) -> str | None:

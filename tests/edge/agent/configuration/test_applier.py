@@ -1,0 +1,179 @@
+"""The applier's decisions against a scripted register: what is applied, when, and what is not.
+
+The real agent, register and broker are in ``test_config_apply.py``; here the register is a
+small script of answers (sale open or not, live reload taken or not) so each rule is one test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from edge.agent.configuration.applier import ConfigApplier
+from edge.agent.configuration.files import read_applied
+from protocols.codec import encode
+from protocols.messages import DesiredConfig
+from protocols.topics import Channel, device_topic
+from protocols.vocabulary import EventKind
+from tests.harness.store_config import store_config_doc
+
+DEVICE = "reg-applier"
+TOPIC = device_topic(DEVICE, Channel.CONFIG)
+GUARD_S = 10
+
+
+@dataclass
+class ScriptedRegister:
+    """Answers as a register would; records what it was asked."""
+
+    running_now: bool = True
+    sale_open: bool = False
+    takes_live: bool = True
+    asked: list[str] = field(default_factory=list)
+    restarts: int = 0
+    held: asyncio.Event = field(default_factory=asyncio.Event)  # set at every hold asked
+
+    def running(self) -> bool:
+        return self.running_now
+
+    async def hold(self, version: int) -> str | None:
+        self.asked.append(f"hold {version}")
+        self.held.set()
+        return "a sale is open (1 line)" if self.sale_open else None
+
+    async def reload(self, version: int) -> str | None:
+        self.asked.append(f"reload {version}")
+        return None if self.takes_live else "a section that needs a restart differs"
+
+    def restart(self) -> None:
+        self.restarts += 1
+
+
+@dataclass
+class Rig:
+    applier: ConfigApplier
+    register: ScriptedRegister
+    events: list[tuple[str, dict[str, Any]]]
+    changed: asyncio.Event
+
+    def send(self, version: int, doc: dict[str, Any]) -> None:
+        self.applier.receive(encode(DesiredConfig(version=version, doc=doc)), TOPIC)
+
+    async def applied(self, version: int) -> None:
+        while self.applier.version != version:
+            self.changed.clear()
+            await self.changed.wait()
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    register = ScriptedRegister()
+    events: list[tuple[str, dict[str, Any]]] = []
+    changed = asyncio.Event()
+    applier = ConfigApplier(
+        data_dir=tmp_path,
+        register=register,
+        emit=lambda kind, body: events.append((kind, body)),
+        on_change=changed.set,
+        retry_s=0.01,
+        device_id=DEVICE,
+    )
+    async with asyncio.timeout(GUARD_S), asyncio.TaskGroup() as tasks:
+        running = tasks.create_task(applier.run())
+        yield Rig(applier, register, events, changed)
+        running.cancel()
+
+
+def refused_count(key: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "storefleet_agent_config_refused_total", {"device_id": DEVICE, "key": key}
+    )
+    return value or 0.0
+
+
+async def test_the_first_configuration_restarts_a_running_register_once_held(rig: Rig) -> None:
+    rig.send(2, store_config_doc())
+    await rig.applied(2)
+    assert rig.register.asked == ["hold 2"]
+    assert rig.register.restarts == 1
+    assert rig.events[-1] == (
+        EventKind.CONFIG_APPLIED,
+        {"version": 2, "how": "restart", "changed": sorted(rig.applier.hashes)},
+    )
+
+
+async def test_a_refused_resend_is_refused_once(rig: Rig) -> None:
+    before = refused_count("currency")
+    bad = store_config_doc(currency={"code": "Swiss francs"})
+    rig.send(7, bad)
+    rig.send(7, bad)  # the retained message again, at a reconnect
+    assert [kind for kind, _ in rig.events] == [EventKind.CONFIG_REFUSED]
+    assert rig.events[0][1]["path"] == "currency.code"
+    assert refused_count("currency") == before + 1
+    assert rig.applier.version == 0
+    assert rig.applier.pending is None
+
+
+async def test_a_malformed_message_is_counted_and_changes_nothing(rig: Rig) -> None:
+    before = refused_count("$")
+    rig.applier.receive(b'{"schema": "sf.config", "v": 1, "version": "two"}', TOPIC)
+    rig.applier.receive(b"not json", TOPIC)
+    assert refused_count("$") == before + 2
+    assert rig.events == []
+
+
+async def test_a_restart_waits_while_a_sale_is_open(rig: Rig) -> None:
+    rig.send(2, store_config_doc())
+    await rig.applied(2)
+    rig.register.sale_open = True
+    rig.send(3, store_config_doc(currency={"code": "EUR"}))
+    while rig.register.asked.count("hold 3") < 3:  # asked again and again, never restarted
+        rig.register.held.clear()
+        await rig.register.held.wait()
+    assert rig.applier.version == 2
+    assert rig.register.restarts == 1
+    assert rig.applier.waiting_for == "a sale is open (1 line)"
+    rig.register.sale_open = False
+    await rig.applied(3)
+    assert rig.register.restarts == 2
+
+
+async def test_a_live_change_the_register_cannot_take_is_applied_by_restart(rig: Rig) -> None:
+    rig.send(2, store_config_doc())
+    await rig.applied(2)
+    rig.register.takes_live = False
+    rig.send(3, store_config_doc(receipt={"footer": ["New footer"]}))
+    await rig.applied(3)
+    assert rig.register.asked[-2:] == ["reload 3", "hold 3"]
+    assert rig.register.restarts == 2
+    assert rig.events[-1][1]["how"] == "restart"
+
+
+async def test_a_register_that_does_not_run_gets_the_configuration_at_once(rig: Rig) -> None:
+    rig.register.running_now = False  # crashed on a bad printer setting, backing off
+    rig.send(2, store_config_doc(printer={"connector": "network", "host": "10.0.0.9"}))
+    await rig.applied(2)
+    assert rig.register.asked == []
+    assert rig.register.restarts == 1
+
+
+async def test_an_older_or_equal_version_is_ignored_and_survives_a_restart(
+    rig: Rig, tmp_path: Path
+) -> None:
+    rig.send(5, store_config_doc())
+    await rig.applied(5)
+    rig.send(4, store_config_doc(receipt={"footer": ["older"]}))
+    rig.send(5, store_config_doc(receipt={"footer": ["same version"]}))
+    assert rig.applier.pending is None
+    again = ConfigApplier(data_dir=tmp_path, register=ScriptedRegister(), emit=lambda k, b: None)
+    assert again.version == 5  # the agent restarted: it knows what it applied
+    assert again.hashes == rig.applier.hashes
+    applied = read_applied(tmp_path)
+    assert applied is not None
+    assert applied.config.receipt.footer == ["Merci & bis bald"]
