@@ -66,6 +66,7 @@ from edge.pos.register import Register
 from edge.pos.register_db import RegisterDb
 from edge.pos.simulated_cashier import CashierSettings, ring_at_register
 from edge.register.agent_link import AgentLink
+from edge.register.applied_devices import register_devices
 from edge.register.config_desk import ConfigDesk
 from edge.register.health import ObservedLedger, RegisterHealth, serve_health
 from edge.register.hub_commands import hub_runner
@@ -221,7 +222,7 @@ async def run_register(
         ack_timeout=settings.replication.ack_timeout_s,
         backoff_max=settings.replication.backoff_max_s,
     )
-    devices = settings.peripherals
+    devices = register_devices(settings)  # the settings', with the configuration's (if any)
     async with contextlib.AsyncExitStack() as stack:
         if catalog is not None:
             stack.callback(catalog.close)
