@@ -70,6 +70,7 @@ class Releases:
     too_new: BuiltBundle  # needs an agent newer than this one
     stranger: BuiltBundle  # signed by a key the agent does not trust
     tampered: Path  # good's bytes with one wheel byte changed
+    forged: Path  # good's bytes with one manifest byte changed (the signature no longer fits)
 
     @property
     def public_key(self) -> str:
@@ -96,8 +97,19 @@ def make_releases(workdir: Path, wheel: Path) -> Releases:
     tampered = workdir / "tampered" / "storefleet-app-0.6.0.sfb"
     tampered.parent.mkdir()
     tampered.write_bytes(bytes(data))
+    forged_bytes = bytearray(good.path.read_bytes())
+    forged_bytes[512 + 2] ^= 0x01  # manifest.json's first data block: '{"app"…'
+    forged = workdir / "forged" / "storefleet-app-0.8.0.sfb"
+    forged.parent.mkdir()
+    forged.write_bytes(bytes(forged_bytes))
     return Releases(
-        good=good, crashing=crashing, too_new=too_new, stranger=stranger, tampered=tampered, key=key
+        good=good,
+        crashing=crashing,
+        too_new=too_new,
+        stranger=stranger,
+        tampered=tampered,
+        forged=forged,
+        key=key,
     )
 
 

@@ -129,11 +129,27 @@ async def test_refused_bundles_leave_the_register_alone_and_a_release_that_canno
         for b in (releases.good, releases.crashing, releases.too_new, releases.stranger)
     }
     files[releases.tampered.name] = releases.tampered
+    files[releases.forged.name] = releases.forged
     server = BundleServer(files=files)
     files["cut.sfb"] = releases.good.path
     server.cut["cut.sfb"] = 99  # never whole: truncated after every resume
     refused = [
+        (
+            desire(releases.crashing, server.url, version="0.7.0", rollout="r-disk"),
+            "disk_write_failed",
+        ),
         (desire(releases.stranger, server.url), "unknown_key"),
+        (
+            desire(
+                releases.good,
+                server.url,
+                version="0.8.0",
+                rollout="r-forged",
+                url=f"{server.url}/{releases.forged.name}",
+                sha256=_sha(releases.forged),
+            ),
+            "bad_signature",
+        ),
         (desire(releases.too_new, server.url), "agent_too_old"),
         (
             desire(releases.good, server.url, sha256="0" * 64, rollout="r-sha"),
@@ -155,6 +171,10 @@ async def test_refused_bundles_leave_the_register_alone_and_a_release_that_canno
             "truncated",
         ),
     ]
+    downloads = app.data_dir / "app" / "downloads"
+    downloads.mkdir(parents=True)
+    full_disk = downloads / f"{releases.crashing.sha256}.sfb.part"
+    full_disk.symlink_to("/dev/full")  # every write of that bundle: no space left on device
     app.start()
     try:
         async with (
@@ -170,6 +190,7 @@ async def test_refused_bundles_leave_the_register_alone_and_a_release_that_canno
                 final = (await progress_until_final(cp, wanted.version))[-1]
                 outcomes.append((final["state"], final["detail"].split(":")[0]))
             still = app.register_pids()
+            full_disk.unlink()  # space again
             # now one that installs but cannot start: the agent goes back to the old register
             await publish(cp, desire(releases.crashing, server.url))
             crash = await progress_until_final(cp, releases.crashing.manifest.version)
