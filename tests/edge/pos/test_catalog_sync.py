@@ -22,6 +22,7 @@ from edge.checkout.catalog import Catalog
 from edge.checkout.errors import UnknownItem
 from edge.enrolment.device_auth import DeviceAuth
 from edge.pos.catalog_source import item_to_json, load_snapshot_file
+from edge.pos.catalog_store import StoredCatalog, write_catalog
 from edge.pos.catalog_sync import CatalogSync
 from edge.pos.register import Register
 from edge.pos.store_config import DEMO_CATALOG
@@ -140,3 +141,31 @@ async def test_a_register_naming_another_tenant_gets_nothing_of_it(
 
     assert refused.value.response.status_code == 404
     assert register.catalog.version == before
+
+
+async def test_a_stored_catalog_reloads_whole_then_follows_changes_on_disk(
+    register: Register,
+    cloud: AsyncEngine,
+    cloud_transport: httpx.ASGITransport,
+    auth: DeviceAuth,
+    tmp_path: Path,
+) -> None:
+    """The register's catalog.db: a full reload rewrites the file, a change set lands in it."""
+    demo = [item_to_json(i) for i in load_snapshot_file(DEMO_CATALOG)]
+    await _upsert(cloud, items=demo)
+    path = tmp_path / "catalog.db"
+    write_catalog(path, Catalog(version=99))  # ahead of the cloud: it was restored from a backup
+    register.replace_catalog(StoredCatalog(path))
+    sync = CatalogSync(
+        register=register, base_url="http://cloud", auth=auth, transport=cloud_transport
+    )
+    assert await sync.sync_once() == 1
+    assert len(register.catalog) == len(demo)
+    milk = next(i for i in demo if MILK in i["gtins"])
+    await _upsert(cloud, items=[{**milk, "price_minor": 149}])
+    assert await sync.sync_once() == 2
+    await signed_in_with_shift(register)
+    await register.scan(MILK)
+    after_restart = StoredCatalog(path)  # what the next start opens, without parsing anything
+    assert [line.unit_price_minor for line in register.cart.lines] == [149]
+    assert (after_restart.version, after_restart.by_id(milk["id"]).price_minor) == (2, 149)
