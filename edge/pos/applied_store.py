@@ -75,4 +75,6 @@ def store_config_from_document(doc: schema.StoreConfig, *, version: int) -> Stor
         card_terminal=None
         if doc.card_terminal is None
         else (doc.card_terminal.host, doc.card_terminal.port),
+        log_level=doc.log_level,
+        catalog_sync_s=float(doc.catalog.sync_interval_seconds),
     )

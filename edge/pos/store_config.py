@@ -60,6 +60,8 @@ class StoreConfig:
     config_version: int = 0
     restart_hashes: tuple[tuple[str, str], ...] = ()
     card_terminal: tuple[str, int] | None = None  # (host, port) the configuration names
+    log_level: str | None = None  # the configuration's; None: the settings'
+    catalog_sync_s: float | None = None  # seconds between catalog polls; None: the settings'
 
     @property
     def currency(self) -> Currency:

@@ -216,6 +216,8 @@ async def run_register(
     health = RegisterHealth(register_id=settings.register_id)
     uplink = uplink_for(settings, tls_context=tls_context)
     config = read_store(settings, required=uplink is not None)
+    if config is not None and config.log_level is not None:
+        logging.getLogger().setLevel(config.log_level)  # the store configuration's log level
     catalog = await read_catalog(settings, uplink) if config is not None else None
     codes = code_settings or _codes(settings)
     tuning = replication or ReplicationSettings(
@@ -411,7 +413,7 @@ async def _catalog_sync(register: Register, up: Uplink, settings: RegisterSettin
         base_url=up.control_plane_url,
         tenant_id=up.tenant_id,
         auth=up.auth,
-        interval=settings.catalog.poll_s,
+        interval=register.config.catalog_sync_s or settings.catalog.poll_s,
         transport=transport,
     )
     await sync.run()

@@ -114,3 +114,20 @@ async def test_a_sale_prints_the_configured_store_on_its_receipt(tmp_path: Path)
     assert "Fresh every morning" in text
     assert "Merci & bis bald" in text
     assert "Bahnhofstrasse" not in text  # nothing of the demo store
+
+
+def test_restart_keys_the_register_takes_at_start() -> None:
+    doc = store_config_doc(
+        log_level="DEBUG",
+        catalog={"sync_interval_seconds": 120},
+        card_terminal={"host": "10.0.0.77", "port": 20007},
+    )
+    config = store_config_from_document(parse_store_config(doc), version=2)
+    assert (config.log_level, config.catalog_sync_s) == ("DEBUG", 120.0)
+    assert config.card_terminal == ("10.0.0.77", 20007)
+    assert config.currency.cash_increment_minor == 5
+    assert [(c.code, str(c.rate)) for c in config.policy.tax.classes] == [
+        ("A", "0.081"),
+        ("B", "0.026"),
+        ("Z", "0"),
+    ]
