@@ -26,6 +26,7 @@ from control_plane.alerts.router import router as alerts_router
 from control_plane.api_docs import install_offline_docs
 from control_plane.catalog.router import router as catalog_router
 from control_plane.commands.router import router as commands_router
+from control_plane.configuration.pages import router as configuration_pages
 from control_plane.configuration.publisher import ConfigLink
 from control_plane.configuration.router import router as configuration_router
 from control_plane.console.router import router as console_router
@@ -128,6 +129,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(rollouts_router)  # staged rollouts of a release (issue 11)
     app.include_router(rollout_pages)  # the console's releases and rollouts pages
     app.include_router(configuration_router)  # layered store configuration (issue 12)
+    app.include_router(configuration_pages)  # its console: layer editor, drift, staff
     app.mount("/metrics", metrics_app(settings.metrics_networks))
     install_problem_handlers(app, translations={EnrolmentRefused: refusal_problem})
     document_guards(app)  # 401/403/429 and how to authenticate, on every guarded operation
