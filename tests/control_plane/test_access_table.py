@@ -554,6 +554,9 @@ TABLE: tuple[Row, ...] = (
     Row("POST", "/api/config/stores/{store_id}/staff", "api", A.STAFF_WRITE, 201, named(CONFIG + "/stores/{t.store}/staff", body={"name": "Kim", "role": "cashier", "pin": "4821"}), 404),
     Row("POST", "/api/config/stores/{store_id}/staff/{staff_id}/pin", "api", A.STAFF_WRITE, 200, named(CONFIG + "/stores/{t.store}/staff/{t.staff}/pin", body={"pin": "9921"}), 404),
     Row("DELETE", "/api/config/stores/{store_id}/staff/{staff_id}", "api", A.STAFF_WRITE, 204, made(_remove_staff), 404),
+    Row("GET", "/config", "page", A.CONFIG_READ, 200, named("/config?layer=store&target={t.store}"), 404),
+    Row("GET", "/config/devices/{device_id}", "page", A.CONFIG_READ, 200, named("/config/devices/{t.device}"), 404),
+    Row("GET", "/config/stores/{store_id}/staff", "page", A.CONFIG_READ, 200, named("/config/stores/{t.store}/staff"), 404),
     # login pages, health, documentation: open
     Row("GET", "/login", "open", None, 200, fixed("/login")),
     Row("POST", "/login", "open", None, 401, fixed("/login", form={"email": "x@acme.example", "password": "p"})),
@@ -889,6 +892,9 @@ BUTTONS = (
     ("/devices/{t.device}", 'id="open-drawer"', A.COMMANDS_SEND),
     ("/enrolments", 'id="create-enrolment"', A.ENROLMENTS_WRITE),
     ("/enrolments", 'class="revoke"', A.ENROLMENTS_WRITE),
+    ("/config?layer=store&target={t.store}", 'id="save-setting"', A.CONFIG_WRITE),
+    ("/config?layer=tenant&target={t.id}", 'id="save-setting"', A.TENANT_CONFIG_WRITE),
+    ("/config/stores/{t.store}/staff", 'id="add-staff"', A.STAFF_WRITE),
     ("/", 'id="logout-button"', None),  # everyone who logged in may log out
 )
 
