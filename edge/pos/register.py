@@ -22,7 +22,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from edge.checkout.barcodes import parse_barcode
@@ -66,6 +66,8 @@ from edge.pos.shift_recovery import finish_interrupted_close
 from edge.pos.store_config import StoreConfig
 
 Clock = Callable[[], datetime]
+#: An open cart untouched this long no longer holds a release back (an abandoned basket).
+LEASE_IDLE_S = 600.0
 Listener = Callable[[], None]
 #: How many completed cart ids to remember, to answer a late second "pay" with its receipt.
 REMEMBER_COMPLETED = 64
@@ -226,6 +228,21 @@ class Register:
         self.completed[cart_id] = receipt_id
         while len(self.completed) > REMEMBER_COMPLETED:
             self.completed.popitem(last=False)
+
+    def open_sale(self) -> tuple[str, datetime] | None:
+        """What a release must wait for — the open cart or payment — and when the wait ends.
+
+        This is the register's update lease (``docs/agent-register-contract.md``): held while a
+        cart has lines or a payment is under way, until :data:`LEASE_IDLE_S` after the last
+        touch, so a basket abandoned at the till never holds an update back for ever.
+        """
+        if self.payment is not None:
+            reason = f"payment of sale {self.cart.cart_id} in progress"
+        elif self.cart.lines:
+            reason = f"sale {self.cart.cart_id} open ({len(self.cart.lines)} lines)"
+        else:
+            return None
+        return reason, self.last_activity + timedelta(seconds=LEASE_IDLE_S)
 
     def next_sale(self) -> None:
         """Start a fresh cart (after a sale, a void, or parking)."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram,
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from edge.agent.contract import Heartbeat, ReplicationHealth, SalesHealth
+from edge.agent.contract import Heartbeat, ReplicationHealth, SalesHealth, UpdateLease
 from edge.ledger import CommittedSale, Ledger, SaleDraft
 from edge.replication.replicator import Replicator
 
@@ -92,6 +93,8 @@ class RegisterHealth:
         self.started = False  # the register caught up with its ledger
         self.committed = 0
         self.last_sale_ts: int | None = None
+        #: the open sale a release must wait for, and until when (``Register.open_sale``)
+        self.open_sale: Callable[[], tuple[str, datetime] | None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -127,6 +130,19 @@ class RegisterHealth:
             ),
             replication=replication,
             peripherals={name: dict(h) for name, h in peripherals.items()},
+            lease=self._lease(),
+        )
+
+    def _lease(self) -> UpdateLease | None:
+        """The update lease while a sale is open (the agent does not switch releases then)."""
+        held = None if self.open_sale is None else self.open_sale()
+        if held is None:
+            return None
+        reason, until = held
+        return UpdateLease(
+            owner=f"register {self.register_id}",
+            reason=reason[:200],
+            expires_at=int(until.timestamp() * 1000),
         )
 
     def healthz(self) -> dict[str, Any]:
