@@ -261,6 +261,7 @@ async def run_register(
                 printer=printer,
             )
             await register.start()
+            health.open_sale = register.open_sale  # the update lease a release waits for
             health.started = True
         runner: CommandRunner | None = None
         link: AgentLink | None = None
