@@ -1,0 +1,176 @@
+"""The configuration API served whole (uvicorn, real Mosquitto, SQLite and PostgreSQL): a change
+reaches the registers retained through the app's own link; an invalid value answers a 422 problem
+naming the key with nothing changed; roles and tenants are refused; a PIN never comes back from
+any answer, while every register of the store receives its argon2id hash."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from argon2 import PasswordHasher
+
+from control_plane.operators.principal import Role
+from tests.control_plane.configuration.config_harness import World, fresh_world
+from tests.control_plane.configuration.test_publisher import device, next_config
+from tests.harness.control_plane import ServedControlPlane, served_control_plane
+from tests.harness.services import Mosquitto, create_pg_database, drop_pg_database
+
+pytestmark = [pytest.mark.services, pytest.mark.asyncio(loop_scope="module")]
+
+PIN = "482913"
+_emails = itertools.count(1)
+
+
+@dataclass
+class Served:
+    cp: ServedControlPlane
+    broker: Mosquitto
+    world: World
+
+    def admin(self) -> httpx.AsyncClient:
+        return self.cp.client(timeout=30)
+
+    async def as_role(self, role: Role, tenant: str | None = None) -> httpx.AsyncClient:
+        """A client logged in as a new operator of ``role`` in ``tenant`` (the own by default)."""
+        tenant_id = None if role is Role.PLATFORM_ADMIN else (tenant or self.world.own)
+        session = await self.cp.log_in(f"op{next(_emails)}@config.example", role, tenant_id)
+        return httpx.AsyncClient(
+            base_url=self.cp.url,
+            headers={"Cookie": f"sf_session={session.secret}", "X-CSRF-Token": session.csrf},
+            timeout=30,
+        )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["sqlite", "postgresql"])
+async def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Served]:
+    directory = tmp_path_factory.mktemp("config-api")
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{directory / 'cloud.db'}"
+    else:
+        url = await create_pg_database()
+    broker = Mosquitto(Path(directory))
+    broker.start()
+    try:
+        async with served_control_plane(database_url=url, broker_url=broker.url) as cp:
+            world = await fresh_world(cp.app.state.engine)
+            cp.app.state.config_link.poke()
+            yield Served(cp=cp, broker=broker, world=world)
+    finally:
+        broker.kill()
+        if request.param == "postgresql":
+            await drop_pg_database(url)
+
+
+async def _put(client: httpx.AsyncClient, path: str, value: Any) -> httpx.Response:
+    return await client.put(path, json={"value": value})
+
+
+async def test_a_change_through_the_api_reaches_the_registers_retained(served: Served) -> None:
+    w = served.world
+    async with device(served.broker, w.r1) as r1:
+        before = await next_config(r1)
+        async with served.admin() as admin:
+            answer = await _put(admin, f"/api/config/stores/{w.store1}/settings/log_level", "DEBUG")
+        assert answer.status_code == 200, answer.text
+        assert sorted(answer.json()["devices"]) == [w.r1, w.r2]
+        after = await next_config(r1)
+    assert (after.version, after.doc["log_level"]) == (before.version + 1, "DEBUG")
+
+
+async def test_an_invalid_value_answers_422_naming_the_key_and_nothing_changes(
+    served: Served,
+) -> None:
+    w = served.world
+    async with served.admin() as admin:
+        layer = f"/api/config/stores/{w.store2}/settings"
+        settings_before = (await admin.get(layer)).json()
+        effective_before = (await admin.get(f"/api/config/devices/{w.other_r1}")).json()
+        answer = await _put(
+            admin, f"{layer}/printer", {"connector": "serial", "paper_width_mm": 80}
+        )
+        assert answer.status_code == 422
+        assert answer.headers["content-type"] == "application/problem+json"
+        problem = answer.json()
+        assert problem["reason"] == "invalid_configuration"
+        assert "'printer'" in problem["detail"]
+        assert "serial_device" in problem["detail"]
+        assert (await admin.get(layer)).json() == settings_before
+        assert (await admin.get(f"/api/config/devices/{w.other_r1}")).json() == effective_before
+
+
+@pytest.mark.parametrize(
+    ("role", "kind", "target", "status"),
+    [
+        pytest.param(Role.VIEWER, "stores", "store1", 403, id="viewer-store"),
+        pytest.param(Role.OPERATOR, "tenants", "own", 403, id="operator-tenant"),
+        pytest.param(Role.OPERATOR, "stores", "store1", 200, id="operator-store"),
+        pytest.param(Role.TENANT_ADMIN, "tenants", "own", 200, id="admin-tenant"),
+        pytest.param(Role.TENANT_ADMIN, "tenants", "foreign", 404, id="foreign-tenant"),
+        pytest.param(Role.OPERATOR, "stores", "foreign_store", 404, id="foreign-store"),
+        pytest.param(Role.OPERATOR, "devices", "foreign_r1", 404, id="foreign-register"),
+    ],
+)
+async def test_who_may_set_a_key_where(
+    served: Served, role: Role, kind: str, target: str, status: int
+) -> None:
+    path = f"/api/config/{kind}/{getattr(served.world, target)}/settings/log_level"
+    async with await served.as_role(role) as client:
+        answer = await _put(client, path, "WARNING")
+    assert answer.status_code == status, answer.text
+
+
+async def test_a_pin_is_never_returned_and_every_register_gets_its_hash(served: Served) -> None:
+    w = served.world
+    store_staff = f"/api/config/stores/{w.store1}/staff"
+    answers: list[httpx.Response] = []
+    async with served.admin() as admin:
+        added = await admin.post(store_staff, json={"name": "Kim", "role": "cashier", "pin": PIN})
+        assert added.status_code == 201, added.text
+        member = added.json()
+        answers += [
+            added,
+            await admin.post(store_staff, json={"name": "Lu", "role": "cashier", "pin": "12ab"}),
+        ]
+        assert answers[-1].status_code == 422
+        answers += [
+            await admin.get(store_staff),
+            await admin.get(f"/api/config/stores/{w.store1}/settings"),
+            await admin.get(f"/api/config/devices/{w.r1}"),
+            await admin.get("/api/audit?limit=1000"),
+            await admin.get("/api/audit.csv"),
+        ]
+    for answer in answers:
+        assert PIN not in answer.text
+        assert "$argon2id$" not in answer.text
+    assert set(member) == {
+        "id",
+        "store_id",
+        "name",
+        "role",
+        "created_at",
+        "updated_at",
+        "updated_by",
+    }
+    hasher = PasswordHasher()
+    for register in (w.r1, w.r2):
+        async with device(served.broker, register) as client:
+            doc = (await next_config(client)).doc
+        [kim] = [m for m in doc["staff"]["members"] if m["id"] == member["id"]]
+        assert hasher.verify(kim["pin_hash"], PIN)
+
+
+async def test_the_document_schema_is_published(served: Served) -> None:
+    async with served.admin() as admin:
+        schema = (await admin.get("/api/config/schema")).json()
+    assert schema["x-size-budget-bytes"] == 32 * 1024
+    assert {"store", "printer", "quick_keys", "staff"} <= set(schema["properties"])
+    assert set(schema["required"]) == {"store", "currency", "tax", "hours"}
