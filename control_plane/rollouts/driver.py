@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import RowMapping, and_, insert, or_, select, update
+from sqlalchemy import RowMapping, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.db.tables import device_state, devices, stores
@@ -82,6 +82,10 @@ class DriverSettings:
 
     tick_s: float = 1.0
     lease_s: float = 15.0
+
+
+#: Devices notified in one UPDATE, and desired releases published at once.
+CHUNK = 500
 
 
 def _now_ms() -> int:
@@ -188,21 +192,25 @@ class RolloutDriver:
                 .mappings()
                 .one()
             )
-            rows = [
-                dict(row)
-                for row in (
-                    await conn.execute(
-                        _DEVICE_ROWS.where(rollout_devices.c.rollout_id == rollout_id)
-                    )
-                ).mappings()
-            ]
+            unpublished = True  # not known: look
             if rollout["status"] == "running":
+                found = await conn.execute(
+                    _DEVICE_ROWS.where(rollout_devices.c.rollout_id == rollout_id)
+                )
+                keys = list(found.keys())
+                rows = [dict(zip(keys, values, strict=True)) for values in found.all()]
                 await _settle(conn, rollout, rows, now)
                 status = await _gate(conn, rollout, rows, now)
                 if status == "running":
                     await _notify(conn, rollout, rows, now)
+                unpublished = any(
+                    r["notified_at"] is not None
+                    and r["published_at"] is None
+                    and r["rolled_back_at"] is None
+                    for r in rows
+                )
         status = await self._status(rollout_id)
-        if status in {"running", "paused"}:
+        if status in {"running", "paused"} and unpublished:
             await self._publish_desired(rollout_id)
         elif status in {"halted", "aborted"}:
             await self._roll_back(rollout_id)
@@ -278,22 +286,30 @@ class RolloutDriver:
         return True
 
     async def _publish_desired(self, rollout_id: str) -> None:
+        """Publish the notified devices' desired release, a chunk at a time in parallel (QoS 1
+        each), and mark those the broker took; the rest are sent again at the next tick."""
         rollout, rows = await self._pending_rows(rollout_id, rollback=False)
-        for row in rows:
-            message = await self._desired(rollout, row, rollout["release_version"])
-            if message is None or not await self._publish(row["device_id"], message):
-                return
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    update(rollout_devices)
-                    .where(
-                        rollout_devices.c.rollout_id == rollout_id,
-                        rollout_devices.c.device_id == row["device_id"],
-                        rollout_devices.c.notified_at == row["notified_at"],
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            messages = [await self._desired(rollout, r, rollout["release_version"]) for r in chunk]
+            pairs = [(row, m) for row, m in zip(chunk, messages, strict=True) if m is not None]
+            sent = await asyncio.gather(*(self._publish(row["device_id"], m) for row, m in pairs))
+            published = [row["device_id"] for (row, _), ok in zip(pairs, sent, strict=True) if ok]
+            if published:
+                async with self.engine.begin() as conn:
+                    await conn.execute(
+                        update(rollout_devices)
+                        .where(
+                            rollout_devices.c.rollout_id == rollout_id,
+                            rollout_devices.c.device_id.in_(published),
+                            rollout_devices.c.notified_at.is_not(None),
+                            rollout_devices.c.published_at.is_(None),
+                        )
+                        .values(published_at=self.clock())
                     )
-                    .values(published_at=self.clock())
-                )
-            NOTIFIED.inc()
+                NOTIFIED.inc(len(published))
+            if len(published) < len(chunk):
+                return  # the broker is away (or a release is missing): the next tick retries
 
     async def _roll_back(self, rollout_id: str) -> None:
         rollout, rows = await self._pending_rows(rollout_id, rollback=True)
@@ -494,6 +510,7 @@ async def _notify(
         1 for r in rows if r["notified_at"] is not None and r["notified_at"] > now - 60_000
     )
     budget = rollout["rate_per_minute"] - recent
+    chosen: list[dict[str, Any]] = []
     for row in rows:
         if budget <= 0:
             break
@@ -514,19 +531,75 @@ async def _notify(
                     deadline_at=None,
                 )
             continue
-        seconds = model.deadline_s(deadlines, "notified") or 0
-        online = bool(row["online"])
-        if await _move(
-            conn,
-            row,
-            now,
+        chosen.append(row)
+        budget -= 1
+    seconds = model.deadline_s(deadlines, "notified") or 0
+    for online in (True, False):
+        group = [row for row in chosen if bool(row["online"]) is online]
+        for start in range(0, len(group), CHUNK):
+            await _notify_group(
+                conn,
+                rollout["id"],
+                group[start : start + CHUNK],
+                now,
+                detail="notified"
+                if online
+                else "notified while offline: its deadline starts when it is next seen",
+                deadline_at=now + seconds * 1000 if online else None,
+            )
+
+
+async def _notify_group(
+    conn: AsyncConnection,
+    rollout_id: str,
+    rows: list[dict[str, Any]],
+    now: int,
+    *,
+    detail: str,
+    deadline_at: int | None,
+) -> None:
+    """Notify ``rows`` in one UPDATE; only those still waiting to be notified move (RETURNING
+    says which), so an instance that lost its lease meanwhile cannot notify anyone twice."""
+    running = (
+        select(device_state.c.app_release)
+        .where(device_state.c.device_id == rollout_devices.c.device_id)
+        .scalar_subquery()
+    )
+    moved = await conn.execute(
+        update(rollout_devices)
+        .where(
+            rollout_devices.c.rollout_id == rollout_id,
+            rollout_devices.c.device_id.in_([row["device_id"] for row in rows]),
+            rollout_devices.c.notified_at.is_(None),
+            rollout_devices.c.state.in_((model.PENDING, "waiting_for_window")),
+        )
+        .values(
             state="notified",
-            detail="notified"
-            if online
-            else "notified while offline: its deadline starts when it is next seen",
-            deadline_at=now + seconds * 1000 if online else None,
+            detail=detail,
+            state_at=now,
+            deadline_at=deadline_at,
             notified_at=now,
             published_at=None,
-            previous_release=row["app_release"] or "",
-        ):
-            budget -= 1
+            previous_release=func.coalesce(running, ""),
+        )
+        .returning(rollout_devices.c.device_id)
+    )
+    winners = {row[0] for row in moved}
+    if not winners:
+        return
+    await conn.execute(
+        insert(rollout_device_history),
+        [
+            {
+                "rollout_id": rollout_id,
+                "device_id": d,
+                "state": "notified",
+                "detail": detail,
+                "at": now,
+            }
+            for d in sorted(winners)
+        ],
+    )
+    for row in rows:
+        if row["device_id"] in winners:
+            row.update(state="notified", notified_at=now, state_at=now, deadline_at=deadline_at)
