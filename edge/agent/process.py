@@ -10,6 +10,10 @@ How it works: :func:`run_agent` runs, in one TaskGroup with named tasks,
   into the shared identity directory), the MQTT session for ``status`` (online, and offline as
   its last will: the appliance's presence is the agent's), ``state``, ``events`` and ``cmd``;
 * ``renewal`` — the certificate renewed before it expires, then the session reconnects with it.
+* ``releases`` — the retained ``release`` desire carried out into the inactive app slot, the
+  register restarted from it and watched through a health window, committed or reverted
+  (:mod:`edge.agent.releases`); a slot left on trial by a stopped agent is reverted before the
+  register first starts.
 
 Commands are the agent's own (:mod:`edge.agent.own_commands`) or passed to the register. None of
 this imports the register, the ledger, the kiosk or the peripherals: the agent must keep running
