@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import aiomqtt
 from prometheus_client import Counter
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.configuration import drift, service
@@ -42,6 +42,7 @@ from protocols.messages import DesiredConfig, State
 from protocols.topics import Channel, all_devices_filter, device_topic
 
 log = logging.getLogger(__name__)
+PUBLISH_BATCH = 200  # documents published before their rows are marked in one transaction
 
 PUBLISHED = Counter(
     "storefleet_config_published_total",
@@ -161,21 +162,25 @@ class ConfigLink:
             query = query.where(config_effective.c.published_version < config_effective.c.version)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(config_effective.c.device_id))).all()
-        for row in rows:
-            message = DesiredConfig(version=row.version, doc=json.loads(row.document))
-            topic = device_topic(row.device_id, Channel.CONFIG)
-            await link.publish(topic, encode(message), qos=1, retain=True)
+        for start in range(0, len(rows), PUBLISH_BATCH):
+            batch = rows[start : start + PUBLISH_BATCH]
+            for row in batch:
+                message = DesiredConfig(version=row.version, doc=json.loads(row.document))
+                topic = device_topic(row.device_id, Channel.CONFIG)
+                await link.publish(topic, encode(message), qos=1, retain=True)
+            # marked once the broker has them (PUBACK); a newer version stays unpublished
             async with self.engine.begin() as conn:
                 await conn.execute(
                     update(config_effective)
                     .where(
-                        config_effective.c.device_id == row.device_id,
-                        config_effective.c.version == row.version,
+                        config_effective.c.device_id == bindparam("device"),
+                        config_effective.c.version == bindparam("published"),
                     )
-                    .values(published_version=row.version, published_at=_now_ms())
+                    .values(published_version=bindparam("published"), published_at=_now_ms()),
+                    [{"device": row.device_id, "published": row.version} for row in batch],
                 )
-            self.published += 1
-            PUBLISHED.inc()
+            self.published += len(batch)
+            PUBLISHED.inc(len(batch))
         return len(rows)
 
     async def _receive(self, link: MqttLink) -> None:

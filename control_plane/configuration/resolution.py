@@ -227,7 +227,8 @@ async def recompute_tenant(
         await drift.refresh(conn, result.changed, now=now)
     if result.incomplete:
         sample = next(iter(result.incomplete.items()))
-        log.info(
+        log.log(
+            logging.INFO if change is not None else logging.DEBUG,  # a sweep: every 30 s
             "configuration: %d device(s) of tenant %s have no complete document yet (e.g. %s: "
             "%s: %s); set the missing keys on the tenant or store layer",
             len(result.incomplete),
