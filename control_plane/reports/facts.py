@@ -293,27 +293,51 @@ async def read_facts(
 def _fold(facts: Facts, kind: str, at: Where, text: str) -> None:
     try:
         body = json.loads(text)
+    except ValueError as err:
+        _skipped(facts, kind, at, err)
+        return
+    decode_into(facts, kind, at, body)
+
+
+def decode_into(facts: Facts, kind: str, at: Where, body: object) -> None:
+    """Add the record's fact to ``facts``; a body that is not the register's is skipped."""
+    try:
         if not isinstance(body, dict):
             raise TypeError("the body is not an object")
         _decode(facts, kind, at, body)
     except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as err:
-        facts.skipped += 1
-        SKIPPED.labels(kind).inc()
-        log.warning(
-            "report skipped %s seq %d of %s: %s (a body the register does not write; "
-            "compare it with the appliance's ledger)",
-            kind,
-            at.seq,
-            at.device_id,
-            err,
-        )
+        _skipped(facts, kind, at, err)
+
+
+def _skipped(facts: Facts, kind: str, at: Where, err: Exception) -> None:
+    facts.skipped += 1
+    SKIPPED.labels(kind).inc()
+    log.warning(
+        "report skipped %s seq %d of %s: %s (a body the register does not write; "
+        "compare it with the appliance's ledger)",
+        kind,
+        at.seq,
+        at.device_id,
+        err,
+    )
+
+
+#: The largest amount a report sums (any sum of a store's amounts stays inside a BIGINT).
+MAX_AMOUNT = 2**53
 
 
 def _int(value: Any) -> int:
-    """An amount as the register wrote it: an int, never a float or a string."""
+    """An amount as the register wrote it: an int, never a float or a string, nor absurd."""
     if type(value) is not int:
         raise TypeError(f"expected an integer amount, got {type(value).__name__}")
+    if abs(value) > MAX_AMOUNT:
+        raise ValueError(f"amount {value} is beyond any till's")
     return value
+
+
+def _tender(kind: Any) -> str:
+    """A tender's kind as a rollup column holds it (64 characters)."""
+    return str(kind)[:64]
 
 
 def _decode(facts: Facts, kind: str, at: Where, body: dict[str, Any]) -> None:
@@ -415,7 +439,7 @@ def _sale(at: Where, body: dict[str, Any]) -> Sale:
         rounding_minor=_int(detail["rounding_minor"]),
         voided_lines=_int(detail["voided_lines"]),
         lines=lines,
-        tenders=tuple((str(t["kind"]), _int(t["amount_minor"])) for t in detail["tenders"]),
+        tenders=tuple((_tender(t["kind"]), _int(t["amount_minor"])) for t in detail["tenders"]),
         taxes=_taxes(detail["tax_rows"]),
         manual_discounts=manual,
         overrides=sum(1 for line in lines if line.approved)
@@ -427,7 +451,7 @@ def _summary_sale(at: Where, body: dict[str, Any]) -> Sale:
     """A sale booked without the checkout's detail: the ledger's summary is all there is."""
     total = _int(body["total_minor"])
     change = _int(body["change_minor"])
-    tenders = [(str(t["kind"]), _int(t["amount_minor"])) for t in body["tenders"]]
+    tenders = [(_tender(t["kind"]), _int(t["amount_minor"])) for t in body["tenders"]]
     if tenders and change:  # the summary's tenders include the change handed back
         kind, amount = tenders[-1]
         tenders[-1] = (kind, amount - change)
@@ -493,6 +517,6 @@ def _return(at: Where, body: dict[str, Any]) -> Return:
         with_receipt=body.get("original_sale_id") is not None,
         approved=body.get("approved_by") is not None,
         lines=lines,
-        refunds=tuple((str(t["kind"]), _int(t["amount_minor"])) for t in body["refunds"]),
+        refunds=tuple((_tender(t["kind"]), _int(t["amount_minor"])) for t in body["refunds"]),
         taxes=taxes,
     )

@@ -16,13 +16,14 @@ different currencies are never added.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from statistics import fmean, pstdev
 from typing import Literal
 
-from control_plane.reports.facts import Facts, Return, Sale, Where
+from control_plane.reports.facts import Facts, Return, Sale, StoreInfo, Where
 from control_plane.reports.period import Period, local
 from control_plane.reports.tables import Table, table
 
@@ -130,7 +131,12 @@ def fold(facts: Facts, key: object = None) -> dict[object, Totals]:
 
 
 def _exponent(facts: Facts) -> int:
-    return 0 if any(s.currency in ZERO_DECIMAL for s in facts.stores.values()) else 2
+    return exponent_of_stores(facts.stores.values())
+
+
+def exponent_of_stores(stores: Iterable[StoreInfo]) -> int:
+    """Minor-unit digits of the stores' money (0 when one uses a currency without cents)."""
+    return 0 if any(s.currency in ZERO_DECIMAL for s in stores) else 2
 
 
 #: ISO 4217 currencies without minor units that stores here use.
@@ -146,6 +152,11 @@ def exponent_of(currency: str) -> int:
 
 def summary(facts: Facts) -> Table:
     """Gross, discounts, returns, net, tax, tenders, cash rounding, cash in/out, per currency."""
+    return summary_of(fold(facts, "currency"), _exponent(facts))  # type: ignore[arg-type]
+
+
+def summary_of(by_currency: dict[str, Totals], exponent: int) -> Table:
+    """The summary table of totals per currency (folded from the journal or from rollups)."""
     out = table(
         "summary",
         "Sales summary",
@@ -155,10 +166,9 @@ def summary(facts: Facts) -> Table:
             ("count", "Count", "count"),
             ("amount", "Amount", "money"),
         ],
-        exponent=_exponent(facts),
+        exponent=exponent,
     )
-    for currency, t in sorted(fold(facts, "currency").items(), key=lambda kv: str(kv[0])):
-        c = str(currency)
+    for c, t in sorted(by_currency.items()):
         out.rows.extend(
             [
                 (c, "Gross sales", t.sales_count, t.gross_minor),
@@ -177,6 +187,25 @@ def summary(facts: Facts) -> Table:
         for kind, (count, amount) in sorted(t.tenders.items()):
             out.rows.append((c, f"Tender: {kind}", count, amount))
     return out
+
+
+def merge(into: Totals, other: Totals) -> Totals:
+    """``into`` plus the summary's sums and tenders of ``other`` (rollups of many buckets)."""
+    for name in SUMMED:
+        setattr(into, name, getattr(into, name) + getattr(other, name))
+    for kind, (count, amount) in other.tenders.items():
+        row = into.tenders.setdefault(kind, [0, 0])
+        row[0] += count
+        row[1] += amount
+    return into
+
+
+#: The fields of :class:`Totals` that rollups keep (the summary's sums).
+SUMMED = (
+    "sales_count", "sales_minor", "discounts_minor", "sales_tax_minor", "rounding_minor",
+    "returns_count", "returns_minor", "returns_tax_minor", "voids_count", "voided_lines",
+    "cash_in_minor", "cash_out_minor",
+)  # fmt: skip
 
 
 # -- 2. trends ----------------------------------------------------------------------------------
@@ -202,22 +231,39 @@ def bucket_labels(period: Period, granularity: Granularity) -> list[str]:
 
 def net_by_bucket(facts: Facts, period: Period, granularity: Granularity) -> list[int]:
     """Net sales (sales − returns) per bucket of ``period``."""
+    points = [
+        (sale.at.ts, facts.stores[sale.at.store_id].timezone, sale.total_minor)
+        for sale in facts.sales
+    ] + [
+        (ret.at.ts, facts.stores[ret.at.store_id].timezone, -ret.refund_minor)
+        for ret in facts.returns
+    ]
+    return bucketed(points, period, granularity)
+
+
+def bucketed(
+    points: Iterable[tuple[int, str, int]], period: Period, granularity: Granularity
+) -> list[int]:
+    """Amounts ``(ts, time zone, amount)`` summed per bucket of ``period``."""
     values = [0] * len(bucket_labels(period, granularity))
-    for sale in facts.sales:
-        tz = facts.stores[sale.at.store_id].timezone
-        index = bucket_of(sale.at.ts, tz, period, granularity)
+    for ts, tz, amount in points:
+        index = bucket_of(ts, tz, period, granularity)
         if 0 <= index < len(values):
-            values[index] += sale.total_minor
-    for ret in facts.returns:
-        tz = facts.stores[ret.at.store_id].timezone
-        index = bucket_of(ret.at.ts, tz, period, granularity)
-        if 0 <= index < len(values):
-            values[index] -= ret.refund_minor
+            values[index] += amount
     return values
 
 
 def trends(current: Facts, previous: Facts, period: Period, granularity: Granularity) -> Table:
     """Net sales per hour of day, day or week, beside the same bucket of the previous period."""
+    now = net_by_bucket(current, period, granularity)
+    before = net_by_bucket(previous, period.previous(), granularity)
+    return trend_table(now, before, period, granularity, _exponent(current))
+
+
+def trend_table(
+    now: list[int], before: list[int], period: Period, granularity: Granularity, exponent: int
+) -> Table:
+    """The trend of net sales per bucket beside the previous period's."""
     out = table(
         "trends",
         f"Net sales by {granularity}, against the previous {period.days} day(s)",
@@ -228,10 +274,8 @@ def trends(current: Facts, previous: Facts, period: Period, granularity: Granula
             ("change", "Change", "money"),
             ("change_pct", "Change %", "percent"),
         ],
-        exponent=_exponent(current),
+        exponent=exponent,
     )
-    now = net_by_bucket(current, period, granularity)
-    before = net_by_bucket(previous, period.previous(), granularity)
     for label, a, b in zip(bucket_labels(period, granularity), now, before, strict=True):
         pct = None if b == 0 else (Decimal(a - b) * 100 / Decimal(b)).quantize(Decimal("0.1"))
         out.rows.append((label, a, b, a - b, pct))
@@ -678,6 +722,12 @@ def stock(facts: Facts) -> Table:
 
 def stores(facts: Facts) -> Table:
     """Every store in scope side by side, those without a sale too."""
+    folded = fold(facts, "store")
+    return stores_of(facts.stores, folded, _exponent(facts))  # type: ignore[arg-type]
+
+
+def stores_of(infos: dict[str, StoreInfo], by_store: dict[str, Totals], exponent: int) -> Table:
+    """The store comparison of totals per store (folded from the journal or from rollups)."""
     out = table(
         "stores",
         "Store comparison",
@@ -693,11 +743,10 @@ def stores(facts: Facts) -> Table:
             ("voids", "Voids", "count"),
             ("tax", "Tax", "money"),
         ],
-        exponent=_exponent(facts),
+        exponent=exponent,
     )
-    folded = fold(facts, "store")
-    for store_id, info in sorted(facts.stores.items()):
-        t = folded.get(store_id, Totals())
+    for store_id, info in sorted(infos.items()):
+        t = by_store.get(store_id, Totals())
         average = t.sales_minor // t.sales_count if t.sales_count else 0
         out.rows.append(
             (

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from control_plane.db.tables import stores
-from control_plane.reports import figures
+from control_plane.reports import figures, rollups
 from control_plane.reports.facts import read_facts, stores_in_scope
 from control_plane.reports.period import Period
+from control_plane.reports.rollups import report_rollup_marks
 from control_plane.reports.service import Filters, build
 from control_plane.tenancy import TenantScope
 from edge.checkout.cart import AmountOff, PercentOff
@@ -213,6 +214,18 @@ async def test_the_cloud_report_equals_the_registers_z_report(cloud: Cloud, tmp_
     assert tenders == {b["key"]: b["amount_minor"] for b in z["by_tender"]}
     tax = sum(int(r["tax_minor"]) for r in z["by_tax_rate"])
     assert figure["Tax"][1] == tax
+
+    from_journal = await build(
+        cloud.engine, scope=scope, name="summary", filters=Filters(day, rollups=False)
+    )
+    assert from_journal.rows == summary.rows
+    # the summary came from the rollups, caught up to the last record the ingest stored
+    async with cloud.engine.connect() as conn:
+        mark = await conn.scalar(
+            select(report_rollup_marks.c.upto_seq).where(report_rollup_marks.c.device_id == DEVICE)
+        )
+    assert mark == await cloud.hwm(DEVICE)
+    assert await rollups.verify(cloud.engine, DEVICE) == []
 
     # the shift-close report: the register's drawer count and the Z report agreeing
     shift_table = await build(cloud.engine, scope=scope, name="shifts", filters=Filters(day))

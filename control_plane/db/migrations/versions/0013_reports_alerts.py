@@ -1,4 +1,5 @@
-"""fleet alerts (one open per device and kind), device events kept for alerts, lag/backlog history
+"""fleet alerts (one open per device and kind), device events kept for alerts, lag/backlog history,
+and the reports' rollups (sums per device and 15 minutes, kept by the ingest)
 
 Revision ID: 0013_reports_alerts
 Revises: 0010_journal_heads
@@ -53,8 +54,38 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("device_id", "at"),
     )
 
+    money = [
+        "sales_count", "sales_minor", "discounts_minor", "sales_tax_minor", "rounding_minor",
+        "returns_count", "returns_minor", "returns_tax_minor", "voids_count", "voided_lines",
+        "cash_in_minor", "cash_out_minor",
+    ]  # fmt: skip
+    op.create_table(
+        "report_rollups",
+        sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), nullable=False),
+        sa.Column("bucket", sa.BigInteger(), nullable=False),
+        *[sa.Column(name, sa.BigInteger(), nullable=False, server_default="0") for name in money],
+        sa.PrimaryKeyConstraint("device_id", "bucket"),
+    )
+    op.create_table(
+        "report_tender_rollups",
+        sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), nullable=False),
+        sa.Column("bucket", sa.BigInteger(), nullable=False),
+        sa.Column("tender", sa.String(64), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("amount_minor", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.PrimaryKeyConstraint("device_id", "bucket", "tender"),
+    )
+    op.create_table(
+        "report_rollup_marks",
+        sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), primary_key=True),
+        sa.Column("upto_seq", sa.BigInteger(), nullable=False),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("report_rollup_marks")
+    op.drop_table("report_tender_rollups")
+    op.drop_table("report_rollups")
     op.drop_table("device_history")
     op.drop_index("ix_device_events_device_kind", table_name="device_events")
     op.drop_table("device_events")
