@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
-from edge.checkout.catalog import Catalog, Item
+from edge.checkout.catalog import Catalog, CatalogView, Item
+from edge.checkout.errors import UnknownItem
 from edge.ledger import StoredRecord
 from edge.stock.movements import (
     SALE_COMPLETED,
@@ -57,12 +58,45 @@ def catalog_gtins(catalog: Iterable[Item]) -> dict[str, str]:
     return out
 
 
+class CatalogGtins(Mapping[str, str]):
+    """Item id → its first GTIN-14, asked of the register's catalog one item at a time.
+
+    :func:`catalog_gtins` walks every item: 100,000 of them cost seconds at the register's start
+    (the catalog is read from ``catalog.db`` by index, :mod:`edge.pos.catalog_store`), while a
+    count only asks for the items the journal's sales name. Follows the catalog's changes; an
+    item no longer active is not found (its lines are then counted by their own code, if a GTIN).
+    """
+
+    def __init__(self, catalog: CatalogView) -> None:
+        self._catalog = catalog
+
+    def __getitem__(self, item_id: str) -> str:
+        try:
+            item = self._catalog.by_id(item_id)
+        except UnknownItem as err:
+            raise KeyError(item_id) from err
+        gtin = next((g for c in item.gtins if (g := gtin14_or_none(c)) is not None), None)
+        if gtin is None:
+            raise KeyError(item_id)
+        return gtin
+
+    def __iter__(self) -> Iterator[str]:
+        return (item.id for item in self._catalog)
+
+    def __len__(self) -> int:
+        return len(self._catalog)
+
+
 class OnHandProjection:
     """``await projection.refresh()`` returns GTIN-14 → expected units on hand."""
 
     def __init__(self, *, journal: JournalSource, item_gtins: Mapping[str, str] | None = None):
         self._journal = journal
-        self._item_gtins = {k: gtin14_or_none(v) or v for k, v in (item_gtins or {}).items()}
+        self._item_gtins: Mapping[str, str] = (
+            item_gtins  # already GTIN-14s, looked up when a sale names the item
+            if isinstance(item_gtins, CatalogGtins)
+            else {k: gtin14_or_none(v) or v for k, v in (item_gtins or {}).items()}
+        )
         self._on_hand: Counter[str] = Counter()
         self._next_seq = 1
         self.skipped: Counter[str] = Counter()

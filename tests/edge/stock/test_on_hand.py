@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from edge.ledger import Ledger, SaleDraft, SaleLine, Tender
 from edge.pos.catalog_source import load_snapshot_file
+from edge.pos.catalog_store import StoredCatalog, write_catalog
 from edge.pos.store_config import DEMO_CATALOG
 from edge.stock.movements import (
     STOCK_ADJUSTED,
@@ -18,7 +20,7 @@ from edge.stock.movements import (
     received_body,
     whole_quantity,
 )
-from edge.stock.on_hand import OnHandProjection, catalog_gtins, expected_on_hand
+from edge.stock.on_hand import CatalogGtins, OnHandProjection, catalog_gtins, expected_on_hand
 
 COLA = "5000112637922"  # EAN-13 as the simulated register sells it
 PEN = "4006381333931"
@@ -59,9 +61,23 @@ async def test_last_count_is_the_baseline_and_movements_after_it_count(tmp_path:
         assert await expected_on_hand(ledger) == {COLA14: 44, PEN14: 26}
 
 
-async def test_item_ids_map_to_gtins_through_the_catalog(tmp_path: Path) -> None:
-    mapping = catalog_gtins(load_snapshot_file(DEMO_CATALOG))
+def _walked(tmp_path: Path) -> Mapping[str, str]:
+    return catalog_gtins(load_snapshot_file(DEMO_CATALOG))
+
+
+def _asked_of_the_stored_catalog(tmp_path: Path) -> Mapping[str, str]:
+    """As the register composes it: its catalog.db asked per item, never walked at start."""
+    write_catalog(tmp_path / "catalog.db", load_snapshot_file(DEMO_CATALOG))
+    return CatalogGtins(StoredCatalog(tmp_path / "catalog.db"))
+
+
+@pytest.mark.parametrize("gtins_of", [_walked, _asked_of_the_stored_catalog])
+async def test_item_ids_map_to_gtins_through_the_catalog(
+    tmp_path: Path, gtins_of: Callable[[Path], Mapping[str, str]]
+) -> None:
+    mapping = gtins_of(tmp_path)
     assert mapping[MILK_ID] == MILK14
+    assert mapping.get("I-unknown") is None
     async with Ledger(tmp_path / "ledger.db", register_id="1") as ledger:
         await ledger.append_event(STOCK_COUNT_COMMITTED, count_body({MILK14: 12}))
         await ledger.record_sale(sale("s1", (MILK_ID, "2"), ("I-unknown", "1")))
