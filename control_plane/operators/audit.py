@@ -12,6 +12,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -67,6 +68,25 @@ class Actor:
 ANONYMOUS = Actor(actor="anonymous", via="anonymous")
 
 
+@dataclass(slots=True)
+class Watch:
+    """Whether the request being served wrote an entry of its own (see `watch`)."""
+
+    recorded: bool = False
+
+
+_WATCH: ContextVar[Watch | None] = ContextVar("storefleet_audit_watch", default=None)
+
+
+def watch() -> Watch:
+    """Watch this request's entries: `record` marks the returned ``Watch``, so the change audit
+    (`control_plane.operators.change_audit`) writes no second entry for a route that wrote its
+    own, richer one (operators, tokens, rollouts …) in the change's transaction."""
+    seen = Watch()
+    _WATCH.set(seen)
+    return seen
+
+
 def _json(document: Mapping[str, Any] | None) -> str | None:
     return None if document is None else json.dumps(document, sort_keys=True, default=str)
 
@@ -90,6 +110,9 @@ async def record(
     ``tenant_id`` is the tenant the action touched (defaults to the actor's), so a tenant
     admin's search finds what happened in their tenant, by anyone.
     """
+    seen = _WATCH.get()
+    if seen is not None:
+        seen.recorded = True
     await conn.execute(
         insert(audit_log).values(
             at=at,

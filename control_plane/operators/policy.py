@@ -13,14 +13,17 @@ query takes a tenant from the client alone.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from control_plane.operators import audit, change_audit
 from control_plane.operators.errors import Forbidden, LoginRequired, Unauthenticated
 from control_plane.operators.gatekeeper import get_gatekeeper
 from control_plane.operators.principal import Principal, Role
+from control_plane.problems import DomainError
 from control_plane.tenancy import TenantScope
 
 
@@ -171,12 +174,19 @@ class Guard:
 
 
 class _Authorize(Guard):
-    """The dependency behind `require`: one instance per action."""
+    """The dependency behind `require`: one instance per action.
+
+    It yields the principal and, for a change (an unsafe method), writes the change's audit
+    entry once the route finished: ``ok``, or ``refused`` with the domain error's reason
+    (`control_plane.operators.change_audit`). `require` runs it with ``scope="function"``, so
+    the entry is written before the answer is sent.
+    """
 
     def __init__(self, action: Action) -> None:
         self.action = action.value
 
-    async def __call__(self, request: Request) -> Principal:
+    async def admit(self, request: Request) -> Principal:
+        """The principal, if the policy table lets it perform this action; else refused."""
         gatekeeper = get_gatekeeper(request)
         principal = await gatekeeper.authenticate(request, action=self.action)
         reason = refusal(principal, Action(self.action))
@@ -187,14 +197,31 @@ class _Authorize(Guard):
             raise Forbidden(self.action, reason)
         return principal
 
+    async def __call__(self, request: Request) -> AsyncIterator[Principal]:
+        principal = await self.admit(request)
+        if not change_audit.is_change(request.method):
+            yield principal
+            return
+        own_entry = audit.watch()  # the route may write its own entry (operators, rollouts …)
+        try:
+            yield principal
+        except DomainError as err:
+            if not own_entry.recorded:
+                await change_audit.record_change(
+                    request, principal, action=self.action, refused=err.reason
+                )
+            raise
+        if not own_entry.recorded:
+            await change_audit.record_change(request, principal, action=self.action)
+
 
 class _Page(_Authorize):
     """The dependency behind `page`: `require` for a console page, where a visitor who is not
     logged in (or whose session expired) is sent to the login page instead of refused."""
 
-    async def __call__(self, request: Request) -> Principal:
+    async def admit(self, request: Request) -> Principal:
         try:
-            return await super().__call__(request)
+            return await super().admit(request)
         except Unauthenticated as err:
             raise LoginRequired(request.url.path, request.url.query) from err
 
@@ -210,12 +237,12 @@ class _Authenticate(Guard):
 
 def require(action: Action) -> Any:
     """``Depends`` marker for routes that perform ``action``; use in ``Annotated[Principal, …]``."""
-    return Depends(_Authorize(action))
+    return Depends(_Authorize(action), scope="function")
 
 
 def page(action: Action) -> Any:
     """`require` for console pages: not logged in answers a redirect to ``/login``."""
-    return Depends(_Page(action))
+    return Depends(_Page(action), scope="function")
 
 
 Authenticated = Annotated[Principal, Depends(_Authenticate())]

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from control_plane.inputs import RefPath, Utf8
 from control_plane.operators import audit, login, service
+from control_plane.operators.audit_page import router as audit_pages
 from control_plane.operators.errors import (
     InvalidOperator,
     LockedOut,
@@ -338,3 +339,4 @@ async def export_audit(
 router = APIRouter()
 router.include_router(api)
 router.include_router(pages_router)
+router.include_router(audit_pages)  # the console's audit page (search, CSV)

@@ -515,6 +515,7 @@ TABLE: tuple[Row, ...] = (
     Row("GET", "/rollouts", "page", A.ROLLOUTS_READ, 200, made(_listed_rollout_page), "hidden"),
     Row("GET", "/rollouts/{rollout_id}", "page", A.ROLLOUTS_READ, 200, made(_a_rollout_page), 404),
     Row("GET", "/reports", "page", A.REPORTS_READ, 200, named("/reports", marker="{t.store}"), "hidden"),
+    Row("GET", "/audit", "page", A.AUDIT_READ, 200, named("/audit?action=operators:write", marker="{t.victim}"), "hidden"),
     Row("GET", "/alerts", "page", A.ALERTS_READ, 200, made(_alerts_page), "hidden"),
     # releases (issue 11): platform-wide, published by platform admins (no trusted key here: 503)
     Row("POST", "/api/releases", "api", A.RELEASES_PUBLISH, 503, fixed("/api/releases")),
