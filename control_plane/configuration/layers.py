@@ -89,20 +89,28 @@ class Setting:
     set_at: int
     audit_id: int | None = None
     priority: int = 0
+    # made once: resolving 10,000 registers compares and copies these for every key
+    _precedence: tuple[int, int, str] = field(init=False, repr=False, compare=False)
+    _provenance: Provenance = field(init=False, repr=False, compare=False)
 
-    def precedence(self) -> tuple[int, int, str]:
-        """Smaller is stronger: higher layer, then higher priority, then the id sorting first."""
-        return (-self.layer.rank, -self.priority, self.target)
-
-    def provenance(self) -> Provenance:
-        """Where this setting came from."""
-        return Provenance(
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_precedence", (-self.layer.rank, -self.priority, self.target))
+        origin = Provenance(
             layer=self.layer,
             target=self.target,
             set_by=self.set_by,
             set_at=self.set_at,
             audit_id=self.audit_id,
         )
+        object.__setattr__(self, "_provenance", origin)
+
+    def precedence(self) -> tuple[int, int, str]:
+        """Smaller is stronger: higher layer, then higher priority, then the id sorting first."""
+        return self._precedence
+
+    def provenance(self) -> Provenance:
+        """Where this setting came from."""
+        return self._provenance
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,13 +133,13 @@ def resolve(defaults: Mapping[str, Any], settings: Iterable[Setting]) -> Effecti
     winners: dict[str, Setting] = {}
     for setting in settings:
         held = winners.get(setting.key)
-        if held is None or setting.precedence() < held.precedence():
+        if held is None or setting._precedence < held._precedence:
             winners[setting.key] = setting
     document = dict(defaults)
     provenance = dict.fromkeys(defaults, PLATFORM_DEFAULT)
-    for key in sorted(winners):
-        document[key] = winners[key].value
-        provenance[key] = winners[key].provenance()
+    for key, winner in winners.items():
+        document[key] = winner.value
+        provenance[key] = winner._provenance
     return Effective(document=document, provenance=provenance)
 
 
