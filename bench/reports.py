@@ -2,11 +2,13 @@
 
 What it measures (each figure ``--rounds`` times through ``bench/rounds.py``: median and spread):
 
-- the sales summary of every store over 28 days (``--sales`` sales, default 100,000), the
-  report that reads the most: every sale's body is decoded and folded;
-- the same summary for one store and one day (what an owner opens in the morning; goal < 300 ms,
+- the rollups' catch-up: the first read after ``--sales`` sales (default 100,000) were stored,
+  folding every one of them once (the rollups are dropped before each round);
+- the sales summary of every store over 28 days from the rollups, and the same summary folded
+  from the journal record by record (what the rollups save);
+- the summary for one store and one day (what an owner opens in the morning; goal < 300 ms,
   the issue's page budget);
-- trends (by day, with the previous 28 days) and items over the 28 days of every store.
+- trends (by day, with the previous 28 days; rollups) and items (the journal) over 28 days.
 
 The store is PostgreSQL by default (``--database sqlite`` for the embedded one). Sales are
 written as the ingest stores them (journal rows with the register's bodies, and sales rows) by
@@ -25,16 +27,22 @@ import asyncio
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+
+from sqlalchemy import delete, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.rounds import Goal, Rounds, add_rounds_argument
 from control_plane.db.engine import make_engine, migrate
+from control_plane.db.tables import devices
 from control_plane.devices import service as registry
+from control_plane.reports import rollups
 from control_plane.reports.period import Period
+from control_plane.reports.rollups import report_rollup_marks, report_rollups, report_tender_rollups
 from control_plane.reports.service import Filters, ReportName, build
 from control_plane.tenancy import TenantScope
 from tests.control_plane.reports.seed import Seeder
@@ -80,6 +88,21 @@ async def timed(url: str, name: ReportName, filters: Filters) -> tuple[float, in
         await engine.dispose()
 
 
+async def caught_up(url: str) -> float:
+    """Milliseconds to fold every stored sale into fresh rollups."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for table in (report_rollups, report_tender_rollups, report_rollup_marks):
+                await conn.execute(delete(table))
+            device_ids = list((await conn.execute(select(devices.c.id))).scalars())
+        began = time.perf_counter()
+        await rollups.catch_up(engine, device_ids)
+        return (time.perf_counter() - began) * 1000
+    finally:
+        await engine.dispose()
+
+
 async def main(args: argparse.Namespace, rounds: Rounds) -> None:
     if args.database == "postgresql":
         url = await create_pg_database()
@@ -90,10 +113,14 @@ async def main(args: argparse.Namespace, rounds: Rounds) -> None:
         month = Filters(Period.of(FIRST, LAST))
         one_day = Filters(Period.of(date(2026, 10, 15)), store_id="bench-s000")
         for _ in rounds.each():
+            caught = await caught_up(url)
+            rounds.add("catch_up", caught, label="rollups caught up (first read)", unit="ms")
             ms, _rows = await timed(url, "summary", month)
             rounds.add(
                 "summary_all", ms, label=f"summary, {args.sales:,} sales, 28 days", unit="ms"
             )
+            ms, _rows = await timed(url, "summary", replace(month, rollups=False))
+            rounds.add("summary_journal", ms, label="the same from the journal", unit="ms")
             ms, _rows = await timed(url, "summary", one_day)
             rounds.add(
                 "summary_day", ms, label="summary, one store, one day", unit="ms",

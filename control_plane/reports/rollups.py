@@ -31,6 +31,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    bindparam,
     insert,
     select,
     update,
@@ -111,69 +112,78 @@ def sums(totals: Totals) -> dict[str, int]:
 
 
 async def _add(conn: AsyncConnection, device_id: str, folded: dict[int, Totals]) -> None:
-    """Add ``folded`` to the device's rollups (the caller holds the device's lock)."""
+    """Add ``folded`` to the device's rollups (the caller holds the device's lock): new buckets
+    inserted and existing ones incremented, each kind in one executemany."""
     if not folded:
         return
+    low, high = min(folded), max(folded)
+    r, t = report_rollups, report_tender_rollups
     have = set(
         (
             await conn.execute(
-                select(report_rollups.c.bucket).where(
-                    report_rollups.c.device_id == device_id,
-                    report_rollups.c.bucket.in_(list(folded)),
+                select(r.c.bucket).where(
+                    r.c.device_id == device_id, r.c.bucket >= low, r.c.bucket <= high
                 )
             )
         ).scalars()
     )
-    for bucket, totals in folded.items():
-        delta = sums(totals)
-        if bucket in have:
-            await conn.execute(
-                update(report_rollups)
-                .where(report_rollups.c.device_id == device_id, report_rollups.c.bucket == bucket)
-                .values({name: report_rollups.c[name] + value for name, value in delta.items()})
-            )
-        else:
-            await conn.execute(
-                insert(report_rollups).values(device_id=device_id, bucket=bucket, **delta)
-            )
-        tenders = totals.tenders
-        if not tenders:
-            continue
-        known = set(
-            (
-                await conn.execute(
-                    select(report_tender_rollups.c.tender).where(
-                        report_tender_rollups.c.device_id == device_id,
-                        report_tender_rollups.c.bucket == bucket,
-                    )
-                )
-            ).scalars()
+    fresh = [
+        {"device_id": device_id, "bucket": bucket, **sums(totals)}
+        for bucket, totals in folded.items()
+        if bucket not in have
+    ]
+    if fresh:
+        await conn.execute(insert(r), fresh)
+    grown = [
+        {"d": device_id, "b": bucket, **{f"{k}_delta": v for k, v in sums(totals).items()}}
+        for bucket, totals in folded.items()
+        if bucket in have
+    ]
+    if grown:
+        await conn.execute(
+            update(r)
+            .where(r.c.device_id == bindparam("d"), r.c.bucket == bindparam("b"))
+            .values({name: r.c[name] + bindparam(f"{name}_delta") for name in SUMS}),
+            grown,
         )
-        for tender, (count, amount) in tenders.items():
-            where = (
-                report_tender_rollups.c.device_id == device_id,
-                report_tender_rollups.c.bucket == bucket,
-                report_tender_rollups.c.tender == tender,
+    known = {
+        (row.bucket, row.tender)
+        for row in await conn.execute(
+            select(t.c.bucket, t.c.tender).where(
+                t.c.device_id == device_id, t.c.bucket >= low, t.c.bucket <= high
             )
-            if tender in known:
-                await conn.execute(
-                    update(report_tender_rollups)
-                    .where(*where)
-                    .values(
-                        count=report_tender_rollups.c.count + count,
-                        amount_minor=report_tender_rollups.c.amount_minor + amount,
-                    )
-                )
-            else:
-                await conn.execute(
-                    insert(report_tender_rollups).values(
-                        device_id=device_id,
-                        bucket=bucket,
-                        tender=tender,
-                        count=count,
-                        amount_minor=amount,
-                    )
-                )
+        )
+    }
+    tenders = [
+        (bucket, tender, count, amount)
+        for bucket, totals in folded.items()
+        for tender, (count, amount) in totals.tenders.items()
+    ]
+    fresh_tenders = [
+        {"device_id": device_id, "bucket": b, "tender": k, "count": c, "amount_minor": a}
+        for b, k, c, a in tenders
+        if (b, k) not in known
+    ]
+    if fresh_tenders:
+        await conn.execute(insert(t), fresh_tenders)
+    grown_tenders = [
+        {"d": device_id, "b": b, "k": k, "c": c, "a": a}
+        for b, k, c, a in tenders
+        if (b, k) in known
+    ]
+    if grown_tenders:
+        await conn.execute(
+            update(t)
+            .where(
+                t.c.device_id == bindparam("d"),
+                t.c.bucket == bindparam("b"),
+                t.c.tender == bindparam("k"),
+            )
+            .values(
+                count=t.c.count + bindparam("c"), amount_minor=t.c.amount_minor + bindparam("a")
+            ),
+            grown_tenders,
+        )
 
 
 async def _mark(conn: AsyncConnection, device_id: str) -> int | None:
