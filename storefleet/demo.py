@@ -10,7 +10,9 @@ stops it all and leaves nothing running.
 The demo is the one command that needs both sides, so it lives here rather than in
 ``control_plane`` (which never imports the edge): the cloud's half (the control plane and its
 seed) is ``control_plane.demo``; the register's name and the catalog it seeds come from the
-store document the kiosks read, so console and kiosk agree.
+store document the kiosks read, so console and kiosk agree. Each register gets a device
+identity from the demo's CA at every start (``storefleet.demo_identities``), so its catalog
+sync, its log uploads and its journal heads are signed like an enrolled appliance's.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from control_plane.demo import TENANT, demo_admin, demo_control_plane, device_id
 from edge.pos.store_config import DEMO_CATALOG, load_store_config
 from edge.register.demo import demo_register_settings, run_demo_store
 from edge.register.settings import RegisterSettings
+from storefleet.demo_identities import issue_demo_identity
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +88,9 @@ async def run_demo(demo: DemoSettings) -> None:
             await asyncio.sleep(0.05)
         await seed_demo(app.state.engine, demo.stores)
         admin = await demo_admin(app.state.engine)
+        for number in range(1, demo.stores + 1):  # each register signs like an appliance
+            signer = device_id_for(number)
+            await issue_demo_identity(app, device_id=signer, register_dir=demo.data_dir / signer)
         registers = []
         for number in range(1, demo.stores + 1):
             device_id = device_id_for(number)

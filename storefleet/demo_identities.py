@@ -10,10 +10,10 @@ database that was removed (or a new demo CA) never leaves a register with a cert
 knows. The register finds it at ``<its data directory>/identity``
 (``edge.enrolment.device_auth.FIXED_IDENTITY_SUBDIR``; ``device_auth_at``).
 
-Not called by ``storefleet demo`` yet: a device with a certificate must also sign its journal
-heads (the ingest refuses its unsigned batches), and a fixed-id register's replicator does not
-take this identity yet. Once it does, ``run_demo`` calls this for each register before starting
-it, and the demo's catalog calls are signed like an appliance's.
+``storefleet demo`` calls this for each register before starting it: the register's catalog
+sync and the agent's log uploads sign with this identity (``device_auth_at``), and its
+replicator signs each journal batch head with it (the ingest refuses unsigned batches from a
+device that has a certificate).
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ from edge.register.settings import ENV_PREFIX, RegisterSettings, SettingsRefused
 from edge.register.store_source import read_store
 from edge.register.structured_log import WHO, Who
 from edge.replication.replicator import ReplicationSettings, Replicator
-from edge.stock.on_hand import catalog_gtins
+from edge.stock.on_hand import CatalogGtins
 from protocols.broker_url import BrokerAddress
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,15 @@ def uplink_for(
         tenant_id=settings.tenant_id or (str(tenant) if tenant else None),
         auth=DeviceAuth(settings.identity_dir),
     )
+
+
+def signing_dir(settings: RegisterSettings, up: Uplink) -> Path | None:
+    """Where the key that signs journal heads is: the enrolled identity, or the one issued into
+    a fixed-id register's data dir (the demo's; the cloud refuses unsigned batches from a
+    device that has a certificate); None for a bench register without any."""
+    if settings.identity_dir is not None:
+        return settings.identity_dir
+    return up.auth.identity.directory if isinstance(up.auth, DeviceAuth) else None
 
 
 async def read_catalog(settings: RegisterSettings, uplink: Uplink | None) -> StoredCatalog | None:
@@ -291,7 +300,7 @@ async def run_register(
                         settings=tuning,
                         versions={"app": VERSION},
                         tls_context=up.tls_context,
-                        identity_dir=settings.identity_dir,  # signs each batch head (issue 9)
+                        identity_dir=signing_dir(settings, up),  # signs each batch head
                         presence=settings.agent_socket is None,  # else the agent's (status)
                     )
                     health.replicator = replicator
@@ -302,7 +311,7 @@ async def run_register(
                         device_id=up.device_id,
                         hub=hub,
                         journal=ledger,
-                        item_gtins=catalog_gtins(catalog or ()),
+                        item_gtins=None if catalog is None else CatalogGtins(catalog),
                     )
                 follow = settings.catalog.sync and up.control_plane_url and up.tenant_id
                 if register is not None and follow:
