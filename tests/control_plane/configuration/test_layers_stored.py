@@ -47,6 +47,13 @@ async def store(
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def w(store: AsyncEngine) -> World:
+    """Tenants of this test alone (it changes them)."""
+    return await fresh_world(store)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def unchanged(store: AsyncEngine) -> World:
+    """Tenants the refusal tests share: a refused change leaves nothing behind."""
     return await fresh_world(store)
 
 
@@ -220,8 +227,9 @@ async def _snapshot(w: World) -> tuple[list[Any], list[Any], int]:
     ],
 )
 async def test_an_invalid_value_is_refused_naming_the_key_and_nothing_changes(
-    w: World, layer: Layer, target: str, key: str, value: Any, path: str
+    unchanged: World, layer: Layer, target: str, key: str, value: Any, path: str
 ) -> None:
+    w = unchanged
     before = await _snapshot(w)
     with pytest.raises(InvalidConfiguration) as refused:
         await _set(w, layer, getattr(w, target), key, value)
@@ -236,7 +244,8 @@ async def test_an_invalid_value_is_refused_naming_the_key_and_nothing_changes(
     assert (entry.outcome, entry.reason) == ("refused", "invalid_configuration")
 
 
-async def test_a_document_over_the_size_budget_is_refused(w: World) -> None:
+async def test_a_document_over_the_size_budget_is_refused(unchanged: World) -> None:
+    w = unchanged
     keys = [{"label": f"Key {n}", "sku": f"sku-{n:04d}-" + "x" * 50} for n in range(48)]
     grid = {"categories": [{"name": f"Tab {c}", "keys": keys} for c in range(12)]}
     with pytest.raises(InvalidConfiguration) as refused:
@@ -245,13 +254,17 @@ async def test_a_document_over_the_size_budget_is_refused(w: World) -> None:
     assert refused.value.key == "quick_keys"
 
 
-async def test_a_deleted_key_that_leaves_a_register_incomplete_is_refused(w: World) -> None:
+async def test_a_deleted_key_that_leaves_a_register_incomplete_is_refused(
+    unchanged: World,
+) -> None:
+    w = unchanged
     with pytest.raises(InvalidConfiguration) as refused:
         await _delete(w, Layer.STORE, w.store1, "store")
     assert refused.value.key == "store"
 
 
-async def test_refusals_of_keys_and_layers(w: World) -> None:
+async def test_refusals_of_keys_and_layers(unchanged: World) -> None:
+    w = unchanged
     with pytest.raises(UnknownKey):
         await _set(w, Layer.STORE, w.store1, "colour_of_the_walls", "red")
     with pytest.raises(SettingNotFound):
