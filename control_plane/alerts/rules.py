@@ -8,7 +8,8 @@ the whole set, so a rule only has to say what is true now.
 
 The rules and their thresholds (:class:`Thresholds`, settings of the evaluator):
 
-* ``silent`` — nothing heard from the device (status, telemetry, a batch) for ``silent_after``;
+* ``silent`` — nothing heard from the device (status, telemetry, a batch) for ``silent_after``
+  (a device never heard yet, registered ahead of its installation, is not silent);
 * ``backlog_growing`` — the appliance's backlog rose in each of the last ``growing_samples``
   history samples and is at least ``backlog_min``;
 * ``replication_lag`` — the appliance's reported lag, or the cloud's lag behind its newest
@@ -96,10 +97,9 @@ async def conditions(
     """Every condition that holds now, by (device, kind), with what an operator reads."""
     found: Conditions = {}
     for device_id, row in rows.items():
-        heard = row["last_seen_at"] if row["last_seen_at"] is not None else row["created_at"]
-        if row["last_ingest_at"] is not None:
-            heard = max(heard, row["last_ingest_at"])
-        if now_ms - heard > limits.silent_after_ms:
+        # a register not yet installed (never heard) is not silent: it has not spoken yet
+        heard = max((row["last_seen_at"] or 0), (row["last_ingest_at"] or 0))
+        if heard and now_ms - heard > limits.silent_after_ms:
             found[(device_id, "silent")] = f"nothing heard for {_span(now_ms - heard)}"
         lag, ingest_lag = row["lag_ms"], row["ingest_lag_ms"]
         if lag is not None and lag > limits.lag_limit_ms:

@@ -233,7 +233,7 @@ async def test_clock_running_ahead(engine: AsyncEngine) -> None:
 async def test_history_is_bounded_per_device(
     engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(evaluator, "HISTORY_SAMPLES", 4)
+    monkeypatch.setattr(evaluator, "HISTORY_MS", 3 * MINUTE + MINUTE // 2)
     for tick in range(7):
         await _heard(engine, DEVICE, NOW + tick * MINUTE, backlog=tick)
         await _heard(engine, "globex-01-r1", NOW + tick * MINUTE)
@@ -278,3 +278,12 @@ async def test_acknowledge_is_audited_and_kept_to_the_tenant(engine: AsyncEngine
     ]
     assert json.loads(entries[0]["after"])["acked_by"] == "op@acme.example"
     assert await service.list_alerts(engine, scope=EVERY_TENANT, state="all")
+
+
+async def test_a_register_never_heard_is_not_silent(engine: AsyncEngine) -> None:
+    """Registered ahead of its installation: nothing to miss yet (the other one was heard)."""
+    await _heard(engine, DEVICE, None)  # type: ignore[arg-type]
+
+    await evaluator.evaluate(engine, now_ms=NOW + DAY_MS)
+
+    assert list(await _open(engine)) == [("globex-01-r1", "silent")]
