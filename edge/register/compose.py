@@ -36,6 +36,7 @@ import ssl
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import uvicorn
@@ -78,6 +79,8 @@ from edge.stock.on_hand import CatalogGtins
 from protocols.broker_url import BrokerAddress
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: The register's exit code for "start me again": it enrolled and now needs its store document.
 EXIT_RESTART = 75
@@ -227,7 +230,9 @@ async def run_register(
     config = read_store(settings, required=uplink is not None)
     if config is not None and config.log_level is not None:
         logging.getLogger().setLevel(config.log_level)  # the store configuration's log level
-    catalog = await read_catalog(settings, uplink) if config is not None else None
+    catalog = None
+    if config is not None:
+        catalog = await _telling_the_agent(settings, health, read_catalog(settings, uplink))
     codes = code_settings or _codes(settings)
     tuning = replication or ReplicationSettings(
         ack_timeout=settings.replication.ack_timeout_s,
@@ -342,12 +347,7 @@ async def run_register(
             if settings.agent_socket is not None:
                 link = AgentLink(
                     path=settings.agent_socket,
-                    hello=lambda: Hello(
-                        pid=os.getpid(),
-                        release=VERSION,
-                        device_id=health.device_id,
-                        register_id=settings.register_id,
-                    ),
+                    hello=lambda: _hello(settings, health),
                     heartbeat=health.heartbeat,
                     commands=lambda: commands,
                     interval=settings.heartbeat_s,
@@ -380,6 +380,42 @@ async def run_register(
                 await serving
                 for task in loops:
                     task.cancel()  # the replicator says "offline" on the way out
+
+
+def _hello(settings: RegisterSettings, health: RegisterHealth) -> Hello:
+    return Hello(
+        pid=os.getpid(),
+        release=VERSION,
+        device_id=health.device_id,
+        register_id=settings.register_id,
+    )
+
+
+async def _telling_the_agent(
+    settings: RegisterSettings, health: RegisterHealth, work: Coroutine[object, object, T]
+) -> T:
+    """``work`` with the fleet agent told the register is alive and starting (not ready).
+
+    Storing a first catalog takes seconds (minutes on a busy machine): hello and heartbeats go
+    out meanwhile, so the agent's start timeout does not take a slow first start for a hung one
+    and kill it, to start it storing the same catalog again.
+    """
+    if settings.agent_socket is None or settings.catalog_db.exists():
+        return await work
+    link = AgentLink(
+        path=settings.agent_socket,
+        hello=lambda: _hello(settings, health),
+        heartbeat=health.heartbeat,
+        commands=lambda: None,
+        interval=settings.heartbeat_s,
+    )
+    telling = asyncio.create_task(link.run(), name="agent-link-while-starting")
+    try:
+        return await work
+    finally:
+        telling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await telling
 
 
 def _codes(settings: RegisterSettings) -> EnrolmentSettings | None:
