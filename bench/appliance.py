@@ -6,10 +6,13 @@ bench/results/appliance.json.
 Each round is a fresh appliance (its own data directory and device id) on the Mosquitto at
 127.0.0.1:1883, whose register has a 100,000-item catalog (generated as bench/checkout.py does):
 
-* start → ready: the agent is started as the service starts it (``python -m edge.agent``); the
-  figure is the time until its register answers ``/healthz`` with 200 (ready to sell: kiosk serving,
-  ledger caught up, catalog loaded). The register's first start in a round also parses
-  python-escpos's printer database once into the data directory's cache, as a new appliance does.
+* first start → ready: the agent is started as the service starts it (``python -m edge.agent``)
+  on a new data directory; the figure is the time until its register answers ``/healthz`` with
+  200 (ready to sell: kiosk serving, ledger caught up, catalog open). This first start also
+  stores the 100,000-item snapshot into ``catalog.db`` and parses python-escpos's printer
+  database into the data directory's cache, once, as a new appliance does.
+* start → ready: the agent is stopped (SIGTERM, as systemd does) and started again — a reboot, an
+  update: the register opens the catalog it stored, it parses nothing.
 * agent RSS and register RSS, once the register is ready (psutil, whole resident set).
 * SIGKILL → ready: the register is killed with SIGKILL; the time until a new one answers
   ``/healthz`` with 200.
@@ -48,7 +51,7 @@ from edge.pos.store_config import DEMO_STORE
 N_ITEMS = 100_000
 BROKER = "mqtt://127.0.0.1:1883"
 POLL_S = 0.02
-LIMIT_S = 120.0  # a round that takes longer than this failed
+LIMIT_S = 300.0  # a round that takes longer than this failed (a first start on a busy machine)
 
 
 def catalog_100k(path: Path) -> None:
@@ -171,6 +174,22 @@ async def main(rounds: Rounds) -> None:
             workdir.mkdir()
             appliance = Appliance(workdir, catalog)
             try:
+                started = appliance.start()
+                rounds.add(
+                    "first_start_ready_s",
+                    await appliance.ready_after(started),
+                    label="first start (stores the catalog) → ready",
+                    unit="s",
+                    digits=2,
+                )
+                rounds.add(
+                    "first_start_cpu_s",
+                    cpu_s(appliance.register()),
+                    label="  register CPU to ready (first start)",
+                    unit="s",
+                    digits=2,
+                )
+                appliance.stop()
                 started = appliance.start()
                 rounds.add(
                     "start_ready_s",
