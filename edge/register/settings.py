@@ -169,8 +169,9 @@ class RegisterSettings(BaseSettings):
     )
     store_file: Path | None = Field(
         default=None,
-        description="the store document (name, address, tax table, currency, staff); default"
-        " <data_dir>/store.json, written from the control plane's configuration",
+        description="a store document (name, address, tax table, currency, staff) used until"
+        " the fleet agent applies the control plane's configuration (<data_dir>/config/"
+        "applied.json, which wins); default <data_dir>/store.json",
     )
     agent_socket: Path | None = Field(
         default=None,
