@@ -230,9 +230,9 @@ async def act(
         retried = 0
         if verb == "retry":
             retried = await _reset(conn, rollout_id, now_ms, model.FAILURES, "retried")
-        elif verb == "resume" and row["status"] == "halted":
-            # devices rolled back at the halt are asked again
-            retried = await _reset(conn, rollout_id, now_ms, None, "asked again on resume")
+        if verb in {"resume", "retry"} and row["status"] == "halted":
+            # devices rolled back at the halt run the old release again: they are asked again
+            retried += await _reset(conn, rollout_id, now_ms, None, "asked again after the halt")
         await audit.record(
             conn,
             at=now_ms,

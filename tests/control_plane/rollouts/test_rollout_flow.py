@@ -151,9 +151,19 @@ async def test_a_canary_that_reverts_halts_and_rolls_back(
         await wait_until(
             lambda: _rolled_back(cp, rollout_id, canary["device_id"]), what="rolled back"
         )
+        first_halt = await _rollout(cp, rollout_id)
+        async with cp.client() as admin:  # retry the canary: it is asked again, reverts again
+            retried = await admin.post(f"/api/rollouts/{rollout_id}/retry")
+        assert retried.status_code == 200, retried.text
+        canary_device = next(d for d in fleet if d.device_id == canary["device_id"])
+        await wait_until(lambda: len(canary_device.desired) == 4, what="asked again, rolled back")
+        await wait_until(lambda: _status_is(cp, rollout_id, "halted"), what="halted again")
+    assert [d.version for d in canary_device.desired] == [NEW, OLD, NEW, OLD]
+    assert "failed" in first_halt["reason"]
     rollout = await _rollout(cp, rollout_id)
     canary = next(d for d in rollout["devices"] if d["wave"] == 0)
     assert canary["state"] == "reverted"
+    assert canary["attempts"] == 2
     assert "wave 1" in rollout["reason"]
     assert "failed" in rollout["reason"]
     assert rollout["counts"]["pending"] == 2  # the rest never heard of the release
