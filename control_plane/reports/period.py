@@ -19,6 +19,9 @@ from control_plane.problems import DomainError
 
 #: The longest period one report covers: a year and a day (a leap year's comparisons).
 MAX_DAYS = 366
+#: The dates a report covers: loss prevention looks 8 weeks back and trends one period back, and
+#: the calendar's ends (year 1, year 9999) are no till's.
+EARLIEST, LATEST = date(2000, 1, 1), date(2199, 12, 31)
 
 
 class PeriodRefused(DomainError):  # noqa: N818 - named for what was refused
@@ -26,7 +29,10 @@ class PeriodRefused(DomainError):  # noqa: N818 - named for what was refused
 
     status = HTTPStatus.UNPROCESSABLE_ENTITY
     reason = "period_refused"
-    advice = "Send first and last as YYYY-MM-DD, last not before first, at most 366 days apart."
+    advice = (
+        "Send first and last as YYYY-MM-DD between 2000-01-01 and 2199-12-31, last not before"
+        " first, at most 366 days apart."
+    )
 
 
 def zone(name: str) -> ZoneInfo:
@@ -48,6 +54,11 @@ class Period:
     def of(cls, first: date, last: date | None = None) -> Period:
         """A checked period: ``last`` defaults to ``first`` (one day)."""
         last = first if last is None else last
+        for day in (first, last):
+            if not EARLIEST <= day <= LATEST:
+                raise PeriodRefused(
+                    f"{day} is outside the dates reports cover ({EARLIEST}–{LATEST})"
+                )
         if last < first:
             raise PeriodRefused(f"the period ends ({last}) before it starts ({first})")
         if (last - first).days + 1 > MAX_DAYS:

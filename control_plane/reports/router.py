@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.dependencies import get_engine
+from control_plane.devices.errors import DeviceNotFound, StoreNotFound
 from control_plane.inputs import IdentifierFilter
 from control_plane.operators.policy import ReportsPage, ReportsRead
 from control_plane.operators.sessions import SESSION_COOKIE, csrf_token
@@ -25,7 +26,7 @@ from control_plane.problems import problem_responses
 from control_plane.reports import charts
 from control_plane.reports.facts import stores_in_scope
 from control_plane.reports.figures import Granularity
-from control_plane.reports.period import Period
+from control_plane.reports.period import Period, PeriodRefused
 from control_plane.reports.service import REPORTS, Filters, ReportName, build
 from control_plane.reports.tables import Table
 from control_plane.tenancy import TenantScope
@@ -33,6 +34,9 @@ from control_plane.tenancy import TenantScope
 router = APIRouter(tags=["reports"])
 templates = Jinja2Templates(directory=Path(__file__).parents[1] / "console" / "templates")
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
+
+#: What a report request may be refused with (besides 401/403, which every guarded route lists).
+REFUSALS = (StoreNotFound, DeviceNotFound, PeriodRefused)
 
 First = Annotated[date | None, Query(description="first local date (YYYY-MM-DD); default today")]
 Last = Annotated[date | None, Query(description="last local date, inclusive; default: first")]
@@ -51,7 +55,7 @@ def _filters(
 @router.get(
     "/api/reports/{name}.csv",
     response_class=Response,
-    responses=problem_responses() | {200: {"content": {"text/csv": {}}}},
+    responses=problem_responses(*REFUSALS) | {200: {"content": {"text/csv": {}}}},
 )
 async def report_csv(
     name: ReportName,
@@ -74,7 +78,7 @@ async def report_csv(
     )
 
 
-@router.get("/api/reports/{name}", responses=problem_responses())
+@router.get("/api/reports/{name}", responses=problem_responses(*REFUSALS))
 async def report_json(
     name: ReportName,
     engine: Engine,

@@ -164,6 +164,8 @@ async def test_a_token_without_the_scope_is_refused(world: World) -> None:
     [
         ("summary?first=2026-11-20&last=2026-11-19", "period_refused"),
         ("summary?first=2025-01-01&last=2026-11-19", "period_refused"),
+        ("trends?first=0001-01-01", "period_refused"),
+        ("loss?first=9999-12-31", "period_refused"),
         ("summary?first=2026-13-01", "invalid_request"),
         ("everything?first=2026-11-20", "invalid_request"),
         ("trends?granularity=minute", "invalid_request"),
