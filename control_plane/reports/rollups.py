@@ -32,6 +32,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    func,
     insert,
     select,
     update,
@@ -297,8 +298,10 @@ async def read(
     stores: dict[str, StoreInfo],
     bounds: dict[str, tuple[int, int]],
     device_id: str | None = None,
+    by_bucket: bool = True,
 ) -> dict[str, dict[int, Totals]]:
-    """Per store, Totals per bucket inside the store's bounds (caught up first)."""
+    """Per store, Totals per bucket inside the store's bounds (caught up first); with
+    ``by_bucket`` False the database sums the buckets and each store has one, keyed 0."""
     async with engine.connect() as conn:
         query = select(devices.c.id).where(devices.c.store_id.in_(list(stores)))
         if device_id is not None:
@@ -306,6 +309,7 @@ async def read(
         device_ids = list((await conn.execute(query)).scalars())
     await catch_up(engine, device_ids)
     out: dict[str, dict[int, Totals]] = {store_id: defaultdict(Totals) for store_id in stores}
+    r, t = report_rollups, report_tender_rollups
     async with engine.connect() as conn:
         for store_id, (start, end) in bounds.items():
             base = [
@@ -314,26 +318,37 @@ async def read(
             ]
             if device_id is not None:
                 base.append(devices.c.id == device_id)
+            sums_query = select(*[func.sum(r.c[name]).label(name) for name in SUMS])
+            if by_bucket:
+                sums_query = sums_query.add_columns(r.c.bucket).group_by(r.c.bucket)
             rows = await conn.execute(
-                select(report_rollups)
-                .join(devices, devices.c.id == report_rollups.c.device_id)
-                .where(*base, report_rollups.c.bucket >= start, report_rollups.c.bucket < end)
-            )
-            for row in rows:
-                totals = out[store_id][row.bucket]
-                for name in SUMS:
-                    setattr(totals, name, getattr(totals, name) + int(row._mapping[name]))
-            rows = await conn.execute(
-                select(report_tender_rollups)
-                .join(devices, devices.c.id == report_tender_rollups.c.device_id)
-                .where(
-                    *base,
-                    report_tender_rollups.c.bucket >= start,
-                    report_tender_rollups.c.bucket < end,
+                sums_query.join(devices, devices.c.id == r.c.device_id).where(
+                    *base, r.c.bucket >= start, r.c.bucket < end
                 )
             )
             for row in rows:
-                bucket = out[store_id][row.bucket].tenders.setdefault(row.tender, [0, 0])
-                bucket[0] += int(row._mapping["count"])
-                bucket[1] += int(row.amount_minor)
+                values = row._mapping
+                if values["sales_count"] is None:  # no bucket at all: the sums are NULL
+                    continue
+                totals = out[store_id][int(values["bucket"]) if by_bucket else 0]
+                for name in SUMS:
+                    setattr(totals, name, getattr(totals, name) + int(values[name]))
+            tender_query = select(
+                t.c.tender,
+                func.sum(t.c.count).label("n"),
+                func.sum(t.c.amount_minor).label("amount"),
+            ).group_by(t.c.tender)
+            if by_bucket:
+                tender_query = tender_query.add_columns(t.c.bucket).group_by(t.c.bucket)
+            rows = await conn.execute(
+                tender_query.join(devices, devices.c.id == t.c.device_id).where(
+                    *base, t.c.bucket >= start, t.c.bucket < end
+                )
+            )
+            for row in rows:
+                values = row._mapping
+                totals = out[store_id][int(values["bucket"]) if by_bucket else 0]
+                bucket = totals.tenders.setdefault(values["tender"], [0, 0])
+                bucket[0] += int(values["n"])
+                bucket[1] += int(values["amount"])
     return out

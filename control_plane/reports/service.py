@@ -127,7 +127,13 @@ async def _from_rollups(
         if any(edge % rollups.BUCKET_MS for pair in bounds.values() for edge in pair):
             return None
         read.append(
-            await rollups.read(engine, stores=stores, bounds=bounds, device_id=filters.device_id)
+            await rollups.read(
+                engine,
+                stores=stores,
+                bounds=bounds,
+                device_id=filters.device_id,
+                by_bucket=name == "trends",  # the summaries: the database adds the buckets up
+            )
         )
     exponent = figures.exponent_of_stores(stores.values())
     if name == "trends":
