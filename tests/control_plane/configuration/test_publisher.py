@@ -19,6 +19,7 @@ from control_plane.configuration import service
 from control_plane.configuration.effective import device_configuration
 from control_plane.configuration.layers import Layer
 from control_plane.configuration.publisher import ConfigLink, LinkSettings
+from control_plane.devices import service as registry
 from protocols.broker_url import parse_broker_url
 from protocols.codec import decode, encode
 from protocols.messages import DesiredConfig, State
@@ -198,3 +199,27 @@ async def test_reported_hashes_show_drift_and_its_age_and_clear_it(
 
         await wait_until(cleared, what="drift cleared")
         assert all(since is None for _, since in (await _keys(w, w.r1)).values())
+
+
+async def test_a_register_enrolled_later_gets_its_store_document_at_the_next_sweep(
+    world: World, mosquitto: Mosquitto
+) -> None:
+    w = world
+    link = ConfigLink(
+        engine=w.engine,
+        broker=parse_broker_url(mosquitto.url),
+        settings=LinkSettings(sweep_s=0.2, backoff_initial=0.05, backoff_max=0.2),
+    )
+    task = asyncio.create_task(link.run(), name="test-config-link-sweeping")
+    try:
+        async with asyncio.timeout(RECEIVE_S):
+            await link.reconciled.wait()
+        newcomer = f"{w.store1}-r9"
+        await registry.register_device(w.engine, device_id=newcomer, store_id=w.store1)
+        async with device(mosquitto, newcomer) as r9:
+            document = (await next_config(r9)).doc
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert document["store"]["id"] == w.store1
