@@ -67,7 +67,18 @@ def _request(trust: Trust, method: str, headers: dict[str, str]) -> Request:
 
 
 def _call(dependency: Any, request: Request) -> Callable[[], Awaitable[Any]]:
-    return lambda: dependency(request)
+    """The guard up to the principal it yields (admission: what authentication and the policy
+    cost), then closed: the change audit's entry, written when a route finishes, is the
+    change's own cost, not authentication's."""
+
+    async def admitted() -> Any:
+        guard = dependency(request)
+        try:
+            return await guard.__anext__()
+        finally:
+            await guard.aclose()
+
+    return admitted
 
 
 async def _timed(call: Callable[[], Awaitable[Any]], n: int) -> list[float]:
