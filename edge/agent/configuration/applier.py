@@ -25,26 +25,24 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edge.agent.configuration import metrics
 from edge.agent.configuration.files import (
     AppliedConfig,
+    AppliedHead,
     AppliedUnreadable,
     read_applied,
+    read_head,
     write_applied,
 )
 from protocols.codec import decode
 from protocols.errors import ProtocolError
 from protocols.messages import DesiredConfig
-from protocols.store_config import (
-    RESTART_SECTIONS,
-    StoreConfig,
-    StoreConfigRefused,
-    changed_sections,
-    parse_store_config,
-)
 from protocols.vocabulary import EventKind
+
+if TYPE_CHECKING:
+    from protocols.store_config import StoreConfig, StoreConfigRefused
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +88,8 @@ class ConfigApplier:
         self.on_change = on_change
         self.retry_s = retry_s
         self.device_id = device_id
-        self.applied: AppliedConfig | None = _load(data_dir)
+        # version and hashes only: the schema is loaded when a configuration arrives (files.py)
+        self.applied: AppliedHead | AppliedConfig | None = _load(data_dir)
         self.pending: tuple[int, StoreConfig] | None = None
         self.waiting_for: str | None = None  # why a pending version is not applied yet
         self._refused: int | None = None  # the last refused version: refused once, not per resend
@@ -123,6 +122,8 @@ class ConfigApplier:
             metrics.IGNORED.labels(self.device_id).inc()
             log.debug("config: version %d ignored (have %d)", message.version, newest)
             return
+        from protocols.store_config import StoreConfigRefused, parse_store_config
+
         try:
             config = parse_store_config(message.doc)
         except StoreConfigRefused as err:
@@ -148,7 +149,9 @@ class ConfigApplier:
 
     async def _apply(self, version: int, config: StoreConfig) -> bool:
         """Try to apply; False when it has to wait for the open sale to close."""
-        before = None if self.applied is None else self.applied.config
+        from protocols.store_config import RESTART_SECTIONS, changed_sections
+
+        before = self._applied_config()
         changed = changed_sections(before, config)
         restart = before is None or bool(changed & RESTART_SECTIONS)
         if not restart:
@@ -173,6 +176,12 @@ class ConfigApplier:
         self.register.restart()
         self._done(version, changed, how="restart")
         return True
+
+    def _applied_config(self) -> StoreConfig | None:
+        """The applied document itself (read and validated the first time it is needed)."""
+        if isinstance(self.applied, AppliedHead):
+            self.applied = _load_whole(self.data_dir)
+        return None if self.applied is None else self.applied.config
 
     def _write(self, version: int, config: StoreConfig) -> None:
         self.applied = AppliedConfig.of(version, config)
@@ -215,9 +224,17 @@ class ConfigApplier:
         )
 
 
-def _load(data_dir: Path) -> AppliedConfig | None:
+def _load(data_dir: Path) -> AppliedHead | None:
+    try:
+        return read_head(data_dir)
+    except AppliedUnreadable as err:
+        log.error("config: %s; waiting for the control plane to send it again", err)
+        return None
+
+
+def _load_whole(data_dir: Path) -> AppliedConfig | None:
     try:
         return read_applied(data_dir)
     except AppliedUnreadable as err:
-        log.error("config: %s; waiting for the control plane to send it again", err)
+        log.error("config: %s; applying the next version as the first", err)
         return None

@@ -7,6 +7,11 @@ written to a temporary sibling, fsynced, renamed over the old one, and the direc
 power cut or a SIGKILL mid-write leaves the old document or the new one, never a mix. Before the
 new one replaces it, the old one is copied to ``previous.json`` (the same way), so an operator
 can see what ran before. The agent writes; the register reads (:func:`read_applied`).
+
+The agent at rest reads only the head of the file (:func:`read_head`: version and hashes, which
+it validated before writing them) and imports the schema (:mod:`protocols.store_config`, ~1.8 MB
+of validators) when a configuration first has to be validated or compared: the agent's memory
+goal is 40 MB (``bench/appliance.py``), and most days no configuration arrives.
 """
 
 from __future__ import annotations
@@ -17,15 +22,10 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from protocols.store_config import (
-    StoreConfig,
-    StoreConfigRefused,
-    key_hashes,
-    normalised,
-    parse_store_config,
-)
+if TYPE_CHECKING:
+    from protocols.store_config import StoreConfig
 
 APPLIED_FILE = "applied.json"
 PREVIOUS_FILE = "previous.json"
@@ -48,11 +48,15 @@ class AppliedConfig:
     @classmethod
     def of(cls, version: int, config: StoreConfig) -> AppliedConfig:
         """A newly accepted version, stamped now."""
+        from protocols.store_config import key_hashes  # loaded with the schema (docstring)
+
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         return cls(version=version, config=config, hashes=key_hashes(config), applied_at=stamp)
 
     def to_json(self) -> dict[str, Any]:
         """The file's content."""
+        from protocols.store_config import normalised
+
         return {
             "version": self.version,
             "applied_at": self.applied_at,
@@ -71,9 +75,15 @@ def applied_path(data_dir: Path) -> Path:
     return config_dir(data_dir) / APPLIED_FILE
 
 
-def read_applied(data_dir: Path) -> AppliedConfig | None:
-    """The applied configuration, None when there is none yet, else :class:`AppliedUnreadable`."""
-    path = applied_path(data_dir)
+@dataclass(frozen=True, slots=True)
+class AppliedHead:
+    """What the state reports of the applied configuration, read without the schema."""
+
+    version: int
+    hashes: dict[str, str]
+
+
+def _read_raw(path: Path) -> dict[str, Any] | None:
     try:
         raw = json.loads(path.read_bytes())
     except FileNotFoundError:
@@ -82,6 +92,31 @@ def read_applied(data_dir: Path) -> AppliedConfig | None:
         raise AppliedUnreadable(f"{path}: cannot be read ({err})") from err
     if not isinstance(raw, dict) or not isinstance(raw.get("version"), int):
         raise AppliedUnreadable(f"{path}: not an applied configuration (no version)")
+    return raw
+
+
+def read_head(data_dir: Path) -> AppliedHead | None:
+    """Version and per-key hashes of the applied file (the agent validated it before writing)."""
+    path = applied_path(data_dir)
+    raw = _read_raw(path)
+    if raw is None:
+        return None
+    hashes = raw.get("hashes")
+    if not isinstance(hashes, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
+    ):
+        raise AppliedUnreadable(f"{path}: no per-key hashes")
+    return AppliedHead(version=raw["version"], hashes=dict(hashes))
+
+
+def read_applied(data_dir: Path) -> AppliedConfig | None:
+    """The applied configuration, None when there is none yet, else :class:`AppliedUnreadable`."""
+    from protocols.store_config import StoreConfigRefused, key_hashes, parse_store_config
+
+    path = applied_path(data_dir)
+    raw = _read_raw(path)
+    if raw is None:
+        return None
     try:
         config = parse_store_config(raw.get("doc"))
     except StoreConfigRefused as err:

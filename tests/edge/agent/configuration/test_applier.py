@@ -7,6 +7,8 @@ small script of answers (sale open or not, live reload taken or not) so each rul
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +18,15 @@ import pytest
 from prometheus_client import REGISTRY
 
 from edge.agent.configuration.applier import ConfigApplier
-from edge.agent.configuration.files import read_applied
+from edge.agent.configuration.files import AppliedConfig, read_applied, write_applied
 from protocols.codec import encode
 from protocols.messages import DesiredConfig
+from protocols.store_config import parse_store_config
 from protocols.topics import Channel, device_topic
 from protocols.vocabulary import EventKind
 from tests.harness.store_config import store_config_doc
 
+ROOT = Path(__file__).resolve().parents[4]
 DEVICE = "reg-applier"
 TOPIC = device_topic(DEVICE, Channel.CONFIG)
 GUARD_S = 10
@@ -177,3 +181,18 @@ async def test_an_older_or_equal_version_is_ignored_and_survives_a_restart(
     applied = read_applied(tmp_path)
     assert applied is not None
     assert applied.config.receipt.footer == ["Merci & bis bald"]
+
+
+def test_the_agent_at_rest_does_not_load_the_schema(tmp_path: Path) -> None:
+    """~1.8 MB of validators wait for a configuration to arrive (the agent's goal is 40 MB)."""
+    write_applied(tmp_path, AppliedConfig.of(3, parse_store_config(store_config_doc())))
+    probe = (
+        "import sys; from pathlib import Path; import edge.agent.__main__\n"
+        "from edge.agent.configuration.applier import ConfigApplier\n"
+        f"a = ConfigApplier(data_dir=Path({str(tmp_path)!r}), register=None, emit=print)\n"
+        "print(a.version, len(a.hashes), 'protocols.store_config' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.split() == ["3", "17", "False"]
