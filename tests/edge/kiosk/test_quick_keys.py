@@ -107,10 +107,14 @@ async def test_wrong_pins_lock_after_the_configured_count(touch: Page) -> None:
         await pin(page, "C02", "0000")
         await expect(page.get_by_test_id("pin-error")).to_contain_text(left)
     await pin(page, "C02", "0000")
-    await expect(page.get_by_test_id("pin-error")).to_contain_text("Locked after too many wrong PINs")
+    await expect(page.get_by_test_id("pin-error")).to_contain_text(
+        "Locked after too many wrong PINs"
+    )
     await expect(page.get_by_test_id("unlock")).to_be_visible()
     await pin(page, "C02", PINS["C02"])  # the right PIN no longer helps
-    await expect(page.get_by_test_id("pin-error")).to_contain_text("Locked after too many wrong PINs")
+    await expect(page.get_by_test_id("pin-error")).to_contain_text(
+        "Locked after too many wrong PINs"
+    )
     await expect(page.get_by_test_id("screen-signin")).to_be_visible()
 
 
