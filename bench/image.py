@@ -1,0 +1,155 @@
+"""The appliance image: build time, size, boot to ready and fallback, in rounds.
+
+Run as root on a machine with the image tools (.ci/test installs them):
+
+    .venv/bin/python bench/image.py --rounds 3 [--cold] [--arch amd64]
+
+Figures (each measured once per round, median and spread through bench/rounds.py):
+- build time with a warm package cache (``images/build`` into a scratch directory; --cold adds a
+  build into an empty cache: every .deb and wheel downloaded, evdev compiled);
+- raw and zstd-compressed image size (goal: amd64 twin < 1 GB compressed);
+- amd64: boot to the kiosk answering and to the boot's status line under KVM (goal < 20 s), and a
+  broken slot B tried once -> back on slot A with the revert reported (seconds from power on).
+Boot to first replicated sale needs an enrolled appliance and a control plane reachable from the
+VM: not measured here yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.rounds import Goal, Rounds, add_rounds_argument
+from tests.harness.services import free_port
+from tests.images.appliance_vm import (
+    CACHE,
+    ApplianceVM,
+    BuiltImage,
+    fresh_disk,
+    install_into_slot_b,
+)
+from tests.images.test_appliance_image import broken_system
+
+BUILD = ROOT / "images" / "build"
+GB = 1000**3
+
+
+def build(arch: str, out: Path, cache: Path) -> tuple[float, BuiltImage]:
+    start = time.monotonic()
+    subprocess.run(
+        [str(BUILD), "--arch", arch, "--out", str(out), "--cache", str(cache)],
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
+    seconds = time.monotonic() - start
+    return seconds, BuiltImage(out, json.loads((out / "manifest.json").read_text()))
+
+
+def compressed_bytes(disk: Path) -> int:
+    done = subprocess.run(
+        f"zstd -q -T0 -3 -c {disk} | wc -c", shell=True, capture_output=True, text=True, check=True
+    )
+    return int(done.stdout)
+
+
+def kiosk_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # 503 before enrolment is an answer
+    except OSError:
+        return False
+
+
+def boot_times(image: BuiltImage, work: Path) -> tuple[float, float]:
+    """Seconds from power on to the kiosk answering, and to the status line."""
+    disk, efivars = fresh_disk(image, work)
+    vm = ApplianceVM(disk, efivars, work / "boot.console", free_port())
+    with vm:
+        while not kiosk_answers(vm.kiosk_url):
+            if time.monotonic() - vm.started > 180:
+                raise SystemExit(f"the kiosk did not answer:\n{vm.tail()}")
+            time.sleep(0.2)
+        kiosk = time.monotonic() - vm.started
+        vm.wait_for_status()
+        settled = time.monotonic() - vm.started
+    return kiosk, settled
+
+
+def fallback_time(image: BuiltImage, work: Path) -> float:
+    """Seconds from power on with a broken slot B to slot A's status line saying reverted=b."""
+    disk, efivars = fresh_disk(image, work)
+    install_into_slot_b(image, disk, broken_system(work))
+    vm = ApplianceVM(disk, efivars, work / "fallback.console", free_port())
+    with vm:
+        status = vm.wait_for_status(boots=2)
+        seconds = time.monotonic() - vm.started
+    if status.get("slot") != "a" or status.get("reverted") != "b":
+        raise SystemExit(f"no fallback: {status}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arch", choices=("amd64", "arm64"), default="amd64")
+    parser.add_argument("--cold", action="store_true", help="also build once into an empty cache")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench/results/image.json")
+    add_rounds_argument(parser)
+    args = parser.parse_args()
+    rounds = Rounds(f"image ({args.arch})", rounds=args.rounds)
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        work = Path(tmp)
+        if args.cold:
+            cold_cache = work / "cold-cache"
+            cold_cache.mkdir()
+            seconds, _ = build(args.arch, work / "cold", cold_cache)
+            rounds.add("build_cold_s", seconds, label="build, cold cache", unit="s")
+            shutil.rmtree(cold_cache)
+        image: BuiltImage | None = None
+        for n in rounds.each():
+            out = work / f"round-{n}"
+            seconds, image = build(args.arch, out, CACHE)
+            rounds.add("build_warm_s", seconds, label="build, warm cache", unit="s")
+            disk = image.disk if args.arch == "amd64" else out / f"storefleet-{args.arch}.img"
+            rounds.add("raw_gb", disk.stat().st_size / GB, label="image raw", unit="GB", digits=2)
+            rounds.add(
+                "zstd_gb",
+                compressed_bytes(disk) / GB,
+                label="image zstd -3",
+                unit="GB",
+                goal=Goal("<", 1.0) if args.arch == "amd64" else None,
+                digits=3,
+            )
+            if args.arch == "amd64":
+                kiosk, settled = boot_times(image, out)
+                rounds.add(
+                    "boot_kiosk_s", kiosk, label="boot to kiosk", unit="s", goal=Goal("<", 20)
+                )
+                rounds.add("boot_status_s", settled, label="boot to status line", unit="s")
+                rounds.add(
+                    "fallback_s",
+                    fallback_time(image, out),
+                    label="broken B -> back on A",
+                    unit="s",
+                )
+            if n < rounds.rounds:
+                shutil.rmtree(out)
+    print(rounds.table())
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(rounds.as_json(arch=args.arch), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,336 @@
+"""The amd64 appliance image, built once per set of inputs, and booted in qemu like a store's box.
+
+``built_image`` runs ``images/build --arch amd64`` into the package cache
+(``/var/cache/storefleet-image/built/amd64-<inputs>``, outside the repository) unless that
+directory already holds the build of the same inputs (the hash ``images/build --inputs-key``
+prints: every file the image is made of). ``ApplianceVM`` boots a copy of the disk, grown by a
+GiB like a bigger card, with OVMF (UEFI) under KVM when KVM runs OVMF here (TCG otherwise),
+headless, the serial console to a file, and qemu's user network forwarding a loopback port to
+the kiosk.
+The appliance has no login at all, so what the tests know of it comes from where a field tech
+would look: the console's ``storefleet-status:`` line, the kiosk over HTTP, and the boot
+partition's loader entries (read with mtools while the machine is off).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "images" / "build"
+CACHE = Path(os.environ.get("STOREFLEET_IMAGE_CACHE", "/var/cache/storefleet-image"))
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+MIB = 1024 * 1024
+STATUS = re.compile(r"storefleet-status: (.*)")
+#: how long one boot may take before a test gives up: under KVM a boot settles in well under a
+#: minute; under TCG on a busy shared machine (load 20 on 2 cores) 6 to 10 minutes
+BOOT_S_KVM = 180.0
+BOOT_S_TCG = 1200.0
+TOOLS = ("mmdebstrap", "qemu-system-x86_64", "mkfs.erofs", "mkfs.vfat", "mcopy", "sfdisk")
+
+
+def missing_tools() -> list[str]:
+    """What this machine lacks to build and boot the image (.ci/test installs all of it)."""
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    missing += [str(p) for p in (OVMF_CODE, OVMF_VARS) if not p.exists()]
+    if os.geteuid() != 0:
+        missing.append("root (mmdebstrap --mode=root)")
+    return missing
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """One build's artifacts and its manifest."""
+
+    directory: Path
+    manifest: dict[str, object]
+
+    @property
+    def disk(self) -> Path:
+        return self.directory / "storefleet-amd64.img"
+
+    @property
+    def system(self) -> Path:
+        return self.directory / "system-amd64.erofs"
+
+    def partition(self, label: str) -> tuple[int, int]:
+        """Offset and size in bytes of the partition ``label``."""
+        layout = self.manifest["layout"]
+        assert isinstance(layout, dict)
+        where = layout[label]
+        return where["offset_mib"] * MIB, where["size_mib"] * MIB
+
+
+def built_image(arch: str = "amd64") -> BuiltImage:
+    """The image of the current inputs, built now only if the cache has no build of them.
+
+    ``STOREFLEET_IMAGE_DIR`` names a build to test instead (an artifact of CI's build step, or
+    the build of an earlier commit while others keep committing to the app).
+    """
+    given = os.environ.get("STOREFLEET_IMAGE_DIR")
+    if given:
+        return BuiltImage(Path(given), json.loads((Path(given) / "manifest.json").read_text()))
+    key = subprocess.run(
+        [str(BUILD), "--arch", arch, "--out", "/nonexistent", "--inputs-key"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    directory = CACHE / "built" / f"{arch}-{key}"
+    manifest = directory / "manifest.json"
+    if not manifest.exists():
+        partial = directory.with_name(directory.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        subprocess.run(
+            [str(BUILD), "--arch", arch, "--out", str(partial), "--cache", str(CACHE)], check=True
+        )
+        shutil.rmtree(directory, ignore_errors=True)
+        partial.rename(directory)
+    return BuiltImage(directory, json.loads(manifest.read_text()))
+
+
+@functools.cache
+def kvm_runs_uefi() -> bool:
+    """Whether KVM here runs OVMF: its boot manager must speak on the serial console.
+
+    A ``/dev/kvm`` is not always a working one (nested or sandboxed hosts stop OVMF with "KVM
+    internal error: emulation failure"); then the VM runs under TCG, slower but the same.
+    """
+    if os.environ.get("STOREFLEET_QEMU_ACCEL") in {"kvm", "tcg"}:
+        return os.environ["STOREFLEET_QEMU_ACCEL"] == "kvm"
+    if not os.access("/dev/kvm", os.W_OK):
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        console, efivars = Path(tmp) / "console", Path(tmp) / "vars.fd"
+        shutil.copyfile(OVMF_VARS, efivars)
+        probe = subprocess.Popen(
+            [
+                "qemu-system-x86_64",
+                "-enable-kvm",
+                "-machine",
+                "q35",
+                "-display",
+                "none",
+                "-drive",
+                f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+                "-drive",
+                f"if=pflash,format=raw,file={efivars}",
+                "-serial",
+                f"file:{console}",
+                "-monitor",
+                "none",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and probe.poll() is None:
+                if console.exists() and b"BdsDxe" in console.read_bytes():
+                    return True
+                time.sleep(0.2)
+            return False
+        finally:
+            probe.kill()
+            probe.wait()
+
+
+class ApplianceVM:
+    """qemu-system-x86_64 booting ``disk`` (UEFI); a context manager that powers it off."""
+
+    def __init__(self, disk: Path, efivars: Path, console: Path, kiosk_port: int) -> None:
+        self.disk, self.efivars, self.console, self.kiosk_port = disk, efivars, console, kiosk_port
+        self.process: subprocess.Popen[str] | None = None
+        self.started = 0.0
+
+    @property
+    def kiosk_url(self) -> str:
+        return f"http://127.0.0.1:{self.kiosk_port}"
+
+    def start(self) -> None:
+        kvm = ["-enable-kvm"] if kvm_runs_uefi() else ["-accel", "tcg"]
+        self.console.unlink(missing_ok=True)
+        self.process = subprocess.Popen(
+            [
+                "qemu-system-x86_64",
+                *kvm,
+                "-machine",
+                "q35",
+                "-m",
+                "1024",
+                "-smp",
+                "2",
+                "-display",
+                "none",
+                "-drive",
+                f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+                "-drive",
+                f"if=pflash,format=raw,file={self.efivars}",
+                "-drive",
+                f"if=virtio,format=raw,file={self.disk}",
+                "-netdev",
+                f"user,id=store,hostfwd=tcp:127.0.0.1:{self.kiosk_port}-:8080",
+                "-device",
+                "virtio-net-pci,netdev=store",
+                "-serial",
+                f"file:{self.console}",
+                "-monitor",
+                "stdio",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.started = time.monotonic()
+
+    def console_text(self) -> str:
+        try:
+            return self.console.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def status(self) -> dict[str, str]:
+        """The ``storefleet-status:`` words of the console so far (later lines win)."""
+        words: dict[str, str] = {}
+        for match in STATUS.finditer(self.console_text()):
+            for word in match.group(1).split():
+                key, _, value = word.partition("=")
+                words[key] = value
+        return words
+
+    def wait_for_status(self, boots: int = 1) -> dict[str, str]:
+        """Poll the console until the boot's status line is there (the boot has settled).
+
+        ``boots``: how many boots it may take (a failed try and the fallback are two).
+        """
+        timeout = boots * (BOOT_S_KVM if kvm_runs_uefi() else BOOT_S_TCG)
+        deadline = time.monotonic() + timeout
+        while "agent" not in self.status():
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"qemu exited ({self.process.returncode}):\n{self.tail()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no status line in {timeout:.0f} s:\n{self.tail()}")
+            time.sleep(0.5)
+        return self.status()
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.console_text().splitlines()[-lines:])
+
+    def power_off(self, timeout: float = 60.0) -> None:
+        """ACPI power button (systemd shuts down in order); pulled plug if it does not."""
+        if self.process is None or self.process.stdin is None:
+            return
+        if self.process.poll() is None:
+            self.process.stdin.write("system_powerdown\n")
+            self.process.stdin.flush()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.power_cut()
+        self.process = None
+
+    def power_cut(self) -> None:
+        """The plug pulled: qemu killed, nothing flushed."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+    def __enter__(self) -> ApplianceVM:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.power_cut() if kind is not None else self.power_off()
+
+
+def fresh_disk(image: BuiltImage, directory: Path, grow_by_mib: int = 1024) -> tuple[Path, Path]:
+    """A sparse copy of the disk, ``grow_by_mib`` larger, and a blank UEFI variable store."""
+    disk = directory / "appliance.img"
+    subprocess.run(["cp", "--sparse=always", str(image.disk), str(disk)], check=True)
+    with disk.open("r+b") as f:
+        f.truncate(image.disk.stat().st_size + grow_by_mib * MIB)
+    efivars = directory / "efivars.fd"
+    shutil.copyfile(OVMF_VARS, efivars)
+    return disk, efivars
+
+
+def esp(image: BuiltImage, disk: Path) -> str:
+    """The mtools image spec of the disk's ESP (``disk@@offset``)."""
+    offset, _ = image.partition("esp")
+    return f"{disk}@@{offset}"
+
+
+def loader_entries(image: BuiltImage, disk: Path) -> list[str]:
+    """The names of the ESP's boot entries (the machine must be off)."""
+    listing = subprocess.run(
+        ["mdir", "-b", "-i", esp(image, disk), "::/loader/entries"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "MTOOLS_SKIP_CHECK": "1"},
+    ).stdout
+    return sorted(Path(line.strip()).name for line in listing.splitlines() if line.strip())
+
+
+def install_into_slot_b(image: BuiltImage, disk: Path, system: Path, tries: int = 1) -> None:
+    """What ``slot install`` does on the appliance, done offline: ``system`` into system-b, and
+    slot B's entry with ``tries`` boot tries and a version above A's (so it is tried first)."""
+    offset, size = image.partition("system-b")
+    assert system.stat().st_size <= size, "the system image outgrows the slot"
+    with disk.open("r+b") as out, system.open("rb") as src:
+        out.seek(offset)
+        shutil.copyfileobj(src, out, 4 * MIB)
+    uuids = image.manifest["partition_uuids"]
+    assert isinstance(uuids, dict)
+    env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    spec = esp(image, disk)
+    entry_a = subprocess.run(
+        ["mtype", "-i", spec, "::/loader/entries/storefleet-a.conf"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    ).stdout
+    entry_b = (
+        entry_a.replace("slot A", "slot B")
+        .replace("version 1", "version 2")
+        .replace("/a/", "/b/")
+        .replace(uuids["system-a"], uuids["system-b"])
+        .replace("storefleet.slot=a", "storefleet.slot=b")
+    )
+    for old in loader_entries(image, disk):
+        if old.startswith("storefleet-b"):
+            subprocess.run(["mdel", "-i", spec, f"::/loader/entries/{old}"], check=True, env=env)
+    staged = disk.parent / f"storefleet-b+{tries}.conf"
+    staged.write_text(entry_b)
+    subprocess.run(["mmd", "-i", spec, "::/b"], check=False, env=env, capture_output=True)
+    for name in ("vmlinuz", "initrd.img"):
+        subprocess.run(
+            ["mcopy", "-o", "-i", spec, str(image.directory / name), f"::/b/{name}"],
+            check=True,
+            env=env,
+        )
+    subprocess.run(
+        ["mcopy", "-o", "-i", spec, str(staged), f"::/loader/entries/{staged.name}"],
+        check=True,
+        env=env,
+    )
