@@ -34,7 +34,8 @@ EXPECTED: dict[str, set[Role]] = {
     "enrolments:write": {P, T, OP},
     "catalog:write": {P, T, OP},
     "tokens:write": {P, T, OP},
-    "rollouts:write": {P, T},
+    "rollouts:write": {P, T, OP},  # operators run rollouts (issue 11)
+    "releases:publish": {P},  # releases are platform-wide, signed by the platform's keys
     "stores:write": {P, T},
     "operators:read": {P, T},
     "operators:write": {P, T},
