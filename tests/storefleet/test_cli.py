@@ -30,6 +30,7 @@ def test_the_product_command_offers_every_command_of_both_sides() -> None:
         "agent",
         "appliance",
         "release",  # storefleet release: shared, whichever sides are installed
+        "journal",  # storefleet journal verify: the cloud's auditor of signed journals
     }
     assert "not installed" not in result.output
 
