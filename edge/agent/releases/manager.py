@@ -228,7 +228,11 @@ class ReleaseManager:
                 "committed": self.state.committed or "",
                 "trying": self.state.trying or "",
                 "phase": self.phase,
-                "lease": None if lease is None else lease.model_dump(),
+                # the state's detail values are flat (text, integer, flag): the cloud refuses a
+                # nested object there, so the lease travels as three entries
+                "lease_owner": "" if lease is None else lease.owner,
+                "lease_reason": "" if lease is None else lease.reason,
+                "lease_expires_at": 0 if lease is None else lease.expires_at,
                 "lease_overrides": self.lease_overrides,
             },
         }

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
+from control_plane.devices.state import PeripheralReport
 from edge.agent.contract import Heartbeat, Hello, UpdateLease, encode_line
 from edge.agent.register_link import RegisterLink
 from edge.agent.releases.health import Baseline, judge, lease_blocks
@@ -106,7 +107,11 @@ async def test_a_held_lease_holds_the_switch_until_the_sale_closes(
     await till.beat(lease)  # still open, a heartbeat later
     await wait_until(lambda: link.beats > beats, timeout=GUARD_S, what="the next heartbeat")
     held_while_open = not waiting.done()
-    assert releases.health()["detail"]["lease"]["owner"] == "till-1"  # visible in the state
+    shown = releases.health()
+    assert shown["detail"]["lease_owner"] == "till-1"  # visible in the state
+    assert shown["detail"]["lease_reason"] == "sale s-1 in payment"
+    # and in the shape the cloud stores: a nested lease object was refused at ingest
+    PeripheralReport.model_validate(shown)
 
     await till.beat(None)  # the sale closed
     async with asyncio.timeout(GUARD_S):
