@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from control_plane.devices import service as registry
 from control_plane.operators import service as operators
@@ -31,6 +32,7 @@ from control_plane.operators.gatekeeper import wall_clock_ms
 from control_plane.operators.passwords import Passwords
 from control_plane.operators.policy import Scope
 from control_plane.operators.principal import Role
+from protocols.release_bundle import public_key_text
 from tests.harness.control_plane import ServedControlPlane, operator_settings, served_control_plane
 from tests.harness.services import Mosquitto
 
@@ -94,7 +96,15 @@ async def test_no_server_error_and_every_answer_documented(
     # the boundary phase (coverage, ~1,700 requests) on the stricter store with the widest role
     widest = database_url.startswith("postgresql") and role is Role.PLATFORM_ADMIN
     phases = "examples,coverage,fuzzing" if LONG_RUN or widest else "fuzzing"
-    async with served_control_plane(database_url=database_url, broker_url=mosquitto.url) as served:
+    # a control plane that trusts a release key, as a deployed one does: without one it answers
+    # every publish 503 (not configured), which is no finding about the API
+    trusted = public_key_text(Ed25519PrivateKey.generate().public_key())
+    async with served_control_plane(
+        database_url=database_url,
+        broker_url=mosquitto.url,
+        release_keys=trusted,
+        release_dir=tmp_path / "releases",
+    ) as served:
         token = await _token(served, role)
         run = await asyncio.create_subprocess_exec(
             str(SCHEMATHESIS),
