@@ -295,7 +295,8 @@ async def totp_enrolment(gk: Gatekeeper, secret: str | None) -> str | None:
 async def submit_code(gk: Gatekeeper, *, secret: str | None, code: str, client: Client) -> Opened:
     """The console's second step: the code of a pending admin login."""
     operator = await pending_operator(gk, secret)
-    assert secret is not None  # pending_operator refused otherwise
+    if secret is None:
+        raise RuntimeError("a pending login without its secret (pending_operator refuses that)")
     return await _verify_code(gk, operator, code=code, client=client, pending=secret)
 
 
@@ -314,7 +315,8 @@ async def _verify_code(
         current = (
             await conn.execute(select(operators).where(operators.c.id == operator["id"]))
         ).first()
-        assert current is not None
+        if current is None:
+            raise RuntimeError("the operator row vanished during its own login")
         row = current._mapping
         enrolled = row["totp_confirmed_at"] is not None
         step = (

@@ -146,7 +146,8 @@ async def _totp_page(
         seed = await login.totp_enrolment(gatekeeper, secret)
     except Unauthenticated:
         return RedirectResponse(f"/login?next={next_path}", status_code=status.HTTP_303_SEE_OTHER)
-    assert secret is not None
+    if secret is None:
+        raise RuntimeError("a pending login without its secret (pending_operator refuses that)")
     enrolment = None
     if seed is not None:
         uri = totp.provisioning_uri(seed, email=operator["email"])

@@ -149,7 +149,8 @@ def assign_waves(device_ids: Sequence[str], waves: Sequence[WaveIn]) -> list[int
         if wave.devices is not None:
             size = wave.devices
         else:
-            assert wave.percent is not None
+            if wave.percent is None:
+                raise RuntimeError("a wave has neither a device count nor a percentage")
             size = -(-total * wave.percent // 100) - taken  # ceil, in integers
         if index == len(waves) - 1:
             size = total - taken  # the last wave takes every device left

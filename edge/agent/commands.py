@@ -140,7 +140,8 @@ class CommandRunner:
         return CommandResult(id=command.id, ok=True, result=result)
 
     async def _forward(self, command: Command) -> CommandResult:
-        assert self.forward is not None
+        if self.forward is None:
+            raise RuntimeError("a register command forwarded with no register link")
         try:
             result = await self.forward(command)
         except self.refusals as err:

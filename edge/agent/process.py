@@ -395,7 +395,8 @@ class FleetAgentProcess:
     async def _renewal(self) -> None:
         """Renew the certificate when due; the session then reconnects presenting the new one."""
         identity_dir = self.settings.identity_dir
-        assert identity_dir is not None
+        if identity_dir is None:
+            raise RuntimeError("certificate renewal started without an identity directory")
         while True:
             await asyncio.sleep(self.settings.renewal_check_s)
             # imported when first used (see the module docstring): cryptography and httpx

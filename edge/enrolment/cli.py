@@ -52,7 +52,8 @@ def enrol(
             if qr is not None:
                 result = asyncio.run(enrol_from_qr(qr, identity_dir=identity_dir))
             else:
-                assert code is not None
+                if code is None:
+                    raise RuntimeError("enrolment needs a QR payload or a typed code")
                 settings = EnrolmentSettings(identity_dir=identity_dir)
                 result = asyncio.run(enrol_with_code(code, settings=settings))
     except (EnrolmentFailed, ProvisioningError, ValueError) as err:

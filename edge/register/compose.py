@@ -201,7 +201,8 @@ async def _fetch_catalog(uplink: Uplink, path: Path) -> bytes:
 
 def _control_plane_client(uplink: Uplink, *, timeout: float) -> httpx.AsyncClient:
     """HTTPS to the control plane as the device: the pinned root, the device's certificate."""
-    assert uplink.control_plane_url is not None
+    if uplink.control_plane_url is None:
+        raise RuntimeError("the control plane client needs the control plane's URL")
     verify: ssl.SSLContext | bool = uplink.tls_context or True
     return httpx.AsyncClient(
         base_url=uplink.control_plane_url, timeout=timeout, verify=verify, auth=uplink.auth
@@ -451,8 +452,10 @@ async def _terminal(
 
 
 async def _catalog_sync(register: Register, up: Uplink, settings: RegisterSettings) -> None:
-    assert up.control_plane_url is not None
-    assert up.tenant_id is not None
+    if up.control_plane_url is None:
+        raise RuntimeError("catalog sync needs the control plane's URL")
+    if up.tenant_id is None:
+        raise RuntimeError("catalog sync needs the enrolled tenant")
     transport = httpx.AsyncHTTPTransport(verify=up.tls_context or True)
     sync = CatalogSync(
         register=register,

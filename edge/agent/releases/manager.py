@@ -412,7 +412,8 @@ class ReleaseManager:
             if verdict == "free":
                 return
             if verdict != "held":
-                assert lease is not None
+                if lease is None:
+                    raise RuntimeError("a lease verdict without a lease")
                 self.lease_overrides += 1
                 metrics.LEASE_OVERRIDDEN.labels(verdict).inc()
                 log.warning(
@@ -427,7 +428,8 @@ class ReleaseManager:
                 )
                 return
             if not logged:
-                assert lease is not None
+                if lease is None:
+                    raise RuntimeError("a lease verdict of held without a lease")
                 log.info(
                     "release %s waits for %s's update lease (%s)",
                     desire.version,

@@ -67,7 +67,8 @@ class PrinterService:
 
     async def __aexit__(self, *exc: object) -> None:
         self._worker.cancel()
-        assert self._tasks is not None
+        if self._tasks is None:
+            raise RuntimeError("the printer service was left without being entered")
         await self._tasks.__aexit__(None, None, None)
 
     async def print_receipt(self, receipt: Receipt) -> int:

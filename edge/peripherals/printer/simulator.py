@@ -50,7 +50,8 @@ class PrinterSimulator(PrinterModel):
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        assert task is not None
+        if task is None:
+            raise RuntimeError("a printer connection served outside a task")
         self._connections.add(task)
         job = self.new_job()  # one TCP connection carries one job
         buf = bytearray()
