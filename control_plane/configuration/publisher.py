@@ -26,7 +26,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import aiomqtt
 from prometheus_client import Counter
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,6 +34,7 @@ from control_plane.configuration import drift, service
 from control_plane.configuration.tables import config_effective
 from mqttlink.backoff import Backoff
 from mqttlink.link import MqttLink
+from mqttlink.reconnect import reconnect_forever
 from protocols.broker_url import BrokerAddress
 from protocols.codec import decode, encode
 from protocols.errors import ProtocolError
@@ -105,18 +105,18 @@ class ConfigLink:
             cap=self.settings.backoff_max,
             healthy_s=self.settings.healthy_s,
         )
-        while True:
-            try:
-                await self._session(backoff)
-            except* (aiomqtt.MqttError, OSError) as group:
-                log.warning(
-                    "configuration link: broker %s lost or unreachable (%s); retrying",
-                    self.broker.url,
-                    group.exceptions[0],
-                )
-            self.connected.clear()
-            self.reconciled.clear()
-            await backoff.sleep_next()
+        await reconnect_forever(
+            self._session,
+            backoff=backoff,
+            log=log,
+            what="configuration link",
+            url=self.broker.url,
+            lost=self._lost,
+        )
+
+    def _lost(self) -> None:
+        self.connected.clear()
+        self.reconciled.clear()
 
     async def _session(self, backoff: Backoff) -> None:
         async with MqttLink(

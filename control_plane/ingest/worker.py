@@ -51,6 +51,7 @@ from control_plane.ingest.service import UnknownDevice, ingest_batch
 from control_plane.rollouts import progress as rollout_progress
 from mqttlink.backoff import Backoff
 from mqttlink.link import MqttLink
+from mqttlink.reconnect import reconnect_forever
 from protocols.broker_url import BrokerAddress
 from protocols.codec import decode, encode
 from protocols.errors import ProtocolError
@@ -144,17 +145,14 @@ class IngestWorker:
             cap=self.settings.backoff_max,
             healthy_s=self.settings.healthy_s,
         )
-        while True:
-            try:
-                await self._session(backoff)
-            except* (aiomqtt.MqttError, OSError) as group:
-                log.warning(
-                    "ingest: broker %s lost or unreachable (%s); retrying",
-                    self.broker.url,
-                    group.exceptions[0],
-                )
-            self.connected.clear()
-            await backoff.sleep_next()
+        await reconnect_forever(
+            self._session,
+            backoff=backoff,
+            log=log,
+            what="ingest",
+            url=self.broker.url,
+            lost=self.connected.clear,
+        )
 
     async def _session(self, backoff: Backoff) -> None:
         async with MqttLink(
