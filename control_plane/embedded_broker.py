@@ -8,12 +8,37 @@ plane never starts it when a broker URL is configured.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from amqtt.broker import Broker
 
 log = logging.getLogger(__name__)
+
+
+class _SubscriptionTable(dict[str, Any]):
+    """amqtt 0.12.1's table of topic filters, iterated over a snapshot.
+
+    amqtt walks this table with ``await`` inside the loop (sending retained messages to a client
+    that connects, fanning a publish out), so a subscription made by another client in the
+    meantime adds a key mid-iteration: ``RuntimeError: dictionary changed size during
+    iteration`` drops the connecting client (it reconnects) and prints a traceback. Walking a
+    copy gives each loop the filters as they were when it started, which is all it needs: a
+    filter added later gets its retained messages from its own subscribe.
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().keys()))
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        return list(super().keys())
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return list(super().values())
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return list(super().items())
 
 
 @asynccontextmanager
@@ -27,6 +52,7 @@ async def embedded_broker(port: int) -> AsyncIterator[None]:
             },
         }
     )
+    broker._subscriptions = _SubscriptionTable()  # see _SubscriptionTable: amqtt's race
     await broker.start()
     log.info("embedded broker listening on mqtt://127.0.0.1:%d (loopback only)", port)
     try:
