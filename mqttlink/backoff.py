@@ -18,6 +18,21 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol, Self
+
+
+class BackoffSettings(Protocol):
+    """The two settings every reconnecting loop's settings object names alike."""
+
+    @property
+    def backoff_initial(self) -> float:
+        """The first wait's ceiling (seconds)."""
+        ...
+
+    @property
+    def backoff_max(self) -> float:
+        """The cap of every wait (seconds)."""
+        ...
 
 
 class Backoff:
@@ -45,6 +60,29 @@ class Backoff:
         self._clock = clock
         self.attempt = 0  # waits in a row since the last healthy connection
         self._up_since: float | None = None
+
+    @classmethod
+    def capped(
+        cls,
+        *,
+        initial: float,
+        cap: float,
+        healthy_s: float = 0.0,
+        uniform: Callable[[float, float], float] = random.uniform,
+    ) -> Self:
+        """A backoff whose ``initial`` above ``cap`` is taken as ``cap``.
+
+        Settings validate each field alone, so a small cap (a test's, an impatient site's) beside
+        the default initial is what the operator meant, not an error to refuse at start.
+        """
+        return cls(initial=min(initial, cap), cap=cap, healthy_s=healthy_s, uniform=uniform)
+
+    @classmethod
+    def from_settings(cls, settings: BackoffSettings, *, healthy_s: float = 0.0) -> Self:
+        """The backoff a loop's settings ask for (``backoff_initial``, ``backoff_max``)."""
+        return cls.capped(
+            initial=settings.backoff_initial, cap=settings.backoff_max, healthy_s=healthy_s
+        )
 
     def up(self) -> None:
         """The attempt connected: once it has lasted ``healthy_s``, the next wait starts afresh."""

@@ -100,14 +100,9 @@ class ConfigLink:
 
     async def run(self) -> None:
         """Serve forever; each lost connection is logged and retried with jittered backoff."""
-        backoff = Backoff(
-            initial=min(self.settings.backoff_initial, self.settings.backoff_max),
-            cap=self.settings.backoff_max,
-            healthy_s=self.settings.healthy_s,
-        )
         await reconnect_forever(
             self._session,
-            backoff=backoff,
+            backoff=Backoff.from_settings(self.settings, healthy_s=self.settings.healthy_s),
             log=log,
             what="configuration link",
             url=self.broker.url,

@@ -41,6 +41,7 @@ from edge.ledger import Ledger
 from edge.ledger.ledger import StoredRecord
 from edge.replication import metrics
 from mqttlink.backoff import Backoff
+from mqttlink.reconnect import reconnect_forever
 from protocols.broker_url import BrokerAddress
 from protocols.codec import decode, encode
 from protocols.errors import ProtocolError
@@ -126,30 +127,29 @@ class Replicator:
         self._labels = {"device_id": device_id}
 
     async def run(self) -> None:
-        """Connect, replicate, reconnect with jittered backoff; returns only when cancelled."""
-        backoff = Backoff(
-            initial=min(self.settings.backoff_initial, self.settings.backoff_max),
-            cap=self.settings.backoff_max,
-        )
-        while True:
-            try:
-                await self._connected_session()
-            except* (aiomqtt.MqttError, OSError) as group:
-                metrics.CONNECTS.labels(self.device_id, "lost").inc()
-                log.warning(
-                    "device %s: broker %s unreachable or lost (%s); retrying, sales continue"
-                    " offline",
-                    self.device_id,
-                    self.broker.url,
-                    group.exceptions[0],
-                )
-            self.connected.clear()
-            self._session = None
-            if self._had_progress:
-                backoff.reset()
-            await backoff.sleep_next()
+        """Connect, replicate, reconnect with jittered backoff; returns only when cancelled.
 
-    _had_progress = False
+        The backoff starts afresh after a session in which the cloud acked records: the uplink
+        worked, so the next loss is a new outage, not the same one getting longer.
+        """
+        await reconnect_forever(
+            self._connected_session,
+            backoff=Backoff.from_settings(self.settings),
+            log=log,
+            what=f"device {self.device_id}",
+            url=self.broker.url,
+            lost=self._forget_session,
+            on_error=self._count_loss,
+            progress=lambda: self.ledger.acked_seq,
+            meanwhile="sales continue offline",
+        )
+
+    def _count_loss(self, _err: Exception) -> None:
+        metrics.CONNECTS.labels(self.device_id, "lost").inc()
+
+    def _forget_session(self) -> None:
+        self.connected.clear()
+        self._session = None
 
     def _client(self) -> aiomqtt.Client:
         will = None
@@ -172,8 +172,7 @@ class Replicator:
             socket_options=NO_DELAY,
         )
 
-    async def _connected_session(self) -> None:
-        self._had_progress = False
+    async def _connected_session(self, _backoff: Backoff) -> None:
         async with self._client() as client:
             metrics.CONNECTS.labels(self.device_id, "ok").inc()
             await client.subscribe(device_topic(self.device_id, Channel.JOURNAL_ACK), qos=1)
@@ -363,7 +362,6 @@ class Replicator:
             self._observe_lag(previous + 1, ack.hwm, arrived)
             await ledger.mark_acked(ack.hwm)
             session.last_progress = time.monotonic()
-            self._had_progress = True
             if ack.error is None:
                 self._accepted()
         if ack.resend_from is not None and ack.error is None:
