@@ -4,9 +4,13 @@ How it works: :func:`background_tasks` is an async context manager around one ``
 :meth:`BackgroundTasks.supervise` starts a long-running coroutine function as a named task; when
 it dies (raises, or returns: a service loop never should) the death is counted
 (``storefleet_background_task_deaths_total{task}``) and logged as one line — with its traceback
-only the first time, so a crash loop does not fill the disk — and it is started again after a
-jittered backoff that doubles up to ``backoff_max`` and resets once a run has stayed up for
-``healthy_after`` seconds. :class:`Supervised` is what readiness reads: is the task running now,
+only the first time, so a crash loop does not fill the disk — and it is started again after the
+fleet's one jittered backoff (:class:`mqttlink.backoff.Backoff`, one per task), which doubles up
+to its cap and starts afresh once a run has stayed up for its ``healthy_s``.
+
+Not :func:`mqttlink.reconnect.retry_forever`: that loop retries the errors it is told of and lets
+a defect through; this one exists to catch every death, defects first, and to show it to
+readiness. :class:`Supervised` is what readiness reads: is the task running now,
 how often has it died, and why last. Leaving the context cancels every task and waits for it.
 """
 
@@ -15,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from prometheus_client import Counter
+
+from mqttlink.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +45,18 @@ class Supervised:
     last_error: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Backoff:
-    """How long to wait before a restart: jittered, doubling, reset by a healthy run."""
+RestartBackoff = Callable[[], Backoff]
 
-    initial: float = 0.5
-    maximum: float = 30.0
-    healthy_after: float = 60.0
+
+def restart_backoff() -> Backoff:
+    """A task's restart delays: from 0.5 s up to 30 s, afresh after a minute up."""
+    return Backoff(initial=0.5, cap=30.0, healthy_s=60.0)
 
 
 class BackgroundTasks:
     """The supervised tasks of one service; made by :func:`background_tasks`."""
 
-    def __init__(self, group: asyncio.TaskGroup, backoff: Backoff) -> None:
+    def __init__(self, group: asyncio.TaskGroup, backoff: RestartBackoff) -> None:
         self._group = group
         self._backoff = backoff
         self._tasks: list[asyncio.Task[None]] = []
@@ -73,10 +77,9 @@ class BackgroundTasks:
             task.cancel()
 
     async def _keep_running(self, state: Supervised, run: Callable[[], Awaitable[None]]) -> None:
-        loop = asyncio.get_running_loop()
-        delay = self._backoff.initial
+        backoff = self._backoff()
         while True:
-            started = loop.time()
+            backoff.up()  # a run that lasts ``healthy_s`` makes the next restart quick again
             state.running = True
             failure: Exception | None = None
             try:
@@ -85,12 +88,10 @@ class BackgroundTasks:
                 failure = err
             finally:
                 state.running = False
-            if loop.time() - started >= self._backoff.healthy_after:
-                delay = self._backoff.initial
             state.deaths += 1
             state.last_error = "returned" if failure is None else _describe(failure)
             DEATHS.labels(state.name).inc()
-            wait = random.uniform(delay / 2, delay)
+            wait = backoff.next_delay()
             log.error(
                 "%s died (%s); restarting in %.1f s (death %d, counted in "
                 "storefleet_background_task_deaths_total)",
@@ -101,7 +102,6 @@ class BackgroundTasks:
                 exc_info=failure if state.deaths == 1 else None,
             )
             await asyncio.sleep(wait)
-            delay = min(self._backoff.maximum, delay * 2)
 
 
 def _describe(err: BaseException) -> str:
@@ -112,10 +112,16 @@ def _describe(err: BaseException) -> str:
 
 
 @contextlib.asynccontextmanager
-async def background_tasks(backoff: Backoff | None = None) -> AsyncIterator[BackgroundTasks]:
-    """Supervised tasks for the body of the ``async with``; all cancelled and awaited at its end."""
+async def background_tasks(
+    backoff: RestartBackoff = restart_backoff,
+) -> AsyncIterator[BackgroundTasks]:
+    """Supervised tasks for the body of the ``async with``; all cancelled and awaited at its end.
+
+    ``backoff`` makes each task its own :class:`~mqttlink.backoff.Backoff`: one task's crash loop
+    must not lengthen another's restart.
+    """
     async with asyncio.TaskGroup() as group:
-        tasks = BackgroundTasks(group, backoff or Backoff())
+        tasks = BackgroundTasks(group, backoff)
         try:
             yield tasks
         finally:

@@ -23,9 +23,10 @@ from control_plane.db.engine import make_engine, migrate
 from control_plane.health import router as health_router
 from control_plane.ingest.worker import IngestSettings, IngestWorker
 from control_plane.settings import ControlPlaneSettings
-from control_plane.supervision import Backoff, background_tasks
+from control_plane.supervision import background_tasks
 from edge.ledger import Ledger
 from edge.simulated_register import RingSettings, ring_sales
+from mqttlink.backoff import Backoff
 from protocols.broker_url import parse_broker_url
 from protocols.journal_wire import batch_bytes
 from protocols.topics import Channel, device_topic
@@ -126,7 +127,10 @@ async def test_a_dead_ingest_worker_makes_the_instance_not_ready(
     app = FastAPI()
     app.include_router(health_router)
     app.state.engine, app.state.ingest = engine, worker
-    no_restart_yet = Backoff(initial=600, maximum=600)  # the restart itself: test_supervision
+
+    def no_restart_yet() -> Backoff:  # the restart itself: test_supervision
+        return Backoff(initial=600, cap=600, uniform=lambda _low, high: high)
+
     try:
         async with (
             asyncio.timeout(GUARD_S),

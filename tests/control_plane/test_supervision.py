@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 import pytest
 from prometheus_client import REGISTRY
 
-from control_plane.supervision import Backoff, background_tasks
+from control_plane.supervision import background_tasks
+from mqttlink.backoff import Backoff
 from tests.harness.services import wait_until
 
-QUICK = Backoff(initial=0.01, maximum=0.02, healthy_after=60)
+QUICK = functools.partial(Backoff, initial=0.01, cap=0.02, healthy_s=60)
 
 
 def deaths(task: str) -> float:
