@@ -28,6 +28,7 @@ from edge.peripherals.health import DeviceHealth
 from edge.peripherals.metrics import RFID_READS
 from edge.peripherals.rfid.observation import OnRead, TagObservation
 from mqttlink.backoff import Backoff
+from mqttlink.reconnect import retry_forever
 from protocols import llrp
 
 log = logging.getLogger(__name__)
@@ -105,37 +106,38 @@ class LlrpReader:
             await self._tasks.__aexit__(None, None, None)
 
     async def _run(self) -> None:
-        backoff = Backoff(
-            initial=min(self.settings.backoff_base_s, self.settings.backoff_cap_s),
-            cap=self.settings.backoff_cap_s,
-            uniform=self._rng.uniform,
+        await retry_forever(
+            self._session,
+            backoff=Backoff.capped(
+                initial=self.settings.backoff_base_s,
+                cap=self.settings.backoff_cap_s,
+                uniform=self._rng.uniform,
+            ),
+            retry_on=(OSError, DeviceUnavailableError, DeviceProtocolError, DeviceFaultError),
+            failed=self._failed,
+            ended=self._forget_link,
+            progress=lambda: self.sessions,  # inventoried for a while: start backoff afresh
         )
-        while True:
-            try:
-                await self._session()
-            except (OSError, TimeoutError, DeviceUnavailableError) as err:
-                self.health.failed(
-                    str(err) or type(err).__name__,
-                    connected=False,
-                    hint="check the reader's power and network; reconnecting",
-                )
-                self.health.count("disconnect")
-            except DeviceProtocolError as err:
-                self.health.failed(
-                    str(err), connected=False, hint="reconnecting; report if it repeats"
-                )
-                self.health.count("stream_lost")
-            except DeviceFaultError as err:
-                self.health.failed(
-                    str(err), connected=True, hint="check the reader's configuration"
-                )
-                self.health.count("setup_refused")
-            finally:
-                if self.inventorying.is_set():  # it worked for a while: start backoff afresh
-                    backoff.reset()
-                self.inventorying.clear()
-                self._link = None
-            await backoff.sleep_next()
+
+    def _failed(self, err: Exception) -> None:
+        """Health says what ended the connection and what to do; the loop reconnects."""
+        if isinstance(err, DeviceProtocolError):
+            self.health.failed(str(err), connected=False, hint="reconnecting; report if it repeats")
+            self.health.count("stream_lost")
+        elif isinstance(err, DeviceFaultError):
+            self.health.failed(str(err), connected=True, hint="check the reader's configuration")
+            self.health.count("setup_refused")
+        else:  # unreachable: OSError (TimeoutError among them), DeviceUnavailableError
+            self.health.failed(
+                str(err) or type(err).__name__,
+                connected=False,
+                hint="check the reader's power and network; reconnecting",
+            )
+            self.health.count("disconnect")
+
+    def _forget_link(self) -> None:
+        self.inventorying.clear()
+        self._link = None
 
     async def _session(self) -> None:
         s = self.settings
