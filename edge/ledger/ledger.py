@@ -2,10 +2,11 @@
 
 How it works: every business event is committed with its journal record in one SQLite
 transaction (the transactional outbox), in WAL mode with ``synchronous=FULL`` so a commit that
-returned survives a power cut. All writes run as one function call on aiosqlite's database thread
-(:meth:`Ledger._call`), so a sale costs one hop to that thread rather than one await per
-statement, and the single writer thread is what keeps ``seq`` gap-free. The replicator reads the
-journal from here and moves the acknowledged high-water mark forward; nothing is ever deleted.
+returned survives a power cut. All writes run as one function call on the ledger's own database
+thread (:class:`~edge.sqlite_thread.SqliteThread`, via :meth:`Ledger._call`), so a sale costs one
+hop to that thread rather than one await per statement, and the single writer thread is what
+keeps ``seq`` gap-free. The replicator reads the journal from here and moves the acknowledged
+high-water mark forward; nothing is ever deleted.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
-import aiosqlite
-
 from edge.ledger.checkpointer import Checkpointer
 from edge.ledger.errors import InvalidSale, LedgerCorrupt, LedgerError
 from edge.ledger.sales import CommittedSale, SaleDraft, journal_body
 from edge.ledger.schema import migrate
+from edge.sqlite_thread import SqliteClosedError, SqliteThread
 from protocols.chain import GENESIS, verify_link
 from protocols.errors import NonCanonicalValue
 from protocols.journal_wire import record_json
@@ -59,7 +59,7 @@ class Ledger:
         self.path = str(path)
         self.register_id = register_id
         self._clock = clock
-        self._db: aiosqlite.Connection | None = None
+        self._db: SqliteThread | None = None
         self._checkpointer: Checkpointer | None = None
         self.last_seq = 0
         self.last_hash = GENESIS
@@ -82,12 +82,9 @@ class Ledger:
     async def open(self) -> None:
         """Open the file, apply migrations and load the head of the chain."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        try:
-            await self._call(self._setup)
-        except BaseException:
-            await self.close()  # a ledger that failed its checks must not take writes
-            raise
+        # a ledger that fails its checks stays closed (SqliteThread.open closes the file) and so
+        # takes no writes
+        self._db = await SqliteThread.open(self.path, name="ledger", setup=self._setup)
         self._checkpointer = Checkpointer(self.path)
         self._checkpointer.start()
 
@@ -97,20 +94,17 @@ class Ledger:
             await asyncio.to_thread(self._checkpointer.stop)
             self._checkpointer = None
         if self._db is not None:
-            await self._db.close()
-            self._db = None
+            db, self._db = self._db, None
+            await db.close()  # every unit already queued (a sale in flight) still commits
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` on the database thread as one unit of work.
+        """Run ``fn(connection)`` on the database thread as one unit of work."""
+        try:
+            return await self._open_db().call(fn)
+        except SqliteClosedError as err:  # closed while this call was on its way
+            raise LedgerError("ledger is not open") from err
 
-        aiosqlite exposes only per-statement awaits publicly; ``_execute`` is the one seam that
-        runs a whole function on its thread (aiosqlite is pinned, so the seam cannot move).
-        """
-        db = self._open_db()
-        result: T = await db._execute(fn, db._conn)  # type: ignore[no-untyped-call]
-        return result
-
-    def _open_db(self) -> aiosqlite.Connection:
+    def _open_db(self) -> SqliteThread:
         """The connection; a closed ledger (or one that failed its checks) takes nothing."""
         if self._db is None:
             raise LedgerError("ledger is not open")

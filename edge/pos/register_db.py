@@ -19,9 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
-import aiosqlite
-
 from edge.checkout.staff import LockoutState
+from edge.sqlite_thread import SqliteClosedError, SqliteThread
 
 T = TypeVar("T")
 
@@ -66,12 +65,11 @@ class RegisterDb:
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
-        self._db: aiosqlite.Connection | None = None
+        self._db: SqliteThread | None = None
 
     async def __aenter__(self) -> Self:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._call(self._setup)
+        self._db = await SqliteThread.open(self.path, name="pos.db", setup=self._setup)
         return self
 
     async def __aexit__(
@@ -81,8 +79,8 @@ class RegisterDb:
         tb: TracebackType | None,
     ) -> None:
         if self._db is not None:
-            await self._db.close()
-            self._db = None
+            db, self._db = self._db, None
+            await db.close()
 
     @staticmethod
     def _setup(conn: sqlite3.Connection) -> None:
@@ -91,14 +89,13 @@ class RegisterDb:
         conn.executescript(SCHEMA)
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """One unit of work on aiosqlite's thread (the same seam the ledger uses)."""
+        """One unit of work on pos.db's own thread (the same primitive the ledger uses)."""
         if self._db is None:
             raise RuntimeError("pos.db is not open")
-        db = self._db
-        # aiosqlite has no public call that runs a function on its thread, and its private
-        # ``_execute`` is unannotated: the one call mypy strict cannot type here
-        result: T = await db._execute(fn, db._conn)  # type: ignore[no-untyped-call]
-        return result
+        try:
+            return await self._db.call(fn)
+        except SqliteClosedError as err:  # closed while this call was on its way
+            raise RuntimeError("pos.db is not open") from err
 
     # -- parked sales ---------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ How it works: one SQLite table (WAL, ``synchronous=FULL``) holds every job with 
 bytes. ``submit`` only inserts a row. The print service asks for the next *due* job, tries it,
 and either marks it printed or schedules the next attempt with exponential backoff and jitter.
 Printed jobs stay in the table, so a reprint is a new job copied from an old one. All SQLite
-work runs on one dedicated thread (sqlite3 connections are not shared across threads).
+work runs on the queue's own thread (:class:`~edge.sqlite_thread.SqliteThread`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
+
+from edge.sqlite_thread import SqliteClosedError, SqliteThread
 
 T = TypeVar("T")
 JobState = Literal["queued", "printed"]
@@ -39,6 +40,13 @@ CREATE TABLE IF NOT EXISTS print_jobs (
 CREATE INDEX IF NOT EXISTS print_jobs_due ON print_jobs (state, next_attempt_at);
 """
 _COLUMNS = "id, kind, ref, payload, state, attempts, next_attempt_at, last_error, reprint_of"
+_OUTSIDE = "PrintQueue used outside 'async with'"
+
+
+def _setup(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.executescript(_SCHEMA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,38 +92,27 @@ class PrintQueue:
         self._backoff = backoff
         self._clock = clock
         self._rng = random.Random(seed)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="print-queue")
-        self._db: sqlite3.Connection | None = None
+        self._db: SqliteThread | None = None
         self.changed = asyncio.Event()  # set whenever a job is added or changes state
 
     async def __aenter__(self) -> PrintQueue:
-        await self._run(self._open)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await SqliteThread.open(self._path, name="print-queue", setup=_setup)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._run(self._close)
-        self._executor.shutdown(wait=True)
-
-    def _open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._path, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(_SCHEMA)
-        self._db = db
-
-    def _close(self) -> None:
         if self._db is not None:
-            self._db.close()
-            self._db = None
+            db, self._db = self._db, None
+            await db.close()
 
-    async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
-
-    def _conn(self) -> sqlite3.Connection:
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """One unit of work on the queue's thread."""
         if self._db is None:
-            raise RuntimeError("PrintQueue used outside 'async with'")
-        return self._db
+            raise RuntimeError(_OUTSIDE)
+        try:
+            return await self._db.call(fn)
+        except SqliteClosedError as err:  # closed while this call was on its way
+            raise RuntimeError(_OUTSIDE) from err
 
     async def submit(
         self, *, kind: str, ref: str, payload: bytes, reprint_of: int | None = None
@@ -123,8 +120,8 @@ class PrintQueue:
         """Store a job; returns its id at once (nothing waits for the printer)."""
         now = self._clock()
 
-        def insert() -> int:
-            cur = self._conn().execute(
+        def insert(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
                 "INSERT INTO print_jobs (kind, ref, payload, state, next_attempt_at, created_at,"
                 " reprint_of) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
                 (kind, ref, payload, now, now, reprint_of),
@@ -155,12 +152,10 @@ class PrintQueue:
     async def seconds_until_next(self) -> float | None:
         """How long until a queued job is due; None when nothing is queued."""
 
-        def query() -> float | None:
-            row = (
-                self._conn()
-                .execute("SELECT MIN(next_attempt_at) FROM print_jobs WHERE state = 'queued'")
-                .fetchone()
-            )
+        def query(conn: sqlite3.Connection) -> float | None:
+            row = conn.execute(
+                "SELECT MIN(next_attempt_at) FROM print_jobs WHERE state = 'queued'"
+            ).fetchone()
             due: float | None = row[0]
             return None if due is None else max(due - self._clock(), 0.0)
 
@@ -170,7 +165,7 @@ class PrintQueue:
         """The printer took the job and reported itself ready after it."""
         now = self._clock()
         await self._run(
-            lambda: self._conn().execute(
+            lambda conn: conn.execute(
                 "UPDATE print_jobs SET state = 'printed', printed_at = ?, attempts = attempts + 1,"
                 " last_error = NULL WHERE id = ?",
                 (now, job_id),
@@ -183,7 +178,7 @@ class PrintQueue:
         delay = self._backoff.delay(attempts, self._rng)
         due = self._clock() + delay
         await self._run(
-            lambda: self._conn().execute(
+            lambda conn: conn.execute(
                 "UPDATE print_jobs SET attempts = ?, next_attempt_at = ?, last_error = ?"
                 " WHERE id = ?",
                 (attempts + 1, due, error, job_id),
@@ -196,7 +191,7 @@ class PrintQueue:
         """Make every waiting job due at once (the printer told us it is ready again)."""
         now = self._clock()
         await self._run(
-            lambda: self._conn().execute(
+            lambda conn: conn.execute(
                 "UPDATE print_jobs SET next_attempt_at = ? WHERE state = 'queued'"
                 " AND next_attempt_at > ?",
                 (now, now),
@@ -207,14 +202,12 @@ class PrintQueue:
     async def pending(self) -> int:
         """How many jobs wait for the printer."""
         row = await self._run(
-            lambda: (
-                self._conn()
-                .execute("SELECT COUNT(*) FROM print_jobs WHERE state = 'queued'")
-                .fetchone()
-            )
+            lambda conn: conn.execute(
+                "SELECT COUNT(*) FROM print_jobs WHERE state = 'queued'"
+            ).fetchone()
         )
         return int(row[0])
 
     async def _one(self, sql: str, args: tuple[object, ...]) -> PrintJob | None:
-        row = await self._run(lambda: self._conn().execute(sql, args).fetchone())
+        row = await self._run(lambda conn: conn.execute(sql, args).fetchone())
         return None if row is None else PrintJob(*row)
