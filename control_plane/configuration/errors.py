@@ -4,6 +4,8 @@ ConfigurationError
 ├── GroupNotFound          404  no such store group (or another tenant's)
 ├── SettingNotFound        404  the key is not set at that layer: nothing to delete
 ├── StaffNotFound          404  no such staff member at that store
+├── LayerVersionNotFound   404  the layer has no such version to restore
+├── NothingToRestore       409  the layer already is as it was at that version
 ├── UnknownKey             422  not a section of the document
 ├── KeyManagedElsewhere    422  ``staff`` is edited through the staff API
 └── InvalidConfiguration   422  the change makes a device's document invalid or too big
@@ -52,6 +54,30 @@ class StaffNotFound(ConfigurationError):  # noqa: N818 - named for what was refu
 
     def __init__(self, staff_id: str) -> None:
         super().__init__(f"staff member {staff_id!r} does not exist at this store")
+
+
+class LayerVersionNotFound(ConfigurationError):  # noqa: N818 - named for what was refused
+    """The layer has no such version (its history starts with the first change it records)."""
+
+    status = HTTPStatus.NOT_FOUND
+    reason = "layer_version_not_found"
+    advice = "GET the layer's settings/history to see its versions"
+
+    def __init__(self, layer: str, target: str, version: int) -> None:
+        super().__init__(f"{layer} {target!r} has no version {version}")
+        self.version = version
+
+
+class NothingToRestore(ConfigurationError):  # noqa: N818 - named for what was refused
+    """A rollback to a version whose keys the layer already has: no new version is made."""
+
+    status = HTTPStatus.CONFLICT
+    reason = "nothing_to_restore"
+    advice = "the layer already sets what that version set; nothing was changed"
+
+    def __init__(self, layer: str, target: str, version: int) -> None:
+        super().__init__(f"{layer} {target!r} already is as it was at version {version}")
+        self.version = version
 
 
 class UnknownKey(ConfigurationError):  # noqa: N818 - named for what was refused

@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.configuration import document, service, staff
+from control_plane.configuration import document, history, service, staff
 from control_plane.configuration.drift import fleet_drift
 from control_plane.configuration.effective import device_configuration
 from control_plane.configuration.layers import EDITABLE, Layer
@@ -72,8 +72,18 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
+SHORT_CHARS = 80
+
+
+def _short(value: Any) -> str:
+    """A value in one line of JSON, cut to a few dozen characters (the history's cells)."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= SHORT_CHARS else text[: SHORT_CHARS - 1] + "…"
+
+
 templates.env.filters["age"] = _ago
 templates.env.filters["pretty"] = _json
+templates.env.filters["short"] = _short
 
 
 def _operator(request: Request, principal: Principal) -> dict[str, Any]:
@@ -122,7 +132,8 @@ async def config_page(
     layer: Layer = Layer.TENANT,
     target: Annotated[str | None, Query(pattern=DEVICE_ID_PATTERN.pattern)] = None,
 ) -> HTMLResponse:
-    """The layer editor: the keys a layer sets, a form to set one, and the fleet's drift."""
+    """The layer editor: the keys a layer sets, a form to preview and publish a change, the
+    layer's history with a rollback to any version, and the fleet's drift."""
     scope = TenantScope.of(principal)
     stores = await registry.list_stores(engine, scope=scope)
     tenant_ids = sorted(
@@ -133,14 +144,17 @@ async def config_page(
     if target is None and layer is Layer.TENANT and tenant_ids:
         target = tenant_ids[0]
     settings: list[service.SettingView] = []
+    versions: list[history.LayerVersion] = []
     if target is not None:
         settings = await service.layer_settings(engine, scope=scope, layer=layer, target=target)
+        versions = await history.layer_history(engine, scope=scope, layer=layer, target=target)
     context = _operator(request, principal) | {
         "layer": layer.value,
         "target": target,
         "api_path": None if target is None else f"/api/config/{API_KIND[layer]}/{target}/settings",
         "may_edit": permits(principal, LAYER_ACTION[layer]) and target is not None,
         "settings": settings,
+        "history": versions,
         "sections": [key for key in document.sections() if key != "staff"],
         "tenants": tenant_ids,
         "groups": await service.list_groups(engine, scope=scope),
@@ -155,9 +169,12 @@ async def config_page(
 async def device_config_page(
     request: Request, device_id: Id, engine: Engine, principal: ConfigPage
 ) -> HTMLResponse:
-    """A device's effective document: each key's value, where it came from, its drift."""
-    view = await device_configuration(engine, scope=TenantScope.of(principal), device_id=device_id)
-    context = _operator(request, principal) | {"view": view}
+    """A device's effective document: each key's value, where it came from, its drift, and the
+    document's versions with the change that made each."""
+    scope = TenantScope.of(principal)
+    view = await device_configuration(engine, scope=scope, device_id=device_id)
+    versions = await history.device_versions(engine, scope=scope, device_id=device_id)
+    context = _operator(request, principal) | {"view": view, "versions": versions}
     return templates.TemplateResponse(request, "config_device.html", context)
 
 

@@ -11,6 +11,11 @@ stored. A device that never had a complete document (its store has no address ye
 problem is not the key being changed stays *incomplete*: nothing is published to it, and the
 change goes on for the others.
 
+The resolving and checking is :func:`plan_tenant`, which writes nothing: a change's preview
+runs it over the settings the change would leave (``control_plane.configuration.preview``), so
+the two can never disagree. Each new version is also kept in ``config_device_versions`` with the
+change that made it (:class:`Cause`).
+
 Versions only go up: a new version is the stored one plus one, under a lock on the tenant's
 row on PostgreSQL (SQLite serialises writers itself), so two instances never hand out one
 version twice.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +34,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_plane.configuration import document, drift
-from control_plane.configuration.errors import InvalidConfiguration
+from control_plane.configuration.drift import desired_hashes
+from control_plane.configuration.errors import GroupNotFound, InvalidConfiguration, UnknownKey
 from control_plane.configuration.layers import (
     Layer,
     LayerIndex,
@@ -37,11 +44,14 @@ from control_plane.configuration.layers import (
     Setting,
 )
 from control_plane.configuration.tables import (
+    config_device_versions,
     config_effective,
     config_groups,
     config_settings,
 )
 from control_plane.db.tables import devices, store_tags, stores, tenants
+from control_plane.devices.errors import DeviceNotFound, StoreNotFound, TenantNotFound
+from control_plane.tenancy import TenantScope
 from protocols.canonical import canonical_bytes
 
 log = logging.getLogger(__name__)
@@ -71,9 +81,9 @@ async def lock_tenant(conn: AsyncConnection, tenant_id: str) -> None:
 async def placements(conn: AsyncConnection, tenant_id: str) -> list[Placement]:
     """Where each live device of the tenant sits: store and the groups of its store."""
     rows = await conn.execute(
-        select(devices.c.id, devices.c.store_id).where(
-            devices.c.tenant_id == tenant_id, devices.c.decommissioned_at.is_(None)
-        )
+        select(devices.c.id, devices.c.store_id)
+        .where(devices.c.tenant_id == tenant_id, devices.c.decommissioned_at.is_(None))
+        .order_by(devices.c.id)  # one order on every back end: a refusal names the same device
     )
     groups_by_tag: dict[str, set[str]] = {}
     for group in await conn.execute(
@@ -98,6 +108,34 @@ async def placements(conn: AsyncConnection, tenant_id: str) -> list[Placement]:
         )
         for row in rows
     ]
+
+
+async def layer_tenant(
+    conn: AsyncConnection, *, scope: TenantScope, layer: Layer, target: str
+) -> str:
+    """The tenant a layer belongs to; not found when it is not in ``scope``."""
+    match layer:
+        case Layer.TENANT:
+            query = select(tenants.c.id.label("tenant_id")).where(tenants.c.id == target)
+            missing: Exception = TenantNotFound(target)
+            column = tenants.c.id
+        case Layer.GROUP:
+            query = select(config_groups.c.tenant_id).where(config_groups.c.id == target)
+            missing, column = GroupNotFound(target), config_groups.c.tenant_id
+        case Layer.STORE:
+            query = select(stores.c.tenant_id).where(stores.c.id == target)
+            missing, column = StoreNotFound(target), stores.c.tenant_id
+        case Layer.REGISTER:
+            query = select(devices.c.tenant_id).where(
+                devices.c.id == target, devices.c.decommissioned_at.is_(None)
+            )
+            missing, column = DeviceNotFound(target), devices.c.tenant_id
+        case Layer.PLATFORM:
+            raise UnknownKey("platform")  # never reached: routes name editable layers only
+    row = (await conn.execute(query.where(scope.where(column)))).first()
+    if row is None:
+        raise missing
+    return str(row.tenant_id)
 
 
 def affected(placed: list[Placement], layer: Layer, target: str) -> list[str]:
@@ -134,29 +172,129 @@ async def tenant_settings(conn: AsyncConnection, tenant_id: str) -> list[Setting
     ]
 
 
-async def recompute_tenant(
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cause:
+    """The change that made new versions (kept with each device's version): which layer, the
+    layer's version (None: a group or a store's tags changed), the audit entry and who."""
+
+    layer: Layer
+    target: str
+    layer_version: int | None
+    audit_id: int | None
+    actor: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Planned:
+    """One device's document resolved from the layers, next to the one stored.
+
+    ``checked`` is None when the resolved document is invalid (``violation`` says why).
+    """
+
+    device_id: str
+    stored_version: int | None  # None: no document stored yet
+    stored_digest: str | None
+    stored_provenance: str | None
+    stored_document: str | None
+    checked: document.Checked | None
+    violation: document.Violation | None
+    digest: str = ""
+    provenance: str = ""
+
+    @property
+    def changed(self) -> bool:
+        """Whether the device gets a new version."""
+        return self.checked is not None and self.digest != self.stored_digest
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a change to the layers would do to a tenant's devices, computed, nothing written.
+
+    ``refused``: devices the change would make invalid (the change must not be stored);
+    ``incomplete``: devices without a complete document that are not this change's fault.
+    """
+
+    devices: list[Planned] = field(default_factory=list)
+    refused: list[tuple[str, document.Violation]] = field(default_factory=list)
+    incomplete: dict[str, document.Violation] = field(default_factory=dict)
+
+    def refusal(self, change: frozenset[str]) -> InvalidConfiguration | None:
+        """The refusal the change gets (the API's 422), None when no device breaks."""
+        if not self.refused:
+            return None
+        device_id, violation = self.refused[0]
+        named = sorted(change & violation.keys)
+        return InvalidConfiguration(
+            key=named[0] if named else violation.key,
+            path=violation.path,
+            why=violation.reason,
+            devices=len(self.refused),
+            example=device_id,
+        )
+
+
+def changed_keys(before: str | None, checked: document.Checked) -> list[str] | None:
+    """The keys whose value differs from the stored document's (None: there was none)."""
+    if before is None:
+        return None
+    old = desired_hashes(before)
+    return sorted(key for key, digest in checked.hashes.items() if old.get(key) != digest)
+
+
+def _change_keys(change: str | Collection[str] | None) -> frozenset[str] | None:
+    if change is None:
+        return None
+    if isinstance(change, str):
+        return frozenset({change}) if change else frozenset()
+    return frozenset(change)
+
+
+def _planned(
+    device_id: str,
+    before: Any,
+    *,
+    checked: document.Checked | None = None,
+    violation: document.Violation | None = None,
+    digest: str = "",
+    provenance: str = "",
+) -> Planned:
+    return Planned(
+        device_id=device_id,
+        stored_version=None if before is None else int(before.version),
+        stored_digest=None if before is None else str(before.digest),
+        stored_provenance=None if before is None else str(before.provenance),
+        stored_document=None if before is None else str(before.document),
+        checked=checked,
+        violation=violation,
+        digest=digest,
+        provenance=provenance,
+    )
+
+
+async def plan_tenant(
     conn: AsyncConnection,
     *,
     tenant_id: str,
-    now: int,
-    change: str | None = None,
+    change: str | Collection[str] | None = None,
     only: tuple[Layer, str] | None = None,
-) -> Recomputed:
-    """Bring the tenant's stored effective documents up to its layers.
+    settings: Sequence[Setting] | None = None,
+) -> Plan:
+    """Resolve and check the documents of the tenant's devices against what is stored.
 
-    ``change`` names what the caller changed: a key, or ``""`` for a group or a store's tags
-    (any key may move). Then :class:`InvalidConfiguration` is raised when a device's document
-    would become invalid and the caller's transaction must roll back. None is a sweep (new
-    devices, the start): it refuses nothing, a device it cannot resolve keeps its last
-    document. ``only`` limits the work to those devices (the ones the change's layer touches;
-    a device outside it that is still incomplete is none of this change's business).
+    ``settings`` replaces the tenant's stored settings (a preview of a change not made yet);
+    ``change`` and ``only`` are :func:`recompute_tenant`'s. Reads only: the one resolution both
+    a change and its preview run.
     """
+    keys = _change_keys(change)
     placed = await placements(conn, tenant_id)
     if only is not None:
         layer, target = only
         wanted = set(affected(placed, layer, target))
         placed = [p for p in placed if p.device_id in wanted]
-    index = LayerIndex(await tenant_settings(conn, tenant_id))
+    if settings is None:
+        settings = await tenant_settings(conn, tenant_id)
+    index = LayerIndex(settings)
     stored = {
         row.device_id: row
         for row in await conn.execute(
@@ -165,13 +303,14 @@ async def recompute_tenant(
                 config_effective.c.version,
                 config_effective.c.digest,
                 config_effective.c.provenance,
+                config_effective.c.document,
             ).where(config_effective.c.tenant_id == tenant_id)
         )
     }
     defaults = document.platform_defaults()
     checked: dict[str, document.Checked | document.Violation] = {}
-    result = Recomputed()
-    refused: list[tuple[str, document.Violation]] = []
+    digests: dict[int, str] = {}
+    plan = Plan()
     for placement in placed:
         effective = index.resolve(placement, defaults)
         memo = json.dumps(effective.document, sort_keys=True)
@@ -180,49 +319,86 @@ async def recompute_tenant(
             outcome = checked[memo] = document.check(effective.document)
         before = stored.get(placement.device_id)
         if isinstance(outcome, document.Violation):
-            if change is not None and (before is not None or change in outcome.keys):
-                refused.append((placement.device_id, outcome))
+            if keys is not None and (before is not None or keys & outcome.keys):
+                plan.refused.append((placement.device_id, outcome))
             else:
-                result.incomplete[placement.device_id] = outcome
+                plan.incomplete[placement.device_id] = outcome
+            plan.devices.append(_planned(placement.device_id, before, violation=outcome))
             continue
-        digest = _digest(outcome.document)
-        provenance = _provenance_text(effective.provenance)
+        digest = digests.get(id(outcome))
+        if digest is None:
+            digest = digests[id(outcome)] = _digest(outcome.document)
+        plan.devices.append(
+            _planned(
+                placement.device_id,
+                before,
+                checked=outcome,
+                digest=digest,
+                provenance=_provenance_text(effective.provenance),
+            )
+        )
+    return plan
+
+
+async def recompute_tenant(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str,
+    now: int,
+    change: str | Collection[str] | None = None,
+    only: tuple[Layer, str] | None = None,
+    cause: Cause | None = None,
+) -> Recomputed:
+    """Bring the tenant's stored effective documents up to its layers.
+
+    ``change`` names what the caller changed: a key (or several), or ``""`` for a group or a
+    store's tags (any key may move). Then :class:`InvalidConfiguration` is raised when a
+    device's document would become invalid and the caller's transaction must roll back. None is
+    a sweep (new devices, the start): it refuses nothing, a device it cannot resolve keeps its
+    last document. ``only`` limits the work to those devices (the ones the change's layer
+    touches; a device outside it that is still incomplete is none of this change's business).
+    Each new version is kept in the device's history with ``cause``.
+    """
+    plan = await plan_tenant(conn, tenant_id=tenant_id, change=change, only=only)
+    refusal = plan.refusal(_change_keys(change) or frozenset())
+    if refusal is not None:
+        raise refusal
+    result = Recomputed(incomplete=plan.incomplete)
+    history: list[dict[str, Any]] = []
+    for planned in plan.devices:
+        if planned.checked is None:
+            continue
         values = {
-            "document": canonical_bytes(outcome.document).decode(),
-            "provenance": provenance,
-            "digest": digest,
+            "document": canonical_bytes(planned.checked.document).decode(),
+            "provenance": planned.provenance,
+            "digest": planned.digest,
             "computed_at": now,
         }
-        if before is None:
+        if planned.stored_version is None:
             await conn.execute(
                 insert(config_effective).values(
-                    device_id=placement.device_id, tenant_id=tenant_id, version=1, **values
+                    device_id=planned.device_id, tenant_id=tenant_id, version=1, **values
                 )
             )
-            result.changed.append(placement.device_id)
-        elif before.digest != digest:
+        elif planned.changed:
             await conn.execute(
                 update(config_effective)
-                .where(config_effective.c.device_id == placement.device_id)
-                .values(version=before.version + 1, **values)
+                .where(config_effective.c.device_id == planned.device_id)
+                .values(version=planned.stored_version + 1, **values)
             )
-            result.changed.append(placement.device_id)
-        elif before.provenance != provenance:  # same document, set again elsewhere: no version
+        elif planned.stored_provenance != planned.provenance:  # same document, set elsewhere
             await conn.execute(
                 update(config_effective)
-                .where(config_effective.c.device_id == placement.device_id)
-                .values(provenance=provenance)
+                .where(config_effective.c.device_id == planned.device_id)
+                .values(provenance=planned.provenance)
             )
-    if refused:
-        device_id, violation = refused[0]
-        key = change if change and change in violation.keys else violation.key
-        raise InvalidConfiguration(
-            key=key,
-            path=violation.path,
-            why=violation.reason,
-            devices=len(refused),
-            example=device_id,
-        )
+            continue
+        else:
+            continue
+        result.changed.append(planned.device_id)
+        history.append(_device_version(planned, tenant_id=tenant_id, now=now, cause=cause))
+    if history:
+        await conn.execute(insert(config_device_versions), history)
     if result.changed:
         await drift.refresh(conn, result.changed, now=now)
     if result.incomplete:
@@ -238,3 +414,25 @@ async def recompute_tenant(
             sample[1].reason,
         )
     return result
+
+
+def _device_version(
+    planned: Planned, *, tenant_id: str, now: int, cause: Cause | None
+) -> dict[str, Any]:
+    """The history row of a device's new version."""
+    if planned.checked is None:
+        raise RuntimeError(f"{planned.device_id}: no valid document to keep a version of")
+    keys = changed_keys(planned.stored_document, planned.checked)
+    return {
+        "device_id": planned.device_id,
+        "version": (planned.stored_version or 0) + 1,
+        "tenant_id": tenant_id,
+        "digest": planned.digest,
+        "keys": None if keys is None else json.dumps(keys),
+        "layer": None if cause is None else cause.layer.value,
+        "target": None if cause is None else cause.target,
+        "layer_version": None if cause is None else cause.layer_version,
+        "actor": None if cause is None else cause.actor[:254],
+        "audit_id": None if cause is None else cause.audit_id,
+        "at": now,
+    }

@@ -5,7 +5,8 @@ keys a layer sets, PUT ``{"value": …}`` to set one, DELETE to fall back to the
 Reading needs ``config:read``; the store and register layers ``config:write``; the tenant layer,
 store groups and store tags ``tenant_config:write``; staff ``staff:write``. Another tenant's
 layer, device or store is not found (404). A change wakes the configuration link, which
-publishes the new documents retained on each device's ``config`` topic.
+publishes the new documents retained on each device's ``config`` topic. Preview, history and
+rollback of each layer, and a device's document versions: ``history_router.py``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from control_plane.configuration.errors import (
     StaffNotFound,
     UnknownKey,
 )
+from control_plane.configuration.history_router import router as history_router
 from control_plane.configuration.layers import Layer
 from control_plane.configuration.schemas import (
     KEY_PATTERN,
@@ -459,3 +461,8 @@ async def remove_staff(
     )
     _poke(request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- preview, history, rollback (history_router.py) -----------------------------------------------
+
+router.include_router(history_router)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from control_plane.inputs import Identifier
+from protocols.limits import INT64_MAX
 
 #: A top-level key of the document (its JSON Schema lists them).
 KEY_PATTERN = r"^[a-z][a-z_]{0,63}$"
@@ -156,3 +157,126 @@ class StaffOut(BaseModel):
     created_at: int
     updated_at: int
     updated_by: str
+
+
+# -- preview, history, rollback -------------------------------------------------------------------
+
+SectionKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
+
+
+class PreviewIn(_In):
+    """A change to preview: keys to set and keys to delete at the layer, or a version of the
+    layer to restore (``restore``, alone)."""
+
+    values: Annotated[dict[SectionKey, Any], Field(max_length=32)] = Field(
+        default_factory=dict, description="key → the value it would be set to"
+    )
+    delete: Annotated[list[SectionKey], Field(max_length=32)] = Field(
+        default_factory=list, description="keys the layer would no longer set"
+    )
+    restore: Annotated[int, Field(strict=True, ge=1, le=INT64_MAX)] | None = Field(
+        default=None, description="preview a rollback to this version of the layer"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PreviewIn:
+        if self.restore is not None and (self.values or self.delete):
+            raise ValueError("give either values/delete or restore, not both")
+        if self.restore is None and not (self.values or self.delete):
+            raise ValueError("nothing to preview: give values, delete or restore")
+        return self
+
+
+class KeyDiffOut(BaseModel):
+    """One key of a device's document that would change, old → new (short JSON, no secrets)."""
+
+    key: str
+    before: str
+    after: str
+
+
+class DeviceDiffOut(BaseModel):
+    """A device whose effective document would get a new version (``version`` None: its first)."""
+
+    device_id: str
+    version: int | None
+    next_version: int
+    keys: list[KeyDiffOut]
+
+
+class BrokenOut(BaseModel):
+    """A device whose document the change would make invalid."""
+
+    device_id: str
+    key: str
+    path: str
+    reason: str
+
+
+class PreviewOut(BaseModel):
+    """What the change would do; nothing was stored. ``refusal``: the 422 the change would get."""
+
+    layer: str
+    target: str
+    keys: list[str]
+    changed: list[DeviceDiffOut]
+    unchanged: list[str]
+    invalid: list[BrokenOut]
+    refusal: str | None
+
+
+class RollbackIn(_In):
+    """The version of the layer to restore."""
+
+    version: Annotated[int, Field(strict=True, ge=1, le=INT64_MAX)]
+
+
+class RestoredOut(BaseModel):
+    """A rollback made: the layer's new version and the one it restored."""
+
+    layer: str
+    target: str
+    version: int
+    restored: int
+    keys: list[str]
+    audit_id: int
+    devices: list[str]
+
+
+class KeyChangeOut(BaseModel):
+    """A key a layer version changed (``was_set``/``is_set`` False: not set on that side)."""
+
+    key: str
+    before: Any
+    after: Any
+    was_set: bool
+    is_set: bool
+
+
+class LayerVersionOut(BaseModel):
+    """One version of a layer: who, when, the audit entry, what changed, the whole layer."""
+
+    layer: str
+    target: str
+    version: int
+    kind: Literal["set", "delete", "rollback"]
+    restored: int | None
+    actor: str
+    at: int
+    audit_id: int | None
+    changes: list[KeyChangeOut]
+    settings: dict[str, Any]
+
+
+class DeviceVersionOut(BaseModel):
+    """One version of a device's effective document and the change that made it."""
+
+    version: int
+    digest: str
+    keys: list[str] | None
+    layer: str | None
+    target: str | None
+    layer_version: int | None
+    actor: str | None
+    audit_id: int | None
+    at: int

@@ -22,20 +22,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.configuration import document
 from control_plane.configuration.errors import (
-    GroupNotFound,
     InvalidConfiguration,
     KeyManagedElsewhere,
     SettingNotFound,
     UnknownKey,
 )
+from control_plane.configuration.history import layer_snapshot, record_layer_version
 from control_plane.configuration.layers import Layer
-from control_plane.configuration.resolution import lock_tenant, recompute_tenant
+from control_plane.configuration.resolution import (
+    Cause,
+    layer_tenant,
+    lock_tenant,
+    recompute_tenant,
+)
 from control_plane.configuration.tables import config_groups, config_settings
-from control_plane.db.tables import devices, store_tags, stores, tenants
+from control_plane.db.tables import store_tags, stores, tenants
 from control_plane.devices.errors import (
     AlreadyExists,
-    DeviceNotFound,
-    StoreNotFound,
     TenantNotFound,
 )
 from control_plane.operators import audit
@@ -79,34 +82,6 @@ class SettingView:
     set_by: str
     set_at: int
     audit_id: int | None
-
-
-async def layer_tenant(
-    conn: AsyncConnection, *, scope: TenantScope, layer: Layer, target: str
-) -> str:
-    """The tenant a layer belongs to; not found when it is not in ``scope``."""
-    match layer:
-        case Layer.TENANT:
-            query = select(tenants.c.id.label("tenant_id")).where(tenants.c.id == target)
-            missing: Exception = TenantNotFound(target)
-            column = tenants.c.id
-        case Layer.GROUP:
-            query = select(config_groups.c.tenant_id).where(config_groups.c.id == target)
-            missing, column = GroupNotFound(target), config_groups.c.tenant_id
-        case Layer.STORE:
-            query = select(stores.c.tenant_id).where(stores.c.id == target)
-            missing, column = StoreNotFound(target), stores.c.tenant_id
-        case Layer.REGISTER:
-            query = select(devices.c.tenant_id).where(
-                devices.c.id == target, devices.c.decommissioned_at.is_(None)
-            )
-            missing, column = DeviceNotFound(target), devices.c.tenant_id
-        case Layer.PLATFORM:
-            raise UnknownKey("platform")  # never reached: routes name editable layers only
-    row = (await conn.execute(query.where(scope.where(column)))).first()
-    if row is None:
-        raise missing
-    return str(row.tenant_id)
 
 
 async def audited(
@@ -164,7 +139,8 @@ async def refused(
 _CANONICAL_AT = re.compile(r" at (\S+?):? ")
 
 
-def _canonical(key: str, value: Any) -> str:
+def canonical_value(key: str, value: Any) -> str:
+    """``value`` as the canonical JSON a setting keeps; refused as invalid when it has none."""
     try:
         return canonical_bytes(value).decode()
     except NonCanonicalValue as err:
@@ -199,8 +175,9 @@ async def write_setting(
     now: int,
 ) -> tuple[int, list[str]]:
     """Upsert one setting with its audit entry and recompute; (audit id, changed devices)."""
-    text = _canonical(key, value)
+    text = canonical_value(key, value)
     before = await _stored(conn, layer, target, key)
+    snapshot = await layer_snapshot(conn, layer, target)
     where = (
         config_settings.c.layer == layer.value,
         config_settings.c.target == target,
@@ -225,13 +202,29 @@ async def write_setting(
         )
     else:
         await conn.execute(update(config_settings).where(*where).values(**row))
+    version = await record_layer_version(
+        conn,
+        tenant_id=tenant_id,
+        layer=layer,
+        target=target,
+        kind="set",
+        before=snapshot,
+        after=snapshot | {key: json.loads(text)},
+        actor=actor.actor,
+        audit_id=audit_id,
+        now=now,
+    )
+    cause = Cause(
+        layer=layer, target=target, layer_version=version, audit_id=audit_id, actor=actor.actor
+    )
     recomputed = await recompute_tenant(
-        conn, tenant_id=tenant_id, now=now, change=key, only=(layer, target)
+        conn, tenant_id=tenant_id, now=now, change=key, only=(layer, target), cause=cause
     )
     return audit_id, recomputed.changed
 
 
-def _editable_key(key: str) -> None:
+def editable_key(key: str) -> None:
+    """Refuse a key no layer may set by hand (not a section, or ``staff``)."""
     if not document.is_key(key):
         raise UnknownKey(key)
     if key == "staff":
@@ -250,7 +243,7 @@ async def set_setting(
     now: int | None = None,
 ) -> Change:
     """Set ``key`` to ``value`` at a layer; refused (nothing stored) if any device breaks."""
-    _editable_key(key)
+    editable_key(key)
     at = now_ms() if now is None else now
     action = EDIT_ACTION[layer]
     try:
@@ -292,7 +285,7 @@ async def delete_setting(
     now: int | None = None,
 ) -> Change:
     """Delete ``key`` at a layer: it falls back to the next layer down."""
-    _editable_key(key)
+    editable_key(key)
     at = now_ms() if now is None else now
     action = EDIT_ACTION[layer]
     try:
@@ -312,6 +305,7 @@ async def delete_setting(
                 before={"value": document.redacted(key, before)},
                 after=None,
             )
+            snapshot = await layer_snapshot(conn, layer, target)
             await conn.execute(
                 delete(config_settings).where(
                     config_settings.c.layer == layer.value,
@@ -319,8 +313,31 @@ async def delete_setting(
                     config_settings.c.key == key,
                 )
             )
+            version = await record_layer_version(
+                conn,
+                tenant_id=tenant_id,
+                layer=layer,
+                target=target,
+                kind="delete",
+                before=snapshot,
+                after={k: v for k, v in snapshot.items() if k != key},
+                actor=actor.actor,
+                audit_id=audit_id,
+                now=at,
+            )
             recomputed = await recompute_tenant(
-                conn, tenant_id=tenant_id, now=at, change=key, only=(layer, target)
+                conn,
+                tenant_id=tenant_id,
+                now=at,
+                change=key,
+                only=(layer, target),
+                cause=Cause(
+                    layer=layer,
+                    target=target,
+                    layer_version=version,
+                    audit_id=audit_id,
+                    actor=actor.actor,
+                ),
             )
     except InvalidConfiguration:
         await refused(
@@ -428,7 +445,7 @@ async def put_group(
         if held is not None and held.tenant_id != tenant_id:
             raise AlreadyExists("store group", group_id)
         after = {"tenant_id": tenant_id, "tag": tag, "priority": priority}
-        await audited(
+        audit_id = await audited(
             conn,
             actor=actor,
             action="tenant_config:write",
@@ -446,7 +463,14 @@ async def put_group(
             await conn.execute(
                 update(config_groups).where(config_groups.c.id == group_id).values(**after)
             )
-        await recompute_tenant(conn, tenant_id=tenant_id, now=at, change="")
+        cause = Cause(
+            layer=Layer.GROUP,
+            target=group_id,
+            layer_version=None,
+            audit_id=audit_id,
+            actor=actor.actor,
+        )
+        await recompute_tenant(conn, tenant_id=tenant_id, now=at, change="", cause=cause)
     views = await list_groups(engine, scope=scope)
     return next(view for view in views if view.id == group_id)
 
@@ -472,7 +496,7 @@ async def set_store_tags(
                 select(store_tags.c.tag).where(store_tags.c.store_id == store_id)
             )
         )
-        await audited(
+        audit_id = await audited(
             conn,
             actor=actor,
             action="tenant_config:write",
@@ -487,7 +511,14 @@ async def set_store_tags(
             await conn.execute(
                 insert(store_tags), [{"store_id": store_id, "tag": tag} for tag in wanted]
             )
-        await recompute_tenant(conn, tenant_id=tenant_id, now=at, change="")
+        cause = Cause(
+            layer=Layer.STORE,
+            target=store_id,
+            layer_version=None,
+            audit_id=audit_id,
+            actor=actor.actor,
+        )
+        await recompute_tenant(conn, tenant_id=tenant_id, now=at, change="", cause=cause)
     return wanted
 
 

@@ -22,13 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.configuration.errors import StaffNotFound
 from control_plane.configuration.layers import Layer
-from control_plane.configuration.resolution import lock_tenant
-from control_plane.configuration.service import (
-    audited,
-    layer_tenant,
-    now_ms,
-    write_setting,
-)
+from control_plane.configuration.resolution import layer_tenant, lock_tenant
+from control_plane.configuration.service import audited, now_ms, write_setting
 from control_plane.configuration.tables import store_staff
 from control_plane.operators.audit import Actor
 from control_plane.tenancy import EVERY_TENANT, TenantScope

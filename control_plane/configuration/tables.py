@@ -9,6 +9,11 @@
 - ``config_reports`` and ``config_drift``: what the device reported (version, hash per key) and,
   per key that differs from desired, since when.
 - ``store_staff``: cashiers and managers; the PIN only as its argon2id hash.
+- ``config_layer_versions``: every change to a layer as a version of that layer (who, when, the
+  audit entry, the keys before and the whole layer after), so a layer can be restored; staff
+  values are kept redacted (no PIN hash twice).
+- ``config_device_versions``: each version of a device's effective document: its digest, the
+  keys that changed and the change that made it.
 Values are canonical JSON text (what the per-key hash covers). Times are ms since the epoch.
 """
 
@@ -96,4 +101,41 @@ store_staff = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("updated_by", String(254), nullable=False),
+)
+
+# -- history (migration ``0015_config_history``) ------------------------------------------------
+
+config_layer_versions = Table(
+    "config_layer_versions",
+    metadata,
+    Column("layer", String(16), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # set | delete | rollback
+    Column("keys", Text, nullable=False),  # JSON list of the keys the change touched
+    Column("before", Text, nullable=False),  # JSON {key: value} of those keys before (unset: none)
+    Column("settings", Text, nullable=False),  # JSON {key: value}: the whole layer after
+    Column("restored", BigInteger),  # rollback: the version restored
+    Column("actor", String(254), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("audit_id", BigInteger),
+    PrimaryKeyConstraint("layer", "target", "version"),
+)
+
+config_device_versions = Table(
+    "config_device_versions",
+    metadata,
+    Column("device_id", String(64), ForeignKey("devices.id"), nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("tenant_id", String(64), nullable=False, index=True),
+    Column("digest", String(64), nullable=False),
+    Column("keys", Text),  # JSON list of the keys that differ from the version before; None: first
+    Column("layer", String(16)),  # the change that made it (None: a sweep, e.g. a new device)
+    Column("target", String(64)),
+    Column("layer_version", BigInteger),
+    Column("actor", String(254)),
+    Column("audit_id", BigInteger),
+    Column("at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("device_id", "version"),
 )

@@ -87,6 +87,15 @@ def watch() -> Watch:
     return seen
 
 
+def changed_nothing() -> None:
+    """Say the request being served changed nothing though its method is unsafe (a preview sent
+    as a POST for its body): the change audit then writes no entry for it. Call it once the
+    answer is ready, so a refused request is still recorded."""
+    seen = _WATCH.get()
+    if seen is not None:
+        seen.recorded = True
+
+
 def _json(document: Mapping[str, Any] | None) -> str | None:
     return None if document is None else json.dumps(document, sort_keys=True, default=str)
 

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from control_plane.alerts.tables import alerts
 from control_plane.commands import service as commands
 from control_plane.configuration import drift as config_drift
+from control_plane.configuration import history as config_history
 from control_plane.configuration import service as config_service
 from control_plane.configuration import staff as config_staff
 from control_plane.configuration.layers import Layer
@@ -354,6 +355,28 @@ def _config_delete(kind: str, layer: Layer, target: Callable[[Tenant], str]) -> 
     return build
 
 
+def _config_rollback(kind: str, layer: Layer, target: Callable[[Tenant], str]) -> Build:
+    """POST rollback of the tenant's layer to the version before its latest (made just before)."""
+
+    async def build(world: World, tenant: Tenant) -> Call:
+        for value in ("WARNING", "ERROR"):
+            await config_service.set_setting(
+                world.engine,
+                actor=SEED,
+                layer=layer,
+                target=target(tenant),
+                key="log_level",
+                value=value,
+            )
+        versions = await config_history.layer_history(
+            world.engine, layer=layer, target=target(tenant), limit=2
+        )
+        path = f"/api/config/{kind}/{target(tenant)}/settings/rollback"
+        return Call(path, {"version": versions[1].version})
+
+    return build
+
+
 async def _remove_staff(world: World, tenant: Tenant) -> Call:
     member = await config_staff.add_staff(
         world.engine, actor=SEED, store_id=tenant.store, name="Temp", role="cashier", pin="5555"
@@ -555,6 +578,20 @@ TABLE: tuple[Row, ...] = (
     Row("POST", "/api/config/stores/{store_id}/staff", "api", A.STAFF_WRITE, 201, named(CONFIG + "/stores/{t.store}/staff", body={"name": "Kim", "role": "cashier", "pin": "4821"}), 404),
     Row("POST", "/api/config/stores/{store_id}/staff/{staff_id}/pin", "api", A.STAFF_WRITE, 200, named(CONFIG + "/stores/{t.store}/staff/{t.staff}/pin", body={"pin": "9921"}), 404),
     Row("DELETE", "/api/config/stores/{store_id}/staff/{staff_id}", "api", A.STAFF_WRITE, 204, made(_remove_staff), 404),
+    # configuration history (issue 12): preview a change, a layer's versions, rollback, document versions
+    Row("POST", "/api/config/tenants/{tenant_id}/settings/preview", "api", A.TENANT_CONFIG_WRITE, 200, named(CONFIG + "/tenants/{t.id}/settings/preview", body={"values": {"log_level": "DEBUG"}}), 404),
+    Row("GET", "/api/config/tenants/{tenant_id}/settings/history", "api", A.CONFIG_READ, 200, named(CONFIG + "/tenants/{t.id}/settings/history"), 404),
+    Row("POST", "/api/config/tenants/{tenant_id}/settings/rollback", "api", A.TENANT_CONFIG_WRITE, 200, made(_config_rollback("tenants", Layer.TENANT, lambda t: t.id)), 404),
+    Row("POST", "/api/config/groups/{group_id}/settings/preview", "api", A.TENANT_CONFIG_WRITE, 200, named(CONFIG + "/groups/{t.group}/settings/preview", body={"values": {"log_level": "DEBUG"}}), 404),
+    Row("GET", "/api/config/groups/{group_id}/settings/history", "api", A.CONFIG_READ, 200, named(CONFIG + "/groups/{t.group}/settings/history"), 404),
+    Row("POST", "/api/config/groups/{group_id}/settings/rollback", "api", A.TENANT_CONFIG_WRITE, 200, made(_config_rollback("groups", Layer.GROUP, lambda t: t.group)), 404),
+    Row("POST", "/api/config/stores/{store_id}/settings/preview", "api", A.CONFIG_WRITE, 200, named(CONFIG + "/stores/{t.store}/settings/preview", body={"values": {"log_level": "DEBUG"}}), 404),
+    Row("GET", "/api/config/stores/{store_id}/settings/history", "api", A.CONFIG_READ, 200, named(CONFIG + "/stores/{t.store}/settings/history"), 404),
+    Row("POST", "/api/config/stores/{store_id}/settings/rollback", "api", A.CONFIG_WRITE, 200, made(_config_rollback("stores", Layer.STORE, lambda t: t.store)), 404),
+    Row("POST", "/api/config/devices/{device_id}/settings/preview", "api", A.CONFIG_WRITE, 200, named(CONFIG + "/devices/{t.device}/settings/preview", body={"values": {"log_level": "DEBUG"}}), 404),
+    Row("GET", "/api/config/devices/{device_id}/settings/history", "api", A.CONFIG_READ, 200, named(CONFIG + "/devices/{t.device}/settings/history"), 404),
+    Row("POST", "/api/config/devices/{device_id}/settings/rollback", "api", A.CONFIG_WRITE, 200, made(_config_rollback("devices", Layer.REGISTER, lambda t: t.device)), 404),
+    Row("GET", "/api/config/devices/{device_id}/versions", "api", A.CONFIG_READ, 200, named(CONFIG + "/devices/{t.device}/versions"), 404),
     Row("GET", "/config", "page", A.CONFIG_READ, 200, named("/config?layer=store&target={t.store}"), 404),
     Row("GET", "/config/devices/{device_id}", "page", A.CONFIG_READ, 200, named("/config/devices/{t.device}"), 404),
     Row("GET", "/config/stores/{store_id}/staff", "page", A.CONFIG_READ, 200, named("/config/stores/{t.store}/staff"), 404),

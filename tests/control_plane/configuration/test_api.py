@@ -174,3 +174,73 @@ async def test_the_document_schema_is_published(served: Served) -> None:
     assert schema["x-size-budget-bytes"] == 32 * 1024
     assert {"store", "printer", "quick_keys", "staff"} <= set(schema["properties"])
     assert set(schema["required"]) == {"store", "currency", "tax", "hours"}
+
+
+async def test_a_rollback_previewed_then_made_through_the_api_reaches_the_registers(
+    served: Served,
+) -> None:
+    w = served.world
+    layer = f"/api/config/stores/{w.store2}/settings"
+    async with served.admin() as admin:
+        for level in ("DEBUG", "ERROR"):
+            assert (await _put(admin, f"{layer}/log_level", level)).status_code == 200
+        [latest, earlier, *_] = (await admin.get(f"{layer}/history")).json()
+        assert [c["after"] for c in (latest["changes"] + earlier["changes"])] == ["ERROR", "DEBUG"]
+        async with device(served.broker, w.other_r1) as register:
+            before = await next_config(register)
+            shown = await admin.post(f"{layer}/preview", json={"restore": earlier["version"]})
+            assert shown.status_code == 200, shown.text
+            done = await admin.post(f"{layer}/rollback", json={"version": earlier["version"]})
+            assert done.status_code == 200, done.text
+            after = await next_config(register)
+        versions = (await admin.get(f"/api/config/devices/{w.other_r1}/versions")).json()
+        entries = (await admin.get("/api/audit?limit=50")).json()
+
+    assert [d["device_id"] for d in shown.json()["changed"]] == sorted(done.json()["devices"])
+    [diff] = [d for d in shown.json()["changed"] if d["device_id"] == w.other_r1]
+    assert diff["keys"] == [{"key": "log_level", "before": '"ERROR"', "after": '"DEBUG"'}]
+    assert diff["next_version"] == after.version == before.version + 1
+    assert after.doc["log_level"] == "DEBUG"
+    assert (done.json()["version"], done.json()["restored"]) == (
+        latest["version"] + 1,
+        earlier["version"],
+    )
+    assert (versions[0]["version"], versions[0]["keys"], versions[0]["layer_version"]) == (
+        after.version,
+        ["log_level"],
+        done.json()["version"],
+    )
+    assert [e["target"] for e in entries if e["id"] == done.json()["audit_id"]] == [
+        f"store/{w.store2}"
+    ]
+    assert not [e for e in entries if "preview" in e["target"]]  # a preview changes nothing
+
+
+#: The method of each history route.
+METHOD = {"preview": "POST", "history": "GET", "rollback": "POST"}
+
+
+@pytest.mark.parametrize(
+    ("role", "kind", "target", "what", "status"),
+    [
+        pytest.param(Role.VIEWER, "stores", "store1", "rollback", 403, id="viewer-rollback"),
+        pytest.param(Role.VIEWER, "stores", "store1", "preview", 403, id="viewer-preview"),
+        pytest.param(Role.VIEWER, "stores", "store1", "history", 200, id="viewer-history"),
+        pytest.param(Role.OPERATOR, "tenants", "own", "preview", 403, id="operator-tenant"),
+        pytest.param(Role.TENANT_ADMIN, "tenants", "foreign", "preview", 404, id="foreign-preview"),
+        pytest.param(
+            Role.TENANT_ADMIN, "stores", "foreign_store", "history", 404, id="foreign-history"
+        ),
+        pytest.param(
+            Role.TENANT_ADMIN, "stores", "foreign_store", "rollback", 404, id="foreign-rollback"
+        ),
+    ],
+)
+async def test_who_may_preview_read_the_history_and_roll_back(
+    served: Served, role: Role, kind: str, target: str, what: str, status: int
+) -> None:
+    path = f"/api/config/{kind}/{getattr(served.world, target)}/settings/{what}"
+    body = {"rollback": {"version": 1}, "preview": {"values": {"log_level": "DEBUG"}}}
+    async with await served.as_role(role) as client:
+        answer = await client.request(METHOD[what], path, json=body.get(what))
+    assert answer.status_code == status, answer.text
