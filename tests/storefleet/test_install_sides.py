@@ -77,6 +77,7 @@ def test_every_module_of_a_side_imports_with_only_that_side_installed(
         pytest.param("appliance", "asyncpg", id="appliance-does-not-pull-asyncpg"),
         pytest.param("appliance", "sqlalchemy", id="appliance-does-not-pull-sqlalchemy"),
         pytest.param("appliance", "amqtt", id="appliance-does-not-pull-the-embedded-broker"),
+        pytest.param("appliance", "aiosqlite", id="appliance-does-not-pull-aiosqlite"),
     ],
 )
 def test_a_side_does_not_pull_the_other_sides_libraries(side: str, module: str) -> None:
