@@ -37,7 +37,7 @@ def _logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("aiosqlite", "transitions"):
+    for noisy in ("transitions",):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

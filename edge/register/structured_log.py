@@ -31,7 +31,7 @@ WHO: ContextVar[Who | None] = ContextVar("register_who", default=None)
 #: Fields a record may carry as ``extra`` that the JSON line keeps.
 EXTRA_FIELDS = ("sale_id", "seq", "command", "peripheral")
 
-NOISY = ("aiosqlite", "transitions", "uvicorn.access", "httpx")
+NOISY = ("transitions", "uvicorn.access", "httpx")
 
 
 class _Who(logging.Filter):
