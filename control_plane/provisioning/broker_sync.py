@@ -21,10 +21,12 @@ from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.broker_access import BrokerAccessError
 from control_plane.provisioning.errors import CaUnavailable
 from control_plane.provisioning.settings import ProvisioningSettings
+from mqttlink.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
-#: Between rounds when the broker is in step; a failed round retries sooner, backing off to it.
+#: Between rounds when the broker is in step; a failed round retries sooner, backing off to it
+#: with the fleet's one backoff (:class:`mqttlink.backoff.Backoff`).
 RECONCILE_INTERVAL = 300.0
 _FIRST_RETRY = 1.0
 
@@ -62,20 +64,16 @@ async def keep_broker_access_in_step(app: FastAPI, *, interval: float = RECONCIL
     if authority is None or not authority.broker_access.managed:
         await asyncio.Event().wait()  # idle until cancelled
         return
-    delay = _FIRST_RETRY
+    retry = Backoff.capped(initial=_FIRST_RETRY, cap=interval)
     while True:
         # the router may have replaced the authority since (tests serve their own)
         access = getattr(app.state, "provisioning", authority).broker_access
         try:
             await access.reconcile(engine=app.state.engine)
         except (BrokerAccessError, CaUnavailable, SQLAlchemyError) as err:
-            log.warning(
-                "broker access: reconcile failed (%s); retrying in about %.0f s",
-                err,
-                delay,
-            )
-            await asyncio.sleep(random.uniform(delay / 2, delay))
-            delay = min(interval, delay * 2)
+            wait = retry.next_delay()
+            log.warning("broker access: reconcile failed (%s); retrying in %.0f s", err, wait)
+            await asyncio.sleep(wait)
             continue
-        delay = _FIRST_RETRY
+        retry.reset()
         await asyncio.sleep(random.uniform(interval * 0.9, interval * 1.1))

@@ -4,8 +4,9 @@ How it works: :meth:`AgentLink.run` connects to the agent's Unix socket, says ``
 sends a ``heartbeat`` every ``interval`` seconds (and at once after :meth:`poke`: the register
 became ready, a device changed). Commands the agent passes through are run one at a time by the
 register's :class:`~edge.agent.commands.CommandRunner` (the hub's handlers) and answered with a
-``result``. A lost or refused connection is retried with a short doubling pause: the agent may
-be restarting, and the register sells on meanwhile — the link never takes the register down.
+``result``. A lost or refused connection is retried after the fleet's one backoff
+(:func:`mqttlink.reconnect.retry_forever`, short here: the agent may be restarting), and the
+register sells on meanwhile — the link never takes the register down.
 See :mod:`edge.agent.contract` and ``docs/agent-register-contract.md``.
 """
 
@@ -28,9 +29,13 @@ from edge.agent.contract import (
     decode_line,
     encode_line,
 )
+from mqttlink.backoff import Backoff
+from mqttlink.reconnect import retry_forever
 from protocols.messages import Command
 
 log = logging.getLogger(__name__)
+
+FIRST_RETRY_S = 0.05  # the agent restarting is back within a blink; check again soon
 
 Send = Callable[[bytes], Awaitable[None]]
 
@@ -55,6 +60,7 @@ class AgentLink:
         self.interval = interval
         self.backoff_max = backoff_max
         self.connected = asyncio.Event()
+        self.connections = 0  # times the agent's socket answered
         self._poked = asyncio.Event()
 
     def poke(self) -> None:
@@ -63,23 +69,22 @@ class AgentLink:
 
     async def run(self) -> None:
         """Connect, report, answer; reconnect after a pause. Returns only when cancelled."""
-        delay = 0.05
-        while True:
-            try:
-                reader, writer = await asyncio.open_unix_connection(self.path)
-            except OSError as err:
-                log.debug("fleet agent socket %s not there yet (%s)", self.path, err)
-            else:
-                delay = 0.05
-                try:
-                    await self._serve(reader, writer)
-                except* (OSError, asyncio.IncompleteReadError) as group:
-                    log.info("fleet agent connection lost (%s); reconnecting", group.exceptions[0])
-                finally:
-                    self.connected.clear()
-                    writer.close()
-            await asyncio.sleep(delay)
-            delay = min(self.backoff_max, delay * 2)
+        await retry_forever(
+            self._session,
+            backoff=Backoff.capped(initial=FIRST_RETRY_S, cap=self.backoff_max),
+            retry_on=(OSError, asyncio.IncompleteReadError),
+            failed=_failed,
+            progress=lambda: self.connections,  # connected: the next pause is short again
+        )
+
+    async def _session(self) -> None:
+        reader, writer = await asyncio.open_unix_connection(self.path)
+        self.connections += 1
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self.connected.clear()
+            writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         lock = asyncio.Lock()  # one line at a time: heartbeats and results interleave whole
@@ -135,3 +140,11 @@ class AgentLink:
             )
         result = await runner.run(Command(id=request.id, name=request.name, args=request.args))
         return CommandReply(id=result.id, ok=result.ok, result=result.result, error=result.error)
+
+
+def _failed(err: Exception) -> None:
+    """Absent while the agent starts (quiet), or gone mid-connection (worth a line)."""
+    if isinstance(err, FileNotFoundError | ConnectionRefusedError):
+        log.debug("fleet agent socket not there yet (%s)", err)
+    else:
+        log.info("fleet agent connection lost (%s); reconnecting", err)
