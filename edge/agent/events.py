@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from edge.agent import metrics
-from edge.agent.mqtt_link import MqttLink
+from mqttlink.link import MqttLink
 from protocols.codec import encode
 from protocols.messages import Event
 from protocols.topics import Channel, device_topic

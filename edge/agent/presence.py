@@ -20,7 +20,7 @@ from typing import Literal
 
 import aiomqtt
 
-from edge.agent.mqtt_link import MqttLink
+from mqttlink.link import MqttLink
 from protocols.codec import encode
 from protocols.messages import Status
 from protocols.topics import Channel, device_topic

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from edge.agent import metrics
-from edge.agent.mqtt_link import MqttLink
+from mqttlink.link import MqttLink
 from protocols.codec import encode
 from protocols.messages import State
 from protocols.topics import Channel, device_topic
