@@ -6,5 +6,7 @@ side (``edge``, ``control_plane``), so both can use it and still install apart.
 * ``link`` — :class:`~mqttlink.link.MqttLink`, an MQTT connection whose every wait is bounded by
   ``asyncio.timeout`` (never aiomqtt's ``wait_for``, which swallows cancellations on 3.11).
 * ``backoff`` — :class:`~mqttlink.backoff.Backoff`, the one reconnect-with-backoff.
-* ``reconnect`` — :func:`~mqttlink.reconnect.reconnect_forever`, the loop that holds a connection.
+* ``reconnect`` — :func:`~mqttlink.reconnect.reconnect_forever`, the loop that holds a broker
+  connection, and :func:`~mqttlink.reconnect.retry_forever`, the same loop for any connection
+  (a serial port, an RFID reader, the agent's local socket).
 """
