@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+# The command lines print with rich, which wraps at the terminal's width, read once when a
+# module makes its Console: a test that reads their output must not pass or fail with the width
+# of whoever runs it (a terminal, CI's pipe, a pytest-xdist worker), or with which test happened
+# to import a command first. One wide, fixed width for every test and every process it starts,
+# set before anything below imports a command line.
+os.environ["COLUMNS"] = "200"
+
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 

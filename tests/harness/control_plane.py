@@ -147,10 +147,16 @@ class ServedControlPlane:
     def client(self, **options: Any) -> httpx.AsyncClient:
         """An httpx client on the control plane that authenticates as the platform admin."""
         headers = bearer(self.admin_token) | dict(options.pop("headers", {}))
-        return httpx.AsyncClient(base_url=self.url, headers=headers, **options)
+        return self.anonymous(headers=headers, **options)
 
     def anonymous(self, **options: Any) -> httpx.AsyncClient:
-        """An httpx client without credentials."""
+        """An httpx client without credentials.
+
+        Waits up to 30 s for an answer (httpx's default is 5 s): on a loaded test machine an
+        upload or a first request that migrates can take longer, and a client that gives up
+        is a failure of the test, not of the control plane.
+        """
+        options.setdefault("timeout", 30.0)
         return httpx.AsyncClient(base_url=self.url, **options)
 
     async def log_in(self, email: str, role: Role, tenant_id: str | None = None) -> Session:
