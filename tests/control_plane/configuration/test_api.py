@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import httpx
 import pytest
 import pytest_asyncio
 from argon2 import PasswordHasher
 
 from control_plane.operators.principal import Role
+from protocols.messages import DesiredConfig
 from tests.control_plane.configuration.config_harness import World, fresh_world
 from tests.control_plane.configuration.test_publisher import device, next_config
 from tests.harness.control_plane import ServedControlPlane, served_control_plane
@@ -176,6 +178,13 @@ async def test_the_document_schema_is_published(served: Served) -> None:
     assert set(schema["required"]) == {"store", "currency", "tax", "hours"}
 
 
+async def _config_at(register: aiomqtt.Client, version: int) -> DesiredConfig:
+    """The first config message of ``version`` or newer (older ones still being published)."""
+    while (found := await next_config(register)).version < version:
+        pass
+    return found
+
+
 async def test_a_rollback_previewed_then_made_through_the_api_reaches_the_registers(
     served: Served,
 ) -> None:
@@ -186,13 +195,14 @@ async def test_a_rollback_previewed_then_made_through_the_api_reaches_the_regist
             assert (await _put(admin, f"{layer}/log_level", level)).status_code == 200
         [latest, earlier, *_] = (await admin.get(f"{layer}/history")).json()
         assert [c["after"] for c in (latest["changes"] + earlier["changes"])] == ["ERROR", "DEBUG"]
+        desired = (await admin.get(f"/api/config/devices/{w.other_r1}")).json()["version"]
         async with device(served.broker, w.other_r1) as register:
-            before = await next_config(register)
+            before = await _config_at(register, desired)  # the PUTs' may still be on their way
             shown = await admin.post(f"{layer}/preview", json={"restore": earlier["version"]})
             assert shown.status_code == 200, shown.text
             done = await admin.post(f"{layer}/rollback", json={"version": earlier["version"]})
             assert done.status_code == 200, done.text
-            after = await next_config(register)
+            after = await _config_at(register, desired + 1)
         versions = (await admin.get(f"/api/config/devices/{w.other_r1}/versions")).json()
         entries = (await admin.get("/api/audit?limit=50")).json()
 
