@@ -152,8 +152,12 @@ class SqliteThread:
         return await done
 
     def _stop(self) -> asyncio.Future[None] | None:
-        """Queue the stop once; its future resolves when the thread has closed the connection."""
-        if self._stopped is None and self._thread is not None and self._thread.is_alive():
+        """Queue the stop once; its future resolves when the thread has closed the connection.
+
+        The thread ends only at this mark (even when it could not connect), so it is always
+        answered.
+        """
+        if self._stopped is None and self._thread is not None:
             self._accepting = False
             self._stopped = asyncio.get_running_loop().create_future()
             self._jobs.put((None, self._stopped))
@@ -165,23 +169,29 @@ class SqliteThread:
         self, connect: Callable[[], sqlite3.Connection], connected: asyncio.Future[None]
     ) -> None:
         """The thread: connect, then one unit at a time in queue order until the stop mark."""
+        conn: sqlite3.Connection | None = None
         try:
             conn = connect()
-        except BaseException as err:  # the opener raises it
+        except BaseException as err:  # the opener raises it, then queues the stop mark
             self._settle(connected, ok=False, value=err)
-            return
-        self._settle(connected, ok=True, value=None)
+        else:
+            self._settle(connected, ok=True, value=None)
         try:
             while True:
                 fn, done = self._jobs.get()
                 if fn is None:
                     break
+                if conn is None:
+                    refused = SqliteClosedError("the connection never opened", name=self.name)
+                    self._settle(done, ok=False, value=refused)
+                    continue
                 try:
                     self._settle(done, ok=True, value=self._run(conn, fn))
                 except BaseException as err:  # every outcome goes to its caller
                     self._settle(done, ok=False, value=err)
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
         self._settle(done, ok=True, value=None)
 
     def _run(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -218,3 +218,12 @@ async def test_a_setup_that_fails_is_raised_and_the_file_is_closed(tmp_path: Pat
         await SqliteThread.open(path, name="unit", setup=corrupt)
     assert path.exists()
     assert not path.with_name("unit.db-wal").exists()
+
+
+async def test_a_file_that_cannot_be_opened_is_raised_and_the_thread_ends(tmp_path: Path) -> None:
+    with pytest.raises(sqlite3.OperationalError, match="unable to open database file"):
+        await SqliteThread.open(tmp_path / "no such folder" / "unit.db", name="unit")
+    threads = [t for t in threading.enumerate() if t.name == "sqlite-unit"]
+    for thread in threads:
+        thread.join(WAIT_S)
+    assert [t for t in threads if t.is_alive()] == []
