@@ -7,9 +7,10 @@ What it measures (each figure ``--rounds`` times through ``bench/rounds.py``: me
 - the same with each distinct document checked against the schema and its budget (what a
   recompute does; registers of one store without register keys share a document);
 - a tenant-wide change to ``--tenant-devices`` registers (default 1,000) on the real store
-  (``--database sqlite|postgresql``): the API's whole transaction — audit entry, resolution,
-  checks, new versions, drift — and then publishing every changed document retained through a
-  real Mosquitto (QoS 1) as the configuration link does.
+  (``--database sqlite|postgresql``): its preview first (the same plan, nothing stored, one diff
+  per register), then the API's whole transaction — audit entry, resolution, checks, new
+  versions and their history, drift — and then publishing every changed document retained
+  through a real Mosquitto (QoS 1) as the configuration link does.
 
     .venv/bin/python bench/config.py [--devices N] [--tenant-devices N] [--rounds N]
                                      [--database sqlite|postgresql]
@@ -35,7 +36,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.rounds import Goal, Rounds, add_rounds_argument
-from control_plane.configuration import document, service
+from control_plane.configuration import document, preview, service
 from control_plane.configuration.layers import Layer, LayerIndex, Placement, Setting
 from control_plane.configuration.publisher import ConfigLink
 from control_plane.db.engine import make_engine, migrate
@@ -160,6 +161,23 @@ async def tenant_change(arguments: argparse.Namespace, rounds: Rounds, directory
         ) as mqtt:
             await link.publish(mqtt, everything=True)
             for n in rounds.each():
+                value = {"sync_interval_seconds": 30 + n}
+                started = time.perf_counter()
+                shown = await preview.preview_change(
+                    engine,
+                    actor=ACTOR,
+                    layer=Layer.TENANT,
+                    target="bench",
+                    values={"catalog": value},
+                )
+                previewed = time.perf_counter()
+                assert len(shown.changed) == arguments.tenant_devices
+                rounds.add(
+                    "preview_s",
+                    previewed - started,
+                    label=f"preview of it (nothing stored, {arguments.tenant_devices} diffs)",
+                    unit="s",
+                )
                 started = time.perf_counter()
                 change = await service.set_setting(
                     engine,
@@ -167,7 +185,7 @@ async def tenant_change(arguments: argparse.Namespace, rounds: Rounds, directory
                     layer=Layer.TENANT,
                     target="bench",
                     key="catalog",
-                    value={"sync_interval_seconds": 30 + n},
+                    value=value,
                 )
                 changed = time.perf_counter()
                 published = await link.publish(mqtt, everything=False)

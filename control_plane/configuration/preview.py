@@ -118,6 +118,7 @@ class Preview:
 
 def _diff(plan: Plan) -> tuple[list[DeviceDiff], list[str]]:
     documents: dict[str, dict[str, Any]] = {}
+    hashed: dict[str, dict[str, str]] = {}
     changed, unchanged = [], []
     for planned in plan.devices:
         if planned.checked is None:
@@ -127,7 +128,7 @@ def _diff(plan: Plan) -> tuple[list[DeviceDiff], list[str]]:
             continue
         new = planned.checked.document
         before_text = planned.stored_document
-        keys = changed_keys(before_text, planned.checked) or sorted(new)
+        keys = changed_keys(before_text, planned.checked, hashed) or sorted(new)
         old: dict[str, Any] = {}
         if before_text is not None:
             old = documents.get(before_text) or documents.setdefault(

@@ -234,11 +234,20 @@ class Plan:
         )
 
 
-def changed_keys(before: str | None, checked: document.Checked) -> list[str] | None:
-    """The keys whose value differs from the stored document's (None: there was none)."""
+def changed_keys(
+    before: str | None, checked: document.Checked, memo: dict[str, dict[str, str]] | None = None
+) -> list[str] | None:
+    """The keys whose value differs from the stored document's (None: there was none).
+
+    ``memo`` keeps the stored documents' hashes across calls (a store's registers share one).
+    """
     if before is None:
         return None
-    old = desired_hashes(before)
+    old = None if memo is None else memo.get(before)
+    if old is None:
+        old = desired_hashes(before)
+        if memo is not None:
+            memo[before] = old
     return sorted(key for key, digest in checked.hashes.items() if old.get(key) != digest)
 
 
@@ -365,6 +374,7 @@ async def recompute_tenant(
         raise refusal
     result = Recomputed(incomplete=plan.incomplete)
     history: list[dict[str, Any]] = []
+    hashed: dict[str, dict[str, str]] = {}
     for planned in plan.devices:
         if planned.checked is None:
             continue
@@ -396,7 +406,9 @@ async def recompute_tenant(
         else:
             continue
         result.changed.append(planned.device_id)
-        history.append(_device_version(planned, tenant_id=tenant_id, now=now, cause=cause))
+        history.append(
+            _device_version(planned, tenant_id=tenant_id, now=now, cause=cause, memo=hashed)
+        )
     if history:
         await conn.execute(insert(config_device_versions), history)
     if result.changed:
@@ -417,12 +429,17 @@ async def recompute_tenant(
 
 
 def _device_version(
-    planned: Planned, *, tenant_id: str, now: int, cause: Cause | None
+    planned: Planned,
+    *,
+    tenant_id: str,
+    now: int,
+    cause: Cause | None,
+    memo: dict[str, dict[str, str]],
 ) -> dict[str, Any]:
     """The history row of a device's new version."""
     if planned.checked is None:
         raise RuntimeError(f"{planned.device_id}: no valid document to keep a version of")
-    keys = changed_keys(planned.stored_document, planned.checked)
+    keys = changed_keys(planned.stored_document, planned.checked, memo)
     return {
         "device_id": planned.device_id,
         "version": (planned.stored_version or 0) + 1,
