@@ -35,6 +35,24 @@ class Channel(StrEnum):
     CMD_RESULT = "cmd/result"
 
 
+#: Whose each channel is. An appliance runs two MQTT sessions with one key and two certificates:
+#: the register's (CN = device id: the journal and what the replicator says) and the fleet
+#: agent's (CN = device id + AGENT_SUFFIX: presence, state, events, commands, configuration,
+#: releases). The broker grants each CN exactly its own channels
+#: (``provisioning.dynamic_security``); with client ids bound to CNs neither session can
+#: replace the other, and neither certificate can act as the other process.
+AGENT_SUFFIX = ".agent"
+REGISTER_SENDS = frozenset({Channel.JOURNAL, Channel.TELEMETRY})
+REGISTER_RECEIVES = frozenset({Channel.JOURNAL_ACK})
+AGENT_SENDS = frozenset({Channel.STATUS, Channel.STATE, Channel.EVENTS, Channel.CMD_RESULT})
+AGENT_RECEIVES = frozenset({Channel.CMD, Channel.CONFIG, Channel.RELEASE})
+
+
+def agent_client_id(device_id: str) -> str:
+    """The agent's MQTT client id: its certificate's CN, as the broker binds it."""
+    return f"{device_id}{AGENT_SUFFIX}"
+
+
 UPSTREAM = frozenset(
     {
         Channel.STATUS,

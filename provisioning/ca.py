@@ -11,6 +11,12 @@ How it works
   uses that CN as the user name (`use_identity_as_username`), and its ACL binds the user to
   `sf/v1/d/<id>/#`, so the CN is the device's authority on the broker: it must never come from
   the device.
+- Each appliance holds TWO device certificates for its one key, issued and renewed together:
+  CN `<id>` for the register's MQTT session (journal, acks, telemetry) and CN `<id>.agent`
+  (`agent_common_name`) for the fleet agent's (status, state, events, commands, config,
+  releases). With the broker's client id bound to the CN (`use_username_as_clientid`), one
+  certificate holds one session, so each session needs its own; and each CN gets exactly its
+  own channels (`provisioning.dynamic_security`). The CSR proves the key once for both.
 - Device certificates live 90 days; the control plane renews them before expiry. Every serial is
   recorded in a `CertificateLedger`, revocations too, and `crl_pem` renders the CRL (signed by the
   issuing CA) for Mosquitto's `crlfile`. After a revocation write the CRL and SIGHUP the broker:
@@ -36,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from protocols import topics
 from provisioning.ca_ledger import (
     CertificateLedger,
     FileCertificateLedger,
@@ -72,6 +79,10 @@ MIN_PASSPHRASE_BYTES = 16
 ACCEPTED_CURVES = (ec.SECP256R1, ec.SECP384R1)
 
 CONTROL_PLANE_COMMON_NAME = "control-plane"
+#: The CN suffix of a device's agent certificate, `<device id>.agent` (protocols.topics).
+AGENT_SUFFIX = topics.AGENT_SUFFIX
+DEVICE_KIND = "device"
+AGENT_KIND = "agent"
 BROKER_COMMON_NAME = "broker"
 # Names that carry authority in the broker ACL; a device must never be issued one of them.
 RESERVED_COMMON_NAMES = frozenset({CONTROL_PLANE_COMMON_NAME, BROKER_COMMON_NAME})
@@ -90,10 +101,31 @@ def device_uri(device_id: str) -> str:
     return f"urn:storefleet:device:{device_id}"
 
 
+def agent_common_name(device_id: str) -> str:
+    """The CN of the device's agent certificate (its broker user name and client id)."""
+    return f"{validate_device_id(device_id)}{AGENT_SUFFIX}"
+
+
+def agent_uri(device_id: str) -> str:
+    """The SAN URI of the device's agent certificate."""
+    return f"urn:storefleet:agent:{device_id}"
+
+
+def device_of_common_name(common_name: str, kind: str) -> str | None:
+    """The device a certificate of `kind` with `common_name` belongs to (None: a service's)."""
+    if kind == DEVICE_KIND:
+        return common_name
+    if kind == AGENT_KIND:
+        return common_name.removesuffix(AGENT_SUFFIX)
+    return None
+
+
 def validate_device_id(device_id: str) -> str:
     """Return `device_id` if it is safe as CN and as the `%u` level of an MQTT ACL pattern."""
     if device_id in RESERVED_COMMON_NAMES:
         raise InvalidDeviceId(device_id, "the name is reserved for a fleet service")
+    if device_id.endswith(AGENT_SUFFIX):  # else `x` and device `x.agent` would share a CN
+        raise InvalidDeviceId(device_id, f"the suffix {AGENT_SUFFIX!r} names agent certificates")
     if not _DEVICE_ID.fullmatch(device_id):
         raise InvalidDeviceId(
             device_id, "use 1-64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit"
@@ -168,6 +200,14 @@ class IssuedCertificate:
             c.public_bytes(serialization.Encoding.PEM)
             for c in (self.certificate, self.issuing_certificate, self.root_certificate)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCertificates:
+    """The appliance's two certificates for its one key: the register's and the agent's."""
+
+    device: IssuedCertificate
+    agent: IssuedCertificate
 
 
 def _now(now: datetime | None) -> datetime:
@@ -405,12 +445,42 @@ class CertificateAuthority:
         return self._issue(
             public_key=csr.public_key(),
             common_name=device_id,
-            kind="device",
+            kind=DEVICE_KIND,
             san=[x509.UniformResourceIdentifier(device_uri(device_id))],
             usage=ExtendedKeyUsageOID.CLIENT_AUTH,
             now=_now(now),
             validity=validity,
         )
+
+    def issue_device_certificates(
+        self,
+        csr: x509.CertificateSigningRequest,
+        *,
+        device_id: str,
+        now: datetime | None = None,
+        validity: timedelta = DEVICE_VALIDITY,
+    ) -> DeviceCertificates:
+        """The register's (CN `device_id`) and the agent's (CN `<device_id>.agent`) certificate
+        for the one key of a request `validate_csr` returned, issued at the same moment.
+
+        The same moment matters: neither then supersedes the other where "newest" is decided
+        by `not_before` (device authentication), and both expire together, so one renewal
+        renews both.
+        """
+        moment = _now(now)
+        device = self.issue_validated_device_certificate(
+            csr, device_id=device_id, now=moment, validity=validity
+        )
+        agent = self._issue(
+            public_key=csr.public_key(),
+            common_name=agent_common_name(device_id),
+            kind=AGENT_KIND,
+            san=[x509.UniformResourceIdentifier(agent_uri(device_id))],
+            usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+            now=moment,
+            validity=validity,
+        )
+        return DeviceCertificates(device=device, agent=agent)
 
     def issue_control_plane_certificate(
         self,

@@ -27,7 +27,7 @@ class IssuedRecord:
 
     serial: int
     common_name: str
-    kind: str  # "device", "control-plane" or "broker"
+    kind: str  # "device", "agent" (a device's agent: CN `<id>.agent`), "control-plane", "broker"
     not_before: datetime
     not_after: datetime
     public_key_sha256: str

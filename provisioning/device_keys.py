@@ -9,6 +9,12 @@ How it works
   dies after the key is written and before the certificate arrives, the next boot finds the same
   key (`state()` is `KEY_ONLY`) and sends a CSR for it again: the control plane recognises the
   same key and answers with the same identity instead of refusing a reused token.
+- `install_agent(chain_pem, …)` stores the fleet agent's certificate (`agent.crt.pem`: CN
+  `<device id>.agent`, the same key) after the same checks, and that it names this device's
+  agent: the agent's broker session presents it, so the register's session (CN = device id)
+  and the agent's each have a client id of their own. Install it before the device
+  certificate: an appliance that has `device.crt.pem` but no `agent.crt.pem` (enrolled before
+  there were two) asks for both at its next renewal.
 - `install(chain_pem, pinned_fingerprint=…)` trusts nothing it was sent until the chain leads,
   signature by signature, to a root whose sha256 equals the fingerprint from the QR code, and
   the leaf carries this appliance's public key. Only then are the files written, the certificate
@@ -29,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from protocols.topics import AGENT_SUFFIX
 from provisioning.errors import CaFingerprintMismatch, DeviceIdentityError
 from provisioning.keys import (
     PRIVATE_FILE_MODE,
@@ -44,6 +51,7 @@ from provisioning.keys import (
 
 KEY_FILE = "device.key.pem"
 CERT_FILE = "device.crt.pem"
+AGENT_CERT_FILE = "agent.crt.pem"
 CA_FILE = "ca.crt.pem"
 CSR_COMMON_NAME = "storefleet-appliance"  # a hint only: the CA writes the real subject
 
@@ -153,6 +161,11 @@ class DeviceIdentity:
         return self.directory / CERT_FILE
 
     @property
+    def agent_certificate_path(self) -> Path:
+        """The agent's leaf + issuing CA (same key); `certfile` of the agent's MQTT session."""
+        return self.directory / AGENT_CERT_FILE
+
+    @property
     def ca_path(self) -> Path:
         """The pinned root; pass as `ca_certs` to the MQTT client."""
         return self.directory / CA_FILE
@@ -218,6 +231,36 @@ class DeviceIdentity:
         write_atomic(self.ca_path, verified.root.public_bytes(pem), mode=PUBLIC_FILE_MODE)
         presented = b"".join(c.public_bytes(pem) for c in (verified.leaf, *verified.intermediates))
         write_atomic(self.certificate_path, presented, mode=PUBLIC_FILE_MODE)
+        return verified
+
+    def install_agent(
+        self,
+        chain_pem: bytes,
+        *,
+        device_id: str,
+        pinned_fingerprint: str,
+        now: datetime | None = None,
+    ) -> VerifiedChain:
+        """Verify the agent's certificate (pin, this key, CN `<device_id>.agent`), store it."""
+        if not self.key_path.exists():
+            msg = "no key on this appliance to install an agent certificate for; enrol again"
+            raise DeviceIdentityError(msg, path=str(self.key_path))
+        verified = verify_chain(
+            chain_pem,
+            pinned_fingerprint=pinned_fingerprint,
+            public_key=self._load_key().public_key(),
+            now=now,
+        )
+        expected = f"{device_id}{AGENT_SUFFIX}"
+        if verified.device_id != expected:
+            msg = (
+                f"the agent certificate names {verified.device_id!r}, not {expected!r}; the "
+                "answer is not for this appliance's agent, retry"
+            )
+            raise DeviceIdentityError(msg, path=str(self.agent_certificate_path))
+        pem = serialization.Encoding.PEM
+        presented = b"".join(c.public_bytes(pem) for c in (verified.leaf, *verified.intermediates))
+        write_atomic(self.agent_certificate_path, presented, mode=PUBLIC_FILE_MODE)
         return verified
 
     def certificate(self) -> x509.Certificate:

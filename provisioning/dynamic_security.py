@@ -5,17 +5,23 @@ How it works (facts measured on Mosquitto 2.0.11, tests/provisioning/test_broker
   user name is the CN. The plugin then decides every PUBLISH, delivery, SUBSCRIBE and
   UNSUBSCRIBE by the roles of that user, so a refused filter is refused at SUBACK (0x87), which
   the `acl_file` of 2.0 never does. A user the plugin does not know is refused everything.
-- 2.0.11 does not expand `%u` or `%c` in the plugin's ACLs, so every device has its own role,
-  `device:<id>`, granting its own subtree `sf/v1/d/<id>/#` and nothing else: no `#`, no `+`
-  over devices, no `$share/…`.
+- 2.0.11 does not expand `%u` or `%c` in the plugin's ACLs, so every device has its own roles.
+  An appliance runs two sessions with one key and two certificates, and each CN is granted
+  exactly its own channels of its own device (`protocols.topics`: REGISTER_*, AGENT_*), as
+  literal topics: client `<id>` (the register's replicator), role `device:<id>`: journal and
+  telemetry out, journal/ack in; client `<id>.agent` (the fleet agent), role
+  `device:<id>.agent`: status, state, events and cmd/result out, cmd, config and release in.
+  Nothing else: no `#`, no `+` over devices, no `$share/…`, no channel of the other process.
+  With the broker's client ids bound to the CN (`use_username_as_clientid`) the two sessions
+  never replace each other, and no certificate can take another's session.
 - The control plane (CN `control-plane`) holds the fleet's topics and the ingest group's shared
   subscriptions, and the broker-admin role on `$CONTROL/dynamic-security/v1`, through which it
   adds and removes devices at run time. It authenticates by certificate: the document holds no
   password at all.
-- Withdrawing a device is `deleteClient` (kicks its open connection at once and leaves a
-  reconnect with no grant) and `deleteRole`. Never `disableClient` alone: it kicks, but the
-  plugin only reads `disabled` when it checks a password, so a certificate client reconnects
-  with its grants intact.
+- Withdrawing a device is `deleteClient` of both its clients (kicks their open connections at
+  once and leaves a reconnect with no grant) and `deleteRole`. Never `disableClient` alone: it
+  kicks, but the plugin only reads `disabled` when it checks a password, so a certificate
+  client reconnects with its grants intact.
 - The plugin answers one response document per command document, on a topic every admin
   session sees, so each command carries `correlationData` and answers are matched by it.
 
@@ -30,8 +36,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.topics import PREFIX, SHARED_INGEST_GROUP
-from provisioning.ca import CONTROL_PLANE_COMMON_NAME, validate_device_id
+from protocols.topics import (
+    AGENT_RECEIVES,
+    AGENT_SENDS,
+    AGENT_SUFFIX,
+    PREFIX,
+    REGISTER_RECEIVES,
+    REGISTER_SENDS,
+    SHARED_INGEST_GROUP,
+    Channel,
+)
+from provisioning.ca import CONTROL_PLANE_COMMON_NAME, agent_common_name, validate_device_id
 from provisioning.errors import InvalidDeviceId
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
@@ -64,27 +79,54 @@ _ALREADY_SO = frozenset(
 
 
 def device_role(device_id: str) -> str:
-    """The role that holds one device's grants."""
+    """The role that holds the grants of the device's register session (client `<id>`)."""
     return f"{DEVICE_ROLE_PREFIX}{device_id}"
 
 
-def device_subtree(device_id: str) -> str:
-    """The one filter a device may use: its own subtree (the id is checked to be one level)."""
-    return f"{PREFIX}/{validate_device_id(device_id)}/#"
+def agent_role(device_id: str) -> str:
+    """The role that holds the grants of the device's agent session (client `<id>.agent`)."""
+    return f"{DEVICE_ROLE_PREFIX}{agent_common_name(device_id)}"
+
+
+def _channel_acls(
+    device_id: str, *, sends: Iterable[Channel], receives: Iterable[Channel]
+) -> frozenset[Acl]:
+    validate_device_id(device_id)
+    acls: set[Acl] = set()
+    for channel in sends:
+        acls.add(("publishClientSend", f"{PREFIX}/{device_id}/{channel.value}", True))
+    for channel in receives:
+        topic = f"{PREFIX}/{device_id}/{channel.value}"
+        acls |= {
+            ("publishClientReceive", topic, True),
+            ("subscribeLiteral", topic, True),
+            ("unsubscribeLiteral", topic, True),
+        }
+    return frozenset(acls)
 
 
 def device_acls(device_id: str) -> frozenset[Acl]:
-    """Publish, receive, subscribe and unsubscribe inside the device's own subtree only."""
-    subtree = device_subtree(device_id)
-    return frozenset(
-        (kind, subtree, True)
-        for kind in (
-            "publishClientSend",
-            "publishClientReceive",
-            "subscribePattern",
-            "unsubscribePattern",
-        )
-    )
+    """The register's session: the journal and telemetry out, the journal's acks in."""
+    return _channel_acls(device_id, sends=REGISTER_SENDS, receives=REGISTER_RECEIVES)
+
+
+def agent_acls(device_id: str) -> frozenset[Acl]:
+    """The agent's session: presence, state, events, command results out; commands,
+    configuration and releases in."""
+    return _channel_acls(device_id, sends=AGENT_SENDS, receives=AGENT_RECEIVES)
+
+
+def device_clients(device_id: str) -> dict[str, tuple[str, frozenset[Acl]]]:
+    """The device's broker clients (user name = certificate CN) with their role and ACLs."""
+    return {
+        device_id: (device_role(device_id), device_acls(device_id)),
+        agent_common_name(device_id): (agent_role(device_id), agent_acls(device_id)),
+    }
+
+
+def owner_of(client: str) -> str:
+    """The device a broker client or role name (without `device:`) belongs to."""
+    return client.removesuffix(AGENT_SUFFIX)
 
 
 def _acl_objects(acls: Iterable[Acl]) -> list[dict[str, Any]]:
@@ -145,42 +187,45 @@ def initial_document() -> dict[str, Any]:
 
 
 def grant_commands(device_id: str) -> list[Command]:
-    """Create the device's role (with its ACLs, in the one command) and its client; repeating
-    them changes nothing.
+    """Create the device's two roles (with their ACLs, each in the one command) and its two
+    clients; repeating them changes nothing.
 
-    Two commands, because 2.0.11's plugin rewrites its whole file after each change: a fleet's
-    first reconcile costs commands x devices x file size. A role that exists with other ACLs
-    than these is the reconcile's to repair.
+    One command per role and client, because 2.0.11's plugin rewrites its whole file after
+    each change: a fleet's first reconcile costs commands x devices x file size. A role that
+    exists with other ACLs than these is the reconcile's to repair.
     """
-    role = device_role(device_id)
-    return [
-        {"command": "createRole", "rolename": role, "acls": _acl_objects(device_acls(device_id))},
-        {
-            "command": "createClient",
-            "username": device_id,
-            "textname": "storefleet device",
-            "roles": [{"rolename": role, "priority": 0}],
-        },
-    ]
+    commands: list[Command] = []
+    for client, (role, acls) in device_clients(device_id).items():
+        commands.append({"command": "createRole", "rolename": role, "acls": _acl_objects(acls)})
+        commands.append(
+            {
+                "command": "createClient",
+                "username": client,
+                "textname": "storefleet agent" if client != device_id else "storefleet device",
+                "roles": [{"rolename": role, "priority": 0}],
+            }
+        )
+    return commands
 
 
 def withdraw_commands(device_id: str) -> list[Command]:
-    """Delete the device's client (its open connection is closed at once) and its role."""
-    return [
-        {"command": "deleteClient", "username": device_id},
-        {"command": "deleteRole", "rolename": device_role(device_id)},
+    """Delete the device's clients (their open connections are closed at once) and roles."""
+    clients = device_clients(device_id)
+    return [{"command": "deleteClient", "username": client} for client in clients] + [
+        {"command": "deleteRole", "rolename": role} for role, _ in clients.values()
     ]
 
 
 def kick_commands(device_id: str) -> list[Command]:
-    """Close the device's open connection without changing its grants.
+    """Close the device's open connections without changing its grants.
 
     For a device granted late: a connection made before the grant had its subscriptions
     refused, and only a reconnect makes the device subscribe again.
     """
     return [
-        {"command": "disableClient", "username": device_id},
-        {"command": "enableClient", "username": device_id},
+        {"command": command, "username": client}
+        for client in device_clients(device_id)
+        for command in ("disableClient", "enableClient")
     ]
 
 
@@ -304,7 +349,7 @@ class Plan:
     """What makes the broker match the registry."""
 
     grant: tuple[str, ...]  # active devices the broker does not know: grant, then kick
-    repair: tuple[str, ...]  # known, but not exactly their own subtree: withdraw, then grant
+    repair: tuple[str, ...]  # known, but not exactly their own channels: withdraw, then grant
     withdraw: tuple[str, ...]  # device entries for no active device: delete
     invalid: tuple[str, ...] = ()  # registry ids unusable as a CN and topic level: left out
 
@@ -317,8 +362,11 @@ class Plan:
 def plan(view: BrokerView, *, active: Iterable[str]) -> Plan:
     """Compare the broker with the registry's active devices.
 
-    A broker entry is a device's if it carries a `device:` role or names an active device;
-    anything else (the control plane, an operator's own admin account) is left alone.
+    A broker entry is a device's if it carries a `device:` role or names an active device or
+    its agent; anything else (the control plane, an operator's own admin account) is left
+    alone. A device whose two clients are not exactly as `device_clients` says (one missing,
+    other roles or ACLs, such as the whole-subtree grant of before agents had their own
+    certificate) is repaired: withdrawn, then granted again.
     """
     wanted, invalid = set(), []
     for device_id in active:
@@ -330,22 +378,24 @@ def plan(view: BrokerView, *, active: Iterable[str]) -> Plan:
             wanted.add(device_id)
     grant, repair = [], []
     for device_id in sorted(wanted):
-        client = view.clients.get(device_id)
-        role = device_role(device_id)
-        if client is None:
+        expected = device_clients(device_id)
+        present = [view.clients.get(client) for client in expected]
+        if all(client is None for client in present):
             grant.append(device_id)
-        elif (
-            client.roles != {role}
+        elif any(
+            client is None
+            or client.roles != {role}
             or client.groups
-            or view.roles.get(role) != device_acls(device_id)
+            or view.roles.get(role) != acls
+            for client, (role, acls) in zip(present, expected.values(), strict=True)
         ):
             repair.append(device_id)
     owned = {
-        name
+        owner_of(name)
         for name, client in view.clients.items()
         if any(role.startswith(DEVICE_ROLE_PREFIX) for role in client.roles)
     } | {
-        role.removeprefix(DEVICE_ROLE_PREFIX)
+        owner_of(role.removeprefix(DEVICE_ROLE_PREFIX))
         for role in view.roles
         if role.startswith(DEVICE_ROLE_PREFIX)
     }

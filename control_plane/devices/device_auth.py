@@ -10,8 +10,9 @@ How it works, per request (``DeviceDep``):
    ``aud`` = the control plane, ``exp - iat`` ≤ 120 s, ``iat``/``exp`` within 30 s of this
    clock (``CLOCK_SKEW``, both ways).
 3. The registry, in one query: the device exists and is not decommissioned, and the presented
-   certificate is one the CA issued to it (serial and key hash, as recorded at issuance), not
-   revoked, not expired, and its newest (a certificate renewed since is refused: "superseded").
+   certificate is one the CA issued to it (serial and key hash, as recorded at issuance) as its
+   device certificate, not revoked, not expired, and its newest (a certificate renewed since
+   is refused: "superseded").
    Certificate renewal alone also accepts a superseded one that is still valid, so an appliance
    whose renewal answer was lost can ask again (the key is the same one either way).
    The rows are kept per device for ``registry_cache_seconds`` (5 s): a registry round trip on
@@ -19,6 +20,11 @@ How it works, per request (``DeviceDep``):
    operators' sessions. So a revocation or decommission reaches a device seen in the last 5 s
    within 5 s, on every instance; a renewal here forgets the device's rows at once, and a
    certificate the kept rows do not know is always read afresh.
+   The agent's certificate (CN ``<id>.agent``, same key) is refused here: it exists so the
+   agent's broker session has a client id of its own, not as a second HTTPS identity. The agent
+   signs its calls (renewal, log upload, bundle downloads) with the device certificate, which
+   proves the same key; accepting both would give no call anything more and would leave two
+   names to check for one device ("agent_certificate" when one is presented anyway).
 4. The ``jti`` is remembered until the token expires (plus the skew): the same token twice is
    refused as a replay. The memory is bounded: at most ``per_device`` live tokens per device
    and ``capacity`` in all; beyond either, the device is told to slow down (429), never is an
@@ -71,6 +77,7 @@ from control_plane.inputs import DeviceIdPath
 from control_plane.problems import DomainError
 from control_plane.provisioning.tables import issued_certificates
 from provisioning import device_assertion
+from provisioning.ca import AGENT_SUFFIX, DEVICE_KIND
 from provisioning.device_assertion import AssertionRefused
 from provisioning.device_keys import common_name
 from provisioning.errors import DeviceIdentityError
@@ -342,6 +349,12 @@ class DeviceVerifier:
         except AssertionRefused as err:
             refusal = _BY_ASSERTION_REASON.get(err.reason, DeviceTokenInvalid)
             raise refusal(f"device assertion refused: {err.detail}", why=err.reason) from err
+        if certificate.common_name.endswith(AGENT_SUFFIX):
+            raise DeviceCertificateRefused(
+                f"certificate {certificate.serial} ({certificate.common_name!r}) is a fleet "
+                "agent's broker certificate; sign device calls with the device certificate",
+                why="agent_certificate",
+            )
         if claims.device_id != certificate.common_name:
             raise DeviceTokenInvalid(
                 f"the assertion names device {claims.device_id!r} but its certificate is "
@@ -409,6 +422,7 @@ _REGISTRY_ROWS = (
         devices.c.register_name,
         devices.c.decommissioned_at,
         issued_certificates.c.serial,
+        issued_certificates.c.kind,
         issued_certificates.c.public_key_sha256,
         issued_certificates.c.not_before,
         issued_certificates.c.not_after,
@@ -437,6 +451,12 @@ def _current_certificate(
             f"certificate {presented.serial} was not issued to device {device_id!r} for this key",
             why="unknown_certificate",
         )
+    if mine["kind"] != DEVICE_KIND:
+        raise DeviceCertificateRefused(
+            f"certificate {presented.serial} of {device_id!r} is its agent's broker certificate; "
+            "sign device calls with the device certificate",
+            why="agent_certificate",
+        )
     if mine["revoked_at"] is not None:
         raise DeviceCertificateRefused(
             f"certificate {presented.serial} of {device_id!r} is revoked", why="revoked"
@@ -449,6 +469,7 @@ def _current_certificate(
         r["serial"]
         for r in rows
         if r["serial"] is not None
+        and r["kind"] == DEVICE_KIND
         and r["revoked_at"] is None
         and r["not_before"] > mine["not_before"]
         and r["not_before"] <= now_ms < r["not_after"]

@@ -26,7 +26,13 @@ from control_plane.provisioning.errors import CaUnavailable
 from control_plane.provisioning.ledger import PendingIssuance, SqlCertificateLedger
 from control_plane.provisioning.sealing import Sealer
 from control_plane.provisioning.settings import ProvisioningSettings
-from provisioning.ca import ROOT_CERT, CertificateAuthority, IssuedCertificate
+from provisioning.ca import (
+    ROOT_CERT,
+    CertificateAuthority,
+    DeviceCertificates,
+    IssuedCertificate,
+    validate_csr,
+)
 from provisioning.ca_ledger import IssuedRecord
 from provisioning.errors import CertificateAuthorityError
 from provisioning.redemption import Claim
@@ -92,17 +98,30 @@ class FleetAuthority:
         )
         return issued, pending.issued[0]
 
-    async def sign_claim(
-        self, claim: Claim, *, now: datetime
-    ) -> tuple[IssuedCertificate, IssuedRecord]:
-        """`sign_device` for an enrolment's claim, whose request `claim_enrolment` checked."""
+    async def sign_appliance(
+        self, csr: x509.CertificateSigningRequest, *, device_id: str, now: datetime
+    ) -> tuple[DeviceCertificates, list[IssuedRecord]]:
+        """The appliance's two certificates (register `<id>`, agent `<id>.agent`) for the key
+        of a checked request; the caller stores both records in its own transaction."""
         pending = PendingIssuance()
         issued = (
             (await self.ca())
             .with_ledger(pending)
-            .issue_validated_device_certificate(claim.csr, device_id=claim.device_id, now=now)
+            .issue_device_certificates(csr, device_id=device_id, now=now)
         )
-        return issued, pending.issued[0]
+        return issued, list(pending.issued)
+
+    async def sign_renewal(
+        self, csr_pem: bytes, *, device_id: str, now: datetime
+    ) -> tuple[DeviceCertificates, list[IssuedRecord]]:
+        """`sign_appliance` for a PEM request not checked yet (a renewal)."""
+        return await self.sign_appliance(validate_csr(csr_pem), device_id=device_id, now=now)
+
+    async def sign_claim(
+        self, claim: Claim, *, now: datetime
+    ) -> tuple[DeviceCertificates, list[IssuedRecord]]:
+        """`sign_appliance` for an enrolment's claim, whose request `claim_enrolment` checked."""
+        return await self.sign_appliance(claim.csr, device_id=claim.device_id, now=now)
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:

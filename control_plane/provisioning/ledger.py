@@ -27,11 +27,11 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.provisioning.tables import certificate_authority_counters, issued_certificates
+from provisioning.ca import device_of_common_name
 from provisioning.ca_ledger import IssuedRecord, RevokedRecord
 
 T = TypeVar("T")
 CRL_NUMBER = "crl_number"
-DEVICE_KIND = "device"
 
 
 def to_ms(moment: datetime) -> int:
@@ -50,12 +50,16 @@ def serial_key(serial: int) -> str:
 
 
 def issued_values(record: IssuedRecord) -> dict[str, object]:
-    """The `issued_certificates` row for `record`."""
+    """The `issued_certificates` row for `record`.
+
+    A device's agent certificate (CN `<id>.agent`) is the device's too: `device_id` is what
+    decommissioning revokes by and what lists a device's certificates, so both carry it.
+    """
     return {
         "serial": serial_key(record.serial),
         "kind": record.kind,
         "common_name": record.common_name,
-        "device_id": record.common_name if record.kind == DEVICE_KIND else None,
+        "device_id": device_of_common_name(record.common_name, record.kind),
         "not_before": to_ms(record.not_before),
         "not_after": to_ms(record.not_after),
         "public_key_sha256": record.public_key_sha256,

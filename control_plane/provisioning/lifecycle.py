@@ -4,6 +4,9 @@ Decommissioning revokes every certificate the device holds, rewrites the broker'
 the device's grant from the broker's access list, which closes its open connection at once (a
 reconnect before the broker reloads the CRL gets nothing). The registry keeps the device row
 (with `decommissioned_at`) so its replicated history stays where it was, attached to its store.
+A device has two certificates per issue, both for its one key: the register's (CN = device id)
+and the agent's (CN `<id>.agent`); renewal issues both, and an appliance enrolled before there
+were two gets its agent certificate at its first renewal (which its agent asks for at once).
 Renewal needs no token: the CSR's own signature proves possession of the key, and that key must
 be the key of a current (unexpired, unrevoked) certificate of the same device. A device that
 lost its key or let its certificate lapse enrols again.
@@ -40,6 +43,7 @@ class CertificateView:
     """One certificate of a device, as the API and `device-status` show it."""
 
     serial: str
+    kind: str  # "device" or "agent"
     not_before: datetime
     not_after: datetime
     revoked_at: datetime | None
@@ -65,6 +69,7 @@ class Renewal:
 
     device_id: str
     chain_pem: bytes
+    agent_chain_pem: bytes  # the agent's certificate (CN `<id>.agent`), renewed with it
     not_after: datetime
 
 
@@ -95,6 +100,7 @@ async def device_certificates(
     return [
         CertificateView(
             serial=row["serial"],
+            kind=row["kind"],
             not_before=from_ms(row["not_before"]),
             not_after=from_ms(row["not_after"]),
             revoked_at=None if row["revoked_at"] is None else from_ms(row["revoked_at"]),
@@ -214,10 +220,16 @@ async def renew(
         metrics.REFUSALS.labels(err.reason).inc()
         log.warning("renewal of %s refused: %s (%s)", device_id, err.reason, err)
         raise
-    issued, record = await authority.sign_device(csr_pem, device_id=device_id, now=now)
+    issued, records = await authority.sign_renewal(csr_pem, device_id=device_id, now=now)
     async with authority.writing(), engine.begin() as conn:
-        await conn.execute(insert(issued_certificates).values(**issued_values(record)))
+        await conn.execute(insert(issued_certificates), [issued_values(r) for r in records])
     metrics.CERTIFICATES_ISSUED.labels("renewal").inc()
-    log.info("device %s renewed: certificate %x until %s", device_id, issued.serial,
-             issued.not_after.isoformat())  # fmt: skip
-    return Renewal(device_id=device_id, chain_pem=issued.chain_pem, not_after=issued.not_after)
+    log.info("device %s renewed: certificates %x and %x (agent) until %s", device_id,
+             issued.device.serial, issued.agent.serial,
+             issued.device.not_after.isoformat())  # fmt: skip
+    return Renewal(
+        device_id=device_id,
+        chain_pem=issued.device.chain_pem,
+        agent_chain_pem=issued.agent.chain_pem,
+        not_after=issued.device.not_after,
+    )

@@ -4,7 +4,8 @@ How `enrol` works (the order `provisioning.redemption` prescribes, one step tigh
 1. Hash the token (or typed code); on one connection, read the enrolment it names, with its
    store.
 2. `claim_enrolment` checks the CSR and the lifecycle rules and names the device id.
-3. The certificate is signed in memory, then the same connection's transaction stores the
+3. The certificates (the register's, CN = device id, and the agent's, CN `<id>.agent`, one key)
+   are signed in memory, then the same connection's transaction stores the
    claim (compare-and-set on `used_at IS NULL`), registers the device at the enrolment's store,
    and records the certificate. If another instance won the race, the transaction rolls back,
    the signed bytes are dropped unseen, and the decision is taken again on the re-read record.
@@ -39,7 +40,7 @@ from control_plane.provisioning.ledger import issued_values, to_ms
 from control_plane.provisioning.lifecycle import retire_device
 from control_plane.provisioning.service import enrolment_record, new_device_id, utc_now
 from control_plane.provisioning.tables import enrolments, issued_certificates
-from provisioning.ca import IssuedCertificate
+from provisioning.ca import DeviceCertificates
 from provisioning.enrolment import hash_token
 from provisioning.errors import EnrolmentRefused, MalformedToken, TokenUnknown, TokenUsed
 from provisioning.fallback_code import hash_fallback_code
@@ -54,7 +55,8 @@ class EnrolmentAnswer:
     """What an appliance receives: who it is, its certificate chain, where to connect."""
 
     device_id: str
-    chain_pem: bytes
+    chain_pem: bytes  # the register's certificate (CN = device id)
+    agent_chain_pem: bytes  # the fleet agent's (CN `<device id>.agent`), same key
     broker_url: str
     ca_fingerprint: str
     config: dict[str, Any]
@@ -111,18 +113,20 @@ async def enrol(
         )
     metrics.ENROLMENTS_REDEEMED.labels("retry" if claim.retry else "first").inc()
     log.info(
-        "enrolment %s redeemed%s: device %s at %s/%s, certificate %x until %s",
+        "enrolment %s redeemed%s: device %s at %s/%s, certificates %x and %x (agent) until %s",
         row["id"],
         " again (same key)" if claim.retry else "",
         claim.device_id,
         row["tenant_id"],
         row["store_id"],
-        issued.serial,
-        issued.not_after.isoformat(),
+        issued.device.serial,
+        issued.agent.serial,
+        issued.device.not_after.isoformat(),
     )
     answer = EnrolmentAnswer(
         device_id=claim.device_id,
-        chain_pem=issued.chain_pem,
+        chain_pem=issued.device.chain_pem,
+        agent_chain_pem=issued.agent.chain_pem,
         broker_url=authority.settings.device_broker_url,
         ca_fingerprint=await authority.fingerprint(),
         config=_initial_config(row, device_id=claim.device_id),
@@ -166,7 +170,7 @@ async def _claim_and_issue(
     digest: str,
     csr_pem: bytes,
     now: datetime,
-) -> tuple[Claim, RowMapping, IssuedCertificate]:
+) -> tuple[Claim, RowMapping, DeviceCertificates]:
     """Decide, sign, and store claim + device + certificate record in one transaction.
 
     The certificate is signed in memory first and exists for nobody until the transaction that
@@ -188,10 +192,10 @@ async def _claim_and_issue(
                     new_device_id=new_device_id(row["store_id"]),
                     now=now,
                 )
-                issued, record = await authority.sign_claim(claim, now=now)
+                issued, records = await authority.sign_claim(claim, now=now)
                 if not claim.retry:
                     await _persist_claim(conn, row=row, claim=claim, now=now)
-                await conn.execute(_RECORD_CERTIFICATE, issued_values(record))
+                await conn.execute(_RECORD_CERTIFICATE, [issued_values(r) for r in records])
         except _LostRace:
             continue  # another instance redeemed it first: re-read and decide again
         return claim, row, issued

@@ -232,6 +232,7 @@ async def enrol(body: EnrolIn, request: Request, engine: Engine, authority: Auth
     return EnrolOut(
         device_id=answer.device_id,
         certificate_chain_pem=answer.chain_pem.decode(),
+        agent_certificate_chain_pem=answer.agent_chain_pem.decode(),
         broker_url=answer.broker_url,
         ca_fingerprint=answer.ca_fingerprint,
         config=answer.config,
@@ -325,6 +326,7 @@ async def renew(
     return RenewOut(
         device_id=renewed.device_id,
         certificate_chain_pem=renewed.chain_pem.decode(),
+        agent_certificate_chain_pem=renewed.agent_chain_pem.decode(),
         not_after=renewed.not_after,
     )
 

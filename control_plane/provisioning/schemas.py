@@ -85,7 +85,8 @@ class EnrolOut(BaseModel):
     """The answer to an enrolment: identity, certificate chain, broker, first config."""
 
     device_id: str
-    certificate_chain_pem: str
+    certificate_chain_pem: str  # the register's session: CN = device id
+    agent_certificate_chain_pem: str  # the fleet agent's session: CN `<device id>.agent`
     broker_url: str
     ca_fingerprint: str
     config: dict[str, Any]
@@ -124,6 +125,7 @@ class RenewOut(BaseModel):
 
     device_id: str
     certificate_chain_pem: str
+    agent_certificate_chain_pem: str  # renewed together with the register's
     not_after: datetime
 
 
@@ -131,6 +133,7 @@ class CertificateOut(BaseModel):
     """One certificate of a device."""
 
     serial: str
+    kind: str  # "device" (the register's session) or "agent" (the fleet agent's)
     not_before: datetime
     not_after: datetime
     revoked_at: datetime | None

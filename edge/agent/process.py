@@ -52,7 +52,12 @@ from edge.agent.session import AgentSettings, FleetAgent
 from edge.agent.settings import FleetAgentSettings
 from edge.agent.state import StatePublisher
 from edge.agent.supervisor import Supervisor, SupervisorSettings
-from edge.enrolment.stored import load_enrolment, mqtt_tls_context, pinned_context
+from edge.enrolment.stored import (
+    agent_tls_context,
+    has_agent_certificate,
+    load_enrolment,
+    pinned_context,
+)
 from protocols.broker_url import BrokerAddress, parse_broker_url
 from protocols.messages import Command, CommandResult
 
@@ -62,6 +67,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IDENTITY_POLL_S = 1.0
+#: How soon an appliance enrolled before agents had their own certificate asks again for it.
+AGENT_CERTIFICATE_RETRY_S = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +84,13 @@ class Identity:
 
 
 def identity_now(settings: FleetAgentSettings) -> Identity | None:
-    """The identity as of now; None while an enrolling appliance has not enrolled."""
+    """The identity as of now; None while an enrolling appliance has not enrolled, or has no
+    agent certificate yet (enrolled before there were two: `_renewal` asks for it at once).
+
+    The agent's broker session presents its own certificate (CN `<id>.agent`), never the
+    register's: with the client id bound to the CN the two sessions would knock each other
+    off, and the register's certificate is granted none of the agent's channels.
+    """
     if settings.identity_dir is None:
         return Identity(
             device_id=settings.device_id,
@@ -88,12 +101,12 @@ def identity_now(settings: FleetAgentSettings) -> Identity | None:
             identity_dir=None,
         )
     enrolment = load_enrolment(settings.identity_dir)
-    if enrolment is None:
+    if enrolment is None or not has_agent_certificate(settings.identity_dir):
         return None
     return Identity(
         device_id=enrolment.device_id,
         broker=parse_broker_url(enrolment.broker_url),
-        tls_context=mqtt_tls_context(settings.identity_dir),
+        tls_context=agent_tls_context(settings.identity_dir),
         control_plane_url=settings.control_plane_url or enrolment.control_plane_url,
         verify=pinned_context(settings.identity_dir),
         identity_dir=settings.identity_dir,
@@ -393,25 +406,50 @@ class FleetAgentProcess:
     # -- identity -------------------------------------------------------------------------------
 
     async def _renewal(self) -> None:
-        """Renew the certificate when due; the session then reconnects presenting the new one."""
+        """Renew the certificates when due; the session then reconnects presenting the new one.
+
+        An appliance enrolled before agents had a certificate of their own renews at once (and
+        every `AGENT_CERTIFICATE_RETRY_S` until it works): its agent stays off the broker until
+        then, because the register's certificate would collide with the register's session.
+        """
         identity_dir = self.settings.identity_dir
         if identity_dir is None:
             raise RuntimeError("certificate renewal started without an identity directory")
+        retry_s = min(self.settings.renewal_check_s, AGENT_CERTIFICATE_RETRY_S)
         while True:
-            await asyncio.sleep(self.settings.renewal_check_s)
+            enrolled = load_enrolment(identity_dir) is not None
+            missing = enrolled and not has_agent_certificate(identity_dir)
+            if not missing:
+                await asyncio.sleep(self.settings.renewal_check_s)
+                if load_enrolment(identity_dir) is None:
+                    continue
             # imported when first used (see the module docstring): cryptography and httpx
             from edge.enrolment.renewal import due, renew_certificate
 
-            if self.identity is None or not due(identity_dir):
+            if not missing and not due(identity_dir):
                 continue
+            if missing:
+                log.warning(
+                    "this appliance has no agent certificate (enrolled before agents had their "
+                    "own); renewing now to get one, the agent stays off the broker until then"
+                )
             try:
                 await renew_certificate(identity_dir)
-            except Exception as err:  # renewal is retried next round, never fatal to the agent
+            except Exception as err:  # renewal is retried, never fatal to the agent
                 log.warning("certificate renewal failed (%s); trying again later", err)
+                if missing:
+                    await asyncio.sleep(retry_s)
                 continue
-            log.info("certificate renewed; reconnecting with it")
+            if not has_agent_certificate(identity_dir):
+                log.warning(
+                    "the control plane renewed without an agent certificate (older than this "
+                    "agent); upgrade it, the agent stays off the broker until then"
+                )
+                await asyncio.sleep(retry_s)
+                continue
+            log.info("certificates renewed; reconnecting with them")
             if self.session is not None:
-                self.session.tls_context = mqtt_tls_context(identity_dir)
+                self.session.tls_context = agent_tls_context(identity_dir)
                 self.session.reconnect()
 
 

@@ -1,10 +1,10 @@
 """The agent's MQTT session: state and events up, commands down, on the device's own subtree.
 
-How it works: :meth:`FleetAgent.run` connects (client id ``{device}-agent``, so it never kicks
-the replicator's ``{device}`` session off the broker) with ``offline`` as its last will, says
-``online`` (:mod:`edge.agent.presence`), subscribes ``cmd`` at QoS 1 (and the
-retained ``config``, handed to ``on_config`` as it comes) and runs the state publisher and the
-command loop in one TaskGroup. Every wait on the broker is bounded by
+How it works: :meth:`FleetAgent.run` connects (client id ``{device}.agent``, the CN of the agent's
+own certificate, so it never kicks the replicator's ``{device}`` session off the broker) with
+``offline`` as its last will, says ``online`` (:mod:`edge.agent.presence`), subscribes ``cmd``
+at QoS 1 (and the retained ``config``, handed to ``on_config`` as it comes) and runs the state
+publisher and the command loop in one TaskGroup. Every wait on the broker is bounded by
 :class:`~edge.agent.mqtt_link.MqttLink`, never by aiomqtt's ``wait_for``, which on Python 3.11
 can swallow the cancel that stops the agent. A lost connection ends the session; the
 next connect waits a jittered, doubling backoff (reset once a session got going). The session is
@@ -33,7 +33,7 @@ from edge.agent.presence import Presence
 from edge.agent.state import StatePublisher
 from protocols.broker_url import BrokerAddress
 from protocols.codec import encode
-from protocols.topics import Channel, device_topic
+from protocols.topics import Channel, agent_client_id, device_topic
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,8 @@ class FleetAgent:
     def _link(self) -> MqttLink:
         return MqttLink(
             broker=self.broker,
-            identifier=f"{self.device_id}-agent",
+            # the agent certificate's CN: what the broker makes of it under client-id binding
+            identifier=agent_client_id(self.device_id),
             clean_session=True,
             keepalive=self.settings.keepalive,
             timeout_s=self.settings.timeout_s,

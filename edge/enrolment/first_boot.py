@@ -8,7 +8,8 @@ How it works
    The bootstrap fetch does not verify TLS on purpose; the pin is what authenticates the root.
    From then on the pinned root is the only TLS trust for `https://` control planes.
 3. Make (or reuse) the key, POST token + CSR to `/api/enrol`.
-4. `DeviceIdentity.install` checks the chain against the pin and this key, and writes it;
+4. `DeviceIdentity.install_agent` and `install` check the agent's and the register's chains
+   (one key, CN `<id>.agent` and `<id>`) against the pin and this key, and write them;
    then `enrolment.json` (device id, broker URL, first config) is written atomically beside it.
 `progress` (optional) hears each step as it starts, for the first-boot screen.
 A power cut at any point is resumed by running the same enrolment again: the key is kept, and
@@ -226,6 +227,11 @@ async def _enrol(
     if response.status_code >= 400:
         raise rejection(response)
     answer = response.json()
+    agent_chain = answer.get("agent_certificate_chain_pem")
+    if agent_chain:  # before the device certificate, whose presence means "enrolled"
+        identity.install_agent(
+            agent_chain.encode(), device_id=answer["device_id"], pinned_fingerprint=fingerprint
+        )
     verified = identity.install(
         answer["certificate_chain_pem"].encode(), pinned_fingerprint=fingerprint
     )

@@ -6,7 +6,9 @@ assertion, signed with that key for that device (``edge.enrolment.device_auth``)
 asks the control plane it enrolled with, trusting only the pinned root, and installs the answer with
 the same pinned checks as at enrolment; the next request presents the new certificate. Call
 it when `due` says so (30 days before expiry); an appliance offline for longer than that still
-has weeks of validity left.
+has weeks of validity left. The answer carries both certificates of the one key, the
+register's and the agent's (`<id>.agent`); an appliance enrolled before agents had their own
+(`agent_certificate_missing`) renews at once to get it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,19 @@ async def renew_certificate(
     if response.status_code >= 400:
         raise rejection(response)
     answer = response.json()
+    agent_chain = answer.get("agent_certificate_chain_pem")
+    if agent_chain:  # a control plane older than agent certificates sends none
+        identity.install_agent(
+            agent_chain.encode(),
+            device_id=enrolment.device_id,
+            pinned_fingerprint=enrolment.ca_fingerprint,
+        )
     return identity.install(
         answer["certificate_chain_pem"].encode(), pinned_fingerprint=enrolment.ca_fingerprint
     )
+
+
+def agent_certificate_missing(identity_dir: Path) -> bool:
+    """Enrolled before agents had a certificate of their own: renew now to get one."""
+    identity = DeviceIdentity(identity_dir)
+    return identity.certificate_path.exists() and not identity.agent_certificate_path.exists()

@@ -24,6 +24,7 @@ from protocols.broker_url import BrokerAddress, parse_broker_url
 ENROLMENT_FILE = "enrolment.json"
 KEY_FILE = "device.key.pem"
 CERT_FILE = "device.crt.pem"
+AGENT_CERT_FILE = "agent.crt.pem"
 CA_FILE = "ca.crt.pem"
 
 
@@ -62,6 +63,25 @@ def load_enrolment(identity_dir: Path) -> EnrolmentResult | None:
 def pinned_context(identity_dir: Path) -> ssl.SSLContext:
     """TLS that trusts only the pinned root (HTTPS to the control plane)."""
     return ssl.create_default_context(cafile=identity_dir / CA_FILE)
+
+
+def has_agent_certificate(identity_dir: Path) -> bool:
+    """Whether the fleet agent's own certificate (CN `<id>.agent`) is installed."""
+    return (identity_dir / AGENT_CERT_FILE).exists()
+
+
+def agent_tls_context(identity_dir: Path) -> ssl.SSLContext:
+    """mTLS for the agent's broker session: its own certificate (same key), the pinned root.
+
+    The register's session presents `device.crt.pem` (CN = device id) and the agent's this one
+    (CN `<id>.agent`): the broker binds each client id to its certificate's CN, so the two
+    sessions must not share a certificate, and each CN is granted only its own channels.
+    """
+    if not enrolled(identity_dir) or not has_agent_certificate(identity_dir):
+        raise NotEnrolled(str(identity_dir))
+    context = pinned_context(identity_dir)
+    context.load_cert_chain(identity_dir / AGENT_CERT_FILE, identity_dir / KEY_FILE)
+    return context
 
 
 def mqtt_tls_context(identity_dir: Path) -> ssl.SSLContext:

@@ -112,9 +112,9 @@ def _codes(granted: object) -> list[int]:
 
 
 async def _subscribe_own(device: ReplicationIdentity) -> list[int]:
-    """A fresh session's SUBACK for the device's own command topic."""
+    """A fresh session's SUBACK for the device's own journal acks (the register's certificate)."""
     async with _session(device) as session:
-        return _codes(await session.subscribe(_own(device, "cmd"), qos=1))
+        return _codes(await session.subscribe(_own(device, "journal/ack"), qos=1))
 
 
 def _tls_refusal(broker: MtlsBroker, context: ssl.SSLContext) -> None:
@@ -136,7 +136,7 @@ async def test_an_enrolled_appliance_uses_its_subtree_and_nothing_else(
     device = await _enrolled(fleet, tmp_path / "appliance")
 
     async with _session(device) as session:
-        own = await session.subscribe(_own(device, "cmd"), qos=1)
+        own = await session.subscribe(_own(device, "journal/ack"), qos=1)
         everything = await session.subscribe("#", qos=1)
 
     assert _codes(own) == [GRANTED_QOS_1]
@@ -149,7 +149,7 @@ async def test_decommission_closes_the_open_connection_and_leaves_a_reconnect_no
     retired = await _enrolled(fleet, tmp_path / "retired")
     kept = await _enrolled(fleet, tmp_path / "kept")
     async with _session(retired) as session:
-        await session.subscribe(_own(retired, "cmd"), qos=1)
+        await session.subscribe(_own(retired, "journal/ack"), qos=1)
         response = await fleet.api.post(
             f"/api/devices/{retired.device_id}/decommission", json={"decommissioned_by": "ops"}
         )
@@ -163,7 +163,7 @@ async def test_decommission_closes_the_open_connection_and_leaves_a_reconnect_no
         _session(kept) as appliance,
     ):
         await watcher.subscribe("sf/v1/d/+/journal", qos=1)
-        refused = await reconnected.subscribe(_own(retired, "cmd"), qos=1)
+        refused = await reconnected.subscribe(_own(retired, "journal/ack"), qos=1)
         await reconnected.publish(_own(retired, "journal"), b"after decommission", qos=1)
         await appliance.publish(_own(kept, "journal"), b"sentinel", qos=1)
         first = await _next_message(watcher)
@@ -180,7 +180,7 @@ async def test_a_replacement_cuts_the_old_appliance_and_grants_the_new(
 ) -> None:
     old = await _enrolled(fleet, tmp_path / "old")
     async with _session(old) as session:
-        await session.subscribe(_own(old, "cmd"), qos=1)
+        await session.subscribe(_own(old, "journal/ack"), qos=1)
         response = await fleet.api.post(
             f"/api/devices/{old.device_id}/replace", json={"created_by": "ops"}
         )
@@ -207,8 +207,8 @@ async def test_reconcile_grants_what_the_broker_lost_and_withdraws_what_it_kept(
             update(devices).where(devices.c.id == kept.device_id).values(decommissioned_at=1)
         )
     async with _session(lost) as early, _session(kept) as stale:
-        early_codes = _codes(await early.subscribe(_own(lost, "cmd"), qos=1))
-        await stale.subscribe(_own(kept, "cmd"), qos=1)
+        early_codes = _codes(await early.subscribe(_own(lost, "journal/ack"), qos=1))
+        await stale.subscribe(_own(kept, "journal/ack"), qos=1)
 
         reconciled = await access.reconcile(engine=fleet.engine)
 

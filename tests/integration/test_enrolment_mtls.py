@@ -30,6 +30,7 @@ from edge.enrolment.first_boot import (
     mqtt_tls_context,
     replication_identity,
 )
+from edge.enrolment.stored import agent_tls_context
 from edge.ledger import Ledger
 from edge.replication.replicator import ReplicationSettings, Replicator
 from edge.simulated_register import RingSettings, ring_sales
@@ -180,7 +181,7 @@ async def test_a_device_cannot_publish_into_another_devices_topics(
     device_b = await _enrol_appliance(fleet, tmp_path / "b")
     async with (
         _client(mtls_broker.port, control_plane_tls, "cp") as cp,
-        _client(mtls_broker.port, mqtt_tls_context(tmp_path / "a"), "a") as appliance_a,
+        _client(mtls_broker.port, agent_tls_context(tmp_path / "a"), "a") as appliance_a,
     ):
         await cp.subscribe("sf/v1/d/+/events", qos=1)  # not retained: only what is sent now
 
@@ -203,7 +204,7 @@ async def test_a_device_cannot_read_another_devices_topics(
     own = f"sf/v1/d/{device_a.device_id}/cmd"
     async with (
         _client(mtls_broker.port, control_plane_tls, "cp") as cp,
-        _client(mtls_broker.port, mqtt_tls_context(tmp_path / "a"), "a") as appliance_a,
+        _client(mtls_broker.port, agent_tls_context(tmp_path / "a"), "a") as appliance_a,
     ):
         await appliance_a.subscribe(f"sf/v1/d/{device_b.device_id}/#", qos=1)
         await appliance_a.subscribe(own, qos=1)
@@ -232,6 +233,8 @@ async def test_a_decommissioned_appliance_is_refused_by_the_broker(
     assert answer.json()["crl_written"] is True
     with pytest.raises(ssl.SSLError, match="CERTIFICATE_REVOKED"):
         tls_refusal(mtls_broker.port, mqtt_tls_context(tmp_path / "retired"))
+    with pytest.raises(ssl.SSLError, match="CERTIFICATE_REVOKED"):  # its agent's too
+        tls_refusal(mtls_broker.port, agent_tls_context(tmp_path / "retired"))
     async with _client(mtls_broker.port, mqtt_tls_context(tmp_path / "kept"), "kept") as still_fine:
         await still_fine.publish(f"sf/v1/d/{kept.device_id}/status", b"online", qos=1)
 

@@ -157,25 +157,27 @@ def _codes(granted: object) -> list[int]:
     return [code.value for code in granted if isinstance(code, ReasonCode)]
 
 
-async def test_device_publishes_and_subscribes_in_its_own_subtree(
+async def test_device_publishes_and_subscribes_its_own_register_channels(
     broker: Broker, enrol: Enrol, control_plane: ssl.SSLContext
 ) -> None:
+    """The device certificate is the register's: journal up, its acks down (the agent's
+    channels are its own certificate's: test_client_id_binding.py)."""
     device = await enrol("reg-a1")
     async with (
         _client(broker, control_plane, "cp") as cp,
         _device(broker, device) as appliance,
     ):
         await cp.subscribe("sf/v1/d/+/journal", qos=1)
-        granted = await appliance.subscribe(_own(device, "cmd"), qos=1)
+        granted = await appliance.subscribe(_own(device, "journal/ack"), qos=1)
 
         await appliance.publish(_own(device, "journal"), b"batch-1", qos=1)
         up = await _next_message(cp)
-        await cp.publish(_own(device, "cmd"), b"reboot", qos=1)
+        await cp.publish(_own(device, "journal/ack"), b"hwm 1", qos=1)
         down = await _next_message(appliance)
 
     assert _codes(granted) == [GRANTED_QOS_1]
     assert (up.topic.value, up.payload) == (_own(device, "journal"), b"batch-1")
-    assert (down.topic.value, down.payload) == (_own(device, "cmd"), b"reboot")
+    assert (down.topic.value, down.payload) == (_own(device, "journal/ack"), b"hwm 1")
 
 
 async def test_device_cannot_publish_into_another_devices_subtree(
@@ -220,15 +222,15 @@ async def test_a_filter_outside_the_devices_subtree_is_refused_at_suback(
         _device(broker, device) as appliance,
     ):
         refused = await appliance.subscribe(topic_filter, qos=1)
-        await appliance.subscribe(_own(device, "status"), qos=1)
+        await appliance.subscribe(_own(device, "journal/ack"), qos=1)
 
         await cp.publish(_own(other, "cmd"), b"not for you", qos=1)
         await cp.publish(_own(device, "cmd"), b"not through that filter", qos=1)
-        await cp.publish(_own(device, "status"), b"sentinel", qos=1)
+        await cp.publish(_own(device, "journal/ack"), b"sentinel", qos=1)
         first = await _next_message(appliance)
 
     assert _codes(refused) == [NOT_AUTHORIZED]
-    assert (first.topic.value, first.payload) == (_own(device, "status"), b"sentinel")
+    assert (first.topic.value, first.payload) == (_own(device, "journal/ack"), b"sentinel")
 
 
 async def test_a_device_cannot_join_the_ingest_group_and_take_journals(
@@ -245,11 +247,11 @@ async def test_a_device_cannot_join_the_ingest_group_and_take_journals(
     ):
         await ingest.subscribe(shared, qos=1)
         refused = await stealing.subscribe(shared, qos=1)
-        await stealing.subscribe(_own(thief, "status"), qos=1)
+        await stealing.subscribe(_own(thief, "journal/ack"), qos=1)
         for batch in batches:
             await appliance.publish(_own(victim, "journal"), batch, qos=1)
         received = [(await _next_message(ingest)).payload for _ in batches]
-        await stealing.publish(_own(thief, "status"), b"sentinel", qos=1)
+        await ingest.publish(_own(thief, "journal/ack"), b"sentinel", qos=1)
         stolen = await _next_message(stealing)
 
     assert _codes(refused) == [NOT_AUTHORIZED]
@@ -267,7 +269,7 @@ async def test_a_certificate_the_broker_was_not_told_about_gets_nothing(
         _device(broker, known) as appliance,
     ):
         await cp.subscribe("sf/v1/d/#", qos=1)
-        refused = await unknown.subscribe(_own(stranger, "cmd"), qos=1)
+        refused = await unknown.subscribe(_own(stranger, "journal/ack"), qos=1)
 
         await unknown.publish(_own(stranger, "journal"), b"unasked", qos=1)
         await appliance.publish(_own(known, "journal"), b"sentinel", qos=1)
@@ -339,6 +341,6 @@ async def test_revoked_certificate_is_refused_once_the_crl_is_reloaded(
     with pytest.raises(ssl.SSLError, match="CERTIFICATE_REVOKED"):
         _tls_refusal(broker, _device_context(revoked))
     async with _device(broker, kept) as still_fine:  # its grant survived the restart too
-        granted = await still_fine.subscribe(_own(kept, "cmd"), qos=1)
-        await still_fine.publish(_own(kept, "status"), b"online", qos=1)
+        granted = await still_fine.subscribe(_own(kept, "journal/ack"), qos=1)
+        await still_fine.publish(_own(kept, "journal"), b"batch", qos=1)
     assert _codes(granted) == [GRANTED_QOS_1]

@@ -6,8 +6,16 @@ with a password, never for a certificate client. The one binding 2.0.11 has is
 `use_username_as_clientid`: the broker replaces every client id with the certificate's CN.
 Proven here with the plugin's access list in place, on a broker rendered with the flag:
 - a takeover is refused: the attacker gets a session of its own name, the victim keeps its own;
-- and why the shipped config leaves it off: one certificate then holds one session, so an
-  appliance's replicator (`<id>`) and fleet agent (`<id>-agent`) would knock each other off.
+- an appliance's two sessions coexist: the register's (certificate CN `<id>`) and the fleet
+  agent's (CN `<id>.agent`, the same key), each with a client id of its own;
+- each certificate gets exactly its own process's channels of its own device: the agent's
+  certificate cannot publish the journal, the register's cannot speak for the agent (state,
+  command results) nor take commands, and no agent touches another device's topics;
+- why the control plane's sessions need a listener without the binding: all of them present
+  the one CN `control-plane`, so under it they knock each other off.
+
+"Nothing delivered" is proven without waiting, as in test_broker_mtls.py: after the refused
+message the same client sends an allowed sentinel, which must be the first thing delivered.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import os
 import ssl
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
@@ -24,8 +33,9 @@ import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
 from control_plane.provisioning.broker_access import BrokerAccess, Outcome
+from protocols.topics import agent_client_id
 from provisioning.broker_config import write_broker_directory
-from provisioning.ca import CertificateAuthority
+from provisioning.ca import CertificateAuthority, validate_csr
 from provisioning.device_keys import DeviceIdentity
 from provisioning.keys import build_csr, generate_private_key, private_key_pem
 from tests.control_plane.provisioning.fleet_harness import BrokerProcess
@@ -34,8 +44,32 @@ from tests.harness.services import free_port
 pytestmark = pytest.mark.services
 
 HOST = "127.0.0.1"
+GRANTED_QOS_1 = 1
 NOT_AUTHORIZED = 0x87
-Enrol = Callable[[str], Awaitable[DeviceIdentity]]
+
+
+@dataclass(frozen=True)
+class Appliance:
+    """One enrolled appliance: its identity directory holds both certificates."""
+
+    identity: DeviceIdentity
+
+    @property
+    def device_id(self) -> str:
+        return self.identity.device_id()
+
+    def topic(self, channel: str) -> str:
+        return f"sf/v1/d/{self.device_id}/{channel}"
+
+    def context(self, *, agent: bool) -> ssl.SSLContext:
+        identity = self.identity
+        context = ssl.create_default_context(cafile=identity.ca_path)
+        certificate = identity.agent_certificate_path if agent else identity.certificate_path
+        context.load_cert_chain(certificate, identity.key_path)
+        return context
+
+
+Enrol = Callable[[str], Awaitable[Appliance]]
 
 
 @pytest.fixture(scope="module")
@@ -86,29 +120,29 @@ def enrol(
     control_plane: ssl.SSLContext,
     tmp_path: Path,
 ) -> Enrol:
-    """A device with its certificate, granted its subtree through the real BrokerAccess."""
+    """An appliance with both certificates, granted through the real BrokerAccess."""
 
     async def tls_context() -> ssl.SSLContext:
         return control_plane
 
     access = BrokerAccess(broker_url=broker.url, tls_context=tls_context)
 
-    async def enrol_device(name: str) -> DeviceIdentity:
+    async def enrol_device(name: str) -> Appliance:
         device_id = f"{name}-{uuid.uuid4().hex[:6]}"
         identity = DeviceIdentity(tmp_path / device_id)
-        issued = fleet_ca.issue_device_certificate(
-            identity.certificate_request(), device_id=device_id
+        issued = fleet_ca.issue_device_certificates(
+            validate_csr(identity.certificate_request()), device_id=device_id
         )
-        identity.install(issued.chain_pem, pinned_fingerprint=fleet_ca.fingerprint)
+        pin = fleet_ca.fingerprint
+        identity.install_agent(issued.agent.chain_pem, device_id=device_id, pinned_fingerprint=pin)
+        identity.install(issued.device.chain_pem, pinned_fingerprint=pin)
         assert await access.grant(device_id) == Outcome.APPLIED
-        return identity
+        return Appliance(identity)
 
     return enrol_device
 
 
-def _connect(broker: BrokerProcess, identity: DeviceIdentity, client_id: str) -> aiomqtt.Client:
-    context = ssl.create_default_context(cafile=identity.ca_path)
-    context.load_cert_chain(identity.certificate_path, identity.key_path)
+def _connect(broker: BrokerProcess, context: ssl.SSLContext, client_id: str) -> aiomqtt.Client:
     return aiomqtt.Client(
         HOST,
         broker.port,
@@ -117,6 +151,20 @@ def _connect(broker: BrokerProcess, identity: DeviceIdentity, client_id: str) ->
         tls_context=context,
         timeout=10,
     )
+
+
+def _register(broker: BrokerProcess, appliance: Appliance) -> aiomqtt.Client:
+    """The replicator's session, as `edge.replication` opens it (client id = device id)."""
+    return _connect(broker, appliance.context(agent=False), appliance.device_id)
+
+
+def _agent(broker: BrokerProcess, appliance: Appliance) -> aiomqtt.Client:
+    """The fleet agent's session, as `edge.agent.session` opens it."""
+    return _connect(broker, appliance.context(agent=True), agent_client_id(appliance.device_id))
+
+
+def _control_plane(broker: BrokerProcess, context: ssl.SSLContext) -> aiomqtt.Client:
+    return _connect(broker, context, f"cp-{uuid.uuid4().hex[:8]}")
 
 
 async def _next_message(client: aiomqtt.Client) -> aiomqtt.Message:
@@ -133,31 +181,128 @@ async def test_another_certificate_cannot_take_over_a_devices_client_id(
     broker: BrokerProcess, enrol: Enrol, control_plane: ssl.SSLContext
 ) -> None:
     victim, attacker = await enrol("reg-victim"), await enrol("reg-attacker")
-    victim_id = victim.device_id()
-    own = f"sf/v1/d/{victim_id}/cmd"
-    cp = aiomqtt.Client(HOST, broker.port, identifier=f"cp-{uuid.uuid4().hex[:8]}",
-                        tls_context=control_plane, timeout=10)  # fmt: skip
-    async with cp, _connect(broker, victim, victim_id) as appliance:
-        await appliance.subscribe(own, qos=1)
-        async with _connect(broker, attacker, victim_id) as impostor:
+    own = victim.topic("journal/ack")
+    async with _control_plane(broker, control_plane) as cp, _register(broker, victim) as register:
+        await register.subscribe(own, qos=1)
+        async with _connect(broker, attacker.context(agent=False), victim.device_id) as impostor:
             stolen = await impostor.subscribe(own, qos=1)
             await cp.publish(own, b"still yours", qos=1)
-            received = await _next_message(appliance)  # raises if its session was closed
+            received = await _next_message(register)  # raises if its session was closed
 
     assert received.payload == b"still yours"
     assert _codes(stolen) == [NOT_AUTHORIZED]  # and its session is its own, not the victim's
     log = broker.log.read_text()
-    assert f"Client {victim_id} already connected, closing old connection." not in log
+    assert f"Client {victim.device_id} already connected, closing old connection." not in log
 
 
-async def test_one_certificate_holds_one_session_when_bound(
+async def test_the_appliance_s_two_sessions_coexist_when_bound(
     broker: BrokerProcess, enrol: Enrol, control_plane: ssl.SSLContext
 ) -> None:
-    """Why `bind_client_id` is off in the shipped config: the appliance's two sessions collide."""
-    device = await enrol("reg-two-sessions")
-    device_id = device.device_id()
-    async with _connect(broker, device, device_id) as replicator:
-        await replicator.subscribe(f"sf/v1/d/{device_id}/journal/ack", qos=1)
-        async with _connect(broker, device, f"{device_id}-agent"):
+    """The register's and the agent's sessions, each with its own certificate of one key."""
+    appliance = await enrol("reg-two-sessions")
+    async with (
+        _control_plane(broker, control_plane) as cp,
+        _register(broker, appliance) as register,
+        _agent(broker, appliance) as agent,
+    ):
+        acks = await register.subscribe(appliance.topic("journal/ack"), qos=1)
+        commands = await agent.subscribe(appliance.topic("cmd"), qos=1)
+        await cp.subscribe(f"sf/v1/d/{appliance.device_id}/#", qos=1)
+        await cp.publish(appliance.topic("journal/ack"), b"hwm 7", qos=1)
+        await cp.publish(appliance.topic("cmd"), b"open drawer", qos=1)
+        ack, command = await _next_message(register), await _next_message(agent)
+        await register.publish(appliance.topic("journal"), b"batch 8", qos=1)
+        await agent.publish(appliance.topic("state"), b"config 3", qos=1)
+        up = [(await _next_message(cp)).payload for _ in range(4)]  # its own 2 come back too
+
+    assert (_codes(acks), _codes(commands)) == ([GRANTED_QOS_1], [GRANTED_QOS_1])
+    assert (ack.payload, command.payload) == (b"hwm 7", b"open drawer")
+    assert up[2:] == [b"batch 8", b"config 3"]
+    log = broker.log.read_text()
+    for client_id in (appliance.device_id, agent_client_id(appliance.device_id)):
+        assert f"Client {client_id} already connected" not in log
+
+
+@pytest.mark.parametrize(
+    ("session", "channel", "sentinel"),
+    [
+        pytest.param("agent", "journal", "state", id="agent-publishes-the-journal"),
+        pytest.param("agent", "telemetry", "state", id="agent-publishes-telemetry"),
+        pytest.param("register", "state", "journal", id="register-publishes-state"),
+        pytest.param("register", "status", "journal", id="register-publishes-presence"),
+        pytest.param("register", "cmd/result", "journal", id="register-answers-a-command"),
+        pytest.param("register", "cmd", "journal", id="register-publishes-a-command"),
+        pytest.param("agent-of-other", "state", "state", id="agent-publishes-another-s-state"),
+        pytest.param("agent-of-other", "cmd/result", "state",
+                     id="agent-answers-for-another"),
+    ],
+)  # fmt: skip
+async def test_a_certificate_cannot_publish_on_another_process_s_channel(
+    broker: BrokerProcess,
+    enrol: Enrol,
+    control_plane: ssl.SSLContext,
+    session: str,
+    channel: str,
+    sentinel: str,
+) -> None:
+    appliance, other = await enrol("reg-pub"), await enrol("reg-pub-other")
+    target = other.topic(channel) if session == "agent-of-other" else appliance.topic(channel)
+    open_session = _register if session == "register" else _agent
+    async with (
+        _control_plane(broker, control_plane) as cp,
+        open_session(broker, appliance) as client,
+    ):
+        await cp.subscribe("sf/v1/d/#", qos=1)
+        await client.publish(target, b"forged", qos=1)
+        await client.publish(appliance.topic(sentinel), b"sentinel", qos=1)
+        first = await _next_message(cp)
+
+    assert (first.topic.value, first.payload) == (appliance.topic(sentinel), b"sentinel")
+
+
+@pytest.mark.parametrize(
+    ("session", "channel", "sentinel"),
+    [
+        pytest.param("register", "cmd", "journal/ack", id="register-takes-commands"),
+        pytest.param("register", "config", "journal/ack", id="register-takes-configuration"),
+        pytest.param("register", "release", "journal/ack", id="register-takes-releases"),
+        pytest.param("agent", "journal/ack", "cmd", id="agent-takes-journal-acks"),
+        pytest.param("agent-of-other", "cmd", "cmd", id="agent-takes-another-s-commands"),
+        pytest.param("agent-of-other", "config", "cmd", id="agent-takes-another-s-config"),
+    ],
+)
+async def test_a_certificate_cannot_subscribe_to_another_process_s_channel(
+    broker: BrokerProcess,
+    enrol: Enrol,
+    control_plane: ssl.SSLContext,
+    session: str,
+    channel: str,
+    sentinel: str,
+) -> None:
+    appliance, other = await enrol("reg-sub"), await enrol("reg-sub-other")
+    target = other.topic(channel) if session == "agent-of-other" else appliance.topic(channel)
+    open_session = _register if session == "register" else _agent
+    async with (
+        _control_plane(broker, control_plane) as cp,
+        open_session(broker, appliance) as client,
+    ):
+        refused = await client.subscribe(target, qos=1)
+        await client.subscribe(appliance.topic(sentinel), qos=1)
+        await cp.publish(target, b"not for you", qos=1)
+        await cp.publish(appliance.topic(sentinel), b"sentinel", qos=1)
+        first = await _next_message(client)
+
+    assert _codes(refused) == [NOT_AUTHORIZED]
+    assert (first.topic.value, first.payload) == (appliance.topic(sentinel), b"sentinel")
+
+
+async def test_the_control_plane_s_sessions_collide_when_bound(
+    broker: BrokerProcess, control_plane: ssl.SSLContext
+) -> None:
+    """Why the shipped listener for the control plane is not bound: every control-plane session
+    (ingest, configuration, access list, on every instance) presents CN `control-plane`."""
+    async with _control_plane(broker, control_plane) as ingest:
+        await ingest.subscribe("sf/v1/d/+/journal", qos=1)
+        async with _control_plane(broker, control_plane):
             with pytest.raises(aiomqtt.MqttError):
-                await _next_message(replicator)  # closed: the agent took its client id
+                await _next_message(ingest)  # closed: the second took "control-plane"

@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from protocols import topics
 from provisioning import dynamic_security as dynsec
 from provisioning.errors import InvalidDeviceId
 
@@ -33,12 +34,26 @@ def _view(
 
 
 def _granted(*device_ids: str) -> dynsec.BrokerView:
-    """A broker on which each device holds exactly its own grant (plus the control plane)."""
+    """A broker on which each device holds exactly its own grants (plus the control plane)."""
+    clients = {
+        client: role
+        for device_id in device_ids
+        for client, role in dynsec.device_clients(device_id).items()
+    }
     return _view(
         clients={"control-plane": {"control-plane", "broker-admin"}}
-        | {device_id: {dynsec.device_role(device_id)} for device_id in device_ids},
-        roles={dynsec.device_role(d): dynsec.device_acls(d) for d in device_ids},
+        | {client: {role} for client, (role, _) in clients.items()},
+        roles=dict(clients.values()),
     )
+
+
+#: How a device was granted before agents had a certificate of their own: one client, one
+#: role over the whole subtree.
+WHOLE_SUBTREE = frozenset(
+    (kind, "sf/v1/d/reg-1/#", True)
+    for kind in ("publishClientSend", "publishClientReceive", "subscribePattern",
+                 "unsubscribePattern")
+)  # fmt: skip
 
 
 def test_the_first_document_holds_the_control_plane_only_and_denies_by_default() -> None:
@@ -63,13 +78,35 @@ def test_the_first_document_holds_the_control_plane_only_and_denies_by_default()
     }
 
 
-def test_a_device_role_grants_its_own_subtree_and_nothing_else() -> None:
+def test_the_register_role_grants_the_journal_and_telemetry_of_its_device_only() -> None:
+    own = "sf/v1/d/acme-01-reg-1"
     assert dynsec.device_acls("acme-01-reg-1") == {
-        ("publishClientSend", "sf/v1/d/acme-01-reg-1/#", True),
-        ("publishClientReceive", "sf/v1/d/acme-01-reg-1/#", True),
-        ("subscribePattern", "sf/v1/d/acme-01-reg-1/#", True),
-        ("unsubscribePattern", "sf/v1/d/acme-01-reg-1/#", True),
+        ("publishClientSend", f"{own}/journal", True),
+        ("publishClientSend", f"{own}/telemetry", True),
+        ("publishClientReceive", f"{own}/journal/ack", True),
+        ("subscribeLiteral", f"{own}/journal/ack", True),
+        ("unsubscribeLiteral", f"{own}/journal/ack", True),
     }
+
+
+def test_the_agent_role_grants_the_agent_channels_of_its_device_only() -> None:
+    own = "sf/v1/d/acme-01-reg-1"
+    received = {f"{own}/cmd", f"{own}/config", f"{own}/release"}
+    assert dynsec.agent_acls("acme-01-reg-1") == {
+        ("publishClientSend", f"{own}/{channel}", True)
+        for channel in ("status", "state", "events", "cmd/result")
+    } | {
+        (kind, topic, True)
+        for topic in received
+        for kind in ("publishClientReceive", "subscribeLiteral", "unsubscribeLiteral")
+    }
+
+
+def test_every_channel_is_the_register_s_or_the_agent_s_never_both() -> None:
+    register = topics.REGISTER_SENDS | topics.REGISTER_RECEIVES
+    agent = topics.AGENT_SENDS | topics.AGENT_RECEIVES
+    assert register | agent == set(topics.Channel)
+    assert not register & agent
 
 
 @pytest.mark.parametrize(
@@ -86,19 +123,31 @@ def test_an_id_that_would_widen_the_grant_is_refused(device_id: str) -> None:
         dynsec.grant_commands(device_id)
 
 
-def test_grant_creates_role_then_client_and_withdraw_deletes_both() -> None:
-    role, client = dynsec.grant_commands("reg-1")
-    withdraw = dynsec.withdraw_commands("reg-1")
+@pytest.mark.parametrize(
+    ("index", "username", "rolename", "acls"),
+    [
+        pytest.param(0, "reg-1", "device:reg-1", dynsec.device_acls("reg-1"), id="register"),
+        pytest.param(2, "reg-1.agent", "device:reg-1.agent", dynsec.agent_acls("reg-1"),
+                     id="agent"),
+    ],
+)  # fmt: skip
+def test_grant_creates_each_session_s_role_then_its_client(
+    index: int, username: str, rolename: str, acls: frozenset[dynsec.Acl]
+) -> None:
+    role, client = dynsec.grant_commands("reg-1")[index : index + 2]
 
-    assert (role["command"], role["rolename"]) == ("createRole", "device:reg-1")
-    assert {(acl["acltype"], acl["topic"], acl["allow"]) for acl in role["acls"]} == (
-        dynsec.device_acls("reg-1")
-    )
-    assert (client["command"], client["username"]) == ("createClient", "reg-1")
-    assert client["roles"] == [{"rolename": "device:reg-1", "priority": 0}]
-    assert withdraw == [
+    assert (role["command"], role["rolename"]) == ("createRole", rolename)
+    assert {(acl["acltype"], acl["topic"], acl["allow"]) for acl in role["acls"]} == acls
+    assert (client["command"], client["username"]) == ("createClient", username)
+    assert client["roles"] == [{"rolename": rolename, "priority": 0}]
+
+
+def test_withdraw_deletes_both_clients_then_both_roles() -> None:
+    assert dynsec.withdraw_commands("reg-1") == [
         {"command": "deleteClient", "username": "reg-1"},
+        {"command": "deleteClient", "username": "reg-1.agent"},
         {"command": "deleteRole", "rolename": "device:reg-1"},
+        {"command": "deleteRole", "rolename": "device:reg-1.agent"},
     ]
 
 
@@ -201,7 +250,7 @@ def test_a_device_no_longer_active_is_withdrawn_and_the_rest_left_alone() -> Non
     view = _view(
         clients={name: set(client.roles) for name, client in view.clients.items()}
         | {"ops-admin": {"broker-admin"}},
-        roles=dict(view.roles) | {"device:orphan": dynsec.device_acls("orphan")},
+        roles=dict(view.roles) | {"device:orphan.agent": dynsec.agent_acls("orphan")},
     )
 
     todo = dynsec.plan(view, active=["reg-1"])
@@ -235,9 +284,30 @@ def test_a_device_no_longer_active_is_withdrawn_and_the_rest_left_alone() -> Non
             id="in-a-group",
         ),
         pytest.param(_view(clients={"reg-1": {"device:reg-1"}}), id="role-missing"),
+        pytest.param(
+            _view(clients={"reg-1": {"device:reg-1"}}, roles={"device:reg-1": WHOLE_SUBTREE}),
+            id="granted-before-agent-certificates",
+        ),
+        pytest.param(
+            _view(
+                clients={"reg-1": {"device:reg-1"}},
+                roles={"device:reg-1": dynsec.device_acls("reg-1")},
+            ),
+            id="agent-missing",
+        ),
+        pytest.param(
+            _view(
+                clients={name: set(c.roles) for name, c in _granted("reg-1").clients.items()},
+                roles=dict(_granted("reg-1").roles)
+                | {"device:reg-1.agent": dynsec.agent_acls("reg-1") | dynsec.device_acls("reg-1")},
+            ),
+            id="agent-granted-the-journal",
+        ),
     ],
 )  # fmt: skip
-def test_a_device_with_more_or_less_than_its_own_grant_is_repaired(view: dynsec.BrokerView) -> None:
+def test_a_device_with_more_or_less_than_its_own_grants_is_repaired(
+    view: dynsec.BrokerView,
+) -> None:
     todo = dynsec.plan(view, active=["reg-1"])
 
     assert (todo.grant, todo.repair, todo.withdraw) == ((), ("reg-1",), ())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from edge.enrolment.device_auth import DeviceAuth
+from provisioning import device_assertion
 from provisioning.ca import CertificateAuthority
 from provisioning.device_keys import DeviceIdentity
 from provisioning.enrolment import parse_qr
@@ -24,6 +27,11 @@ async def _enrolled(fleet: Fleet, directory: Path, ca: CertificateAuthority) -> 
         "csr_pem": identity.certificate_request().decode(),
     }
     answer = (await fleet.api.post("/api/enrol", json=body)).json()
+    identity.install_agent(
+        answer["agent_certificate_chain_pem"].encode(),
+        device_id=answer["device_id"],
+        pinned_fingerprint=ca.fingerprint,
+    )
     identity.install(answer["certificate_chain_pem"].encode(), pinned_fingerprint=ca.fingerprint)
     return identity
 
@@ -49,11 +57,49 @@ async def test_renewal_with_the_current_key_issues_a_new_certificate(
     renewed = identity.install(
         response.json()["certificate_chain_pem"].encode(), pinned_fingerprint=fleet_ca.fingerprint
     )
-    assert renewed.device_id == device_id
+    agent = identity.install_agent(
+        response.json()["agent_certificate_chain_pem"].encode(),
+        device_id=device_id,
+        pinned_fingerprint=fleet_ca.fingerprint,
+    )
+    assert (renewed.device_id, agent.device_id) == (device_id, f"{device_id}.agent")
     listed = (await fleet.api.get(f"/api/devices/{device_id}/certificates")).json()
-    assert len(listed) == 2
-    assert format(renewed.leaf.serial_number, "x") in {c["serial"] for c in listed}
-    assert [c["revoked_at"] for c in listed] == [None, None]  # the old one expires on its own
+    assert sorted(c["kind"] for c in listed) == ["agent", "agent", "device", "device"]
+    assert {format(renewed.leaf.serial_number, "x"), format(agent.leaf.serial_number, "x")} <= {
+        c["serial"] for c in listed
+    }
+    assert {c["revoked_at"] for c in listed} == {None}  # the old ones expire on their own
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [pytest.param("{id}", id="naming-the-device"), pytest.param("{id}.agent", id="naming-itself")],
+)
+async def test_a_device_call_signed_with_the_agent_certificate_is_refused(
+    fleet: Fleet, fleet_ca: CertificateAuthority, tmp_path: Path, subject: str
+) -> None:
+    """The agent's certificate is for its broker session only: device HTTPS calls are signed
+    with the device certificate (same key), so accepting the agent's would add nothing."""
+    identity = await _enrolled(fleet, tmp_path / "appliance", fleet_ca)
+    device_id = identity.device_id()
+    agent = x509.load_pem_x509_certificates(identity.agent_certificate_path.read_bytes())[0]
+    key = serialization.load_pem_private_key(identity.key_path.read_bytes(), password=None)
+    token = device_assertion.mint(
+        private_key=key,
+        certificate=agent,
+        device_id=subject.format(id=device_id),
+        now=time.time(),
+    )
+
+    response = await fleet.api.post(
+        f"/api/devices/{device_id}/renew",
+        json={"csr_pem": identity.certificate_request().decode()},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+    assert response.status_code == 401
+    assert response.json()["reason"] == "device_certificate_refused"
+    assert "agent" in response.json()["detail"]
 
 
 async def test_renewal_with_another_key_is_refused(
@@ -86,15 +132,22 @@ async def test_decommission_revokes_every_certificate_and_lists_it_in_the_crl(
 
     assert response.status_code == 200, response.text
     serial = format(identity.certificate().serial_number, "x")
-    assert response.json()["revoked_serials"] == [serial]
+    agent_serial = format(
+        x509.load_pem_x509_certificates(identity.agent_certificate_path.read_bytes())[
+            0
+        ].serial_number,
+        "x",
+    )
+    assert sorted(response.json()["revoked_serials"]) == sorted([serial, agent_serial])
     assert response.json()["crl_written"] is True
     crl = x509.load_pem_x509_crl((await fleet.api.get("/api/crl.pem")).content)
     assert crl.is_signature_valid(fleet_ca.issuing_certificate.public_key())  # type: ignore[arg-type]
-    revoked = crl.get_revoked_certificate_by_serial_number(int(serial, 16))
-    assert revoked is not None
-    assert revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason is (
-        x509.ReasonFlags.cessation_of_operation
-    )
+    for revoked_serial in (serial, agent_serial):  # the register's and the agent's
+        revoked = crl.get_revoked_certificate_by_serial_number(int(revoked_serial, 16))
+        assert revoked is not None
+        assert revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason is (
+            x509.ReasonFlags.cessation_of_operation
+        )
     device = (await fleet.api.get(f"/api/devices/{device_id}")).json()
     assert device["decommissioned_at"] is not None
     certificates = (await fleet.api.get(f"/api/devices/{device_id}/certificates")).json()

@@ -80,8 +80,18 @@ async def test_token_and_csr_become_a_registered_device_with_a_pinned_chain(
     assert (device["store_id"], device["register_name"]) == (STORE, "till 1")
     enrolment = await fleet.enrolment(created["enrolment"]["id"])
     assert (enrolment["state"], enrolment["device_id"]) == ("used", answer["device_id"])
+    agent = identity.install_agent(
+        answer["agent_certificate_chain_pem"].encode(),
+        device_id=answer["device_id"],
+        pinned_fingerprint=fleet_ca.fingerprint,
+    )
+    assert agent.device_id == f"{answer['device_id']}.agent"  # the agent's session, same key
+    assert agent.leaf.public_key() == verified.leaf.public_key()
     certificates = (await fleet.api.get(f"/api/devices/{answer['device_id']}/certificates")).json()
-    assert [c["serial"] for c in certificates] == [format(verified.leaf.serial_number, "x")]
+    assert {(c["kind"], c["serial"]) for c in certificates} == {
+        ("device", format(verified.leaf.serial_number, "x")),
+        ("agent", format(agent.leaf.serial_number, "x")),
+    }
 
 
 async def test_the_typed_code_enrols_like_the_token(fleet: Fleet, tmp_path: Path) -> None:
@@ -172,7 +182,7 @@ async def test_two_appliances_racing_for_one_token_get_one_identity(
     assert len(devices) == 1
     [winner] = [a.json()["device_id"] for a in answers if a.status_code == 200]
     certificates = (await fleet.api.get(f"/api/devices/{winner}/certificates")).json()
-    assert len(certificates) == 1  # the loser's certificate was never recorded
+    assert len(certificates) == 2  # the winner's two; the loser's were never recorded
 
 
 async def test_an_expired_token_is_refused(fleet: Fleet, tmp_path: Path) -> None:
