@@ -932,6 +932,8 @@ BUTTONS = (
     ("/enrolments", 'class="revoke"', A.ENROLMENTS_WRITE),
     ("/config?layer=store&target={t.store}", 'id="save-setting"', A.CONFIG_WRITE),
     ("/config?layer=tenant&target={t.id}", 'id="save-setting"', A.TENANT_CONFIG_WRITE),
+    ("/config?layer=store&target={t.store}", 'id="preview-setting"', A.CONFIG_WRITE),
+    ("/config?layer=tenant&target={t.id}", 'class="restore-version"', A.TENANT_CONFIG_WRITE),
     ("/config/stores/{t.store}/staff", 'id="add-staff"', A.STAFF_WRITE),
     ("/", 'id="logout-button"', None),  # everyone who logged in may log out
 )

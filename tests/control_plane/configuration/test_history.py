@@ -364,3 +364,25 @@ async def test_another_tenant_may_not_preview_read_or_roll_back_a_layer(w: World
             w.engine, scope=own, actor=BOB, layer=Layer.TENANT, target=w.foreign, version=1
         )
     assert len(await history.layer_history(w.engine, layer=Layer.TENANT, target=w.foreign)) == 3
+
+
+async def test_a_rollback_leaves_the_staff_as_the_staff_table_says(w: World) -> None:
+    await staff.add_staff(
+        w.engine, actor=ANA, store_id=w.store1, name="Kim", role="cashier", pin="4821"
+    )
+    [with_kim, *_] = await history.layer_history(w.engine, layer=Layer.STORE, target=w.store1)
+    await service.set_setting(
+        w.engine, actor=ANA, layer=Layer.STORE, target=w.store1, key="log_level", value="DEBUG"
+    )
+    await staff.add_staff(
+        w.engine, actor=ANA, store_id=w.store1, name="Lu", role="manager", pin="9921"
+    )
+
+    done = await rollback.rollback_layer(
+        w.engine, actor=BOB, layer=Layer.STORE, target=w.store1, version=with_kim.version
+    )
+
+    assert done.keys == ["log_level"]
+    view = await device_configuration(w.engine, device_id=w.r1)
+    [members] = [k.value["members"] for k in view.keys if k.key == "staff"]
+    assert [m["name"] for m in members] == ["Kim", "Lu"]
