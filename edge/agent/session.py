@@ -5,9 +5,10 @@ own certificate, so it never kicks the replicator's ``{device}`` session off the
 ``offline`` as its last will, says ``online`` (:mod:`edge.agent.presence`), subscribes ``cmd``
 at QoS 1 (and the retained ``config``, handed to ``on_config`` as it comes) and runs the state
 publisher and the command loop in one TaskGroup. Every wait on the broker is bounded by
-:class:`~edge.agent.mqtt_link.MqttLink`, never by aiomqtt's ``wait_for``, which on Python 3.11
+:class:`~mqttlink.link.MqttLink`, never by aiomqtt's ``wait_for``, which on Python 3.11
 can swallow the cancel that stops the agent. A lost connection ends the session; the
-next connect waits a jittered, doubling backoff (reset once a session got going). The session is
+next connect waits the fleet's one backoff (:func:`mqttlink.reconnect.reconnect_forever`: full
+jitter, doubling, afresh once a session got going). The session is
 clean: a command sent while the appliance was offline is not delivered hours later (a drawer
 must not spring open at opening time because someone clicked yesterday); the control plane times
 it out and the operator asks again. Commands run one at a time, in order: each is short, and
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,9 +28,11 @@ import aiomqtt
 from edge.agent import metrics
 from edge.agent.commands import CommandRunner
 from edge.agent.events import EventOutbox
-from edge.agent.mqtt_link import MqttLink
 from edge.agent.presence import Presence
 from edge.agent.state import StatePublisher
+from mqttlink.backoff import Backoff
+from mqttlink.link import MqttLink
+from mqttlink.reconnect import reconnect_forever
 from protocols.broker_url import BrokerAddress
 from protocols.codec import encode
 from protocols.topics import Channel, agent_client_id, device_topic
@@ -86,28 +88,24 @@ class FleetAgent:
 
     async def run(self) -> None:
         """Connect, serve, reconnect with jittered backoff; returns only when cancelled."""
-        delay = self.settings.backoff_initial
-        while True:
-            served = False
-            try:
-                async with self._link() as link:
-                    metrics.CONNECTS.labels(self.device_id, "ok").inc()
-                    served = True
-                    await self._serve(link)
-            except* (aiomqtt.MqttError, OSError) as group:
-                metrics.CONNECTS.labels(self.device_id, "lost").inc()
-                log.warning(
-                    "device %s: agent lost broker %s (%s); retrying",
-                    self.device_id,
-                    self.broker.url,
-                    group.exceptions[0],
-                )
-            finally:
-                self.connected.clear()
-            if served:
-                delay = self.settings.backoff_initial
-            await asyncio.sleep(random.uniform(0, delay))
-            delay = min(self.settings.backoff_max, delay * 2)
+        await reconnect_forever(
+            self._session,
+            backoff=Backoff.from_settings(self.settings),
+            log=log,
+            what=f"device {self.device_id} agent",
+            url=self.broker.url,
+            lost=self.connected.clear,
+            on_error=self._count_loss,
+        )
+
+    async def _session(self, backoff: Backoff) -> None:
+        async with self._link() as link:
+            metrics.CONNECTS.labels(self.device_id, "ok").inc()
+            backoff.up()  # connected: the next loss backs off from the start again
+            await self._serve(link)
+
+    def _count_loss(self, _err: Exception) -> None:
+        metrics.CONNECTS.labels(self.device_id, "lost").inc()
 
     def reconnect(self) -> None:
         """End the current session and connect again (with a renewed certificate)."""

@@ -64,7 +64,7 @@ class ControlPlane:
 async def control_plane(broker_url: str, device_id: str) -> AsyncIterator[ControlPlane]:
     broker = parse_broker_url(broker_url)
     # timeout=math.inf: aiomqtt's wait_for could swallow the test's guard on Python 3.11 (see
-    # edge.agent.mqtt_link); the guard bounds these waits instead
+    # mqttlink.link); the guard bounds these waits instead
     async with aiomqtt.Client(
         broker.host, broker.port, identifier=f"cp-{device_id}", timeout=math.inf
     ) as client:
