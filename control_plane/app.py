@@ -37,6 +37,9 @@ from control_plane.embedded_broker import embedded_broker
 from control_plane.exposure import TrustedHosts, metrics_app
 from control_plane.health import router as health_router
 from control_plane.ingest.worker import IngestSettings, IngestWorker
+from control_plane.notifications.router import router as notifications_router
+from control_plane.notifications.settings import load_notification_settings
+from control_plane.notifications.worker import Notifier
 from control_plane.operators.guards import document_guards
 from control_plane.operators.router import router as operators_router
 from control_plane.problems import install_problem_handlers
@@ -103,6 +106,12 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
             # fleet alerts opened and cleared each tick, lag/backlog history sampled (issue 13)
             alerting = getattr(app.state, "alert_settings", None) or EvaluatorSettings()
             background.supervise("alerts-evaluator", lambda: run_evaluator(engine, alerting))
+            # their notifications (signed webhooks, e-mail) from the durable outbox (issue 13)
+            notify = getattr(app.state, "notification_settings", None)
+            notify = notify or load_notification_settings()
+            app.state.notification_settings = notify
+            notifier = Notifier(engine=engine, settings=notify)
+            background.supervise("alert-notifier", notifier.run)
             yield
 
     # /docs is served offline by install_offline_docs; ReDoc has no offline package
@@ -125,6 +134,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(reports_router)  # store owners' reports, charts and CSV (issue 13)
     app.include_router(alerts_router)  # fleet alerts, acknowledge, lag/backlog history (issue 13)
+    app.include_router(notifications_router)  # alert channels: webhook, e-mail (issue 13)
     app.include_router(releases_router)  # signed bundles: publish, serve to devices (issue 11)
     app.include_router(rollouts_router)  # staged rollouts of a release (issue 11)
     app.include_router(rollout_pages)  # the console's releases and rollouts pages

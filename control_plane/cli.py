@@ -43,12 +43,14 @@ def _logging(verbose: bool) -> None:
 @app.command()
 def serve(verbose: bool = False) -> None:
     """Run the control plane (settings from STOREFLEET_CP_* variables, checked before it starts)."""
+    from control_plane.notifications.settings import load_notification_settings
     from control_plane.settings import SettingsRefused, load_settings
     from control_plane.startup import database_at_start, provisioning_at_start
 
     _logging(verbose)
     try:
         settings = load_settings()
+        notifications = load_notification_settings()
         provisioning = provisioning_at_start(settings)
         asyncio.run(database_at_start(settings.database_url))
     except SettingsRefused as err:
@@ -59,6 +61,7 @@ def serve(verbose: bool = False) -> None:
     from control_plane.app import create_app  # the whole application: only once settings hold
 
     app = create_app(settings)
+    app.state.notification_settings = notifications
     if provisioning.settings is not None:
         app.state.provisioning_settings = provisioning.settings
     else:

@@ -4,11 +4,14 @@ How it works: :func:`evaluate` samples every live device's backlog and lag into 
 (the last :data:`HISTORY_MS`), asks :mod:`~control_plane.alerts.rules` which
 conditions hold, then in one transaction: a condition without an open alert opens one; an open
 alert whose condition still holds is refreshed (``seen_at``, ``detail``); an open alert whose
-condition ended is cleared (``cleared_at``; its ``open_key`` released). Running it twice in a row
-changes nothing but ``seen_at``: it is idempotent. Several control-plane instances may evaluate
-at once — the UNIQUE ``open_key`` lets only one of two racing inserts open the alert; the other
-transaction is retried on the next tick. :func:`run_evaluator` is the supervised loop
-(``control_plane.supervision``); a failed tick is counted, logged, and tried again next time.
+condition ended is cleared (``cleared_at``; its ``open_key`` released). Each opening and
+clearing enqueues its notifications in the same transaction (``control_plane.notifications``:
+nothing is told of an alert that did not commit, nothing committed goes untold). Running it
+twice in a row changes nothing but ``seen_at``: it is idempotent. Several control-plane
+instances may evaluate at once — the UNIQUE ``open_key`` lets only one of two racing inserts
+open the alert; the other transaction is retried on the next tick. :func:`run_evaluator` is
+the supervised loop (``control_plane.supervision``); a failed tick is counted, logged, and
+tried again next time.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.alerts.rules import Thresholds, conditions, live_devices
 from control_plane.alerts.tables import alerts, device_history
+from control_plane.notifications.outbox import enqueue_alert
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +113,12 @@ async def _apply(
     now: int,
 ) -> tuple[int, int, int]:
     open_rows = (
-        await conn.execute(
-            select(alerts.c.id, alerts.c.device_id, alerts.c.kind).where(
-                alerts.c.open_key.is_not(None)
-            )
-        )
-    ).all()
+        await conn.execute(select(alerts).where(alerts.c.open_key.is_not(None)))
+    ).mappings()
     opened = cleared = still = 0
     known = set()
-    for alert_id, device_id, kind in open_rows:
+    for open_row in open_rows.all():
+        alert_id, device_id, kind = open_row["id"], open_row["device_id"], open_row["kind"]
         key = (device_id, kind)
         known.add(key)
         if key in found:
@@ -131,23 +132,25 @@ async def _apply(
             await conn.execute(
                 update(alerts).where(alerts.c.id == alert_id).values(cleared_at=now, open_key=None)
             )
+            cleared_row = {**open_row, "cleared_at": now}
+            await enqueue_alert(conn, alert=cleared_row, event="cleared", now_ms=now)
     for (device_id, kind), detail in sorted(found.items()):
         if (device_id, kind) in known or device_id not in rows:
             continue
         row = rows[device_id]
-        await conn.execute(
-            insert(alerts).values(
-                id=uuid.uuid4().hex,
-                tenant_id=row["tenant_id"],
-                store_id=row["store_id"],
-                device_id=device_id,
-                kind=kind,
-                open_key=f"{device_id} {kind}",
-                detail=detail,
-                opened_at=now,
-                seen_at=now,
-            )
-        )
+        opened_row = {
+            "id": uuid.uuid4().hex,
+            "tenant_id": row["tenant_id"],
+            "store_id": row["store_id"],
+            "device_id": device_id,
+            "kind": kind,
+            "open_key": f"{device_id} {kind}",
+            "detail": detail,
+            "opened_at": now,
+            "seen_at": now,
+        }
+        await conn.execute(insert(alerts).values(**opened_row))
+        await enqueue_alert(conn, alert=opened_row, event="opened", now_ms=now)
         opened += 1
         OPENED.labels(kind).inc()
         log.warning("alert %s opened for %s: %s", kind, device_id, detail)

@@ -18,11 +18,13 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.alerts import service
+from control_plane.alerts.rules import KINDS
 from control_plane.alerts.service import AlertState
 from control_plane.dependencies import get_engine
 from control_plane.devices import service as registry
 from control_plane.devices.errors import DeviceNotFound
 from control_plane.inputs import DeviceIdPath, IdentifierFilter, RefPath
+from control_plane.notifications.channels import list_channels as notification_channels
 from control_plane.operators.gatekeeper import client_address
 from control_plane.operators.policy import Action, AlertsAck, AlertsPage, AlertsRead, permits
 from control_plane.operators.sessions import SESSION_COOKIE, csrf_token
@@ -120,7 +122,8 @@ async def alerts_page(
     state: AlertState = "open",
     device_id: IdentifierFilter = None,
 ) -> HTMLResponse:
-    """Alerts with acknowledge buttons (when allowed), and one device's lag and backlog chart."""
+    """Alerts with acknowledge buttons (when allowed), one device's lag and backlog chart, and
+    (tenant admins) the notification channels."""
     scope = TenantScope.of(principal)
     rows = await service.list_alerts(engine, scope=scope, state=state)
     devices = await registry.list_devices(engine, scope=scope)
@@ -142,8 +145,13 @@ async def alerts_page(
                 ],
             },
         )
+    can_notify = permits(principal, Action.NOTIFICATIONS_MANAGE)
+    channels = await notification_channels(engine, scope=scope) if can_notify else []
     secret = request.cookies.get(SESSION_COOKIE)
     context: dict[str, Any] = {
+        "can_notify": can_notify,
+        "channels": channels,
+        "alert_kinds": KINDS,
         "principal": principal,
         "csrf_token": csrf_token(secret) if secret and principal.via == "session" else "",
         "can_ack": permits(principal, Action.ALERTS_ACK),

@@ -51,6 +51,8 @@ class Action(StrEnum):
     REPORTS_READ = "reports:read"  # store owners' reports, their charts and CSV (issue 13)
     ALERTS_READ = "alerts:read"  # fleet alerts and lag/backlog history
     ALERTS_ACK = "alerts:ack"  # acknowledge an alert (audited); it still clears by itself
+    # alert notification channels: webhook URLs (their signing secrets), e-mail recipients
+    NOTIFICATIONS_MANAGE = "notifications:manage"
     CONFIG_READ = "config:read"  # layers, effective documents with provenance, drift, staff list
     CONFIG_WRITE = "config:write"  # store and register layers (issue 12)
     TENANT_CONFIG_WRITE = "tenant_config:write"  # tenant layer, store groups, store tags
@@ -92,6 +94,7 @@ _TENANT_ADMIN = _OPERATOR | {
     A.OPERATORS_READ,
     A.OPERATORS_WRITE,
     A.AUDIT_READ,
+    A.NOTIFICATIONS_MANAGE,
 }
 
 #: THE policy table: what each role may do. A tenant role acts inside its own tenant only.
@@ -116,6 +119,7 @@ SCOPE_ACTIONS: dict[Scope, frozenset[Action]] = {
     Scope.CONFIG: frozenset({A.CONFIG_READ, A.CONFIG_WRITE, A.TENANT_CONFIG_WRITE, A.STAFF_WRITE}),
     Scope.TENANTS: frozenset(
         {A.TENANTS_WRITE, A.STORES_WRITE, A.CA_WRITE, A.OPERATORS_READ, A.OPERATORS_WRITE}
+        | {A.NOTIFICATIONS_MANAGE}
     ),
 }
 
@@ -272,6 +276,7 @@ StaffWrite = Annotated[Principal, require(Action.STAFF_WRITE)]
 ReportsRead = Annotated[Principal, require(Action.REPORTS_READ)]
 AlertsRead = Annotated[Principal, require(Action.ALERTS_READ)]
 AlertsAck = Annotated[Principal, require(Action.ALERTS_ACK)]
+NotificationsManage = Annotated[Principal, require(Action.NOTIFICATIONS_MANAGE)]
 
 DevicesPage = Annotated[Principal, page(Action.DEVICES_READ)]
 EnrolmentsPage = Annotated[Principal, page(Action.ENROLMENTS_READ)]

@@ -44,6 +44,8 @@ from control_plane.configuration.layers import Layer
 from control_plane.db.tables import journal, sales
 from control_plane.devices import service as registry
 from control_plane.devices.state import apply_state
+from control_plane.notifications import channels as notification_channels
+from control_plane.notifications.settings import NotificationSettings
 from control_plane.operators import service as operators
 from control_plane.operators import sessions
 from control_plane.operators.audit import Actor
@@ -437,6 +439,34 @@ async def _ack_alert(world: World, tenant: Tenant) -> Call:
     return Call(f"/api/alerts/{await _alert(world, tenant)}/ack")
 
 
+async def _channel(world: World, tenant: Tenant) -> str:
+    """A new webhook channel of the tenant (to a name that never resolves) (issue 13)."""
+    row, _ = await notification_channels.create_channel(
+        world.engine,
+        tenant_id=tenant.id,
+        spec=notification_channels.ChannelSpec(
+            name="t", kind="webhook", url="https://hooks.invalid/x"
+        ),
+        created_by="table",
+        settings=NotificationSettings(),
+        now_ms=_now(),
+    )
+    return str(row["id"])
+
+
+async def _listed_channel(world: World, tenant: Tenant) -> Call:
+    return Call("/api/notifications/channels", marker=await _channel(world, tenant))
+
+
+def _on_channel(suffix: str) -> Build:
+    """A request on a channel made afresh for it (deleted, tested, its deliveries read)."""
+
+    async def build(world: World, tenant: Tenant) -> Call:
+        return Call(f"/api/notifications/channels/{await _channel(world, tenant)}{suffix}")
+
+    return build
+
+
 # -- the table --------------------------------------------------------------------------------
 
 Kind = Literal["api", "page", "open", "device"]
@@ -496,6 +526,12 @@ TABLE: tuple[Row, ...] = (
     Row("GET", "/api/alerts", "api", A.ALERTS_READ, 200, made(_listed_alert), "hidden"),
     Row("POST", "/api/alerts/{alert_id}/ack", "api", A.ALERTS_ACK, 200, made(_ack_alert), 404),
     Row("GET", "/api/devices/{device_id}/history", "api", A.ALERTS_READ, 200, named(DEVICES + "/history"), 404),
+    # alert notification channels (issue 13): tenant admins only; another tenant's is not found
+    Row("GET", "/api/notifications/channels", "api", A.NOTIFICATIONS_MANAGE, 200, made(_listed_channel), "hidden"),
+    Row("POST", "/api/notifications/channels", "api", A.NOTIFICATIONS_MANAGE, 201, named("/api/notifications/channels", body={"name": "t", "kind": "webhook", "url": "https://hooks.invalid/x", "tenant_id": "{t.id}"}), 403),
+    Row("DELETE", "/api/notifications/channels/{channel_id}", "api", A.NOTIFICATIONS_MANAGE, 204, _on_channel(""), 404),
+    Row("POST", "/api/notifications/channels/{channel_id}/test", "api", A.NOTIFICATIONS_MANAGE, 202, _on_channel("/test"), 404),
+    Row("GET", "/api/notifications/channels/{channel_id}/deliveries", "api", A.NOTIFICATIONS_MANAGE, 200, _on_channel("/deliveries"), 404),
     # catalog: the back office writes; registers read with their own assertion
     Row("POST", "/api/catalog/items", "api", A.CATALOG_WRITE, 200, named("/api/catalog/items", body={"tenant_id": "{t.id}", "items": []}), 403),
     Row("GET", "/api/catalog/snapshot", "device", DEVICE, 401, fixed("/api/catalog/snapshot")),
@@ -928,6 +964,7 @@ async def test_a_foreign_host_header_is_refused(world: World) -> None:
 BUTTONS = (
     ("/devices/{t.device}", 'id="print-test-page"', A.COMMANDS_SEND),
     ("/devices/{t.device}", 'id="open-drawer"', A.COMMANDS_SEND),
+    ("/alerts", 'id="save-channel"', A.NOTIFICATIONS_MANAGE),
     ("/enrolments", 'id="create-enrolment"', A.ENROLMENTS_WRITE),
     ("/enrolments", 'class="revoke"', A.ENROLMENTS_WRITE),
     ("/config?layer=store&target={t.store}", 'id="save-setting"', A.CONFIG_WRITE),

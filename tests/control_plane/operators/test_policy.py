@@ -25,6 +25,7 @@ EXPECTED: dict[str, set[Role]] = {
     "reports:read": {P, T, OP, V},
     "alerts:read": {P, T, OP, V},
     "alerts:ack": {P, T, OP},
+    "notifications:manage": {P, T},  # where a tenant's alerts are sent (issue 13)
     "config:read": {P, T, OP, V},
     "config:write": {P, T, OP},
     "staff:write": {P, T, OP},

@@ -1,0 +1,254 @@
+"""The durable outbox of notifications: written with the alert, claimed with a lease, finished.
+
+How it works: :func:`enqueue_alert` runs inside the evaluator's transaction, so an alert that is
+opened (or cleared) and its notifications commit together or not at all — a restart between the
+two cannot lose one. :func:`claim` is one UPDATE that leases up to ``limit`` due rows to a
+worker (``lease_owner``, ``lease_until``): on PostgreSQL its candidate SELECT is ``FOR UPDATE
+SKIP LOCKED``, so two instances claim disjoint rows without waiting; on SQLite the UPDATE takes
+the database's single write lock, so two claims run one after the other and the second finds the
+rows leased. A row whose worker died keeps its lease only until ``lease_until``; then any worker
+claims it again (at least once: receivers de-duplicate on the delivery id).
+:func:`finish` writes the outcome only while the row is still the worker's.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import RowMapping, and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from control_plane.notifications.channels import severity_of, wants
+from control_plane.notifications.tables import notification_channels, notification_outbox
+from control_plane.tenancy import TenantScope
+
+SCHEMA = "sf.alert_notification"
+VERSION = 1
+Event = Literal["opened", "cleared", "test"]
+Outcome = Literal["sent", "retry", "failed"]
+_ALERT_FIELDS = ("id", "kind", "tenant_id", "store_id", "device_id", "detail", "opened_at")
+
+
+def payload(delivery_id: str, *, event: Event, alert: Mapping[str, Any], now_ms: int) -> str:
+    """The JSON body a receiver gets (fixed once enqueued: it is what the signature covers)."""
+    body = {
+        "schema": SCHEMA,
+        "v": VERSION,
+        "delivery_id": delivery_id,
+        "event": event,
+        "at": now_ms,
+        "alert": {
+            **{name: alert.get(name) for name in _ALERT_FIELDS},
+            "severity": severity_of(str(alert.get("kind"))),
+            "cleared_at": alert.get("cleared_at"),
+        },
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+async def enqueue_alert(
+    conn: AsyncConnection, *, alert: Mapping[str, Any], event: Event, now_ms: int
+) -> int:
+    """One pending delivery per channel of the alert's tenant that wants it; how many."""
+    channels = (
+        (
+            await conn.execute(
+                select(notification_channels).where(
+                    notification_channels.c.tenant_id == alert["tenant_id"]
+                )
+            )
+        )
+        .mappings()
+        .all()
+    )
+    rows = []
+    for channel in channels:
+        if not wants(channel, kind=str(alert["kind"]), event=event):
+            continue
+        delivery_id = uuid.uuid4().hex
+        rows.append(
+            {
+                "id": delivery_id,
+                "channel_id": channel["id"],
+                "tenant_id": alert["tenant_id"],
+                "alert_id": alert["id"],
+                "event": event,
+                "payload": payload(delivery_id, event=event, alert=alert, now_ms=now_ms),
+                "status": "pending",
+                "attempts": 0,
+                "next_at": now_ms,
+                "created_at": now_ms,
+            }
+        )
+    if rows:
+        await conn.execute(insert(notification_outbox), rows)
+    return len(rows)
+
+
+async def enqueue_test(engine: AsyncEngine, *, channel: Mapping[Any, Any], now_ms: int) -> str:
+    """A test delivery to ``channel`` (an alert that does not exist, marked as a test)."""
+    delivery_id = uuid.uuid4().hex
+    alert = {
+        "id": f"test-{delivery_id}",
+        "kind": "silent",
+        "tenant_id": channel["tenant_id"],
+        "store_id": "(test)",
+        "device_id": "(test)",
+        "detail": "a test notification sent from the console; no device is affected",
+        "opened_at": now_ms,
+    }
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(notification_outbox).values(
+                id=delivery_id,
+                channel_id=channel["id"],
+                tenant_id=channel["tenant_id"],
+                alert_id=alert["id"],
+                event="test",
+                payload=payload(delivery_id, event="test", alert=alert, now_ms=now_ms),
+                status="pending",
+                attempts=0,
+                next_at=now_ms,
+                created_at=now_ms,
+            )
+        )
+    return delivery_id
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery leased to this worker, with the channel it goes to."""
+
+    id: str
+    event: str
+    payload: str
+    attempts: int
+    channel_id: str
+    kind: str
+    url: str | None
+    secret: str | None
+    recipients: tuple[str, ...]
+
+
+def _claimable(now_ms: int) -> Any:
+    return and_(
+        notification_outbox.c.status == "pending",
+        notification_outbox.c.next_at <= now_ms,
+        or_(
+            notification_outbox.c.lease_until.is_(None), notification_outbox.c.lease_until < now_ms
+        ),
+    )
+
+
+async def claim(
+    engine: AsyncEngine, *, owner: str, now_ms: int, lease_ms: int, limit: int
+) -> list[Claimed]:
+    """Lease up to ``limit`` due deliveries to ``owner``; see the module's docstring."""
+    until = now_ms + lease_ms
+    candidates = (
+        select(notification_outbox.c.id)
+        .where(_claimable(now_ms))
+        .order_by(notification_outbox.c.next_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's write lock does the same
+    )
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(notification_outbox)
+            .where(notification_outbox.c.id.in_(candidates.scalar_subquery()), _claimable(now_ms))
+            .values(lease_owner=owner, lease_until=until)
+        )
+        rows = (
+            await conn.execute(
+                select(
+                    notification_outbox.c.id,
+                    notification_outbox.c.event,
+                    notification_outbox.c.payload,
+                    notification_outbox.c.attempts,
+                    notification_channels.c.id.label("channel_id"),
+                    notification_channels.c.kind,
+                    notification_channels.c.url,
+                    notification_channels.c.secret,
+                    notification_channels.c.recipients,
+                )
+                .join(
+                    notification_channels,
+                    notification_channels.c.id == notification_outbox.c.channel_id,
+                )
+                .where(
+                    notification_outbox.c.lease_owner == owner,
+                    notification_outbox.c.lease_until == until,
+                    notification_outbox.c.status == "pending",
+                )
+            )
+        ).all()
+    return [
+        Claimed(
+            id=row.id,
+            event=row.event,
+            payload=row.payload,
+            attempts=int(row.attempts),
+            channel_id=row.channel_id,
+            kind=row.kind,
+            url=row.url,
+            secret=row.secret,
+            recipients=tuple(a for a in str(row.recipients or "").split(",") if a),
+        )
+        for row in rows
+    ]
+
+
+async def finish(
+    engine: AsyncEngine,
+    *,
+    delivery_id: str,
+    owner: str,
+    outcome: Outcome,
+    now_ms: int,
+    error: str | None = None,
+    retry_at: int | None = None,
+) -> bool:
+    """Record one attempt's outcome; False when the lease was lost (another worker has it)."""
+    values: dict[str, Any] = {
+        "attempts": notification_outbox.c.attempts + 1,
+        "lease_owner": None,
+        "lease_until": None,
+        "last_error": None if error is None else error[:2000],
+    }
+    if outcome == "retry":
+        values["next_at"] = now_ms if retry_at is None else retry_at
+    else:
+        values["status"] = outcome
+        values["done_at"] = now_ms
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(notification_outbox)
+            .where(
+                notification_outbox.c.id == delivery_id,
+                notification_outbox.c.lease_owner == owner,
+                notification_outbox.c.status == "pending",
+            )
+            .values(**values)
+        )
+    return bool(result.rowcount)
+
+
+async def list_deliveries(
+    engine: AsyncEngine, *, scope: TenantScope, channel_id: str, limit: int = 20
+) -> Sequence[RowMapping]:
+    """A channel's newest deliveries (status, attempts, last error), for the console."""
+    query = (
+        select(notification_outbox)
+        .where(
+            notification_outbox.c.channel_id == channel_id,
+            scope.where(notification_outbox.c.tenant_id),
+        )
+        .order_by(notification_outbox.c.created_at.desc(), notification_outbox.c.id)
+        .limit(limit)
+    )
+    async with engine.connect() as conn:
+        return (await conn.execute(query)).mappings().all()

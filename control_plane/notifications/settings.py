@@ -1,0 +1,69 @@
+"""How notifications are delivered, from ``STOREFLEET_CP_NOTIFY_*`` environment variables.
+
+The SMTP password is read from the environment only (``STOREFLEET_CP_NOTIFY_SMTP_PASSWORD``) and
+never echoed by a refusal (``control_plane.settings.describe`` masks it).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from control_plane.settings import SettingsRefused, describe
+
+ENV_PREFIX = "STOREFLEET_CP_NOTIFY_"
+
+
+class NotificationSettings(BaseSettings):
+    """Validated at start; an error names the variable to set."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
+
+    poll_s: float = Field(default=2.0, gt=0, le=60, description="seconds between outbox passes")
+    lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="seconds a claimed delivery stays another instance's (longer than a send)",
+    )
+    batch: int = Field(default=20, ge=1, le=500, description="deliveries claimed per pass")
+    max_attempts: int = Field(
+        default=8, ge=1, le=50, description="attempts before a delivery is marked failed"
+    )
+    backoff_initial: float = Field(
+        default=5.0, gt=0, le=3600, description="the first retry's ceiling (seconds)"
+    )
+    backoff_max: float = Field(
+        default=900.0, gt=0, le=86400, description="the cap of every retry's wait (seconds)"
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="seconds a webhook receiver has to answer"
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="1: webhooks may point at loopback, private and link-local addresses",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="the SMTP relay's host; unset: e-mail channels are refused"
+    )
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="the SMTP relay's port")
+    smtp_starttls: bool = Field(default=True, description="1: STARTTLS before anything is sent")
+    smtp_user: str | None = Field(default=None, description="SMTP login (with SMTP_PASSWORD)")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_from: str = Field(
+        default="storefleet@localhost", description="the From address of alert e-mails"
+    )
+    smtp_timeout_s: float = Field(default=30.0, gt=0, le=300, description="SMTP socket timeout")
+
+    @property
+    def email_ready(self) -> bool:
+        """Whether e-mail can be sent at all."""
+        return bool(self.smtp_host)
+
+
+def load_notification_settings() -> NotificationSettings:
+    """The settings from the environment, or :class:`SettingsRefused` saying what to set."""
+    try:
+        return NotificationSettings()
+    except ValidationError as err:
+        raise SettingsRefused(describe(err, NotificationSettings)) from err
