@@ -7,9 +7,11 @@ How it works: :func:`run_agent` runs, in one TaskGroup with named tasks,
   (:mod:`edge.agent.supervisor`);
 * ``fleet-session`` — once the appliance has an identity (at once for a fixed device id; after
   first-boot enrolment for an enrolling one, which the register's first-boot screen performs
-  into the shared identity directory), the MQTT session for ``status`` (online, and offline as
+  into the shared identity directory), the MQTT session, with the agent's own certificate
+  (CN ``<id>.agent``), for ``status`` (online, and offline as
   its last will: the appliance's presence is the agent's), ``state``, ``events`` and ``cmd``;
-* ``renewal`` — the certificate renewed before it expires, then the session reconnects with it.
+* ``renewal`` — the certificates renewed before they expire, then the session reconnects with
+  them; an appliance enrolled before the agent had a certificate of its own asks at once.
 * ``releases`` — the retained ``release`` desire carried out into the inactive app slot, the
   register restarted from it and watched through a health window, committed or reverted
   (:mod:`edge.agent.releases`); a slot left on trial by a stopped agent is reverted before the
@@ -56,6 +58,7 @@ from edge.enrolment.stored import (
     agent_tls_context,
     has_agent_certificate,
     load_enrolment,
+    mqtt_tls_context,
     pinned_context,
 )
 from protocols.broker_url import BrokerAddress, parse_broker_url
@@ -83,13 +86,16 @@ class Identity:
     identity_dir: Path | None  # signs HTTPS calls as the device (enrolled appliances)
 
 
-def identity_now(settings: FleetAgentSettings) -> Identity | None:
+def identity_now(settings: FleetAgentSettings, *, fallback: bool = False) -> Identity | None:
     """The identity as of now; None while an enrolling appliance has not enrolled, or has no
     agent certificate yet (enrolled before there were two: `_renewal` asks for it at once).
 
     The agent's broker session presents its own certificate (CN `<id>.agent`), never the
-    register's: with the client id bound to the CN the two sessions would knock each other
-    off, and the register's certificate is granted none of the agent's channels.
+    register's: where the broker binds client ids to CNs the two sessions would knock each
+    other off, and the register's certificate is granted none of the agent's channels.
+    `fallback` (the control plane answered a renewal without an agent certificate: it is
+    older than them, and so is its broker's access list) uses the device certificate, as
+    before there were two.
     """
     if settings.identity_dir is None:
         return Identity(
@@ -101,12 +107,18 @@ def identity_now(settings: FleetAgentSettings) -> Identity | None:
             identity_dir=None,
         )
     enrolment = load_enrolment(settings.identity_dir)
-    if enrolment is None or not has_agent_certificate(settings.identity_dir):
+    if enrolment is None:
+        return None
+    if has_agent_certificate(settings.identity_dir):
+        tls_context = agent_tls_context(settings.identity_dir)
+    elif fallback:
+        tls_context = mqtt_tls_context(settings.identity_dir)
+    else:
         return None
     return Identity(
         device_id=enrolment.device_id,
         broker=parse_broker_url(enrolment.broker_url),
-        tls_context=agent_tls_context(settings.identity_dir),
+        tls_context=tls_context,
         control_plane_url=settings.control_plane_url or enrolment.control_plane_url,
         verify=pinned_context(settings.identity_dir),
         identity_dir=settings.identity_dir,
@@ -172,6 +184,9 @@ class FleetAgentProcess:
         self.link = RegisterLink(path=settings.socket)
         self.outbox = EventOutbox(device_id="")  # named once the identity is known
         self.identity: Identity | None = None
+        #: The control plane renewed without an agent certificate (it is older than them): the
+        #: agent's session then presents the device certificate, as before there were two.
+        self.agent_certificate_refused = False
         self.session: FleetAgent | None = None
         self.started_at = time.monotonic()
         self.supervisor = Supervisor(
@@ -241,7 +256,9 @@ class FleetAgentProcess:
 
     async def _fleet_session(self) -> None:
         # the identity appears as files the register's first-boot screen writes: look for them
-        while (identity := identity_now(self.settings)) is None:  # noqa: ASYNC110
+        while (  # noqa: ASYNC110
+            identity := identity_now(self.settings, fallback=self.agent_certificate_refused)
+        ) is None:
             await asyncio.sleep(IDENTITY_POLL_S)
         self.identity = identity
         self.outbox.device_id = self.config.device_id = identity.device_id
@@ -406,23 +423,28 @@ class FleetAgentProcess:
     # -- identity -------------------------------------------------------------------------------
 
     async def _renewal(self) -> None:
-        """Renew the certificates when due; the session then reconnects presenting the new one.
+        """Renew the certificates when due; the session then reconnects presenting the new ones.
 
         An appliance enrolled before agents had a certificate of their own renews at once (and
-        every `AGENT_CERTIFICATE_RETRY_S` until it works): its agent stays off the broker until
-        then, because the register's certificate would collide with the register's session.
+        every `AGENT_CERTIFICATE_RETRY_S` while that fails): its agent stays off the broker
+        meanwhile, because on a broker that binds client ids the device certificate's session
+        is the register's. A control plane that renews without an agent certificate is older
+        than them (its broker binds nothing): the agent then uses the device certificate, and
+        asks again at the usual rhythm.
         """
         identity_dir = self.settings.identity_dir
         if identity_dir is None:
             raise RuntimeError("certificate renewal started without an identity directory")
         retry_s = min(self.settings.renewal_check_s, AGENT_CERTIFICATE_RETRY_S)
+        urgent = True  # a missing agent certificate is asked for at once
         while True:
-            enrolled = load_enrolment(identity_dir) is not None
-            missing = enrolled and not has_agent_certificate(identity_dir)
-            if not missing:
+            if load_enrolment(identity_dir) is None:  # the first-boot screen enrols
+                await asyncio.sleep(IDENTITY_POLL_S)
+                continue
+            missing = not has_agent_certificate(identity_dir)
+            if not (missing and urgent):
                 await asyncio.sleep(self.settings.renewal_check_s)
-                if load_enrolment(identity_dir) is None:
-                    continue
+                missing = not has_agent_certificate(identity_dir)
             # imported when first used (see the module docstring): cryptography and httpx
             from edge.enrolment.renewal import due, renew_certificate
 
@@ -431,21 +453,22 @@ class FleetAgentProcess:
             if missing:
                 log.warning(
                     "this appliance has no agent certificate (enrolled before agents had their "
-                    "own); renewing now to get one, the agent stays off the broker until then"
+                    "own); renewing now to get one"
                 )
             try:
                 await renew_certificate(identity_dir)
             except Exception as err:  # renewal is retried, never fatal to the agent
                 log.warning("certificate renewal failed (%s); trying again later", err)
-                if missing:
+                if missing and urgent:
                     await asyncio.sleep(retry_s)
                 continue
             if not has_agent_certificate(identity_dir):
                 log.warning(
-                    "the control plane renewed without an agent certificate (older than this "
-                    "agent); upgrade it, the agent stays off the broker until then"
+                    "the control plane renewed without an agent certificate (it is older than "
+                    "this agent); the agent uses the device certificate until one renews with it"
                 )
-                await asyncio.sleep(retry_s)
+                urgent = False
+                self.agent_certificate_refused = True
                 continue
             log.info("certificates renewed; reconnecting with them")
             if self.session is not None:

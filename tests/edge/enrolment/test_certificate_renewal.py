@@ -120,6 +120,7 @@ async def test_the_agent_of_an_appliance_without_its_certificate_renews_at_once(
     )
     agent = FleetAgentProcess(settings, supervise=False)
     assert identity_now(settings) is None  # no broker session without its own certificate
+    assert identity_now(settings, fallback=True) is not None  # the device's, for an old cloud
 
     async with asyncio.timeout(30), asyncio.TaskGroup() as tasks:  # guards a hang only
         renewal = tasks.create_task(agent._renewal(), name="renewal")
@@ -130,3 +131,4 @@ async def test_the_agent_of_an_appliance_without_its_certificate_renews_at_once(
     identity = identity_now(settings)
     assert identity is not None
     assert identity.tls_context is not None
+    assert not agent.agent_certificate_refused
