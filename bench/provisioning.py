@@ -218,10 +218,11 @@ async def scan_to_sale(
             ingest_broker_url=broker_url,
             ca_directory=ca.directory,
             device_broker_url=broker.url,
+            service_broker_url=broker.service_url,  # control-plane sessions: not bound
         ) as fleet:
             worker = IngestWorker(
                 engine=fleet.engine,
-                broker=parse_broker_url(broker.url),
+                broker=parse_broker_url(broker.service_url),
                 settings=IngestSettings(shared_subscription=True, partitions=2),
                 tls_context=ensure_control_plane_identity(ca, workdir / "cp-identity"),
             )

@@ -32,6 +32,7 @@ from provisioning.keys import (
 
 IMAGE_DIRECTORY = Path(__file__).resolve().parents[1] / "images" / "mosquitto"
 TEMPLATE_PATH = IMAGE_DIRECTORY / "mosquitto-mtls.conf.template"
+SERVICE_TEMPLATE_PATH = IMAGE_DIRECTORY / "mosquitto-mtls-service.conf.template"
 DYNSEC_FILE = "dynamic-security.json"
 _PLUGIN = "mosquitto_dynamic_security.so"
 
@@ -77,22 +78,30 @@ def render_mosquitto_config(
     data_directory: Path | None = None,
     run_as_user: str | None = None,
     dynsec_plugin: Path | None = None,
-    bind_client_id: bool = False,
+    bind_client_id: bool = True,
+    service_port: int | None = None,
+    service_bind_address: str = "127.0.0.1",
 ) -> str:
     """Fill the mTLS listener template; `data_directory=None` turns persistence off (tests).
 
     `run_as_user` matters when mosquitto starts as root: it then switches to that user, who must
     be able to read the key and the CRL (tests pass "root" to keep their temp files private).
 
-    `bind_client_id` makes the broker replace every client id with the certificate's CN
-    (`use_username_as_clientid`), so no certificate can take over another's session: the one
-    mechanism Mosquitto 2.0.11 has for certificate clients (the plugin's `clientid` is only
-    checked with a password). It is off by default because it also allows one session per
-    certificate: an appliance's replicator (`<id>`) and fleet agent (`<id>-agent`) share one
-    certificate and would knock each other off.
+    `bind_client_id` (on, as shipped) makes the broker replace every client id with the
+    certificate's CN (`use_username_as_clientid`), so no certificate can take over another's
+    session: the one mechanism Mosquitto 2.0.11 has for certificate clients (the plugin's
+    `clientid` is only checked with a password). One certificate then holds one session, so an
+    appliance has two certificates for its one key (the register's `<id>`, the agent's
+    `<id>.agent`), and the control plane, whose sessions all present CN `control-plane`,
+    connects to the service listener (`service_port`, measured per listener on 2.0.11), where
+    the client id is not bound. Appliances must never reach that listener: keep
+    `service_bind_address` on loopback or the control plane's private network.
     """
     if not 0 < port < 65536:
         msg = f"port {port} is not a TCP port"
+        raise BrokerConfigError(msg)
+    if service_port is not None and not (0 < service_port < 65536 and service_port != port):
+        msg = f"service port {service_port} is not a TCP port other than the listener's {port}"
         raise BrokerConfigError(msg)
     persistence = "persistence false"
     if data_directory is not None:
@@ -100,15 +109,32 @@ def render_mosquitto_config(
         persistence = f"persistence true\npersistence_location {location}"
     run_as = f"user {_config_value(run_as_user, 'user')}" if run_as_user else ""
     plugin = dynsec_plugin if dynsec_plugin is not None else dynamic_security_plugin()
+    service = ""
+    if service_port is not None:
+        service = _fill(
+            SERVICE_TEMPLATE_PATH.read_text(),
+            files=files,
+            service_port=service_port,
+            service_bind_address=_config_value(service_bind_address, "service bind address"),
+        )
+    return _fill(
+        template,
+        files=files,
+        dynsec_plugin=_config_value(str(plugin), "dynamic-security plugin"),
+        dynsec_file=_config_value(str(files.dynamic_security), "dynamic-security file"),
+        client_id_binding="use_username_as_clientid true" if bind_client_id else "",
+        service_listener=service,
+        persistence=persistence,
+        run_as=run_as,
+        port=port,
+        bind_address=_config_value(bind_address, "bind address"),
+    )
+
+
+def _fill(template: str, *, files: BrokerFiles, **values: object) -> str:
     try:
         return string.Template(template).substitute(
-            dynsec_plugin=_config_value(str(plugin), "dynamic-security plugin"),
-            dynsec_file=_config_value(str(files.dynamic_security), "dynamic-security file"),
-            client_id_binding="use_username_as_clientid true" if bind_client_id else "",
-            persistence=persistence,
-            run_as=run_as,
-            port=port,
-            bind_address=_config_value(bind_address, "bind address"),
+            values,
             cafile=_config_value(str(files.cafile), "cafile"),
             certfile=_config_value(str(files.certfile), "certfile"),
             keyfile=_config_value(str(files.keyfile), "keyfile"),
@@ -130,7 +156,9 @@ def write_broker_directory(
     run_as_user: str | None = None,
     template: str | None = None,
     dynsec_plugin: Path | None = None,
-    bind_client_id: bool = False,
+    bind_client_id: bool = True,
+    service_port: int | None = None,
+    service_bind_address: str = "127.0.0.1",
     now: datetime | None = None,
 ) -> BrokerFiles:
     """Issue the broker's certificate; write its config, trust bundle, CRL and access list.
@@ -177,6 +205,8 @@ def write_broker_directory(
         run_as_user=run_as_user,
         dynsec_plugin=dynsec_plugin,
         bind_client_id=bind_client_id,
+        service_port=service_port,
+        service_bind_address=service_bind_address,
     )
     write_atomic(files.config, config.encode(), mode=PUBLIC_FILE_MODE)
     return files

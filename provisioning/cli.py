@@ -62,6 +62,13 @@ def init_ca(
         typer.Option(help="Also write a broker directory for this host name or IP (repeatable)."),
     ] = None,
     broker_port: Annotated[int, typer.Option(help="TLS port of the broker listener.")] = 8883,
+    broker_service_port: Annotated[
+        int,
+        typer.Option(
+            help="TLS port of the control plane's listener (client ids not bound to "
+            "certificates: on 127.0.0.1 only, appliances must never reach it)."
+        ),
+    ] = 8884,
 ) -> None:
     """Create a root and issuing CA; print the fingerprint that enrolment QR codes pin."""
     try:
@@ -70,7 +77,11 @@ def init_ca(
         )
         if broker_host:
             files = write_broker_directory(
-                directory / "broker", ca=ca, hostnames=broker_host, port=broker_port
+                directory / "broker",
+                ca=ca,
+                hostnames=broker_host,
+                port=broker_port,
+                service_port=broker_service_port,
             )
             console.print(f"broker config: {files.config}")
     except ProvisioningError as err:

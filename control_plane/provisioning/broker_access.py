@@ -291,10 +291,13 @@ class BrokerAccess:
 def device_broker_access(
     settings: ProvisioningSettings, *, ca: Callable[[], Awaitable[CertificateAuthority]]
 ) -> BrokerAccess:
-    """The access list of the broker devices are told to use, administered as `control-plane`.
+    """The access list of the broker devices are told to use, administered as `control-plane`
+    on the broker's service listener when one is set (`STOREFLEET_CA_SERVICE_BROKER_URL`): on
+    the device listener, where client ids are bound to certificates, every control-plane
+    session is named `control-plane` and would close the one before it.
 
     The identity lives in the CA's directory (it is issued by that CA and has no other home
     that provisioning knows of); the CA is opened only when a command is first sent.
     """
     identity = ControlPlaneIdentity(ca=ca, directory=settings.directory / IDENTITY_DIRECTORY)
-    return BrokerAccess(broker_url=settings.device_broker_url, tls_context=identity.tls_context)
+    return BrokerAccess(broker_url=settings.admin_broker_url, tls_context=identity.tls_context)

@@ -45,6 +45,12 @@ class ProvisioningSettings(BaseSettings):
     device_broker_url: str = Field(
         default="mqtts://127.0.0.1:8883", description="the broker URL handed to enrolled devices"
     )
+    service_broker_url: str | None = Field(
+        default=None,
+        description="where the control plane administers the broker's access list: the "
+        "broker's service listener (client ids not bound, unreachable by appliances) when the "
+        "device listener binds client ids to certificates; unset: device_broker_url",
+    )
     crl_file: Path | None = Field(
         default=None, description="where the broker reads its CRL; rewritten on each revocation"
     )
@@ -62,11 +68,17 @@ class ProvisioningSettings(BaseSettings):
             raise ValueError(msg)
         return value
 
-    @field_validator("device_broker_url")
+    @field_validator("device_broker_url", "service_broker_url")
     @classmethod
-    def _device_broker_url(cls, value: str) -> str:
-        parse_broker_url(value)  # BrokerUrlError is a ValueError that says what is wrong
+    def _broker_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_broker_url(value)  # BrokerUrlError is a ValueError that says what is wrong
         return value
+
+    @property
+    def admin_broker_url(self) -> str:
+        """The broker URL the control plane's access-list sessions use."""
+        return self.service_broker_url or self.device_broker_url
 
     @model_validator(mode="after")
     def _no_default_secret(self) -> ProvisioningSettings:

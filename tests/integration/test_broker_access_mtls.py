@@ -60,6 +60,7 @@ async def fleet(
         ingest_broker_url=mosquitto.url,
         ca_directory=fleet_ca.directory,
         device_broker_url=mtls_broker.url,
+        service_broker_url=mtls_broker.service_url,
         crl_file=mtls_broker.files.crlfile,
     ) as running:
         yield running
@@ -93,7 +94,7 @@ def _session(device: ReplicationIdentity) -> aiomqtt.Client:
 
 def _watcher(broker: MtlsBroker, context: ssl.SSLContext) -> aiomqtt.Client:
     return aiomqtt.Client(
-        "127.0.0.1", broker.port, identifier="watcher", tls_context=context, timeout=10
+        "127.0.0.1", broker.service_port, identifier="watcher", tls_context=context, timeout=10
     )
 
 

@@ -26,9 +26,10 @@ async def test_app_ingest_presents_its_own_certificate(
 ) -> None:
     async with served_fleet(
         database_url=database_url,
-        ingest_broker_url=mtls_broker.url,  # the app's own worker speaks mTLS to it
+        ingest_broker_url=mtls_broker.service_url,  # the app's own worker speaks mTLS to it
         ca_directory=fleet_ca.directory,
         device_broker_url=mtls_broker.url,
+        service_broker_url=mtls_broker.service_url,
         crl_file=mtls_broker.files.crlfile,
     ) as fleet:
         created = await fleet.create_enrolment()

@@ -63,6 +63,7 @@ async def fleet(
         ingest_broker_url=mosquitto.url,  # the app's own plain ingest idles there
         ca_directory=fleet_ca.directory,
         device_broker_url=mtls_broker.url,
+        service_broker_url=mtls_broker.service_url,
         crl_file=mtls_broker.files.crlfile,
     ) as running:
         yield running
@@ -80,7 +81,7 @@ async def mtls_ingest(
 ) -> AsyncIterator[IngestWorker]:
     worker = IngestWorker(
         engine=fleet.engine,
-        broker=parse_broker_url(mtls_broker.url),
+        broker=parse_broker_url(mtls_broker.service_url),
         settings=IngestSettings(shared_subscription=True, partitions=2),
         tls_context=control_plane_tls,
     )
@@ -180,7 +181,7 @@ async def test_a_device_cannot_publish_into_another_devices_topics(
     device_a = await _enrol_appliance(fleet, tmp_path / "a")
     device_b = await _enrol_appliance(fleet, tmp_path / "b")
     async with (
-        _client(mtls_broker.port, control_plane_tls, "cp") as cp,
+        _client(mtls_broker.service_port, control_plane_tls, "cp") as cp,
         _client(mtls_broker.port, agent_tls_context(tmp_path / "a"), "a") as appliance_a,
     ):
         await cp.subscribe("sf/v1/d/+/events", qos=1)  # not retained: only what is sent now
@@ -203,7 +204,7 @@ async def test_a_device_cannot_read_another_devices_topics(
     device_b = await _enrol_appliance(fleet, tmp_path / "b")
     own = f"sf/v1/d/{device_a.device_id}/cmd"
     async with (
-        _client(mtls_broker.port, control_plane_tls, "cp") as cp,
+        _client(mtls_broker.service_port, control_plane_tls, "cp") as cp,
         _client(mtls_broker.port, agent_tls_context(tmp_path / "a"), "a") as appliance_a,
     ):
         await appliance_a.subscribe(f"sf/v1/d/{device_b.device_id}/#", qos=1)

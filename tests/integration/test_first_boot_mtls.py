@@ -51,6 +51,7 @@ async def fleet(
         ingest_broker_url=mosquitto.url,
         ca_directory=fleet_ca.directory,
         device_broker_url=mtls_broker.url,
+        service_broker_url=mtls_broker.service_url,
         crl_file=mtls_broker.files.crlfile,
     ) as running:
         await seed_demo_catalog(running)  # an enrolled register syncs it (device-authenticated)
@@ -62,7 +63,10 @@ async def ingest(
     fleet: Fleet, mtls_broker: MtlsBroker, fleet_ca: CertificateAuthority, tmp_path: Path
 ) -> AsyncIterator[IngestWorker]:
     async with mtls_ingest(
-        fleet, broker_url=mtls_broker.url, ca=fleet_ca, identity_dir=tmp_path / "cp-identity"
+        fleet,
+        broker_url=mtls_broker.service_url,
+        ca=fleet_ca,
+        identity_dir=tmp_path / "cp-identity",
     ) as worker:
         yield worker
 

@@ -60,17 +60,43 @@ def test_listener_requires_client_certificates_and_maps_cn_to_user(tmp_path: Pat
         "set_tcp_nodelay true",  # else Nagle adds ~40 ms to every ack and access-list answer
     } <= lines
     assert not any(line.startswith("acl_file") for line in lines)  # it never checks SUBSCRIBE
-    assert "use_username_as_clientid true" not in lines  # see test_client_id_binding.py
+    assert "use_username_as_clientid true" in lines  # as shipped: see test_client_id_binding.py
 
 
 def test_binding_the_client_id_to_the_certificate_is_one_line(tmp_path: Path) -> None:
     lines = _lines(
         render_mosquitto_config(
-            TEMPLATE_PATH.read_text(), files=_files(tmp_path), bind_client_id=True
+            TEMPLATE_PATH.read_text(), files=_files(tmp_path), bind_client_id=False
         )
     )
 
-    assert "use_username_as_clientid true" in lines
+    assert "use_username_as_clientid true" not in lines
+
+
+def test_the_service_listener_requires_certificates_but_leaves_client_ids_unbound(
+    tmp_path: Path,
+) -> None:
+    """The control plane's sessions all present CN control-plane: bound, they would collide."""
+    config = render_mosquitto_config(
+        TEMPLATE_PATH.read_text(), files=_files(tmp_path), dynsec_plugin=PLUGIN, service_port=8884
+    )
+    devices, _, services = config.partition("listener 8884 127.0.0.1")
+
+    assert "use_username_as_clientid true" in _lines(devices)
+    assert {
+        "require_certificate true",
+        "use_identity_as_username true",
+        f"cafile {tmp_path / 'ca.pem'}",
+        f"crlfile {tmp_path / 'crl.pem'}",
+    } <= _lines(services)
+    assert "use_username_as_clientid true" not in _lines(services)
+
+
+def test_the_service_listener_needs_a_port_of_its_own(tmp_path: Path) -> None:
+    with pytest.raises(BrokerConfigError, match="service port"):
+        render_mosquitto_config(
+            TEMPLATE_PATH.read_text(), files=_files(tmp_path), service_port=8883
+        )
 
 
 def test_persistence_and_user_are_optional_lines(tmp_path: Path) -> None:

@@ -11,8 +11,9 @@ Proven here with the plugin's access list in place, on a broker rendered with th
 - each certificate gets exactly its own process's channels of its own device: the agent's
   certificate cannot publish the journal, the register's cannot speak for the agent (state,
   command results) nor take commands, and no agent touches another device's topics;
-- why the control plane's sessions need a listener without the binding: all of them present
-  the one CN `control-plane`, so under it they knock each other off.
+- why the control plane connects to the service listener (`service_port`, not bound, never
+  reachable by appliances): all its sessions present the one CN `control-plane`, so on the bound
+  listener they knock each other off, and on the service listener they coexist.
 
 "Nothing delivered" is proven without waiting, as in test_broker_mtls.py: after the refused
 message the same client sends an allowed sentinel, which must be the first thing delivered.
@@ -21,7 +22,6 @@ message the same client sends an allowed sentinel, which must be the first thing
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -34,12 +34,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from control_plane.provisioning.broker_access import BrokerAccess, Outcome
 from protocols.topics import agent_client_id
-from provisioning.broker_config import write_broker_directory
 from provisioning.ca import CertificateAuthority, validate_csr
 from provisioning.device_keys import DeviceIdentity
 from provisioning.keys import build_csr, generate_private_key, private_key_pem
-from tests.control_plane.provisioning.fleet_harness import BrokerProcess
-from tests.harness.services import free_port
+from tests.control_plane.provisioning.fleet_harness import MtlsBroker
 
 pytestmark = pytest.mark.services
 
@@ -81,19 +79,10 @@ def fleet_ca(tmp_path_factory: pytest.TempPathFactory) -> CertificateAuthority:
 @pytest.fixture(scope="module")
 def broker(
     fleet_ca: CertificateAuthority, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[BrokerProcess]:
-    directory = tmp_path_factory.mktemp("bound-broker")
-    port = free_port()
-    files = write_broker_directory(
-        directory,
-        ca=fleet_ca,
-        hostnames=["localhost", HOST],
-        port=port,
-        bind_address=HOST,
-        run_as_user="root" if os.geteuid() == 0 else None,
-        bind_client_id=True,
-    )
-    running = BrokerProcess(files, port, directory / "mosquitto.log")
+) -> Iterator[MtlsBroker]:
+    """The broker as shipped: client ids bound on the appliances' listener, a service listener
+    for the control plane."""
+    running = MtlsBroker(tmp_path_factory.mktemp("bound-broker"), ca=fleet_ca)
     running.start()
     yield running
     running.stop()
@@ -116,7 +105,7 @@ def control_plane(
 @pytest.fixture
 def enrol(
     fleet_ca: CertificateAuthority,
-    broker: BrokerProcess,
+    broker: MtlsBroker,
     control_plane: ssl.SSLContext,
     tmp_path: Path,
 ) -> Enrol:
@@ -125,7 +114,7 @@ def enrol(
     async def tls_context() -> ssl.SSLContext:
         return control_plane
 
-    access = BrokerAccess(broker_url=broker.url, tls_context=tls_context)
+    access = BrokerAccess(broker_url=broker.service_url, tls_context=tls_context)
 
     async def enrol_device(name: str) -> Appliance:
         device_id = f"{name}-{uuid.uuid4().hex[:6]}"
@@ -142,10 +131,12 @@ def enrol(
     return enrol_device
 
 
-def _connect(broker: BrokerProcess, context: ssl.SSLContext, client_id: str) -> aiomqtt.Client:
+def _connect(
+    broker: MtlsBroker, context: ssl.SSLContext, client_id: str, *, port: int | None = None
+) -> aiomqtt.Client:
     return aiomqtt.Client(
         HOST,
-        broker.port,
+        broker.port if port is None else port,
         identifier=client_id,
         protocol=aiomqtt.ProtocolVersion.V5,
         tls_context=context,
@@ -153,18 +144,22 @@ def _connect(broker: BrokerProcess, context: ssl.SSLContext, client_id: str) -> 
     )
 
 
-def _register(broker: BrokerProcess, appliance: Appliance) -> aiomqtt.Client:
+def _register(broker: MtlsBroker, appliance: Appliance) -> aiomqtt.Client:
     """The replicator's session, as `edge.replication` opens it (client id = device id)."""
     return _connect(broker, appliance.context(agent=False), appliance.device_id)
 
 
-def _agent(broker: BrokerProcess, appliance: Appliance) -> aiomqtt.Client:
+def _agent(broker: MtlsBroker, appliance: Appliance) -> aiomqtt.Client:
     """The fleet agent's session, as `edge.agent.session` opens it."""
     return _connect(broker, appliance.context(agent=True), agent_client_id(appliance.device_id))
 
 
-def _control_plane(broker: BrokerProcess, context: ssl.SSLContext) -> aiomqtt.Client:
-    return _connect(broker, context, f"cp-{uuid.uuid4().hex[:8]}")
+def _control_plane(
+    broker: MtlsBroker, context: ssl.SSLContext, *, listener: str = "service"
+) -> aiomqtt.Client:
+    """A control-plane session, on the service listener as deployed (or the devices')."""
+    port = broker.service_port if listener == "service" else broker.port
+    return _connect(broker, context, f"cp-{uuid.uuid4().hex[:8]}", port=port)
 
 
 async def _next_message(client: aiomqtt.Client) -> aiomqtt.Message:
@@ -178,7 +173,7 @@ def _codes(granted: object) -> list[int]:
 
 
 async def test_another_certificate_cannot_take_over_a_devices_client_id(
-    broker: BrokerProcess, enrol: Enrol, control_plane: ssl.SSLContext
+    broker: MtlsBroker, enrol: Enrol, control_plane: ssl.SSLContext
 ) -> None:
     victim, attacker = await enrol("reg-victim"), await enrol("reg-attacker")
     own = victim.topic("journal/ack")
@@ -196,7 +191,7 @@ async def test_another_certificate_cannot_take_over_a_devices_client_id(
 
 
 async def test_the_appliance_s_two_sessions_coexist_when_bound(
-    broker: BrokerProcess, enrol: Enrol, control_plane: ssl.SSLContext
+    broker: MtlsBroker, enrol: Enrol, control_plane: ssl.SSLContext
 ) -> None:
     """The register's and the agent's sessions, each with its own certificate of one key."""
     appliance = await enrol("reg-two-sessions")
@@ -238,7 +233,7 @@ async def test_the_appliance_s_two_sessions_coexist_when_bound(
     ],
 )  # fmt: skip
 async def test_a_certificate_cannot_publish_on_another_process_s_channel(
-    broker: BrokerProcess,
+    broker: MtlsBroker,
     enrol: Enrol,
     control_plane: ssl.SSLContext,
     session: str,
@@ -272,7 +267,7 @@ async def test_a_certificate_cannot_publish_on_another_process_s_channel(
     ],
 )
 async def test_a_certificate_cannot_subscribe_to_another_process_s_channel(
-    broker: BrokerProcess,
+    broker: MtlsBroker,
     enrol: Enrol,
     control_plane: ssl.SSLContext,
     session: str,
@@ -296,13 +291,30 @@ async def test_a_certificate_cannot_subscribe_to_another_process_s_channel(
     assert (first.topic.value, first.payload) == (appliance.topic(sentinel), b"sentinel")
 
 
-async def test_the_control_plane_s_sessions_collide_when_bound(
-    broker: BrokerProcess, control_plane: ssl.SSLContext
+async def test_the_control_plane_s_sessions_collide_on_the_bound_listener(
+    broker: MtlsBroker, control_plane: ssl.SSLContext
 ) -> None:
-    """Why the shipped listener for the control plane is not bound: every control-plane session
-    (ingest, configuration, access list, on every instance) presents CN `control-plane`."""
-    async with _control_plane(broker, control_plane) as ingest:
+    """Every control-plane session (ingest, configuration, access list, on every instance)
+    presents CN `control-plane`: bound, the second closes the first."""
+    async with _control_plane(broker, control_plane, listener="devices") as ingest:
         await ingest.subscribe("sf/v1/d/+/journal", qos=1)
-        async with _control_plane(broker, control_plane):
+        async with _control_plane(broker, control_plane, listener="devices"):
             with pytest.raises(aiomqtt.MqttError):
                 await _next_message(ingest)  # closed: the second took "control-plane"
+
+
+async def test_the_control_plane_s_sessions_coexist_on_the_service_listener(
+    broker: MtlsBroker, enrol: Enrol, control_plane: ssl.SSLContext
+) -> None:
+    appliance = await enrol("reg-services")
+    async with (
+        _control_plane(broker, control_plane) as ingest,
+        _control_plane(broker, control_plane) as configuration,
+        _register(broker, appliance) as register,
+    ):
+        await ingest.subscribe(f"sf/v1/d/{appliance.device_id}/journal", qos=1)
+        await configuration.publish(appliance.topic("config"), b"layer", qos=1)
+        await register.publish(appliance.topic("journal"), b"batch 1", qos=1)
+        received = await _next_message(ingest)  # raises if the second session closed it
+
+    assert received.payload == b"batch 1"

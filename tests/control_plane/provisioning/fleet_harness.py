@@ -108,6 +108,7 @@ async def served_fleet(
     ingest_broker_url: str,
     ca_directory: Path,
     device_broker_url: str = "mqtts://127.0.0.1:8883",
+    service_broker_url: str | None = None,
     crl_file: Path | None = None,
 ) -> AsyncIterator[Fleet]:
     """The real app under uvicorn on a free loopback port, with a tenant and two stores."""
@@ -123,6 +124,7 @@ async def served_fleet(
         passphrase=PASSPHRASE,  # type: ignore[arg-type]  # pydantic turns it into a SecretStr
         public_url=url,
         device_broker_url=device_broker_url,
+        service_broker_url=service_broker_url,
         crl_file=crl_file,
     )
     app.state.provisioning_settings = settings
@@ -194,10 +196,12 @@ class BrokerProcess:
 
 
 class MtlsBroker(BrokerProcess):
-    """Mosquitto on the mTLS listener rendered from images/mosquitto, on a free port."""
+    """Mosquitto as shipped from images/mosquitto, on free ports: the appliances' listener
+    (client ids bound to certificates) and the control plane's service listener."""
 
     def __init__(self, directory: Path, *, ca: CertificateAuthority) -> None:
         port = free_port()
+        self.service_port = free_port()
         files = write_broker_directory(
             directory,
             ca=ca,
@@ -206,8 +210,14 @@ class MtlsBroker(BrokerProcess):
             bind_address=HOST,
             # as root, mosquitto would switch to user "mosquitto", who cannot read the 0600 key
             run_as_user="root" if os.geteuid() == 0 else None,
+            service_port=self.service_port,
         )
         super().__init__(files, port, directory / "mosquitto.log")
+
+    @property
+    def service_url(self) -> str:
+        """Where control-plane sessions connect (many at once, all CN `control-plane`)."""
+        return f"mqtts://{HOST}:{self.service_port}"
 
 
 def tls_refusal(port: int, context: ssl.SSLContext) -> None:

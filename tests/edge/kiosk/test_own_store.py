@@ -93,6 +93,7 @@ async def fleet(
         ingest_broker_url=mosquitto.url,
         ca_directory=fleet_ca.directory,
         device_broker_url=mtls_broker.url,
+        service_broker_url=mtls_broker.service_url,
         crl_file=mtls_broker.files.crlfile,
     ) as running:
         items = [{"tax_class": "B", "department": "grocery", **i} for i in OWN_CATALOG]
@@ -108,7 +109,10 @@ async def ingest(
     fleet: Fleet, mtls_broker: MtlsBroker, fleet_ca: CertificateAuthority, tmp_path: Path
 ) -> AsyncIterator[IngestWorker]:
     async with mtls_ingest(
-        fleet, broker_url=mtls_broker.url, ca=fleet_ca, identity_dir=tmp_path / "cp-identity"
+        fleet,
+        broker_url=mtls_broker.service_url,
+        ca=fleet_ca,
+        identity_dir=tmp_path / "cp-identity",
     ) as worker:
         yield worker
 
