@@ -1,0 +1,139 @@
+"""A release end to end: built, published, rolled out by the control plane, run by the agent.
+
+Real parts only: the control plane served by uvicorn (API, ingest, rollout driver) on SQLite,
+a private Mosquitto, and an appliance whose identity the fleet CA issued (as the demo's
+registers get theirs) running ``python -m edge.agent``, which starts the register. The bundle
+is made by ``storefleet release build``'s own code from this commit's wheel at a bumped version
+and published through ``POST /api/releases``. A one-wave rollout to the device: the agent
+downloads the bundle from the control plane's device-authenticated route, installs it into a
+slot, watches the register through the health window and commits; the rollout shows the device
+``succeeded`` only once the State it reports names the new release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+
+from control_plane.db.tables import device_state
+from control_plane.devices import service as registry
+from edge.enrolment.device_auth import FIXED_IDENTITY_SUBDIR
+from protocols.release_bundle import public_key_text
+from provisioning.ca import CertificateAuthority
+from storefleet.release_cli import build_bundle
+from tests.control_plane.devices.device_harness import issued_identity
+from tests.edge.agent.agent_process import AgentProcess
+from tests.edge.agent.releases.bundles import NEW_VERSION, build_bumped_wheel
+from tests.harness.control_plane import ServedControlPlane, served_control_plane
+from tests.harness.services import Mosquitto, wait_until
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+GUARD_S = 300  # only against hangs (a register starts in 30 s on a machine under load)
+DEVICE, STORE, TENANT = "acme-01-r1", "acme-01", "acme"
+
+
+async def _device_in_rollout(cp: ServedControlPlane, rollout_id: str) -> dict[str, Any]:
+    async with cp.client() as admin:
+        answer = await admin.get(f"/api/rollouts/{rollout_id}")
+    assert answer.status_code == 200, answer.text
+    (device,) = answer.json()["devices"]
+    found: dict[str, Any] = device
+    return found
+
+
+async def _reported_release(cp: ServedControlPlane) -> str | None:
+    """The app release the device's last State named, as the control plane stored it."""
+    async with cp.app.state.engine.connect() as conn:
+        found = await conn.execute(
+            select(device_state.c.app_release).where(device_state.c.device_id == DEVICE)
+        )
+        release: str | None = found.scalar_one_or_none()
+        return release
+
+
+async def test_a_rollout_takes_the_appliance_to_the_release_built_and_published_here(
+    tmp_path: Path, mosquitto: Mosquitto, fleet_ca: CertificateAuthority
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    bundle = build_bundle(
+        wheels=[build_bumped_wheel(tmp_path / "wheel")], key=key, out_dir=tmp_path / "bundle"
+    )
+    app = AgentProcess(
+        workdir=tmp_path / "appliance",
+        device_id=DEVICE,
+        broker_url=mosquitto.url,
+        register={"simulate": {"cashier_rate": 5.0, "cashier_seed": 3}},
+        agent={
+            "trusted_release_keys": [public_key_text(key.public_key())],
+            "release_health_window_s": 2.0,
+            "start_timeout_s": 90.0,
+            "heartbeat_timeout_s": 30.0,  # a loaded test machine must not look like a hang
+            "backoff_initial_s": 0.2,
+        },
+    )
+    async with served_control_plane(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}",
+        broker_url=mosquitto.url,
+        release_keys=public_key_text(key.public_key()),
+        release_dir=tmp_path / "releases",
+        rollout_tick_s=0.1,
+        rollout_lease_s=2.0,
+    ) as cp:
+        engine = cp.app.state.engine
+        await registry.create_tenant(engine, tenant_id=TENANT, name="Acme")
+        await registry.create_store(engine, store_id=STORE, tenant_id=TENANT, name="High St")
+        await registry.register_device(engine, device_id=DEVICE, store_id=STORE)
+        await issued_identity(
+            engine, fleet_ca, device_id=DEVICE, identity_dir=app.data_dir / FIXED_IDENTITY_SUBDIR
+        )
+        app.control_plane_url = cp.url
+        app.start()
+        try:
+            async with asyncio.timeout(GUARD_S), cp.client() as admin:
+                published = await admin.post("/api/releases", content=bundle.path.read_bytes())
+                assert published.status_code == 201, published.text
+
+                async def selling() -> bool:
+                    health = await app.healthz()
+                    return health is not None and health["sales"]["committed"] > 0
+
+                await wait_until(selling, timeout=GUARD_S, what="the register selling")
+                created = await admin.post(
+                    "/api/rollouts",
+                    json={"release": NEW_VERSION, "tenant_id": TENANT, "waves": [{"devices": 1}]},
+                )
+                assert created.status_code == 201, created.text
+                rollout_id = created.json()["id"]
+                started = await admin.post(f"/api/rollouts/{rollout_id}/start")
+                assert started.status_code == 200, started.text
+                states: list[str] = []
+
+                async def settled() -> bool:
+                    state = (await _device_in_rollout(cp, rollout_id))["state"]
+                    if not states or states[-1] != state:
+                        states.append(state)
+                    return state in {"succeeded", "failed", "reverted", "timed_out"}
+
+                await wait_until(settled, timeout=GUARD_S, what="the device's final state")
+                reported_at_success = await _reported_release(cp)
+                device = await _device_in_rollout(cp, rollout_id)
+                await wait_until(selling, timeout=GUARD_S, what="selling on the new slot")
+        finally:
+            code = app.stop()
+    assert device["state"] == "succeeded", states
+    assert reported_at_success == NEW_VERSION  # believed only once its State showed it
+    slots = json.loads((app.data_dir / "app" / "slots.json").read_text())
+    assert (slots["active"], slots["committed"], slots["versions"]) == (
+        "a",
+        "a",
+        {"a": NEW_VERSION},
+    )
+    log = app.agent_log.read_text()
+    assert f"(release {NEW_VERSION}) connected" in log  # the register's hello: the new code
+    assert code == 0
