@@ -25,6 +25,7 @@ from sqlalchemy import RowMapping, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.alerts.rules import KINDS
+from control_plane.db.tables import tenants
 from control_plane.notifications.settings import NotificationSettings
 from control_plane.notifications.tables import notification_channels, notification_outbox
 from control_plane.problems import DomainError
@@ -91,7 +92,11 @@ class ChannelSpec:
 
 def check_webhook_url(url: str, *, allow_private: bool) -> None:
     """Refuse a URL the worker should not POST alerts to (not http(s); an internal address)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is not a number, or past 65535, raises here
+    except ValueError as err:
+        raise ChannelRefused(f"{url!r} is not a URL ({err})", "give https://host/path") from err
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ChannelRefused(
             f"{url!r} is not an http(s) URL", "give the receiver's https://host/path"
@@ -159,6 +164,10 @@ async def create_channel(
     secret = SECRET_PREFIX + secrets.token_urlsafe(32) if spec.kind == "webhook" else None
     channel_id = uuid.uuid4().hex
     async with engine.begin() as conn:
+        if (
+            await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id))
+        ).first() is None:
+            raise ChannelRefused(f"tenant {tenant_id!r} does not exist", "name an existing tenant")
         await conn.execute(
             insert(notification_channels).values(
                 id=channel_id,

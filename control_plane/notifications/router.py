@@ -12,12 +12,12 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.dependencies import get_engine
-from control_plane.inputs import Identifier, RefPath
+from control_plane.inputs import Identifier, RefPath, Utf8
 from control_plane.notifications import channels, outbox
 from control_plane.notifications.channels import (
     ChannelKind,
@@ -31,6 +31,7 @@ from control_plane.operators.errors import Forbidden
 from control_plane.operators.policy import Action, NotificationsManage, tenant_scope
 from control_plane.problems import problem_responses
 from control_plane.tenancy import TenantScope
+from protocols.limits import PRINTABLE_PATTERN
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
@@ -48,17 +49,26 @@ def notification_settings(request: Request) -> NotificationSettings:
 Settings = Annotated[NotificationSettings, Depends(notification_settings)]
 
 
+def _text(most: int) -> StringConstraints:
+    """Printable text of at most ``most`` characters (no NUL: what both stores keep)."""
+    return StringConstraints(min_length=1, max_length=most, pattern=PRINTABLE_PATTERN)
+
+
+ChannelName = Annotated[str, _text(100), Utf8]
+WebhookUrl = Annotated[str, _text(2000), Utf8]
+Recipient = Annotated[str, _text(254), Utf8]
+AlertKind = Annotated[str, _text(32), Utf8]
+
+
 class ChannelIn(BaseModel):
     """A new channel: a webhook (``url``) or e-mail (``recipients``), and what it takes."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: ChannelName
     kind: ChannelKind
     tenant_id: Identifier | None = Field(default=None, description="platform admins: the tenant")
-    url: str | None = Field(default=None, max_length=2000, description="webhook: https://…")
-    recipients: list[Annotated[str, Field(max_length=254)]] = Field(
-        default_factory=list, max_length=channels.MAX_RECIPIENTS
-    )
-    kinds: list[Annotated[str, Field(max_length=32)]] = Field(
+    url: WebhookUrl | None = Field(default=None, description="webhook: https://…")
+    recipients: list[Recipient] = Field(default_factory=list, max_length=channels.MAX_RECIPIENTS)
+    kinds: list[AlertKind] = Field(
         default_factory=list, max_length=20, description="alert kinds sent; empty: every kind"
     )
     min_severity: Severity = "warning"

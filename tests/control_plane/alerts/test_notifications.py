@@ -272,3 +272,22 @@ async def test_a_webhook_to_an_internal_address_is_refused_unless_allowed(url: s
     with pytest.raises(ChannelRefused, match="internal address"):
         channels.check_webhook_url(url, allow_private=False)
     channels.check_webhook_url(url, allow_private=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("ftp://hooks.example.com/x", id="not-http"),
+        pytest.param("https://hooks.example.com:99999/x", id="port-out-of-range"),
+        pytest.param("http://[::1/x", id="broken-ipv6"),
+        pytest.param("https://user:pw@hooks.example.com/x", id="credentials-in-url"),
+    ],
+)
+async def test_a_webhook_url_that_cannot_work_is_refused(url: str) -> None:
+    with pytest.raises(ChannelRefused):
+        channels.check_webhook_url(url, allow_private=True)
+
+
+async def test_a_channel_of_a_tenant_that_does_not_exist_is_refused(engine: AsyncEngine) -> None:
+    with pytest.raises(ChannelRefused, match="does not exist"):
+        await _webhook(engine, "nobody", "https://hooks.example.com/x")
