@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import RowMapping, and_, insert, or_, select, update
+from sqlalchemy import RowMapping, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.notifications.channels import severity_of, wants
@@ -252,3 +252,15 @@ async def list_deliveries(
     )
     async with engine.connect() as conn:
         return (await conn.execute(query)).mappings().all()
+
+
+async def prune(engine: AsyncEngine, *, before_ms: int) -> int:
+    """Forget sent and failed deliveries finished before ``before_ms``; how many went."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            delete(notification_outbox).where(
+                notification_outbox.c.status.in_(("sent", "failed")),
+                notification_outbox.c.done_at < before_ms,
+            )
+        )
+    return int(result.rowcount)

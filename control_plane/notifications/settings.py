@@ -43,6 +43,9 @@ class NotificationSettings(BaseSettings):
         default=False,
         description="1: webhooks may point at loopback, private and link-local addresses",
     )
+    keep_days: int = Field(
+        default=30, ge=1, le=3650, description="days sent and failed deliveries are kept"
+    )
     smtp_host: str | None = Field(
         default=None, description="the SMTP relay's host; unset: e-mail channels are refused"
     )

@@ -8,7 +8,8 @@ doubling to ``backoff_max``) in the row's ``next_at`` — the wait is durable, s
 neither forgets nor hurries it — and after ``max_attempts`` the row is marked failed. Every
 attempt is counted in ``storefleet_notification_deliveries_total{channel,outcome}`` (sent,
 retried, failed) and logged with what to do. A pass that fails as a whole is counted and tried
-again next time; the task itself is run by ``control_plane.supervision``.
+again next time; the task itself is run by ``control_plane.supervision``. Sent and failed rows
+are kept ``keep_days`` (the console's deliveries list reads them), then pruned.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ PASSES_FAILED = Counter(
 )
 
 
+#: How often finished deliveries past ``keep_days`` are deleted.
+PRUNE_EVERY_S = 3600.0
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -59,6 +64,7 @@ class Notifier:
         self._engine = engine
         self._settings = settings
         self.owner = f"notifier-{uuid.uuid4().hex[:12]}"
+        self._pruned_at: float | None = None
 
     async def run(self) -> None:
         """Deliver every ``poll_s`` until cancelled."""
@@ -77,7 +83,14 @@ class Notifier:
                 await asyncio.sleep(self._settings.poll_s)
 
     async def deliver_due(self, client: httpx.AsyncClient) -> int:
-        """One pass: claim the due deliveries, send them, record each; how many were tried."""
+        """One pass: claim the due deliveries, send them, record each; how many were tried.
+
+        Once an hour it also forgets deliveries finished more than ``keep_days`` ago.
+        """
+        if self._pruned_at is None or time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            keep_ms = self._settings.keep_days * 86_400_000
+            await outbox.prune(self._engine, before_ms=_now_ms() - keep_ms)
         claimed = await outbox.claim(
             self._engine,
             owner=self.owner,

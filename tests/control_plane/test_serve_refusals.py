@@ -120,6 +120,11 @@ SERVE = [
         "STOREFLEET_CP_INGEST_PARTITIONS=0: Input should be greater than or equal to 1",
         id="no-partitions",
     ),
+    pytest.param(
+        {"STOREFLEET_CP_NOTIFY_SMTP_PORT": "0", "STOREFLEET_CP_NOTIFY_SMTP_PASSWORD": "s3cret"},
+        "STOREFLEET_CP_NOTIFY_SMTP_PORT=0: Input should be greater than or equal to 1",
+        id="smtp-port",
+    ),
 ]
 
 

@@ -291,3 +291,27 @@ async def test_a_webhook_url_that_cannot_work_is_refused(url: str) -> None:
 async def test_a_channel_of_a_tenant_that_does_not_exist_is_refused(engine: AsyncEngine) -> None:
     with pytest.raises(ChannelRefused, match="does not exist"):
         await _webhook(engine, "nobody", "https://hooks.example.com/x")
+
+
+async def test_finished_deliveries_are_forgotten_after_keep_days(engine: AsyncEngine) -> None:
+    async with webhook_receiver() as receiver:
+        await _webhook(engine, "acme", receiver.url)
+        channel = (await channels.list_channels(engine, scope=EVERY_TENANT))[0]
+        old, recent, waiting = [
+            await outbox.enqueue_test(engine, channel=channel, now_ms=_now()) for _ in range(3)
+        ]
+        await _drain(engine, Notifier(engine=engine, settings=FAST))
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(notification_outbox)
+            .where(notification_outbox.c.id == old)
+            .values(done_at=_now() - 31 * 24 * HOUR)
+        )
+        await conn.execute(
+            update(notification_outbox)
+            .where(notification_outbox.c.id == waiting)
+            .values(status="pending", done_at=None, next_at=_now() + HOUR)
+        )
+    async with httpx.AsyncClient() as client:
+        await Notifier(engine=engine, settings=FAST).deliver_due(client)  # a new one prunes first
+    assert sorted(row["id"] for row in await _deliveries(engine)) == sorted([recent, waiting])
