@@ -127,11 +127,15 @@ def desire(bundle: BuiltBundle, base_url: str, **changes: Any) -> DesiredRelease
 
 @dataclass
 class BundleServer:
-    """Serves files by name with Range; can cut a response mid-body (``cut``: name → times)."""
+    """Serves files by name with Range; can cut a response mid-body (``cut``: name → times),
+    or send half of it and then nothing until the client goes away (``stall``: names, once
+    each; ``stalled`` is set when that half is sent)."""
 
     files: dict[str, Path]
     port: int = field(default_factory=free_port)
     cut: dict[str, int] = field(default_factory=dict)
+    stall: set[str] = field(default_factory=set)
+    stalled: asyncio.Event = field(default_factory=asyncio.Event)
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (name, Range)
 
     @property
@@ -177,6 +181,15 @@ class BundleServer:
                 {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
             )
             raise ConnectionAbortedError("the test cuts this download mid-body")
+        if name in self.stall:
+            self.stall.discard(name)
+            await send(
+                {"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True}
+            )
+            self.stalled.set()
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            return
         await send({"type": "http.response.body", "body": body})
 
 

@@ -3,6 +3,9 @@
 A good release (its download cut once mid-body and resumed) ends committed in a slot with the
 register running the new version; refused bundles leave the running register alone, each with
 its reason; a release whose register cannot start is reverted and the old register sells again.
+An agent SIGKILLed mid-download resumes the download when it is back; one SIGKILLed while the
+new register is on trial goes back to the old one: either way the register it runs sells, and
+the device reports success only for the release it runs.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from edge.appliance import VERSION as IMAGE_VERSION
 from protocols.codec import encode
 from protocols.messages import DesiredRelease, Event
 from protocols.topics import Channel, device_topic
@@ -29,7 +34,14 @@ pytestmark = [pytest.mark.services, pytest.mark.slow]
 GUARD_S = 300  # only against hangs (a register starts in 30 s on a machine under load 25)
 
 
-def appliance(tmp_path: Path, device_id: str, broker_url: str, releases: Releases) -> AgentProcess:
+def appliance(
+    tmp_path: Path,
+    device_id: str,
+    broker_url: str,
+    releases: Releases,
+    *,
+    health_window_s: float = 2.0,
+) -> AgentProcess:
     return AgentProcess(
         workdir=tmp_path / "appliance",
         device_id=device_id,
@@ -37,7 +49,7 @@ def appliance(tmp_path: Path, device_id: str, broker_url: str, releases: Release
         register={"simulate": {"cashier_rate": 5.0, "cashier_seed": 3}},
         agent={
             "trusted_release_keys": [releases.public_key],
-            "release_health_window_s": 2.0,
+            "release_health_window_s": health_window_s,
             "start_timeout_s": 90.0,
             "heartbeat_timeout_s": 30.0,  # a loaded test machine must not look like a hang
             "backoff_initial_s": 0.2,
@@ -215,3 +227,108 @@ async def test_refused_bundles_leave_the_register_alone_and_a_release_that_canno
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+FINAL = {"succeeded", "failed", "reverted", "timed_out"}
+KillPoint = Callable[[AgentProcess, BundleServer, ControlPlane, Releases], Awaitable[None]]
+
+
+async def mid_download(
+    app: AgentProcess, server: BundleServer, cp: ControlPlane, releases: Releases
+) -> None:
+    """Half the bundle sent (the server then says nothing more) and some of it on disk."""
+    await server.stalled.wait()
+    part = app.data_dir / "app" / "downloads" / f"{releases.good.sha256}.sfb.part"
+    await wait_until(
+        lambda: part.exists() and part.stat().st_size > 0, timeout=GUARD_S, what="a part file"
+    )
+
+
+async def on_trial(
+    app: AgentProcess, server: BundleServer, cp: ControlPlane, releases: Releases
+) -> None:
+    """Installed and switched: the new register is in its health window, not yet committed."""
+    await cp.next(
+        lambda m: (
+            isinstance(m, Event)
+            and m.kind == EventKind.RELEASE_PROGRESS
+            and m.body["state"] == "confirming"
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("kill_at", "stall", "health_window_s", "outcome", "why", "running", "resumes"),
+    [
+        pytest.param(
+            mid_download,
+            True,
+            2.0,
+            "succeeded",
+            "committed",
+            NEW_VERSION,
+            [True],
+            id="mid-download",
+        ),
+        # a health window far longer than the kill takes: the kill lands inside it
+        pytest.param(
+            on_trial,
+            False,
+            120.0,
+            "reverted",
+            "restarted during the health window",
+            IMAGE_VERSION,
+            [],
+            id="on-trial",
+        ),
+    ],
+)
+async def test_an_agent_killed_mid_update_resumes_or_reverts_and_claims_only_what_it_runs(
+    tmp_path: Path,
+    mosquitto: Mosquitto,
+    releases: Releases,
+    kill_at: KillPoint,
+    stall: bool,
+    health_window_s: float,
+    outcome: str,
+    why: str,
+    running: str,
+    resumes: list[bool],
+) -> None:
+    device_id = new_device_id()
+    app = appliance(tmp_path, device_id, mosquitto.url, releases, health_window_s=health_window_s)
+    name = releases.good.path.name
+    server = BundleServer(files={name: releases.good.path}, stall={name} if stall else set())
+    app.start()
+    try:
+        async with (
+            asyncio.timeout(GUARD_S),
+            serving(server),
+            control_plane(mosquitto.url, device_id) as cp,
+        ):
+            await wait_until(lambda: selling(app), timeout=GUARD_S, what="the register selling")
+            await publish(cp, desire(releases.good, server.url))
+            await kill_at(app, server, cp, releases)
+            assert app.process is not None
+            app.process.kill()  # SIGKILL: no cleanup, as a power cut or the OOM killer
+            app.process.wait()
+            asked_before_kill = len(server.requests)
+            restarted_at = len(app.agent_log.read_bytes())
+            app.start()
+            progress = await progress_until_final(cp, NEW_VERSION)
+            reported = await cp.state(lambda s: s.app_release == running)
+            health = await app.healthz()
+            before = 0 if health is None else health["sales"]["committed"]
+            await wait_until(lambda: selling(app, before), timeout=GUARD_S, what="selling")
+    finally:
+        app.stop()
+    assert [p["state"] for p in progress if p["state"] in FINAL] == [outcome]  # nothing else
+    assert why in progress[-1]["detail"]
+    assert reported.app_release == running
+    after = app.agent_log.read_bytes()[restarted_at:].decode(errors="replace")
+    assert f"(release {running}) connected" in after  # the register that sells runs it
+    again = [
+        asked is not None and int(asked.removeprefix("bytes=").rstrip("-")) > 0
+        for _, asked in server.requests[asked_before_kill:]
+    ]
+    assert again == resumes  # a resume from the part file, or no download at all
