@@ -10,8 +10,10 @@ How it works, per rollout and tick (:meth:`RolloutDriver.tick`), all decided fro
 2. Gates of the current wave (:mod:`control_plane.rollouts.model`): halt, or advance after the
    soak; the last wave done and every device final completes the rollout.
 3. Notify: pending devices of the waves reached, at most ``rate_per_minute`` in any minute,
-   only inside their store's maintenance window unless the rollout is forced (outside, they wait
-   as ``waiting_for_window`` without a deadline). Notifying is a conditional UPDATE first
+   only inside their maintenance window unless the rollout is forced (outside, they wait as
+   ``waiting_for_window`` without a deadline). The window is the store's override, else
+   "outside opening hours" from the device's effective configuration, else the rollout's
+   (:mod:`.windows` says why in that order). Notifying is a conditional UPDATE first
    (``pending`` → ``notified``: one instance wins it, nothing is notified twice), then the
    retained ``DesiredRelease`` is published on the device's ``release`` topic and marked
    published; a publication lost to a crash or a broker outage is sent at the next tick. As it
@@ -42,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.db.tables import device_state, devices, stores
 from control_plane.releases.tables import releases
-from control_plane.rollouts import lease, model
+from control_plane.rollouts import lease, model, windows
 from control_plane.rollouts.tables import (
     rollout_device_history,
     rollout_devices,
@@ -51,6 +53,7 @@ from control_plane.rollouts.tables import (
 )
 from protocols.codec import encode
 from protocols.messages import DesiredRelease
+from protocols.store_config import OpeningHours
 from protocols.topics import Channel, device_topic
 
 log = logging.getLogger(__name__)
@@ -227,7 +230,11 @@ class RolloutDriver:
         return f"{self.base_url}/api/devices/{device_id}/releases/{version}/bundle"
 
     async def _desired(
-        self, rollout: RowMapping, row: RowMapping, version: str
+        self,
+        rollout: RowMapping,
+        row: RowMapping,
+        version: str,
+        hours: OpeningHours | None = None,
     ) -> DesiredRelease | None:
         release = self._releases.get(version)
         if release is None:
@@ -240,13 +247,18 @@ class RolloutDriver:
             if release is None:
                 return None
             self._releases[version] = release  # a published release never changes
-        window = row["store_window"] or rollout["maintenance_window"]
+        window = windows.window_for(
+            store_window=row["store_window"],
+            store_zone=row["timezone"],
+            hours=hours,
+            rollout_window=rollout["maintenance_window"],
+        )
         return DesiredRelease(
             version=version,
             url=self._url(row["device_id"], version),
             sha256=release["sha256"],
             signature=release["signature"],
-            window=None if window is None else f"{window}@{row['timezone'] or 'UTC'}",
+            window=None if window is None else window.label(),
             rollout=rollout["id"],
             force=True if rollout["force"] else None,
         )
@@ -291,7 +303,14 @@ class RolloutDriver:
         rollout, rows = await self._pending_rows(rollout_id, rollback=False)
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
-            messages = [await self._desired(rollout, r, rollout["release_version"]) for r in chunk]
+            async with self.engine.connect() as conn:
+                hours = await windows.opening_hours(conn, [r["device_id"] for r in chunk])
+            messages = [
+                await self._desired(
+                    rollout, r, rollout["release_version"], hours.get(r["device_id"])
+                )
+                for r in chunk
+            ]
             pairs = [(row, m) for row, m in zip(chunk, messages, strict=True) if m is not None]
             sent = await asyncio.gather(*(self._publish(row["device_id"], m) for row, m in pairs))
             published = [row["device_id"] for (row, _), ok in zip(pairs, sent, strict=True) if ok]
@@ -511,23 +530,35 @@ async def _notify(
     )
     budget = rollout["rate_per_minute"] - recent
     chosen: list[dict[str, Any]] = []
-    for row in rows:
+    candidates = [
+        row
+        for row in rows
+        if row.get("_reached")
+        and row["notified_at"] is None
+        and row["state"] in {model.PENDING, "waiting_for_window"}
+    ]
+    hours = (
+        {}
+        if rollout["force"] or budget <= 0
+        else await windows.opening_hours(conn, [row["device_id"] for row in candidates])
+    )
+    for row in candidates:
         if budget <= 0:
             break
-        if not row.get("_reached") or row["notified_at"] is not None:
-            continue
-        if row["state"] not in {model.PENDING, "waiting_for_window"}:
-            continue
-        window = row["store_window"] or rollout["maintenance_window"]
-        zone = row["timezone"] or "UTC"
-        if window and not rollout["force"] and not model.in_window(window, zone, now):
+        window = windows.window_for(
+            store_window=row["store_window"],
+            store_zone=row["timezone"],
+            hours=hours.get(row["device_id"]),
+            rollout_window=rollout["maintenance_window"],
+        )
+        if window is not None and not rollout["force"] and not window.is_open(now):
             if row["state"] == model.PENDING:
                 await _move(
                     conn,
                     row,
                     now,
                     state="waiting_for_window",
-                    detail=f"waits for its store's maintenance window {window} ({zone})",
+                    detail=window.describe(),
                     deadline_at=None,
                 )
             continue

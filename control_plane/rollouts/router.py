@@ -83,7 +83,8 @@ class RolloutOut(BaseModel):
 
 
 class MaintenanceWindowIn(BaseModel):
-    """A store's daily maintenance window, HH:MM-HH:MM in its time zone (None: any time)."""
+    """A store's daily maintenance window, HH:MM-HH:MM in its time zone: an override of "outside
+    its opening hours" (None: no override; its opening hours decide, else any time)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -205,7 +206,8 @@ async def set_maintenance_window(
     engine: Engine,
     principal: StoresWrite,
 ) -> None:
-    """Set a store's maintenance window: rollouts notify its devices only inside it."""
+    """Set a store's maintenance window: rollouts notify its devices only inside it, whatever
+    its opening hours say (``control_plane.rollouts.windows``)."""
     await service.set_maintenance_window(
         engine,
         scope=TenantScope.of(principal),

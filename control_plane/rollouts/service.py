@@ -8,10 +8,19 @@ conditional update, so two operators clicking at once cannot both win, and recor
 the operators' audit log in the same transaction. The driver
 (:mod:`control_plane.rollouts.driver`) does the rest: notifying, deadlines, gates, rollback.
 
-Where a maintenance window lives (until layered configuration lands): ``store_windows`` holds a
-store's own daily ``HH:MM-HH:MM`` in the store's time zone (``stores.timezone``); a rollout's
-``maintenance_window`` applies to stores without one; neither means "any time". Store tags live
-in ``store_tags`` (``db.tables``), set through the store configuration (one table for both).
+Where a device's maintenance window comes from, first that applies (:mod:`.windows`):
+
+1. ``store_windows``: an explicit override an operator set for the store (``PUT
+   /api/stores/{id}/maintenance-window``), a daily ``HH:MM-HH:MM`` in the store's time zone
+   (its opening hours', else ``stores.timezone``), for a store whose quiet time is not just
+   "closed";
+2. the store's opening hours (the ``hours`` key of the device's effective configuration,
+   issue 12): any time outside them, in their own IANA time zone, DST included;
+3. the rollout's ``maintenance_window``, for devices with neither (no complete configuration);
+4. any time.
+
+A forced rollout ignores windows. Store tags live in ``store_tags`` (``db.tables``), set
+through the store configuration (one table for both).
 """
 
 from __future__ import annotations
