@@ -124,6 +124,9 @@ async def test_a_rollout_takes_the_appliance_to_the_release_built_and_published_
                 reported_at_success = await _reported_release(cp)
                 device = await _device_in_rollout(cp, rollout_id)
                 await wait_until(selling, timeout=GUARD_S, what="selling on the new slot")
+                route = f"{cp.url}/api/devices/{DEVICE}/releases/{NEW_VERSION}/bundle"
+                async with cp.anonymous() as stranger:
+                    unauthenticated = (await stranger.get(route)).status_code
         finally:
             code = app.stop()
     assert device["state"] == "succeeded", states
@@ -135,5 +138,7 @@ async def test_a_rollout_takes_the_appliance_to_the_release_built_and_published_
         {"a": NEW_VERSION},
     )
     log = app.agent_log.read_text()
+    assert f'GET {route} "HTTP/1.1 200 OK"' in log  # the agent, as the device, got it there
+    assert unauthenticated == 401  # and nobody else does
     assert f"(release {NEW_VERSION}) connected" in log  # the register's hello: the new code
     assert code == 0
