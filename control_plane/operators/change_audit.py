@@ -92,6 +92,7 @@ async def _tenant_of(
     """The tenant of the object the path (else the body) names, else the body's
     ``tenant_id``; None when the change belongs to no tenant (a new tenant, the CRL)."""
     from control_plane.db.tables import devices, stores
+    from control_plane.notifications.tables import notification_channels
     from control_plane.provisioning.tables import enrolments
     from control_plane.rollouts.tables import rollouts
 
@@ -100,6 +101,7 @@ async def _tenant_of(
         "store_id": stores,
         "enrolment_id": enrolments,
         "rollout_id": rollouts,
+        "channel_id": notification_channels,
     }
     named = [(p, path[p]) for p in tables if p in path]
     named += [(p, (body or {})[p]) for p in tables if isinstance((body or {}).get(p), str)]
@@ -113,17 +115,27 @@ async def _tenant_of(
     return given if isinstance(given, str) else None
 
 
+async def tenant_before_delete(request: Request, principal: Principal) -> str | None:
+    """The tenant of the object a DELETE names, read before the route removes it (afterwards
+    there is nothing left to ask); None for other methods, whose body may still be unread."""
+    if request.method != "DELETE" or principal.tenant_id is not None:
+        return None
+    return await _tenant_of(get_gatekeeper(request).engine, request.path_params, None)
+
+
 async def record_change(
     request: Request,
     principal: Principal,
     *,
     action: str,
     refused: str | None = None,
+    tenant_before: str | None = None,
 ) -> None:
-    """Append the entry of one change request (``refused``: the refusal's reason)."""
+    """Append the entry of one change request (``refused``: the refusal's reason;
+    ``tenant_before``: the tenant of what the path named, read before a delete removed it)."""
     gatekeeper = get_gatekeeper(request)
     body = await asked(request)
-    tenant = principal.tenant_id
+    tenant = principal.tenant_id or tenant_before
     if tenant is None:
         tenant = await _tenant_of(gatekeeper.engine, request.path_params, body)
     try:

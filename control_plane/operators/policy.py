@@ -207,16 +207,19 @@ class _Authorize(Guard):
             yield principal
             return
         own_entry = audit.watch()  # the route may write its own entry (operators, rollouts …)
+        tenant = await change_audit.tenant_before_delete(request, principal)
         try:
             yield principal
         except DomainError as err:
             if not own_entry.recorded:
                 await change_audit.record_change(
-                    request, principal, action=self.action, refused=err.reason
+                    request, principal, action=self.action, refused=err.reason, tenant_before=tenant
                 )
             raise
         if not own_entry.recorded:
-            await change_audit.record_change(request, principal, action=self.action)
+            await change_audit.record_change(
+                request, principal, action=self.action, tenant_before=tenant
+            )
 
 
 class _Page(_Authorize):

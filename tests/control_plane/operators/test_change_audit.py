@@ -35,11 +35,14 @@ from tests.control_plane.test_access_table import (  # the table's world, shared
 __all__ = ["world", "world_url"]  # fixtures, imported to be used here
 pytestmark = [pytest.mark.services, pytest.mark.asyncio(loop_scope="module")]
 
-CHANGES = [
+UNSAFE_OK = [
     row
     for row in TABLE
     if row.kind in ("api", "page") and row.method in UNSAFE and row.ok < 400 and not row.pending
 ]
+#: A configuration preview is a POST for its body and changes nothing: it is not audited.
+PREVIEWS = [row for row in UNSAFE_OK if row.key.endswith("/preview")]
+CHANGES = [row for row in UNSAFE_OK if row not in PREVIEWS]
 
 
 async def last_id(world: World) -> int:
@@ -60,6 +63,7 @@ def test_the_table_has_changes_to_audit() -> None:
     assert "POST /api/devices/{device_id}/decommission" in keys
     assert "POST /api/devices/{device_id}/commands" in keys
     assert "POST /api/catalog/items" in keys
+    assert "POST /api/config/stores/{store_id}/settings/preview" in {row.key for row in PREVIEWS}
 
 
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.key) for row in CHANGES])
@@ -89,6 +93,18 @@ async def test_each_change_writes_one_entry(world: World, row: Row) -> None:
         assert entry["client"] == "127.0.0.1"
         if row.foreign != "n/a":  # the route names a tenant's object: the entry says whose
             assert entry["tenant_id"] == OWN
+
+
+@pytest.mark.parametrize("row", [pytest.param(row, id=row.key) for row in PREVIEWS])
+async def test_a_preview_that_answers_writes_no_entry(world: World, row: Row) -> None:
+    call = await row.build(world, world.tenants[OWN])
+    headers = await world.session(Role.PLATFORM_ADMIN)
+    before = await last_id(world)
+
+    answer = await _send(world, row, call, headers)
+
+    assert answer.status_code == row.ok, answer.text[:300]
+    assert await entries_after(world, before) == []
 
 
 async def test_a_tenant_admins_change_is_its_tenants_and_keeps_what_was_asked(
