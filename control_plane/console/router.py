@@ -33,8 +33,8 @@ from control_plane.provisioning import service as provisioning
 from control_plane.provisioning.errors import CaUnavailable
 from control_plane.provisioning.router import get_authority
 from control_plane.sales import service as sales
-from control_plane.sales.router import format_minor
 from control_plane.tenancy import TenantScope
+from protocols.currency import format_minor
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))

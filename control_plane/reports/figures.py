@@ -26,6 +26,7 @@ from typing import Literal
 from control_plane.reports.facts import Facts, Return, Sale, StoreInfo, Where
 from control_plane.reports.period import Period, local
 from control_plane.reports.tables import Table, table
+from protocols.currency import minor_unit_digits
 
 Granularity = Literal["hour", "day", "week"]
 GRANULARITIES: tuple[Granularity, ...] = ("hour", "day", "week")
@@ -135,16 +136,17 @@ def _exponent(facts: Facts) -> int:
 
 
 def exponent_of_stores(stores: Iterable[StoreInfo]) -> int:
-    """Minor-unit digits of the stores' money (0 when one uses a currency without cents)."""
-    return 0 if any(s.currency in ZERO_DECIMAL for s in stores) else 2
+    """Minor-unit digits of the stores' money (ISO 4217: JPY 0, EUR 2, KWD 3).
 
-
-#: ISO 4217 currencies without minor units that stores here use.
-ZERO_DECIMAL = frozenset({"JPY", "KRW", "ISK", "CLP", "VND", "XOF", "XAF", "HUF"})
+    A table carries one exponent; stores of mixed ones take the fewest, so a yen amount is never
+    shown with cents.
+    """
+    return min((exponent_of(s.currency) for s in stores), default=2)
 
 
 def exponent_of(currency: str) -> int:
-    return 0 if currency in ZERO_DECIMAL else 2
+    """Minor-unit digits of one currency, from the contract's ISO 4217 table."""
+    return minor_unit_digits(currency)
 
 
 # -- 1. sales summary ---------------------------------------------------------------------------
