@@ -158,6 +158,9 @@ def headers_of(exc: Exception) -> dict[str, str] | None:
     """The HTTP headers ``exc`` asks its answer to carry: a domain error's or Starlette's."""
     if isinstance(exc, DomainError | StarletteHTTPException):
         return dict(exc.headers or {}) or None
+    headers = getattr(exc, "headers", None)  # a translated error's (an enrolment's Retry-After)
+    if isinstance(headers, Mapping) and headers:
+        return dict(headers)
     return None
 
 

@@ -114,6 +114,12 @@ class Gatekeeper:
         await self._limit(request, client=client, action=action, principal=principal)
         return principal
 
+    async def limit_client(self, request: Request, *, action: str) -> None:
+        """Spend the client's anonymous bucket on a route open to anyone (enrolment
+        redemption): its credential is in the body, so a flood is stopped by address, with the
+        same 429, Retry-After and audit entry per burst as an unauthenticated operator request."""
+        await self._limit(request, client=client_address(request), action=action, principal=None)
+
     async def _limit(
         self, request: Request, *, client: str, action: str, principal: Principal | None
     ) -> None:

@@ -8,8 +8,10 @@ the budget, which is still ~10^14 times too few for a 55-bit code within its 24 
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
+from types import MappingProxyType
 
 from provisioning.errors import EnrolmentRefused
 
@@ -21,6 +23,12 @@ class TooManyAttempts(EnrolmentRefused):
 
     reason = "too_many_attempts"
     advice = "wait ten minutes before typing a code again, or scan the QR code instead"
+
+    def __init__(self, detail: str, *, retry_after: float) -> None:
+        super().__init__(detail)
+        #: whole seconds until this address may type a code again (the 429's Retry-After)
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.headers = MappingProxyType({"Retry-After": str(self.retry_after)})
 
 
 class CodeAttempts:
@@ -42,8 +50,14 @@ class CodeAttempts:
 
     def check(self, client: str, *, now: float | None = None) -> None:
         """Raise TooManyAttempts if `client` used up its failures in the window."""
-        if len(self._recent(client, now if now is not None else time.monotonic())) >= self.limit:
-            raise TooManyAttempts(f"{self.limit} unknown codes from this address")
+        moment = now if now is not None else time.monotonic()
+        recent = self._recent(client, moment)
+        if len(recent) >= self.limit:
+            # the window admits a code again once its oldest counted failure leaves it
+            raise TooManyAttempts(
+                f"{self.limit} unknown codes from this address",
+                retry_after=recent[-self.limit] + self.window - moment,
+            )
 
     def failed(self, client: str, *, now: float | None = None) -> None:
         """Count one unknown code from `client`."""

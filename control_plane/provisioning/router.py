@@ -3,7 +3,8 @@
 Operator routes name their policy action (``policy.EnrolmentsWrite`` …) and hand the principal's
 tenant scope to the services: another tenant's enrolment or device is not found, and the operator
 recorded as creator (revoker, decommissioner) is the authenticated one. `POST /api/enrol` is
-public by design (the token is the credential), like the CA and CRL; a refusal answers with the
+public by design (the token is the credential), like the CA and CRL, and limited per client like
+any unauthenticated request (429 with Retry-After); a refusal answers with the
 library's stable `reason` and the `advice` the appliance shows the field tech, in the app's one
 problem-details body (``control_plane.problems``). Routes raise; they never catch.
 """
@@ -26,6 +27,7 @@ from control_plane.devices.device_auth import (
     VerifierDep,
 )
 from control_plane.inputs import DeviceIdPath, IdentifierFilter, RefPath
+from control_plane.operators.gatekeeper import get_gatekeeper
 from control_plane.operators.policy import (
     CaWrite,
     DevicesRead,
@@ -218,7 +220,18 @@ async def enrolment_sheet_pdf(
     return Response(pdf, media_type="application/pdf", headers={"Cache-Control": "no-store"})
 
 
-@router.post("/enrol", responses=problem_responses(*_REFUSALS, CaUnavailable))
+async def _client_budget(request: Request) -> None:
+    """Redemption is open (the token is the credential), so each request spends its client's
+    API budget like an unauthenticated operator request: a flood of tokens is answered 429 with
+    Retry-After (unknown typed codes have their own, tighter limit: ``attempts``)."""
+    await get_gatekeeper(request).limit_client(request, action="enrol")
+
+
+@router.post(
+    "/enrol",
+    responses=problem_responses(*_REFUSALS, CaUnavailable),
+    dependencies=[Depends(_client_budget)],
+)
 async def enrol(body: EnrolIn, request: Request, engine: Engine, authority: Authority) -> EnrolOut:
     """An appliance redeems its enrolment with its CSR and gets its identity."""
     answer = await redemption.enrol(
