@@ -1,4 +1,9 @@
-"""The login pages in Debian's Chromium: an admin sets up TOTP and logs in; a lockout is shown."""
+"""The login pages in Debian's Chromium: an admin sets up TOTP and logs in; a lockout is shown;
+an idle session expires and its console page sends the browser back to the login.
+
+Screenshots: artifacts/operators-totp-enrolment.png, operators-lockout.png,
+operators-session-expired.png.
+"""
 
 from __future__ import annotations
 
@@ -83,3 +88,35 @@ async def test_five_wrong_passwords_show_the_lockout_on_the_page(
         await page.screenshot(path=ARTIFACTS / "operators-lockout.png", full_page=True)
 
     assert "too many failed logins" in message
+
+
+async def test_an_idle_session_expires_and_its_page_sends_the_browser_to_the_login(
+    served: tuple[Trust, str],
+) -> None:
+    """What a person sees when the session ended while the tab stayed open: the reload asks
+    for the password again and the page's content is not shown."""
+    trust, url = served
+    await trust.operator("boss@acme.example", Role.TENANT_ADMIN)
+    idle_s = trust.gatekeeper.settings.session_idle_ms / 1000
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(f"{url}/audit")
+        await page.wait_for_url(f"{url}/login?next=/audit")
+        await page.fill("input[name=email]", "boss@acme.example")
+        await page.fill("input[name=password]", trust.passwords["boss@acme.example"])
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#totp-seed")
+        seed = (await page.text_content("#totp-seed") or "").strip()
+        await page.fill("input[name=code]", totp.code_at(seed, now_ms=trust.clock.now()))
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{url}/audit")
+        signed_in = await page.locator("input[name=password]").count()
+
+        trust.clock.advance(seconds=idle_s + 1)
+        await page.reload()
+        await page.wait_for_url(f"{url}/login?next=/audit")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=ARTIFACTS / "operators-session-expired.png", full_page=True)
+        asked_again = await page.locator("input[name=password]").count()
+
+    assert (signed_in, asked_again) == (0, 1)
