@@ -143,6 +143,14 @@ async def one_kind(
 
 
 async def main(quick: bool, rounds: Rounds) -> None:
+    await measure(quick, rounds)
+    print(rounds.table())
+    rounds.write(ROOT / "bench" / "results" / "signed_journal.json")
+
+
+async def measure(quick: bool, rounds: Rounds) -> None:
+    """Every round's rates and ratio on both stores into ``rounds`` (bench/trust.py adds them to
+    its own table, beside the cost of authentication, as issue 9 asks)."""
     devices_n, per_device = (4, 1000) if quick else (8, 2500)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -178,8 +186,6 @@ async def main(quick: bool, rounds: Rounds) -> None:
                 await engine.dispose()
         finally:
             await drop_pg_database(pg_url)
-    print(rounds.table())
-    rounds.write(ROOT / "bench" / "results" / "signed_journal.json")
 
 
 def record(rounds: Rounds, store: str, rate: dict[str, float]) -> None:

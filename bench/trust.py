@@ -11,8 +11,11 @@ login costs.
 * Login: argon2id at the configured (default) parameters, the time of one verification, and
   the logins per second one node sustains through ``POST /api/auth/login`` (password check,
   session, audit entry) with as many logins in flight as cores.
+* Ingest with signed journal heads beside the same run without (goal ≥ 0.9×): measured by
+  ``bench/signed_journal.py`` (its docstring says how), run here too so the issue's three
+  figures sit in one table and one JSON; ``--no-ingest`` leaves it out.
 
-    .venv/bin/python bench/trust.py [--quick] [--rounds N]
+    .venv/bin/python bench/trust.py [--quick] [--rounds N] [--no-ingest]
 
 Writes ``bench/results/trust.json``.
 """
@@ -36,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from starlette.requests import Request
 
 from bench.rounds import Goal, Rounds, add_rounds_argument
+from bench.signed_journal import measure as measure_signed_ingest
 from control_plane.operators.passwords import Passwords
 from control_plane.operators.policy import Action, require
 from control_plane.operators.principal import Role
@@ -265,7 +269,7 @@ async def login_cost(
     }
 
 
-async def main(quick: bool, rounds_of: Rounds) -> None:
+async def main(quick: bool, rounds_of: Rounds, *, ingest: bool = True) -> None:
     results: dict[str, Any] = {}  # machine, times and load average: bench/rounds.py records them
     calls, rounds = (1000 if quick else 5000), rounds_of.rounds
     with tempfile.TemporaryDirectory() as tmp:
@@ -292,6 +296,9 @@ async def main(quick: bool, rounds_of: Rounds) -> None:
                 finally:
                     if backend == "postgresql":
                         await drop_pg_database(url)
+    if ingest:
+        print("ingest, signed heads beside unsigned…", flush=True)
+        await measure_signed_ingest(quick, rounds_of)  # its figures go straight into the rounds
     report(results, rounds_of)
     rounds_of.write(ROOT / "bench" / "results" / "trust.json", **results)
 
@@ -334,6 +341,9 @@ def report(r: dict[str, Any], rounds: Rounds) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--no-ingest", action="store_true", help="leave out the signed-journal ingest figure"
+    )
     add_rounds_argument(parser)
     args = parser.parse_args()
-    asyncio.run(main(args.quick, Rounds("trust", rounds=args.rounds)))
+    asyncio.run(main(args.quick, Rounds("trust", rounds=args.rounds), ingest=not args.no_ingest))
