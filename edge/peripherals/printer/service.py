@@ -24,6 +24,7 @@ from edge.peripherals.printer.layout import (
 from edge.peripherals.printer.queue import PrintJob, PrintQueue
 from edge.peripherals.printer.receipt import Receipt, ShiftReport
 from edge.peripherals.printer.settings import PaperSettings
+from edge.service_tasks import ServiceTasks
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +58,15 @@ class PrinterService:
         self._idle_probe_s = idle_probe_s
         self._recheck_s = recheck_s
         self._progress = asyncio.Condition()
-        self._tasks: asyncio.TaskGroup | None = None
+        self._tasks = ServiceTasks(f"printer {name}")
 
     async def __aenter__(self) -> PrinterService:
-        self._tasks = asyncio.TaskGroup()
-        await self._tasks.__aenter__()
-        self._worker = self._tasks.create_task(self._work(), name=f"printer:{self.name}")
+        await self._tasks.start()
+        self._tasks.spawn(self._work(), name=f"printer:{self.name}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._worker.cancel()
-        if self._tasks is None:
-            raise RuntimeError("the printer service was left without being entered")
-        await self._tasks.__aexit__(None, None, None)
+        await self._tasks.stop()
 
     async def print_receipt(self, receipt: Receipt) -> int:
         """Queue a receipt; the sale goes on whatever the printer is doing."""

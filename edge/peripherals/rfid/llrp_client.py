@@ -27,6 +27,7 @@ from edge.peripherals.errors import DeviceFaultError, DeviceProtocolError, Devic
 from edge.peripherals.health import DeviceHealth
 from edge.peripherals.metrics import RFID_READS
 from edge.peripherals.rfid.observation import OnRead, TagObservation
+from edge.service_tasks import ServiceTasks
 from mqttlink.backoff import Backoff
 from mqttlink.reconnect import retry_forever
 from protocols import llrp
@@ -88,11 +89,11 @@ class LlrpReader:
         self._ids = itertools.count(1)
         self._misplaced_seen: set[str] = set()
         self._link: _Link | None = None
-        self._tasks = asyncio.TaskGroup()
+        self._tasks = ServiceTasks(f"LLRP reader {name}")
 
     async def __aenter__(self) -> LlrpReader:
-        await self._tasks.__aenter__()
-        self._runner = self._tasks.create_task(self._run(), name=f"llrp:{self.name}")
+        await self._tasks.start()
+        self._tasks.spawn(self._run(), name=f"llrp:{self.name}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -102,8 +103,7 @@ class LlrpReader:
                     async with asyncio.timeout(self.settings.response_timeout_s):
                         await self._goodbye(self._link)
         finally:
-            self._runner.cancel()
-            await self._tasks.__aexit__(None, None, None)
+            await self._tasks.stop()
 
     async def _run(self) -> None:
         await retry_forever(

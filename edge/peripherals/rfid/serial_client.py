@@ -22,6 +22,7 @@ from edge.peripherals.health import DeviceHealth
 from edge.peripherals.metrics import RFID_READS
 from edge.peripherals.rfid.observation import OnRead, TagObservation
 from edge.peripherals.serial_reopen import keep_port_open
+from edge.service_tasks import ServiceTasks
 from protocols import uhf_serial as uhf
 
 log = logging.getLogger(__name__)
@@ -63,16 +64,15 @@ class SerialUhfReader:
         self.rounds = 0
         self.sessions = 0
         self._rng = random.Random(seed)
-        self._tasks = asyncio.TaskGroup()
+        self._tasks = ServiceTasks(f"UHF reader {name}")
 
     async def __aenter__(self) -> SerialUhfReader:
-        await self._tasks.__aenter__()
-        self._runner = self._tasks.create_task(self._run(), name=f"uhf:{self.name}")
+        await self._tasks.start()
+        self._tasks.spawn(self._run(), name=f"uhf:{self.name}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._runner.cancel()
-        await self._tasks.__aexit__(None, None, None)
+        await self._tasks.stop()
 
     async def _run(self) -> None:
         await keep_port_open(

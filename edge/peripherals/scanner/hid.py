@@ -27,6 +27,7 @@ from edge.peripherals.health import DeviceHealth
 from edge.peripherals.scanner.scan import OnScan
 from edge.peripherals.scanner.settings import WedgeSettings
 from edge.peripherals.scanner.wedge import WedgeDecoder
+from edge.service_tasks import ServiceTasks
 
 log = logging.getLogger(__name__)
 
@@ -104,18 +105,15 @@ class HidScannerWatcher:
         self.health: dict[str, DeviceHealth] = {}  # by device path
         self._active: dict[str, asyncio.Task[None]] = {}
         self._rescan = asyncio.Event()
-        self._tasks = asyncio.TaskGroup()
+        self._tasks = ServiceTasks("HID scanner watcher")
 
     async def __aenter__(self) -> HidScannerWatcher:
-        await self._tasks.__aenter__()
-        self._watcher = self._tasks.create_task(self._watch(), name="scanner-watch")
+        await self._tasks.start()
+        self._tasks.spawn(self._watch(), name="scanner-watch")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._watcher.cancel()
-        for task in self._active.values():
-            task.cancel()
-        await self._tasks.__aexit__(None, None, None)
+        await self._tasks.stop()  # the watcher and every device's reader
 
     def rescan(self) -> None:
         """Look for added devices now (call from a udev 'add' hook)."""
@@ -140,7 +138,7 @@ class HidScannerWatcher:
                 devices = []
             for info in devices:
                 if info.path not in self._active and self._matches(info):
-                    task = self._tasks.create_task(self._read(info), name=f"scanner:{info.path}")
+                    task = self._tasks.spawn(self._read(info), name=f"scanner:{info.path}")
                     self._active[info.path] = task
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.poll_s):

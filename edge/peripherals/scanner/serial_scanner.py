@@ -19,6 +19,7 @@ from edge.peripherals.health import DeviceHealth
 from edge.peripherals.scanner.scan import OnScan, Scan, strip_affixes
 from edge.peripherals.scanner.settings import SerialScannerSettings
 from edge.peripherals.serial_reopen import keep_port_open
+from edge.service_tasks import ServiceTasks
 
 MAX_FRAME = 4096
 
@@ -40,16 +41,15 @@ class SerialScanner:
         self.health = DeviceHealth(device=name, kind="scanner")
         self.sessions = 0
         self._rng = random.Random(seed)
-        self._tasks = asyncio.TaskGroup()
+        self._tasks = ServiceTasks(f"serial scanner {name}")
 
     async def __aenter__(self) -> SerialScanner:
-        await self._tasks.__aenter__()
-        self._runner = self._tasks.create_task(self._run(), name=f"serial-scanner:{self.name}")
+        await self._tasks.start()
+        self._tasks.spawn(self._run(), name=f"serial-scanner:{self.name}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._runner.cancel()
-        await self._tasks.__aexit__(None, None, None)
+        await self._tasks.stop()
 
     async def _run(self) -> None:
         await keep_port_open(
