@@ -22,6 +22,12 @@ How it works, per rollout and tick (:meth:`RolloutDriver.tick`), all decided fro
    release published as desired (retained), once; a device whose previous release is not
    published here is marked with why it could not be.
 
+Cost: a tick reads what it may act on, not the whole rollout (issue 11: 10,000 devices in
+flight): the devices due in 1. by index on (state, deadline_at), the gates' counts as one
+GROUP BY per wave looked at, pending devices a page at a time while the rate allows, and each
+effective document's opening hours parsed once per version (:class:`.windows.HoursCache`).
+Indexes: migration 0017_rollout_indexes.
+
 :meth:`RolloutDriver.run` loops over :meth:`step`; it runs supervised in the app
 (``control_plane.supervision``). Every instance runs one; the lease (:mod:`.lease`) makes one
 of them drive each rollout, and another take over within ``lease_s`` when it dies.
@@ -39,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import RowMapping, and_, func, insert, or_, select, update
+from sqlalchemy import RowMapping, Select, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.db.tables import device_state, devices, stores
@@ -135,6 +141,7 @@ class RolloutDriver:
         self.clock = clock
         self.held: set[str] = set()
         self._releases: dict[str, RowMapping] = {}
+        self._hours = windows.HoursCache()
 
     async def run(self) -> None:
         """Drive forever, one :meth:`step` a tick."""
@@ -197,21 +204,11 @@ class RolloutDriver:
             )
             unpublished = True  # not known: look
             if rollout["status"] == "running":
-                found = await conn.execute(
-                    _DEVICE_ROWS.where(rollout_devices.c.rollout_id == rollout_id)
-                )
-                keys = list(found.keys())
-                rows = [dict(zip(keys, values, strict=True)) for values in found.all()]
-                await _settle(conn, rollout, rows, now)
-                status = await _gate(conn, rollout, rows, now)
+                await _settle(conn, rollout, now)
+                status, wave = await _gate(conn, rollout, now)
                 if status == "running":
-                    await _notify(conn, rollout, rows, now)
-                unpublished = any(
-                    r["notified_at"] is not None
-                    and r["published_at"] is None
-                    and r["rolled_back_at"] is None
-                    for r in rows
-                )
+                    await _notify(conn, rollout, wave, now, self._hours)
+                unpublished = await _unpublished(conn, rollout_id)
         status = await self._status(rollout_id)
         if status in {"running", "paused"} and unpublished:
             await self._publish_desired(rollout_id)
@@ -304,7 +301,9 @@ class RolloutDriver:
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
             async with self.engine.connect() as conn:
-                hours = await windows.opening_hours(conn, [r["device_id"] for r in chunk])
+                hours = await windows.opening_hours(
+                    conn, [r["device_id"] for r in chunk], self._hours
+                )
             messages = [
                 await self._desired(
                     rollout, r, rollout["release_version"], hours.get(r["device_id"])
@@ -407,10 +406,51 @@ async def _move(
     return True
 
 
-async def _settle(
-    conn: AsyncConnection, rollout: RowMapping, rows: list[dict[str, Any]], now: int
-) -> None:
+async def _unpublished(conn: AsyncConnection, rollout_id: str) -> bool:
+    """Whether a notified device still waits for its desired release to be published."""
+    found = await conn.execute(
+        select(rollout_devices.c.device_id)
+        .where(
+            rollout_devices.c.rollout_id == rollout_id,
+            rollout_devices.c.notified_at.is_not(None),
+            rollout_devices.c.published_at.is_(None),
+            rollout_devices.c.rolled_back_at.is_(None),
+        )
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+def _to_settle(rollout: RowMapping, now: int) -> list[Select[Any]]:
+    """The devices :func:`_settle` may move: a superset it decides on, read by index.
+
+    A device far from its deadline, not confirming and not waiting to be seen is left out,
+    so a tick reads the few that changed or ran late, not every device in flight. Three
+    queries, each an equality or range on (rollout_id, state, deadline_at): one with ``OR``
+    led SQLite to walk the whole rollout in another index.
+    """
+    rd = rollout_devices.c
+    rows = _DEVICE_ROWS.order_by(None).where(rd.rollout_id == rollout["id"])
+    late = rows.where(rd.state.in_(model.IN_FLIGHT), rd.deadline_at < now)
+    if rollout["on_silence"] != "time_out":  # only a fall-back is failed at the deadline
+        late = late.where(rd.state == "confirming", rd.reported_succeeded.is_(True))
+    return [
+        rows.where(rd.state == "confirming", rd.reported_succeeded.is_(True)),
+        rows.where(rd.state == "notified", rd.deadline_at.is_(None)),
+        late,
+    ]
+
+
+async def _settle(conn: AsyncConnection, rollout: RowMapping, now: int) -> None:
     """Deadlines, offline devices seen again, and successes the State confirms."""
+    due: dict[str, dict[str, Any]] = {}
+    for query in _to_settle(rollout, now):
+        found = await conn.execute(query)
+        keys = list(found.keys())
+        for values in found.all():
+            row = dict(zip(keys, values, strict=True))
+            due[row["device_id"]] = row
+    rows = sorted(due.values(), key=lambda row: (row["wave"], row["device_id"]))
     deadlines = json.loads(rollout["deadlines"])
     version = rollout["release_version"]
     for row in rows:
@@ -467,10 +507,33 @@ async def _settle(
             )
 
 
-async def _gate(
-    conn: AsyncConnection, rollout: RowMapping, rows: list[dict[str, Any]], now: int
-) -> str:
-    """Halt, advance or complete on the current wave's counts; the status it leaves."""
+async def _wave_counts(conn: AsyncConnection, rollout_id: str, wave: int) -> model.Tally:
+    counted = await conn.execute(
+        select(rollout_devices.c.state, func.count())
+        .where(rollout_devices.c.rollout_id == rollout_id, rollout_devices.c.wave == wave)
+        .group_by(rollout_devices.c.state)
+    )
+    return model.tally_counts({state: int(n) for state, n in counted})
+
+
+async def _all_final(conn: AsyncConnection, rollout_id: str) -> bool:
+    unfinished = await conn.execute(
+        select(rollout_devices.c.device_id)
+        .where(
+            rollout_devices.c.rollout_id == rollout_id,
+            rollout_devices.c.state.not_in(model.FINAL),
+        )
+        .limit(1)
+    )
+    return unfinished.first() is None
+
+
+async def _gate(conn: AsyncConnection, rollout: RowMapping, now: int) -> tuple[str, int]:
+    """Halt, advance or complete on the current wave's counts; the status and wave it leaves.
+
+    The counts are the database's (after :func:`_settle`'s moves, in the same transaction),
+    one GROUP BY per wave looked at, not a pass over every device.
+    """
     specs = [model.WaveIn.model_validate(w) for w in json.loads(rollout["waves"])]
     wave = rollout["current_wave"]
     reached = rollout["wave_reached_at"]
@@ -478,7 +541,7 @@ async def _gate(
     reason = rollout["reason"]
     while True:
         spec = specs[wave]
-        counts = model.tally([r["state"] for r in rows if r["wave"] == wave])
+        counts = await _wave_counts(conn, rollout["id"], wave)
         why = model.halt_reason(spec, counts)
         if why is not None:
             status, reason = "halted", f"wave {wave + 1}: {why}"
@@ -494,7 +557,7 @@ async def _gate(
         if wave + 1 < len(specs):
             wave, reached = wave + 1, None
             continue
-        if all(r["state"] in model.FINAL for r in rows):
+        if await _all_final(conn, rollout["id"]):
             status, reason = "completed", "every wave passed"
         break
     if (status, wave, reached, reason) != (
@@ -514,56 +577,80 @@ async def _gate(
                 updated_at=now,
             )
         )
-    rows_wave = wave
-    for row in rows:
-        row["_reached"] = row["wave"] <= rows_wave
-    return status
+    return status, wave
 
 
 async def _notify(
-    conn: AsyncConnection, rollout: RowMapping, rows: list[dict[str, Any]], now: int
+    conn: AsyncConnection,
+    rollout: RowMapping,
+    wave: int,
+    now: int,
+    cache: windows.HoursCache,
 ) -> None:
-    """Notify pending devices of the waves reached, within the rate and their windows."""
+    """Notify pending devices of the waves reached, within the rate and their windows.
+
+    Candidates are read in (wave, device) order a page at a time and only while the rate
+    leaves room, so a small rate over a large wave reads a page, not the whole wave.
+    """
+    rd = rollout_devices.c
     deadlines = json.loads(rollout["deadlines"])
-    recent = sum(
-        1 for r in rows if r["notified_at"] is not None and r["notified_at"] > now - 60_000
-    )
-    budget = rollout["rate_per_minute"] - recent
-    chosen: list[dict[str, Any]] = []
-    candidates = [
-        row
-        for row in rows
-        if row.get("_reached")
-        and row["notified_at"] is None
-        and row["state"] in {model.PENDING, "waiting_for_window"}
-    ]
-    hours = (
-        {}
-        if rollout["force"] or budget <= 0
-        else await windows.opening_hours(conn, [row["device_id"] for row in candidates])
-    )
-    for row in candidates:
-        if budget <= 0:
-            break
-        window = windows.window_for(
-            store_window=row["store_window"],
-            store_zone=row["timezone"],
-            hours=hours.get(row["device_id"]),
-            rollout_window=rollout["maintenance_window"],
+    recent = (
+        await conn.execute(
+            select(func.count()).where(
+                rd.rollout_id == rollout["id"], rd.notified_at > now - 60_000
+            )
         )
-        if window is not None and not rollout["force"] and not window.is_open(now):
-            if row["state"] == model.PENDING:
-                await _move(
-                    conn,
-                    row,
-                    now,
-                    state="waiting_for_window",
-                    detail=window.describe(),
-                    deadline_at=None,
-                )
-            continue
-        chosen.append(row)
-        budget -= 1
+    ).scalar_one()
+    budget = rollout["rate_per_minute"] - int(recent)
+    chosen: list[dict[str, Any]] = []
+    page = max(CHUNK, budget)
+    after: tuple[int, str] | None = None
+    while budget > 0:
+        query = _DEVICE_ROWS.where(
+            rd.rollout_id == rollout["id"],
+            rd.wave <= wave,
+            rd.notified_at.is_(None),
+            rd.state.in_((model.PENDING, "waiting_for_window")),
+        ).limit(page)
+        if after is not None:
+            query = query.where(
+                or_(rd.wave > after[0], and_(rd.wave == after[0], rd.device_id > after[1]))
+            )
+        found = await conn.execute(query)
+        keys = list(found.keys())
+        candidates = [dict(zip(keys, values, strict=True)) for values in found.all()]
+        if not candidates:
+            break
+        after = (candidates[-1]["wave"], candidates[-1]["device_id"])
+        hours = (
+            {}
+            if rollout["force"]
+            else await windows.opening_hours(conn, [row["device_id"] for row in candidates], cache)
+        )
+        for row in candidates:
+            if budget <= 0:
+                break
+            window = windows.window_for(
+                store_window=row["store_window"],
+                store_zone=row["timezone"],
+                hours=hours.get(row["device_id"]),
+                rollout_window=rollout["maintenance_window"],
+            )
+            if window is not None and not rollout["force"] and not window.is_open(now):
+                if row["state"] == model.PENDING:
+                    await _move(
+                        conn,
+                        row,
+                        now,
+                        state="waiting_for_window",
+                        detail=window.describe(),
+                        deadline_at=None,
+                    )
+                continue
+            chosen.append(row)
+            budget -= 1
+        if len(candidates) < page:
+            break
     seconds = model.deadline_s(deadlines, "notified") or 0
     for online in (True, False):
         group = [row for row in chosen if bool(row["online"]) is online]

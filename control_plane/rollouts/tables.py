@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
 )
 
 from control_plane.db.tables import metadata
@@ -67,7 +68,25 @@ rollout_devices = Table(
     Column("attempts", Integer, nullable=False, server_default="1"),
     PrimaryKeyConstraint("rollout_id", "device_id"),
     Index("ix_rollout_devices_device_id", "device_id"),
-    Index("ix_rollout_devices_rollout_id_state", "rollout_id", "state"),
+    # The driver's tick (migration 0017): devices due for settling (state, deadline), a wave's
+    # counts (wave, state), the rate's last minute (notified_at), any left to publish (partial).
+    Index("ix_rollout_devices_rollout_id_state_deadline_at", "rollout_id", "state", "deadline_at"),
+    Index("ix_rollout_devices_rollout_id_wave_state", "rollout_id", "wave", "state"),
+    Index("ix_rollout_devices_rollout_id_notified_at", "rollout_id", "notified_at"),
+)
+_UNPUBLISHED = and_(
+    rollout_devices.c.notified_at.is_not(None),
+    rollout_devices.c.published_at.is_(None),
+    rollout_devices.c.rolled_back_at.is_(None),
+)
+Index(
+    "ix_rollout_devices_unpublished",
+    rollout_devices.c.rollout_id,
+    # published_at (NULL in every entry) makes it two equalities to SQLite's planner, which
+    # has no statistics and otherwise prefers the range of (rollout_id, notified_at).
+    rollout_devices.c.published_at,
+    sqlite_where=_UNPUBLISHED,
+    postgresql_where=_UNPUBLISHED,
 )
 
 rollout_device_history = Table(

@@ -18,9 +18,12 @@ How it works: :func:`window_for` picks the first of these that the device has (p
 A rollout's ``force`` ignores all of them (the driver checks that). The effective documents
 are read here, not through ``control_plane.configuration`` (another domain's internals): one
 query per chunk of devices about to be notified, the ``hours`` key parsed with the schema
-both sides validate with. A document whose hours do not parse (it passed the configuration's
-checks when stored, so this means a schema change) is counted, logged with what to do, and
-treated as having no hours: the next rule applies, nothing waits forever.
+both sides validate with. A :class:`HoursCache` keeps each device's parsed hours with the
+version of the document they came from, so a device waiting for its window costs one small
+version lookup a tick, and its document is read and parsed again only when it changed. A
+document whose hours do not parse (it passed the configuration's checks when stored, so this
+means a schema change) is counted, logged with what to do (once per version), and treated as
+having no hours: the next rule applies, nothing waits forever.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -139,19 +142,47 @@ def _hours_of(device_id: str, text: str) -> OpeningHours | None:
         return None
 
 
+@dataclass(slots=True)
+class HoursCache:
+    """Parsed opening hours by device, each with its effective document's version.
+
+    A stored effective document never changes under the same version (a recompute writes a
+    new one), so hours parsed from a version stay right until the version moves.
+    """
+
+    entries: dict[str, tuple[int, OpeningHours | None]] = field(default_factory=dict)
+
+
 async def opening_hours(
-    conn: AsyncConnection, device_ids: Sequence[str]
+    conn: AsyncConnection, device_ids: Sequence[str], cache: HoursCache | None = None
 ) -> Mapping[str, OpeningHours]:
-    """The opening hours in each device's effective configuration (devices with some)."""
+    """The opening hours in each device's effective configuration (devices with some).
+
+    With ``cache``, only the documents whose version it does not hold are read and parsed.
+    """
+    cache = HoursCache() if cache is None else cache
     found: dict[str, OpeningHours] = {}
     for chunk in _chunks(sorted(set(device_ids))):
-        rows = await conn.execute(
-            select(config_effective.c.device_id, config_effective.c.document).where(
+        found_versions = await conn.execute(
+            select(config_effective.c.device_id, config_effective.c.version).where(
                 config_effective.c.device_id.in_(chunk)
             )
         )
-        for device_id, text in rows:
-            hours = _hours_of(device_id, text)
-            if hours is not None:
+        versions: dict[str, int] = {device_id: version for device_id, version in found_versions}
+        stale = [d for d, v in versions.items() if cache.entries.get(d, (None, None))[0] != v]
+        if stale:
+            rows = await conn.execute(
+                select(
+                    config_effective.c.device_id,
+                    config_effective.c.version,
+                    config_effective.c.document,
+                ).where(config_effective.c.device_id.in_(stale))
+            )
+            for device_id, version, text in rows:
+                cache.entries[device_id] = (version, _hours_of(device_id, text))
+                versions[device_id] = version  # recomputed meanwhile: the newer one counts
+        for device_id, version in versions.items():
+            cached_version, hours = cache.entries.get(device_id, (None, None))
+            if hours is not None and cached_version == version:
                 found[device_id] = hours
     return found
