@@ -219,6 +219,32 @@ async def test_a_forged_consistent_chain_on_the_devices_topic_is_refused_and_fla
     assert refused("unknown_certificate") >= before + 1
 
 
+async def test_another_enrolled_devices_certificate_cannot_sign_for_a_device(
+    fleet: Fleet, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """The forger is an enrolled appliance of the same store: its certificate is the fleet CA's
+    and its signatures are good, but they speak for its own device only."""
+    victim = await enrol(fleet, tmp_path / "victim")
+    await enrol(fleet, tmp_path / "thief")
+    before = refused("unknown_certificate")
+
+    async with Ledger(tmp_path / "forged.db", register_id="1") as ledger:
+        await ring_sales(ledger, RingSettings(rate=0, count=5, seed=4))  # a consistent chain
+        async with replicating(
+            ledger, device_id=victim, mosquitto=mosquitto, identity_dir=tmp_path / "thief"
+        ) as replicator:
+            await wait_until(lambda: replicator.refusal is not None, what="the cloud's refusal")
+
+    assert replicator.refusal is not None
+    assert "journal head refused (unknown_certificate)" in replicator.refusal
+    assert ledger.acked_seq == 0
+    assert await stored(fleet.engine, journal, victim) == 0
+    ok, detail = await device_flag(fleet.engine, victim)
+    assert not ok
+    assert "unknown_certificate" in (detail or "")
+    assert refused("unknown_certificate") >= before + 1
+
+
 async def test_unsigned_batches_from_a_device_with_a_certificate_are_refused(
     fleet: Fleet, mosquitto: Mosquitto, tmp_path: Path
 ) -> None:
