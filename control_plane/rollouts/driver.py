@@ -23,10 +23,10 @@ How it works, per rollout and tick (:meth:`RolloutDriver.tick`), all decided fro
    published here is marked with why it could not be.
 
 Cost: a tick reads what it may act on, not the whole rollout (issue 11: 10,000 devices in
-flight): the devices due in 1. by index on (state, deadline_at), the gates' counts as one
-GROUP BY per wave looked at, pending devices a page at a time while the rate allows, and each
-effective document's opening hours parsed once per version (:class:`.windows.HoursCache`).
-Indexes: migration 0017_rollout_indexes.
+flight): the devices due in 1. by index on (state, deadline_at), the gates' counts from the
+finished devices of each wave looked at (its size counted once), pending devices a page at a
+time while the rate allows, and each effective document's opening hours parsed once per
+version (:class:`.windows.HoursCache`). Indexes: migration 0017_rollout_indexes.
 
 :meth:`RolloutDriver.run` loops over :meth:`step`; it runs supervised in the app
 (``control_plane.supervision``). Every instance runs one; the lease (:mod:`.lease`) makes one
@@ -142,6 +142,7 @@ class RolloutDriver:
         self.held: set[str] = set()
         self._releases: dict[str, RowMapping] = {}
         self._hours = windows.HoursCache()
+        self._wave_sizes: WaveSizes = {}
 
     async def run(self) -> None:
         """Drive forever, one :meth:`step` a tick."""
@@ -205,7 +206,7 @@ class RolloutDriver:
             unpublished = True  # not known: look
             if rollout["status"] == "running":
                 await _settle(conn, rollout, now)
-                status, wave = await _gate(conn, rollout, now)
+                status, wave = await _gate(conn, rollout, now, self._wave_sizes)
                 if status == "running":
                     await _notify(conn, rollout, wave, now, self._hours)
                 unpublished = await _unpublished(conn, rollout_id)
@@ -507,13 +508,41 @@ async def _settle(conn: AsyncConnection, rollout: RowMapping, now: int) -> None:
             )
 
 
-async def _wave_counts(conn: AsyncConnection, rollout_id: str, wave: int) -> model.Tally:
+#: Devices per (rollout, wave): fixed when the rollout is created (its devices are inserted
+#: with it, in the draft, and never added or removed), so counted once per driver.
+WaveSizes = dict[tuple[str, int], int]
+
+
+async def _wave_counts(
+    conn: AsyncConnection, rollout_id: str, wave: int, sizes: WaveSizes
+) -> model.Tally:
+    """The wave's tally from its finished devices only (by index), its size counted once."""
+    rd = rollout_devices.c
+    size = sizes.get((rollout_id, wave))
+    if size is None:
+        size = int(
+            (
+                await conn.execute(
+                    select(func.count()).where(rd.rollout_id == rollout_id, rd.wave == wave)
+                )
+            ).scalar_one()
+        )
+        sizes[(rollout_id, wave)] = size
     counted = await conn.execute(
-        select(rollout_devices.c.state, func.count())
-        .where(rollout_devices.c.rollout_id == rollout_id, rollout_devices.c.wave == wave)
-        .group_by(rollout_devices.c.state)
+        select(rd.state, func.count())
+        .where(
+            rd.rollout_id == rollout_id,
+            rd.wave == wave,
+            rd.state.in_(sorted({"succeeded", *model.FAILURES})),
+        )
+        .group_by(rd.state)
     )
-    return model.tally_counts({state: int(n) for state, n in counted})
+    finished = {state: int(n) for state, n in counted}
+    return model.Tally(
+        size=size,
+        succeeded=finished.get("succeeded", 0),
+        failures=sum(n for state, n in finished.items() if state in model.FAILURES),
+    )
 
 
 async def _all_final(conn: AsyncConnection, rollout_id: str) -> bool:
@@ -528,11 +557,13 @@ async def _all_final(conn: AsyncConnection, rollout_id: str) -> bool:
     return unfinished.first() is None
 
 
-async def _gate(conn: AsyncConnection, rollout: RowMapping, now: int) -> tuple[str, int]:
+async def _gate(
+    conn: AsyncConnection, rollout: RowMapping, now: int, sizes: WaveSizes
+) -> tuple[str, int]:
     """Halt, advance or complete on the current wave's counts; the status and wave it leaves.
 
-    The counts are the database's (after :func:`_settle`'s moves, in the same transaction),
-    one GROUP BY per wave looked at, not a pass over every device.
+    The counts are the database's (after :func:`_settle`'s moves, in the same transaction):
+    per wave looked at, its finished devices by index, not a pass over every device.
     """
     specs = [model.WaveIn.model_validate(w) for w in json.loads(rollout["waves"])]
     wave = rollout["current_wave"]
@@ -541,7 +572,7 @@ async def _gate(conn: AsyncConnection, rollout: RowMapping, now: int) -> tuple[s
     reason = rollout["reason"]
     while True:
         spec = specs[wave]
-        counts = await _wave_counts(conn, rollout["id"], wave)
+        counts = await _wave_counts(conn, rollout["id"], wave, sizes)
         why = model.halt_reason(spec, counts)
         if why is not None:
             status, reason = "halted", f"wave {wave + 1}: {why}"

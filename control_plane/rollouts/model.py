@@ -17,7 +17,7 @@ rule, counted among executed devices only).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Annotated, Literal
@@ -179,15 +179,6 @@ def tally(states: Sequence[str]) -> Tally:
         size=len(states),
         succeeded=sum(1 for s in states if s == "succeeded"),
         failures=sum(1 for s in states if s in FAILURES),
-    )
-
-
-def tally_counts(counts: Mapping[str, int]) -> Tally:
-    """Count a wave's devices from how many are in each state (the database's GROUP BY)."""
-    return Tally(
-        size=sum(counts.values()),
-        succeeded=counts.get("succeeded", 0),
-        failures=sum(n for state, n in counts.items() if state in FAILURES),
     )
 
 
