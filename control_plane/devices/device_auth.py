@@ -74,6 +74,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from control_plane.db.tables import devices
 from control_plane.dependencies import engine_of
 from control_plane.inputs import DeviceIdPath
+from control_plane.operators.errors import RateLimited
+from control_plane.operators.gatekeeper import get_gatekeeper
 from control_plane.problems import DomainError
 from control_plane.provisioning.tables import issued_certificates
 from provisioning import device_assertion
@@ -500,6 +502,14 @@ async def _authenticate(request: Request, *, allow_superseded: bool) -> DeviceEn
         )
     except (DeviceAuthError, DeviceTokenFlood) as err:
         REFUSALS.labels(err.why).inc()
+        if isinstance(err, DeviceAuthError):
+            # a call that proves nothing spends its address's anonymous API budget, as an
+            # operator's does: a flood of them is answered 429 with Retry-After, not verified
+            # one ES256 signature at a time; a device's good calls spend nothing
+            try:
+                await get_gatekeeper(request).limit_client(request, action="device")
+            except RateLimited as limited:
+                raise limited from err
         raise
 
 

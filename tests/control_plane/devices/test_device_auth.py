@@ -22,6 +22,7 @@ from control_plane.catalog import service as catalog
 from control_plane.catalog.schemas import CatalogItem
 from control_plane.devices import service as registry
 from control_plane.devices.device_auth import DeviceVerifier
+from control_plane.operators.gatekeeper import Gatekeeper
 from control_plane.provisioning import lifecycle
 from control_plane.provisioning import service as provisioning
 from edge.enrolment.device_auth import DeviceAuth
@@ -32,6 +33,7 @@ from provisioning import device_assertion
 from provisioning.ca import CertificateAuthority
 from provisioning.device_keys import DeviceIdentity
 from tests.control_plane.provisioning.fleet_harness import STORE, TENANT, Fleet, served_fleet
+from tests.harness.control_plane import operator_settings
 from tests.harness.services import Mosquitto
 
 pytestmark = pytest.mark.services
@@ -136,6 +138,28 @@ async def test_no_token_is_a_counted_401_problem(fleet: Fleet) -> None:
     assert answer.headers["www-authenticate"] == 'Bearer realm="storefleet-devices"'
     assert answer.json()["advice"]
     assert await refusals(fleet, "missing") == before + 1
+
+
+async def test_a_flood_of_calls_that_prove_nothing_is_answered_429(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """Refused calls spend the address's anonymous budget (here 3 a minute); a device's good
+    calls from the same address spend nothing and still answer."""
+    auth = await enrolled(fleet, tmp_path / "appliance")  # (its redemption spent the old budget)
+    fleet.app.state.operators = Gatekeeper(
+        engine=fleet.engine, settings=operator_settings(api_rate_per_minute=3)
+    )
+
+    refused = [await snapshot(fleet, {}) for _ in range(3)]
+    flooded = await snapshot(fleet, {})
+    async with httpx.AsyncClient(base_url=fleet.url, auth=auth) as device:
+        good = await device.get("/api/catalog/snapshot")
+
+    for answer in refused:
+        assert_refused(answer, 401, "device_token_missing")
+    assert_refused(flooded, 429, "rate_limited")
+    assert 1 <= int(flooded.headers["Retry-After"]) <= 60
+    assert good.status_code == 200, good.text
 
 
 @pytest.mark.parametrize(
