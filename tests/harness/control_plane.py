@@ -47,6 +47,12 @@ TEST_OPERATOR_SETTINGS = {
     "login_rate_per_minute": 1_000_000,
 }
 
+#: How long the harness's clients wait for an answer (httpx's default is 5 s). On a loaded test
+#: machine (four xdist workers on two cores) a login's argon2 check, an upload or a first request
+#: that migrates can take longer, and a client that gives up is a failure of the test, not of the
+#: control plane.
+ANSWER_WAIT_S = 30.0
+
 
 def operator_settings(**overrides: Any) -> OperatorSettings:
     """The tests' operator settings with ``overrides``."""
@@ -128,7 +134,7 @@ async def log_in(
                 .values(totp_secret=seed, totp_confirmed_at=wall_clock_ms())
             )
         body["totp"] = totp.code_at(seed, now_ms=wall_clock_ms())
-    async with httpx.AsyncClient(base_url=url) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=ANSWER_WAIT_S) as client:
         answer = await client.post("/api/auth/login", json=body)
         assert answer.status_code == 200, answer.text
         return Session(
@@ -150,13 +156,8 @@ class ServedControlPlane:
         return self.anonymous(headers=headers, **options)
 
     def anonymous(self, **options: Any) -> httpx.AsyncClient:
-        """An httpx client without credentials.
-
-        Waits up to 30 s for an answer (httpx's default is 5 s): on a loaded test machine an
-        upload or a first request that migrates can take longer, and a client that gives up
-        is a failure of the test, not of the control plane.
-        """
-        options.setdefault("timeout", 30.0)
+        """An httpx client without credentials (waits `ANSWER_WAIT_S` for an answer)."""
+        options.setdefault("timeout", ANSWER_WAIT_S)
         return httpx.AsyncClient(base_url=self.url, **options)
 
     async def log_in(self, email: str, role: Role, tenant_id: str | None = None) -> Session:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import socket
 import subprocess
 import time
@@ -16,11 +18,37 @@ DEV_CONF = ROOT / "images" / "mosquitto" / "mosquitto-dev.conf"
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+#: The ports tests hand out lie below Linux's ephemeral range (32768–60999): a port the kernel
+#: picked for ``bind(0)`` is one it may also give, a moment later, to any process's outgoing
+#: connection (a database client, a browser), which then holds it when the test's server binds —
+#: seen as "address already in use" with four xdist workers. Each worker takes its own slice, so
+#: two workers never hand out the same port, and walks it in turn from a per-process start.
+TEST_PORTS = range(20_000, 32_000)
+
+
+def _worker_ports() -> range:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    workers = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), 1)
+    size = len(TEST_PORTS) // workers
+    start = TEST_PORTS.start + (int(worker or 0) % workers) * size
+    return range(start, start + size)
+
+
+_turn = itertools.count(os.getpid())
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nobody listens on right now, from this worker's slice of `TEST_PORTS`."""
+    ports = _worker_ports()
+    for _ in range(len(ports)):
+        port = ports[next(_turn) % len(ports)]
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken (or lingering): the next one
+            return port
+    raise RuntimeError(f"no free loopback port in {ports}")
 
 
 def port_open(port: int) -> bool:
