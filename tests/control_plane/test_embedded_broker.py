@@ -44,3 +44,32 @@ async def test_connecting_while_others_subscribe_drops_no_client(
         assert await subscriber > 0
     broken = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not broken, [r.getMessage() + repr(r.exc_info) for r in broken[:3]]
+
+
+async def test_a_connection_cancelled_while_the_process_stops_is_no_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What the demo printed once at Ctrl-C: a per-connection server task cancelled (asyncio.run
+    cancels what is left) made Python 3.11's stream callback log a CancelledError traceback."""
+    caplog.set_level(logging.ERROR)
+    accepted = asyncio.Event()
+    handlers: list[asyncio.Task[object]] = []
+
+    async def serve_forever(_reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.append(task)
+        accepted.set()
+        await asyncio.Event().wait()  # a client still connecting, as amqtt's handshake waits
+
+    async with embedded_broker(free_port()):
+        server = await asyncio.start_server(serve_forever, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        await accepted.wait()
+        handlers[0].cancel()  # as asyncio.run cancels the tasks left at exit
+        await asyncio.sleep(0.05)  # the stream's done-callback runs
+        writer.close()
+        server.close()
+
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
