@@ -121,6 +121,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # served by install_offline_docs, to operators only
     )
     app.state.settings = settings
     app.include_router(devices_router)

@@ -639,8 +639,9 @@ TABLE: tuple[Row, ...] = (
     Row("POST", "/logout", "open", None, 303, fixed("/logout")),
     Row("GET", "/healthz", "open", None, 200, fixed("/healthz")),
     Row("GET", "/readyz", "open", None, 200, fixed("/readyz")),
-    Row("GET", "/openapi.json", "open", None, 200, fixed("/openapi.json")),
-    Row("GET", "/docs", "open", None, 200, fixed("/docs")),
+    # the API's description: any operator or token, like /api/auth/me (unauthenticated: 401)
+    Row("GET", "/openapi.json", "api", AUTHENTICATED, 200, fixed("/openapi.json")),
+    Row("GET", "/docs", "api", AUTHENTICATED, 200, fixed("/docs")),
     # mounts: /metrics to the monitoring networks (loopback here), Swagger UI's files
     Row("MOUNT", "/metrics", "open", None, 200, fixed("/metrics/")),
     Row("MOUNT", "/docs/swagger-ui", "open", None, 200, fixed("/docs/swagger-ui/swagger-ui.css")),

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Route, expect
 
+from control_plane.operators.principal import Role
 from tests.harness.browser import ARTIFACTS, chromium
 from tests.harness.control_plane import served_control_plane
 from tests.harness.services import Mosquitto
@@ -30,6 +31,13 @@ async def test_docs_render_with_no_host_but_the_control_plane(
     ):
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         own = urlsplit(served.url).netloc
+        refused = await page.goto(served.url + "/docs")  # the API's description: operators only
+        assert refused is not None
+        assert refused.status == 401
+        reader = await served.log_in("docs-reader@storefleet.test", Role.PLATFORM_ADMIN)
+        await page.context.add_cookies(
+            [{"name": "sf_session", "value": reader.secret, "url": served.url}]
+        )
 
         async def offline(route: Route) -> None:
             if urlsplit(route.request.url).netloc == own:
@@ -39,7 +47,7 @@ async def test_docs_render_with_no_host_but_the_control_plane(
                 await route.abort("internetdisconnected")
 
         await page.route("**/*", offline)
-        await page.goto(served.url + "/docs")  # no login: the API's description is public
+        await page.goto(served.url + "/docs")  # any logged-in operator reads it
         await expect(page.locator(".swagger-ui .info .title")).to_contain_text(
             "storefleet control plane"
         )
