@@ -98,7 +98,7 @@ class RolloutIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    release: Annotated[str, Field(min_length=1, max_length=100)]
+    release: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00]*$")]
     name: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")] = ""
     tenant_id: Annotated[str, Field(pattern=_TAG)] | None = Field(
         None, description="platform admins name the tenant; others act in their own"

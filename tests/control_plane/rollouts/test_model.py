@@ -80,3 +80,13 @@ def test_a_rollout_spec_refuses_what_cannot_run() -> None:
         RolloutIn(release="1.0", target={"kind": "tags"})  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         RolloutIn(release="1.0", maintenance_window="25:00-03:00")
+
+
+def test_a_release_with_a_nul_character_is_refused_before_the_store() -> None:
+    """Found by the OpenAPI fuzz: PostgreSQL cannot store NUL, so the route answered 500."""
+    from pydantic import ValidationError
+
+    from control_plane.rollouts.model import RolloutIn
+
+    with pytest.raises(ValidationError, match="release"):
+        RolloutIn.model_validate({"release": "1.0\x00", "waves": [{"count": 1}]})
