@@ -99,10 +99,22 @@ class Backoff:
             if self._clock() - self._up_since >= self.healthy_s:
                 self.attempt = 0
             self._up_since = None
-        ceiling = min(self.cap, self.initial * 2.0**self.attempt)
-        if ceiling < self.cap:  # once at the cap, stop counting (no float overflow in 2**n)
+        ceiling = self._ceiling(self.attempt)
+        if ceiling < self.cap:  # once at the cap, stop counting
             self.attempt += 1
         return self._uniform(0.0, ceiling)
+
+    def delay_after(self, failures: int) -> float:
+        """The wait after ``failures`` failed attempts in a row, drawn with full jitter.
+
+        For a caller that keeps the count itself, where it must outlive the process (a print
+        job stores its attempts in its row); the sequence is the same as :meth:`next_delay`'s.
+        """
+        return self._uniform(0.0, self._ceiling(failures))
+
+    def _ceiling(self, failures: int) -> float:
+        """``min(cap, initial * 2**failures)``; the exponent stops at 1000 (2.0**1024 raises)."""
+        return min(self.cap, self.initial * 2.0 ** min(max(failures, 0), 1000))
 
     async def sleep_next(self) -> float:
         """Wait the next delay; returns it (for a log line)."""

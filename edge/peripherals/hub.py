@@ -28,7 +28,7 @@ from types import TracebackType
 
 from edge.peripherals.health import DeviceHealth
 from edge.peripherals.printer.driver import EscposPrinter
-from edge.peripherals.printer.queue import Backoff, PrintQueue
+from edge.peripherals.printer.queue import PrintQueue
 from edge.peripherals.printer.service import PrinterService
 from edge.peripherals.printer.settings import PaperSettings
 from edge.peripherals.register_config import RegisterDevices
@@ -39,6 +39,7 @@ from edge.peripherals.rfid.serial_client import SerialUhfReader
 from edge.peripherals.scanner.hid import DeviceSource, HidScannerWatcher
 from edge.peripherals.scanner.scan import OnScan, Scan
 from edge.peripherals.scanner.serial_scanner import SerialScanner
+from mqttlink.backoff import Backoff
 from protocols.vocabulary import JournalKind
 
 log = logging.getLogger(__name__)
@@ -135,8 +136,7 @@ class PeripheralHub:
         d, stack = self.devices, self._stack
         if d.printer is not None:
             path = d.print_queue or self._data_dir / "print-queue.db"
-            backoff = Backoff(base_s=d.printer.retry_base_s, cap_s=d.printer.retry_cap_s)
-            queue = PrintQueue(path=path, backoff=backoff)
+            queue = PrintQueue(path=path, backoff=Backoff.from_settings(d.printer))
             self.print_queue = await stack.enter_async_context(queue)
             service = PrinterService(
                 name=d.printer.name,

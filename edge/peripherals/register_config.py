@@ -72,6 +72,16 @@ class PrinterConfig(PrinterSettings):
     retry_cap_s: float = Field(default=60.0, gt=0)  # … up to this: paper back = printed soon
     status_poll_s: float = Field(default=30.0, gt=0)  # ask the idle printer how it is
 
+    @property
+    def backoff_initial(self) -> float:
+        """The first retry's ceiling, as :meth:`mqttlink.backoff.Backoff.from_settings` reads it."""
+        return self.retry_base_s
+
+    @property
+    def backoff_max(self) -> float:
+        """The cap of every retry, as :meth:`mqttlink.backoff.Backoff.from_settings` reads it."""
+        return self.retry_cap_s
+
 
 class DrawerConfig(BaseModel):
     """The cash drawer wired to the printer's DK port (it has no cable of its own)."""

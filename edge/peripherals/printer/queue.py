@@ -2,7 +2,9 @@
 
 How it works: one SQLite table (WAL, ``synchronous=FULL``) holds every job with its ESC/POS
 bytes. ``submit`` only inserts a row. The print service asks for the next *due* job, tries it,
-and either marks it printed or schedules the next attempt with exponential backoff and jitter.
+and either marks it printed or schedules the next attempt after the fleet's one backoff
+(:meth:`mqttlink.backoff.Backoff.delay_after`, counted by the attempts stored with the job, so a
+reboot does not start a failing job's sequence afresh).
 Printed jobs stay in the table, so a reprint is a new job copied from an old one. All SQLite
 work runs on the queue's own thread (:class:`~edge.sqlite_thread.SqliteThread`).
 """
@@ -10,7 +12,6 @@ work runs on the queue's own thread (:class:`~edge.sqlite_thread.SqliteThread`).
 from __future__ import annotations
 
 import asyncio
-import random
 import sqlite3
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from edge.sqlite_thread import SqliteClosedError, SqliteThread
+from mqttlink.backoff import Backoff
 
 T = TypeVar("T")
 JobState = Literal["queued", "printed"]
@@ -64,17 +66,9 @@ class PrintJob:
     reprint_of: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Retry delays: ``base * 2**attempts`` capped at ``cap``, times a jitter in [0.5, 1]."""
-
-    base_s: float = 1.0
-    cap_s: float = 60.0
-
-    def delay(self, attempts: int, rng: random.Random) -> float:
-        """Seconds to wait before attempt number ``attempts + 1``."""
-        ceiling: float = min(self.base_s * 2.0 ** min(attempts, 30), self.cap_s)
-        return ceiling * rng.uniform(0.5, 1.0)
+def default_backoff() -> Backoff:
+    """A failed job's retry: within a second at first, doubling up to a minute."""
+    return Backoff(initial=1.0, cap=60.0)
 
 
 class PrintQueue:
@@ -84,14 +78,12 @@ class PrintQueue:
         self,
         *,
         path: Path,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
-        seed: int | None = None,
     ) -> None:
         self._path = path
-        self._backoff = backoff
+        self._backoff = default_backoff() if backoff is None else backoff
         self._clock = clock
-        self._rng = random.Random(seed)
         self._db: SqliteThread | None = None
         self.changed = asyncio.Event()  # set whenever a job is added or changes state
 
@@ -175,7 +167,7 @@ class PrintQueue:
 
     async def mark_failed(self, job_id: int, *, attempts: int, error: str) -> float:
         """Schedule the next attempt; returns the delay chosen."""
-        delay = self._backoff.delay(attempts, self._rng)
+        delay = self._backoff.delay_after(attempts)
         due = self._clock() + delay
         await self._run(
             lambda conn: conn.execute(

@@ -1,9 +1,14 @@
 """The durable queue: jobs survive a restart, are due in order and back off."""
 
-import random
 from pathlib import Path
 
-from edge.peripherals.printer.queue import Backoff, PrintQueue
+from edge.peripherals.printer.queue import PrintQueue
+from mqttlink.backoff import Backoff
+
+
+def ceiling(_low: float, high: float) -> float:
+    """The jitter that always draws the top of its range."""
+    return high
 
 
 class Clock:
@@ -26,11 +31,11 @@ async def test_job_survives_a_restart(tmp_path: Path) -> None:
 async def test_failed_job_waits_for_its_backoff(tmp_path: Path) -> None:
     clock = Clock()
     async with PrintQueue(
-        path=tmp_path / "q.db", backoff=Backoff(base_s=2, cap_s=8), clock=clock, seed=3
+        path=tmp_path / "q.db", backoff=Backoff(initial=2, cap=8, uniform=ceiling), clock=clock
     ) as queue:
         job_id = await queue.submit(kind="receipt", ref="000001", payload=b"x")
         delay = await queue.mark_failed(job_id, attempts=0, error="paper_out")
-        assert 1 <= delay <= 2
+        assert delay == 2
         assert await queue.next_due() is None
         clock.now += delay
         job = await queue.next_due()
@@ -41,8 +46,11 @@ async def test_failed_job_waits_for_its_backoff(tmp_path: Path) -> None:
         assert await queue.seconds_until_next() is None
 
 
-def test_backoff_grows_and_is_capped() -> None:
-    rng = random.Random(0)
-    backoff = Backoff(base_s=1, cap_s=10)
-    delays = [backoff.delay(n, rng) for n in range(8)]
-    assert all(0.5 * min(2**n, 10) <= d <= min(2**n, 10) for n, d in enumerate(delays))
+async def test_a_job_backs_off_by_its_stored_attempts(tmp_path: Path) -> None:
+    """The retry grows with the attempts kept in the job's row and stops at the cap."""
+    clock = Clock()
+    backoff = Backoff(initial=1, cap=10, uniform=ceiling)
+    async with PrintQueue(path=tmp_path / "q.db", backoff=backoff, clock=clock) as queue:
+        job_id = await queue.submit(kind="receipt", ref="000001", payload=b"x")
+        delays = [await queue.mark_failed(job_id, attempts=n, error="offline") for n in range(6)]
+    assert delays == [1, 2, 4, 8, 10, 10]

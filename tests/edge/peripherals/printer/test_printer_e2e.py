@@ -10,11 +10,12 @@ import zxingcpp
 
 from edge.peripherals.printer.driver import EscposPrinter
 from edge.peripherals.printer.preview import interpret
-from edge.peripherals.printer.queue import Backoff, PrintQueue
+from edge.peripherals.printer.queue import PrintQueue
 from edge.peripherals.printer.receipt import Receipt
 from edge.peripherals.printer.service import PrinterService
 from edge.peripherals.printer.settings import PrinterSettings
 from edge.peripherals.printer.simulator import PrinterSimulator, SerialPrinterSimulator
+from mqttlink.backoff import Backoff
 
 from ..waiting import until
 from .conftest import ARTIFACTS
@@ -28,9 +29,7 @@ async def service(tmp_path: Path, printer_sim: PrinterSimulator) -> AsyncIterato
         connector="network", host="127.0.0.1", port=printer_sim.port, timeout_s=5
     )
     async with (
-        PrintQueue(
-            path=tmp_path / "print.db", backoff=Backoff(base_s=0.001, cap_s=0.01), seed=1
-        ) as queue,
+        PrintQueue(path=tmp_path / "print.db", backoff=Backoff(initial=0.001, cap=0.01)) as queue,
         PrinterService(
             name="front",
             printer=EscposPrinter(name="front", settings=settings),
@@ -189,7 +188,7 @@ async def test_serial_connector_prints_and_waits_for_paper(
         async with (
             asyncio.timeout(GUARD_S),
             PrintQueue(
-                path=tmp_path / "print.db", backoff=Backoff(base_s=0.001, cap_s=0.01)
+                path=tmp_path / "print.db", backoff=Backoff(initial=0.001, cap=0.01)
             ) as queue,
             PrinterService(
                 name="serial",
@@ -238,7 +237,8 @@ async def test_paper_back_prints_now_not_after_a_long_backoff(
     async with (
         asyncio.timeout(GUARD_S),  # far shorter than the backoff: only the recheck can print
         PrintQueue(
-            path=tmp_path / "print.db", backoff=Backoff(base_s=3600, cap_s=3600), seed=1
+            path=tmp_path / "print.db",
+            backoff=Backoff(initial=3600, cap=3600, uniform=lambda _low, high: high),
         ) as queue,
         PrinterService(
             name="front",
