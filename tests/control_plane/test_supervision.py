@@ -41,7 +41,7 @@ class Flaky:
 async def test_a_task_that_dies_is_restarted_counted_and_logged_once_per_death(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="control_plane.supervision")
+    caplog.set_level(logging.ERROR, logger="mqttlink.tasks")
     flaky = Flaky(times=3)
     before = deaths("flaky")
     async with asyncio.timeout(30), background_tasks(QUICK) as tasks:
@@ -53,7 +53,7 @@ async def test_a_task_that_dies_is_restarted_counted_and_logged_once_per_death(
             "RuntimeError: crash number 3",
         )
     assert deaths("flaky") - before == 3
-    lines = [r for r in caplog.records if r.name == "control_plane.supervision"]
+    lines = [r for r in caplog.records if r.name == "mqttlink.tasks"]
     assert [r.getMessage().split(";")[0] for r in lines] == [
         f"flaky died (RuntimeError: crash number {n})" for n in (1, 2, 3)
     ]

@@ -24,7 +24,7 @@ from edge.peripherals.printer.layout import (
 from edge.peripherals.printer.queue import PrintJob, PrintQueue
 from edge.peripherals.printer.receipt import Receipt, ShiftReport
 from edge.peripherals.printer.settings import PaperSettings
-from edge.service_tasks import ServiceTasks
+from mqttlink.tasks import ServiceTasks
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from edge.peripherals.errors import DeviceFaultError, DeviceProtocolError, Devic
 from edge.peripherals.health import DeviceHealth
 from edge.peripherals.metrics import RFID_READS
 from edge.peripherals.rfid.observation import OnRead, TagObservation
-from edge.service_tasks import ServiceTasks
 from mqttlink.backoff import Backoff
 from mqttlink.reconnect import retry_forever
+from mqttlink.tasks import ServiceTasks
 from protocols import llrp
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from edge.peripherals.health import DeviceHealth
 from edge.peripherals.metrics import RFID_READS
 from edge.peripherals.rfid.observation import OnRead, TagObservation
 from edge.peripherals.serial_reopen import keep_port_open
-from edge.service_tasks import ServiceTasks
+from mqttlink.tasks import ServiceTasks
 from protocols import uhf_serial as uhf
 
 log = logging.getLogger(__name__)

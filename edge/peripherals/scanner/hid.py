@@ -27,7 +27,7 @@ from edge.peripherals.health import DeviceHealth
 from edge.peripherals.scanner.scan import OnScan
 from edge.peripherals.scanner.settings import WedgeSettings
 from edge.peripherals.scanner.wedge import WedgeDecoder
-from edge.service_tasks import ServiceTasks
+from mqttlink.tasks import ServiceTasks
 
 log = logging.getLogger(__name__)
 

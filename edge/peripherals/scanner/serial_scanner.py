@@ -19,7 +19,7 @@ from edge.peripherals.health import DeviceHealth
 from edge.peripherals.scanner.scan import OnScan, Scan, strip_affixes
 from edge.peripherals.scanner.settings import SerialScannerSettings
 from edge.peripherals.serial_reopen import keep_port_open
-from edge.service_tasks import ServiceTasks
+from mqttlink.tasks import ServiceTasks
 
 MAX_FRAME = 4096
 

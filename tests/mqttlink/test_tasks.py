@@ -1,12 +1,15 @@
-"""The edge's one way to run a service's background tasks: none outlives it, none dies unseen."""
+"""The one way to run a service's background tasks: none outlives it, none dies unseen.
+
+(Supervised tasks, restarted when they die: tests/control_plane/test_supervision.py.)"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
-from edge.service_tasks import ServiceTasks
+from mqttlink.tasks import ServiceTasks
 
 
 async def test_leaving_cancels_and_awaits_every_task_even_one_spawned_later() -> None:
@@ -54,3 +57,40 @@ async def test_a_task_cannot_start_before_the_service_is_entered_nor_it_be_left_
     with pytest.raises(RuntimeError, match="already running"):
         await tasks.start()
     await tasks.stop()
+
+
+async def test_a_task_that_dies_is_logged_by_name_and_stops_the_service(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="mqttlink.tasks")
+    reached_the_end: list[bool] = []
+
+    async def broken() -> None:
+        raise OSError("broker socket closed")
+
+    async def register() -> None:
+        async with asyncio.timeout(30), ServiceTasks("register 1") as tasks:
+            tasks.spawn(broken(), name="replicator-r1")
+            await asyncio.Event().wait()  # the body is the register serving: it is stopped
+            reached_the_end.append(True)
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await register()
+    assert caught.group_contains(OSError, match="socket closed")
+    assert not reached_the_end
+    assert [r.getMessage() for r in caplog.records if r.name == "mqttlink.tasks"] == [
+        "register 1: task replicator-r1 died (OSError: broker socket closed); stopping register 1"
+    ]
+
+
+async def test_a_task_that_finishes_its_work_stops_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, logger="mqttlink.tasks")
+    async with asyncio.timeout(30), ServiceTasks("kiosk") as tasks:
+        done = tasks.spawn(asyncio.sleep(0, result="ready"), name="kiosk-ready")
+        assert await done == "ready"
+        serving = tasks.spawn(asyncio.Event().wait(), name="kiosk-http")
+        await asyncio.sleep(0)
+    assert serving.cancelled()
+    assert not [r for r in caplog.records if r.name == "mqttlink.tasks"]
