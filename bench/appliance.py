@@ -107,6 +107,7 @@ class Appliance:
             "broker_url": BROKER,
             "data_dir": str(workdir / "data"),
             "register_settings": str(workdir / "register.json"),
+            "metrics_port": free_port(),  # the agent's own /metrics, served as in production
         }
         (workdir / "agent.json").write_text(json.dumps(agent))
         self.process: subprocess.Popen[bytes] | None = None

@@ -58,3 +58,9 @@ LOG_UPLOADS = Counter(
     "Uploads of the register's logs to the control plane, by outcome",
     ["outcome"],
 )
+METRICS_REQUESTS = Counter(
+    "storefleet_agent_metrics_requests",
+    "Requests to the agent's own /metrics endpoint, by outcome (ok, not_found, bad_method,"
+    " malformed, dropped)",
+    ["outcome"],
+)

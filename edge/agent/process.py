@@ -10,6 +10,8 @@ How it works: :func:`run_agent` runs, in one TaskGroup with named tasks,
   into the shared identity directory), the MQTT session, with the agent's own certificate
   (CN ``<id>.agent``), for ``status`` (online, and offline as
   its last will: the appliance's presence is the agent's), ``state``, ``events`` and ``cmd``;
+* ``metrics`` — the agent's own Prometheus counters on ``metrics_host:metrics_port``
+  (:mod:`edge.agent.metrics_http`), served whether or not the register runs;
 * ``renewal`` — the certificates renewed before they expire, then the session reconnects with
   them; an appliance enrolled before the agent had a certificate of its own asks at once.
 * ``releases`` — the retained ``release`` desire carried out into the inactive app slot, the
@@ -45,6 +47,7 @@ from edge.agent.configuration.local_commands import LOCAL_ONLY
 from edge.agent.configuration.register_control import LinkedRegister
 from edge.agent.events import EventOutbox
 from edge.agent.log_upload import LogTail, upload_logs
+from edge.agent.metrics_http import serve_metrics
 from edge.agent.notify import Notifier, child_environment
 from edge.agent.own_commands import AGENT_VERSION, own_handlers
 from edge.agent.presence import Presence
@@ -242,6 +245,11 @@ class FleetAgentProcess:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.link.serve(), name="register-link")
             tasks.create_task(self._systemd(), name="systemd-notify")
+            if self.settings.metrics_port:
+                metrics = serve_metrics(
+                    host=self.settings.metrics_host, port=self.settings.metrics_port
+                )
+                tasks.create_task(metrics, name="metrics")
             if self.supervise:
                 tasks.create_task(self.supervisor.run(), name="supervisor")
             tasks.create_task(self._fleet_session(), name="fleet-session")

@@ -110,6 +110,15 @@ class FleetAgentSettings(BaseModel):
     upload_max_bytes: int = Field(
         default=512 * 1024, gt=0, le=1024 * 1024, description="most log bytes one upload sends"
     )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="address the agent's own /metrics listens on"
+    )
+    metrics_port: int = Field(
+        default=9101,
+        ge=0,
+        le=65535,
+        description="port of the agent's own Prometheus /metrics (not the register's); 0: none",
+    )
     renewal_check_s: float = Field(
         default=6 * 3600.0, gt=0, description="how often the certificate's expiry is looked at"
     )

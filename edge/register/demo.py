@@ -69,6 +69,7 @@ async def run_demo_store(
             control_plane_url=settings.control_plane_url,
             data_dir=settings.data_dir,
             socket_path=socket,
+            metrics_port=0,  # the register's /metrics in this same process carries its counters
         ),
         environ={},
         supervise=False,

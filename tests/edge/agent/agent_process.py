@@ -36,6 +36,7 @@ class AgentProcess:
     register: dict[str, Any] = field(default_factory=dict)  # more register settings
     env: dict[str, str] = field(default_factory=dict)  # more environment for the agent
     kiosk_port: int = field(default_factory=free_port)
+    metrics_port: int = field(default_factory=free_port)  # the agent's own /metrics
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,6 +73,7 @@ class AgentProcess:
             "data_dir": str(self.data_dir),
             "register_settings": str(register_file),
             "state_interval_s": 5.0,
+            "metrics_port": self.metrics_port,
             **({"control_plane_url": self.control_plane_url} if self.control_plane_url else {}),
             **self.agent,
         }
@@ -111,6 +113,19 @@ class AgentProcess:
             return None
         body: dict[str, Any] = response.json()
         return body
+
+    async def metrics(self) -> str | None:
+        """The agent's own ``/metrics`` text, or None while nothing answers."""
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                response = await client.get(f"http://127.0.0.1:{self.metrics_port}/metrics")
+        except httpx.TransportError:
+            return None
+        if response.status_code != 200:
+            raise AssertionError(f"/metrics answered {response.status_code}: {response.text}")
+        if not response.headers["content-type"].startswith("text/plain; version="):
+            raise AssertionError(f"/metrics is {response.headers['content-type']}")
+        return response.text
 
     def stop(self) -> int:
         """SIGTERM, as systemd stops the agent; returns its exit code."""

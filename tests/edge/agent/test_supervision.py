@@ -52,6 +52,12 @@ async def register_device(database_url: str, device_id: str) -> None:
         await engine.dispose()
 
 
+async def ready(appliance: AgentProcess) -> bool:
+    """The register answers ``/healthz`` ready to sell."""
+    health = await appliance.healthz()
+    return health is not None and bool(health["ready"])
+
+
 def ledger_sales(path: Path) -> list[str]:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
         return [row[0] for row in conn.execute("SELECT sale_id FROM sales")]
@@ -184,3 +190,81 @@ async def test_a_register_that_crashes_on_start(
     assert uploaded.ok, uploaded.error
     assert "file is not a database" in stored["text"]  # why the register died, in its own words
     assert stored["text"].count("the fleet agent starts the register") >= 3
+
+
+async def test_a_hung_register_is_restarted(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """SIGSTOP: the process lives but says nothing; the missed heartbeat has it replaced."""
+    device_id = new_device_id()
+    appliance = AgentProcess(
+        workdir=tmp_path / "appliance",
+        device_id=device_id,
+        broker_url=mosquitto.url,
+        agent={"heartbeat_timeout_s": 2.0, "stop_timeout_s": 1.0},
+    )
+    async with asyncio.timeout(GUARD_S), control_plane(mosquitto.url, device_id) as cp:
+        appliance.start()
+        try:
+            await wait_until(lambda: ready(appliance), timeout=GUARD_S, what="the register ready")
+            (first,) = appliance.register_pids()
+            os.kill(first, signal.SIGSTOP)  # alive, silent: no heartbeat, no /healthz answer
+
+            async def replaced_and_ready() -> bool:
+                pids = appliance.register_pids()
+                return bool(pids) and pids != [first] and await ready(appliance)
+
+            await wait_until(replaced_and_ready, timeout=GUARD_S, what="a new register ready")
+            restarted = await cp.next(
+                lambda m: isinstance(m, Event) and m.kind == EventKind.APP_RESTARTED
+            )
+            metrics = await appliance.metrics()
+        finally:
+            code = appliance.stop()
+    assert not psutil.pid_exists(first)  # killed (SIGTERM cannot reach a stopped process)
+    assert isinstance(restarted, Event)
+    assert restarted.body["why"] == "hung"
+    assert restarted.body["pid"] != first
+    assert metrics is not None
+    assert 'storefleet_agent_register_exits_total{how="hung"} 1.0' in metrics
+    assert 'storefleet_agent_register_starts_total{why="hung"} 1.0' in metrics
+    assert "silent for 2 s; stopping it" in appliance.agent_log.read_text()
+    assert code == 0
+
+
+async def test_app_restart_is_answered_by_the_agent(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """``app.restart``: the running register replaced at once, not counted as a failure."""
+    device_id = new_device_id()
+    appliance = AgentProcess(
+        workdir=tmp_path / "appliance", device_id=device_id, broker_url=mosquitto.url
+    )
+    async with asyncio.timeout(GUARD_S), control_plane(mosquitto.url, device_id) as cp:
+        appliance.start()
+        try:
+            await wait_until(lambda: ready(appliance), timeout=GUARD_S, what="the register ready")
+            (first,) = appliance.register_pids()
+            answered = await cp.call("app.restart")
+
+            async def replaced_and_ready() -> bool:
+                pids = appliance.register_pids()
+                return bool(pids) and pids != [first] and await ready(appliance)
+
+            await wait_until(replaced_and_ready, timeout=GUARD_S, what="a new register ready")
+            restarted = await cp.next(
+                lambda m: isinstance(m, Event) and m.kind == EventKind.APP_RESTARTED
+            )
+            state = await cp.state(
+                lambda s: (
+                    s.peripherals.get("register", {}).get("detail", {}).get("phase") == "ready"
+                    and s.peripherals["register"]["detail"]["pid"] not in (0, first)
+                )
+            )
+        finally:
+            code = appliance.stop()
+    assert answered.ok, answered.error
+    assert answered.result == {"restarting": True, "replaced_pid": first}
+    assert isinstance(restarted, Event)
+    assert restarted.body["why"] == "restart command"
+    register = state.peripherals["register"]
+    assert register["counters"] == {"starts": 2, "failures": 0}
+    assert register["error"] is None
+    assert not psutil.pid_exists(first)
+    assert code == 0

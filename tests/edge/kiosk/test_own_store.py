@@ -138,6 +138,7 @@ def production_settings(
         "identity_dir": str(workdir / "identity"),
         "data_dir": str(workdir / "data"),
         "register_settings": str(workdir / "register.json"),
+        "metrics_port": free_port(),
     }
     (workdir / "agent.json").write_text(json.dumps(agent))
     return workdir / "agent.json"
