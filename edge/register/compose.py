@@ -12,15 +12,16 @@ How it works: :func:`run_register` takes one validated :class:`RegisterSettings`
    appliance is enrolled and not run by the agent, or a catalog that can be neither read nor
    fetched, is refused (:class:`SettingsRefused`, naming the setting) before anything opens;
 3. opens everything as async context managers (ledger, peripherals, ``pos.db``, card terminal)
-   and runs the long-lived loops in one TaskGroup — replicator, catalog sync, the fleet agent
-   link, the scanners, the kiosk's uvicorn — so a loop that dies takes the register down loudly
-   and the fleet agent restarts it.
+   and runs the long-lived loops as the register's :class:`~mqttlink.tasks.ServiceTasks` —
+   replicator, catalog sync, the fleet agent link, the scanners, the kiosk's uvicorn — so a loop
+   that dies is logged by name and takes the register down loudly, and the fleet agent restarts
+   it.
 
 ``/healthz`` and ``/metrics`` are served beside the kiosk (:mod:`edge.register.health`); the
 same snapshot is the heartbeat the agent watches (:mod:`edge.register.agent_link`).
 
 First boot: without an identity the register sells nothing; an :class:`EnrolmentDesk` runs in
-the TaskGroup. When it enrols and the store document is already there (the demo, a re-imaged
+the register's tasks. When it enrols and the store document is already there (the demo, a re-imaged
 till), replication starts on the new identity and the screen turns to selling, no restart.
 Without the store document the register exits with :data:`EXIT_RESTART` and the agent starts it
 again enrolled. The demo is this same composition, read from ``edge/register/demo.toml``.
@@ -76,6 +77,7 @@ from edge.register.store_source import read_store
 from edge.register.structured_log import WHO, Who
 from edge.replication.replicator import ReplicationSettings, Replicator
 from edge.stock.on_hand import CatalogGtins
+from mqttlink.tasks import ServiceTasks
 from protocols.broker_url import BrokerAddress
 
 log = logging.getLogger(__name__)
@@ -287,11 +289,10 @@ async def run_register(
             fit=lambda config: fit_receipts_to_paper(config, printer),
         )
         commands = config_desk.runner(device_id=settings.device_id, hub=lambda: runner)
-        async with asyncio.TaskGroup() as group:
-            loops: list[asyncio.Task[None]] = []
+        async with ServiceTasks(f"register {settings.register_id}") as tasks:
 
             def start(loop: Coroutine[object, object, None], name: str) -> None:
-                loops.append(group.create_task(loop, name=name))
+                tasks.spawn(loop, name=name)
 
             def connect(up: Uplink) -> None:
                 """Replicate as ``up``, answer the agent's commands, then sell."""
@@ -373,14 +374,13 @@ async def run_register(
                 ledger.backlog,
             )
             server = kiosk_server(app, host=settings.kiosk.host, port=settings.kiosk.port)
-            serving = group.create_task(server.serve(), name="kiosk-http")
+            serving = tasks.spawn(server.serve(), name="kiosk-http")
             start(_when_serving(server, serving, health, link), "kiosk-ready")
             if stop is not None:
                 await stop.wait()
                 server.should_exit = True  # lets the kiosk's lifespan finish its own loops
-                await serving
-                for task in loops:
-                    task.cancel()  # the replicator says "offline" on the way out
+            await serving  # the register lives as long as its kiosk serves
+            # leaving cancels the other loops: the replicator says "offline" on the way out
 
 
 def _hello(settings: RegisterSettings, health: RegisterHealth) -> Hello:
@@ -410,13 +410,9 @@ async def _telling_the_agent(
         commands=lambda: None,
         interval=settings.heartbeat_s,
     )
-    telling = asyncio.create_task(link.run(), name="agent-link-while-starting")
-    try:
+    async with ServiceTasks("register start") as tasks:
+        tasks.spawn(link.run(), name="agent-link-while-starting")
         return await work
-    finally:
-        telling.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await telling
 
 
 def _codes(settings: RegisterSettings) -> EnrolmentSettings | None:
