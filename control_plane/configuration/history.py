@@ -34,7 +34,7 @@ from control_plane.devices import service as registry
 from control_plane.tenancy import EVERY_TENANT, TenantScope
 
 Kind = Literal["set", "delete", "rollback"]
-MAX_LISTED = 200  # versions per answer, newest first
+MAX_LISTED = 200  # versions per answer, newest first (the API's largest page)
 
 
 async def layer_snapshot(conn: AsyncConnection, layer: Layer, target: str) -> dict[str, Any]:
@@ -160,18 +160,21 @@ async def layer_history(
     layer: Layer,
     target: str,
     limit: int = MAX_LISTED,
+    before: int | None = None,
 ) -> list[LayerVersion]:
-    """The layer's versions, newest first; another tenant's layer is not found."""
+    """The layer's versions, newest first, at most ``limit`` of them and only those older than
+    ``before`` when given (the cursor of the API's next page: the last version it listed);
+    another tenant's layer is not found."""
     async with engine.connect() as conn:
         await layer_tenant(conn, scope=scope, layer=layer, target=target)
+        query = select(config_layer_versions).where(
+            config_layer_versions.c.layer == layer.value,
+            config_layer_versions.c.target == target,
+        )
+        if before is not None:
+            query = query.where(config_layer_versions.c.version < before)
         rows = await conn.execute(
-            select(config_layer_versions)
-            .where(
-                config_layer_versions.c.layer == layer.value,
-                config_layer_versions.c.target == target,
-            )
-            .order_by(config_layer_versions.c.version.desc())
-            .limit(min(limit, MAX_LISTED))
+            query.order_by(config_layer_versions.c.version.desc()).limit(limit)
         )
         return [_version(row) for row in rows]
 
@@ -214,15 +217,19 @@ async def device_versions(
     scope: TenantScope = EVERY_TENANT,
     device_id: str,
     limit: int = MAX_LISTED,
+    before: int | None = None,
 ) -> list[DeviceVersion]:
-    """The device's effective-document versions, newest first; not found outside ``scope``."""
+    """The device's effective-document versions, newest first, at most ``limit`` and only those
+    older than ``before`` when given (as :func:`layer_history`); not found outside ``scope``."""
     await registry.get_device(engine, scope=scope, device_id=device_id)
     async with engine.connect() as conn:
+        query = select(config_device_versions).where(
+            config_device_versions.c.device_id == device_id
+        )
+        if before is not None:
+            query = query.where(config_device_versions.c.version < before)
         rows = await conn.execute(
-            select(config_device_versions)
-            .where(config_device_versions.c.device_id == device_id)
-            .order_by(config_device_versions.c.version.desc())
-            .limit(min(limit, MAX_LISTED))
+            query.order_by(config_device_versions.c.version.desc()).limit(limit)
         )
         return [
             DeviceVersion(

@@ -5,10 +5,15 @@ layer back, list a device's effective-document versions. Included by ``router.py
 - ``POST …/{tenants|groups|stores|devices}/{id}/settings/preview`` — what a change (or a
   rollback) would do; nothing stored, no audit entry for the preview itself (it changes nothing;
   a refused one is still audited by the guard). The same action as editing that layer.
-- ``GET …/settings/history`` — the layer's versions, newest first (``config:read``).
+- ``GET …/settings/history`` — the layer's versions, newest first (``config:read``), a page at a
+  time: ``?limit=`` (1–200, default 50) versions; when older ones remain the answer carries
+  ``Link: <…?limit=50&before=N>; rel="next"``, N being the last version listed, and following it
+  lists the versions older than N. The cursor is a version number, so a change made meanwhile
+  (a newer version) never shifts or repeats a page.
 - ``POST …/settings/rollback`` — restore a version as a new one: audited, validated and published
   like any change (the action of editing that layer).
-- ``GET /api/config/devices/{device_id}/versions`` — the device's document versions.
+- ``GET /api/config/devices/{device_id}/versions`` — the device's document versions, paged the
+  same way.
 
 Another tenant's layer or device is not found (404), as everywhere in the configuration API.
 """
@@ -16,9 +21,9 @@ Another tenant's layer or device is not found (404), as everywhere in the config
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.configuration import history, preview, rollback
@@ -54,6 +59,37 @@ from protocols.topics import DEVICE_ID_PATTERN
 router = APIRouter(tags=["configuration"])
 Engine = Annotated[AsyncEngine, Depends(get_engine)]
 Id = Annotated[str, Path(pattern=DEVICE_ID_PATTERN.pattern, description="the layer's id")]
+PAGE = 50  # versions per page unless the client asks for another number
+Limit = Annotated[
+    int, Query(ge=1, le=history.MAX_LISTED, description="versions per page (1-200, default 50)")
+]
+Before = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        description="the cursor: only versions older than this one (the Link rel=next header "
+        "of the previous page names it)",
+    ),
+]
+
+
+class _Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=_Versioned)
+
+
+def _page(request: Request, response: Response, found: list[V], limit: int) -> list[V]:
+    """The first ``limit`` of ``found`` (asked for one more); a Link to the next page if any."""
+    if len(found) <= limit:
+        return found
+    shown = found[:limit]
+    following = request.url.include_query_params(limit=limit, before=shown[-1].version)
+    response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return shown
+
 
 _PREVIEW_REFUSALS = (
     UnknownKey,
@@ -95,12 +131,23 @@ async def _preview(
 
 
 async def _history(
-    engine: AsyncEngine, principal: Principal, layer: Layer, target: str
+    engine: AsyncEngine,
+    principal: Principal,
+    layer: Layer,
+    target: str,
+    page: tuple[Request, Response, int, int | None],
 ) -> list[LayerVersionOut]:
+    request, response, limit, before = page
     versions = await history.layer_history(
-        engine, scope=TenantScope.of(principal), layer=layer, target=target
+        engine,
+        scope=TenantScope.of(principal),
+        layer=layer,
+        target=target,
+        limit=limit + 1,
+        before=before,
     )
-    return [LayerVersionOut.model_validate(dataclasses.asdict(v)) for v in versions]
+    shown = _page(request, response, versions, limit)
+    return [LayerVersionOut.model_validate(dataclasses.asdict(v)) for v in shown]
 
 
 async def _rollback(
@@ -139,10 +186,17 @@ async def preview_tenant(
 
 @router.get("/tenants/{tenant_id}/settings/history", responses=problem_responses(TenantNotFound))
 async def tenant_history(
-    tenant_id: Id, engine: Engine, principal: ConfigRead
+    tenant_id: Id,
+    engine: Engine,
+    principal: ConfigRead,
+    request: Request,
+    response: Response,
+    limit: Limit = PAGE,
+    before: Before = None,
 ) -> list[LayerVersionOut]:
     """The tenant layer's versions, newest first."""
-    return await _history(engine, principal, Layer.TENANT, tenant_id)
+    page = (request, response, limit, before)
+    return await _history(engine, principal, Layer.TENANT, tenant_id, page)
 
 
 @router.post(
@@ -172,10 +226,17 @@ async def preview_group(
 
 @router.get("/groups/{group_id}/settings/history", responses=problem_responses(GroupNotFound))
 async def group_history(
-    group_id: Id, engine: Engine, principal: ConfigRead
+    group_id: Id,
+    engine: Engine,
+    principal: ConfigRead,
+    request: Request,
+    response: Response,
+    limit: Limit = PAGE,
+    before: Before = None,
 ) -> list[LayerVersionOut]:
     """The group layer's versions, newest first."""
-    return await _history(engine, principal, Layer.GROUP, group_id)
+    page = (request, response, limit, before)
+    return await _history(engine, principal, Layer.GROUP, group_id, page)
 
 
 @router.post(
@@ -205,10 +266,18 @@ async def preview_store(
 
 @router.get("/stores/{store_id}/settings/history", responses=problem_responses(StoreNotFound))
 async def store_history(
-    store_id: Id, engine: Engine, principal: ConfigRead
+    store_id: Id,
+    engine: Engine,
+    principal: ConfigRead,
+    request: Request,
+    response: Response,
+    limit: Limit = PAGE,
+    before: Before = None,
 ) -> list[LayerVersionOut]:
-    """The store layer's versions, newest first (staff without PIN hashes)."""
-    return await _history(engine, principal, Layer.STORE, store_id)
+    """The store layer's versions, newest first (staff without PIN hashes), a page at a time
+    (``Link: <…>; rel="next"`` while older ones remain)."""
+    page = (request, response, limit, before)
+    return await _history(engine, principal, Layer.STORE, store_id, page)
 
 
 @router.post(
@@ -238,10 +307,17 @@ async def preview_register(
 
 @router.get("/devices/{device_id}/settings/history", responses=problem_responses(DeviceNotFound))
 async def register_history(
-    device_id: DeviceIdPath, engine: Engine, principal: ConfigRead
+    device_id: DeviceIdPath,
+    engine: Engine,
+    principal: ConfigRead,
+    request: Request,
+    response: Response,
+    limit: Limit = PAGE,
+    before: Before = None,
 ) -> list[LayerVersionOut]:
     """The register layer's versions, newest first."""
-    return await _history(engine, principal, Layer.REGISTER, device_id)
+    page = (request, response, limit, before)
+    return await _history(engine, principal, Layer.REGISTER, device_id, page)
 
 
 @router.post(
@@ -261,10 +337,22 @@ async def rollback_register(
 
 @router.get("/devices/{device_id}/versions", responses=problem_responses(DeviceNotFound))
 async def device_versions(
-    device_id: DeviceIdPath, engine: Engine, principal: ConfigRead
+    device_id: DeviceIdPath,
+    engine: Engine,
+    principal: ConfigRead,
+    request: Request,
+    response: Response,
+    limit: Limit = PAGE,
+    before: Before = None,
 ) -> list[DeviceVersionOut]:
-    """The versions of the device's effective document, newest first, each with its cause."""
+    """The versions of the device's effective document, newest first, each with its cause;
+    a page at a time (``Link: <…>; rel="next"`` while older ones remain)."""
     found = await history.device_versions(
-        engine, scope=TenantScope.of(principal), device_id=device_id
+        engine,
+        scope=TenantScope.of(principal),
+        device_id=device_id,
+        limit=limit + 1,
+        before=before,
     )
-    return [DeviceVersionOut.model_validate(dataclasses.asdict(v)) for v in found]
+    shown = _page(request, response, found, limit)
+    return [DeviceVersionOut.model_validate(dataclasses.asdict(v)) for v in shown]

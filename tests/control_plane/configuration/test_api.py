@@ -254,3 +254,43 @@ async def test_who_may_preview_read_the_history_and_roll_back(
     async with await served.as_role(role) as client:
         answer = await client.request(METHOD[what], path, json=body.get(what))
     assert answer.status_code == status, answer.text
+
+
+def _next(answer: httpx.Response) -> str | None:
+    """The path of the next page from the answer's ``Link: <…>; rel="next"`` (None: the last)."""
+    link = answer.headers.get("link")
+    if link is None:
+        return None
+    target, rel = link.split(";")
+    assert rel.strip() == 'rel="next"'
+    return target.strip().removeprefix("<").removesuffix(">")
+
+
+async def test_history_and_versions_are_listed_a_page_at_a_time(served: Served) -> None:
+    w = served.world
+    layer = f"/api/config/devices/{w.r2}/settings"
+    async with served.admin() as admin:
+        for n in range(7):  # seven versions of r2's register layer, seven of its document
+            level = ("DEBUG", "WARNING")[n % 2]
+            assert (await _put(admin, f"{layer}/log_level", level)).status_code == 200
+        whole = (await admin.get(f"{layer}/history")).json()
+        pages: list[list[int]] = []
+        path: str | None = f"{layer}/history?limit=3"
+        while path is not None:
+            answer = await admin.get(path)
+            assert answer.status_code == 200, answer.text
+            pages.append([v["version"] for v in answer.json()])
+            path = _next(answer)
+        documents = (await admin.get(f"/api/config/devices/{w.r2}/versions")).json()
+        first = await admin.get(f"/api/config/devices/{w.r2}/versions?limit=2")
+        second = await admin.get(_next(first) or "")
+        refused = [
+            (await admin.get(f"{layer}/history?{query}")).status_code
+            for query in ("limit=0", "limit=201", "before=0", "before=x")
+        ]
+    assert [v["version"] for v in whole] == [7, 6, 5, 4, 3, 2, 1]  # under the default page
+    assert pages == [[7, 6, 5], [4, 3, 2], [1]]
+    assert [v["version"] for v in first.json() + second.json()] == [
+        v["version"] for v in documents[:4]
+    ]
+    assert refused == [422, 422, 422, 422]
