@@ -2,7 +2,8 @@
 
 Bundles are served at STOREFLEET_CP_RELEASE_BASE_URL, else the URL appliances enrol with
 (``STOREFLEET_CA_PUBLIC_URL``, the one they already reach), else this control plane's address.
-The tick and lease come from STOREFLEET_CP_ROLLOUT_TICK_S and _LEASE_S.
+The tick and lease come from STOREFLEET_CP_ROLLOUT_TICK_S and _LEASE_S. Tenants named in
+STOREFLEET_BALENA_FLEETS deploy through balenaCloud (:mod:`.balena_cloud`), the rest natively.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ import contextlib
 from fastapi import FastAPI
 
 from control_plane.provisioning.settings import ProvisioningSettings
+from control_plane.rollouts.balena_cloud import (
+    BalenaSettings,
+    balena_deployers,
+    load_balena_settings,
+)
+from control_plane.rollouts.deployers import Deployers
 from control_plane.rollouts.driver import DriverSettings, RolloutDriver
+from control_plane.rollouts.native import NativeDeployer
 from control_plane.settings import ControlPlaneSettings, host_pattern
 
 
@@ -32,10 +40,13 @@ async def drive_rollouts(app: FastAPI) -> None:
     """Run this instance's rollout driver until cancelled; give its leases up on the way out."""
     served: ControlPlaneSettings = app.state.settings
     settings = DriverSettings(tick_s=served.rollout_tick_s, lease_s=served.rollout_lease_s)
+    balena: BalenaSettings = getattr(app.state, "balena_settings", None) or (load_balena_settings())
+    native = NativeDeployer(
+        engine=app.state.engine, publisher=app.state.ingest, base_url=bundle_base_url(app)
+    )
     driver = RolloutDriver(
         engine=app.state.engine,
-        publisher=app.state.ingest,
-        base_url=bundle_base_url(app),
+        deployers=Deployers(native=native, by_tenant=balena_deployers(balena)),
         settings=settings,
     )
     app.state.rollout_driver = driver

@@ -15,12 +15,17 @@ How it works, per rollout and tick (:meth:`RolloutDriver.tick`), all decided fro
    "outside opening hours" from the device's effective configuration, else the rollout's
    (:mod:`.windows` says why in that order). Notifying is a conditional UPDATE first
    (``pending`` → ``notified``: one instance wins it, nothing is notified twice), then the
-   retained ``DesiredRelease`` is published on the device's ``release`` topic and marked
-   published; a publication lost to a crash or a broker outage is sent at the next tick. As it
-   is retained per device, a device offline now gets it when it connects.
-4. Rollback (halted or aborted rollouts): every device that was notified gets its previous
-   release published as desired (retained), once; a device whose previous release is not
-   published here is marked with why it could not be.
+   rollout's deployer (:mod:`.deployers`: its tenant's) delivers it and the device is marked
+   published; a delivery lost to a crash or an outage is made at the next tick. The native
+   deployer publishes the retained ``DesiredRelease`` on the device's ``release`` topic, so a
+   device offline now gets it when it connects; balenaCloud's pins the device to the release.
+   A device the deployer refuses (balena knows no such device) fails with its reason; a
+   deployer refusing as configured (a bad token, no such release) pauses the rollout with it.
+4. Progress: the native path's agents report by themselves (:mod:`.progress`); a deployer that
+   must be asked (``observes``) is read each tick and its devices moved forward.
+5. Rollback (halted or aborted rollouts): every device that was notified gets its previous
+   release back through its deployer, once; a device whose previous release is not
+   available is marked with why it could not be.
 
 Cost: a tick reads what it may act on, not the whole rollout (issue 11: 10,000 devices in
 flight): the devices due in 1. by index on (state, deadline_at), the gates' counts from the
@@ -40,27 +45,29 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from sqlalchemy import RowMapping, Select, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.db.tables import device_state, devices, stores
-from control_plane.releases.tables import releases
 from control_plane.rollouts import lease, model, windows
+from control_plane.rollouts.deployers import (
+    DeployerRefused,
+    Deployers,
+    DeployerUnavailable,
+    Observed,
+)
+from control_plane.rollouts.native import NativeDeployer, Publisher
 from control_plane.rollouts.tables import (
     rollout_device_history,
     rollout_devices,
     rollouts,
     store_windows,
 )
-from protocols.codec import encode
-from protocols.messages import DesiredRelease
-from protocols.store_config import OpeningHours
-from protocols.topics import Channel, device_topic
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +81,6 @@ HALTS = Counter("storefleet_rollout_halts_total", "Rollouts halted by a wave's f
 TICK_SECONDS = Histogram(
     "storefleet_rollout_tick_seconds", "Time of one driver tick of one rollout"
 )
-
-
-class Publisher(Protocol):
-    """The control plane's broker connection (the ingest worker's)."""
-
-    async def publish(
-        self, topic: str, payload: bytes, qos: int = 1, *, retain: bool = False
-    ) -> None:
-        """Publish; raises :class:`ConnectionError` when there is no connection."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,26 +119,35 @@ _DEVICE_ROWS = (
 
 
 class RolloutDriver:
-    """Drives the rollouts whose lease this instance holds; ``owner`` names the instance."""
+    """Drives the rollouts whose lease this instance holds; ``owner`` names the instance.
+
+    ``deployers`` says who delivers each tenant's rollouts; without it, every rollout goes
+    the native way through ``publisher`` with bundles served at ``base_url``.
+    """
 
     def __init__(
         self,
         *,
         engine: AsyncEngine,
-        publisher: Publisher,
-        base_url: str,
+        publisher: Publisher | None = None,
+        base_url: str = "",
+        deployers: Deployers | None = None,
         settings: DriverSettings | None = None,
         owner: str | None = None,
         clock: Callable[[], int] = _now_ms,
     ) -> None:
         self.engine = engine
-        self.publisher = publisher
-        self.base_url = base_url.rstrip("/")
+        if deployers is None:
+            if publisher is None:
+                raise ValueError("a rollout driver needs a publisher or its deployers")
+            deployers = Deployers(
+                native=NativeDeployer(engine=engine, publisher=publisher, base_url=base_url)
+            )
+        self.deployers = deployers
         self.settings = settings or DriverSettings()
         self.owner = owner or f"driver-{uuid.uuid4().hex[:12]}"
         self.clock = clock
         self.held: set[str] = set()
-        self._releases: dict[str, RowMapping] = {}
         self._hours = windows.HoursCache()
         self._wave_sizes: WaveSizes = {}
 
@@ -211,8 +218,10 @@ class RolloutDriver:
                     await _notify(conn, rollout, wave, now, self._hours)
                 unpublished = await _unpublished(conn, rollout_id)
         status = await self._status(rollout_id)
-        if status in {"running", "paused"} and unpublished:
-            await self._publish_desired(rollout_id)
+        if status in {"running", "paused"}:
+            if unpublished:
+                await self._publish_desired(rollout_id)
+            await self._observe(rollout_id)
         elif status in {"halted", "aborted"}:
             await self._roll_back(rollout_id)
 
@@ -224,52 +233,20 @@ class RolloutDriver:
                 ).scalar_one()
             )
 
-    def _url(self, device_id: str, version: str) -> str:
-        return f"{self.base_url}/api/devices/{device_id}/releases/{version}/bundle"
-
-    async def _desired(
-        self,
-        rollout: RowMapping,
-        row: RowMapping,
-        version: str,
-        hours: OpeningHours | None = None,
-    ) -> DesiredRelease | None:
-        release = self._releases.get(version)
-        if release is None:
-            async with self.engine.connect() as conn:
-                release = (
-                    (await conn.execute(select(releases).where(releases.c.version == version)))
-                    .mappings()
-                    .first()
-                )
-            if release is None:
-                return None
-            self._releases[version] = release  # a published release never changes
-        window = windows.window_for(
-            store_window=row["store_window"],
-            store_zone=row["timezone"],
-            hours=hours,
-            rollout_window=rollout["maintenance_window"],
-        )
-        return DesiredRelease(
-            version=version,
-            url=self._url(row["device_id"], version),
-            sha256=release["sha256"],
-            signature=release["signature"],
-            window=None if window is None else window.label(),
-            rollout=rollout["id"],
-            force=True if rollout["force"] else None,
-        )
-
     async def _pending_rows(
-        self, rollout_id: str, *, rollback: bool
+        self, rollout_id: str, *, rollback: bool, delivered: bool = False
     ) -> tuple[RowMapping, list[RowMapping]]:
+        """The rollout and its notified devices not rolled back: all of them (``rollback``),
+        those in flight its deployer took (``delivered``), else those it has yet to take."""
         where = [
             rollout_devices.c.rollout_id == rollout_id,
             rollout_devices.c.notified_at.is_not(None),
             rollout_devices.c.rolled_back_at.is_(None),
         ]
-        if not rollback:
+        if delivered:
+            where.append(rollout_devices.c.published_at.is_not(None))
+            where.append(rollout_devices.c.state.in_(model.IN_FLIGHT))
+        elif not rollback:
             where.append(rollout_devices.c.published_at.is_(None))
         async with self.engine.connect() as conn:
             rollout = (
@@ -280,76 +257,99 @@ class RolloutDriver:
             rows = list((await conn.execute(_DEVICE_ROWS.where(and_(*where)))).mappings().all())
         return rollout, rows
 
-    async def _publish(self, device_id: str, message: DesiredRelease) -> bool:
-        try:
-            await self.publisher.publish(
-                device_topic(device_id, Channel.RELEASE), encode(message), 1, retain=True
-            )
-        except ConnectionError as err:
-            log.warning(
-                "rollout: desired release %s for %s not published (%s); sent again next tick",
-                message.version,
-                device_id,
-                err,
-            )
-            return False
-        return True
-
     async def _publish_desired(self, rollout_id: str) -> None:
-        """Publish the notified devices' desired release, a chunk at a time in parallel (QoS 1
-        each), and mark those the broker took; the rest are sent again at the next tick."""
+        """Deliver the notified devices' release through the rollout's deployer, a chunk at a
+        time, and mark those it took; the rest are delivered again at the next tick."""
         rollout, rows = await self._pending_rows(rollout_id, rollback=False)
+        deployer = self.deployers.for_tenant(rollout["tenant_id"])
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
-            async with self.engine.connect() as conn:
-                hours = await windows.opening_hours(
-                    conn, [r["device_id"] for r in chunk], self._hours
-                )
-            messages = [
-                await self._desired(
-                    rollout, r, rollout["release_version"], hours.get(r["device_id"])
-                )
-                for r in chunk
-            ]
-            pairs = [(row, m) for row, m in zip(chunk, messages, strict=True) if m is not None]
-            sent = await asyncio.gather(*(self._publish(row["device_id"], m) for row, m in pairs))
-            published = [row["device_id"] for (row, _), ok in zip(pairs, sent, strict=True) if ok]
-            if published:
-                async with self.engine.begin() as conn:
+            try:
+                delivery = await deployer.deliver(rollout, chunk)
+            except DeployerUnavailable as err:
+                log.warning("rollout %s: %s; delivered again next tick", rollout_id, err)
+                return
+            except DeployerRefused as err:
+                await self._pause_refused(rollout, err)
+                return
+            now = self.clock()
+            async with self.engine.begin() as conn:
+                if delivery.delivered:
                     await conn.execute(
                         update(rollout_devices)
                         .where(
                             rollout_devices.c.rollout_id == rollout_id,
-                            rollout_devices.c.device_id.in_(published),
+                            rollout_devices.c.device_id.in_(delivery.delivered),
                             rollout_devices.c.notified_at.is_not(None),
                             rollout_devices.c.published_at.is_(None),
                         )
-                        .values(published_at=self.clock())
+                        .values(published_at=now)
                     )
-                NOTIFIED.inc(len(published))
-            if len(published) < len(chunk):
+                for row in chunk:
+                    why = delivery.refused.get(row["device_id"])
+                    if why is not None:
+                        await _move(
+                            conn, dict(row), now, state="failed", detail=why, deadline_at=None,
+                            published_at=now,
+                        )  # fmt: skip
+            NOTIFIED.inc(len(delivery.delivered))
+            if len(delivery.delivered) + len(delivery.refused) < len(chunk):
                 return  # the broker is away (or a release is missing): the next tick retries
+
+    async def _pause_refused(self, rollout: RowMapping, err: DeployerRefused) -> None:
+        """Pause a running rollout its deployer refuses, with why (an operator fixes it and
+        resumes); logged once, when it pauses."""
+        async with self.engine.begin() as conn:
+            paused = await conn.execute(
+                update(rollouts)
+                .where(rollouts.c.id == rollout["id"], rollouts.c.status == "running")
+                .values(status="paused", reason=f"deployer {err}"[:2000], updated_at=self.clock())
+            )
+        if paused.rowcount == 1:
+            log.error(
+                "rollout %s paused: deployer %s; fix it, then resume the rollout",
+                rollout["id"],
+                err,
+            )
+
+    async def _observe(self, rollout_id: str) -> None:
+        """Move devices forward on what a polled deployer reads (never back, never out of a
+        final state); a notified device its deployer sees gets its deadline from now."""
+        async with self.engine.connect() as conn:
+            tenant_id = (
+                await conn.execute(select(rollouts.c.tenant_id).where(rollouts.c.id == rollout_id))
+            ).scalar_one()
+        deployer = self.deployers.for_tenant(str(tenant_id))
+        if not deployer.observes:
+            return  # its devices report by themselves: nothing to read
+        rollout, rows = await self._pending_rows(rollout_id, rollback=False, delivered=True)
+        if not rows:
+            return
+        try:
+            observed = await deployer.observe(rollout, rows)
+        except DeployerUnavailable as err:
+            log.warning("rollout %s: %s; read again next tick", rollout_id, err)
+            return
+        except DeployerRefused as err:
+            await self._pause_refused(rollout, err)
+            return
+        await _apply_observed(self.engine, rollout, rows, observed, self.clock())
 
     async def _roll_back(self, rollout_id: str) -> None:
         rollout, rows = await self._pending_rows(rollout_id, rollback=True)
+        deployer = self.deployers.for_tenant(rollout["tenant_id"])
         for row in rows:
-            previous = row["previous_release"]
-            message = (
-                await self._desired(rollout, row, previous)
-                if previous and previous != rollout["release_version"]
-                else None
-            )
-            if message is not None:
-                if not await self._publish(row["device_id"], message):
-                    return
-                detail = f"rolled back: {previous} published as its desired release"
-                ROLLED_BACK.inc()
-            else:
-                detail = (
-                    f"no rollback: its previous release {previous or '(unknown)'} is not "
-                    "published on this control plane"
-                )
+            try:
+                detail = await deployer.roll_back(rollout, row)
+            except DeployerUnavailable as err:
+                log.warning("rollout %s: %s; rolled back next tick", rollout_id, err)
+                return
+            except DeployerRefused as err:
+                detail = f"no rollback: {err}"
+            if detail.startswith("no rollback"):
                 log.warning("rollout %s: %s for %s", rollout_id, detail, row["device_id"])
+            else:
+                ROLLED_BACK.inc()
             now = self.clock()
             async with self.engine.begin() as conn:
                 await conn.execute(
@@ -362,6 +362,46 @@ class RolloutDriver:
                     .values(rolled_back_at=now, detail=_joined(row["detail"], detail))
                 )
                 await _history(conn, rollout_id, row["device_id"], row["state"], detail, now)
+
+
+async def _apply_observed(
+    engine: AsyncEngine,
+    rollout: RowMapping,
+    rows: Sequence[RowMapping],
+    observed: Sequence[Observed],
+    now: int,
+) -> None:
+    """Apply what a polled deployer read, in one transaction (each move conditional)."""
+    by_id = {row["device_id"]: row for row in rows}
+    deadlines = json.loads(rollout["deadlines"])
+    async with engine.begin() as conn:
+        for seen in observed:
+            found = by_id.get(seen.device_id)
+            if found is None or found["state"] in model.FINAL:
+                continue
+            row = dict(found)
+            seconds = model.deadline_s(deadlines, seen.state)
+            deadline_at = None if seconds is None else now + seconds * 1000
+            if seen.state == row["state"]:
+                if seen.state == "notified" and row["deadline_at"] is None:
+                    await conn.execute(
+                        update(rollout_devices)
+                        .where(
+                            rollout_devices.c.rollout_id == rollout["id"],
+                            rollout_devices.c.device_id == seen.device_id,
+                            rollout_devices.c.state == "notified",
+                            rollout_devices.c.deadline_at.is_(None),
+                        )
+                        .values(deadline_at=deadline_at)
+                    )
+                continue
+            forward = seen.state in model.FINAL or model.STATES.index(
+                seen.state
+            ) > model.STATES.index(row["state"])
+            if forward:
+                await _move(
+                    conn, row, now, state=seen.state, detail=seen.detail, deadline_at=deadline_at
+                )
 
 
 def _joined(reason: str, then: str) -> str:
