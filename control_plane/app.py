@@ -52,6 +52,7 @@ from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.releases.router import router as releases_router
 from control_plane.reports.router import router as reports_router
 from control_plane.rollouts.background import drive_rollouts
+from control_plane.rollouts.balena_cloud import load_balena_settings
 from control_plane.rollouts.pages import router as rollout_pages
 from control_plane.rollouts.router import router as rollouts_router
 from control_plane.sales.router import router as sales_router
@@ -97,7 +98,10 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
             app.state.ingest_task = background.supervise("ingest-worker", worker.run)
             # the device broker's grants follow the registry: at start, then every few minutes
             background.supervise("broker-access", lambda: keep_broker_access_in_step(app))
-            # one instance drives each rollout at a time (a lease row); all run the driver
+            # one instance drives each rollout at a time (a lease row); all run the driver;
+            # a bad STOREFLEET_BALENA_* setting stops serve here with the framed refusal
+            balena = getattr(app.state, "balena_settings", None) or load_balena_settings()
+            app.state.balena_settings = balena
             background.supervise("rollout-driver", lambda: drive_rollouts(app))
             # effective configuration out (retained), reported config in (issue 12)
             config_link = ConfigLink(engine=engine, broker=settings.broker, tls_context=tls_context)
