@@ -87,7 +87,7 @@ def bumped_bundle(workdir: Path, key: Ed25519PrivateKey) -> BuiltBundle:
                 flags=re.M,
             )
         )
-    wheel = build_app_wheel(source, workdir / "wheel")
+    wheel = build_app_wheel(source, workdir / "wheel", build_isolation=False)  # offline
     return build_bundle(wheels=[wheel], key=key, out_dir=workdir / "bundle")
 
 

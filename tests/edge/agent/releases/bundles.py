@@ -2,7 +2,9 @@
 
 The app wheel is the project's own, built once per session with ``pip wheel --no-deps`` from
 this commit with its version bumped (pyproject and ``edge.appliance.VERSION``, which the
-register says in its hello), so the test can tell the new release's register from the old.
+register says in its hello), so the test can tell the new release's register from the old. It
+is built without build isolation, with the venv's setuptools and wheel (the test extra pins
+them): no package index is needed, so CI on a clean clone builds it offline.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def build_bumped_wheel(workdir: Path, version: str = NEW_VERSION) -> Path:
         text = path.read_text()
         key = pattern.split(" ", 1)[0].lstrip("^")
         path.write_text(re.sub(pattern, f'{key} = "{version}"', text, count=1, flags=re.M))
-    return build_app_wheel(source, workdir / "wheel")
+    return build_app_wheel(source, workdir / "wheel", build_isolation=False)
 
 
 def crashing_copy(wheel: Path, out_dir: Path) -> Path:
