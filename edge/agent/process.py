@@ -336,20 +336,12 @@ class FleetAgentProcess:
             raise CommandRefused(
                 "no control plane to upload to: set STOREFLEET_AGENT_CONTROL_PLANE_URL"
             )
-        # imported when first used: signing needs cryptography (~9 MB the agent does not
-        # carry between uploads; see the module docstring)
-        from edge.enrolment.device_auth import FIXED_IDENTITY_SUBDIR, DeviceAuth, device_auth_at
-
-        auth: httpx.Auth | None
-        if identity.identity_dir is not None:
-            auth = DeviceAuth(identity.identity_dir)
-        else:  # a fixed device id signs with the identity issued into its data dir (the demo's)
-            auth = device_auth_at(self.settings.data_dir / FIXED_IDENTITY_SUBDIR)
+        auth, verify = self._http()  # imports cryptography when first used (module docstring)
         return await upload_logs(
             control_plane_url=identity.control_plane_url,
             device_id=identity.device_id,
             tail=tail,
-            verify=identity.verify,
+            verify=verify,
             auth=auth,
         )
 
@@ -399,14 +391,25 @@ class FleetAgentProcess:
             self._state.poke()
 
     def _http(self) -> tuple[httpx.Auth | None, ssl.SSLContext | bool]:
-        """How the agent proves who it is over HTTPS (device assertion) and whom it trusts."""
+        """How the agent proves who it is over HTTPS (device assertion) and whom it trusts.
+
+        An enrolled appliance trusts only its pinned root. A fixed device id signs with the
+        identity issued into its data directory (the demo's) and, when that identity holds the
+        fleet's root, trusts only it too: a control plane serving HTTPS under the fleet CA is
+        reached, one under any other certificate is refused like an enrolled appliance would.
+        """
+        # imported when first used: signing needs cryptography (~9 MB the agent does not
+        # carry between uploads; see the module docstring)
         from edge.enrolment.device_auth import FIXED_IDENTITY_SUBDIR, DeviceAuth, device_auth_at
+        from edge.enrolment.stored import CA_FILE
 
         identity = self.identity
         if identity is not None and identity.identity_dir is not None:
             return DeviceAuth(identity.identity_dir), identity.verify
-        auth = device_auth_at(self.settings.data_dir / FIXED_IDENTITY_SUBDIR)
-        return auth, True if identity is None else identity.verify
+        fixed = self.settings.data_dir / FIXED_IDENTITY_SUBDIR
+        if (fixed / CA_FILE).exists():
+            return device_auth_at(fixed), pinned_context(fixed)
+        return device_auth_at(fixed), True if identity is None else identity.verify
 
     def _config_applied(self) -> None:
         """A configuration version was applied: the state reports it at once."""

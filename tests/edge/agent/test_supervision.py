@@ -11,6 +11,7 @@ import asyncio
 import os
 import signal
 import sqlite3
+import ssl
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -24,7 +25,9 @@ from edge.enrolment.device_auth import FIXED_IDENTITY_SUBDIR
 from protocols.messages import Event, State
 from protocols.vocabulary import EventKind
 from provisioning.ca import CertificateAuthority
+from provisioning.keys import build_csr, generate_private_key, private_key_pem
 from tests.control_plane.devices.device_harness import issued_identity
+from tests.control_plane.provisioning.fleet_harness import make_ca
 from tests.harness.appliance import InProcessAppliance
 from tests.harness.cloud import Cloud
 from tests.harness.control_plane import served_control_plane
@@ -124,11 +127,25 @@ async def test_sigkill_the_register_mid_stream(
     assert audit.hwm == last_seq
 
 
+def served_under(ca: CertificateAuthority, directory: Path) -> tuple[Path, Path]:
+    """A server certificate for 127.0.0.1 from ``ca`` (chain, key): the control plane's HTTPS."""
+    key = generate_private_key()
+    issued = ca.issue_broker_certificate(
+        build_csr(key, common_name="control plane"), hostnames=["127.0.0.1"]
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    chain, key_file = directory / "https.crt.pem", directory / "https.key.pem"
+    chain.write_bytes(issued.chain_pem)
+    key_file.write_bytes(private_key_pem(key, passphrase=None))
+    return chain, key_file
+
+
 async def test_a_register_that_crashes_on_start(
     database_url: str, mosquitto: Mosquitto, fleet_ca: CertificateAuthority, tmp_path: Path
 ) -> None:
     """Crash loop after N starts; the agent stays online, answers, uploads the register's logs
-    (signed with the identity the fleet CA issued into its data directory, as the demo does)."""
+    over HTTPS to the control plane (which serves under the fleet CA the appliance pinned),
+    signed with the identity the fleet CA issued into its data directory, as the demo does."""
     device_id = new_device_id()
     appliance = AgentProcess(
         workdir=tmp_path / "appliance",
@@ -139,9 +156,14 @@ async def test_a_register_that_crashes_on_start(
     appliance.data_dir.mkdir(parents=True)
     # a ledger that is not one: the register stops at its first step, every time
     (appliance.data_dir / "ledger.db").write_bytes(b"this is not an SQLite database\n" * 64)
+    cert, key = served_under(fleet_ca, tmp_path / "https")
+    trust = ssl.create_default_context(cadata=fleet_ca.root_pem.decode())
     async with (
-        served_control_plane(database_url=database_url, broker_url=mosquitto.url) as cloud,
-        cloud.client() as operator,
+        served_control_plane(
+            database_url=database_url, broker_url=mosquitto.url, tls_cert=cert, tls_key=key
+        ) as cloud,
+        cloud.client(verify=trust) as operator,
+        cloud.anonymous(verify=trust) as stranger,
     ):
         await register_device(database_url, device_id)
         await issued_identity(
@@ -170,6 +192,11 @@ async def test_a_register_that_crashes_on_start(
                 code = appliance.stop()
         log_id = uploaded.result.get("log_id")
         stored = (await operator.get(f"/api/devices/{device_id}/logs/{log_id}")).json()
+        unsigned = await stranger.post(  # the route the agent reached takes devices only
+            f"/api/devices/{device_id}/logs", json={"source": "register", "text": "forged"}
+        )
+    assert cloud.url.startswith("https://")
+    assert unsigned.status_code == 401, unsigned.text
     assert isinstance(looped, Event)
     assert looped.body["failures"] == 3
     assert looped.body["last_exit"] == "exit 1"
@@ -268,3 +295,42 @@ async def test_app_restart_is_answered_by_the_agent(mosquitto: Mosquitto, tmp_pa
     assert register["error"] is None
     assert not psutil.pid_exists(first)
     assert code == 0
+
+
+async def test_logs_are_not_sent_to_a_control_plane_outside_the_pinned_root(
+    mosquitto: Mosquitto, fleet_ca: CertificateAuthority, tmp_path: Path
+) -> None:
+    """An HTTPS control plane the fleet CA did not certify: the upload refused, nothing sent."""
+    device_id = new_device_id()
+    stranger_ca = make_ca(tmp_path / "stranger-ca")
+    cert, key = served_under(stranger_ca, tmp_path / "https")
+    appliance = AgentProcess(
+        workdir=tmp_path / "appliance", device_id=device_id, broker_url=mosquitto.url
+    )
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}"
+    async with served_control_plane(
+        database_url=database_url, broker_url=mosquitto.url, tls_cert=cert, tls_key=key
+    ) as cloud:
+        await register_device(database_url, device_id)
+        await issued_identity(
+            cloud.app.state.engine,
+            fleet_ca,
+            device_id=device_id,
+            identity_dir=appliance.data_dir / FIXED_IDENTITY_SUBDIR,
+        )
+        appliance.control_plane_url = cloud.url
+        async with asyncio.timeout(GUARD_S), control_plane(mosquitto.url, device_id) as cp:
+            appliance.start()
+            try:
+                await cp.next(lambda m: isinstance(m, State))  # online: commands are heard
+                uploaded = await cp.call("logs.upload")
+            finally:
+                code = appliance.stop()
+        async with cloud.client(verify=False) as operator:
+            listed = await operator.get(f"/api/devices/{device_id}/logs")
+    assert (uploaded.ok, code) == (False, 0)
+    assert uploaded.error is not None
+    assert "cannot be reached" in uploaded.error
+    assert "CERTIFICATE_VERIFY_FAILED" in uploaded.error
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == []
