@@ -38,7 +38,14 @@ def return_import_heap() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, validate, run until a signal; the process's exit code."""
-    parser = argparse.ArgumentParser(prog="python -m edge.agent", description=__doc__)
+    from edge.agent.settings_doc import help_epilog
+
+    parser = argparse.ArgumentParser(
+        prog="python -m edge.agent",
+        description=__doc__,
+        epilog=help_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--settings",
         type=Path,

@@ -1,75 +1,39 @@
 """The register's settings as a reference: ``docs/register-settings.md`` and ``register --help``.
 
-Both are generated from :class:`~edge.register.settings.RegisterSettings`, so a setting cannot be
-added without its description showing in both (a test compares the page with :func:`markdown`).
-Regenerate the page with ``python -m edge.register.settings_doc > docs/register-settings.md``.
+Both are generated from :class:`~edge.register.settings.RegisterSettings` (through
+:mod:`edge.settings_reference`), so a setting cannot be added without its description showing in
+both (a test compares the page with :func:`markdown`). Regenerate the page with
+``python -m edge.register.settings_doc > docs/register-settings.md``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Literal, get_args, get_origin
+from typing import Any
 
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
 
+from edge import settings_reference
 from edge.peripherals.register_config import RegisterDevices
-from edge.register.settings import ENV_PREFIX, ENV_SETTINGS_FILE, NESTED, RegisterSettings
+from edge.register.settings import ENV_PREFIX, ENV_SETTINGS_FILE, RegisterSettings
+from edge.settings_reference import SettingRow
+
+__all__ = ["SettingRow", "help_epilog", "markdown", "rows"]
 
 
-@dataclass(frozen=True, slots=True)
-class SettingRow:
-    """One setting: its key in the file, its variable, its type, default and description."""
-
-    key: str
-    variable: str
-    type: str
-    default: str
-    description: str
+def _leaf(model: type[BaseModel]) -> bool:
+    return model is RegisterDevices  # the peripherals document is one row: its own page
 
 
-def rows(
-    model: type[BaseModel] = RegisterSettings, prefix: tuple[str, ...] = ()
-) -> Iterator[SettingRow]:
+def _factory(factory: Any) -> str:
+    return "(see section)" if factory is RegisterDevices else "—"
+
+
+def rows() -> Iterator[SettingRow]:
     """Every setting, sections expanded (the peripherals document is one row: its own page)."""
-    for name, info in model.model_fields.items():
-        path = (*prefix, name)
-        nested = _section(info.annotation)
-        if nested is not None and nested is not RegisterDevices:
-            yield from rows(nested, path)
-            continue
-        yield SettingRow(
-            key=".".join(path),
-            variable=ENV_PREFIX + NESTED.join(path).upper(),
-            type=_type_name(info.annotation),
-            default=_default(info.default, info.default_factory),
-            description=info.description or "",
-        )
-
-
-def _section(annotation: Any) -> type[BaseModel] | None:
-    for candidate in (annotation, *getattr(annotation, "__args__", ())):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
-
-
-def _type_name(annotation: Any) -> str:
-    if get_origin(annotation) is Literal:
-        return " or ".join(str(choice) for choice in get_args(annotation))
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    return text.replace("typing.", "").replace("pathlib.", "").replace("NoneType", "None")
-
-
-def _default(default: Any, factory: Any) -> str:
-    if factory is not None:
-        return "(see section)" if factory is RegisterDevices else "—"
-    if default is PydanticUndefined:
-        return "required in its section"
-    if default is None:
-        return "unset"
-    return f"`{default}`" if default != "" else '`""`'
+    return settings_reference.rows(
+        RegisterSettings, env_prefix=ENV_PREFIX, leaf=_leaf, describe_factory=_factory
+    )
 
 
 def markdown() -> str:
@@ -89,17 +53,10 @@ def markdown() -> str:
         " file are relative to the file.",
         "",
         "A register started by the fleet agent gets `DEVICE_ID` or `IDENTITY_DIR`, `BROKER_URL`,"
-        " `DATA_DIR` and `AGENT_SOCKET` from the agent, which owns the appliance's identity.",
+        " `DATA_DIR` and `AGENT_SOCKET` from the agent, which owns the appliance's identity"
+        " (its own settings: `docs/agent-settings.md`).",
         "",
-        "| key | variable | type | default | what |",
-        "|---|---|---|---|---|",
-    ]
-    for row in rows():
-        lines.append(
-            f"| `{row.key}` | `{row.variable}` | {row.type.replace('|', 'or')} | {row.default} |"
-            f" {row.description} |"
-        )
-    lines += [
+        *settings_reference.markdown_table(rows()),
         "",
         "The `[peripherals]` section is the register's devices (printer and drawer, scanners,"
         " RFID readers), validated by `edge/peripherals/register_config.py`, whose docstring has"
@@ -117,8 +74,7 @@ def help_epilog() -> str:
         f"Settings (file keys; each also a variable {ENV_PREFIX}KEY, sections joined by __)."
         " Reference: docs/register-settings.md."
     ]
-    parts += [f"{row.key} ({row.variable}): {row.description}" for row in rows()]
-    return "\n\n".join(parts)
+    return "\n\n".join(parts + settings_reference.help_lines(rows()))
 
 
 if __name__ == "__main__":
