@@ -51,6 +51,16 @@ class _RegisterHelp(typer.core.TyperCommand):
         super().format_help(ctx, formatter)
 
 
+class _AgentHelp(typer.core.TyperCommand):
+    """``agent --help`` lists every setting, read from the settings model only when asked."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from edge.agent.settings_doc import help_epilog
+
+        self.epilog = help_epilog()
+        super().format_help(ctx, formatter)
+
+
 @app.command(cls=_RegisterHelp)
 def register(
     settings: Annotated[
@@ -110,7 +120,7 @@ def _stop_on_signals() -> asyncio.Event:
 app.command("enrol")(enrol_command)  # the field tech's enrolment from a terminal
 
 
-@app.command()
+@app.command(cls=_AgentHelp)
 def agent(
     settings: Annotated[
         Path | None,
