@@ -1,4 +1,10 @@
-"""The appliance's one settings object, from ``STOREFLEET_EDGE_*`` environment variables.
+"""The bench appliance's settings (``storefleet appliance``), from ``STOREFLEET_EDGE_*`` variables.
+
+Not the register's: a register (``storefleet register``, started by the fleet agent) is composed
+from its one validated object, :class:`edge.register.settings.RegisterSettings`, which refuses
+this object's own names (``LEDGER_PATH``, ``CURRENCY``) with a message naming what replaced them.
+This one drives the ledger-and-replication appliance the bench and fault tests run without a
+kiosk.
 
 An appliance is told who it is in one of two ways: ``STOREFLEET_EDGE_DEVICE_ID`` (a bench or
 demo appliance with a fixed id on a plain broker), or ``STOREFLEET_EDGE_IDENTITY_DIR`` (a real

@@ -49,6 +49,15 @@ ENV_SETTINGS_FILE = f"{ENV_PREFIX}SETTINGS_FILE"
 NESTED = "__"
 DEFAULT_DATA_DIR = Path("/var/lib/storefleet")
 
+#: Settings of the bench appliance's ``EdgeSettings`` (edge/settings.py, ``storefleet
+#: appliance``) that share this prefix but are not the register's: a register given one is told
+#: what replaced it, rather than "unknown setting" or, worse, silently selling without it.
+RETIRED = {
+    "ledger_path": f"the ledger is <data_dir>/ledger.db: set {ENV_PREFIX}DATA_DIR (data_dir)",
+    "currency": "the currency is the store's: it comes from the store document (store_file,"
+    f" {ENV_PREFIX}STORE_FILE) or the configuration the fleet agent applies",
+}
+
 
 class SettingsRefused(ValueError):  # noqa: N818 - named for what the operator is told
     """The settings cannot start a register; the message names each setting and the fix."""
@@ -365,6 +374,9 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
         key = name.removeprefix(ENV_PREFIX).lower()
         if key in known or any(key.startswith(k + NESTED) for k in _open_keys(RegisterSettings)):
             continue
+        if key in RETIRED:
+            problems.append(f"{name}: not a register setting; {RETIRED[key]}")
+            continue
         near = difflib.get_close_matches(key, sorted(known), n=1)
         hint = f" (did you mean {ENV_PREFIX}{near[0].upper()}?)" if near else ""
         problems.append(f"{name}: unknown setting{hint}; remove it or correct its name")
@@ -406,6 +418,9 @@ def describe(err: ValidationError) -> str:
         variable = ENV_PREFIX + NESTED.join(loc).upper()
         given = error.get("input")
         shown = f" (given {given!r})" if isinstance(given, str | int | float) else ""
+        if error["type"] == "extra_forbidden" and key in RETIRED:
+            problems.append(f"{key}: not a register setting; {RETIRED[key]}")
+            continue
         if error["type"] == "extra_forbidden":
             known = _known_keys(RegisterSettings)
             near = difflib.get_close_matches(NESTED.join(loc), sorted(known), n=1)

@@ -76,6 +76,18 @@ def selling(tmp_path: Path, **more: object) -> dict[str, object]:
             id="unknown-variable",
         ),
         pytest.param(
+            {},
+            {"STOREFLEET_EDGE_LEDGER_PATH": "/tmp/ledger.db"},
+            ["STOREFLEET_EDGE_LEDGER_PATH: not a register setting", "STOREFLEET_EDGE_DATA_DIR"],
+            id="bench-appliance-variable",
+        ),
+        pytest.param(
+            {"currency": "CHF"},
+            {},
+            ["currency: not a register setting", "store document", "STOREFLEET_EDGE_STORE_FILE"],
+            id="bench-appliance-key",
+        ),
+        pytest.param(
             {"kiosk": {"port": "eighty"}},
             {},
             ["kiosk.port (STOREFLEET_EDGE_KIOSK__PORT)", "'eighty'", "valid integer"],
