@@ -199,13 +199,16 @@ class MtlsBroker(BrokerProcess):
     """Mosquitto as shipped from images/mosquitto, on free ports: the appliances' listener
     (client ids bound to certificates) and the control plane's service listener."""
 
-    def __init__(self, directory: Path, *, ca: CertificateAuthority) -> None:
+    def __init__(
+        self, directory: Path, *, ca: CertificateAuthority, also_known_as: tuple[str, ...] = ()
+    ) -> None:
+        """``also_known_as``: more names in its certificate (a VM reaches the host as 10.0.2.2)."""
         port = free_port()
         self.service_port = free_port()
         files = write_broker_directory(
             directory,
             ca=ca,
-            hostnames=["localhost", HOST],
+            hostnames=["localhost", HOST, *also_known_as],
             port=port,
             bind_address=HOST,
             # as root, mosquitto would switch to user "mosquitto", who cannot read the 0600 key
