@@ -390,14 +390,34 @@ def _decode(facts: Facts, kind: str, at: Where, body: dict[str, Any]) -> None:
 
 @functools.lru_cache(maxsize=1024)
 def _decimal(text: str) -> Decimal:
-    """A rate or quantity as written (few distinct values: parsed once each)."""
-    return Decimal(text)
+    """A rate or quantity as written (few distinct values: parsed once each); a number no till
+    writes (not finite, or beyond a billion) is refused, so a rollup's sum stays a BIGINT."""
+    value = Decimal(text)
+    if not value.is_finite() or abs(value) > MAX_QUANTITY:
+        raise ValueError(f"{text[:20]} is no quantity or rate a register writes")
+    return value
+
+
+#: The largest quantity or rate a report reads (in millionths, any store's sum stays a BIGINT).
+MAX_QUANTITY = 10**9
+
+
+#: The longest tax rate a report keys by (a rollup's ``rate`` column).
+MAX_RATE_TEXT = 40
+
+
+def _rate(value: Any) -> Decimal:
+    """A tax rate as written; a rate longer than any tax authority's is not the register's."""
+    text = str(value)
+    if len(text) > MAX_RATE_TEXT:
+        raise ValueError(f"tax rate {text[:20]}… is longer than {MAX_RATE_TEXT} characters")
+    return _decimal(text)
 
 
 def _taxes(rows: list[dict[str, Any]]) -> tuple[TaxPart, ...]:
     return tuple(
         TaxPart(
-            _decimal(str(row["rate"])),
+            _rate(row["rate"]),
             _int(row["net_minor"]),
             _int(row["tax_minor"]),
             _int(row["gross_minor"]),
@@ -502,7 +522,7 @@ def _return(at: Where, body: dict[str, Any]) -> Return:
     )
     rows: dict[Decimal, list[int]] = {}
     for line in body["lines"]:
-        rate = _decimal(str(line["tax_rate"]))
+        rate = _rate(line["tax_rate"])
         gross, tax = rows.setdefault(rate, [0, 0]), _int(line["tax_minor"])
         gross[0] += _int(line["refund_minor"])
         gross[1] += tax

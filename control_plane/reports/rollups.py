@@ -1,83 +1,64 @@
-"""Rollups: the summary's sums per device and 15 minutes, provably caught up with the journal.
+"""Rollups: the reports' sums per device and 15 minutes, provably caught up with the journal.
 
 Why: folding every sale's body on each request costs about a millisecond a sale on a busy
-machine (``bench/reports.py``); the sales summary, the store comparison and the trends only need
+machine (``bench/reports.py``); every report but the shift close and the stock counts needs only
 sums. Every time zone's midnight falls on a quarter hour, so sums per 15-minute UTC bucket add up
 to any store's local day exactly.
 
-How it works: each device has a mark (``report_rollup_marks.upto_seq``): its rollups hold exactly
-its journal records up to that seq, no more, no fewer. Before a report reads a device's rollups,
-:func:`catch_up` folds the records between the mark and the device's high-water mark and moves
-the mark, in one transaction holding the device row's lock (the ingest's own lock, ``FOR UPDATE``
-on PostgreSQL; SQLite serialises writers), so a record is summed exactly once even with several
-control-plane instances reading at once. The ingest is not touched: replication pays nothing for
-the rollups, and a read pays only for the records that arrived since the last read. Records are
-decoded exactly as the reports decode them (:mod:`~control_plane.reports.facts`), so a rollup is
-the sum a report folds from the journal; :func:`verify` recomputes a device's rollups from its
-journal and names every bucket that differs.
+How it works: each device has a mark (``report_rollup_marks.upto_seq``): its rollups — every
+table of :mod:`~control_plane.reports.rollup_tables` — hold exactly its journal records up to
+that seq, no more, no fewer. Before a report reads, :func:`catch_up_stores` finds the devices
+whose mark is behind their high-water mark (one query) and :func:`catch_up` folds the records
+between the two and moves the mark, in one transaction holding the device row's lock (the
+ingest's own lock, ``FOR UPDATE`` on PostgreSQL; SQLite serialises writers), so a record is
+summed exactly once even with several control-plane instances reading at once. The ingest is not
+touched: replication pays nothing for the rollups, and a read pays only for the records that
+arrived since the last read. Records are decoded and folded exactly as the reports fold the
+journal (:func:`~control_plane.reports.rollup_fold.fold_facts`); :func:`verify` recomputes a
+device's rollups from its journal and names every row that differs.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    ForeignKey,
-    PrimaryKeyConstraint,
-    String,
-    Table,
+    ColumnElement,
+    and_,
     bindparam,
     func,
     insert,
+    or_,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.db.tables import devices, journal, metadata
+from control_plane.db.tables import devices, journal
 from control_plane.reports.facts import Facts, StoreInfo, Where, decode_into
 from control_plane.reports.figures import Totals
+from control_plane.reports.rollup_fold import Folded, Row, fold_facts
+from control_plane.reports.rollup_tables import (
+    SPECS,
+    SUMS,
+    TENDERS,
+    TOTALS,
+    Spec,
+    report_rollup_marks,
+    report_rollups,
+    report_tender_rollups,
+)
 from protocols.vocabulary import JournalKind
+
+__all__ = ["report_rollup_marks", "report_rollups", "report_tender_rollups"]
 
 #: A quarter of an hour: every time zone's offset is a multiple of it.
 BUCKET_MS = 900_000
 K = JournalKind
-KINDS = (K.SALE_COMPLETED, K.SALE_RETURNED, K.SALE_VOIDED, K.SHIFT_CASH_MOVED)
-SUMS = (
-    "sales_count", "sales_minor", "discounts_minor", "sales_tax_minor", "rounding_minor",
-    "returns_count", "returns_minor", "returns_tax_minor", "voids_count", "voided_lines",
-    "cash_in_minor", "cash_out_minor",
-)  # fmt: skip
-
-report_rollups = Table(
-    "report_rollups",
-    metadata,
-    Column("device_id", String(64), ForeignKey("devices.id"), nullable=False),
-    Column("bucket", BigInteger, nullable=False),
-    *[Column(name, BigInteger, nullable=False, server_default="0") for name in SUMS],
-    PrimaryKeyConstraint("device_id", "bucket"),
-)
-report_tender_rollups = Table(
-    "report_tender_rollups",
-    metadata,
-    Column("device_id", String(64), ForeignKey("devices.id"), nullable=False),
-    Column("bucket", BigInteger, nullable=False),
-    Column("tender", String(64), nullable=False),
-    Column("count", BigInteger, nullable=False, server_default="0"),
-    Column("amount_minor", BigInteger, nullable=False, server_default="0"),
-    PrimaryKeyConstraint("device_id", "bucket", "tender"),
-)
-report_rollup_marks = Table(
-    "report_rollup_marks",
-    metadata,
-    Column("device_id", String(64), ForeignKey("devices.id"), primary_key=True),
-    Column("upto_seq", BigInteger, nullable=False),
-)
+KINDS = (K.SALE_COMPLETED, K.SALE_RETURNED, K.SALE_VOIDED, K.SHIFT_CASH_MOVED, K.DRAWER_OPENED)
 
 _NOWHERE = StoreInfo("", "", "", "UTC", "")
 
@@ -86,105 +67,64 @@ def bucket_of(ts: int) -> int:
     return ts - ts % BUCKET_MS
 
 
-def fold_records(records: Iterable[tuple[int, str, int, dict[str, Any]]]) -> dict[int, Totals]:
-    """Totals per bucket of ``(seq, kind, ts, body)`` records, decoded as the reports do."""
+def _by_bucket(at: Where) -> tuple[object, ...]:
+    return (bucket_of(at.ts),)
+
+
+def fold_records(records: Iterable[tuple[int, str, int, dict[str, Any]]]) -> Folded:
+    """Every rollup table's rows of ``(seq, kind, ts, body)`` records, keyed (bucket, *keys)."""
     facts = Facts(stores={"": _NOWHERE})
     for seq, kind, ts, body in records:
         if kind in KINDS:
             decode_into(facts, kind, Where("", "", "", seq, ts), body)
-    out: dict[int, Totals] = defaultdict(Totals)
-    for sale in facts.sales:
-        out[bucket_of(sale.at.ts)].add_sale(sale)
-    for ret in facts.returns:
-        out[bucket_of(ret.at.ts)].add_return(ret)
-    for void in facts.voids:
-        out[bucket_of(void.at.ts)].voids_count += 1
-    for move in facts.cash_moves:
-        totals = out[bucket_of(move.at.ts)]
-        if move.direction == "in":
-            totals.cash_in_minor += move.amount_minor
-        else:
-            totals.cash_out_minor += move.amount_minor
-    return dict(out)
+    return fold_facts(facts, _by_bucket)
 
 
-def sums(totals: Totals) -> dict[str, int]:
-    return {name: int(getattr(totals, name)) for name in SUMS}
+def _zero(spec: Spec) -> Row:
+    return dict.fromkeys(spec.sums, 0) | dict.fromkeys(spec.labels, "")
 
 
-async def _add(conn: AsyncConnection, device_id: str, folded: dict[int, Totals]) -> None:
-    """Add ``folded`` to the device's rollups (the caller holds the device's lock): new buckets
-    inserted and existing ones incremented, each kind in one executemany."""
-    if not folded:
+async def _add_rows(
+    conn: AsyncConnection, device_id: str, spec: Spec, rows: dict[tuple[object, ...], Row]
+) -> None:
+    """Add ``rows`` to the device's rows of one table: new ones inserted, existing ones grown
+    (labels: the greater kept), each in one executemany."""
+    if not rows:
         return
-    low, high = min(folded), max(folded)
-    r, t = report_rollups, report_tender_rollups
-    have = set(
-        (
-            await conn.execute(
-                select(r.c.bucket).where(
-                    r.c.device_id == device_id, r.c.bucket >= low, r.c.bucket <= high
-                )
-            )
-        ).scalars()
-    )
-    fresh = [
-        {"device_id": device_id, "bucket": bucket, **sums(totals)}
-        for bucket, totals in folded.items()
-        if bucket not in have
-    ]
-    if fresh:
-        await conn.execute(insert(r), fresh)
-    grown = [
-        {"d": device_id, "b": bucket, **{f"{k}_delta": v for k, v in sums(totals).items()}}
-        for bucket, totals in folded.items()
-        if bucket in have
-    ]
-    if grown:
-        await conn.execute(
-            update(r)
-            .where(r.c.device_id == bindparam("d"), r.c.bucket == bindparam("b"))
-            .values({name: r.c[name] + bindparam(f"{name}_delta") for name in SUMS}),
-            grown,
-        )
-    known = {
-        (row.bucket, row.tender)
-        for row in await conn.execute(
-            select(t.c.bucket, t.c.tender).where(
+    t = spec.table
+    low, high = min(int(k[0]) for k in rows), max(int(k[0]) for k in rows)  # type: ignore[call-overload]
+    have: dict[tuple[object, ...], Row] = {
+        (int(r.bucket), *(r._mapping[k] for k in spec.keys)): dict(r._mapping)
+        for r in await conn.execute(
+            select(t.c.bucket, *[t.c[k] for k in spec.keys], *[t.c[k] for k in spec.labels]).where(
                 t.c.device_id == device_id, t.c.bucket >= low, t.c.bucket <= high
             )
         )
     }
-    tenders = [
-        (bucket, tender, count, amount)
-        for bucket, totals in folded.items()
-        for tender, (count, amount) in totals.tenders.items()
-    ]
-    fresh_tenders = [
-        {"device_id": device_id, "bucket": b, "tender": k, "count": c, "amount_minor": a}
-        for b, k, c, a in tenders
-        if (b, k) not in known
-    ]
-    if fresh_tenders:
-        await conn.execute(insert(t), fresh_tenders)
-    grown_tenders = [
-        {"d": device_id, "b": b, "k": k, "c": c, "a": a}
-        for b, k, c, a in tenders
-        if (b, k) in known
-    ]
-    if grown_tenders:
-        await conn.execute(
-            update(t)
-            .where(
-                t.c.device_id == bindparam("d"),
-                t.c.bucket == bindparam("b"),
-                t.c.tender == bindparam("k"),
-            )
-            .values(
-                count=t.c.count + bindparam("c"), amount_minor=t.c.amount_minor + bindparam("a")
-            ),
-            grown_tenders,
-        )
+    fresh = [
+        {"device_id": device_id, "bucket": key[0], **dict(zip(spec.keys, key[1:], strict=True)),
+         **row}
+        for key, row in rows.items()
+        if key not in have
+    ]  # fmt: skip
+    if fresh:
+        await conn.execute(insert(t), fresh)
+    grown = [
+        {
+            "d_": device_id, "b_": key[0],
+            **{f"k_{k}": v for k, v in zip(spec.keys, key[1:], strict=True)},
+            **{f"s_{name}": row[name] for name in spec.sums},
+            **{f"l_{name}": max(str(have[key][name]), str(row[name])) for name in spec.labels},
+        }
+        for key, row in rows.items()
+        if key in have
+    ]  # fmt: skip
+    if grown:
+        where = [t.c.device_id == bindparam("d_"), t.c.bucket == bindparam("b_")]
+        where += [t.c[k] == bindparam(f"k_{k}") for k in spec.keys]
+        values: dict[str, Any] = {name: t.c[name] + bindparam(f"s_{name}") for name in spec.sums}
+        values |= {name: bindparam(f"l_{name}") for name in spec.labels}
+        await conn.execute(update(t).where(*where).values(values), grown)
 
 
 async def _mark(conn: AsyncConnection, device_id: str) -> int | None:
@@ -208,6 +148,19 @@ async def _set_mark(conn: AsyncConnection, device_id: str, old: int | None, new:
         )
 
 
+def _records_query(device_id: str, after: int, upto: int) -> Any:
+    return (
+        select(journal.c.seq, journal.c.kind, journal.c.ts, journal.c.body)
+        .where(
+            journal.c.device_id == device_id,
+            journal.c.seq > after,
+            journal.c.seq <= upto,
+            journal.c.kind.in_([str(k) for k in KINDS]),
+        )
+        .order_by(journal.c.seq)
+    )
+
+
 async def catch_up(engine: AsyncEngine, device_ids: Iterable[str], *, page: int = 5000) -> int:
     """Fold each device's records beyond its mark; returns how many records were folded."""
     folded = 0
@@ -222,22 +175,33 @@ async def catch_up(engine: AsyncEngine, device_ids: Iterable[str], *, page: int 
                 if hwm is None or (mark or 0) >= hwm:
                     break
                 upto = min(int(hwm), (mark or 0) + page)
-                rows = (
-                    await conn.execute(
-                        select(journal.c.seq, journal.c.kind, journal.c.ts, journal.c.body)
-                        .where(
-                            journal.c.device_id == device_id,
-                            journal.c.seq > (mark or 0),
-                            journal.c.seq <= upto,
-                            journal.c.kind.in_([str(k) for k in KINDS]),
-                        )
-                        .order_by(journal.c.seq)
-                    )
-                ).all()
-                await _add(conn, device_id, fold_records(_decoded(rows)))
+                rows = (await conn.execute(_records_query(device_id, mark or 0, upto))).all()
+                for spec, by_key in zip(SPECS, fold_records(_decoded(rows)).values(), strict=True):
+                    await _add_rows(conn, device_id, spec, by_key)
                 await _set_mark(conn, device_id, mark, upto)
                 folded += len(rows)
     return folded
+
+
+async def catch_up_stores(
+    engine: AsyncEngine, store_ids: Sequence[str], *, device_id: str | None = None
+) -> int:
+    """Catch up the stores' devices (or the one register) whose mark is behind their journal:
+    one query finds them, so a read of caught-up rollups costs no transaction per device."""
+    marks = report_rollup_marks
+    query = (
+        select(devices.c.id)
+        .outerjoin(marks, marks.c.device_id == devices.c.id)
+        .where(
+            devices.c.store_id.in_(list(store_ids)),
+            devices.c.hwm > func.coalesce(marks.c.upto_seq, 0),
+        )
+    )
+    if device_id is not None:
+        query = query.where(devices.c.id == device_id)
+    async with engine.connect() as conn:
+        behind = list((await conn.execute(query)).scalars())
+    return await catch_up(engine, behind)
 
 
 def _decoded(rows: Iterable[Any]) -> list[tuple[int, str, int, dict[str, Any]]]:
@@ -252,44 +216,95 @@ def _decoded(rows: Iterable[Any]) -> list[tuple[int, str, int, dict[str, Any]]]:
 
 
 async def verify(engine: AsyncEngine, device_id: str) -> list[str]:
-    """Recompute the device's rollups from its journal up to the mark; every bucket that differs."""
+    """Recompute the device's rollups from its journal up to the mark; every row that differs."""
     async with engine.connect() as conn:
         mark = await _mark(conn, device_id) or 0
-        rows = (
-            await conn.execute(
-                select(journal.c.seq, journal.c.kind, journal.c.ts, journal.c.body).where(
-                    journal.c.device_id == device_id,
-                    journal.c.seq <= mark,
-                    journal.c.kind.in_([str(k) for k in KINDS]),
-                )
-            )
-        ).all()
-        stored = {
-            row.bucket: {name: int(row._mapping[name]) for name in SUMS}
-            for row in await conn.execute(
-                select(report_rollups).where(report_rollups.c.device_id == device_id)
-            )
-        }
-        tenders: dict[tuple[int, str], tuple[int, int]] = {
-            (row.bucket, row.tender): (int(row._mapping["count"]), int(row.amount_minor))
-            for row in await conn.execute(
-                select(report_tender_rollups).where(report_tender_rollups.c.device_id == device_id)
-            )
-        }
+        rows = (await conn.execute(_records_query(device_id, 0, mark))).all()
+        stored: dict[str, dict[tuple[object, ...], Row]] = {}
+        for spec in SPECS:
+            t = spec.table
+            stored[spec.name] = {
+                (int(r.bucket), *(r._mapping[k] for k in spec.keys)): {
+                    name: (str(r._mapping[name]) if name in spec.labels else int(r._mapping[name]))
+                    for name in (*spec.sums, *spec.labels)
+                }
+                for r in await conn.execute(select(t).where(t.c.device_id == device_id))
+            }
     expected = fold_records(_decoded(rows))
     problems = []
-    for bucket in sorted(set(stored) | set(expected)):
-        want = sums(expected.get(bucket, Totals()))
-        if stored.get(bucket, dict.fromkeys(SUMS, 0)) != want:
-            problems.append(f"bucket {bucket}: stored {stored.get(bucket)} != journal {want}")
-    want_tenders = {
-        (bucket, tender): (count, amount)
-        for bucket, totals in expected.items()
-        for tender, (count, amount) in totals.tenders.items()
-    }
-    if tenders != want_tenders:
-        problems.append(f"tenders: stored {tenders} != journal {want_tenders}")
+    for spec in SPECS:
+        have, want = stored[spec.name], expected[spec.name]
+        for key in sorted(set(have) | set(want), key=str):
+            zero = _zero(spec)
+            if have.get(key, zero) != want.get(key, zero):
+                keys = f" {key[1:]}" if spec.keys else ""
+                problems.append(
+                    f"{spec.name} bucket {key[0]}{keys}: stored {have.get(key)}"
+                    f" != journal {want.get(key)}"
+                )
     return problems
+
+
+async def read_sums(
+    engine: AsyncEngine,
+    spec: Spec,
+    *,
+    stores: dict[str, StoreInfo],
+    bounds: dict[str, tuple[int, int]],
+    device_id: str | None = None,
+    by: tuple[str, ...] = (),
+    by_bucket: bool = False,
+    per_store: bool = True,
+    nonzero: tuple[str, ...] = (),
+) -> dict[tuple[object, ...], Row]:
+    """One rollup table summed inside each store's bounds, keyed ``(store id or currency,
+    [bucket], *by)``: the database adds up (one query per distinct bounds and currency, not per
+    store); ``nonzero`` reads only rows where one of those sums is not 0. Call
+    :func:`catch_up_stores` first."""
+    groups: dict[tuple[tuple[int, int], str], list[str]] = defaultdict(list)
+    for store_id, edges in bounds.items():
+        groups[(edges, stores[store_id].currency)].append(store_id)
+    t = spec.table
+    keys: list[Any] = [devices.c.store_id] if per_store else []
+    keys += [t.c.bucket] if by_bucket else []
+    keys += [t.c[k] for k in by]
+    out: dict[tuple[object, ...], Row] = {}
+    async with engine.connect() as conn:
+        for ((start, end), currency), ids in groups.items():
+            where: list[ColumnElement[bool]] = [
+                devices.c.store_id.in_(ids),
+                devices.c.tenant_id.in_({stores[i].tenant_id for i in ids}),
+                t.c.bucket >= start,
+                t.c.bucket < end,
+            ]
+            if device_id is not None:
+                where.append(devices.c.id == device_id)
+            if nonzero:
+                where.append(or_(*[t.c[name] != 0 for name in nonzero]))
+            query = (
+                select(
+                    *keys,
+                    *[func.sum(t.c[name]).label(name) for name in spec.sums],
+                    *[func.max(t.c[name]).label(name) for name in spec.labels],
+                )
+                .join(devices, devices.c.id == t.c.device_id)
+                .where(and_(*where))
+            )
+            if keys:
+                query = query.group_by(*keys)
+            for row in await conn.execute(query):
+                values = row._mapping
+                if values[spec.sums[0]] is None:  # no row at all: the sums are NULL
+                    continue
+                key: tuple[object, ...] = (values["store_id"],) if per_store else (currency,)
+                key += (int(values["bucket"]),) if by_bucket else ()
+                key += tuple(values[k] for k in by)
+                into = out.setdefault(key, _zero(spec))
+                for name in spec.sums:
+                    into[name] = int(into[name]) + int(values[name])
+                for name in spec.labels:
+                    into[name] = max(str(into[name]), str(values[name]))
+    return out
 
 
 async def read(
@@ -300,55 +315,20 @@ async def read(
     device_id: str | None = None,
     by_bucket: bool = True,
 ) -> dict[str, dict[int, Totals]]:
-    """Per store, Totals per bucket inside the store's bounds (caught up first); with
-    ``by_bucket`` False the database sums the buckets and each store has one, keyed 0."""
-    async with engine.connect() as conn:
-        query = select(devices.c.id).where(devices.c.store_id.in_(list(stores)))
-        if device_id is not None:
-            query = query.where(devices.c.id == device_id)
-        device_ids = list((await conn.execute(query)).scalars())
-    await catch_up(engine, device_ids)
+    """Per store, the summary's Totals per bucket inside the store's bounds (caught up first);
+    with ``by_bucket`` False the database sums the buckets and each store has one, keyed 0."""
+    await catch_up_stores(engine, list(stores), device_id=device_id)
     out: dict[str, dict[int, Totals]] = {store_id: defaultdict(Totals) for store_id in stores}
-    r, t = report_rollups, report_tender_rollups
-    async with engine.connect() as conn:
-        for store_id, (start, end) in bounds.items():
-            base = [
-                devices.c.store_id == store_id,
-                devices.c.tenant_id == stores[store_id].tenant_id,
-            ]
-            if device_id is not None:
-                base.append(devices.c.id == device_id)
-            sums_query = select(*[func.sum(r.c[name]).label(name) for name in SUMS])
-            if by_bucket:
-                sums_query = sums_query.add_columns(r.c.bucket).group_by(r.c.bucket)
-            rows = await conn.execute(
-                sums_query.join(devices, devices.c.id == r.c.device_id).where(
-                    *base, r.c.bucket >= start, r.c.bucket < end
-                )
-            )
-            for row in rows:
-                values = row._mapping
-                if values["sales_count"] is None:  # no bucket at all: the sums are NULL
-                    continue
-                totals = out[store_id][int(values["bucket"]) if by_bucket else 0]
-                for name in SUMS:
-                    setattr(totals, name, getattr(totals, name) + int(values[name]))
-            tender_query = select(
-                t.c.tender,
-                func.sum(t.c.count).label("n"),
-                func.sum(t.c.amount_minor).label("amount"),
-            ).group_by(t.c.tender)
-            if by_bucket:
-                tender_query = tender_query.add_columns(t.c.bucket).group_by(t.c.bucket)
-            rows = await conn.execute(
-                tender_query.join(devices, devices.c.id == t.c.device_id).where(
-                    *base, t.c.bucket >= start, t.c.bucket < end
-                )
-            )
-            for row in rows:
-                values = row._mapping
-                totals = out[store_id][int(values["bucket"]) if by_bucket else 0]
-                bucket = totals.tenders.setdefault(values["tender"], [0, 0])
-                bucket[0] += int(values["n"])
-                bucket[1] += int(values["amount"])
+    common: dict[str, Any] = {
+        "stores": stores, "bounds": bounds, "device_id": device_id, "by_bucket": by_bucket,
+    }  # fmt: skip
+    for key, row in (await read_sums(engine, TOTALS, **common)).items():
+        totals = out[str(key[0])][int(key[1]) if by_bucket else 0]  # type: ignore[call-overload]
+        for name in SUMS:
+            setattr(totals, name, getattr(totals, name) + int(row[name]))
+    for key, row in (await read_sums(engine, TENDERS, by=("tender",), **common)).items():
+        totals = out[str(key[0])][int(key[1]) if by_bucket else 0]  # type: ignore[call-overload]
+        pair = totals.tenders.setdefault(str(key[-1]), [0, 0])
+        pair[0] += int(row["count"])
+        pair[1] += int(row["amount_minor"])
     return out

@@ -1,9 +1,10 @@
 """Building a named report for a principal's scope: which facts it reads, which fold it runs.
 
 How it works: :func:`build` checks the filters against the scope first — a store or register of
-another tenant answers the same 404 as a missing one — then reads the period's facts (the trends
-also the previous period's, loss prevention the 8 weeks before) and folds them into a
-:class:`~control_plane.reports.tables.Table`.
+another tenant answers the same 404 as a missing one — then reads the report's sums from the rollups
+(:mod:`~control_plane.reports.rollups`: every report but the shift close and the stock counts)
+or folds the period's facts from the journal (the trends also the previous period's, loss
+prevention the 8 weeks before) into a :class:`~control_plane.reports.tables.Table`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.devices import service as registry
 from control_plane.devices.errors import StoreNotFound
-from control_plane.reports import figures, rollups
-from control_plane.reports.facts import KINDS, StoreInfo, read_facts, stores_in_scope
+from control_plane.reports import figures, rollup_tables, rollups, sum_figures
+from control_plane.reports.facts import KINDS, StoreInfo, Where, read_facts, stores_in_scope
 from control_plane.reports.figures import Granularity, Totals
 from control_plane.reports.period import Period
+from control_plane.reports.rollup_fold import Row, fold_facts, regroup
+from control_plane.reports.rollup_tables import Spec
 from control_plane.reports.tables import Table
 from control_plane.tenancy import TenantScope
 from protocols.vocabulary import JournalKind
@@ -79,11 +82,10 @@ async def build(
         rolled = await _from_rollups(engine, stores, filters, name)
         if rolled is not None:
             return rolled
-    reading = period
-    if name == "loss":
-        reading = figures.history_period(period)
+    if name in SUM_REPORTS:
+        return await _sum_report(engine, stores, filters, name)
     facts = await read_facts(
-        engine, stores_=stores, period=reading, device_id=filters.device_id, kinds=READS[name]
+        engine, stores_=stores, period=period, device_id=filters.device_id, kinds=READS[name]
     )
     if name == "trends":
         previous = await read_facts(
@@ -94,20 +96,86 @@ async def build(
             kinds=READS[name],
         )
         return figures.trends(facts, previous, period, filters.granularity)
-    if name == "loss":
-        return figures.loss_prevention(facts, period)
     fold = {
         "summary": figures.summary,
-        "items": figures.items,
-        "categories": figures.categories,
-        "tenders": figures.tenders,
         "shifts": figures.shifts,
-        "staff": figures.staff,
-        "taxes": figures.taxes,
         "stock": figures.stock,
         "stores": figures.stores,
     }[name]
     return fold(facts)
+
+
+@dataclass(frozen=True, slots=True)
+class SumQuery:
+    """A report that is the sums of one rollup table, grouped by ``by`` (and per store and
+    bucket, or per currency)."""
+
+    spec: Spec
+    by: tuple[str, ...] = ()
+    per_store_bucket: bool = False
+    nonzero: tuple[str, ...] = ()
+
+
+SUM_REPORTS: dict[ReportName, SumQuery] = {
+    "items": SumQuery(rollup_tables.ITEMS, ("item_id", "department")),
+    "categories": SumQuery(rollup_tables.ITEMS, ("department",)),
+    "tenders": SumQuery(rollup_tables.TENDERS, ("tender",)),
+    "staff": SumQuery(rollup_tables.STAFF, ("cashier",)),
+    "taxes": SumQuery(rollup_tables.TAXES, ("rate",)),
+    "loss": SumQuery(
+        rollup_tables.TOTALS,
+        per_store_bucket=True,
+        nonzero=tuple(sum_figures.MEASURES.values()),
+    ),
+}
+
+
+async def _sum_report(
+    engine: AsyncEngine, stores: dict[str, StoreInfo], filters: Filters, name: ReportName
+) -> Table:
+    """A report of sums: read from the rollups (caught up first), or — with ``rollups`` off or a
+    store whose day does not start on a quarter hour — folded from the journal the same way."""
+    query = SUM_REPORTS[name]
+    period = sum_figures.history_period(filters.period) if name == "loss" else filters.period
+    bounds = {store_id: period.bounds(info.timezone) for store_id, info in stores.items()}
+    rows: dict[tuple[object, ...], Row]
+    if filters.rollups and not any(edge % rollups.BUCKET_MS for b in bounds.values() for edge in b):
+        await rollups.catch_up_stores(engine, list(stores), device_id=filters.device_id)
+        rows = await rollups.read_sums(
+            engine,
+            query.spec,
+            stores=stores,
+            bounds=bounds,
+            device_id=filters.device_id,
+            by=query.by,
+            by_bucket=query.per_store_bucket,
+            per_store=query.per_store_bucket,
+            nonzero=query.nonzero,
+        )
+    else:
+        facts = await read_facts(
+            engine, stores_=stores, period=period, device_id=filters.device_id, kinds=READS[name]
+        )
+
+        def group(at: Where) -> tuple[object, ...]:
+            if query.per_store_bucket:
+                return (at.store_id, rollups.bucket_of(at.ts))
+            return (stores[at.store_id].currency,)
+
+        folded = fold_facts(facts, group)[query.spec.name]
+        keep = 2 if query.per_store_bucket else 1
+        rows = regroup(folded.items(), query.spec, by=query.by, keep=keep)
+    if name == "loss":
+        return sum_figures.loss_prevention(rows, stores, filters.period)
+    exponent = figures.exponent_of_stores(stores.values())
+    table_of = {
+        "items": sum_figures.items,
+        "categories": sum_figures.categories,
+        "tenders": sum_figures.tenders,
+        "staff": sum_figures.staff,
+        "taxes": sum_figures.taxes,
+    }[name]
+    return table_of(rows, exponent)
 
 
 #: The reports that need only sums, read from the rollups (the others fold the journal).

@@ -179,7 +179,10 @@ async def test_bad_input_is_refused_by_name(world: World, query: str, reason: st
     assert answer.json()["reason"] == reason
 
 
-@pytest.mark.parametrize("name", ["summary", "stores", "trends"])
+@pytest.mark.parametrize(
+    "name",
+    ["summary", "stores", "trends", "items", "categories", "tenders", "staff", "taxes", "loss"],
+)
 @pytest.mark.parametrize(
     ("first", "last", "granularity"),
     [
