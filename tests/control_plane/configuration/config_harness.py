@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.configuration import service
 from control_plane.configuration.layers import Layer
 from control_plane.db.engine import make_engine, migrate
+from control_plane.db.tables import devices, stores, tenants
 from control_plane.devices import service as registry
 from control_plane.operators.audit import Actor
 
@@ -69,6 +71,47 @@ async def seed_tenant(
             key="store",
             value=store_identity(store),
         )
+
+
+async def seed_fleet(
+    engine: AsyncEngine, tenant: str, *, registers: int, per_store: int = 10
+) -> list[str]:
+    """A large tenant, fast: its stores and ``registers`` registers inserted in bulk (as many
+    enrolments would have made them), then every document completed like `seed_tenant` does.
+    The registers' ids, ``{tenant}-s{n}-r{m}``."""
+    stores_n = max(1, -(-registers // per_store))
+    ids = [f"{tenant}-s{n // per_store}-r{n % per_store}" for n in range(registers)]
+    async with engine.begin() as conn:
+        await conn.execute(insert(tenants).values(id=tenant, name=tenant.title(), created_at=0))
+        await conn.execute(
+            insert(stores),
+            [
+                {"id": f"{tenant}-s{s}", "tenant_id": tenant, "name": f"S{s}", "created_at": 0}
+                for s in range(stores_n)
+            ],
+        )
+        await conn.execute(
+            insert(devices),
+            [
+                {"id": d, "tenant_id": tenant, "store_id": d.rsplit("-", 1)[0], "created_at": 0}
+                for d in ids
+            ],
+        )
+    for key, value in TENANT_KEYS.items():
+        await service.set_setting(
+            engine, actor=ANA, layer=Layer.TENANT, target=tenant, key=key, value=value
+        )
+    for s in range(stores_n):
+        store = f"{tenant}-s{s}"
+        await service.set_setting(
+            engine,
+            actor=ANA,
+            layer=Layer.STORE,
+            target=store,
+            key="store",
+            value=store_identity(store),
+        )
+    return ids
 
 
 @dataclass(frozen=True)
