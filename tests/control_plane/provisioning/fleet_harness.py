@@ -110,13 +110,19 @@ async def served_fleet(
     device_broker_url: str = "mqtts://127.0.0.1:8883",
     service_broker_url: str | None = None,
     crl_file: Path | None = None,
+    **more: Any,
 ) -> AsyncIterator[Fleet]:
-    """The real app under uvicorn on a free loopback port, with a tenant and two stores."""
+    """The real app under uvicorn on a free loopback port, with a tenant and two stores.
+
+    ``more`` are more `ControlPlaneSettings` fields (an ``identity_dir`` in the test's own
+    directory when the app's links run on an mTLS broker)."""
     port = free_port()
     url = f"http://{HOST}:{port}"
     token = await bootstrap_admin(database_url)
     app = create_app(
-        ControlPlaneSettings(database_url=database_url, broker_url=ingest_broker_url, port=port)
+        ControlPlaneSettings(
+            database_url=database_url, broker_url=ingest_broker_url, port=port, **more
+        )
     )
     app.state.operator_settings = operator_settings()
     settings = ProvisioningSettings(
