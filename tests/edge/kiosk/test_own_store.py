@@ -1,16 +1,16 @@
-"""A store that is not the demo store, end to end: enrolled, started by its agent, selling.
+"""A store that is not the demo store, end to end: enrolled, configured by the cloud, selling.
 
-Real everything: the control plane served by uvicorn with its fleet CA and this fleet's own
-catalog (no demo item in it), Mosquitto on the mTLS listener with the control plane's ingest,
-the appliance enrolled with the code an operator printed, then ``python -m edge.agent`` starting
-the register from a production settings file (no ``simulate``, no preset: the card terminal and
-the ESC/POS printer are simulators on the ports the file names, as real devices on the store's
-network would be), and a cashier in Chromium. The receipt on paper must name this store and its
-address, the kiosk must show none of the demo's, and the sale must reach the cloud once.
-
-The store document (name, address, tax table, staff) is the per-store file the settings name:
-the configuration the agent applies from the control plane (edge/agent/configuration/) takes its
-place when an operator has set one; this test does not depend on that path.
+Real everything: the control plane served by uvicorn with its fleet CA, its links (ingest and the
+configuration it publishes) on Mosquitto's mTLS service listener; this store's own catalog, tax
+table, address, receipt header and cashier set IN THE CONTROL PLANE (no demo value anywhere); the
+appliance enrolled with the code an operator printed, then ``python -m edge.agent`` starting the
+register from a production settings file that names no store at all (no ``store_file``, no
+``simulate``, no preset: the card terminal and the ESC/POS printer are simulators on the ports the
+file names, as real devices on the store's network would be). The store's rules reach the
+register only through the configuration the agent receives and applies
+(``<data_dir>/config/applied.json``). A cashier in Chromium sells once by card, once by cash: the
+receipts on screen and on paper name this store and its address, the terminal charged the card
+sale, the kiosk shows none of the demo's words, and both sales reach the cloud once.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from control_plane.ingest.worker import IngestWorker
+from control_plane.configuration import service, staff
+from control_plane.configuration.layers import Layer
+from control_plane.configuration.staff import StaffView
+from control_plane.operators.audit import Actor
 from edge.checkout.barcodes import gs1_check_digit
 from edge.checkout.payment_terminal_sim import PaymentTerminalSimulator
 from edge.enrolment.first_boot import enrol_from_qr
@@ -45,15 +48,26 @@ from tests.control_plane.provisioning.fleet_harness import (
     MtlsBroker,
     served_fleet,
 )
-from tests.edge.enrolment.cloud_rig import cloud_sales, mtls_ingest, scanned_qr
-from tests.edge.kiosk.conftest import screenshots, sign_in_and_open_shift, tap, wedge_scan
-from tests.harness.services import Mosquitto, free_port, wait_until
+from tests.edge.enrolment.cloud_rig import cloud_sales, scanned_qr
+from tests.edge.kiosk.conftest import keypad, screenshots, sign_in, tap, wedge_scan
+from tests.harness.services import free_port, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[3]
 GUARD_S = 180  # only against hangs
-NAME, ADDRESS, TAX_NUMBER = "Seeblick Markt", "Uferweg 7, 6300 Zug", "CHE-987.654.321 MWST"
+NAME, STREET, TOWN = "Seeblick Markt", "Uferweg 7", "6300 Zug"
+TAX_NUMBER, HEADER, PIN = "CHE-987.654.321 MWST", "Frisch vom See seit 1987", "2580"
+OPERATOR = Actor(actor="ops@seeblick.example", via="cli")
+IDENTITY = {
+    "id": STORE,
+    "name": NAME,
+    "address": {"lines": [STREET], "postcode": "6300", "city": "Zug", "country": "CH"},
+    "tax_number": TAX_NUMBER,
+}
+CURRENCY = {"code": "CHF", "exponent": 2, "cash_increment_minor": 5}
+TAX = {"classes": [{"code": "R", "rate": "0.026", "label": "MWST reduziert"}]}
+HOURS = {"time_zone": "Europe/Zurich", "week": {"mon": [{"opens": "07:00", "closes": "19:00"}]}}
 
 
 def _gtin13(n: int) -> str:
@@ -68,15 +82,6 @@ OWN_CATALOG = [
 ]
 
 
-def own_store_document() -> dict[str, Any]:
-    """This store's rules: its name, address and tax number; the demo's tax table and staff."""
-    document: dict[str, Any] = json.loads(DEMO_STORE.read_text())
-    return document | {
-        "store_name": NAME,
-        "receipt_header": [NAME, ADDRESS, TAX_NUMBER],
-    }
-
-
 def demo_words() -> list[str]:
     """What would give the demo away: its store's name and address lines, its items' names."""
     demo: dict[str, Any] = json.loads(DEMO_STORE.read_text())
@@ -86,17 +91,19 @@ def demo_words() -> list[str]:
 
 @pytest.fixture
 async def fleet(
-    mosquitto: Mosquitto, fleet_ca: CertificateAuthority, mtls_broker: MtlsBroker, tmp_path: Path
+    fleet_ca: CertificateAuthority, mtls_broker: MtlsBroker, tmp_path: Path
 ) -> AsyncIterator[Fleet]:
     async with served_fleet(
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}",
-        ingest_broker_url=mosquitto.url,
+        # the app's own links (ingest, configuration) on the devices' broker, as deployed
+        ingest_broker_url=mtls_broker.service_url,
         ca_directory=fleet_ca.directory,
         device_broker_url=mtls_broker.url,
         service_broker_url=mtls_broker.service_url,
         crl_file=mtls_broker.files.crlfile,
+        identity_dir=tmp_path / "cp-identity",
     ) as running:
-        items = [{"tax_class": "B", "department": "grocery", **i} for i in OWN_CATALOG]
+        items = [{"tax_class": "R", "department": "grocery", **i} for i in OWN_CATALOG]
         seeded = await running.api.post(
             "/api/catalog/items", json={"tenant_id": TENANT, "items": items}
         )
@@ -104,27 +111,35 @@ async def fleet(
         yield running
 
 
-@pytest.fixture
-async def ingest(
-    fleet: Fleet, mtls_broker: MtlsBroker, fleet_ca: CertificateAuthority, tmp_path: Path
-) -> AsyncIterator[IngestWorker]:
-    async with mtls_ingest(
-        fleet,
-        broker_url=mtls_broker.service_url,
-        ca=fleet_ca,
-        identity_dir=tmp_path / "cp-identity",
-    ) as worker:
-        yield worker
+async def configure_store(fleet: Fleet) -> StaffView:
+    """This store's rules in the control plane's layers; returns its cashier."""
+    engine = fleet.engine
+    for layer, target, key, value in (
+        (Layer.TENANT, TENANT, "currency", CURRENCY),
+        (Layer.TENANT, TENANT, "tax", TAX),
+        (Layer.TENANT, TENANT, "hours", HOURS),
+        (Layer.STORE, STORE, "store", IDENTITY),
+        (Layer.STORE, STORE, "receipt", {"header": [HEADER], "footer": []}),
+    ):
+        await service.set_setting(
+            engine, actor=OPERATOR, layer=layer, target=target, key=key, value=value
+        )
+    cashier = await staff.add_staff(
+        engine, actor=OPERATOR, store_id=STORE, name="Lina", role="cashier", pin=PIN
+    )
+    link = getattr(fleet.app.state, "config_link", None)
+    if link is not None:
+        link.poke()
+    return cashier
 
 
 def production_settings(
     workdir: Path, *, printer: PrinterSimulator, terminal: PaymentTerminalSimulator, port: int
 ) -> Path:
-    """The appliance's two settings files, as an installer writes them; returns the agent's."""
-    store_file = workdir / "store.json"
-    store_file.write_text(json.dumps(own_store_document()))
+    """The appliance's two settings files, as an installer writes them; returns the agent's.
+
+    Devices and where the register listens; nothing about the store (it comes configured)."""
     register = {
-        "store_file": str(store_file),
         "kiosk": {"port": port},
         "terminal": {"host": terminal.host, "port": terminal.port},
         "peripherals": {
@@ -144,13 +159,10 @@ def production_settings(
     return workdir / "agent.json"
 
 
-async def test_a_store_that_is_not_the_demo_sells_prints_its_address_and_replicates(
-    browser: Browser,
-    fleet: Fleet,
-    ingest: IngestWorker,
-    fleet_ca: CertificateAuthority,
-    tmp_path: Path,
+async def test_a_store_that_is_not_the_demo_sells_by_card_and_cash_and_replicates(
+    browser: Browser, fleet: Fleet, tmp_path: Path
 ) -> None:
+    cashier = await configure_store(fleet)
     created = await fleet.create_enrolment(register_name="till 1")
     enrolled = await enrol_from_qr(
         await scanned_qr(fleet, created), identity_dir=tmp_path / "identity"
@@ -185,36 +197,62 @@ async def test_a_store_that_is_not_the_demo_sells_prints_its_address_and_replica
                 await wait_until(ready, timeout=GUARD_S, what="the register ready to sell")
                 page: Page = await context.new_page()
                 await page.goto(url)
-                await sign_in_and_open_shift(page)
+                await sign_in(page, employee=cashier.id, pin=PIN)
+                await page.get_by_test_id("screen-shift").wait_for()
+                await keypad(page, "100")
+                await tap(page, "open-shift")
+                await page.get_by_test_id("screen-sale").wait_for()
+                receipt = page.get_by_test_id("receipt")
+                # by card
                 await wedge_scan(page, HONEY)
                 await wedge_scan(page, BREAD)
                 await expect(page.get_by_test_id("total")).to_have_text("CHF 17.30")
                 await tap(page, "pay")
+                await tap(page, "pay-card")
+                await expect(receipt).to_contain_text("Receipt 1-000001", timeout=GUARD_S * 1000)
+                await expect(receipt).to_contain_text(STREET)
+                await expect(receipt).to_contain_text(TAX_NUMBER)
+                await expect(receipt).to_contain_text("Card")
+                await screenshots(page, "own-store-card-receipt")
+                card_screen = await page.locator("body").inner_text()
+                # by cash
+                await tap(page, "new-sale")
+                await wedge_scan(page, BREAD)
+                await expect(page.get_by_test_id("total")).to_have_text("CHF 5.40")
+                await tap(page, "pay")
                 await tap(page, "pay-cash-exact")
-                await expect(page.get_by_test_id("receipt")).to_contain_text(
-                    "Receipt 1-000001", timeout=GUARD_S * 1000
-                )
-                await expect(page.get_by_test_id("receipt")).to_contain_text(ADDRESS)
+                await expect(receipt).to_contain_text("Receipt 1-000002", timeout=GUARD_S * 1000)
+                await expect(receipt).to_contain_text(NAME)
                 await expect(page.get_by_test_id("backlog")).to_have_attribute(
                     "data-backlog", "0", timeout=GUARD_S * 1000
                 )  # replicated and acked: on a busy machine that can take longer than 5 s
-                await screenshots(page, "own-store-receipt")
-                shown = await page.locator("body").inner_text()
+                await screenshots(page, "own-store-cash-receipt")
+                shown = card_screen + "\n" + await page.locator("body").inner_text()
                 async with httpx.AsyncClient(base_url=url) as client:
                     found = (await client.get("/api/search", params={"q": "e"})).json()
-                (paper,) = await printer.wait_for_jobs(1)
+                card_paper, cash_paper = await printer.wait_for_jobs(2)
+
+                async def both_stored() -> bool:
+                    return len(await cloud_sales(fleet, enrolled.device_id)) >= 2
+
+                await wait_until(both_stored, timeout=GUARD_S, what="both sales in the cloud")
                 stored = await cloud_sales(fleet, enrolled.device_id)
         finally:
             await context.close()
             agent.send_signal(signal.SIGTERM)
             async with asyncio.timeout(30):
                 code = await agent.wait()
-
-    printed = interpret(bytes(paper.data)).text_lines
-    assert any(NAME in line for line in printed), printed
-    assert any(ADDRESS in line for line in printed), printed
-    assert any("17.30" in line for line in printed), printed
-    assert [store for store, _sale in stored] == [STORE]  # this store's, once
+    applied = json.loads((tmp_path / "data" / "config" / "applied.json").read_text())
+    assert applied["doc"]["store"]["name"] == NAME  # the store came through the agent
+    assert not (tmp_path / "data" / "store.json").exists()
+    printed: list[str] = []
+    for paper, total in ((card_paper, "17.30"), (cash_paper, "5.40")):
+        lines = interpret(bytes(paper.data)).text_lines
+        for words in (NAME, STREET, TOWN, TAX_NUMBER, HEADER, total):
+            assert any(words in line for line in lines), (words, lines)
+        printed += lines
+    assert terminal.charged_minor == 1730  # the card sale, and only it
+    assert [store for store, _sale in stored] == [STORE, STORE]  # this store's, once each
     assert Counter(sale for _store, sale in stored).most_common(1)[0][1] == 1
     everything = "\n".join([shown, json.dumps(found), *printed])
     assert [word for word in demo_words() if word in everything] == []
