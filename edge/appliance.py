@@ -13,6 +13,7 @@ from edge.ledger import CommittedSale, Ledger
 from edge.replication.replicator import ReplicationSettings, Replicator
 from edge.settings import EdgeSettings
 from edge.simulated_register import RingSettings, ring_sales
+from mqttlink.tasks import ServiceTasks
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,11 @@ async def run_appliance(
             settings=replication,
             versions={"app": VERSION},
         )
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(replicator.run(), name=f"replicator-{settings.device_id}")
+        async with ServiceTasks(f"appliance {settings.device_id}") as tasks:
+            tasks.spawn(replicator.run(), name=f"replicator-{settings.device_id}")
             if ring is not None:
-                tasks.create_task(
+                tasks.spawn(
                     ring_sales(ledger, ring, currency=settings.currency, on_commit=on_commit),
                     name=f"register-{settings.device_id}",
                 )
+            await asyncio.Event().wait()  # until cancelled: leaving would stop the tasks

@@ -32,6 +32,7 @@ from control_plane.demo import TENANT, demo_admin, demo_control_plane, device_id
 from edge.pos.store_config import DEMO_CATALOG, load_store_config
 from edge.register.demo import demo_register_settings, run_demo_store
 from edge.register.settings import RegisterSettings
+from mqttlink.tasks import ServiceTasks
 from storefleet.demo_identities import issue_demo_identity
 
 
@@ -80,8 +81,8 @@ async def run_demo(demo: DemoSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with asyncio.TaskGroup() as tasks:
-        serving = tasks.create_task(server.serve(), name="control-plane")
+    async with ServiceTasks("demo") as tasks:
+        serving = tasks.spawn(server.serve(), name="control-plane")
         while not server.started:
             if serving.done():
                 return
@@ -107,7 +108,7 @@ async def run_demo(demo: DemoSettings) -> None:
                 cashier_seed=None if number == 1 else number,
             )
             registers.append(
-                tasks.create_task(run_demo_store(register, stop=stop), name=f"register-{device_id}")
+                tasks.spawn(run_demo_store(register, stop=stop), name=f"register-{device_id}")
             )
         kiosks = "\n".join(
             f"  kiosk    http://{demo.host}:{demo.kiosk_base_port + n}/  store {n}"
@@ -132,3 +133,4 @@ async def run_demo(demo: DemoSettings) -> None:
         print("storefleet demo: stopping…", flush=True)  # noqa: T201
         await asyncio.gather(*registers)
         server.should_exit = True
+        await asyncio.wait([serving])  # the control plane's own graceful stop, then leave

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Generator
 import uvicorn
 from fastapi import FastAPI
 
+from mqttlink.tasks import ServiceTasks
+
 
 class KioskServer(uvicorn.Server):
     """uvicorn that leaves signal handling to the process around it.
@@ -40,14 +42,14 @@ async def serve_kiosk(app: FastAPI, *, host: str, port: int) -> AsyncIterator[uv
     For tests and tools; the register itself runs the server in its TaskGroup.
     """
     server = kiosk_server(app, host=host, port=port)
-    task = asyncio.create_task(server.serve(), name=f"kiosk-http-{port}")
-    try:
-        while not server.started:
-            if task.done():
-                task.result()  # raises what stopped it
-                raise RuntimeError(f"kiosk server on port {port} stopped during start")
-            await asyncio.sleep(0.01)
-        yield server
-    finally:
-        server.should_exit = True
-        await task
+    async with ServiceTasks(f"kiosk on port {port}") as tasks:
+        task = tasks.spawn(server.serve(), name=f"kiosk-http-{port}")
+        try:
+            while not server.started:
+                if task.done():
+                    raise RuntimeError(f"kiosk server on port {port} stopped during start")
+                await asyncio.sleep(0.01)
+            yield server
+        finally:
+            server.should_exit = True
+            await asyncio.wait([task])  # a graceful stop; what it died of comes out of the tasks

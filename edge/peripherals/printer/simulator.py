@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edge.peripherals.printer.printer_model import PrintedJob, PrinterModel
 from edge.peripherals.pty_port import PtyPort
+from mqttlink.tasks import ServiceTasks
 
 __all__ = ["PrintedJob", "PrinterSimulator", "SerialPrinterSimulator"]
 
@@ -80,6 +81,7 @@ class SerialPrinterSimulator(PrinterModel):
     def __init__(self, *, link: Path) -> None:
         super().__init__()
         self.port = PtyPort(link=link)
+        self._tasks = ServiceTasks(f"serial printer simulator {link}")
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -89,13 +91,15 @@ class SerialPrinterSimulator(PrinterModel):
 
     async def __aenter__(self) -> SerialPrinterSimulator:
         self.port.plug_in()
-        self._task = asyncio.get_running_loop().create_task(self._serve(), name="printer-sim")
+        await self._tasks.start()
+        self._task = self._tasks.spawn(self._serve(), name="printer-sim")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.port.unplug()
         if self._task is not None:
-            await self._task
+            await asyncio.wait([self._task])  # it returns: read() gives b"" once unplugged
+        await self._tasks.stop()
 
     async def _serve(self) -> None:
         job = self.new_job()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from edge.peripherals.pty_port import PtyPort
 from edge.peripherals.rfid.tag_field import TagField
+from mqttlink.tasks import ServiceTasks
 from protocols import uhf_serial as uhf
 
 
@@ -40,6 +41,7 @@ class SerialUhfSimulator:
         self.corrupted = 0
         self._truncate = False
         self._rng = random.Random(field.seed)
+        self._tasks = ServiceTasks(f"UHF reader simulator {link}")
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -48,24 +50,26 @@ class SerialUhfSimulator:
         return self.port.path
 
     async def __aenter__(self) -> SerialUhfSimulator:
+        await self._tasks.start()
         await self.plug_in()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.unplug()
+        await self._tasks.stop()
 
     async def plug_in(self) -> None:
         """Connect the reader (again)."""
         if self._task is not None:
-            await self._task  # the previous connection ended (it unplugged itself)
+            await asyncio.wait([self._task])  # the previous connection ended (it unplugged itself)
         self.port.plug_in()
-        self._task = asyncio.get_running_loop().create_task(self._serve(), name="uhf-sim")
+        self._task = self._tasks.spawn(self._serve(), name="uhf-sim")
 
     async def unplug(self) -> None:
         """Pull the USB cable."""
         self.port.unplug()
         if self._task is not None:
-            await self._task  # returns: read() gives b"" once unplugged
+            await asyncio.wait([self._task])  # returns: read() gives b"" once unplugged
             self._task = None
 
     def truncate_next_round(self) -> None:
