@@ -110,6 +110,37 @@ async def test_an_invalid_value_answers_422_naming_the_key_and_nothing_changes(
 
 
 @pytest.mark.parametrize(
+    ("key", "value", "path", "why"),
+    [
+        pytest.param(
+            "printer",
+            {"connector": "network", "host": "10.0.0.9", "port": 70000},
+            "printer.port",
+            "less than or equal to 65535",
+            id="printer-port",
+        ),
+        pytest.param(
+            "quick_keys",
+            {"categories": [{"name": "Bakery", "keys": [{"label": "Bun", "sku": ""}]}]},
+            "quick_keys.categories[0].keys[0].sku",
+            "at least 1 character",
+            id="quick-key-sku",
+        ),
+    ],
+)
+async def test_a_refusal_names_the_json_path_and_the_reason(
+    served: Served, key: str, value: Any, path: str, why: str
+) -> None:
+    w = served.world
+    async with served.admin() as admin:
+        answer = await _put(admin, f"/api/config/stores/{w.store2}/settings/{key}", value)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["reason"] == "invalid_configuration"
+    assert f"refused: {path}: " in answer.json()["detail"]
+    assert why in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
     ("role", "kind", "target", "status"),
     [
         pytest.param(Role.VIEWER, "stores", "store1", 403, id="viewer-store"),

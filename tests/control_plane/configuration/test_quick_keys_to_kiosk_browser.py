@@ -5,8 +5,9 @@ Mosquitto; the appliance is ``python -m edge.agent`` (tests/edge/agent/agent_pro
 starts the register and applies the store's configuration as the link publishes it. In headless
 Chromium an operator replaces the store's quick keys in the console's layer editor (preview,
 then save); the agent applies the new version live and reports it (no drift left); the kiosk
-served by that register shows the new keys; a cashier the console added signs in with the
-keypad, opens the shift, rings the sale with quick-key taps and pays exact cash, all by touch.
+served by that register shows the new keys; a cashier of the store (added through the staff
+service the console's staff page calls, test_editor_browser.py drives that page) signs in with
+the keypad, opens the shift, rings the sale with quick-key taps and pays exact cash, all by touch.
 
 Screenshots (tmp_path): console-quick-keys-preview.png, kiosk-quick-keys-dairy.png,
 kiosk-quick-keys-sale.png, kiosk-receipt.png. The tenant's tax table names every class the demo
