@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,8 @@ from edge.agent.configuration.applier import ConfigApplier
 from edge.agent.session import AgentSettings, FleetAgent
 from edge.agent.state import StatePublisher
 from protocols.broker_url import parse_broker_url
+
+ROOT = Path(__file__).resolve().parents[4]
 
 
 class NoRegister:
@@ -121,6 +125,59 @@ async def simulated_fleet(
         died = [e for e in ended if isinstance(e, Exception)]
         if died:  # a session or applier that died is a failure, never unseen
             raise ExceptionGroup("simulated appliances died", died)
+
+
+@contextlib.asynccontextmanager
+async def fleet_in_processes(
+    ids: list[str], *, broker_url: str, workers: int, data_root: Path
+) -> AsyncIterator[None]:
+    """``ids`` as simulated appliances in ``workers`` processes of their own (so the control
+    plane under test does not share their event loop), all connected when the block starts;
+    stopped (standard input closed) when it ends, their data kept."""
+    children = []
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    try:
+        for w in range(workers):
+            share = ids[w::workers]
+            listed = _listed(data_root, share)
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "tests.edge.agent.configuration.simulated_fleet",
+                broker_url,
+                str(data_root),
+                str(listed),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                cwd=ROOT,
+                env=env,
+            )
+            children.append(child)
+        async with asyncio.timeout(900):
+            for child in children:
+                assert child.stdout is not None
+                line = await child.stdout.readline()
+                if not line.startswith(b"ready"):
+                    raise RuntimeError(f"a fleet worker did not start: {line!r}")
+        yield
+    finally:
+        for child in children:
+            if child.stdin is not None:
+                child.stdin.close()
+        for child in children:
+            try:
+                async with asyncio.timeout(60):
+                    await child.wait()
+            except TimeoutError:
+                child.kill()
+
+
+def _listed(data_root: Path, ids: list[str]) -> Path:
+    """A file naming ``ids``, one a line, for a worker process to read."""
+    data_root.mkdir(parents=True, exist_ok=True)
+    listed = data_root / f"worker-{uuid.uuid4().hex[:8]}.ids"
+    listed.write_text("\n".join(ids))
+    return listed
 
 
 async def _serve(broker_url: str, data_root: Path, ids: list[str]) -> None:
