@@ -91,10 +91,10 @@ def demo_words() -> list[str]:
 
 @pytest.fixture
 async def fleet(
-    fleet_ca: CertificateAuthority, mtls_broker: MtlsBroker, tmp_path: Path
+    database_url: str, fleet_ca: CertificateAuthority, mtls_broker: MtlsBroker, tmp_path: Path
 ) -> AsyncIterator[Fleet]:
     async with served_fleet(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}",
+        database_url=database_url,  # SQLite and PostgreSQL (tests/conftest.py)
         # the app's own links (ingest, configuration) on the devices' broker, as deployed
         ingest_broker_url=mtls_broker.service_url,
         ca_directory=fleet_ca.directory,
