@@ -16,6 +16,8 @@ the retained ``DesiredRelease`` is published and the figures are:
   ``/healthz`` did not answer 200 (polled every 20 ms): the old register stopping and the new
   one starting. Goal (issue 11): < 5 s.
 * install into the slot: seconds from ``installing`` to ``confirming`` (venv and pip, no goal).
+* where the downtime goes: from ``/healthz`` failing to the old register's process gone (it
+  stops), and from then to the new register answering 200 (it starts).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from typing import Any
 
 import aiomqtt
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -156,6 +159,15 @@ class Appliance:
             return False
         return response.status_code == httpx.codes.OK
 
+    def register_pids(self) -> set[int]:
+        """The agent's child processes (its register)."""
+        if self.process is None:
+            return set()
+        try:
+            return {child.pid for child in psutil.Process(self.process.pid).children()}
+        except psutil.NoSuchProcess:
+            return set()
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -193,30 +205,41 @@ async def one_round(app: Appliance, bundle: BuiltBundle, base_url: str) -> dict[
                         return
 
         following = asyncio.create_task(follow())
+        old = app.register_pids()
+        old_gone: float | None = None
         published = time.perf_counter()
         await mqtt.publish(
             device_topic(app.device_id, Channel.RELEASE), encode(wanted), qos=1, retain=True
         )
         down_since: float | None = None
         longest = 0.0
+        split: tuple[float, float | None] = (0.0, None)
         while not following.done():
             if time.perf_counter() - published > LIMIT_S:
                 raise RuntimeError(f"no final state: see {app.workdir}")
             up = await app.ready(http)
             now = time.perf_counter()
+            if old_gone is None and old and not any(psutil.pid_exists(p) for p in old):
+                old_gone = now
             if not up and down_since is None:
                 down_since = now
             if up and down_since is not None:
-                longest = max(longest, now - down_since)
+                if now - down_since > longest:
+                    longest = now - down_since
+                    split = (down_since, old_gone)
                 down_since = None
             await asyncio.sleep(POLL_S)
         await following
         await mqtt.publish(device_topic(app.device_id, Channel.RELEASE), b"", retain=True)
     if "succeeded" not in states:
         raise RuntimeError(f"the release did not succeed ({sorted(states)}): see {app.workdir}")
+    down, gone = split
+    stopping = 0.0 if gone is None else max(0.0, gone - down)
     return {
         "total": states["succeeded"] - published,
         "downtime": longest,
+        "stopping": stopping,
+        "starting": longest - stopping,
         "install": states["confirming"] - states["installing"],
     }
 
@@ -244,6 +267,12 @@ async def main(rounds: Rounds, window_s: float) -> dict[str, Any]:
                     label="register downtime",
                     unit="s",
                     goal=Goal("<", 5.0),
+                )
+                rounds.add(
+                    "stopping", figures["stopping"], label="  of which: old one stopping", unit="s"
+                )
+                rounds.add(
+                    "starting", figures["starting"], label="  of which: new one starting", unit="s"
                 )
                 rounds.add("install", figures["install"], label="install into the slot", unit="s")
         finally:
