@@ -10,6 +10,11 @@ import os
 # to import a command first. One wide, fixed width for every test and every process it starts,
 # set before anything below imports a command line.
 os.environ["COLUMNS"] = "200"
+# Webhook signing secrets are sealed with this key (issue 13); a control plane without one
+# refuses webhook channels, which a test asks for explicitly (secrets_key=None).
+os.environ.setdefault(
+    "STOREFLEET_CP_NOTIFY_SECRETS_KEY", "storefleet tests' webhook sealing key 0123456789"
+)
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
