@@ -3,10 +3,10 @@
 A channel is a webhook (URL + a secret it signs with) or e-mail (recipients). It takes the alert
 kinds it lists (none listed: every kind) at or above its minimum severity, opened and — unless
 ``on_clear`` is off — cleared. The webhook secret is made here, returned once by
-:func:`create_channel` and never again: it is kept in the database as it is, because signing
-needs the secret itself (a hash could not sign); whoever reads the database can forge this
-tenant's webhooks, which is why channel rows are readable only through the tenant admin's
-routes, and why the console offers delete-and-recreate as rotation.
+:func:`create_channel` and never again: signing needs the secret itself (a hash could not sign),
+so it is stored sealed with the settings' key (:mod:`~control_plane.notifications.secret_box`);
+a copy of the database alone cannot forge this tenant's webhooks. Channel rows are readable only
+through the tenant admin's routes, and the console offers delete-and-recreate as rotation.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from sqlalchemy import RowMapping, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.alerts.rules import KINDS
-from control_plane.db.tables import tenants
+from control_plane.devices.tables import tenants
+from control_plane.notifications.secret_box import KEY_VARIABLE, box_of
 from control_plane.notifications.settings import NotificationSettings
 from control_plane.notifications.tables import notification_channels, notification_outbox
 from control_plane.problems import DomainError
@@ -133,6 +134,11 @@ def _check(spec: ChannelSpec, settings: NotificationSettings) -> None:
         if not spec.url:
             raise ChannelRefused("a webhook channel needs a URL", "give url: https://…")
         check_webhook_url(spec.url, allow_private=settings.webhook_allow_private)
+        if settings.secrets_key_text is None:
+            raise ChannelRefused(
+                "this control plane has no key to seal webhook secrets with",
+                f"ask the platform's operator to set {KEY_VARIABLE} (32 or more random characters)",
+            )
         return
     if not spec.recipients or len(spec.recipients) > MAX_RECIPIENTS:
         raise ChannelRefused(
@@ -175,7 +181,7 @@ async def create_channel(
                 name=spec.name,
                 kind=spec.kind,
                 url=spec.url if spec.kind == "webhook" else None,
-                secret=secret,
+                secret=_sealed(settings, secret, channel_id),
                 recipients=",".join(spec.recipients) if spec.kind == "email" else None,
                 kinds=",".join(sorted(set(spec.kinds))),
                 min_severity=spec.min_severity,
@@ -186,6 +192,13 @@ async def create_channel(
         )
         row = await _row(conn, channel_id)
     return row, secret
+
+
+def _sealed(settings: NotificationSettings, secret: str | None, channel_id: str) -> str | None:
+    box = box_of(settings.secrets_key_text)
+    if secret is None or box is None:  # no secret, or an e-mail channel (_check saw to the key)
+        return None
+    return box.seal(secret, channel_id=channel_id)
 
 
 async def _row(conn: AsyncConnection, channel_id: str) -> RowMapping:

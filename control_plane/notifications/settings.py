@@ -1,17 +1,21 @@
 """How notifications are delivered, from ``STOREFLEET_CP_NOTIFY_*`` environment variables.
 
 The SMTP password is read from the environment only (``STOREFLEET_CP_NOTIFY_SMTP_PASSWORD``) and
-never echoed by a refusal (``control_plane.settings.describe`` masks it).
+never echoed by a refusal (``control_plane.settings.describe`` masks it). Webhook signing secrets
+are stored sealed under ``STOREFLEET_CP_NOTIFY_SECRETS_KEY`` (``secret_box``); without that key
+no webhook channel can be added.
 """
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from control_plane.settings import SettingsRefused, describe
 
 ENV_PREFIX = "STOREFLEET_CP_NOTIFY_"
+#: The shortest sealing key accepted: 32 characters (256 bits of base64 text carry 192).
+MIN_KEY_CHARS = 32
 
 
 class NotificationSettings(BaseSettings):
@@ -57,6 +61,28 @@ class NotificationSettings(BaseSettings):
         default="storefleet@localhost", description="the From address of alert e-mails"
     )
     smtp_timeout_s: float = Field(default=30.0, gt=0, le=300, description="SMTP socket timeout")
+
+    secrets_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "the key webhook signing secrets are sealed with in the database (at least"
+            f" {MIN_KEY_CHARS} random characters, e.g. openssl rand -base64 48); unset: webhook"
+            " channels are refused"
+        ),
+    )
+
+    @field_validator("secrets_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_KEY_CHARS:
+            msg = f"must be at least {MIN_KEY_CHARS} characters (e.g. openssl rand -base64 48)"
+            raise ValueError(msg)
+        return value
+
+    @property
+    def secrets_key_text(self) -> str | None:
+        """The sealing key, or None when none is configured."""
+        return self.secrets_key.get_secret_value() if self.secrets_key else None
 
     @property
     def email_ready(self) -> bool:

@@ -24,7 +24,7 @@ from sqlalchemy import (
     true,
 )
 
-from control_plane.db.tables import metadata
+from control_plane.db.metadata import metadata
 
 notification_channels = Table(
     "notification_channels",
@@ -34,7 +34,7 @@ notification_channels = Table(
     Column("name", String(100), nullable=False),
     Column("kind", String(16), nullable=False),  # webhook | email
     Column("url", Text, nullable=True),  # webhook
-    Column("secret", String(100), nullable=True),  # webhook HMAC key, kept to sign (see docs)
+    Column("secret", String(200), nullable=True),  # webhook HMAC key, sealed (secret_box)
     Column("recipients", Text, nullable=True),  # email: comma-separated addresses
     Column(
         "kinds", Text, nullable=False, server_default=""

@@ -23,7 +23,7 @@ import httpx
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.notifications import outbox, transports
+from control_plane.notifications import outbox, secret_box, transports
 from control_plane.notifications.outbox import Claimed
 from control_plane.notifications.settings import NotificationSettings
 from mqttlink.backoff import Backoff
@@ -65,9 +65,15 @@ class Notifier:
         self._settings = settings
         self.owner = f"notifier-{uuid.uuid4().hex[:12]}"
         self._pruned_at: float | None = None
+        self._box = secret_box.box_of(settings.secrets_key_text)
 
     async def run(self) -> None:
-        """Deliver every ``poll_s`` until cancelled."""
+        """Seal any webhook secret still stored in clear, then deliver every ``poll_s`` until
+        cancelled."""
+        if self._box is not None:
+            sealed = await secret_box.seal_clear_secrets(self._engine, self._box)
+            if sealed:
+                log.info("notifications: sealed %d webhook secret(s) stored in clear", sealed)
         async with httpx.AsyncClient(follow_redirects=False) as client:
             while True:
                 try:
@@ -131,10 +137,16 @@ class Notifier:
         if delivery.kind == "webhook":
             if not delivery.url or not delivery.secret:
                 raise transports.Undelivered("the channel has no URL or secret", retryable=False)
+            try:
+                secret = secret_box.open_stored(
+                    self._box, delivery.secret, channel_id=delivery.channel_id
+                )
+            except secret_box.SecretUnavailable as err:
+                raise transports.Undelivered(str(err), retryable=False) from err
             await transports.post_webhook(
                 client,
                 url=delivery.url,
-                secret=delivery.secret,
+                secret=secret,
                 body=delivery.payload,
                 delivery_id=delivery.id,
                 timestamp=int(time.time()),

@@ -1,7 +1,9 @@
 """report rollups for every report of sums (issue 13): items and categories, taxes by rate and
 staff per device and 15 minutes; the tender rollups split payments from refunds and the totals
 keep the loss-prevention counts. Rollups are derived from the journal: they are emptied here and
-the next read folds every device's journal into them again (control_plane/reports/rollups.py)
+the next read folds every device's journal into them again (control_plane/reports/rollups.py).
+Webhook signing secrets are stored sealed, longer than in clear: their column widens to 200
+(control_plane/notifications/secret_box.py; the notifier seals clear ones when it starts)
 
 Revision ID: 0018_report_rollups_detail
 Revises: 0017_rollout_indexes
@@ -13,7 +15,7 @@ from alembic import op
 revision = "0018_report_rollups_detail"
 down_revision = "0017_rollout_indexes"  # the newest revision when this was written
 branch_labels = None
-depends_on = "0013_reports_alerts"
+depends_on = ("0013_reports_alerts", "0016_alert_notifications")
 
 LP_SUMS = ("returns_unreceipted", "manual_discounts", "drawer_opens", "overrides")
 TENDER_SUMS = ("payments", "paid_minor", "refunded_minor")
@@ -36,6 +38,8 @@ def _device() -> sa.Column[str]:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("notification_channels") as batch:
+        batch.alter_column("secret", type_=sa.String(200), existing_type=sa.String(100))
     # derived rows: emptied, so no bucket lacks what the new columns count
     op.execute("DELETE FROM report_tender_rollups")
     op.execute("DELETE FROM report_rollups")
@@ -75,6 +79,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # sealed secrets do not fit the clear column: those channels must be recreated
+    op.execute("UPDATE notification_channels SET secret = NULL WHERE secret LIKE 'sealed:%'")
+    with op.batch_alter_table("notification_channels") as batch:
+        batch.alter_column("secret", type_=sa.String(100), existing_type=sa.String(200))
     op.drop_table("report_staff_rollups")
     op.drop_table("report_tax_rollups")
     op.drop_table("report_item_rollups")
