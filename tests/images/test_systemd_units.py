@@ -29,6 +29,7 @@ UNIT_DIR = "usr/lib/systemd/system"
 #: what the appliance image installs at these paths (stubbed here)
 IMAGE_BINARIES = (
     "usr/lib/storefleet/bin/storefleet-appliance",
+    "usr/lib/storefleet/bin/python",  # runs the kiosk session's notify wrapper
     "usr/bin/cage",
     "usr/bin/chromium",
 )
@@ -122,6 +123,17 @@ def test_a_broken_unit_fails_the_check(sound: str, broken: str, tmp_path: Path) 
     assert verify(tmp_path, {AGENT: "".join(lines)}, AGENT) != []
 
 
+@pytest.mark.parametrize("name", [AGENT, "storefleet-kiosk.service"])
+def test_each_unit_is_a_watched_notify_service_logging_to_journald(name: str) -> None:
+    unit = settings(shipped()[name])
+
+    assert unit["Type"] == ["notify"]
+    assert unit["NotifyAccess"] == ["main"]
+    assert unit["WatchdogSec"] == ["30s"]
+    assert unit["Restart"] == ["always"]
+    assert unit["StandardOutput"] == unit["StandardError"] == ["journal"]
+
+
 def test_the_agent_is_a_watched_notify_service_logging_to_journald() -> None:
     unit = settings(shipped()[AGENT])
 
@@ -166,12 +178,20 @@ def test_the_agent_writes_only_under_the_data_directory() -> None:
 def test_the_kiosk_runs_chromium_in_cage_on_the_registers_page_and_comes_back() -> None:
     found = settings(shipped()["storefleet-kiosk.service"])
 
-    command = found["ExecStart"][0].split()
+    wrapper, _, session = found["ExecStart"][0].partition(" -- ")
+    assert wrapper.split() == [
+        "/usr/lib/storefleet/bin/python",
+        "-m",
+        "edge.agent.kiosk_session",
+        "--url",
+        "${KIOSK_URL}",
+    ]
+    command = session.split()
     assert command[:3] == ["/usr/bin/cage", "-d", "--"]
     assert command[3] == "/usr/bin/chromium"
     assert "--kiosk" in command
     assert command[-1] == "${KIOSK_URL}"
-    assert found["Environment"] == ["KIOSK_URL=http://127.0.0.1:8080/"]
+    assert found["Environment"][0] == "KIOSK_URL=http://127.0.0.1:8080/"
     assert found["Restart"] == ["always"]
     assert found["StartLimitIntervalSec"] == ["0"]
 

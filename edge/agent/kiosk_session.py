@@ -1,0 +1,179 @@
+"""``python -m edge.agent.kiosk_session --url URL -- COMMAND…``: the kiosk session, Type=notify.
+
+Why a wrapper: cage and Chromium know nothing of sd_notify, so as ``Type=simple`` systemd calls
+the kiosk "started" the moment cage is spawned and never notices a session that hangs. This
+small process (the standard library and :mod:`edge.agent.notify`, nothing of the register) runs
+the session's command and speaks for it:
+
+* ``READY=1`` once the kiosk URL answers HTTP (the register serves its page: the screen shows
+  the till, not an error page) — or, at the latest, after ``--ready-timeout-s`` with a ``STATUS``
+  saying the page does not answer: a register that will not start must not keep the screen
+  dark or the unit failing; Chromium shows its error page and reloads by itself;
+* ``WATCHDOG=1`` from this loop at half of ``WatchdogSec=`` for as long as the command lives, so
+  a wedged wrapper is restarted; ``STATUS`` follows whether the page answers (probed every
+  ``--probe-every-s``);
+* when the command ends the wrapper ends with its exit status (a signal N as 128+N), and the
+  unit's ``Restart=always`` brings the session back; SIGTERM or SIGINT are passed on to the
+  command, ``STOPPING=1`` said, and its end awaited.
+
+The command never gets the notify socket (:func:`~edge.agent.notify.child_environment`): only
+this process speaks for the unit (``NotifyAccess=main``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from urllib.parse import urlsplit
+
+from edge.agent.notify import Notifier, child_environment
+
+log = logging.getLogger("storefleet.kiosk_session")
+
+PROBE_TIMEOUT_S = 2.0
+
+
+async def page_answers(url: str) -> bool:
+    """Whether ``url`` answers an HTTP GET with a status below 500 (the page is served)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=parts.scheme == "https" or None
+            )
+            try:
+                writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode("latin-1"))
+                await writer.drain()
+                status_line = await reader.readline()
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+    except (OSError, TimeoutError, ValueError):
+        return False
+    fields = status_line.split()
+    return (
+        len(fields) >= 2
+        and fields[0].startswith(b"HTTP/")
+        and fields[1].isdigit()
+        and int(fields[1]) < 500
+    )
+
+
+def exit_status(returncode: int) -> int:
+    """A child's return code as a shell reports it: a signal N is 128+N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+async def run_session(
+    argv: list[str],
+    *,
+    url: str,
+    ready_timeout_s: float,
+    probe_every_s: float,
+    notifier: Notifier,
+) -> int:
+    """Run ``argv`` until it ends or a signal stops us; the exit status to leave with."""
+    child = await asyncio.create_subprocess_exec(*argv, env=child_environment(os.environ))
+    log.info("kiosk session started (pid %d): %s", child.pid, " ".join(argv))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    ended = asyncio.ensure_future(child.wait())
+    stopping = asyncio.ensure_future(stop.wait())
+    watchdog = asyncio.ensure_future(notifier.run_watchdog())
+    follow = asyncio.ensure_future(_follow_page(url, ready_timeout_s, probe_every_s, notifier))
+    try:
+        await asyncio.wait([ended, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        follow.cancel()
+        watchdog.cancel()
+        stopping.cancel()
+    if not ended.done():
+        notifier.stopping(status="stopping the kiosk session")
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGTERM)
+        returncode = await ended  # systemd's TimeoutStopSec= bounds this, then kills the cgroup
+        return 0 if returncode in (0, -signal.SIGTERM) else exit_status(returncode)
+    returncode = ended.result()
+    log.warning("kiosk session ended (%s); systemd starts it again", exit_status(returncode))
+    return exit_status(returncode)  # Restart=always brings the session back whatever it was
+
+
+async def _follow_page(
+    url: str, ready_timeout_s: float, probe_every_s: float, notifier: Notifier
+) -> None:
+    """READY=1 when the page first answers (or at the deadline), then STATUS as it changes."""
+    deadline = asyncio.get_running_loop().time() + ready_timeout_s
+    answering: bool | None = None
+    ready = False
+    while True:
+        now_answering = await page_answers(url)
+        if now_answering != answering:
+            answering = now_answering
+            text = (
+                f"kiosk page {url} answering"
+                if answering
+                else f"kiosk page {url} not answering (the register is starting or down)"
+            )
+            log.info("%s", text)
+            if ready:
+                notifier.status(text)
+        if not ready and (answering or asyncio.get_running_loop().time() >= deadline):
+            ready = True
+            notifier.ready(
+                status=f"kiosk page {url} answering"
+                if answering
+                else f"kiosk up; page {url} not answering after {ready_timeout_s:g} s"
+            )
+        await asyncio.sleep(probe_every_s if ready else min(0.5, probe_every_s))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, run, return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m edge.agent.kiosk_session",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--url", required=True, help="the register's kiosk page")
+    parser.add_argument(
+        "--ready-timeout-s",
+        type=float,
+        default=60.0,
+        help="READY=1 at the latest after this many seconds, answering or not (default 60)",
+    )
+    parser.add_argument(
+        "--probe-every-s",
+        type=float,
+        default=10.0,
+        help="how often the page is probed once ready, for STATUS (default 10)",
+    )
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the session command")
+    args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the session's command after --, e.g. -- /usr/bin/cage -d -- chromium")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return asyncio.run(
+        run_session(
+            command,
+            url=args.url,
+            ready_timeout_s=args.ready_timeout_s,
+            probe_every_s=args.probe_every_s,
+            notifier=Notifier.from_environment(),
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The kiosk session under systemd's Type=notify (edge/agent/kiosk_session.py), as a real process.
+
+A datagram socket plays systemd's notify socket; a small HTTP server plays the register's kiosk
+page (it first drops connections unanswered, as a port nobody serves yet would); a sleeping
+Python stands for cage running Chromium.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+from tests.harness.services import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[3]
+GUARD_S = 60  # only against hangs
+SESSION = [sys.executable, "-c", "import time; time.sleep(600)"]  # stands for cage + Chromium
+
+
+class FakeSystemd:
+    """The unit's notify socket: every line the session said."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.heard: list[str] = []
+
+    def listen(self) -> list[str]:
+        while True:
+            try:
+                self.heard.extend(self.sock.recv(4096).decode().splitlines())
+            except BlockingIOError:
+                return self.heard
+
+
+@contextmanager
+def notify_socket(path: Path) -> Iterator[FakeSystemd]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.setblocking(False)
+        yield FakeSystemd(sock)
+
+
+def start(url: str, address: Path, *more: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
+    env |= {"NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "1000000", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge.agent.kiosk_session", "--url", url, *more, "--", *SESSION],
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def session_pid(wrapper: subprocess.Popen[bytes]) -> int | None:
+    children = psutil.Process(wrapper.pid).children()
+    return children[0].pid if children else None
+
+
+async def test_ready_when_the_page_answers_then_watched_and_ended_with_the_session(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    probes: list[bool] = []  # True: answered
+
+    async def page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if len(probes) < 2:  # the register is still starting
+            probes.append(False)
+        else:
+            probes.append(True)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(page, "127.0.0.1", port)
+    with notify_socket(tmp_path / "notify.sock") as systemd:
+        wrapper = start(f"http://127.0.0.1:{port}/", tmp_path / "notify.sock")
+        try:
+            async with asyncio.timeout(GUARD_S):
+                await wait_until(lambda: len(probes) >= 2, timeout=GUARD_S, what="two probes")
+                before_answer = list(systemd.listen())
+                await wait_until(
+                    lambda: "READY=1" in systemd.listen(), timeout=GUARD_S, what="READY=1"
+                )
+                await wait_until(
+                    lambda: systemd.listen().count("WATCHDOG=1") >= 2,
+                    timeout=GUARD_S,
+                    what="watchdog pings",
+                )
+                session = session_pid(wrapper)
+                assert session is not None
+                environ = psutil.Process(session).environ()
+                os.kill(session, signal.SIGKILL)  # cage died
+                code = await asyncio.to_thread(wrapper.wait, GUARD_S)
+        finally:
+            if wrapper.poll() is None:
+                wrapper.kill()
+            server.close()
+    assert "READY=1" not in before_answer  # not ready while the page did not answer
+    assert probes[:3] == [False, False, True]
+    assert any(
+        line.startswith("STATUS=kiosk page") and "answering" in line for line in systemd.heard
+    )
+    assert code == 128 + signal.SIGKILL  # the unit sees the session's end: Restart=always
+    assert "STOPPING=1" not in systemd.heard  # a crash, not a stop
+    assert not [name for name in environ if name.startswith(("NOTIFY_SOCKET", "WATCHDOG_"))]
+
+
+async def test_sigterm_stops_the_session_in_order(tmp_path: Path) -> None:
+    with notify_socket(tmp_path / "notify.sock") as systemd:
+        # nothing serves the page: ready at the deadline anyway, saying so
+        wrapper = start(
+            f"http://127.0.0.1:{free_port()}/", tmp_path / "notify.sock", "--ready-timeout-s", "1"
+        )
+        try:
+            async with asyncio.timeout(GUARD_S):
+                await wait_until(
+                    lambda: "READY=1" in systemd.listen(), timeout=GUARD_S, what="READY=1"
+                )
+                await wait_until(lambda: session_pid(wrapper), timeout=GUARD_S, what="session")
+                session = session_pid(wrapper)
+                assert session is not None
+                wrapper.send_signal(signal.SIGTERM)  # systemctl stop
+                code = await asyncio.to_thread(wrapper.wait, GUARD_S)
+        finally:
+            if wrapper.poll() is None:
+                wrapper.kill()
+        systemd.listen()
+    assert code == 0
+    assert "STOPPING=1" in systemd.heard
+    assert any("not answering after 1 s" in line for line in systemd.heard)
+    assert not psutil.pid_exists(session)
+
+
+def test_a_session_command_is_required() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "edge.agent.kiosk_session", "--url", "http://127.0.0.1:1/"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "give the session's command after --" in done.stderr
