@@ -43,9 +43,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.lean_http import post_json, send_all
 from bench.rounds import Goal, Rounds, add_rounds_argument
-from control_plane.db.tables import sales
 from control_plane.ingest.worker import IngestSettings, IngestWorker
 from control_plane.provisioning.mqtt_identity import ensure_control_plane_identity
+from control_plane.sales.tables import sales
 from edge.enrolment.first_boot import enrol_from_qr, mqtt_tls_context
 from edge.ledger import Ledger
 from edge.replication.replicator import ReplicationSettings, Replicator

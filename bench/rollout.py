@@ -34,8 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.rounds import Goal, Rounds, add_rounds_argument
 from control_plane.db.engine import make_engine, migrate
-from control_plane.db.tables import devices, stores
 from control_plane.devices import service as registry
+from control_plane.devices.tables import devices, stores
 from control_plane.ingest.worker import IngestSettings, IngestWorker
 from control_plane.operators.service import cli_actor
 from control_plane.releases.tables import releases

@@ -38,8 +38,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_plane.alerts.tables import device_events, device_history
-from control_plane.db.tables import device_state, devices, journal
 from control_plane.devices.state import problems
+from control_plane.devices.tables import device_state, devices
+from control_plane.ingest.tables import journal
 from control_plane.provisioning.tables import issued_certificates
 from protocols.vocabulary import EventKind
 

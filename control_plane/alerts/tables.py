@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
 )
 
-from control_plane.db.tables import metadata
+from control_plane.db.metadata import metadata
 
 alerts = Table(
     "alerts",

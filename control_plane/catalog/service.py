@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from control_plane.catalog.errors import VersionAhead
 from control_plane.catalog.schemas import CatalogItem, ChangeSet, Snapshot
 from control_plane.catalog.tables import catalog_items, catalog_versions
-from control_plane.db.tables import tenants
 from control_plane.devices.errors import TenantNotFound
+from control_plane.devices.tables import tenants
 from control_plane.tenancy import EVERY_TENANT, TenantScope
 
 T = TypeVar("T")

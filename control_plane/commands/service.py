@@ -37,7 +37,8 @@ from control_plane.commands.errors import (
 )
 from control_plane.commands.results import checked_result
 from control_plane.commands.summary import summarize
-from control_plane.db.tables import commands, devices
+from control_plane.commands.tables import commands
+from control_plane.devices.tables import devices
 from control_plane.tenancy import EVERY_TENANT, TenantScope
 from protocols.codec import encode
 from protocols.errors import MalformedMessage

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.configuration import document
 from control_plane.configuration.tables import config_drift, config_effective, config_reports
-from control_plane.db.tables import devices
+from control_plane.devices.tables import devices
 from control_plane.tenancy import EVERY_TENANT, TenantScope
 
 CHUNK = 500  # ids per IN (...) list: far below every driver's parameter limit

@@ -27,9 +27,9 @@ from control_plane.configuration.drift import fleet_drift
 from control_plane.configuration.effective import device_configuration
 from control_plane.configuration.layers import EDITABLE, Layer
 from control_plane.configuration.tables import config_effective, config_reports
-from control_plane.db.tables import devices as devices_table
 from control_plane.dependencies import get_engine
 from control_plane.devices import service as registry
+from control_plane.devices.tables import devices as devices_table
 from control_plane.operators.policy import Action, ConfigPage, permits
 from control_plane.operators.principal import Principal
 from control_plane.operators.sessions import SESSION_COOKIE, csrf_token

@@ -49,8 +49,8 @@ from control_plane.configuration.tables import (
     config_groups,
     config_settings,
 )
-from control_plane.db.tables import devices, store_tags, stores, tenants
 from control_plane.devices.errors import DeviceNotFound, StoreNotFound, TenantNotFound
+from control_plane.devices.tables import devices, store_tags, stores, tenants
 from control_plane.tenancy import TenantScope
 from protocols.canonical import canonical_bytes
 

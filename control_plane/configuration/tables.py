@@ -30,7 +30,7 @@ from sqlalchemy import (
     Text,
 )
 
-from control_plane.db.tables import metadata
+from control_plane.db.metadata import metadata
 
 config_settings = Table(
     "config_settings",

@@ -71,8 +71,8 @@ from prometheus_client import Counter
 from sqlalchemy import RowMapping, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import devices
 from control_plane.dependencies import engine_of
+from control_plane.devices.tables import devices
 from control_plane.inputs import DeviceIdPath
 from control_plane.operators.errors import RateLimited
 from control_plane.operators.gatekeeper import get_gatekeeper

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import metadata
+from control_plane.db.metadata import metadata
 from control_plane.dependencies import get_engine
 from control_plane.devices import service
 from control_plane.devices.device_auth import OWN_DEVICE_REFUSALS, OwnDeviceDep

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import devices
+from control_plane.devices.tables import devices
 from control_plane.ingest.refusal import refused
 from protocols.limits import MAP_ENTRIES, Identifier, Label, OptionalIdentifier
 from protocols.messages import Status, Telemetry

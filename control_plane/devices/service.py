@@ -13,13 +13,13 @@ from sqlalchemy import RowMapping, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import devices, stores, tenants
 from control_plane.devices.errors import (
     AlreadyExists,
     DeviceNotFound,
     StoreNotFound,
     TenantNotFound,
 )
+from control_plane.devices.tables import devices, stores, tenants
 from control_plane.tenancy import EVERY_TENANT, TenantScope
 
 # the registry's refusals are importable from here too, where callers already look for them

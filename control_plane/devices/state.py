@@ -24,7 +24,7 @@ from sqlalchemy import RowMapping, Select, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import device_state, devices
+from control_plane.devices.tables import device_state, devices
 from control_plane.ingest.refusal import refused
 from control_plane.tenancy import EVERY_TENANT, TenantScope
 from protocols.limits import (

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import devices, journal
+from control_plane.devices.tables import devices
+from control_plane.ingest.tables import journal
 from control_plane.tenancy import EVERY_TENANT, TenantScope
 from protocols.vocabulary import JournalKind
 

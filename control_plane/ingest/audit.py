@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import devices, journal
+from control_plane.devices.tables import devices
+from control_plane.ingest.tables import journal
 from protocols.chain import GENESIS, verify_link
 
 

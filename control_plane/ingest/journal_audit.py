@@ -35,8 +35,7 @@ from cryptography.exceptions import InvalidSignature
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from control_plane.db.tables import journal
-from control_plane.ingest.tables import journal_certificates, journal_heads
+from control_plane.ingest.tables import journal, journal_certificates, journal_heads
 from protocols import journal_signing
 from protocols.chain import GENESIS, envelope_bytes, hash_envelope
 from protocols.journal_signing import HeadRefused

@@ -71,7 +71,7 @@ async def _devices(engine: AsyncEngine, asked: list[str]) -> list[str]:
     """The devices to check: those asked for (each must have stored records), else all."""
     from sqlalchemy import select
 
-    from control_plane.db.tables import journal
+    from control_plane.ingest.tables import journal
 
     async with engine.connect() as conn:
         stored = set((await conn.execute(select(journal.c.device_id).distinct())).scalars().all())

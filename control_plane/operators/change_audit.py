@@ -91,7 +91,7 @@ async def _tenant_of(
 ) -> str | None:
     """The tenant of the object the path (else the body) names, else the body's
     ``tenant_id``; None when the change belongs to no tenant (a new tenant, the CRL)."""
-    from control_plane.db.tables import devices, stores
+    from control_plane.devices.tables import devices, stores
     from control_plane.notifications.tables import notification_channels
     from control_plane.provisioning.tables import enrolments
     from control_plane.rollouts.tables import rollouts

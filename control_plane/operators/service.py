@@ -19,7 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import tenants
+from control_plane.devices.tables import tenants
 from control_plane.operators import audit, metrics, tokens
 from control_plane.operators.errors import (
     Forbidden,

@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-from control_plane.db.tables import metadata
+from control_plane.db.metadata import metadata
 
 #: BIGINT on PostgreSQL, INTEGER on SQLite (where only INTEGER PRIMARY KEY autoincrements)
 AuditId = BigInteger().with_variant(Integer(), "sqlite")

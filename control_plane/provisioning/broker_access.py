@@ -38,7 +38,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import devices
+from control_plane.devices.tables import devices
 from control_plane.provisioning.errors import ProvisioningServiceError
 from control_plane.provisioning.mqtt_identity import ControlPlaneIdentity
 from control_plane.provisioning.settings import ProvisioningSettings

@@ -23,7 +23,7 @@ from cryptography import x509
 from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import devices
+from control_plane.devices.tables import devices
 from control_plane.provisioning import metrics
 from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.broker_access import Outcome

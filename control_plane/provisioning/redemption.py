@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import RowMapping, Select, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.db.tables import devices, stores, tenants
+from control_plane.devices.tables import devices, stores, tenants
 from control_plane.provisioning import metrics
 from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.ledger import issued_values, to_ms

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.db.tables import stores
+from control_plane.devices.tables import stores
 from control_plane.provisioning import metrics
 from control_plane.provisioning.authority import FleetAuthority
 from control_plane.provisioning.errors import (

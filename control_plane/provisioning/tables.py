@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, ForeignKey, String, Table, Text
 
-from control_plane.db.tables import metadata
+from control_plane.db.metadata import metadata
 
 enrolments = Table(
     "enrolments",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, String, Table, Text
 
-from control_plane.db.tables import metadata
+from control_plane.db.metadata import metadata
 
 releases = Table(
     "releases",

@@ -53,7 +53,7 @@ from prometheus_client import Counter, Histogram
 from sqlalchemy import RowMapping, Select, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.db.tables import device_state, devices, stores
+from control_plane.devices.tables import device_state, devices, stores
 from control_plane.rollouts import lease, model, windows
 from control_plane.rollouts.deployers import (
     DeployerRefused,

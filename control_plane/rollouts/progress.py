@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import device_state
+from control_plane.devices.tables import device_state
 from control_plane.rollouts import model
 from control_plane.rollouts.tables import rollout_device_history, rollout_devices, rollouts
 from protocols.errors import MalformedMessage

@@ -34,8 +34,8 @@ from typing import Any, Literal
 from sqlalchemy import RowMapping, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.db.tables import devices, store_tags, stores
 from control_plane.devices.errors import StoreNotFound
+from control_plane.devices.tables import devices, store_tags, stores
 from control_plane.operators import audit
 from control_plane.releases.errors import ReleaseNotFound
 from control_plane.releases.tables import releases

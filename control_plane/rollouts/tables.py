@@ -1,5 +1,5 @@
 """Rollout tables on the shared metadata: rollouts, their devices, the devices' history, the
-driver's lease, and each store's maintenance window (store tags are ``db.tables.store_tags``).
+driver's lease, and each store's maintenance window (store tags are ``devices.tables.store_tags``).
 
 A rollout keeps its waves and deadlines as JSON (they are read whole, never queried). Each
 device of a rollout is one row in ``rollout_devices`` with its wave, its state, the moment it
@@ -24,7 +24,7 @@ from sqlalchemy import (
     and_,
 )
 
-from control_plane.db.tables import metadata
+from control_plane.db.metadata import metadata
 
 rollouts = Table(
     "rollouts",

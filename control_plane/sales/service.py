@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import RowMapping, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import sales
+from control_plane.sales.tables import sales
 from control_plane.tenancy import EVERY_TENANT, TenantScope
 
 

@@ -41,9 +41,9 @@ from control_plane.configuration import history as config_history
 from control_plane.configuration import service as config_service
 from control_plane.configuration import staff as config_staff
 from control_plane.configuration.layers import Layer
-from control_plane.db.tables import journal, sales
 from control_plane.devices import service as registry
 from control_plane.devices.state import apply_state
+from control_plane.ingest.tables import journal
 from control_plane.notifications import channels as notification_channels
 from control_plane.notifications.settings import NotificationSettings
 from control_plane.operators import service as operators
@@ -61,6 +61,7 @@ from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.releases.tables import releases
 from control_plane.rollouts import service as rollouts
 from control_plane.rollouts.model import RolloutIn, WaveIn
+from control_plane.sales.tables import sales
 from control_plane.tenancy import EVERY_TENANT
 from protocols.messages import State
 from provisioning.device_keys import DeviceIdentity

@@ -9,10 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.engine import make_engine, migrate
-from control_plane.db.tables import devices, sales
 from control_plane.devices import service as registry
+from control_plane.devices.tables import devices
 from control_plane.ingest.audit import ChainAudit, audit_chain
 from control_plane.ingest.worker import IngestSettings, IngestWorker
+from control_plane.sales.tables import sales
 from protocols.broker_url import parse_broker_url
 
 TENANT, STORE = "t-test", "s-test"

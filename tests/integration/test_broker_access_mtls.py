@@ -26,7 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import update
 
 from control_plane.app import create_app
-from control_plane.db.tables import devices
+from control_plane.devices.tables import devices
 from control_plane.provisioning.broker_access import BrokerAccess, Outcome
 from control_plane.provisioning.mqtt_identity import ensure_control_plane_identity
 from control_plane.settings import ControlPlaneSettings

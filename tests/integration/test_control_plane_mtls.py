@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from control_plane.db.tables import sales
+from control_plane.sales.tables import sales
 from edge.enrolment.first_boot import enrol_from_qr, replication_identity
 from edge.ledger import Ledger
 from edge.replication.replicator import ReplicationSettings, Replicator

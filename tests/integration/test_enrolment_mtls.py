@@ -21,9 +21,10 @@ import aiomqtt
 import pytest
 from sqlalchemy import select
 
-from control_plane.db.tables import devices, sales
+from control_plane.devices.tables import devices
 from control_plane.ingest.worker import IngestSettings, IngestWorker
 from control_plane.provisioning.mqtt_identity import ensure_control_plane_identity
+from control_plane.sales.tables import sales
 from edge.enrolment.first_boot import (
     EnrolmentResult,
     enrol_from_qr,

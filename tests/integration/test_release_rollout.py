@@ -21,8 +21,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
-from control_plane.db.tables import device_state
 from control_plane.devices import service as registry
+from control_plane.devices.tables import device_state
 from edge.enrolment.device_auth import FIXED_IDENTITY_SUBDIR
 from protocols.release_bundle import public_key_text
 from provisioning.ca import CertificateAuthority

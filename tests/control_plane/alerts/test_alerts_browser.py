@@ -14,9 +14,9 @@ from playwright.async_api import Browser, Page, Request, Route, expect
 from sqlalchemy import select, update
 
 from control_plane.alerts import evaluator
-from control_plane.db.tables import devices
 from control_plane.devices import service as registry
 from control_plane.devices.state import apply_state
+from control_plane.devices.tables import devices
 from control_plane.operators import service as operators
 from control_plane.operators.gatekeeper import wall_clock_ms
 from control_plane.operators.passwords import Passwords

@@ -21,9 +21,10 @@ from control_plane.alerts.events import record_event
 from control_plane.alerts.rules import DAY_MS, Thresholds
 from control_plane.alerts.tables import alerts, device_events, device_history
 from control_plane.db.engine import make_engine, migrate
-from control_plane.db.tables import device_state, devices, journal
 from control_plane.devices import service as registry
 from control_plane.devices.state import apply_state
+from control_plane.devices.tables import device_state, devices
+from control_plane.ingest.tables import journal
 from control_plane.operators.principal import Principal, Role
 from control_plane.operators.tables import audit_log
 from control_plane.provisioning.tables import issued_certificates

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from control_plane.alerts import evaluator
 from control_plane.alerts.tables import alerts, device_history
 from control_plane.db.engine import make_engine, migrate
-from control_plane.db.tables import devices
 from control_plane.devices import service as registry
+from control_plane.devices.tables import devices
 from control_plane.notifications import channels, outbox
 from control_plane.notifications.channels import ChannelRefused, ChannelSpec
 from control_plane.notifications.settings import NotificationSettings

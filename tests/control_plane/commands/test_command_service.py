@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.commands import service
-from control_plane.db.tables import devices
+from control_plane.devices.tables import devices
 from control_plane.ingest.worker import IngestWorker
 from protocols.broker_url import parse_broker_url
 from protocols.messages import CommandResult

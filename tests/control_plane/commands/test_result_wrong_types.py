@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import insert
 
-from control_plane.db.tables import commands
+from control_plane.commands.tables import commands
 from protocols.broker_url import parse_broker_url
 from protocols.topics import Channel, device_topic
 from tests.harness.services import Mosquitto, wait_until

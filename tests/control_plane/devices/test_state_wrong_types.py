@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import insert
 
-from control_plane.db.tables import device_state
+from control_plane.devices.tables import device_state
 from protocols.broker_url import parse_broker_url
 from protocols.codec import encode
 from protocols.messages import State

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from control_plane.db.tables import devices
+from control_plane.devices.tables import devices
 from protocols.broker_url import parse_broker_url
 from protocols.codec import encode
 from protocols.messages import Status

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select, update
 
 from control_plane.db.engine import make_engine, migrate
-from control_plane.db.tables import journal
+from control_plane.ingest.tables import journal
 from control_plane.provisioning import service as provisioning
 from edge.enrolment.first_boot import enrol_from_qr
 from edge.ledger import Ledger

@@ -16,8 +16,10 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import String
 
-from control_plane.db.tables import devices, journal, sales
 from control_plane.devices.service import get_device
+from control_plane.devices.tables import devices
+from control_plane.ingest.tables import journal
+from control_plane.sales.tables import sales
 from protocols.chain import GENESIS
 from protocols.codec import decode
 from protocols.journal_wire import batch_bytes, record_json

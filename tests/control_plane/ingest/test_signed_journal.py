@@ -22,9 +22,9 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import devices, journal
+from control_plane.devices.tables import devices
 from control_plane.ingest.journal_audit import verify_journal
-from control_plane.ingest.tables import journal_heads
+from control_plane.ingest.tables import journal, journal_heads
 from control_plane.provisioning import service as provisioning
 from edge.enrolment.first_boot import enrol_from_qr
 from edge.enrolment.renewal import renew_certificate

@@ -18,7 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.engine import make_engine, migrate
-from control_plane.db.tables import tenants
+from control_plane.devices.tables import tenants
 from control_plane.operators import service, totp
 from control_plane.operators.gatekeeper import Gatekeeper
 from control_plane.operators.policy import Action, require

@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import devices, journal, sales
+from control_plane.devices.tables import devices
+from control_plane.ingest.tables import journal
+from control_plane.sales.tables import sales
 
 ITEMS = (  # item, name, department, price, tax rate
     ("I00001", "Whole milk 1 l", "dairy", 175, "0.026"),

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from control_plane.db.tables import stores
+from control_plane.devices.tables import stores
 from control_plane.reports import figures, rollups
 from control_plane.reports.facts import read_facts, stores_in_scope
 from control_plane.reports.period import Period

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from control_plane.db.tables import devices
+from control_plane.devices.tables import devices
 from protocols.messages import Message, State, Status
 from tests.harness.cloud import Cloud
 from tests.harness.services import Mosquitto, wait_until

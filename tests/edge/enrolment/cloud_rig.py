@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from control_plane.db.tables import sales
 from control_plane.ingest.worker import IngestSettings, IngestWorker
 from control_plane.provisioning.mqtt_identity import ensure_control_plane_identity
+from control_plane.sales.tables import sales
 from protocols.broker_url import parse_broker_url
 from provisioning.ca import CertificateAuthority
 from tests.control_plane.provisioning.fleet_harness import Fleet
