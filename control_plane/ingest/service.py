@@ -25,6 +25,8 @@ way the device never loops resending a record that can never be stored: its refu
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -80,11 +82,14 @@ async def ingest_batch(
     batch: JournalBatch,
     now_ms: int,
     heads: HeadVerifier | None = None,
+    conn: AsyncConnection | None = None,
 ) -> IngestOutcome:
     """Store what continues ``device_id``'s chain and say what the appliance should do next.
 
     The batch's signed head is checked first (``journal_heads``), outside the transaction: a
-    head that proves nothing refuses the whole batch and flags the device.
+    head that proves nothing refuses the whole batch and flags the device. ``conn`` is a
+    connection the caller holds (outside a transaction) for its transactions; without one, each
+    comes from the engine's pool.
     """
     heads = heads or verifier_for(engine)
     signed: SignedHead | None = None
@@ -96,9 +101,9 @@ async def ingest_batch(
         unsigned = err
     known = signed is not None and signed.fingerprint in heads.stored_certificates
     try:
-        async with engine.begin() as conn:
+        async with _transaction(engine, conn) as tx:
             outcome = await _ingest(
-                conn,
+                tx,
                 device_id=device_id,
                 batch=batch,
                 now_ms=now_ms,
@@ -108,7 +113,13 @@ async def ingest_batch(
             )
     except _REFUSED_BY_DATABASE as err:
         return await _find_refused_record(
-            engine, device_id=device_id, batch=batch, now_ms=now_ms, err=err, signed=signed
+            engine,
+            conn,
+            device_id=device_id,
+            batch=batch,
+            now_ms=now_ms,
+            err=err,
+            signed=signed,
         )
     if signed is not None and outcome.stored:
         heads.stored_certificates.add(signed.fingerprint)  # committed: no insert next time
@@ -117,6 +128,7 @@ async def ingest_batch(
 
 async def _find_refused_record(
     engine: AsyncEngine,
+    conn: AsyncConnection | None,
     *,
     device_id: str,
     batch: JournalBatch,
@@ -134,9 +146,9 @@ async def _find_refused_record(
     while pending > 1:
         half = pending // 2
         try:
-            async with engine.begin() as conn:
+            async with _transaction(engine, conn) as tx:
                 outcome = await _ingest(
-                    conn, device_id=device_id, batch=batch, now_ms=now_ms, limit=half, signed=signed
+                    tx, device_id=device_id, batch=batch, now_ms=now_ms, limit=half, signed=signed
                 )
         except _REFUSED_BY_DATABASE as refusal:
             pending, err = half, refusal
@@ -146,11 +158,24 @@ async def _find_refused_record(
         stored, duplicates = stored + outcome.stored, outcome.duplicates
         pending -= half
     reason = _database_reason(err)
-    async with engine.begin() as conn:
+    async with _transaction(engine, conn) as tx:
         outcome = await _ingest(
-            conn, device_id=device_id, batch=batch, now_ms=now_ms, limit=0, refusal=reason
+            tx, device_id=device_id, batch=batch, now_ms=now_ms, limit=0, refusal=reason
         )
     return replace(outcome, stored=stored + outcome.stored, duplicates=duplicates)
+
+
+@asynccontextmanager
+async def _transaction(
+    engine: AsyncEngine, held: AsyncConnection | None
+) -> AsyncIterator[AsyncConnection]:
+    """One transaction, on the held connection if there is one, else on one from the pool."""
+    if held is None:
+        async with engine.begin() as conn:
+            yield conn
+    else:
+        async with held.begin():
+            yield held
 
 
 def _database_reason(err: DBAPIError) -> str:

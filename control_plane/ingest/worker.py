@@ -46,6 +46,7 @@ from control_plane.devices import presence
 from control_plane.devices import state as device_state
 from control_plane.ingest import metrics
 from control_plane.ingest.drops import DropLog
+from control_plane.ingest.held_connection import HeldConnection
 from control_plane.ingest.inbox import ByteBudget, inbox_type, release_heap
 from control_plane.ingest.service import UnknownDevice, ingest_batch
 from control_plane.rollouts import progress as rollout_progress
@@ -96,6 +97,9 @@ class IngestSettings:
     inbox_bytes: int = 32 * 1024 * 1024  # their payloads: a few full-size journal batches
     parsed_bytes: int = 16 * 1024 * 1024  # payload bytes of parsed batches awaiting a partition
     drop_log_interval: float = 10.0  # one log line per drop reason per interval, then a tally
+    # drops in one interval that make a flood: only after one is the heap handed back to the OS
+    # (a full garbage collection holds the interpreter, and every device's acks, for tens of ms)
+    flood_drops: int = 200
 
 
 class IngestWorker:
@@ -209,10 +213,15 @@ class IngestWorker:
                 self.drops.flush()
 
     async def _flush_drop_log(self) -> None:
-        """Log the tally of a flood soon after it ends, and give its memory back to the OS."""
+        """Log the tally of a flood soon after it ends, and give its memory back to the OS.
+
+        Only after a flood: a device the registry does not know drops a few messages in every
+        interval, and collecting the whole heap for them stalled the loop (py-spy: 7-11 % of the
+        control plane's samples in bench/replication.py, its unregistered RSS probe).
+        """
         while True:
             await asyncio.sleep(self.drops.interval)
-            if self.drops.flush():
+            if self.drops.flush() >= self.settings.flood_drops:
                 await asyncio.to_thread(release_heap)
 
     async def _receive(self, client: MqttLink, queues: list[asyncio.Queue[Parsed]]) -> None:
@@ -336,18 +345,22 @@ class IngestWorker:
 
     async def _partition(self, client: MqttLink, queue: asyncio.Queue[Parsed]) -> None:
         acks: asyncio.Queue[tuple[str, JournalAck]] = asyncio.Queue()
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._send_acks(client, acks), name="ingest-acks")
-            while True:
-                parsed = await queue.get()
-                started = time.perf_counter()
-                try:
-                    ack = await self._store(parsed.device_id, parsed.batch)
-                finally:
-                    await self._parsed.release(parsed.held)
-                if ack is not None:
-                    acks.put_nowait((parsed.device_id, ack))
-                metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        held = HeldConnection(self.engine)  # one connection for the partition's batches
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._send_acks(client, acks), name="ingest-acks")
+                while True:
+                    parsed = await queue.get()
+                    started = time.perf_counter()
+                    try:
+                        ack = await self._store(parsed.device_id, parsed.batch, held)
+                    finally:
+                        await self._parsed.release(parsed.held)
+                    if ack is not None:
+                        acks.put_nowait((parsed.device_id, ack))
+                    metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        finally:
+            await held.discard()
 
     async def _send_acks(
         self, client: MqttLink, acks: asyncio.Queue[tuple[str, JournalAck]]
@@ -357,13 +370,16 @@ class IngestWorker:
             device_id, ack = await acks.get()
             await client.publish(device_topic(device_id, Channel.JOURNAL_ACK), encode(ack), qos=1)
 
-    async def _store(self, device_id: str, batch: JournalBatch) -> JournalAck | None:
+    async def _store(
+        self, device_id: str, batch: JournalBatch, held: HeldConnection
+    ) -> JournalAck | None:
         try:
             outcome = await ingest_batch(
                 engine=self.engine,
                 device_id=device_id,
                 batch=batch,
                 now_ms=time.time_ns() // 1_000_000,
+                conn=await held.get(),
             )
         except UnknownDevice as err:
             self.drops.drop(
@@ -371,6 +387,7 @@ class IngestWorker:
             )
             return None
         except Exception as err:
+            await held.discard()  # it may be broken: the next batch takes a fresh one
             self._store_failed(
                 "store_error",
                 f"could not store a batch of {device_id}; not acked, the appliance will resend",
