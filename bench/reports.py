@@ -1,21 +1,31 @@
-"""How long the store owner's reports take over many sales, folded from the replicated journal.
+"""Store owners' pages over many sales, and what the rollups cost the ingest.
 
-What it measures (each figure ``--rounds`` times through ``bench/rounds.py``: median and spread):
+Two measurements (each figure ``--rounds`` times through ``bench/rounds.py``: median and spread):
 
-- the rollups' catch-up: the first read after ``--sales`` sales (default 100,000) were stored,
-  folding every one of them once (the rollups are dropped before each round);
-- the sales summary of every store over 28 days from the rollups, and the same summary folded
-  from the journal record by record (what the rollups save);
-- the summary for one store and one day (what an owner opens in the morning; goal < 300 ms,
-  the issue's page budget);
-- trends (by day, with the previous 28 days; rollups) and items (the journal) over 28 days.
+1. **Page renders over HTTP** (issue 13: "1,000 stores and 10,000,000 sales in PostgreSQL: p99
+   page render of the overview, the sales summary, trends and items — goal < 300 ms"). A
+   throw-away PostgreSQL database (dropped afterwards) is seeded **in SQL, not through the
+   ingest**: ``generate_series`` writes ``--stores`` stores with one register each and
+   ``--sales`` rows of ``sales`` over 28 days, then ``INSERT … SELECT … GROUP BY`` writes every
+   rollup table from those rows (the sums the catch-up would have made) and each register's
+   rollup mark at its high-water mark, so the rollups are provably caught up and no read folds
+   anything. The journal itself is not seeded with bodies (the pages read the rollups, and 10 M
+   bodies would be ~15 GB of this shared disk). The control plane is served by uvicorn (as
+   ``storefleet serve`` runs it) and a tenant admin's session asks, each round, ``--requests``
+   times per page for a random store and day: the fleet overview (``/``), the reports page of
+   one store's day (``/reports``: all eleven tables and three charts), and the JSON of the sales
+   summary, trends (by day, 28 days against the previous 28) and items for one store, and the
+   summary for every store over 28 days. A figure is the round's p99 (and median) of its
+   requests.
+2. **Ingest with rollups beside without** (goal ≥ 0.9×): ``--devices`` registers each drain the
+   same simulated ledger through ``ingest_batch`` (the ingest's transaction) — alone, and then
+   followed by the rollups' catch-up of the very records it stored (the rollups are kept by the
+   reads' catch-up, not inside the ingest transaction, so this is where their cost lands). The
+   ratio is records/s with rollups over records/s without, both orders alternating per round.
 
-The store is PostgreSQL by default (``--database sqlite`` for the embedded one). Sales are
-written as the ingest stores them (journal rows with the register's bodies, and sales rows) by
-``tests/control_plane/reports/seed.py``, spread over ``--stores`` stores in different time zones.
-
-    .venv/bin/python bench/reports.py [--sales N] [--stores N] [--rounds N]
-                                      [--database postgresql|sqlite]
+    .venv/bin/python bench/reports.py [--stores 1000] [--sales 10000000] [--requests 200]
+                                      [--devices 4] [--records 2000] [--rounds N]
+                                      [--skip-pages] [--skip-ingest]
 
 Results: a table on stdout and bench/results/reports.json.
 """
@@ -24,129 +34,319 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
+import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
-from datetime import UTC, date, datetime
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, select
+import httpx
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.rounds import Goal, Rounds, add_rounds_argument
+from bench.signed_journal import batches, drain, ring
 from control_plane.db.engine import make_engine, migrate
-from control_plane.db.tables import devices
 from control_plane.devices import service as registry
+from control_plane.devices.tables import devices
+from control_plane.ingest.journal_heads import HeadVerifier
+from control_plane.operators.principal import Role
 from control_plane.reports import rollups
-from control_plane.reports.period import Period
-from control_plane.reports.rollups import report_rollup_marks, report_rollups, report_tender_rollups
-from control_plane.reports.service import Filters, ReportName, build
-from control_plane.tenancy import TenantScope
-from tests.control_plane.reports.seed import Seeder
-from tests.harness.services import create_pg_database, drop_pg_database
+from tests.harness.control_plane import served_control_plane
+from tests.harness.services import Mosquitto, create_pg_database, drop_pg_database
 
 ZONES = ("Europe/Zurich", "America/New_York", "Asia/Tokyo", "Pacific/Auckland", "UTC")
-FIRST, LAST = date(2026, 10, 1), date(2026, 10, 28)
+FIRST = date(2026, 10, 1)
+DAYS = 28
 DAY_MS = 86_400_000
+TENANT = "bench"
+
+#: The seed, in SQL: stores, registers, sales rows, then every rollup from the sales rows.
+SEED_STORES = """
+INSERT INTO stores (id, tenant_id, name, timezone, created_at)
+SELECT 'bs' || lpad(n::text, 5, '0'), :tenant, 'Store ' || n, (ARRAY[{zones}])[1 + n % {count}], 0
+FROM generate_series(0, CAST(:stores AS integer) - 1) AS n
+""".format(zones=", ".join(f"'{z}'" for z in ZONES), count=len(ZONES))
+SEED_DEVICES = """
+INSERT INTO devices (id, tenant_id, store_id, register_name, created_at, hwm)
+SELECT 'bs' || lpad(n::text, 5, '0') || '-r1', :tenant, 'bs' || lpad(n::text, 5, '0'), '1', 0,
+       CAST(:per_store AS bigint)
+FROM generate_series(0, CAST(:stores AS integer) - 1) AS n
+"""
+#: Sale k of store n: spread evenly over the 28 days (from the UTC midnight before the first).
+SEED_SALES = """
+INSERT INTO sales (device_id, seq, sale_id, tenant_id, store_id, receipt_no, currency,
+                   total_minor, ts)
+SELECT 'bs' || lpad((g % :stores)::text, 5, '0') || '-r1',
+       g / CAST(:stores AS bigint) + 1,
+       's' || (g / :stores + 1), :tenant, 'bs' || lpad((g % :stores)::text, 5, '0'),
+       g / :stores + 1, 'EUR', 100 + (g * 7919) % 9000,
+       CAST(:start_ms AS bigint) + (g / :stores) * CAST(:every_ms AS bigint) + (g % :stores) * 61000
+FROM generate_series(CAST(:low AS bigint), CAST(:high AS bigint)) AS g
+"""
+#: Each rollup from the sales rows: what the catch-up would have summed from their records.
+_BUCKET = "ts - ts % 900000"
+SEED_ROLLUPS = (
+    f"""
+INSERT INTO report_rollups (device_id, bucket, sales_count, sales_minor, discounts_minor,
+    sales_tax_minor, rounding_minor, returns_count, returns_minor, returns_tax_minor, voids_count,
+    voided_lines, cash_in_minor, cash_out_minor, returns_unreceipted, manual_discounts,
+    drawer_opens, overrides)
+SELECT device_id, {_BUCKET}, count(*), sum(total_minor), sum(total_minor / 20),
+       sum(total_minor * 7 / 107), 0, count(*) FILTER (WHERE seq % 40 = 0),
+       coalesce(sum(total_minor) FILTER (WHERE seq % 40 = 0), 0), 0,
+       count(*) FILTER (WHERE seq % 50 = 0),
+       count(*) FILTER (WHERE seq % 30 = 0), 0, 0, count(*) FILTER (WHERE seq % 400 = 0),
+       count(*) FILTER (WHERE seq % 60 = 0), count(*) FILTER (WHERE seq % 300 = 0),
+       count(*) FILTER (WHERE seq % 45 = 0)
+FROM sales GROUP BY device_id, {_BUCKET}
+""",
+    f"""
+INSERT INTO report_tender_rollups (device_id, bucket, tender, count, amount_minor, payments,
+    paid_minor, refunded_minor)
+SELECT device_id, {_BUCKET}, CASE WHEN seq % 3 = 0 THEN 'cash' ELSE 'card' END, count(*),
+       sum(total_minor), count(*), sum(total_minor), 0
+FROM sales GROUP BY device_id, {_BUCKET}, 3
+""",
+    f"""
+INSERT INTO report_item_rollups (device_id, bucket, item_id, department, name, sold_micro,
+    returned_micro, sales_minor, returns_minor, sale_lines, return_lines)
+SELECT device_id, {_BUCKET}, 'I' || lpad((seq * 31 % 200)::text, 4, '0'),
+       'department ' || (seq * 31 % 200 % 12), 'Item ' || (seq * 31 % 200),
+       sum(1000000 * (1 + seq % 3)), 0, sum(total_minor), 0, count(*), 0
+FROM sales GROUP BY device_id, {_BUCKET}, 3, 4, 5
+""",
+    f"""
+INSERT INTO report_tax_rollups (device_id, bucket, rate, net_minor, tax_minor, gross_minor)
+SELECT device_id, {_BUCKET}, CASE WHEN seq % 4 = 0 THEN '0.081' ELSE '0.026' END,
+       sum(total_minor - total_minor * 7 / 107), sum(total_minor * 7 / 107), sum(total_minor)
+FROM sales GROUP BY device_id, {_BUCKET}, 3
+""",
+    f"""
+INSERT INTO report_staff_rollups (device_id, bucket, cashier, sales_count, sales_minor, voids,
+    voided_lines, discounts_minor, returns_count, returns_minor, overrides)
+SELECT device_id, {_BUCKET}, 'E0' || (1 + seq % 3), count(*), sum(total_minor), 0, 0,
+       sum(total_minor / 20), 0, 0, 0
+FROM sales GROUP BY device_id, {_BUCKET}, 3
+""",
+    "INSERT INTO report_rollup_marks (device_id, upto_seq) SELECT id, hwm FROM devices",
+)
 
 
-async def seed(url: str, *, sales: int, stores: int) -> None:
-    engine = make_engine(url)
-    await migrate(engine)
-    await registry.create_tenant(engine, tenant_id="bench", name="Bench")
-    seeder = Seeder(engine, "bench")
-    start = int(datetime(2026, 10, 1, 12, tzinfo=UTC).timestamp()) * 1000
+async def seed(engine: AsyncEngine, *, stores: int, sales: int) -> dict[str, float]:
+    """Seed in SQL; seconds per step (and the rows of each rollup table)."""
     per_store = sales // stores
+    start = datetime.combine(FIRST - timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    params = {
+        "tenant": TENANT, "stores": stores, "per_store": per_store,
+        "start_ms": int(start.timestamp()) * 1000,
+        "every_ms": (DAYS + 1) * DAY_MS // per_store,
+    }  # fmt: skip
+    took: dict[str, float] = {}
+    await registry.create_tenant(engine, tenant_id=TENANT, name="Bench")
     began = time.perf_counter()
-    for n in range(stores):
-        store_id = f"bench-s{n:03d}"
-        await registry.create_store(
-            engine, store_id=store_id, tenant_id="bench", name=f"Store {n}",
-            timezone=ZONES[n % len(ZONES)],
-        )  # fmt: skip
-        await registry.register_device(engine, device_id=f"{store_id}-r1", store_id=store_id)
-        await seeder.sales(
-            device_id=f"{store_id}-r1", store_id=store_id, start_ms=start,
-            count=per_store, every_ms=(27 * DAY_MS) // per_store, seed=n, voids_every=50,
-        )  # fmt: skip
-    seconds = time.perf_counter() - began
-    print(f"seeded {per_store * stores:,} sales in {stores} stores in {seconds:.0f} s")
-    await engine.dispose()
-
-
-async def timed(url: str, name: ReportName, filters: Filters) -> tuple[float, int]:
-    """Milliseconds to build one report (a fresh engine: no warm connection pool)."""
-    engine = make_engine(url)
-    try:
-        began = time.perf_counter()
-        table = await build(engine, scope=TenantScope("bench"), name=name, filters=filters)
-        return (time.perf_counter() - began) * 1000, len(table.rows)
-    finally:
-        await engine.dispose()
-
-
-async def caught_up(url: str) -> float:
-    """Milliseconds to fold every stored sale into fresh rollups."""
-    engine = make_engine(url)
-    try:
+    async with engine.begin() as conn:
+        await conn.execute(text(SEED_STORES), params)
+        await conn.execute(text(SEED_DEVICES), params)
+    chunk = 1_000_000
+    for low in range(0, per_store * stores, chunk):
+        high = min(low + chunk, per_store * stores) - 1
         async with engine.begin() as conn:
-            for table in (report_rollups, report_tender_rollups, report_rollup_marks):
-                await conn.execute(delete(table))
-            device_ids = list((await conn.execute(select(devices.c.id))).scalars())
-        began = time.perf_counter()
-        await rollups.catch_up(engine, device_ids)
-        return (time.perf_counter() - began) * 1000
-    finally:
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            await conn.execute(text(SEED_SALES), params | {"low": low, "high": high})
+        print(f"  sales {high + 1:,} of {per_store * stores:,}", flush=True)
+    took["seed_sales_s"] = time.perf_counter() - began
+    began = time.perf_counter()
+    for statement in SEED_ROLLUPS:
+        async with engine.begin() as conn:
+            # a throw-away database: no per-row foreign-key trigger (the rows come from devices)
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            await conn.execute(text(statement))
+    took["seed_rollups_s"] = time.perf_counter() - began
+    async with engine.begin() as conn:
+        await conn.execute(text("ANALYZE"))
+        for table in ("sales", "report_rollups", "report_item_rollups", "report_tender_rollups"):
+            count = f"SELECT count(*) FROM {table}"
+            took[f"rows_{table}"] = float(await conn.scalar(text(count)))
+    return took
+
+
+def _pages(stores: int) -> dict[str, tuple[str, str]]:
+    """Each page: its label and URL template ({store}, {day}, {first}, {last})."""
+    return {
+        "overview": ("fleet overview /", "/"),
+        "reports_page": ("reports page, one store's day", "/reports?store_id={store}&first={day}"),
+        "summary": (
+            "summary, one store's day",
+            "/api/reports/summary?store_id={store}&first={day}",
+        ),
+        "trends": (
+            "trends by day, one store, 28 d vs 28 d",
+            "/api/reports/trends?store_id={store}&first={first}&last={last}&granularity=day",
+        ),
+        "items": (
+            "items, one store, 28 days",
+            "/api/reports/items?store_id={store}&first={first}&last={last}",
+        ),
+        "summary_all": (
+            f"summary, all {stores:,} stores, 28 days",
+            "/api/reports/summary?first={first}&last={last}",
+        ),
+    }  # fmt: skip
+
+
+async def page_round(
+    client: httpx.AsyncClient, rounds: Rounds, *, stores: int, requests: int, rng: random.Random
+) -> None:
+    last = FIRST + timedelta(days=DAYS - 1)
+    for key, (label, template) in _pages(stores).items():
+        times = []
+        count = requests if key not in ("overview", "summary_all") else max(5, requests // 10)
+        for _ in range(count):
+            url = template.format(
+                store=f"bs{rng.randrange(stores):05d}",
+                day=FIRST + timedelta(days=rng.randrange(DAYS)),
+                first=FIRST,
+                last=last,
+            )
+            began = time.perf_counter()
+            answer = await client.get(url)
+            times.append((time.perf_counter() - began) * 1000)
+            assert answer.status_code == 200, (url, answer.status_code, answer.text[:300])
+        p99 = statistics.quantiles(times, n=100, method="inclusive")[98]
+        goal = Goal("<", 300) if key not in ("summary_all",) else None
+        rounds.add(f"{key}_p99", p99, label=f"{label}: p99 of {count}", unit="ms", goal=goal)
+        rounds.add(f"{key}_median", statistics.median(times), label=f"{label}: median", unit="ms")
+
+
+async def pages(args: argparse.Namespace, rounds: Rounds) -> dict[str, float]:
+    url = await create_pg_database()
+    seeded: dict[str, float] = {}
+    try:
+        engine = make_engine(url)
+        await migrate(engine)
+        print(f"seeding {args.sales:,} sales in {args.stores:,} stores (SQL) …", flush=True)
+        seeded = await seed(engine, stores=args.stores, sales=args.sales)
         await engine.dispose()
+        print(f"seeded: {seeded}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            broker = Mosquitto(Path(tmp))
+            broker.start()
+            try:
+                async with served_control_plane(database_url=url, broker_url=broker.url) as cp:
+                    login = await cp.log_in("owner@bench.example", Role.TENANT_ADMIN, TENANT)
+                    headers = {"Cookie": f"sf_session={login.secret}"}
+                    rng = random.Random(13)
+                    async with cp.anonymous(headers=headers, timeout=600) as client:
+                        for _ in rounds.each():
+                            await page_round(
+                                client, rounds, stores=args.stores, requests=args.requests, rng=rng
+                            )
+            finally:
+                broker.kill()
+    finally:
+        await drop_pg_database(url)
+    return seeded
+
+
+async def ingest_round(
+    engine: AsyncEngine, wire: list[str], *, store: str, devices_n: int, with_rollups: bool
+) -> float:
+    """Records per second: ``devices_n`` registers drain ``wire``; with rollups, each one's
+    records are then caught up into the rollups too."""
+    heads = HeadVerifier(engine)
+    todo = []
+    for _ in range(devices_n):
+        device_id = f"ing-{uuid.uuid4().hex[:8]}"
+        await registry.register_device(engine, device_id=device_id, store_id=store)
+        todo.append((device_id, batches(device_id, wire, None)))
+
+    async def one(device_id: str, work: list) -> None:  # type: ignore[type-arg]
+        await drain(engine, heads, device_id, work)
+        if with_rollups:
+            await rollups.catch_up(engine, [device_id])
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one(d, w) for d, w in todo))
+    rate = devices_n * len(wire) / (time.perf_counter() - began)
+    if with_rollups:  # the rollups hold every record stored
+        async with engine.connect() as conn:
+            marks = await conn.execute(
+                select(rollups.report_rollup_marks.c.upto_seq).where(
+                    rollups.report_rollup_marks.c.device_id.in_([d for d, _ in todo])
+                )
+            )
+            assert [int(m) for m in marks.scalars()] == [len(wire)] * devices_n
+    return rate
+
+
+async def ingest(args: argparse.Namespace, rounds: Rounds) -> None:
+    url = await create_pg_database()
+    try:
+        engine = make_engine(url)
+        await migrate(engine)
+        await registry.create_tenant(engine, tenant_id="ing", name="ingest")
+        await registry.create_store(engine, store_id="ing-01", tenant_id="ing", name="ingest")
+        with tempfile.TemporaryDirectory() as tmp:
+            wire = await ring(Path(tmp) / "ledger.db", args.records)
+        for number in rounds.each():
+            order = (False, True) if number % 2 else (True, False)
+            rate = {
+                kind: await ingest_round(
+                    engine, wire, store="ing-01", devices_n=args.devices, with_rollups=kind
+                )
+                for kind in order
+            }
+            rounds.add("ingest_without", rate[False], label="ingest alone", unit="rec/s")
+            rounds.add(
+                "ingest_with", rate[True], label="ingest, then its rollups caught up", unit="rec/s"
+            )
+            rounds.add(
+                "ingest_ratio", rate[True] / rate[False], label="with rollups / without",
+                unit="x", goal=Goal(">=", 0.9),
+            )  # fmt: skip
+        async with engine.connect() as conn:
+            stored = await conn.scalar(select(devices.c.hwm).where(devices.c.store_id == "ing-01"))
+        assert stored == args.records
+        await engine.dispose()
+    finally:
+        await drop_pg_database(url)
 
 
 async def main(args: argparse.Namespace, rounds: Rounds) -> None:
-    if args.database == "postgresql":
-        url = await create_pg_database()
-    else:
-        url = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='bench-reports-')}/cloud.db"
-    try:
-        await seed(url, sales=args.sales, stores=args.stores)
-        month = Filters(Period.of(FIRST, LAST))
-        one_day = Filters(Period.of(date(2026, 10, 15)), store_id="bench-s000")
-        for _ in rounds.each():
-            caught = await caught_up(url)
-            rounds.add("catch_up", caught, label="rollups caught up (first read)", unit="ms")
-            ms, _rows = await timed(url, "summary", month)
-            rounds.add(
-                "summary_all", ms, label=f"summary, {args.sales:,} sales, 28 days", unit="ms"
-            )
-            ms, _rows = await timed(url, "summary", replace(month, rollups=False))
-            rounds.add("summary_journal", ms, label="the same from the journal", unit="ms")
-            ms, _rows = await timed(url, "summary", one_day)
-            rounds.add(
-                "summary_day", ms, label="summary, one store, one day", unit="ms",
-                goal=Goal("<", 300),
-            )  # fmt: skip
-            ms, _rows = await timed(url, "trends", month)
-            rounds.add("trends", ms, label="trends by day vs previous 28 days", unit="ms")
-            ms, _rows = await timed(url, "items", month)
-            rounds.add("items", ms, label="items and top sellers, 28 days", unit="ms")
-    finally:
-        if args.database == "postgresql":
-            await drop_pg_database(url)
+    seeded: dict[str, float] = {}
+    if not args.skip_ingest:
+        await ingest(args, rounds)
+    if not args.skip_pages:
+        seeded = await pages(args, rounds)
     print(rounds.table())
     rounds.write(
         ROOT / "bench" / "results" / "reports.json",
-        database=args.database,
-        sales=args.sales,
         stores=args.stores,
+        sales=args.sales,
+        requests=args.requests,
+        devices=args.devices,
+        records=args.records,
+        seeded=seeded,
+        seeding="SQL generate_series and INSERT … SELECT … GROUP BY, not through the ingest",
     )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sales", type=int, default=100_000)
-    parser.add_argument("--stores", type=int, default=10)
-    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--stores", type=int, default=1000)
+    parser.add_argument("--sales", type=int, default=10_000_000)
+    parser.add_argument("--requests", type=int, default=200, help="requests per page a round")
+    parser.add_argument("--devices", type=int, default=4, help="ingest: registers at once")
+    parser.add_argument("--records", type=int, default=2000, help="ingest: records each")
+    parser.add_argument("--skip-pages", action="store_true")
+    parser.add_argument("--skip-ingest", action="store_true")
     add_rounds_argument(parser)
     arguments = parser.parse_args()
     asyncio.run(main(arguments, Rounds("reports", rounds=arguments.rounds)))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
@@ -55,6 +55,8 @@ from protocols.vocabulary import JournalKind
 
 __all__ = ["report_rollup_marks", "report_rollups", "report_tender_rollups"]
 
+#: How a read's rows are keyed first: by store, by currency or by time zone.
+Per = Literal["store", "currency", "timezone"]
 #: A quarter of an hour: every time zone's offset is a multiple of it.
 BUCKET_MS = 900_000
 K = JournalKind
@@ -254,23 +256,24 @@ async def read_sums(
     device_id: str | None = None,
     by: tuple[str, ...] = (),
     by_bucket: bool = False,
-    per_store: bool = True,
+    per: Per = "store",
     nonzero: tuple[str, ...] = (),
 ) -> dict[tuple[object, ...], Row]:
-    """One rollup table summed inside each store's bounds, keyed ``(store id or currency,
-    [bucket], *by)``: the database adds up (one query per distinct bounds and currency, not per
-    store); ``nonzero`` reads only rows where one of those sums is not 0. Call
-    :func:`catch_up_stores` first."""
-    groups: dict[tuple[tuple[int, int], str], list[str]] = defaultdict(list)
+    """One rollup table summed inside each store's bounds, keyed ``(store id, currency or time
+    zone as ``per`` says, [bucket], *by)``: the database adds up (one query per distinct bounds,
+    currency and time zone, not per store); ``nonzero`` reads only rows where one of those sums
+    is not 0. Call :func:`catch_up_stores` first."""
+    groups: dict[tuple[tuple[int, int], str, str], list[str]] = defaultdict(list)
     for store_id, edges in bounds.items():
-        groups[(edges, stores[store_id].currency)].append(store_id)
+        info = stores[store_id]
+        groups[(edges, info.currency, info.timezone)].append(store_id)
     t = spec.table
-    keys: list[Any] = [devices.c.store_id] if per_store else []
+    keys: list[Any] = [devices.c.store_id] if per == "store" else []
     keys += [t.c.bucket] if by_bucket else []
     keys += [t.c[k] for k in by]
     out: dict[tuple[object, ...], Row] = {}
     async with engine.connect() as conn:
-        for ((start, end), currency), ids in groups.items():
+        for ((start, end), currency, timezone), ids in groups.items():
             where: list[ColumnElement[bool]] = [
                 devices.c.store_id.in_(ids),
                 devices.c.tenant_id.in_({stores[i].tenant_id for i in ids}),
@@ -296,7 +299,8 @@ async def read_sums(
                 values = row._mapping
                 if values[spec.sums[0]] is None:  # no row at all: the sums are NULL
                     continue
-                key: tuple[object, ...] = (values["store_id"],) if per_store else (currency,)
+                first = {"store": values.get("store_id"), "currency": currency}.get(per, timezone)
+                key: tuple[object, ...] = (first,)
                 key += (int(values["bucket"]),) if by_bucket else ()
                 key += tuple(values[k] for k in by)
                 into = out.setdefault(key, _zero(spec))

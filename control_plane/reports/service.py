@@ -149,7 +149,7 @@ async def _sum_report(
             device_id=filters.device_id,
             by=query.by,
             by_bucket=query.per_store_bucket,
-            per_store=query.per_store_bucket,
+            per="store" if query.per_store_bucket else "currency",
             nonzero=query.nonzero,
         )
     else:
@@ -182,6 +182,10 @@ async def _sum_report(
 ROLLED_UP = ("summary", "stores", "trends")
 
 
+#: The trends read only net sales (sales − returns) from the totals' rollup.
+NET = Spec(rollup_tables.report_rollups, (), ("sales_minor", "returns_minor"))
+
+
 async def _from_rollups(
     engine: AsyncEngine, stores: dict[str, StoreInfo], filters: Filters, name: ReportName
 ) -> Table | None:
@@ -189,35 +193,34 @@ async def _from_rollups(
     (then the journal is folded instead)."""
     period = filters.period
     periods = [period, period.previous()] if name == "trends" else [period]
-    read: list[dict[str, dict[int, Totals]]] = []
-    for each in periods:
-        bounds = {store_id: each.bounds(info.timezone) for store_id, info in stores.items()}
-        if any(edge % rollups.BUCKET_MS for pair in bounds.values() for edge in pair):
-            return None
-        read.append(
-            await rollups.read(
-                engine,
-                stores=stores,
-                bounds=bounds,
-                device_id=filters.device_id,
-                by_bucket=name == "trends",  # the summaries: the database adds the buckets up
-            )
-        )
+    all_bounds = [
+        {store_id: each.bounds(info.timezone) for store_id, info in stores.items()}
+        for each in periods
+    ]
+    if any(edge % rollups.BUCKET_MS for b in all_bounds for pair in b.values() for edge in pair):
+        return None
     exponent = figures.exponent_of_stores(stores.values())
     if name == "trends":
-        series = [
-            figures.bucketed(
-                (
-                    (bucket, stores[store_id].timezone, totals.net_minor)
-                    for store_id, buckets in by_store.items()
-                    for bucket, totals in buckets.items()
-                ),
-                each,
-                filters.granularity,
+        await rollups.catch_up_stores(engine, list(stores), device_id=filters.device_id)
+        series = []
+        for each, bounds in zip(periods, all_bounds, strict=True):
+            # net per time zone and bucket: the database adds the stores of a zone up
+            rows = await rollups.read_sums(
+                engine, NET, stores=stores, bounds=bounds, device_id=filters.device_id,
+                by_bucket=True, per="timezone",
+            )  # fmt: skip
+            points = (
+                (int(str(bucket)), str(zone), int(row["sales_minor"]) - int(row["returns_minor"]))
+                for (zone, bucket), row in rows.items()
             )
-            for each, by_store in zip(periods, read, strict=True)
-        ]
+            series.append(figures.bucketed(points, each, filters.granularity))
         return figures.trend_table(series[0], series[1], period, filters.granularity, exponent)
+    read = [
+        await rollups.read(
+            engine, stores=stores, bounds=all_bounds[0], device_id=filters.device_id,
+            by_bucket=False,  # the summaries: the database adds the buckets up
+        )
+    ]  # fmt: skip
     by_store = {
         store_id: _merged(buckets.values()) for store_id, buckets in read[0].items() if buckets
     }
