@@ -149,6 +149,15 @@ class Seeder:
             await conn.execute(update(devices).where(devices.c.id == device_id).values(hwm=seq))
         return net
 
+    async def record(self, *, device_id: str, kind: str, ts: int, body: dict[str, Any]) -> int:
+        """Append one record of any kind (its body as given); returns its seq."""
+        seq = self.seqs.get(device_id, 0) + 1
+        await self._write([_record(device_id, seq, kind, ts, body)], [])
+        self.seqs[device_id] = seq
+        async with self.engine.begin() as conn:
+            await conn.execute(update(devices).where(devices.c.id == device_id).values(hwm=seq))
+        return seq
+
     async def _write(self, records: list[dict[str, Any]], sale_rows: list[dict[str, Any]]) -> None:
         if not records:
             return
