@@ -34,7 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.db.tables import devices, journal, sales
+from control_plane.devices.tables import devices
 from control_plane.ingest import metrics
 from control_plane.ingest.journal_heads import (
     HEADS_REFUSED,
@@ -43,6 +43,7 @@ from control_plane.ingest.journal_heads import (
     store_head,
     verifier_for,
 )
+from control_plane.ingest.rows import Accepted, store_rows
 from protocols.canonical import canonical_text
 from protocols.chain import envelope_bytes, hash_envelope
 from protocols.journal_signing import HeadRefused
@@ -232,7 +233,7 @@ async def _ingest(
         ack = JournalAck(hwm=hwm, head_hash=head, resend_from=hwm + 1)
         return IngestOutcome(ack, 0, duplicates, problem)
 
-    accepted: list[_Accepted] = []
+    accepted: list[Accepted] = []
     problem, why = None, ""
     for record in fresh:
         if limit is not None and len(accepted) == limit:
@@ -259,19 +260,11 @@ async def _ingest(
             problem = f"seq {record.seq}: the cloud cannot store it: {err.reason}{WAITING}"
             why = "invalid"
             break
-        accepted.append(_Accepted(record, body_text, sale))
+        accepted.append(Accepted(record, body_text, sale))
         head = record.hash
 
     new_hwm = hwm + len(accepted)
     if accepted:
-        await _store(
-            conn,
-            device_id=device_id,
-            tenant_id=row.tenant_id,
-            store_id=row.store_id,
-            accepted=accepted,
-            now_ms=now_ms,
-        )
         if signed is not None and accepted[-1].record.seq == signed.seq:
             await store_head(
                 conn,
@@ -298,7 +291,19 @@ async def _ingest(
             "chain_alerts": devices.c.chain_alerts + 1,
             "chain_detail": problem,
         }
-    await conn.execute(update(devices).where(devices.c.id == device_id).values(**changes))
+    device_update = update(devices).where(devices.c.id == device_id).values(**changes)
+    if accepted:
+        await store_rows(
+            conn,
+            device_id=device_id,
+            tenant_id=row.tenant_id,
+            store_id=row.store_id,
+            accepted=accepted,
+            now_ms=now_ms,
+            device_update=device_update,
+        )
+    else:
+        await conn.execute(device_update)
     if problem is not None:
         ack = JournalAck(hwm=new_hwm, head_hash=head, resend_from=new_hwm + 1, error=problem)
         return IngestOutcome(ack, len(accepted), duplicates, problem)
@@ -319,61 +324,8 @@ async def _refuse_head(
     return IngestOutcome(ack, 0, 0, problem)
 
 
-@dataclass(frozen=True, slots=True)
-class _Accepted:
-    """A record that continues the chain, its canonical body, and its sale if it is one."""
-
-    record: JournalRecord
-    body_text: str
-    sale: SaleBody | None
-
-
 def _sale(record: JournalRecord) -> SaleBody | None:
     """The record's sale, validated as the contract's :class:`SaleBody` (never defaulted)."""
     if record.kind != JournalKind.SALE_COMPLETED:
         return None
     return SaleBody.from_body(record.body)
-
-
-async def _store(
-    conn: AsyncConnection,
-    *,
-    device_id: str,
-    tenant_id: str,
-    store_id: str,
-    accepted: list[_Accepted],
-    now_ms: int,
-) -> None:
-    await conn.execute(
-        journal.insert(),
-        [
-            {
-                "device_id": device_id,
-                "seq": item.record.seq,
-                "kind": item.record.kind,
-                "ts": item.record.ts,
-                "prev_hash": item.record.prev_hash,
-                "hash": item.record.hash,
-                "body": item.body_text,
-                "received_at": now_ms,
-            }
-            for item in accepted
-        ],
-    )
-    sale_rows = [
-        {
-            "device_id": device_id,
-            "seq": item.record.seq,
-            "sale_id": item.sale.sale_id,
-            "tenant_id": tenant_id,
-            "store_id": store_id,
-            "receipt_no": item.sale.receipt_no,
-            "currency": item.sale.currency,
-            "total_minor": item.sale.total_minor,
-            "ts": item.record.ts,
-        }
-        for item in accepted
-        if item.sale is not None
-    ]
-    if sale_rows:
-        await conn.execute(sales.insert(), sale_rows)
