@@ -9,9 +9,10 @@ prevention the 8 weeks before) into a :class:`~control_plane.reports.tables.Tabl
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -215,22 +216,35 @@ async def _from_rollups(
             )
             series.append(figures.bucketed(points, each, filters.granularity))
         return figures.trend_table(series[0], series[1], period, filters.granularity, exponent)
+    if name == "summary":  # the database adds every store of a currency up
+        await rollups.catch_up_stores(engine, list(stores), device_id=filters.device_id)
+        common: dict[str, Any] = {
+            "stores": stores, "bounds": all_bounds[0], "device_id": filters.device_id,
+            "per": "currency",
+        }  # fmt: skip
+        by_currency: dict[str, Totals] = defaultdict(Totals)
+        for key, row in (await rollups.read_sums(engine, rollup_tables.TOTALS, **common)).items():
+            totals = by_currency[str(key[0])]
+            for field_name in figures.SUMMED:
+                setattr(totals, field_name, getattr(totals, field_name) + int(row[field_name]))
+        tender_rows = await rollups.read_sums(
+            engine, rollup_tables.TENDERS, by=("tender",), **common
+        )
+        for (currency, tender), row in tender_rows.items():
+            pair = by_currency[str(currency)].tenders.setdefault(str(tender), [0, 0])
+            pair[0] += int(row["count"])
+            pair[1] += int(row["amount_minor"])
+        return figures.summary_of(dict(by_currency), exponent)
     read = [
         await rollups.read(
             engine, stores=stores, bounds=all_bounds[0], device_id=filters.device_id,
-            by_bucket=False,  # the summaries: the database adds the buckets up
+            by_bucket=False,  # the store comparison: the database adds the buckets up
         )
     ]  # fmt: skip
     by_store = {
         store_id: _merged(buckets.values()) for store_id, buckets in read[0].items() if buckets
     }
-    if name == "stores":
-        return figures.stores_of(stores, by_store, exponent)
-    by_currency: dict[str, Totals] = {}
-    for store_id, totals in by_store.items():
-        currency = stores[store_id].currency
-        by_currency[currency] = figures.merge(by_currency.get(currency, Totals()), totals)
-    return figures.summary_of(by_currency, exponent)
+    return figures.stores_of(stores, by_store, exponent)
 
 
 def _merged(parts: Iterable[Totals]) -> Totals:
