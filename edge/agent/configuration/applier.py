@@ -32,7 +32,6 @@ from edge.agent.configuration.files import (
     AppliedConfig,
     AppliedHead,
     AppliedUnreadable,
-    read_applied,
     read_head,
     write_applied,
 )
@@ -149,13 +148,19 @@ class ConfigApplier:
 
     async def _apply(self, version: int, config: StoreConfig) -> bool:
         """Try to apply; False when it has to wait for the open sale to close."""
-        from protocols.store_config import RESTART_SECTIONS, changed_sections
+        from protocols.store_config import RESTART_SECTIONS, SECTIONS
 
-        before = self._applied_config()
-        changed = changed_sections(before, config)
+        accepted = AppliedConfig.of(version, config)
+        # the sections that changed, from the per-key hashes the applied file already holds:
+        # neither the applied document re-read and validated nor both hashed again (1,000
+        # appliances' bench: that was two thirds of an apply's time)
+        before = None if self.applied is None else self.applied.hashes
+        changed = frozenset(
+            k for k in SECTIONS if before is None or before.get(k) != accepted.hashes[k]
+        )
         restart = before is None or bool(changed & RESTART_SECTIONS)
         if not restart:
-            self._write(version, config)
+            self._write(accepted)
             why_not = await self.register.reload(version) if self.register.running() else None
             if why_not is None:
                 self._done(version, changed, how="live")
@@ -172,20 +177,14 @@ class ConfigApplier:
                 self.waiting_for = why_not
                 return False
         if self.version != version:
-            self._write(version, config)
+            self._write(accepted)
         self.register.restart()
         self._done(version, changed, how="restart")
         return True
 
-    def _applied_config(self) -> StoreConfig | None:
-        """The applied document itself (read and validated the first time it is needed)."""
-        if isinstance(self.applied, AppliedHead):
-            self.applied = _load_whole(self.data_dir)
-        return None if self.applied is None else self.applied.config
-
-    def _write(self, version: int, config: StoreConfig) -> None:
-        self.applied = AppliedConfig.of(version, config)
-        write_applied(self.data_dir, self.applied)
+    def _write(self, accepted: AppliedConfig) -> None:
+        self.applied = accepted
+        write_applied(self.data_dir, accepted)
 
     def _done(self, version: int, changed: frozenset[str], *, how: str) -> None:
         if self.pending is not None and self.pending[0] == version:
@@ -229,12 +228,4 @@ def _load(data_dir: Path) -> AppliedHead | None:
         return read_head(data_dir)
     except AppliedUnreadable as err:
         log.error("config: %s; waiting for the control plane to send it again", err)
-        return None
-
-
-def _load_whole(data_dir: Path) -> AppliedConfig | None:
-    try:
-        return read_applied(data_dir)
-    except AppliedUnreadable as err:
-        log.error("config: %s; applying the next version as the first", err)
         return None
