@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,6 +30,7 @@ from control_plane.operators.policy import Action, AlertsAck, AlertsPage, Alerts
 from control_plane.operators.sessions import SESSION_COOKIE, csrf_token
 from control_plane.problems import problem_responses
 from control_plane.reports.charts import history_chart
+from control_plane.reports.tables import table
 from control_plane.tenancy import TenantScope
 
 router = APIRouter(tags=["alerts"])
@@ -78,6 +79,48 @@ async def list_alerts(
         engine, scope=TenantScope.of(principal), state=state, device_id=device_id
     )
     return [AlertOut.model_validate(dict(row)) for row in rows]
+
+
+@router.get(
+    "/api/alerts.csv",
+    response_class=Response,
+    responses=problem_responses() | {200: {"content": {"text/csv": {}}}},
+)
+async def alerts_csv(
+    engine: Engine,
+    principal: AlertsRead,
+    state: AlertState = "open",
+    device_id: IdentifierFilter = None,
+) -> Response:
+    """The same alerts as CSV (times in UTC), as every table of the console exports."""
+    rows = await service.list_alerts(
+        engine, scope=TenantScope.of(principal), state=state, device_id=device_id
+    )
+    out = table(
+        "alerts",
+        "Alerts",
+        [
+            ("id", "Id", "text"), ("kind", "Alert", "text"), ("device", "Device", "text"),
+            ("store", "Store", "text"),
+            ("detail", "What", "text"), ("opened", "Since", "text"), ("seen", "Seen", "text"),
+            ("cleared", "Cleared", "text"), ("acked", "Acknowledged", "text"),
+            ("acked_by", "Acknowledged by", "text"),
+        ],
+    )  # fmt: skip
+    for row in rows:
+        out.rows.append(
+            (
+                str(row["id"]), str(row["kind"]), str(row["device_id"]), str(row["store_id"]),
+                str(row["detail"]),
+                _when(row["opened_at"]), _when(row["seen_at"]), _when(row["cleared_at"]),
+                _when(row["acked_at"]), row["acked_by"] or "",
+            )
+        )  # fmt: skip
+    return Response(
+        out.as_csv(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="storefleet-alerts-{state}.csv"'},
+    )
 
 
 @router.post("/api/alerts/{alert_id}/ack", responses=problem_responses(service.AlertNotFound))

@@ -123,6 +123,22 @@ async def test_an_operator_acknowledges_and_a_viewer_only_reads(
         await expect(viewer.locator("tr[data-kind=silent]")).to_have_count(1)
         await expect(viewer.locator("button.ack")).to_have_count(0)
         await viewer.screenshot(path=ARTIFACTS / "alerts-viewer.png", full_page=True)
+        # the list exports as CSV, as every table of the console does
+        async with viewer.expect_download() as waiting:
+            await viewer.click("#csv-alerts")
+        exported = (await (await waiting.value).path()).read_text(encoding="utf-8")
+        assert f"silent,{SILENT},acme-01" in exported
+        assert f"printer,{PRINTER},acme-01" in exported
+        # on a tablet held upright the page does not scroll sideways (wide tables scroll inside)
+        await viewer.set_viewport_size({"width": 768, "height": 1024})
+        await viewer.reload()
+        await expect(viewer.locator("#history-chart svg")).to_be_visible()
+        overflow = await viewer.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
+        await viewer.screenshot(path=ARTIFACTS / "alerts-tablet-768x1024.png", full_page=True)
+        await viewer.set_viewport_size({"width": 1280, "height": 800})
 
         # the printer has paper again: the alert clears by itself
         fixed = OUT_OF_PAPER | {"error": None}

@@ -89,6 +89,10 @@ async def test_an_owner_reads_the_day_changes_the_range_and_exports_csv(
         await expect(page.locator("#chart-tenders svg")).to_contain_text("card")
         assert await page.locator("svg script").count() == 0
         ARTIFACTS.mkdir(exist_ok=True)
+        wide = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert wide <= 0
         await page.screenshot(path=ARTIFACTS / "reports-1280x800.png", full_page=True)
 
         # the range changed to the day before, by the form
@@ -118,6 +122,11 @@ async def test_an_owner_reads_the_day_changes_the_range_and_exports_csv(
             "document.querySelector('#chart-trends svg').getBoundingClientRect().width"
         )
         assert 0 < width <= 768
+        # usable: the page does not scroll sideways (a wide table scrolls inside its own box)
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0
         await page.screenshot(path=ARTIFACTS / "reports-tablet-768x1024.png", full_page=True)
 
         assert outside == []
