@@ -432,6 +432,10 @@ async def _listed_alert(world: World, tenant: Tenant) -> Call:
     return Call("/api/alerts?state=all", marker=await _alert(world, tenant))
 
 
+async def _alerts_csv(world: World, tenant: Tenant) -> Call:
+    return Call("/api/alerts.csv?state=all", marker=await _alert(world, tenant))
+
+
 async def _alerts_page(world: World, tenant: Tenant) -> Call:
     return Call("/alerts?state=all", marker=await _alert(world, tenant))
 
@@ -525,6 +529,7 @@ TABLE: tuple[Row, ...] = (
     Row("GET", "/api/reports/{name}.csv", "api", A.REPORTS_READ, 200, named("/api/reports/stores.csv", marker="{t.store}"), "hidden"),
     # fleet alerts (issue 13): another tenant's alert is neither listed nor acknowledged
     Row("GET", "/api/alerts", "api", A.ALERTS_READ, 200, made(_listed_alert), "hidden"),
+    Row("GET", "/api/alerts.csv", "api", A.ALERTS_READ, 200, made(_alerts_csv), "hidden"),
     Row("POST", "/api/alerts/{alert_id}/ack", "api", A.ALERTS_ACK, 200, made(_ack_alert), 404),
     Row("GET", "/api/devices/{device_id}/history", "api", A.ALERTS_READ, 200, named(DEVICES + "/history"), 404),
     # alert notification channels (issue 13): tenant admins only; another tenant's is not found
