@@ -130,10 +130,10 @@ async def simulated_fleet(
 @contextlib.asynccontextmanager
 async def fleet_in_processes(
     ids: list[str], *, broker_url: str, workers: int, data_root: Path
-) -> AsyncIterator[None]:
+) -> AsyncIterator[list[int]]:
     """``ids`` as simulated appliances in ``workers`` processes of their own (so the control
-    plane under test does not share their event loop), all connected when the block starts;
-    stopped (standard input closed) when it ends, their data kept."""
+    plane under test does not share their event loop), all connected when the block starts
+    (it gets their process ids); stopped (standard input closed) when it ends, data kept."""
     children = []
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     try:
@@ -159,7 +159,7 @@ async def fleet_in_processes(
                 line = await child.stdout.readline()
                 if not line.startswith(b"ready"):
                     raise RuntimeError(f"a fleet worker did not start: {line!r}")
-        yield
+        yield [child.pid for child in children]
     finally:
         for child in children:
             if child.stdin is not None:
