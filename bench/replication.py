@@ -8,7 +8,13 @@ spread, so one noisy round can neither hide nor fake a result; the offline ledge
 and ingest figures drain are rung once and copied for each round. Writes
 ``bench/results/replication.json``.
 
-    .venv/bin/python bench/replication.py [--quick] [--rounds N]
+    .venv/bin/python bench/replication.py [--quick] [--rounds N] [--only lag,ingest]
+        [--profile DIR]
+
+``--only`` measures a subset of the figures (``commit``, ``lag``, ``catch-up``, ``ingest``), for
+working on one of them; ``--profile DIR`` samples the control plane and this process (the
+appliances' side) with py-spy (``--py-spy PATH``; installed apart, not a dependency of the
+product) and writes one flame graph of each to DIR, to find where the time goes.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -45,9 +52,10 @@ from edge.replication.replicator import ReplicationSettings, Replicator
 from edge.simulated_register import RingSettings, random_sale, ring_sales
 from protocols.broker_url import parse_broker_url
 from protocols.journal_wire import batch_bytes, record_json
-from tests.harness.services import Mosquitto, create_pg_database, drop_pg_database
+from tests.harness.services import Mosquitto, create_pg_database, drop_pg_database, free_port
 
 BROKER = ""  # set in main(): our own Mosquitto, configured from images/mosquitto
+PHASES = ("commit", "lag", "catch-up", "ingest")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -321,7 +329,7 @@ async def throughput(
         async def consume() -> None:
             nonlocal received
             async for message in sub.messages:
-                received += json.loads(message.payload)["records"].__len__()  # type: ignore[arg-type]
+                received += len(json.loads(message.payload)["records"])
                 if received >= total:
                     done.set()
                     return
@@ -369,7 +377,53 @@ async def appliance_rss(workdir: Path, seconds: float) -> float:
     return peak
 
 
-async def main(quick: bool, rounds: Rounds) -> None:
+class Profiler:
+    """py-spy sampling processes (``--profile``): one flame graph per profiled process.
+
+    Why py-spy: it samples from outside, so the control plane runs exactly as deployed, and it
+    is not a dependency of the product (installed apart, e.g. ``pip install --target``).
+    """
+
+    def __init__(self, py_spy: str | None, outdir: Path | None) -> None:
+        self.py_spy, self.outdir = py_spy, outdir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def attach(self, pid: int, name: str) -> None:
+        """Sample ``pid`` until :meth:`stop`; writes ``DIR/name.svg``."""
+        if self.py_spy is None or self.outdir is None:
+            return
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        self.processes.append(
+            subprocess.Popen(
+                [
+                    self.py_spy,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--rate",
+                    "250",
+                    "--nonblocking",
+                    "--output",
+                    str(self.outdir / f"{name}.svg"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+
+    def stop(self) -> None:
+        """Stop sampling (SIGINT makes py-spy write its file) and say where the files are."""
+        for process in self.processes:
+            process.send_signal(signal.SIGINT)
+        for process in self.processes:
+            process.wait(60)
+        if self.processes:
+            print(f"profiles in {self.outdir}")
+
+
+async def main(
+    quick: bool, rounds: Rounds, phases: set[str], profiler: Profiler, *, rss_during_lag: bool
+) -> None:
     global BROKER
     per_device, catch_up_sales = (400 if quick else 2000), 10_000
     details: list[dict[str, object]] = []
@@ -381,26 +435,48 @@ async def main(quick: bool, rounds: Rounds) -> None:
         print("ringing the offline ledgers (once, copied for each round)…", flush=True)
         templates = workdir / "templates"
         templates.mkdir()
-        offline = await fill(templates / "catch-up.db", catch_up_sales, seed=7)
-        fleet = [await fill(templates / f"tp-{n:02d}.db", per_device, seed=n) for n in range(50)]
+        offline = templates / "catch-up.db"
+        if "catch-up" in phases:
+            await fill(offline, catch_up_sales, seed=7)
+        fleet = [templates / f"tp-{n:02d}.db" for n in range(50)]
+        if "ingest" in phases:
+            for n, path in enumerate(fleet):
+                await fill(path, per_device, seed=n)
         database_url = await create_pg_database()
         engine = make_engine(database_url)
         await migrate(engine)
-        control_plane = start_control_plane(database_url, 18181)
+        control_plane = start_control_plane(database_url, free_port())
+        profiler.attach(control_plane.pid, "control-plane")
+        profiler.attach(os.getpid(), "appliances")
         try:
             for number in rounds.each():
                 here = workdir / f"round-{number}"
                 here.mkdir()
-                c = await commit_latency(here, 500 if quick else 3000)
-                rss_probe = asyncio.create_task(appliance_rss(here, 5 if quick else 15))
-                lag_ = await lag(engine, here, 5 if quick else 20)
-                appliance_mb = await rss_probe
-                u = await catch_up(engine, here, offline, catch_up_sales)
-                t = await throughput(engine, here, fleet, per_device)
-                record(rounds, c, lag_, u, t, appliance_mb)
-                details.append(
-                    {"commit_latency": c, "lag_3x20": lag_, "catch_up": u, "ingest_50_devices": t}
-                )
+                detail: dict[str, object] = {}
+                if "commit" in phases:
+                    c = await commit_latency(here, 500 if quick else 3000)
+                    record_commit(rounds, c)
+                    detail["commit_latency"] = c
+                if "lag" in phases:
+                    # the RSS probe (a fourth appliance, its device unregistered) runs on its own
+                    # unless asked: starting up beside the three whose lag is measured, it took
+                    # CPU from them and from the control plane inside the lag window
+                    rss_probe = asyncio.create_task(appliance_rss(here, 5 if quick else 15))
+                    if not rss_during_lag:
+                        await asyncio.wait([rss_probe])
+                    lag_ = await lag(engine, here, 5 if quick else 20)
+                    appliance_mb = await rss_probe
+                    record_lag(rounds, lag_, appliance_mb)
+                    detail["lag_3x20"] = lag_
+                if "catch-up" in phases:
+                    u = await catch_up(engine, here, offline, catch_up_sales)
+                    record_catch_up(rounds, u)
+                    detail["catch_up"] = u
+                if "ingest" in phases:
+                    t = await throughput(engine, here, fleet, per_device)
+                    record_ingest(rounds, t)
+                    detail["ingest_50_devices"] = t
+                details.append(detail)
             rounds.add(
                 "control_plane_peak_rss_mb",
                 vm_hwm_mb(control_plane.pid),
@@ -409,6 +485,7 @@ async def main(quick: bool, rounds: Rounds) -> None:
                 digits=0,
             )
         finally:
+            profiler.stop()
             control_plane.terminate()
             control_plane.wait(10)
             await engine.dispose()
@@ -419,20 +496,26 @@ async def main(quick: bool, rounds: Rounds) -> None:
     rounds.write(ROOT / "bench" / "results" / "replication.json", per_round=details)
 
 
-def record(
-    rounds: Rounds,
-    c: dict[str, float],
-    lag_: dict[str, float],
-    u: dict[str, float],
-    t: dict[str, float],
-    appliance_mb: float,
-) -> None:
-    """One round's figures, each beside the ceiling measured in the same round."""
-    ms = {"unit": "ms", "digits": 2}
-    rounds.add("commit_p50_ms", c["ledger_p50_ms"], label="sale commit p50 (sync=FULL)", **ms)
-    rounds.add("commit_raw_p50_ms", c["raw_p50_ms"], label="  raw insert p50", **ms)
-    rounds.add("commit_p99_ms", c["ledger_p99_ms"], label="sale commit p99 (sync=FULL)", **ms)
-    rounds.add("commit_raw_p99_ms", c["raw_p99_ms"], label="  raw insert p99", **ms)
+# -- each round's figures, each beside the ceiling measured in the same round --------------------
+
+
+def record_commit(rounds: Rounds, c: dict[str, float]) -> None:
+    rounds.add(
+        "commit_p50_ms",
+        c["ledger_p50_ms"],
+        label="sale commit p50 (sync=FULL)",
+        unit="ms",
+        digits=2,
+    )
+    rounds.add("commit_raw_p50_ms", c["raw_p50_ms"], label="  raw insert p50", unit="ms", digits=2)
+    rounds.add(
+        "commit_p99_ms",
+        c["ledger_p99_ms"],
+        label="sale commit p99 (sync=FULL)",
+        unit="ms",
+        digits=2,
+    )
+    rounds.add("commit_raw_p99_ms", c["raw_p99_ms"], label="  raw insert p99", unit="ms", digits=2)
     rounds.add(
         "commit_p99_ratio",
         c["p99_ratio"],
@@ -440,11 +523,20 @@ def record(
         goal=Goal("<=", 2),
         digits=2,
     )
+
+
+def record_lag(rounds: Rounds, lag_: dict[str, float], appliance_mb: float) -> None:
     rounds.add("lag_p50_ms", lag_["p50_ms"], label="lag 3 dev x 20/s p50", unit="ms")
     rounds.add(
         "lag_p99_ms", lag_["p99_ms"], label="lag 3 dev x 20/s p99", unit="ms", goal=Goal("<", 20)
     )
     rounds.add("lag_max_ms", lag_["max_ms"], label="lag 3 dev x 20/s max", unit="ms")
+    rounds.add(
+        "appliance_peak_rss_mb", appliance_mb, label="peak RSS appliance", unit="MB", digits=0
+    )
+
+
+def record_catch_up(rounds: Rounds, u: dict[str, float]) -> None:
     rounds.add(
         "catch_up_s",
         u["seconds"],
@@ -456,6 +548,9 @@ def record(
     rounds.add(
         "catch_up_per_s", u["sales_per_s"], label="  catch-up rate", unit="sales/s", digits=0
     )
+
+
+def record_ingest(rounds: Rounds, t: dict[str, float]) -> None:
     rounds.add(
         "ingest_per_s",
         t["sales_per_s"],
@@ -471,14 +566,40 @@ def record(
         unit="sales/s",
         digits=0,
     )
-    rounds.add(
-        "appliance_peak_rss_mb", appliance_mb, label="peak RSS appliance", unit="MB", digits=0
-    )
+
+
+def _phases(text: str) -> set[str]:
+    chosen = {part.strip() for part in text.split(",") if part.strip()}
+    unknown = chosen - set(PHASES)
+    if unknown or not chosen:
+        msg = f"--only takes a comma-separated subset of {', '.join(PHASES)}, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return chosen
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller runs, for a smoke check")
+    parser.add_argument(
+        "--only", type=_phases, default=set(PHASES), help="comma-separated: " + ",".join(PHASES)
+    )
+    parser.add_argument(
+        "--rss-during-lag",
+        action="store_true",
+        help="probe the appliance's RSS while the lag is measured (as before; for comparison)",
+    )
+    parser.add_argument("--profile", type=Path, help="write py-spy flame graphs to this folder")
+    parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="the py-spy to use")
     add_rounds_argument(parser)
     args = parser.parse_args()
-    asyncio.run(main(args.quick, Rounds("replication", rounds=args.rounds)))
+    if args.profile is not None and args.py_spy is None:
+        parser.error("--profile needs py-spy: install it apart and give --py-spy PATH")
+    asyncio.run(
+        main(
+            args.quick,
+            Rounds("replication", rounds=args.rounds),
+            args.only,
+            Profiler(args.py_spy, args.profile),
+            rss_during_lag=args.rss_during_lag,
+        )
+    )
