@@ -18,7 +18,9 @@ from typing import Any
 
 from edge.agent.contract import Heartbeat, UpdateLease
 
-#: The peripherals a release must not break (when the store has them and they worked before).
+#: The kinds of peripheral a release must not break (when the store has them and they worked
+#: before). The heartbeat names each device as the store does ("receipt-printer", "hand-scanner")
+#: and says its kind: the watch is by kind, so a store's own names are watched too.
 WATCHED = ("printer", "scanner")
 
 
@@ -30,10 +32,21 @@ class Baseline:
 
     @classmethod
     def of(cls, beat: Heartbeat | None) -> Baseline:
-        """The watched peripherals connected and without error in ``beat``."""
+        """The watched peripherals (by name) connected and without error in ``beat``."""
         if beat is None:
             return cls(frozenset())
-        return cls(frozenset(name for name in WATCHED if _up(beat.peripherals.get(name))))
+        return cls(
+            frozenset(
+                name
+                for name, health in beat.peripherals.items()
+                if _kind(name, health) in WATCHED and _up(health)
+            )
+        )
+
+
+def _kind(name: str, health: Mapping[str, Any] | None) -> str:
+    """A device's kind as its health says (a report without one: its name)."""
+    return str((health or {}).get("kind") or name)
 
 
 def _up(health: Mapping[str, Any] | None) -> bool:

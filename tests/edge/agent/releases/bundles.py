@@ -62,6 +62,38 @@ def crashing_copy(wheel: Path, out_dir: Path) -> Path:
     return target
 
 
+#: In the printer service: each call to the printer, and what the broken release calls instead.
+PRINTER_CALLS = (b"self._printer.status)", b"self._printer.print_job, job.payload)")
+BROKEN_PRINTER = b"""
+
+
+def _broken_by_this_release(*_: object) -> NoReturn:
+    raise DeviceUnavailableError("this release cannot talk to it", device="printer")
+"""
+
+
+def broken_printer_copy(wheel: Path, out_dir: Path) -> Path:
+    """The same wheel whose register starts and sells but can no longer reach its printer."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / wheel.name
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(target, "w") as copy:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "edge/peripherals/printer/service.py":
+                status, print_job = PRINTER_CALLS
+                assert status in data, "the printer service changed: update PRINTER_CALLS"
+                assert print_job in data, "the printer service changed: update PRINTER_CALLS"
+                data = data.replace(status, b"_broken_by_this_release)")
+                data = data.replace(print_job, b"_broken_by_this_release, job.payload)")
+                data = data.replace(
+                    b"from __future__ import annotations\n",
+                    b"from __future__ import annotations\n\nfrom typing import NoReturn\n",
+                )
+                data += BROKEN_PRINTER
+            copy.writestr(item, data)
+    return target
+
+
 @dataclass
 class Releases:
     """A signing key, the bundles made with it, and where they are."""
@@ -69,6 +101,7 @@ class Releases:
     key: Ed25519PrivateKey
     good: BuiltBundle
     crashing: BuiltBundle
+    printer_broken: BuiltBundle  # starts and sells, but its printer never answers
     too_new: BuiltBundle  # needs an agent newer than this one
     stranger: BuiltBundle  # signed by a key the agent does not trust
     tampered: Path  # good's bytes with one wheel byte changed
@@ -87,6 +120,12 @@ def make_releases(workdir: Path, wheel: Path) -> Releases:
         key=key,
         out_dir=workdir / "crash",
         version="0.3.0",
+    )
+    printer_broken = build_bundle(
+        wheels=[broken_printer_copy(wheel, workdir / "printer-wheel")],
+        key=key,
+        out_dir=workdir / "printer",
+        version="0.9.0",
     )
     too_new = build_bundle(
         wheels=[wheel], key=key, out_dir=workdir / "new", version="0.4.0", min_agent_version="99"
@@ -107,6 +146,7 @@ def make_releases(workdir: Path, wheel: Path) -> Releases:
     return Releases(
         good=good,
         crashing=crashing,
+        printer_broken=printer_broken,
         too_new=too_new,
         stranger=stranger,
         tampered=tampered,

@@ -178,11 +178,16 @@ def test_lease_verdicts(lease: UpdateLease | None, waited_s: float, verdict: str
     assert lease_blocks(lease, now_ms=1_000, waited_s=waited_s, max_s=60.0) == verdict
 
 
+#: Peripherals as the register reports them: by the store's device names, with their kind.
+PRINTER = {"kind": "printer", "connected": True, "error": None}
+SCANNER = {"kind": "scanner", "connected": True, "error": None}
+
+
 def beat(**changes: object) -> Heartbeat:
     fields: dict[str, object] = {
         "ts": 1,
         "ready": True,
-        "peripherals": {"printer": {"connected": True}, "scanner": {"connected": True}},
+        "peripherals": {"receipt-printer": PRINTER, "hand-scanner": SCANNER},
     } | changes
     return Heartbeat.model_validate(fields)
 
@@ -195,16 +200,29 @@ BASELINE = Baseline.of(beat())
     [
         pytest.param(None, "has not reported", id="silent"),
         pytest.param(beat(ready=False), "not ready", id="not-ready"),
-        pytest.param(beat(peripherals={"scanner": {"connected": True}}), "printer", id="printer"),
+        pytest.param(beat(peripherals={"hand-scanner": SCANNER}), "receipt-printer", id="printer"),
         pytest.param(
             beat(
                 peripherals={
-                    "printer": {"connected": True, "error": "paper out"},
-                    "scanner": {"connected": True},
+                    "receipt-printer": PRINTER | {"connected": False, "error": "unreachable"},
+                    "hand-scanner": SCANNER,
                 }
             ),
-            "printer",
+            "receipt-printer worked before the switch",
+            id="printer-unreachable",
+        ),
+        pytest.param(
+            beat(
+                peripherals={
+                    "receipt-printer": PRINTER | {"error": "paper out"},
+                    "hand-scanner": SCANNER,
+                }
+            ),
+            "receipt-printer",
             id="printer-error",
+        ),
+        pytest.param(
+            beat(peripherals={"receipt-printer": PRINTER}), "hand-scanner", id="scanner-gone"
         ),
         pytest.param(beat(replication={"lag_ms": 600_000}), "lags", id="lag"),
         pytest.param(beat(replication={"refusal": "chain broken"}), "refuses", id="refused"),
@@ -223,13 +241,19 @@ def test_a_ready_register_with_its_peripherals_and_a_short_lag_passes() -> None:
     assert judge(beat(replication={"lag_ms": 2_000}), baseline=BASELINE, max_lag_ms=300_000) is None
 
 
-def test_a_peripheral_the_store_lacked_before_is_not_asked_for() -> None:
-    without_printer = Baseline.of(beat(peripherals={"scanner": {"connected": True}}))
+def test_the_watch_is_by_kind_whatever_the_store_names_its_devices() -> None:
+    named = beat(peripherals={"till-3-epson": PRINTER, "door": {"kind": "rfid", "connected": True}})
 
-    assert without_printer.peripherals_up == frozenset({"scanner"})
+    assert Baseline.of(named).peripherals_up == frozenset({"till-3-epson"})
+
+
+def test_a_peripheral_the_store_lacked_before_is_not_asked_for() -> None:
+    without_printer = Baseline.of(beat(peripherals={"hand-scanner": SCANNER}))
+
+    assert without_printer.peripherals_up == frozenset({"hand-scanner"})
     assert (
         judge(
-            beat(peripherals={"scanner": {"connected": True}}),
+            beat(peripherals={"hand-scanner": SCANNER}),
             baseline=without_printer,
             max_lag_ms=1,
         )
