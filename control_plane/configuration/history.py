@@ -32,6 +32,7 @@ from control_plane.configuration.tables import (
 )
 from control_plane.devices import service as registry
 from control_plane.tenancy import EVERY_TENANT, TenantScope
+from protocols.limits import INT64_MAX
 
 Kind = Literal["set", "delete", "rollback"]
 MAX_LISTED = 200  # versions per answer, newest first (the API's largest page)
@@ -171,7 +172,7 @@ async def layer_history(
             config_layer_versions.c.layer == layer.value,
             config_layer_versions.c.target == target,
         )
-        if before is not None:
+        if before is not None and before <= INT64_MAX:  # past it: older than that is all
             query = query.where(config_layer_versions.c.version < before)
         rows = await conn.execute(
             query.order_by(config_layer_versions.c.version.desc()).limit(limit)
@@ -226,7 +227,7 @@ async def device_versions(
         query = select(config_device_versions).where(
             config_device_versions.c.device_id == device_id
         )
-        if before is not None:
+        if before is not None and before <= INT64_MAX:  # past it: older than that is all
             query = query.where(config_device_versions.c.version < before)
         rows = await conn.execute(
             query.order_by(config_device_versions.c.version.desc()).limit(limit)

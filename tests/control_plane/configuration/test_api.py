@@ -319,9 +319,12 @@ async def test_history_and_versions_are_listed_a_page_at_a_time(served: Served) 
             (await admin.get(f"{layer}/history?{query}")).status_code
             for query in ("limit=0", "limit=201", "before=0", "before=x")
         ]
+        past_every_version = await admin.get(f"{layer}/history?before={2**63}")  # > BIGINT
     assert [v["version"] for v in whole] == [7, 6, 5, 4, 3, 2, 1]  # under the default page
     assert pages == [[7, 6, 5], [4, 3, 2], [1]]
     assert [v["version"] for v in first.json() + second.json()] == [
         v["version"] for v in documents[:4]
     ]
     assert refused == [422, 422, 422, 422]
+    assert past_every_version.status_code == 200, past_every_version.text
+    assert past_every_version.json() == whole
