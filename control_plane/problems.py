@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from http import HTTPStatus
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -57,12 +57,49 @@ class DomainError(Exception):
     ``advice``: what the caller should do next, shown to operators and field techs as is, and
     ``headers``: HTTP headers the answer carries (``Retry-After``, ``WWW-Authenticate``,
     ``Location``), set per instance when they depend on it.
+
+    A refusal that names what was refused declares only data: it is a ``@dataclass(eq=False)``
+    whose fields are its context attributes, and ``message`` is its detail, a
+    :meth:`str.format` template filled in with those fields (and ``advice``)::
+
+        @dataclass(eq=False)
+        class DeviceNotFound(RegistryError):
+            status = HTTPStatus.NOT_FOUND
+            reason = "device_not_found"
+            message = "device {device_id!r} does not exist"
+            device_id: str
+
+    A subclass that is no dataclass is raised with its detail, like any exception.
     """
 
     status: ClassVar[int] = HTTPStatus.BAD_REQUEST
     reason: ClassVar[str] = "refused"
+    message: ClassVar[str] = ""
     advice: str = ""
     headers: Mapping[str, str] = MappingProxyType({})
+
+    def __post_init__(self) -> None:
+        """A dataclass refusal's detail: ``message`` with its fields filled in."""
+        super().__init__(self.message.format_map(_Attributes(self)))
+
+
+class _Attributes(Mapping[str, object]):
+    """An error's attributes as the mapping :meth:`str.format_map` reads its fields from."""
+
+    def __init__(self, error: DomainError) -> None:
+        self._error = error
+
+    def __getitem__(self, name: str) -> object:
+        try:
+            return getattr(self._error, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(vars(self._error))
+
+    def __len__(self) -> int:
+        return len(vars(self._error))
 
 
 class InvalidField(BaseModel):

@@ -6,6 +6,7 @@ CatalogError
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from http import HTTPStatus
 
 from control_plane.problems import DomainError
@@ -17,14 +18,14 @@ class CatalogError(DomainError):
     reason = "catalog_error"
 
 
+@dataclass(eq=False, kw_only=True)
 class VersionAhead(CatalogError):  # noqa: N818 - named in the domain's words
     """The register claims a version the cloud never issued (the cloud was restored)."""
 
     status = HTTPStatus.GONE
     reason = "catalog_version_ahead"
     advice = "fetch the whole catalog from /api/catalog/snapshot"
+    message = "catalog is at version {version}, not {since}; fetch the snapshot"
 
-    def __init__(self, *, since: int, version: int) -> None:
-        super().__init__(f"catalog is at version {version}, not {since}; fetch the snapshot")
-        self.since = since
-        self.version = version
+    since: int
+    version: int

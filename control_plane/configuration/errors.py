@@ -13,6 +13,7 @@ ConfigurationError
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from http import HTTPStatus
 
 from control_plane.problems import DomainError
@@ -24,82 +25,92 @@ class ConfigurationError(DomainError):
     reason = "configuration_error"
 
 
+@dataclass(eq=False)
 class GroupNotFound(ConfigurationError):  # noqa: N818 - named for what was refused
     """No such store group in the operator's tenant."""
 
     status = HTTPStatus.NOT_FOUND
     reason = "group_not_found"
+    message = "store group {group_id!r} does not exist"
 
-    def __init__(self, group_id: str) -> None:
-        super().__init__(f"store group {group_id!r} does not exist")
-        self.group_id = group_id
+    group_id: str
 
 
+@dataclass(eq=False)
 class SettingNotFound(ConfigurationError):  # noqa: N818 - named for what was refused
     """The key is not set at this layer, so there is nothing to delete."""
 
     status = HTTPStatus.NOT_FOUND
     reason = "setting_not_found"
     advice = "GET the layer's settings to see which keys it sets"
+    message = "{key!r} is not set at {layer} {target!r}"
 
-    def __init__(self, layer: str, target: str, key: str) -> None:
-        super().__init__(f"{key!r} is not set at {layer} {target!r}")
+    layer: str
+    target: str
+    key: str
 
 
+@dataclass(eq=False)
 class StaffNotFound(ConfigurationError):  # noqa: N818 - named for what was refused
     """No such staff member at the store."""
 
     status = HTTPStatus.NOT_FOUND
     reason = "staff_not_found"
+    message = "staff member {staff_id!r} does not exist at this store"
 
-    def __init__(self, staff_id: str) -> None:
-        super().__init__(f"staff member {staff_id!r} does not exist at this store")
+    staff_id: str
 
 
+@dataclass(eq=False)
 class LayerVersionNotFound(ConfigurationError):  # noqa: N818 - named for what was refused
     """The layer has no such version (its history starts with the first change it records)."""
 
     status = HTTPStatus.NOT_FOUND
     reason = "layer_version_not_found"
     advice = "GET the layer's settings/history to see its versions"
+    message = "{layer} {target!r} has no version {version}"
 
-    def __init__(self, layer: str, target: str, version: int) -> None:
-        super().__init__(f"{layer} {target!r} has no version {version}")
-        self.version = version
+    layer: str
+    target: str
+    version: int
 
 
+@dataclass(eq=False)
 class NothingToRestore(ConfigurationError):  # noqa: N818 - named for what was refused
     """A rollback to a version whose keys the layer already has: no new version is made."""
 
     status = HTTPStatus.CONFLICT
     reason = "nothing_to_restore"
     advice = "the layer already sets what that version set; nothing was changed"
+    message = "{layer} {target!r} already is as it was at version {version}"
 
-    def __init__(self, layer: str, target: str, version: int) -> None:
-        super().__init__(f"{layer} {target!r} already is as it was at version {version}")
-        self.version = version
+    layer: str
+    target: str
+    version: int
 
 
+@dataclass(eq=False)
 class UnknownKey(ConfigurationError):  # noqa: N818 - named for what was refused
     """The key is not a top-level section of the document."""
 
     status = HTTPStatus.UNPROCESSABLE_ENTITY
     reason = "unknown_key"
     advice = "GET /api/config/schema lists the document's keys"
+    message = "{key!r} is not a key of the store configuration"
 
-    def __init__(self, key: str) -> None:
-        super().__init__(f"{key!r} is not a key of the store configuration")
+    key: str
 
 
+@dataclass(eq=False)
 class KeyManagedElsewhere(ConfigurationError):  # noqa: N818 - named for what was refused
     """``staff`` is written by the staff API (it hashes PINs); layers do not set it by hand."""
 
     status = HTTPStatus.UNPROCESSABLE_ENTITY
     reason = "key_managed_elsewhere"
     advice = "add, change or remove cashiers and managers at /api/config/stores/{store_id}/staff"
+    message = "{key!r} is managed through the staff API, not set on a layer"
 
-    def __init__(self, key: str) -> None:
-        super().__init__(f"{key!r} is managed through the staff API, not set on a layer")
+    key: str
 
 
 class InvalidConfiguration(ConfigurationError):  # noqa: N818 - named for what was refused

@@ -1,7 +1,8 @@
 """The registry's refusals: tenants, stores and devices. Every domain raises these same ones.
 
 There is one "device not found" in the control plane (registry, commands and provisioning all
-raise :class:`DeviceNotFound`), so a client sees one ``reason`` for one fact.
+raise :class:`DeviceNotFound`), and one "tenant not found" (the registry's and the operators'),
+so a client sees one ``reason`` for one fact.
 
     RegistryError
     ├── TenantNotFound        404
@@ -14,6 +15,7 @@ raise :class:`DeviceNotFound`), so a client sees one ``reason`` for one fact.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from http import HTTPStatus
 
 from control_plane.problems import DomainError
@@ -25,15 +27,16 @@ class RegistryError(DomainError):
     reason = "registry_error"
 
 
+@dataclass(eq=False)
 class TenantNotFound(RegistryError):  # noqa: N818 - named for what was refused
     """No such tenant."""
 
     status = HTTPStatus.NOT_FOUND
     reason = "tenant_not_found"
+    advice = "create the tenant first, or check its id"
+    message = "tenant {tenant_id!r} does not exist"
 
-    def __init__(self, tenant_id: str) -> None:
-        super().__init__(f"tenant {tenant_id!r} does not exist")
-        self.tenant_id = tenant_id
+    tenant_id: str
 
 
 class StoreNotFound(RegistryError):  # noqa: N818 - named for what was refused
@@ -49,48 +52,48 @@ class StoreNotFound(RegistryError):  # noqa: N818 - named for what was refused
         self.tenant_id = tenant_id
 
 
+@dataclass(eq=False)
 class DeviceNotFound(RegistryError):  # noqa: N818 - named for what was refused
     """No device with that id in the registry."""
 
     status = HTTPStatus.NOT_FOUND
     reason = "device_not_found"
+    message = "device {device_id!r} does not exist"
 
-    def __init__(self, device_id: str) -> None:
-        super().__init__(f"device {device_id!r} does not exist")
-        self.device_id = device_id
+    device_id: str
 
 
+@dataclass(eq=False)
 class StateNotReported(RegistryError):  # noqa: N818 - named for what was refused
     """The device is registered but has not published its ``state`` yet."""
 
     status = HTTPStatus.NOT_FOUND
     reason = "state_not_reported"
     advice = "the appliance reports its state once it is connected; try again later"
+    message = "device {device_id!r} has not reported its state"
 
-    def __init__(self, device_id: str) -> None:
-        super().__init__(f"device {device_id!r} has not reported its state")
-        self.device_id = device_id
+    device_id: str
 
 
+@dataclass(eq=False)
 class AlreadyExists(RegistryError):  # noqa: N818 - named in the domain's words
     """The id is taken."""
 
     status = HTTPStatus.CONFLICT
     reason = "already_exists"
+    message = "{kind} {entity_id!r} already exists"
 
-    def __init__(self, kind: str, entity_id: str) -> None:
-        super().__init__(f"{kind} {entity_id!r} already exists")
-        self.kind = kind
-        self.entity_id = entity_id
+    kind: str
+    entity_id: str
 
 
+@dataclass(eq=False)
 class DeviceDecommissioned(RegistryError):  # noqa: N818 - named for what was refused
     """The device was retired: it takes no commands and gets no certificate."""
 
     status = HTTPStatus.GONE
     reason = "device_decommissioned"
     advice = "enrol the appliance again with a new enrolment code"
+    message = "device {device_id!r} was decommissioned; {advice}"
 
-    def __init__(self, device_id: str) -> None:
-        super().__init__(f"device {device_id!r} was decommissioned; {self.advice}")
-        self.device_id = device_id
+    device_id: str

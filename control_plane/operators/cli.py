@@ -50,7 +50,7 @@ def _database_url(given: str | None) -> str:
 def _run(url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Migrate the store, run ``work`` on it; a refusal is one line on stderr, exit 1."""
     from control_plane.db.engine import make_engine, migrate
-    from control_plane.operators.errors import OperatorsError
+    from control_plane.problems import DomainError
 
     async def main() -> T:
         engine = make_engine(url)
@@ -62,7 +62,7 @@ def _run(url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
-    except OperatorsError as err:
+    except DomainError as err:  # an operators refusal, or the registry's unknown tenant
         advice = f" ({err.advice})" if err.advice else ""
         errors.print(f"[bold red]refused:[/] {err}{advice}")
         raise typer.Exit(code=1) from err

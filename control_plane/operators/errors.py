@@ -16,19 +16,40 @@ is stable for clients, ``advice`` says what to do, and the 401/423/429 ones set 
     │                                 foreign tenant
     ├── RateLimited              429  the client used up its requests per minute
     ├── OperatorNotFound         404
-    ├── TenantNotFound           404
     ├── TokenNotFound            404
     ├── OperatorExists           409
     └── InvalidOperator          422  a role and tenant that do not fit, an unknown scope
+
+An unknown tenant is the registry's one ``TenantNotFound`` (``control_plane.devices.errors``),
+re-exported here.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import quote
 
+from control_plane.devices.errors import TenantNotFound
 from control_plane.problems import DomainError
+
+__all__ = [
+    "CsrfRefused",
+    "Forbidden",
+    "InvalidOperator",
+    "LockedOut",
+    "LoginRefused",
+    "LoginRequired",
+    "OperatorExists",
+    "OperatorNotFound",
+    "OperatorsError",
+    "RateLimited",
+    "TenantNotFound",
+    "TokenNotFound",
+    "TotpRequired",
+    "Unauthenticated",
+]
 
 
 class OperatorsError(DomainError):
@@ -77,14 +98,13 @@ class LoginRefused(OperatorsError):  # noqa: N818 - named for what was refused
         super().__init__(detail)
 
 
+@dataclass(eq=False)
 class TotpRequired(LoginRefused):
     """The password was right; an admin must also give the code of their authenticator."""
 
     reason = "totp_required"
     advice = "send the 6-digit code of your authenticator app as 'totp'"
-
-    def __init__(self) -> None:
-        super().__init__("a TOTP code is required for this account")
+    message = "a TOTP code is required for this account"
 
 
 class LockedOut(OperatorsError):  # noqa: N818 - named for what was refused
@@ -100,28 +120,27 @@ class LockedOut(OperatorsError):  # noqa: N818 - named for what was refused
         super().__init__(f"too many failed logins; locked for another {self.retry_after} s")
 
 
+@dataclass(eq=False)
 class CsrfRefused(OperatorsError):  # noqa: N818 - named for what was refused
     """An unsafe request on a session without the session's CSRF token."""
 
     status = 403
     reason = "csrf_refused"
     advice = "send the session's CSRF token as 'X-CSRF-Token' or the form field 'csrf_token'"
-
-    def __init__(self) -> None:
-        super().__init__("missing or wrong CSRF token")
+    message = "missing or wrong CSRF token"
 
 
+@dataclass(eq=False)
 class Forbidden(OperatorsError):  # noqa: N818 - named for what was refused
     """Authenticated, but the role, the token's scopes or the tenant do not allow it."""
 
     status = 403
     reason = "forbidden"
     advice = "ask an admin of your tenant for a role (or a token scope) that allows it"
+    message = "{action} refused: {detail}"
 
-    def __init__(self, action: str, detail: str) -> None:
-        super().__init__(f"{action} refused: {detail}")
-        self.action = action
-        self.detail = detail
+    action: str
+    detail: str
 
 
 class RateLimited(OperatorsError):  # noqa: N818 - named for what was refused
@@ -139,45 +158,37 @@ class RateLimited(OperatorsError):  # noqa: N818 - named for what was refused
         super().__init__(f"too many requests; retry in {self.retry_after} s")
 
 
+@dataclass(eq=False)
 class OperatorNotFound(OperatorsError):  # noqa: N818 - named for what was refused
     """No such operator (or one of another tenant)."""
 
     status = 404
     reason = "operator_not_found"
+    message = "operator {who!r} does not exist"
 
-    def __init__(self, who: str) -> None:
-        super().__init__(f"operator {who!r} does not exist")
-
-
-class TenantNotFound(OperatorsError):  # noqa: N818 - named for what was refused
-    """No such tenant."""
-
-    status = 404
-    reason = "tenant_not_found"
-    advice = "create the tenant first, or check its id"
-
-    def __init__(self, tenant_id: str) -> None:
-        super().__init__(f"tenant {tenant_id!r} does not exist")
+    who: str
 
 
+@dataclass(eq=False)
 class TokenNotFound(OperatorsError):  # noqa: N818 - named for what was refused
     """No such API token (or one the principal may not see)."""
 
     status = 404
     reason = "token_not_found"
+    message = "API token {token_id!r} does not exist"
 
-    def __init__(self, token_id: str) -> None:
-        super().__init__(f"API token {token_id!r} does not exist")
+    token_id: str
 
 
+@dataclass(eq=False)
 class OperatorExists(OperatorsError):  # noqa: N818 - named for what was refused
     """An operator with that email exists already."""
 
     status = 409
     reason = "operator_exists"
+    message = "an operator with email {email!r} exists already"
 
-    def __init__(self, email: str) -> None:
-        super().__init__(f"an operator with email {email!r} exists already")
+    email: str
 
 
 class InvalidOperator(OperatorsError):  # noqa: N818 - named for what was refused

@@ -17,6 +17,7 @@ error (``StoreNotFound``, ``DeviceNotFound``, ``DeviceDecommissioned``), re-expo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from http import HTTPStatus
 
 from control_plane.devices.errors import DeviceDecommissioned, DeviceNotFound, StoreNotFound
@@ -57,30 +58,31 @@ class CaUnavailable(ProvisioningServiceError):  # noqa: N818 - named for what wa
     reason = "ca_unavailable"
 
 
+@dataclass(eq=False)
 class EnrolmentNotFound(ProvisioningServiceError):  # noqa: N818 - named for what was refused
     """No enrolment with that id."""
 
     status = HTTPStatus.NOT_FOUND
     reason = "enrolment_not_found"
+    message = "enrolment {enrolment_id!r} does not exist"
 
-    def __init__(self, enrolment_id: str) -> None:
-        super().__init__(f"enrolment {enrolment_id!r} does not exist")
-        self.enrolment_id = enrolment_id
+    enrolment_id: str
 
 
+@dataclass(eq=False)
 class EnrolmentNotPending(ProvisioningServiceError):  # noqa: N818 - named for what was refused
     """The enrolment was already used, revoked or has expired: it cannot be shown or revoked."""
 
     status = HTTPStatus.GONE
     reason = "enrolment_not_pending"
     advice = "create a new enrolment for the store"
+    message = "enrolment {enrolment_id!r} is {state}; {advice}"
 
-    def __init__(self, enrolment_id: str, state: str) -> None:
-        super().__init__(f"enrolment {enrolment_id!r} is {state}; {self.advice}")
-        self.enrolment_id = enrolment_id
-        self.state = state
+    enrolment_id: str
+    state: str
 
 
+@dataclass(eq=False)
 class RenewalRefused(ProvisioningServiceError):  # noqa: N818 - named for what was refused
     """A renewal whose CSR does not prove possession of a current certificate's key."""
 
@@ -91,10 +93,10 @@ class RenewalRefused(ProvisioningServiceError):  # noqa: N818 - named for what w
         "expired or was revoked, enrol the appliance again"
     )
 
-    def __init__(self, device_id: str, detail: str) -> None:
-        super().__init__(f"renewal of {device_id!r} refused: {detail}; {self.advice}")
-        self.device_id = device_id
-        self.detail = detail
+    message = "renewal of {device_id!r} refused: {detail}; {advice}"
+
+    device_id: str
+    detail: str
 
 
 #: The status of each enrolment refusal; any other refusal (malformed token, bad CSR, weak key)

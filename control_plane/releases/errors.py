@@ -10,6 +10,7 @@ ReleaseError
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import ClassVar
 
@@ -54,14 +55,15 @@ class ReleaseExists(ReleaseError):  # noqa: N818 - named for what was refused
     advice = "a published version never changes: build a new version"
 
 
+@dataclass(eq=False)
 class ReleaseNotFound(ReleaseError):  # noqa: N818 - named for what was refused
     """No release of that version."""
 
     status = HTTPStatus.NOT_FOUND
     reason = "release_not_found"
+    message = "no release {version!r}"
 
-    def __init__(self, version: str) -> None:
-        super().__init__(f"no release {version!r}")
+    version: str
 
 
 class ReleasesNotTrusted(ReleaseError):  # noqa: N818 - named for what is missing

@@ -9,6 +9,7 @@ A release that does not exist is the releases' ``ReleaseNotFound`` (404).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import ClassVar
 
@@ -21,14 +22,15 @@ class RolloutError(DomainError):
     reason: ClassVar[str] = "rollout_error"
 
 
+@dataclass(eq=False)
 class RolloutNotFound(RolloutError):  # noqa: N818 - named for what was refused
     """No such rollout in the caller's tenant (another tenant's answers the same)."""
 
     status = HTTPStatus.NOT_FOUND
     reason = "rollout_not_found"
+    message = "no rollout {rollout_id!r}"
 
-    def __init__(self, rollout_id: str) -> None:
-        super().__init__(f"no rollout {rollout_id!r}")
+    rollout_id: str
 
 
 class NoDevicesTargeted(RolloutError):  # noqa: N818 - named for what was refused

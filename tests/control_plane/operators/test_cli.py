@@ -83,6 +83,24 @@ async def test_create_refuses_a_tenant_role_without_a_tenant_in_one_line(store_u
     assert "Traceback" not in err
 
 
+async def test_create_refuses_an_unknown_tenant_in_one_line(store_url: str) -> None:
+    """The registry's TenantNotFound (one for the control plane) is a refusal, not a traceback."""
+    code, _, err = await _storefleet(
+        "create",
+        "--email",
+        "ops@example.com",
+        "--role",
+        "operator",
+        "--tenant",
+        "nosuch",
+        url=store_url,
+    )
+
+    assert code == 1
+    assert "tenant 'nosuch' does not exist" in err
+    assert "Traceback" not in err
+
+
 async def test_create_refuses_an_unknown_role(store_url: str) -> None:
     code, _, err = await _storefleet(
         "create", "--email", "ops@example.com", "--role", "superuser", url=store_url
