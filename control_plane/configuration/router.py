@@ -12,16 +12,15 @@ rollback of each layer, and a device's document versions: ``history_router.py``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncEngine
+from fastapi import APIRouter, Path, Request, Response, status
 
 from control_plane.configuration import document, service, staff
 from control_plane.configuration.drift import fleet_drift
 from control_plane.configuration.effective import device_configuration
 from control_plane.configuration.errors import (
-    GroupNotFound,
     InvalidConfiguration,
     KeyManagedElsewhere,
     SettingNotFound,
@@ -29,6 +28,16 @@ from control_plane.configuration.errors import (
     UnknownKey,
 )
 from control_plane.configuration.history_router import router as history_router
+from control_plane.configuration.layer_routes import (
+    LAYER_ROUTES,
+    Engine,
+    Id,
+    LayerRoute,
+    Target,
+    Writer,
+    add_layer_route,
+    wake_publisher,
+)
 from control_plane.configuration.layers import Layer
 from control_plane.configuration.schemas import (
     KEY_PATTERN,
@@ -46,7 +55,6 @@ from control_plane.configuration.schemas import (
     TagsIn,
     TagsOut,
 )
-from control_plane.dependencies import get_engine
 from control_plane.devices.errors import (
     AlreadyExists,
     DeviceNotFound,
@@ -58,28 +66,17 @@ from control_plane.operators.audit import Actor
 from control_plane.operators.errors import Forbidden
 from control_plane.operators.policy import (
     ConfigRead,
-    ConfigWrite,
     StaffWrite,
     TenantConfigWrite,
 )
-from control_plane.operators.principal import Principal
 from control_plane.problems import problem_responses
 from control_plane.tenancy import TenantScope
-from protocols.topics import DEVICE_ID_PATTERN
 
 router = APIRouter(prefix="/api/config", tags=["configuration"])
-Engine = Annotated[AsyncEngine, Depends(get_engine)]
 Key = Annotated[str, Path(pattern=KEY_PATTERN, description="a top-level key of the document")]
-Id = Annotated[str, Path(pattern=DEVICE_ID_PATTERN.pattern, description="the layer's id")]
 StaffId = Annotated[str, Path(pattern=r"^st-[0-9a-f]{12}$", description="the staff member's id")]
 
 _WRITE_REFUSALS = (UnknownKey, KeyManagedElsewhere, InvalidConfiguration)
-
-
-def _poke(request: Request) -> None:
-    link = getattr(request.app.state, "config_link", None)
-    if link is not None:
-        link.poke()
 
 
 def _layer_out(layer: Layer, target: str, views: list[service.SettingView]) -> LayerOut:
@@ -100,55 +97,68 @@ def _change_out(change: service.Change) -> ChangeOut:
     )
 
 
-async def _read(engine: AsyncEngine, principal: Principal, layer: Layer, target: str) -> LayerOut:
-    views = await service.layer_settings(
-        engine, scope=TenantScope.of(principal), layer=layer, target=target
+def _settings_routes(route: LayerRoute) -> None:
+    """Read, set and delete a key on ``route``'s layer."""
+    layer = route.layer
+
+    async def read(target: Target, engine: Engine, principal: ConfigRead) -> LayerOut:
+        views = await service.layer_settings(
+            engine, scope=TenantScope.of(principal), layer=layer, target=target
+        )
+        return _layer_out(layer, target, views)
+
+    async def put(
+        request: Request,
+        target: Target,
+        key: Key,
+        body: SettingIn,
+        engine: Engine,
+        principal: Writer,
+    ) -> ChangeOut:
+        change = await service.set_setting(
+            engine,
+            scope=TenantScope.of(principal),
+            actor=Actor.of(principal),
+            layer=layer,
+            target=target,
+            key=key,
+            value=body.value,
+        )
+        wake_publisher(request)
+        return _change_out(change)
+
+    async def remove(
+        request: Request, target: Target, key: Key, engine: Engine, principal: Writer
+    ) -> ChangeOut:
+        change = await service.delete_setting(
+            engine,
+            scope=TenantScope.of(principal),
+            actor=Actor.of(principal),
+            layer=layer,
+            target=target,
+            key=key,
+        )
+        wake_publisher(request)
+        return _change_out(change)
+
+    add = functools.partial(add_layer_route, router, route)
+    add(read, operation="read", method="GET", path="/settings", name=f"{route.name}_settings")
+    add(
+        put,
+        operation="set",
+        method="PUT",
+        path="/settings/{key}",
+        name=f"set_{route.name}_setting",
+        refusals=_WRITE_REFUSALS,
     )
-    return _layer_out(layer, target, views)
-
-
-async def _set(
-    request: Request,
-    engine: AsyncEngine,
-    principal: Principal,
-    *,
-    layer: Layer,
-    target: str,
-    key: str,
-    value: Any,
-) -> ChangeOut:
-    change = await service.set_setting(
-        engine,
-        scope=TenantScope.of(principal),
-        actor=Actor.of(principal),
-        layer=layer,
-        target=target,
-        key=key,
-        value=value,
+    add(
+        remove,
+        operation="delete",
+        method="DELETE",
+        path="/settings/{key}",
+        name=f"delete_{route.name}_setting",
+        refusals=(SettingNotFound, *_WRITE_REFUSALS),
     )
-    _poke(request)
-    return _change_out(change)
-
-
-async def _delete(
-    request: Request,
-    engine: AsyncEngine,
-    principal: Principal,
-    *,
-    layer: Layer,
-    target: str,
-    key: str,
-) -> ChangeOut:
-    change = await service.delete_setting(
-        engine,
-        scope=TenantScope.of(principal),
-        actor=Actor.of(principal),
-        layer=layer,
-        target=target,
-        key=key,
-    )
-    _poke(request)
-    return _change_out(change)
 
 
 @router.get("/schema", responses=problem_responses(invalid=False))
@@ -157,42 +167,10 @@ async def config_schema(principal: ConfigRead) -> dict[str, Any]:
     return document.json_schema()
 
 
-# -- tenant layer ---------------------------------------------------------------------------------
+# -- each layer's settings ------------------------------------------------------------------------
 
-
-@router.get("/tenants/{tenant_id}/settings", responses=problem_responses(TenantNotFound))
-async def tenant_settings(tenant_id: Id, engine: Engine, principal: ConfigRead) -> LayerOut:
-    """The keys the tenant layer sets."""
-    return await _read(engine, principal, Layer.TENANT, tenant_id)
-
-
-@router.put(
-    "/tenants/{tenant_id}/settings/{key}",
-    responses=problem_responses(TenantNotFound, *_WRITE_REFUSALS),
-)
-async def set_tenant_setting(
-    request: Request,
-    tenant_id: Id,
-    key: Key,
-    body: SettingIn,
-    engine: Engine,
-    principal: TenantConfigWrite,
-) -> ChangeOut:
-    """Set a key for every store of the tenant (a group, store or register may override it)."""
-    return await _set(
-        request, engine, principal, layer=Layer.TENANT, target=tenant_id, key=key, value=body.value
-    )
-
-
-@router.delete(
-    "/tenants/{tenant_id}/settings/{key}",
-    responses=problem_responses(TenantNotFound, SettingNotFound, *_WRITE_REFUSALS),
-)
-async def delete_tenant_setting(
-    request: Request, tenant_id: Id, key: Key, engine: Engine, principal: TenantConfigWrite
-) -> ChangeOut:
-    """Delete a tenant key: it falls back to the platform default."""
-    return await _delete(request, engine, principal, layer=Layer.TENANT, target=tenant_id, key=key)
+for _route in LAYER_ROUTES:
+    _settings_routes(_route)
 
 
 # -- store groups ---------------------------------------------------------------------------------
@@ -222,81 +200,11 @@ async def put_group(
         tag=body.tag,
         priority=body.priority,
     )
-    _poke(request)
+    wake_publisher(request)
     return GroupOut.model_validate(dataclasses.asdict(view))
 
 
-@router.get("/groups/{group_id}/settings", responses=problem_responses(GroupNotFound))
-async def group_settings(group_id: Id, engine: Engine, principal: ConfigRead) -> LayerOut:
-    """The keys the group layer sets."""
-    return await _read(engine, principal, Layer.GROUP, group_id)
-
-
-@router.put(
-    "/groups/{group_id}/settings/{key}",
-    responses=problem_responses(GroupNotFound, *_WRITE_REFUSALS),
-)
-async def set_group_setting(
-    request: Request,
-    group_id: Id,
-    key: Key,
-    body: SettingIn,
-    engine: Engine,
-    principal: TenantConfigWrite,
-) -> ChangeOut:
-    """Set a key for every store of the group."""
-    return await _set(
-        request, engine, principal, layer=Layer.GROUP, target=group_id, key=key, value=body.value
-    )
-
-
-@router.delete(
-    "/groups/{group_id}/settings/{key}",
-    responses=problem_responses(GroupNotFound, SettingNotFound, *_WRITE_REFUSALS),
-)
-async def delete_group_setting(
-    request: Request, group_id: Id, key: Key, engine: Engine, principal: TenantConfigWrite
-) -> ChangeOut:
-    """Delete a group key: it falls back to the tenant's."""
-    return await _delete(request, engine, principal, layer=Layer.GROUP, target=group_id, key=key)
-
-
 # -- store layer and tags -------------------------------------------------------------------------
-
-
-@router.get("/stores/{store_id}/settings", responses=problem_responses(StoreNotFound))
-async def store_settings(store_id: Id, engine: Engine, principal: ConfigRead) -> LayerOut:
-    """The keys the store layer sets (``staff`` with its PIN hashes left out)."""
-    return await _read(engine, principal, Layer.STORE, store_id)
-
-
-@router.put(
-    "/stores/{store_id}/settings/{key}",
-    responses=problem_responses(StoreNotFound, *_WRITE_REFUSALS),
-)
-async def set_store_setting(
-    request: Request,
-    store_id: Id,
-    key: Key,
-    body: SettingIn,
-    engine: Engine,
-    principal: ConfigWrite,
-) -> ChangeOut:
-    """Set a key for every register of the store."""
-    return await _set(
-        request, engine, principal, layer=Layer.STORE, target=store_id, key=key, value=body.value
-    )
-
-
-@router.delete(
-    "/stores/{store_id}/settings/{key}",
-    responses=problem_responses(StoreNotFound, SettingNotFound, *_WRITE_REFUSALS),
-)
-async def delete_store_setting(
-    request: Request, store_id: Id, key: Key, engine: Engine, principal: ConfigWrite
-) -> ChangeOut:
-    """Delete a store key: it falls back to its groups' or the tenant's."""
-    return await _delete(request, engine, principal, layer=Layer.STORE, target=store_id, key=key)
 
 
 @router.put(
@@ -313,56 +221,11 @@ async def set_store_tags(
         store_id=store_id,
         tags=body.tags,
     )
-    _poke(request)
+    wake_publisher(request)
     return TagsOut(store_id=store_id, tags=tags)
 
 
 # -- register layer and the effective document ----------------------------------------------------
-
-
-@router.get("/devices/{device_id}/settings", responses=problem_responses(DeviceNotFound))
-async def register_settings(
-    device_id: DeviceIdPath, engine: Engine, principal: ConfigRead
-) -> LayerOut:
-    """The keys the register layer sets."""
-    return await _read(engine, principal, Layer.REGISTER, device_id)
-
-
-@router.put(
-    "/devices/{device_id}/settings/{key}",
-    responses=problem_responses(DeviceNotFound, *_WRITE_REFUSALS),
-)
-async def set_register_setting(
-    request: Request,
-    device_id: DeviceIdPath,
-    key: Key,
-    body: SettingIn,
-    engine: Engine,
-    principal: ConfigWrite,
-) -> ChangeOut:
-    """Set a key for this register only."""
-    return await _set(
-        request,
-        engine,
-        principal,
-        layer=Layer.REGISTER,
-        target=device_id,
-        key=key,
-        value=body.value,
-    )
-
-
-@router.delete(
-    "/devices/{device_id}/settings/{key}",
-    responses=problem_responses(DeviceNotFound, SettingNotFound, *_WRITE_REFUSALS),
-)
-async def delete_register_setting(
-    request: Request, device_id: DeviceIdPath, key: Key, engine: Engine, principal: ConfigWrite
-) -> ChangeOut:
-    """Delete a register key: it falls back to the store's."""
-    return await _delete(
-        request, engine, principal, layer=Layer.REGISTER, target=device_id, key=key
-    )
 
 
 @router.get("/devices/{device_id}", responses=problem_responses(DeviceNotFound))
@@ -414,7 +277,7 @@ async def add_staff(
         role=body.role,
         pin=body.pin,
     )
-    _poke(request)
+    wake_publisher(request)
     return _staff_out(view)
 
 
@@ -439,7 +302,7 @@ async def reset_pin(
         staff_id=staff_id,
         pin=body.pin,
     )
-    _poke(request)
+    wake_publisher(request)
     return _staff_out(view)
 
 
@@ -459,7 +322,7 @@ async def remove_staff(
         store_id=store_id,
         staff_id=staff_id,
     )
-    _poke(request)
+    wake_publisher(request)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -10,10 +10,11 @@ audited. The devices whose document changed are returned; the caller wakes the p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,7 @@ from control_plane.configuration.errors import (
     SettingNotFound,
     UnknownKey,
 )
-from control_plane.configuration.history import layer_snapshot, record_layer_version
+from control_plane.configuration.history import Kind, layer_snapshot, record_layer_version
 from control_plane.configuration.layers import Layer
 from control_plane.configuration.resolution import (
     Cause,
@@ -36,11 +37,11 @@ from control_plane.configuration.resolution import (
     recompute_tenant,
 )
 from control_plane.configuration.tables import config_groups, config_settings
-from control_plane.db.tables import store_tags, stores, tenants
 from control_plane.devices.errors import (
     AlreadyExists,
     TenantNotFound,
 )
+from control_plane.devices.tables import store_tags, stores, tenants
 from control_plane.operators import audit
 from control_plane.operators.audit import Actor
 from control_plane.operators.tables import audit_log
@@ -152,14 +153,131 @@ def canonical_value(key: str, value: Any) -> str:
 
 
 async def _stored(conn: AsyncConnection, layer: Layer, target: str, key: str) -> Any | None:
-    text = await conn.scalar(
-        select(config_settings.c.value).where(
-            config_settings.c.layer == layer.value,
-            config_settings.c.target == target,
-            config_settings.c.key == key,
-        )
-    )
+    text = await conn.scalar(select(config_settings.c.value).where(*_setting(layer, target, key)))
     return None if text is None else json.loads(text)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayerEdit:
+    """One change to a layer's keys as it is stored: values to set, keys to delete.
+
+    ``sets`` holds each value as its canonical JSON text (:func:`canonical_value`); ``kind`` is
+    how the layer's history names the change, ``restored`` the version a rollback brings back.
+    """
+
+    kind: Kind
+    sets: Mapping[str, str] = field(default_factory=dict)
+    deletes: frozenset[str] = frozenset()
+    restored: int | None = None
+
+    @property
+    def keys(self) -> list[str]:
+        """Every key the edit touches, in order."""
+        return sorted({*self.sets, *self.deletes})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Edited:
+    """An edit stored: the layer's new version and the devices whose document changed."""
+
+    version: int
+    devices: list[str]
+
+
+async def apply_edit(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str,
+    layer: Layer,
+    target: str,
+    edit: LayerEdit,
+    current: Mapping[str, Any],
+    actor: Actor,
+    audit_id: int,
+    now: int,
+) -> Edited:
+    """Store ``edit`` on the layer as it is (``current``), keep it as the layer's next version and
+    recompute the tenant.
+
+    The one sequence every change of a layer's keys runs (set, delete, rollback, the staff
+    key): each row keeps ``audit_id`` as its provenance, and a recompute that finds a device's
+    document invalid raises :class:`InvalidConfiguration`, so the caller's transaction rolls back
+    with nothing stored.
+    """
+    for key, text in edit.sets.items():
+        row = {"value": text, "set_by": actor.actor, "set_at": now, "audit_id": audit_id}
+        if key in current:
+            await conn.execute(
+                update(config_settings).where(*_setting(layer, target, key)).values(**row)
+            )
+        else:
+            await conn.execute(
+                insert(config_settings).values(
+                    layer=layer.value, target=target, key=key, tenant_id=tenant_id, **row
+                )
+            )
+    for key in sorted(edit.deletes):
+        await conn.execute(delete(config_settings).where(*_setting(layer, target, key)))
+    after = {key: value for key, value in current.items() if key not in edit.deletes}
+    after |= {key: json.loads(text) for key, text in edit.sets.items()}
+    version = await record_layer_version(
+        conn,
+        tenant_id=tenant_id,
+        layer=layer,
+        target=target,
+        kind=edit.kind,
+        before=current,
+        after=after,
+        actor=actor.actor,
+        audit_id=audit_id,
+        now=now,
+        restored=edit.restored,
+    )
+    keys = edit.keys
+    recomputed = await recompute_tenant(
+        conn,
+        tenant_id=tenant_id,
+        now=now,
+        change=keys[0] if len(keys) == 1 else keys,
+        only=(layer, target),
+        cause=Cause(
+            layer=layer, target=target, layer_version=version, audit_id=audit_id, actor=actor.actor
+        ),
+    )
+    return Edited(version=version, devices=recomputed.changed)
+
+
+@contextlib.asynccontextmanager
+async def layer_change(
+    engine: AsyncEngine,
+    *,
+    scope: TenantScope,
+    actor: Actor,
+    layer: Layer,
+    target: str,
+    audited_as: str,
+    now: int,
+) -> AsyncIterator[tuple[AsyncConnection, str]]:
+    """One change's transaction on a layer: its tenant found in ``scope`` and locked.
+
+    Yields the connection and the tenant. A change that would make a device's document invalid
+    is rolled back and its refusal alone is audited (as ``audited_as``), then raised.
+    """
+    try:
+        async with engine.begin() as conn:
+            tenant_id = await layer_tenant(conn, scope=scope, layer=layer, target=target)
+            await lock_tenant(conn, tenant_id)
+            yield conn, tenant_id
+    except InvalidConfiguration:
+        await refused(
+            engine,
+            actor=actor,
+            action=EDIT_ACTION[layer],
+            target=audited_as,
+            reason="invalid_configuration",
+            now=now,
+        )
+        raise
 
 
 async def write_setting(
@@ -177,12 +295,7 @@ async def write_setting(
     """Upsert one setting with its audit entry and recompute; (audit id, changed devices)."""
     text = canonical_value(key, value)
     before = await _stored(conn, layer, target, key)
-    snapshot = await layer_snapshot(conn, layer, target)
-    where = (
-        config_settings.c.layer == layer.value,
-        config_settings.c.target == target,
-        config_settings.c.key == key,
-    )
+    current = await layer_snapshot(conn, layer, target)
     audit_id = await audited(
         conn,
         actor=actor,
@@ -193,34 +306,19 @@ async def write_setting(
         before=None if before is None else {"value": document.redacted(key, before)},
         after={"value": document.redacted(key, value)},
     )
-    row = {"value": text, "set_by": actor.actor, "set_at": now, "audit_id": audit_id}
-    if before is None:
-        await conn.execute(
-            insert(config_settings).values(
-                layer=layer.value, target=target, key=key, tenant_id=tenant_id, **row
-            )
-        )
-    else:
-        await conn.execute(update(config_settings).where(*where).values(**row))
-    version = await record_layer_version(
+    edit = LayerEdit(kind="set", sets={key: text})
+    edited = await apply_edit(
         conn,
         tenant_id=tenant_id,
         layer=layer,
         target=target,
-        kind="set",
-        before=snapshot,
-        after=snapshot | {key: json.loads(text)},
-        actor=actor.actor,
+        edit=edit,
+        current=current,
+        actor=actor,
         audit_id=audit_id,
         now=now,
     )
-    cause = Cause(
-        layer=layer, target=target, layer_version=version, audit_id=audit_id, actor=actor.actor
-    )
-    recomputed = await recompute_tenant(
-        conn, tenant_id=tenant_id, now=now, change=key, only=(layer, target), cause=cause
-    )
-    return audit_id, recomputed.changed
+    return audit_id, edited.devices
 
 
 def editable_key(key: str) -> None:
@@ -245,32 +343,22 @@ async def set_setting(
     """Set ``key`` to ``value`` at a layer; refused (nothing stored) if any device breaks."""
     editable_key(key)
     at = now_ms() if now is None else now
-    action = EDIT_ACTION[layer]
-    try:
-        async with engine.begin() as conn:
-            tenant_id = await layer_tenant(conn, scope=scope, layer=layer, target=target)
-            await lock_tenant(conn, tenant_id)
-            audit_id, changed = await write_setting(
-                conn,
-                tenant_id=tenant_id,
-                layer=layer,
-                target=target,
-                key=key,
-                value=value,
-                actor=actor,
-                action=action,
-                now=at,
-            )
-    except InvalidConfiguration:
-        await refused(
-            engine,
+    where = f"{layer.value}/{target}/{key}"
+    change = layer_change(
+        engine, scope=scope, actor=actor, layer=layer, target=target, audited_as=where, now=at
+    )
+    async with change as (conn, tenant_id):
+        audit_id, changed = await write_setting(
+            conn,
+            tenant_id=tenant_id,
+            layer=layer,
+            target=target,
+            key=key,
+            value=value,
             actor=actor,
-            action=action,
-            target=f"{layer.value}/{target}/{key}",
-            reason="invalid_configuration",
+            action=EDIT_ACTION[layer],
             now=at,
         )
-        raise
     return Change(layer=layer, target=target, key=key, audit_id=audit_id, devices=changed)
 
 
@@ -287,70 +375,44 @@ async def delete_setting(
     """Delete ``key`` at a layer: it falls back to the next layer down."""
     editable_key(key)
     at = now_ms() if now is None else now
-    action = EDIT_ACTION[layer]
-    try:
-        async with engine.begin() as conn:
-            tenant_id = await layer_tenant(conn, scope=scope, layer=layer, target=target)
-            await lock_tenant(conn, tenant_id)
-            before = await _stored(conn, layer, target, key)
-            if before is None:
-                raise SettingNotFound(layer.value, target, key)
-            audit_id = await audited(
-                conn,
-                actor=actor,
-                action=action,
-                target=f"{layer.value}/{target}/{key}",
-                tenant_id=tenant_id,
-                now=at,
-                before={"value": document.redacted(key, before)},
-                after=None,
-            )
-            snapshot = await layer_snapshot(conn, layer, target)
-            await conn.execute(
-                delete(config_settings).where(
-                    config_settings.c.layer == layer.value,
-                    config_settings.c.target == target,
-                    config_settings.c.key == key,
-                )
-            )
-            version = await record_layer_version(
-                conn,
-                tenant_id=tenant_id,
-                layer=layer,
-                target=target,
-                kind="delete",
-                before=snapshot,
-                after={k: v for k, v in snapshot.items() if k != key},
-                actor=actor.actor,
-                audit_id=audit_id,
-                now=at,
-            )
-            recomputed = await recompute_tenant(
-                conn,
-                tenant_id=tenant_id,
-                now=at,
-                change=key,
-                only=(layer, target),
-                cause=Cause(
-                    layer=layer,
-                    target=target,
-                    layer_version=version,
-                    audit_id=audit_id,
-                    actor=actor.actor,
-                ),
-            )
-    except InvalidConfiguration:
-        await refused(
-            engine,
+    where = f"{layer.value}/{target}/{key}"
+    change = layer_change(
+        engine, scope=scope, actor=actor, layer=layer, target=target, audited_as=where, now=at
+    )
+    async with change as (conn, tenant_id):
+        before = await _stored(conn, layer, target, key)
+        if before is None:
+            raise SettingNotFound(layer.value, target, key)
+        audit_id = await audited(
+            conn,
             actor=actor,
-            action=action,
-            target=f"{layer.value}/{target}/{key}",
-            reason="invalid_configuration",
+            action=EDIT_ACTION[layer],
+            target=where,
+            tenant_id=tenant_id,
+            now=at,
+            before={"value": document.redacted(key, before)},
+            after=None,
+        )
+        edited = await apply_edit(
+            conn,
+            tenant_id=tenant_id,
+            layer=layer,
+            target=target,
+            edit=LayerEdit(kind="delete", deletes=frozenset({key})),
+            current=await layer_snapshot(conn, layer, target),
+            actor=actor,
+            audit_id=audit_id,
             now=at,
         )
-        raise
-    return Change(
-        layer=layer, target=target, key=key, audit_id=audit_id, devices=recomputed.changed
+    return Change(layer=layer, target=target, key=key, audit_id=audit_id, devices=edited.devices)
+
+
+def _setting(layer: Layer, target: str, key: str) -> tuple[Any, ...]:
+    """The ``WHERE`` of one setting row."""
+    return (
+        config_settings.c.layer == layer.value,
+        config_settings.c.target == target,
+        config_settings.c.key == key,
     )
 
 
