@@ -53,8 +53,8 @@ from control_plane.configuration import preview, service
 from control_plane.configuration.errors import InvalidConfiguration
 from control_plane.configuration.layers import Layer
 from control_plane.configuration.tables import config_effective
-from control_plane.db.tables import device_state
 from control_plane.devices.state import problems
+from control_plane.devices.tables import device_state
 from control_plane.operators.audit import Actor
 from control_plane.rollouts.model import WaveIn, assign_waves, halt_reason, tally, wave_passed
 from control_plane.tenancy import EVERY_TENANT, TenantScope

@@ -26,8 +26,8 @@ from control_plane.configuration import service
 from control_plane.configuration.effective import device_configuration
 from control_plane.configuration.layers import Layer
 from control_plane.configuration.staged import StagedSettings, publish_in_waves
-from control_plane.db.tables import device_state
 from control_plane.devices.state import problems
+from control_plane.devices.tables import device_state
 from control_plane.rollouts.model import WaveIn
 from tests.control_plane.configuration.config_harness import ANA, seed_tenant
 from tests.edge.agent.agent_process import AgentProcess
