@@ -17,7 +17,6 @@ warm one only rebuilds from the caches.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -33,9 +32,9 @@ from tests.images.appliance_vm import (
     built_image,
     fresh_disk,
     install_into_slot_b,
-    kvm_runs_uefi,
     loader_entries,
     missing_tools,
+    why_not_boot,
 )
 
 pytestmark = [
@@ -48,9 +47,16 @@ pytestmark = [
 
 @pytest.fixture
 def bootable() -> None:
-    """Boot tests need KVM, or STOREFLEET_IMAGE_TCG=1 to accept minutes per boot under TCG."""
-    if not kvm_runs_uefi() and os.environ.get("STOREFLEET_IMAGE_TCG") != "1":
-        pytest.skip("KVM does not run OVMF here; STOREFLEET_IMAGE_TCG=1 boots under TCG (slow)")
+    """One boot: under KVM, or under TCG with STOREFLEET_IMAGE_TCG=1 (minutes)."""
+    if why := why_not_boot(1):
+        pytest.skip(why)
+
+
+@pytest.fixture
+def rebootable() -> None:
+    """Several boots: under KVM, or under TCG with STOREFLEET_IMAGE_TCG=all."""
+    if why := why_not_boot(3):
+        pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +90,7 @@ def test_manifest_names_every_artifact_and_package(image: BuiltImage) -> None:
     assert "chromium" not in packages  # the twin leaves the browser out
     python = {p["name"].lower() for p in manifest["python_packages"]}  # type: ignore[attr-defined]
     assert {"storefleet", "fastapi", "evdev", "aiomqtt"} <= python
-    assert list(manifest["layout"]) == ["esp", "system-a", "system-b", "data"]  # type: ignore[arg-type]
+    assert list(manifest["layout"]) == ["esp", "system-a", "system-b", "data"]  # type: ignore[call-overload]
 
 
 @pytest.mark.usefixtures("bootable")
@@ -122,7 +128,7 @@ def broken_system(directory: Path) -> Path:
     return image
 
 
-@pytest.mark.usefixtures("bootable")
+@pytest.mark.usefixtures("rebootable")
 def test_broken_update_falls_back_then_good_update_commits(
     image: BuiltImage, tmp_path: Path
 ) -> None:
