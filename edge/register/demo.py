@@ -10,7 +10,6 @@ talking over the same local socket as on an appliance, so the console's commands
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from edge.agent.process import FleetAgentProcess
 from edge.agent.settings import FleetAgentSettings
 from edge.register.compose import run_register
 from edge.register.settings import RegisterSettings, load_register_settings
+from mqttlink.tasks import ServiceTasks
 
 DEMO_SETTINGS = Path(__file__).with_name("demo.toml")
 
@@ -74,10 +74,6 @@ async def run_demo_store(
         environ={},
         supervise=False,
     )
-    running = asyncio.create_task(agent.run(), name=f"fleet-agent-{settings.device_id}")
-    try:
+    async with ServiceTasks(f"demo store {settings.device_id}") as tasks:
+        tasks.spawn(agent.run(), name=f"fleet-agent-{settings.device_id}")
         await run_register(settings.model_copy(update={"agent_socket": socket}), stop=stop, **more)
-    finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
