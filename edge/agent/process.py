@@ -1,6 +1,7 @@
 """The fleet agent process: identity, the MQTT session, and supervision of the register.
 
-How it works: :func:`run_agent` runs, in one TaskGroup with named tasks,
+How it works: :func:`run_agent` runs, as the agent's :class:`~mqttlink.tasks.ServiceTasks`
+(named tasks: one that dies is logged by name and stops the agent),
 
 * ``register-link`` — the local socket the register reports to (:mod:`edge.agent.register_link`);
 * ``supervisor`` — the register as a child process, restarted with backoff, crash loops called
@@ -69,6 +70,7 @@ from protocols.messages import Command, CommandResult
 
 if TYPE_CHECKING:
     import httpx
+from mqttlink.tasks import ServiceTasks
 
 log = logging.getLogger(__name__)
 
@@ -242,23 +244,24 @@ class FleetAgentProcess:
             self.settings.data_dir,
             " ".join(self.supervisor.argv),
         )
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self.link.serve(), name="register-link")
-            tasks.create_task(self._systemd(), name="systemd-notify")
+        async with ServiceTasks("fleet agent") as tasks:
+            tasks.spawn(self.link.serve(), name="register-link")
+            tasks.spawn(self._systemd(), name="systemd-notify")
             if self.settings.metrics_port:
                 metrics = serve_metrics(
                     host=self.settings.metrics_host, port=self.settings.metrics_port
                 )
-                tasks.create_task(metrics, name="metrics")
+                tasks.spawn(metrics, name="metrics")
             if self.supervise:
-                tasks.create_task(self.supervisor.run(), name="supervisor")
-            tasks.create_task(self._fleet_session(), name="fleet-session")
-            tasks.create_task(self.config.run(), name="configuration")
+                tasks.spawn(self.supervisor.run(), name="supervisor")
+            tasks.spawn(self._fleet_session(), name="fleet-session")
+            tasks.spawn(self.config.run(), name="configuration")
             if self.supervise:
-                tasks.create_task(self.releases.run(), name="releases")
-            tasks.create_task(self._poke_on_link_change(), name="link-watch")
+                tasks.spawn(self.releases.run(), name="releases")
+            tasks.spawn(self._poke_on_link_change(), name="link-watch")
             if self.settings.identity_dir is not None:
-                tasks.create_task(self._renewal(), name="renewal")
+                tasks.spawn(self._renewal(), name="renewal")
+            await asyncio.Event().wait()  # until cancelled: leaving stops every task
 
     # -- the MQTT session -----------------------------------------------------------------------
 
@@ -490,13 +493,6 @@ class FleetAgentProcess:
 async def run_agent(settings: FleetAgentSettings, *, stop: asyncio.Event) -> None:
     """Run the agent until ``stop`` is set; the register is stopped in order on the way out."""
     agent = FleetAgentProcess(settings)
-    running = asyncio.create_task(agent.run(), name="fleet-agent")
-    stopping = asyncio.create_task(stop.wait(), name="fleet-agent-stop")
-    await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
-    running.cancel()
-    stopping.cancel()
-    try:
-        await running
-    except asyncio.CancelledError:
-        if not stop.is_set():
-            raise
+    async with ServiceTasks("fleet agent process") as tasks:
+        tasks.spawn(agent.run(), name="fleet-agent")
+        await stop.wait()  # leaving cancels the agent, which stops the register in order
