@@ -110,14 +110,22 @@ async def served_fleet(
     device_broker_url: str = "mqtts://127.0.0.1:8883",
     service_broker_url: str | None = None,
     crl_file: Path | None = None,
+    https: tuple[Path, Path, Path] | None = None,
     **more: Any,
 ) -> AsyncIterator[Fleet]:
     """The real app under uvicorn on a free loopback port, with a tenant and two stores.
 
+    ``https``: (certificate chain, key, trust bundle) to serve HTTPS with, as a control plane
+    an appliance reaches over a network must (its QR's URL is https unless on localhost).
     ``more`` are more `ControlPlaneSettings` fields (an ``identity_dir`` in the test's own
     directory when the app's links run on an mTLS broker)."""
     port = free_port()
-    url = f"http://{HOST}:{port}"
+    url = f"{'https' if https else 'http'}://{HOST}:{port}"
+    tls: dict[str, Any] = {}
+    verify: ssl.SSLContext | bool = True
+    if https is not None:
+        tls = {"ssl_certfile": str(https[0]), "ssl_keyfile": str(https[1])}
+        verify = ssl.create_default_context(cafile=str(https[2]))
     token = await bootstrap_admin(database_url)
     app = create_app(
         ControlPlaneSettings(
@@ -135,8 +143,8 @@ async def served_fleet(
     )
     app.state.provisioning_settings = settings
     async with (
-        serving(app, port=port, host=HOST),
-        httpx.AsyncClient(base_url=url, timeout=30, headers=bearer(token)) as api,
+        serving(app, port=port, host=HOST, **tls),
+        httpx.AsyncClient(base_url=url, timeout=30, headers=bearer(token), verify=verify) as api,
     ):
         authority = FleetAuthority(settings=settings, engine=app.state.engine)
         app.state.provisioning = authority
