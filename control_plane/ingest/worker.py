@@ -61,6 +61,7 @@ from protocols.messages import (
     Event,
     JournalAck,
     JournalBatch,
+    Message,
     State,
     Status,
     Telemetry,
@@ -78,6 +79,14 @@ class Parsed(NamedTuple):
     held: int
 
 
+class Update(NamedTuple):
+    """A decoded message other than a journal batch, waiting for the updates task."""
+
+    topic: str
+    device_id: str
+    body: Message
+
+
 class NotConnectedError(ConnectionError):
     """The worker holds no broker connection right now, so nothing can be published."""
 
@@ -89,6 +98,7 @@ class IngestSettings:
     shared_subscription: bool = True
     partitions: int = 4
     queue_depth: int = 8  # batches parsed and waiting per partition: bounds memory under a flood
+    updates_depth: int = 1000  # presence, state, results, events waiting for the database
     backoff_initial: float = 0.2  # the first reconnect waits up to this (full jitter)
     backoff_max: float = 10.0
     healthy_s: float = 30.0  # connected this long: the next reconnect starts from backoff_initial
@@ -197,6 +207,7 @@ class IngestWorker:
             queues: list[asyncio.Queue[Parsed]] = [
                 asyncio.Queue(self.settings.queue_depth) for _ in range(self.settings.partitions)
             ]
+            updates: asyncio.Queue[Update] = asyncio.Queue(self.settings.updates_depth)
             self._parsed = ByteBudget(self.settings.parsed_bytes)  # the old queues are gone
             self._link = client
             self.connected.set()
@@ -205,7 +216,8 @@ class IngestWorker:
                 async with asyncio.TaskGroup() as tasks:
                     for number, queue in enumerate(queues):
                         tasks.create_task(self._partition(client, queue), name=f"ingest-{number}")
-                    tasks.create_task(self._receive(client, queues), name="ingest-receive")
+                    tasks.create_task(self._receive(client, queues, updates), name="ingest-receive")
+                    tasks.create_task(self._apply_updates(updates), name="ingest-updates")
                     tasks.create_task(self._flush_drop_log(), name="ingest-drop-log")
             finally:
                 self._link = None
@@ -224,11 +236,16 @@ class IngestWorker:
             if self.drops.flush() >= self.settings.flood_drops:
                 await asyncio.to_thread(release_heap)
 
-    async def _receive(self, client: MqttLink, queues: list[asyncio.Queue[Parsed]]) -> None:
+    async def _receive(
+        self,
+        client: MqttLink,
+        queues: list[asyncio.Queue[Parsed]],
+        updates: asyncio.Queue[Update],
+    ) -> None:
         async for message in client.messages:
             topic = str(message.topic)
             try:
-                await self._handle(topic, message.payload, queues)
+                await self._handle(topic, message.payload, queues, updates)
             except ProtocolError as err:
                 where = "" if err.topic else f" (topic {topic!r})"
                 self.drops.drop(err.metric_label, f"{err}{where}; dropped")
@@ -238,8 +255,12 @@ class IngestWorker:
         topic: str,
         payload: object,
         queues: list[asyncio.Queue[Parsed]],
+        updates: asyncio.Queue[Update],
     ) -> None:
-        """Decode one message and hand it to its domain; :class:`ProtocolError` if unusable."""
+        """Decode one message and queue it for its partition or the updates task.
+
+        Raises :class:`ProtocolError` if it is unusable.
+        """
         if isinstance(payload, bytes):
             raw = payload
         elif isinstance(payload, bytearray | memoryview):
@@ -252,7 +273,28 @@ class IngestWorker:
             partition = zlib.crc32(device_id.encode()) % len(queues)
             held = await self._parsed.acquire(len(raw))  # back-pressure: the inbox sheds
             await queues[partition].put(Parsed(device_id, body, held))
-        elif isinstance(body, Status):
+        else:
+            await updates.put(Update(topic, device_id, body))
+
+    async def _apply_updates(self, updates: asyncio.Queue[Update]) -> None:
+        """Presence, state, results and events, in arrival order, beside the journal's flow.
+
+        Why a task of their own: each is a database write, and awaited on the receiving loop it
+        held up every journal batch behind it (a heartbeat's write before a sale's batch was a
+        sale's lag); now the receiver only queues them. The queue is bounded, so a flood of them
+        still slows the receiver (and the inbox sheds) instead of growing memory.
+        """
+        while True:
+            update = await updates.get()
+            try:
+                await self._apply(update.topic, update.device_id, update.body)
+            except ProtocolError as err:
+                where = "" if err.topic else f" (topic {update.topic!r})"
+                self.drops.drop(err.metric_label, f"{err}{where}; dropped")
+
+    async def _apply(self, topic: str, device_id: str, body: Message) -> None:
+        """Hand one decoded message other than a journal batch to its domain."""
+        if isinstance(body, Status):
             await self._guard(device_id, presence.apply_status(self.engine, device_id, body))
         elif isinstance(body, Telemetry):
             await self._guard(device_id, presence.apply_telemetry(self.engine, device_id, body))
