@@ -56,6 +56,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[3]
 GUARD_S = 180  # only against hangs
+#: How long the page may take to show what it must (Playwright's 5 s default is a timed
+#: assertion: a scan on a machine with four test workers per core can take longer).
+WAIT_MS = GUARD_S * 1000
 NAME, STREET, TOWN = "Seeblick Markt", "Uferweg 7", "6300 Zug"
 TAX_NUMBER, HEADER, PIN = "CHE-987.654.321 MWST", "Frisch vom See seit 1987", "2580"
 OPERATOR = Actor(actor="ops@seeblick.example", via="cli")
@@ -206,25 +209,26 @@ async def test_a_store_that_is_not_the_demo_sells_by_card_and_cash_and_replicate
                 # by card
                 await wedge_scan(page, HONEY)
                 await wedge_scan(page, BREAD)
-                await expect(page.get_by_test_id("total")).to_have_text("CHF 17.30")
+                total = page.get_by_test_id("total")
+                await expect(total).to_have_text("CHF 17.30", timeout=WAIT_MS)
                 await tap(page, "pay")
                 await tap(page, "pay-card")
-                await expect(receipt).to_contain_text("Receipt 1-000001", timeout=GUARD_S * 1000)
-                await expect(receipt).to_contain_text(STREET)
-                await expect(receipt).to_contain_text(TAX_NUMBER)
-                await expect(receipt).to_contain_text("Card")
+                await expect(receipt).to_contain_text("Receipt 1-000001", timeout=WAIT_MS)
+                await expect(receipt).to_contain_text(STREET, timeout=WAIT_MS)
+                await expect(receipt).to_contain_text(TAX_NUMBER, timeout=WAIT_MS)
+                await expect(receipt).to_contain_text("Card", timeout=WAIT_MS)
                 await screenshots(page, "own-store-card-receipt")
                 card_screen = await page.locator("body").inner_text()
                 # by cash
                 await tap(page, "new-sale")
                 await wedge_scan(page, BREAD)
-                await expect(page.get_by_test_id("total")).to_have_text("CHF 5.40")
+                await expect(total).to_have_text("CHF 5.40", timeout=WAIT_MS)
                 await tap(page, "pay")
                 await tap(page, "pay-cash-exact")
-                await expect(receipt).to_contain_text("Receipt 1-000002", timeout=GUARD_S * 1000)
-                await expect(receipt).to_contain_text(NAME)
+                await expect(receipt).to_contain_text("Receipt 1-000002", timeout=WAIT_MS)
+                await expect(receipt).to_contain_text(NAME, timeout=WAIT_MS)
                 await expect(page.get_by_test_id("backlog")).to_have_attribute(
-                    "data-backlog", "0", timeout=GUARD_S * 1000
+                    "data-backlog", "0", timeout=WAIT_MS
                 )  # replicated and acked: on a busy machine that can take longer than 5 s
                 await screenshots(page, "own-store-cash-receipt")
                 shown = card_screen + "\n" + await page.locator("body").inner_text()
