@@ -1,12 +1,12 @@
 """A tenant-wide change reaches 1,000 appliances; drift shows where one is offline and clears.
 
-The control plane's configuration link (real, on SQLite) publishes through a private Mosquitto to
-1,000 simulated appliances in worker processes, each running the agent's own configuration code
-in its own MQTT session (tests/edge/agent/configuration/simulated_fleet.py says what is real and
-what is left out). Every appliance applies the first documents and reports them: no drift. Ten
-go offline; a tenant-wide change reaches the 990 others, which apply and report it, while the ten
-show drift on exactly the changed key, with its age; back online they find the retained
-document, apply it, and the fleet's drift is empty again.
+The control plane's configuration link (real, on SQLite and PostgreSQL) publishes through a
+private Mosquitto to 1,000 simulated appliances in worker processes, each running the agent's own
+configuration code in its own MQTT session (tests/edge/agent/configuration/simulated_fleet.py
+says what is real and what is left out). Every appliance applies the first documents and reports
+them: no drift. Ten go offline; a tenant-wide change reaches the 990 others, which apply and
+report it, while the ten show drift on exactly the changed key, with its age; back online they
+find the retained document, apply it, and the fleet's drift is empty again.
 """
 
 from __future__ import annotations
@@ -62,11 +62,11 @@ def applied_level(data_root: Path, device_id: str) -> str:
 
 
 async def test_a_tenant_wide_change_reaches_1000_appliances_and_drift_shows_and_clears(
-    tmp_path: Path, mosquitto: Mosquitto
+    tmp_path: Path, mosquitto: Mosquitto, database_url: str
 ) -> None:
     tenant = f"wide{uuid.uuid4().hex[:6]}"
     data_root = tmp_path / "appliances"
-    async with migrated(f"sqlite+aiosqlite:///{tmp_path / 'cloud.db'}") as engine:
+    async with migrated(database_url) as engine:
         ids = await seed_fleet(engine, tenant, registers=DEVICES)
         away, staying = ids[:OFFLINE], ids[OFFLINE:]
         async with (
