@@ -17,7 +17,9 @@ the retained ``DesiredRelease`` is published and the figures are:
   one starting. Goal (issue 11): < 5 s.
 * install into the slot: seconds from ``installing`` to ``confirming`` (venv and pip, no goal).
 * where the downtime goes: from ``/healthz`` failing to the old register's process gone (it
-  stops), and from then to the new register answering 200 (it starts).
+  stops), and from then to the new register answering 200 (it starts); and the CPU seconds the
+  new register had used by then (user + system): on a loaded machine, the start's wall time
+  against that is time spent waiting for a core.
 """
 
 from __future__ import annotations
@@ -174,6 +176,18 @@ class Appliance:
             self.process.wait(60)
 
 
+def _cpu_s(pids: set[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` used so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 async def one_round(app: Appliance, bundle: BuiltBundle, base_url: str) -> dict[str, float]:
     wanted = DesiredRelease(
         version=NEW_VERSION,
@@ -214,6 +228,7 @@ async def one_round(app: Appliance, bundle: BuiltBundle, base_url: str) -> dict[
         down_since: float | None = None
         longest = 0.0
         split: tuple[float, float | None] = (0.0, None)
+        cpu = 0.0
         while not following.done():
             if time.perf_counter() - published > LIMIT_S:
                 raise RuntimeError(f"no final state: see {app.workdir}")
@@ -227,6 +242,7 @@ async def one_round(app: Appliance, bundle: BuiltBundle, base_url: str) -> dict[
                 if now - down_since > longest:
                     longest = now - down_since
                     split = (down_since, old_gone)
+                    cpu = _cpu_s(app.register_pids() - old)
                 down_since = None
             await asyncio.sleep(POLL_S)
         await following
@@ -240,6 +256,7 @@ async def one_round(app: Appliance, bundle: BuiltBundle, base_url: str) -> dict[
         "downtime": longest,
         "stopping": stopping,
         "starting": longest - stopping,
+        "starting_cpu": cpu,
         "install": states["confirming"] - states["installing"],
     }
 
@@ -273,6 +290,12 @@ async def main(rounds: Rounds, window_s: float) -> dict[str, Any]:
                 )
                 rounds.add(
                     "starting", figures["starting"], label="  of which: new one starting", unit="s"
+                )
+                rounds.add(
+                    "starting_cpu",
+                    figures["starting_cpu"],
+                    label="  new one's CPU until ready",
+                    unit="s",
                 )
                 rounds.add("install", figures["install"], label="install into the slot", unit="s")
         finally:
