@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.rounds import Goal, Rounds, add_rounds_argument
 from control_plane.db.engine import make_engine, migrate
-from control_plane.db.tables import devices
 from control_plane.devices import service as registry
+from control_plane.devices.tables import devices
 from edge.ledger import Ledger
 from edge.ledger.sales import journal_body
 from edge.replication.replicator import ReplicationSettings, Replicator

@@ -3,7 +3,7 @@
 Why its own module: each domain package defines its tables in its own ``tables.py``
 (``control_plane.devices.tables``, ``control_plane.ingest.tables`` …) on this one object, so
 Alembic compares one schema and the names follow one convention; importing it from here never
-imports a domain (:mod:`control_plane.db.tables` gathers the registry's and journal's tables).
+imports a domain (:mod:`control_plane.db.tables` gathers every domain's tables for Alembic).
 """
 
 from __future__ import annotations

@@ -27,8 +27,9 @@ from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import devices, journal, stores, tenants
 from control_plane.devices.errors import StoreNotFound
+from control_plane.devices.tables import devices, stores, tenants
+from control_plane.ingest.tables import journal
 from control_plane.reports.period import Period
 from control_plane.tenancy import EVERY_TENANT, TenantScope
 from protocols.vocabulary import JournalKind

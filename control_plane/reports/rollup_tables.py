@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Column, ForeignKey, PrimaryKeyConstraint, String, Table
 
-from control_plane.db.tables import metadata
+from control_plane.db.metadata import metadata
 
 #: The summary's sums, and the loss-prevention counts kept beside them.
 SUMS = (

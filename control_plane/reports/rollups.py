@@ -37,7 +37,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.db.tables import devices, journal
+from control_plane.devices.tables import devices
+from control_plane.ingest.tables import journal
 from control_plane.reports.facts import Facts, StoreInfo, Where, decode_into
 from control_plane.reports.figures import Totals
 from control_plane.reports.rollup_fold import Folded, Row, fold_facts

@@ -13,9 +13,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
-import control_plane.app  # noqa: F401 - every domain's tables, as the running control plane has them
 from control_plane.db.engine import make_engine, migrate
-from control_plane.db.metadata import metadata
+from control_plane.db.tables import metadata
 
 
 def _diff(connection: Connection) -> list[Any]:

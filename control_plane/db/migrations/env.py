@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from control_plane.db.metadata import metadata
+from control_plane.db.tables import metadata  # every domain's tables: what autogenerate compares
 
 connection = context.config.attributes["connection"]
 context.configure(

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from control_plane.configuration import service
 from control_plane.configuration.layers import Layer
 from control_plane.db.engine import make_engine, migrate
-from control_plane.db.tables import devices, stores, tenants
 from control_plane.devices import service as registry
+from control_plane.devices.tables import devices, stores, tenants
 from control_plane.operators.audit import Actor
 
 OWN, FOREIGN = "acme", "globex"

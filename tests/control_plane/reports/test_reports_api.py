@@ -19,8 +19,8 @@ import pytest_asyncio
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.tables import devices
 from control_plane.devices import service as registry
+from control_plane.devices.tables import devices
 from control_plane.operators import service as operators
 from control_plane.operators.gatekeeper import wall_clock_ms
 from control_plane.operators.principal import Role

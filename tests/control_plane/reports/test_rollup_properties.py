@@ -28,8 +28,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.engine import make_engine, migrate
-from control_plane.db.tables import devices, journal
 from control_plane.devices import service as registry
+from control_plane.devices.tables import devices
+from control_plane.ingest.tables import journal
 from control_plane.reports import rollups
 from control_plane.reports.period import Period
 from control_plane.reports.rollup_tables import SPECS, Spec

@@ -20,8 +20,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import insert, select
 
-from control_plane.db.tables import store_tags
 from control_plane.devices import service as registry
+from control_plane.devices.tables import store_tags
 from control_plane.operators.tables import audit_log
 from protocols.codec import decode
 from protocols.messages import DesiredRelease
