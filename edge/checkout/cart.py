@@ -20,7 +20,7 @@ from typing import TypeAlias
 
 from edge.checkout.barcodes import EmbeddedPrice, EmbeddedWeight, ParsedBarcode
 from edge.checkout.catalog import Item, SoldBy
-from edge.checkout.errors import InvalidDiscount, InvalidQuantity, UnknownLine
+from edge.checkout.errors import InvalidDiscount, InvalidQuantity, UnknownLine, UnknownTaxClass
 from edge.checkout.money import Currency, RoundingRule, allocate, multiply
 from edge.checkout.staff import Approval, ApprovalRequired, Role, can_approve
 from edge.checkout.tax import PricingMode, TaxableLine, TaxPolicy, TaxResult, compute_tax
@@ -164,8 +164,14 @@ class Cart:
     def add_item(
         self, item: Item, quantity: int | Decimal = 1, *, unit_price_minor: int | None = None
     ) -> Cart:
-        """Add a line; ``quantity`` in kg for weight items; an embedded price sets the price."""
+        """Add a line; ``quantity`` in kg for weight items; an embedded price sets the price.
+
+        An item whose tax class the policy lacks is refused here (``UnknownTaxClass``), before it
+        is a line: otherwise every later total of the sale would fail.
+        """
         q = _quantity(quantity, item.sold_by)
+        if not self.policy.tax.knows(item.tax_class):
+            raise UnknownTaxClass(tax_class=item.tax_class, item_id=item.id, item_name=item.name)
         price = item.price_minor if unit_price_minor is None else unit_price_minor
         line = CartLine(
             line_id=self.next_line_id,

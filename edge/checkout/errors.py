@@ -13,6 +13,7 @@ is wrong) are returned as typed values instead; exceptions are for input the sal
     │   └── BadCheckDigit           a GS1 check digit (or price check digit) does not match
     ├── CatalogError
     │   ├── UnknownItem             no active item for the key
+    │   ├── UnknownTaxClass         an item's tax class is not in the store's tax table
     │   └── CatalogVersionConflict  a change set that is stale, duplicate or skips a version
     ├── CartError
     │   ├── InvalidQuantity         zero, negative, or a fraction of an item sold by the piece
@@ -94,6 +95,30 @@ class UnknownItem(CatalogError):  # noqa: N818 — the name the cashier's domain
     @property
     def cashier_message(self) -> str:
         return f"Item {self.key} is not in the catalog."
+
+
+class UnknownTaxClass(CatalogError):  # noqa: N818 — the name the cashier's domain uses
+    """An item names a tax class the store's tax table lacks: the sale cannot tax it.
+
+    A configuration fault, not the cashier's: the message says who fixes it and where, so the
+    line is refused (and the cart left as it was) instead of a sale with a tax nobody can compute.
+    """
+
+    def __init__(self, *, tax_class: str, item_id: str = "", item_name: str = "") -> None:
+        what = f"item {item_id} ({item_name})" if item_id else "an item"
+        super().__init__(f"{what} has tax class {tax_class!r}, not in the store's tax table")
+        self.tax_class = tax_class
+        self.item_id = item_id
+        self.item_name = item_name
+
+    @property
+    def cashier_message(self) -> str:
+        item = f"{self.item_name} ({self.item_id})" if self.item_id else "This item"
+        return (
+            f"{item} cannot be sold: its tax class {self.tax_class} is not in this store's "
+            f"tax table. Ask a manager to add tax class {self.tax_class} to the store's tax "
+            "table in the console."
+        )
 
 
 class CatalogVersionConflict(CatalogError):  # noqa: N818 — the name the cashier's domain uses

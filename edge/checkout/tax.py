@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from edge.checkout.errors import UnknownTaxClass
 from edge.checkout.money import RoundingRule, allocate, round_to_int
 
 
@@ -51,12 +52,16 @@ class TaxPolicy:
     rounding: TaxRounding = TaxRounding.PER_TOTAL
     rule: RoundingRule = RoundingRule.HALF_UP
 
+    def knows(self, code: str) -> bool:
+        """Whether ``code`` is in the tax table (a line of any other class cannot be taxed)."""
+        return any(tax_class.code == code for tax_class in self.classes)
+
     def tax_class(self, code: str) -> TaxClass:
-        """The class for ``code``; an unknown code is a configuration error."""
+        """The class for ``code``; an unknown code is a configuration error (UnknownTaxClass)."""
         for tax_class in self.classes:
             if tax_class.code == code:
                 return tax_class
-        raise KeyError(f"unknown tax class {code!r}")
+        raise UnknownTaxClass(tax_class=code)
 
 
 @dataclass(frozen=True, slots=True)

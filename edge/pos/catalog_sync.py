@@ -75,6 +75,7 @@ class CatalogSync:
         if isinstance(catalog, StoredCatalog):
             await asyncio.to_thread(import_snapshot, catalog.path, response.content)
             catalog.reopen()
+            self.register.check_tax_classes(f"catalog {catalog.version}")
             self.register.changed()
         else:
             self.register.replace_catalog(catalog_from_json(response.content))  # streamed

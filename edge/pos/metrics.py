@@ -9,3 +9,14 @@ REFUSALS = Counter(
     "Cashier commands the register refused (unknown barcode, tender short, bad input …)",
     ["code"],
 )
+
+UNKNOWN_TAX_CLASS = Counter(
+    "storefleet_register_unknown_tax_class_total",
+    "Items refused at the till because their tax class is not in the store's tax table",
+    ["tax_class"],
+)
+UNTAXABLE_ITEMS = Counter(
+    "storefleet_register_untaxable_items_total",
+    "Catalog items found, when a catalog or configuration arrived, naming a tax class the "
+    "store's tax table lacks",
+)

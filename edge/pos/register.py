@@ -28,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 from edge.checkout.barcodes import parse_barcode
 from edge.checkout.cart import Cart, Discount
 from edge.checkout.catalog import CatalogView, ChangeSet
+from edge.checkout.errors import UnknownTaxClass
 from edge.checkout.money import format_minor
 from edge.checkout.shift import Shift
 from edge.checkout.staff import (
@@ -64,6 +65,7 @@ from edge.pos.printer import ReceiptPrinter, ScreenPrinter
 from edge.pos.register_db import ParkedCart, RegisterDb
 from edge.pos.shift_recovery import finish_interrupted_close
 from edge.pos.store_config import StoreConfig
+from edge.pos.tax_check import refused_at_till, warn_untaxable
 
 Clock = Callable[[], datetime]
 #: An open cart untouched this long no longer holds a release back (an abandoned basket).
@@ -163,6 +165,7 @@ class Register:
             shift = None
         self.shift = shift
         self.parked = await self.db.parked()
+        self.check_tax_classes("register start")  # the tax table is restart-only configuration
 
     def changed(self) -> None:
         """Tell every listener the state moved."""
@@ -323,7 +326,11 @@ class Register:
             self._editable(cart_id)
             parsed = parse_barcode(code, currency_exponent=self.config.currency.exponent)
             item = self.catalog.lookup(parsed)
-            self.cart = self.cart.add_scan(item, parsed)
+            try:
+                self.cart = self.cart.add_scan(item, parsed)
+            except UnknownTaxClass as err:
+                refused_at_till(err)
+                raise
             self.last_receipt = None
 
     async def add_item(
@@ -332,7 +339,11 @@ class Register:
         """An item chosen on screen (search, quick keys, the unknown-item prompt)."""
         async with self.command():
             self._editable(cart_id)
-            self.cart = self.cart.add_item(self.catalog.by_id(item_id), quantity)
+            try:
+                self.cart = self.cart.add_item(self.catalog.by_id(item_id), quantity)
+            except UnknownTaxClass as err:
+                refused_at_till(err)
+                raise
             self.last_receipt = None
 
     async def set_quantity(self, line_id: int, quantity: Decimal, *, cart_id: str | None) -> None:
@@ -412,11 +423,17 @@ class Register:
     def apply_catalog(self, change: ChangeSet) -> None:
         """A price or item change from the cloud; carts keep the prices they were rung at."""
         self.catalog.apply(change)
+        warn_untaxable(change.upserts, self.config.policy.tax, source=f"catalog {change.version}")
         self.changed()
 
     def replace_catalog(self, catalog: CatalogView) -> None:
         self.catalog = catalog
+        self.check_tax_classes(f"catalog {catalog.version}")
         self.changed()
+
+    def check_tax_classes(self, source: str) -> None:
+        """Warn (one log line naming them) about items the tax table cannot tax; keep them."""
+        warn_untaxable(self.catalog, self.config.policy.tax, source=source)
 
 
 def _pin_error(employee_id: str, result: PinRejected | LockedOut) -> PinWrong | EmployeeLocked:
