@@ -221,7 +221,7 @@ class RolloutDriver:
         if status in {"running", "paused"}:
             if unpublished:
                 await self._publish_desired(rollout_id)
-            await self._observe(rollout_id)
+            await self._observe(rollout_id, str(rollout["tenant_id"]))
         elif status in {"halted", "aborted"}:
             await self._roll_back(rollout_id)
 
@@ -312,14 +312,10 @@ class RolloutDriver:
                 err,
             )
 
-    async def _observe(self, rollout_id: str) -> None:
+    async def _observe(self, rollout_id: str, tenant_id: str) -> None:
         """Move devices forward on what a polled deployer reads (never back, never out of a
         final state); a notified device its deployer sees gets its deadline from now."""
-        async with self.engine.connect() as conn:
-            tenant_id = (
-                await conn.execute(select(rollouts.c.tenant_id).where(rollouts.c.id == rollout_id))
-            ).scalar_one()
-        deployer = self.deployers.for_tenant(str(tenant_id))
+        deployer = self.deployers.for_tenant(tenant_id)
         if not deployer.observes:
             return  # its devices report by themselves: nothing to read
         rollout, rows = await self._pending_rows(rollout_id, rollback=False, delivered=True)
