@@ -66,7 +66,15 @@ async def test_the_agent_serves_its_counters_while_the_register_cannot_start(
     assert found[("storefleet_agent_register_crash_loop", ())] == 1.0
     assert found[("storefleet_agent_register_starts_total", (("why", "boot"),))] == 1.0
     assert found[("storefleet_agent_register_starts_total", (("why", "crashed"),))] >= 1.0
-    assert found[("storefleet_agent_register_exits_total", (("how", "exit 1"),))] >= 2.0
+    exits = {
+        labels: value
+        for (name, labels), value in found.items()
+        if name == "storefleet_agent_register_exits_total"
+    }
+    # the crash loop needs two failed runs; how each ended may differ on a loaded machine (one run
+    # in a suite at load 15 counted a single "exit 1"), but the corrupt ledger's own exit is there
+    assert sum(exits.values()) >= 2.0, exits
+    assert exits[(("how", "exit 1"),)] >= 1.0, exits
     assert elsewhere.status_code == 404
     assert code == 0
 
