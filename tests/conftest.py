@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from playwright.async_api import expect
 
 from provisioning.ca import CertificateAuthority
 from tests.control_plane.provisioning.fleet_harness import MtlsBroker, make_ca
@@ -32,6 +33,12 @@ from tests.harness.services import Mosquitto, create_pg_database, drop_pg_databa
 # example took 354 ms and failed CI. No deadline for any property test; each may still set its own.
 settings.register_profile("storefleet", deadline=None)
 settings.load_profile("storefleet")
+
+# Playwright's assertions retry until their timeout (5 s by default), so a longer one slows no
+# passing test: it only moves the point where a hung page is called a failure. Under four xdist
+# workers on two cores a page took longer than 5 s to show what it then showed (the own-store and
+# offline-sale tests). Browser tests may still set their own.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture
