@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -30,6 +31,8 @@ from protocols.errors import UnknownTopic
 from protocols.topics import validate_device_id
 
 ENV_PREFIX = "STOREFLEET_AGENT_"
+#: The longest path a Unix socket can be bound at on Linux (``sun_path`` is 108 bytes with its NUL).
+UNIX_PATH_MAX = 107
 ENV_SETTINGS_FILE = f"{ENV_PREFIX}SETTINGS_FILE"
 DEFAULT_DATA_DIR = Path("/var/lib/storefleet")
 _RAW_KEY = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -181,6 +184,20 @@ class FleetAgentSettings(BaseModel):
                 f"identity: set exactly one of {ENV_PREFIX}IDENTITY_DIR (identity_dir: an appliance"
                 f" that enrols with a QR code) and {ENV_PREFIX}DEVICE_ID (device_id: a fixed id on"
                 " a plain broker)"
+            )
+            raise ValueError(msg)
+        return self
+
+    @model_validator(mode="after")
+    def _socket_fits(self) -> FleetAgentSettings:
+        # Linux keeps a Unix socket's path in 108 bytes with its NUL: a longer one fails only when
+        # the agent binds it ("AF_UNIX path too long"), after start, so it is refused here by name.
+        length = len(os.fsencode(self.socket))
+        if length > UNIX_PATH_MAX:
+            msg = (
+                f"socket_path: {self.socket} is {length} bytes, over the {UNIX_PATH_MAX} a Unix"
+                f" socket's path can hold; set {ENV_PREFIX}SOCKET_PATH to a shorter path (e.g."
+                f" /run/storefleet/agent.sock) or use a shorter {ENV_PREFIX}DATA_DIR"
             )
             raise ValueError(msg)
         return self

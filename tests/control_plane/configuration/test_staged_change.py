@@ -72,7 +72,7 @@ async def test_a_bad_printer_setting_is_caught_at_the_canary_and_rolled_back(
     store, canary, second = f"{tenant}-01", f"{tenant}-01-r1", f"{tenant}-01-r2"
     appliances = [
         AgentProcess(
-            workdir=tmp_path / device,
+            workdir=tmp_path / device[-2:],  # <workdir>/data/run/agent.sock fits 107 bytes
             device_id=device,
             broker_url=mosquitto.url,
             agent={
