@@ -31,6 +31,9 @@ class JournalKind(StrEnum):
     STOCK_RECEIVED = "stock.received"
     STOCK_ADJUSTED = "stock.adjusted"
     STOCK_COUNT_COMMITTED = "stock_count.committed"
+    # stock between stores (protocols/stock_transfer.py): the sending and the receiving store
+    STOCK_TRANSFER_SENT = "stock.transfer_sent"
+    STOCK_TRANSFER_RECEIVED = "stock.transfer_received"
     # the peripheral hub: a drawer opened outside a sale
     DRAWER_OPENED = "drawer.opened"
 
