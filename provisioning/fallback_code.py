@@ -5,18 +5,10 @@ How it works: 11 random Crockford base32 symbols and one check symbol, shown as
 look-alikes (I, L -> 1, O -> 0) and ignores case, spaces and dashes, so what a human can confuse
 maps to the same code.
 
-The check is Damm's algorithm over a totally anti-symmetric quasigroup of order 32 (H. M. Damm,
-"Total anti-symmetrische Quasigruppen", 2004), built from GF(2^5) arithmetic::
-
-    x * y = A·x + y        in GF(32) = GF(2)[t] / (t^5 + t^2 + 1), with A = t (symbol 2)
-
-Reading runs ``state = state * symbol`` over all 12 symbols from ``state = 0``; a code is valid
-when the final state is 0, and the check symbol is the one that brings the state to 0. Because
-every row and every column of the table is a permutation (A ≠ 0), changing any one symbol
-changes the final state: every single substitution is caught. Because ``(c*x)*y = A²c + A·x + y``
-equals ``(c*y)*x`` only if ``(A+1)(x+y) = 0``, i.e. ``x = y`` (A ≠ 1), swapping any two
-neighbours is caught too — including the 0↔Z swap that Luhn mod 32 misses. Both facts are
-checked exhaustively in tests/provisioning/test_fallback_code.py.
+The check is Damm's algorithm over a quasigroup of order 32 (protocols/damm32.py says how it
+works): it catches every single substitution and every swap of neighbours, including the 0↔Z swap
+that Luhn mod 32 misses. Both facts are checked exhaustively in
+tests/provisioning/test_fallback_code.py.
 
 Codes already printed: the old check was Luhn mod 32. Appliances shipped with an older image
 still check typed codes with Luhn before they call the control plane, so :func:`new_fallback_code`
@@ -33,40 +25,36 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from protocols.damm32 import (
+    ALPHABET,
+    LOOK_ALIKES,
+    VALUE,
+    check_symbol,
+    check_value,
+    damm_state,
+    damm_step,
+)
 from provisioning.errors import MalformedToken
 
-ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# The check primitive moved to protocols (the customer card uses it too); these names stay
+# importable from here for the enrolment code's readers.
+__all__ = [
+    "ALPHABET",
+    "DATA_SYMBOLS",
+    "GROUP",
+    "LENGTH",
+    "check_symbol",
+    "damm_step",
+    "format_code",
+    "hash_fallback_code",
+    "new_fallback_code",
+    "normalise_fallback_code",
+]
+
 DATA_SYMBOLS = 11
 LENGTH = DATA_SYMBOLS + 1
 GROUP = 4
-_VALUE = {symbol: index for index, symbol in enumerate(ALPHABET)}
-_LOOK_ALIKES = str.maketrans({"I": "1", "L": "1", "O": "0", "-": None, " ": None})
 _HASH_DOMAIN = b"sf.enrolment.fallback-code\x00"
-
-# GF(32) with the primitive polynomial t^5 + t^2 + 1; multiplying by A = t is a shift and a
-# conditional reduction. _TIMES_A[x] is A·x for each of the 32 field elements.
-_FIELD_POLYNOMIAL = 0b100101
-_TIMES_A: tuple[int, ...] = tuple(
-    ((x << 1) ^ _FIELD_POLYNOMIAL) if x & 0b10000 else x << 1 for x in range(32)
-)
-
-
-def damm_step(state: int, symbol: int) -> int:
-    """The quasigroup operation ``state * symbol = A·state + symbol`` (addition is XOR)."""
-    return _TIMES_A[state] ^ symbol
-
-
-def _damm_state(symbols: str) -> int:
-    state = 0
-    for symbol in symbols:
-        state = damm_step(state, _VALUE[symbol])
-    return state
-
-
-def check_symbol(data: str) -> str:
-    """The Damm check symbol for canonical data symbols: the one that brings the state to 0."""
-    # state * c = A·state + c = 0  <=>  c = A·state (in characteristic 2, minus is plus)
-    return ALPHABET[_TIMES_A[_damm_state(data)]]
 
 
 def _passes_legacy_luhn(values: list[int]) -> bool:
@@ -92,25 +80,22 @@ def new_fallback_code() -> str:
     while True:
         bits = secrets.randbits(5 * DATA_SYMBOLS)
         values = [(bits >> (5 * i)) & 0b11111 for i in range(DATA_SYMBOLS)]
-        state = 0
-        for value in values:
-            state = damm_step(state, value)
-        values.append(_TIMES_A[state])  # the check symbol, as in check_symbol()
+        values.append(check_value(values))
         if _passes_legacy_luhn(values):
             return format_code("".join(ALPHABET[value] for value in values))
 
 
 def normalise_fallback_code(text: str) -> str:
     """The canonical 12 symbols of a typed code; raise MalformedToken with what is wrong."""
-    canonical = text.upper().translate(_LOOK_ALIKES)
+    canonical = text.upper().translate(LOOK_ALIKES)
     if len(canonical) != LENGTH:
         msg = f"the code has {len(canonical)} characters, expected {LENGTH}"
         raise MalformedToken(msg)
-    unknown = sorted({symbol for symbol in canonical if symbol not in _VALUE})
+    unknown = sorted({symbol for symbol in canonical if symbol not in VALUE})
     if unknown:
         msg = f"the code contains characters that are never printed: {''.join(unknown)}"
         raise MalformedToken(msg)
-    if _damm_state(canonical) != 0:
+    if damm_state(canonical) != 0:
         msg = "the check character does not match, so one character is mistyped"
         raise MalformedToken(msg)
     return canonical
