@@ -57,6 +57,12 @@ class Action(StrEnum):
     CONFIG_WRITE = "config:write"  # store and register layers (issue 12)
     TENANT_CONFIG_WRITE = "tenant_config:write"  # tenant layer, store groups, store tags
     STAFF_WRITE = "staff:write"  # a store's cashiers and managers, their PINs
+    # customers (issue 14): profiles hold personal data, so viewers see none of it; a GDPR
+    # export hands all of one person's data out and an erasure cannot be undone: tenant admins
+    CUSTOMERS_READ = "customers:read"
+    CUSTOMERS_WRITE = "customers:write"  # create a customer, change contact details or consent
+    CUSTOMERS_EXPORT = "customers:export"
+    CUSTOMERS_ERASE = "customers:erase"
 
 
 class Scope(StrEnum):
@@ -87,6 +93,8 @@ _OPERATOR = _VIEWER | {
     A.ALERTS_ACK,
     A.CONFIG_WRITE,
     A.STAFF_WRITE,
+    A.CUSTOMERS_READ,
+    A.CUSTOMERS_WRITE,
 }
 _TENANT_ADMIN = _OPERATOR | {
     A.TENANT_CONFIG_WRITE,
@@ -95,6 +103,8 @@ _TENANT_ADMIN = _OPERATOR | {
     A.OPERATORS_WRITE,
     A.AUDIT_READ,
     A.NOTIFICATIONS_MANAGE,
+    A.CUSTOMERS_EXPORT,
+    A.CUSTOMERS_ERASE,
 }
 
 #: THE policy table: what each role may do. A tenant role acts inside its own tenant only.
@@ -280,6 +290,10 @@ ReportsRead = Annotated[Principal, require(Action.REPORTS_READ)]
 AlertsRead = Annotated[Principal, require(Action.ALERTS_READ)]
 AlertsAck = Annotated[Principal, require(Action.ALERTS_ACK)]
 NotificationsManage = Annotated[Principal, require(Action.NOTIFICATIONS_MANAGE)]
+CustomersRead = Annotated[Principal, require(Action.CUSTOMERS_READ)]
+CustomersWrite = Annotated[Principal, require(Action.CUSTOMERS_WRITE)]
+CustomersExport = Annotated[Principal, require(Action.CUSTOMERS_EXPORT)]
+CustomersErase = Annotated[Principal, require(Action.CUSTOMERS_ERASE)]
 
 DevicesPage = Annotated[Principal, page(Action.DEVICES_READ)]
 EnrolmentsPage = Annotated[Principal, page(Action.ENROLMENTS_READ)]
@@ -287,3 +301,5 @@ RolloutsPage = Annotated[Principal, page(Action.ROLLOUTS_READ)]
 ReportsPage = Annotated[Principal, page(Action.REPORTS_READ)]
 AlertsPage = Annotated[Principal, page(Action.ALERTS_READ)]
 ConfigPage = Annotated[Principal, page(Action.CONFIG_READ)]
+CustomersPage = Annotated[Principal, page(Action.CUSTOMERS_READ)]
+CustomersErasePage = Annotated[Principal, page(Action.CUSTOMERS_ERASE)]

@@ -43,6 +43,10 @@ EXPECTED: dict[str, set[Role]] = {
     "audit:read": {P, T},
     "tenants:write": {P},
     "ca:write": {P},
+    "customers:read": {P, T, OP},  # personal data: not for viewers (issue 14)
+    "customers:write": {P, T, OP},
+    "customers:export": {P, T},  # GDPR export and erasure: tenant admins
+    "customers:erase": {P, T},
 }
 
 
