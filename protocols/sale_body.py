@@ -12,6 +12,12 @@ as strings (``"0.500"``, read back with :func:`quantity`), because the body is h
 has no single text form. Keys
 beside the summary (``checkout``: the register's full record; anything in the draft's ``extra``)
 are kept as they are: the cloud stores the body byte for byte, it does not own those keys.
+
+A sale with a customer (issue 14) names it in ``customer_id`` (pseudonymous, see
+:mod:`protocols.customer_card`) and carries its loyalty movements in ``loyalty``
+(:class:`~protocols.loyalty.SaleLoyalty`); points and store credit redeemed are tenders of their
+own kinds whose amounts must match those movements. Both keys are optional and left out of the
+body when absent, so a sale without a customer is written, hashed and read as before.
 """
 
 from __future__ import annotations
@@ -30,6 +36,13 @@ from protocols.limits import (
     Label,
     Seq,
     Text,
+)
+from protocols.loyalty import (
+    BALANCE_TENDERS,
+    POINTS_TENDER,
+    STORE_CREDIT_TENDER,
+    SaleLoyalty,
+    customer_id_or_error,
 )
 
 #: Longest quantity text: plenty for "123456.789", bounded so a body cannot carry a huge number.
@@ -98,6 +111,8 @@ class SaleBody(BaseModel):
     lines: Annotated[list[SaleBodyLine], Field(min_length=1)]
     tenders: list[SaleBodyTender]
     checkout: dict[str, Any] | None = None
+    customer_id: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    loyalty: SaleLoyalty | None = None
 
     @model_validator(mode="after")
     def _adds_up(self) -> Self:
@@ -117,7 +132,34 @@ class SaleBody(BaseModel):
                 f"change_minor {self.change_minor} is not tendered − total"
                 f" ({tendered - self.total_minor})"
             )
+        if self.customer_id is not None or self.loyalty is not None:
+            self._balance_tenders_match()
+        elif any(tender["kind"] in BALANCE_TENDERS for tender in self.tenders):
+            raise ValueError("a sale paid with points or store credit must name its customer_id")
         return self
+
+    def _balance_tenders_match(self) -> None:
+        """Points and credit tenders are exactly the movements the ``loyalty`` key declares."""
+        if self.customer_id is None:
+            raise ValueError("loyalty movements need the sale's customer_id")
+        customer_id_or_error(self.customer_id)
+        paid = {kind: 0 for kind in BALANCE_TENDERS}
+        for tender in self.tenders:
+            if tender["kind"] in paid:
+                paid[tender["kind"]] += tender["amount_minor"]
+        loyalty = self.loyalty
+        points = 0 if loyalty is None else loyalty.points_tender_minor
+        credit = 0 if loyalty is None else loyalty.store_credit_redeemed_minor
+        if paid[POINTS_TENDER] != points:
+            raise ValueError(
+                f"{POINTS_TENDER} tenders {paid[POINTS_TENDER]} are not the points burned"
+                f" × point value ({points})"
+            )
+        if paid[STORE_CREDIT_TENDER] != credit:
+            raise ValueError(
+                f"{STORE_CREDIT_TENDER} tenders {paid[STORE_CREDIT_TENDER]} are not the store"
+                f" credit redeemed ({credit})"
+            )
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> SaleBody:
@@ -138,4 +180,7 @@ class SaleBody(BaseModel):
         untouched, so a float or a Decimal there still meets the canonical check that refuses it
         instead of being quietly turned into a string.
         """
-        return self.model_dump(exclude={"checkout"} if self.checkout is None else None)
+        absent = {
+            key for key in ("checkout", "customer_id", "loyalty") if getattr(self, key) is None
+        }
+        return self.model_dump(exclude=absent or None)

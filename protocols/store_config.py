@@ -35,6 +35,7 @@ section            apply     holds
 ``log_level``      restart   the register's lowest log level
 ``features``       live      named on/off switches
 ``staff``          live      cashiers and managers (argon2id PIN hashes), lockout policy
+``loyalty``        live      points per unit, point value, tiers and offline redeem limits
 =================  ========  ================================================================
 
 Money stays exact: tax rates are decimal *strings* (``"0.081"``), amounts integer minor units;
@@ -72,6 +73,7 @@ from protocols.limits import (
     PRINTABLE_PATTERN,
     Identifier,
 )
+from protocols.loyalty import LoyaltyRules
 
 #: The largest encoded document (canonical JSON, UTF-8 bytes) either side accepts.
 SIZE_BUDGET: Final = 32 * 1024
@@ -516,6 +518,9 @@ class StoreConfig(Section):
         default_factory=dict, description="named on/off switches"
     )
     staff: Staff = Field(default_factory=Staff, description="cashiers, managers, lockout")
+    loyalty: LoyaltyRules = Field(
+        default_factory=LoyaltyRules, description="loyalty points, tiers, offline redeem limits"
+    )
 
     @model_validator(mode="after")
     def _devices_named_apart(self) -> StoreConfig:
@@ -545,6 +550,7 @@ APPLY: Final[Mapping[str, ApplyMode]] = {
     "log_level": ApplyMode.RESTART,
     "features": ApplyMode.LIVE,
     "staff": ApplyMode.LIVE,
+    "loyalty": ApplyMode.LIVE,
 }
 SECTIONS: Final = tuple(StoreConfig.model_fields)
 RESTART_SECTIONS: Final = frozenset(k for k, mode in APPLY.items() if mode is ApplyMode.RESTART)
