@@ -4,7 +4,8 @@ Sales and returns are journaled by the checkout (``sale.completed`` lines carry 
 string ``quantity``; ``sale.returned`` lines carry ``item_id``); a count by RFID is journaled by
 :mod:`edge.peripherals.rfid.count`. Goods received and manual adjustments have no owner elsewhere,
 so their bodies are defined here: ``{"lines": [{"gtin": "…", "quantity": 12}], "reason": "…"}``
-with ``quantity`` a signed integer for an adjustment (``-2`` broken, ``+1`` found).
+with ``quantity`` a signed integer for an adjustment (``-2`` broken, ``+1`` found). Transfers
+between stores have their bodies in :mod:`protocols.stock_transfer` (the cloud reads them too).
 """
 
 from __future__ import annotations
@@ -21,8 +22,18 @@ SALE_COMPLETED = JournalKind.SALE_COMPLETED
 SALE_RETURNED = JournalKind.SALE_RETURNED
 STOCK_RECEIVED = JournalKind.STOCK_RECEIVED
 STOCK_ADJUSTED = JournalKind.STOCK_ADJUSTED
+STOCK_TRANSFER_SENT = JournalKind.STOCK_TRANSFER_SENT
+STOCK_TRANSFER_RECEIVED = JournalKind.STOCK_TRANSFER_RECEIVED
 MOVING_KINDS = frozenset(
-    {SALE_COMPLETED, SALE_RETURNED, STOCK_RECEIVED, STOCK_ADJUSTED, STOCK_COUNT_COMMITTED}
+    {
+        SALE_COMPLETED,
+        SALE_RETURNED,
+        STOCK_RECEIVED,
+        STOCK_ADJUSTED,
+        STOCK_COUNT_COMMITTED,
+        STOCK_TRANSFER_SENT,
+        STOCK_TRANSFER_RECEIVED,
+    }
 )
 
 __all__ = [
@@ -32,6 +43,8 @@ __all__ = [
     "STOCK_ADJUSTED",
     "STOCK_COUNT_COMMITTED",
     "STOCK_RECEIVED",
+    "STOCK_TRANSFER_RECEIVED",
+    "STOCK_TRANSFER_SENT",
     "adjusted_body",
     "gtin14_or_none",
     "received_body",

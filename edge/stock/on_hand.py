@@ -3,7 +3,9 @@
 How it works: :class:`OnHandProjection` folds the journal in ``seq`` order into a running figure
 per GTIN. A ``stock_count.committed`` event sets each GTIN it counted to the counted quantity
 (the shelf was looked at: that is the new baseline, whatever came before); after it, sales take
-away, returns and ``stock.received`` add back, ``stock.adjusted`` adds its signed quantity. One
+away, returns and ``stock.received`` add back, ``stock.adjusted`` adds its signed quantity, a
+``stock.transfer_sent`` takes away what left for another store and ``stock.transfer_received``
+adds what arrived (:mod:`protocols.stock_transfer`; the goods in between are in no store). One
 pass in order is exactly "the last count per GTIN as baseline plus the movements since".
 
 The projection keeps its cursor, so :meth:`OnHandProjection.refresh` reads only the records
@@ -31,6 +33,8 @@ from edge.stock.movements import (
     STOCK_ADJUSTED,
     STOCK_COUNT_COMMITTED,
     STOCK_RECEIVED,
+    STOCK_TRANSFER_RECEIVED,
+    STOCK_TRANSFER_SENT,
     gtin14_or_none,
     lines_of,
     whole_quantity,
@@ -137,8 +141,10 @@ class OnHandProjection:
             self._move(body, key="sku", quantity="quantity", sign=-1)
         elif kind == SALE_RETURNED:
             self._move(body, key="item_id", quantity="quantity", sign=+1)
-        elif kind in (STOCK_RECEIVED, STOCK_ADJUSTED):
+        elif kind in (STOCK_RECEIVED, STOCK_ADJUSTED, STOCK_TRANSFER_RECEIVED):
             self._move(body, key="gtin", quantity="quantity", sign=+1)
+        elif kind == STOCK_TRANSFER_SENT:
+            self._move(body, key="gtin", quantity="quantity", sign=-1)
 
     def _move(self, body: Mapping[str, object], *, key: str, quantity: str, sign: int) -> None:
         for line in lines_of(body):
