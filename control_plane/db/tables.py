@@ -14,6 +14,7 @@ from control_plane.alerts import tables as alerts
 from control_plane.catalog import tables as catalog
 from control_plane.commands import tables as commands
 from control_plane.configuration import tables as configuration
+from control_plane.customers import tables as customers
 from control_plane.db.metadata import metadata
 from control_plane.devices import logs as device_logs
 from control_plane.devices import tables as devices
@@ -34,6 +35,7 @@ DOMAINS = (
     catalog,
     commands,
     configuration,
+    customers,
     device_logs,
     devices,
     ingest,
