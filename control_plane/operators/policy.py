@@ -63,6 +63,8 @@ class Action(StrEnum):
     CUSTOMERS_WRITE = "customers:write"  # create a customer, change contact details or consent
     CUSTOMERS_EXPORT = "customers:export"
     CUSTOMERS_ERASE = "customers:erase"
+    # a manual change of a customer's points or store credit is money: tenant admins (audited)
+    LOYALTY_ADJUST = "loyalty:adjust"
 
 
 class Scope(StrEnum):
@@ -105,6 +107,7 @@ _TENANT_ADMIN = _OPERATOR | {
     A.NOTIFICATIONS_MANAGE,
     A.CUSTOMERS_EXPORT,
     A.CUSTOMERS_ERASE,
+    A.LOYALTY_ADJUST,
 }
 
 #: THE policy table: what each role may do. A tenant role acts inside its own tenant only.
@@ -294,6 +297,7 @@ CustomersRead = Annotated[Principal, require(Action.CUSTOMERS_READ)]
 CustomersWrite = Annotated[Principal, require(Action.CUSTOMERS_WRITE)]
 CustomersExport = Annotated[Principal, require(Action.CUSTOMERS_EXPORT)]
 CustomersErase = Annotated[Principal, require(Action.CUSTOMERS_ERASE)]
+LoyaltyAdjust = Annotated[Principal, require(Action.LOYALTY_ADJUST)]
 
 DevicesPage = Annotated[Principal, page(Action.DEVICES_READ)]
 EnrolmentsPage = Annotated[Principal, page(Action.ENROLMENTS_READ)]
