@@ -28,7 +28,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.alerts.rules import Thresholds, conditions, live_devices
+from control_plane.alerts.rules import KINDS, Thresholds, conditions, live_devices
 from control_plane.alerts.tables import alerts, device_history
 from control_plane.notifications.outbox import enqueue_alert
 
@@ -113,7 +113,10 @@ async def _apply(
     now: int,
 ) -> tuple[int, int, int]:
     open_rows = (
-        await conn.execute(select(alerts).where(alerts.c.open_key.is_not(None)))
+        await conn.execute(
+            # only the kinds of these rules: another domain's alerts (low stock) clear themselves
+            select(alerts).where(alerts.c.open_key.is_not(None), alerts.c.kind.in_(KINDS))
+        )
     ).mappings()
     opened = cleared = still = 0
     known = set()
