@@ -19,6 +19,7 @@ from control_plane.db.metadata import metadata
 from control_plane.devices import logs as device_logs
 from control_plane.devices import tables as devices
 from control_plane.ingest import tables as ingest
+from control_plane.loyalty import tables as loyalty
 from control_plane.notifications import tables as notifications
 from control_plane.operators import tables as operators
 from control_plane.provisioning import tables as provisioning
@@ -27,6 +28,7 @@ from control_plane.reports import rollup_tables
 from control_plane.reports import tables as reports
 from control_plane.rollouts import tables as rollouts
 from control_plane.sales import tables as sales
+from control_plane.stock import tables as stock
 
 #: The modules that define tables, one per domain (``device_logs`` keeps its table beside its
 #: files); importing them registers every table on ``metadata``.
@@ -39,6 +41,7 @@ DOMAINS = (
     device_logs,
     devices,
     ingest,
+    loyalty,
     notifications,
     operators,
     provisioning,
@@ -47,6 +50,7 @@ DOMAINS = (
     rollup_tables,
     rollouts,
     sales,
+    stock,
 )
 
 __all__ = ["DOMAINS", "metadata"]
