@@ -181,4 +181,11 @@ async def send_email(
     message = email_message(
         body, sender=settings.smtp_from, recipients=recipients, delivery_id=delivery_id
     )
+    await send_message(settings, message)
+
+
+async def send_message(settings: NotificationSettings, message: EmailMessage) -> None:
+    """Send any e-mail through the configured relay (alerts; customers' digital receipts)."""
+    if not settings.email_ready:
+        raise Undelivered("no SMTP relay: set STOREFLEET_CP_NOTIFY_SMTP_HOST", retryable=True)
     await asyncio.to_thread(_send, settings, message)
