@@ -60,5 +60,8 @@ class EventKind(StrEnum):
     APP_RECOVERED = "app.recovered"  # it runs healthy again after a crash loop
     APP_RESTARTED = "app.restarted"  # the agent started it again (crash, hang, command)
     RELEASE_PROGRESS = "release.progress"  # a release's state on the device (release_bundle)
+    # an OS update's state on the appliance: a system slot tried, committed or reverted (a
+    # revert is a failure); the body is release_bundle's ReleaseProgress, rollout None
+    OS_UPDATE = "os.update"
     CONFIG_APPLIED = "config.applied"  # a configuration version applied (live or by restart)
     CONFIG_REFUSED = "config.refused"  # a configuration refused on the device; the last good stays
