@@ -1,5 +1,6 @@
 """Canonical JSON: one byte string per value, the same on the appliance and in the cloud."""
 
+import functools
 import json
 import re
 from decimal import Decimal
@@ -172,3 +173,76 @@ def test_text_is_the_bytes_decoded(value: JsonValue) -> None:
 @given(value=json_values)
 def test_unchecked_form_is_the_same_for_canonical_values(value: JsonValue) -> None:
     assert canonical_bytes(value, checked=False) == canonical_bytes(value)
+
+
+# -- the fast encoder writes the defining text ----------------------------------------------------
+# canonical_text is DEFINED as the standard library's sorted, compact, unescaped json.dumps: every
+# hash in every ledger was computed over that text. orjson writes it now; these generated values
+# cover what a journal body holds (every kind of character, quantities and prices as Decimal
+# strings, nesting, integers beyond 64 bits) and must give the same bytes through both.
+
+
+def _defining_text(value: object) -> str:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+tricky_characters = st.sampled_from(
+    ["\x00", "\x1f", "\x7f", '"', "\\", "/", "\u2028", "\u2029", "\ufeff", "\uffff", "\U0010ffff"]
+)
+any_text = st.text(st.characters(codec="utf-8") | tricky_characters, max_size=12)
+decimal_strings = st.decimals(allow_nan=False, allow_infinity=False, places=3).map(str)
+wide_integers = st.integers(-(2**64), 2**64) | st.sampled_from(
+    [2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 10**30, -(10**30)]
+)
+body_values: st.SearchStrategy[JsonValue] = st.recursive(
+    st.none() | st.booleans() | wide_integers | any_text | decimal_strings,
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(any_text, children, max_size=5)
+    ),
+    max_leaves=30,
+)
+sale_like_bodies = st.fixed_dictionaries(
+    {
+        "sale_id": st.uuids().map(str),
+        "currency": st.sampled_from(["EUR", "CHF", "JPY"]),
+        "total_minor": wide_integers,
+        "lines": st.lists(
+            st.fixed_dictionaries(
+                {"sku": any_text, "description": any_text, "quantity": decimal_strings}
+            ),
+            max_size=4,
+        ),
+    },
+    optional={"checkout": st.dictionaries(any_text, body_values, max_size=4)},
+)
+
+
+@settings(derandomize=True, max_examples=300)
+@given(value=body_values | sale_like_bodies)
+def test_fast_encoder_writes_the_defining_text(value: JsonValue) -> None:
+    expected = _defining_text(value)
+
+    assert canonical_text(value) == expected
+    assert canonical_text(value, checked=False) == expected
+    assert canonical_bytes(value, checked=False) == expected.encode()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param({"n": 2**64}, id="beyond-64-bits"),
+        pytest.param({"n": -(2**63) - 1}, id="below-int64"),
+        pytest.param(functools.reduce(lambda inner, _: [inner], range(300), 0), id="deep-300"),
+    ],
+)
+def test_values_only_the_standard_library_writes_keep_their_text(value: object) -> None:
+    assert canonical_text(value) == _defining_text(value)
+    assert canonical_bytes(value) == _defining_text(value).encode()
+
+
+def test_lone_surrogate_unchecked_text_is_the_defining_text() -> None:
+    value = {"description": "\ud800"}
+
+    assert canonical_text(value, checked=False) == _defining_text(value)
