@@ -42,6 +42,18 @@ class InvalidTransferBody(ValueError):  # noqa: N818 - named in the domain's wor
         self.reason = reason
 
 
+def as_gtin14(code: str) -> str | None:
+    """An EAN-8, UPC-A, EAN-13 or GTIN-14 with a right check digit as its GTIN-14, else None.
+
+    The cloud's reading of a line's code (it cannot import the register's barcode parser; a
+    UPC-E is not expanded here: registers journal sales by item id, which the catalog maps).
+    """
+    if len(code) not in (8, 12, 13, 14) or not (code.isascii() and code.isdigit()):
+        return None
+    padded = code.zfill(14)
+    return padded if is_gtin14(padded) else None
+
+
 def is_gtin14(code: str) -> bool:
     """A 14-digit GTIN whose GS1 check digit is right."""
     return (
