@@ -46,6 +46,7 @@ SEVERITY: dict[str, Severity] = {
     "printer": "warning",
     "certificate_expiring": "warning",
     "clock_skew": "warning",
+    "low_stock": "warning",  # a store's item at or under its threshold (control_plane.stock)
 }
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix that marks a secret, not one
 MAX_RECIPIENTS = 20

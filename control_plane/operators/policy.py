@@ -37,6 +37,8 @@ class Action(StrEnum):
     ENROLMENTS_WRITE = "enrolments:write"  # create, revoke, reprint (the sheet holds the secret)
     CATALOG_READ = "catalog:read"
     CATALOG_WRITE = "catalog:write"
+    STOCK_READ = "stock:read"  # on-hand across stores, transfers, reorder list, CSV (issue 14)
+    STOCK_WRITE = "stock:write"  # low-stock thresholds
     SALES_READ = "sales:read"
     ROLLOUTS_READ = "rollouts:read"
     ROLLOUTS_WRITE = "rollouts:write"  # create, start, pause, resume, abort, retry
@@ -83,13 +85,14 @@ class Scope(StrEnum):
 A = Action
 _VIEWER = frozenset(
     {A.DEVICES_READ, A.ENROLMENTS_READ, A.CATALOG_READ, A.SALES_READ, A.ROLLOUTS_READ}
-    | {A.REPORTS_READ, A.ALERTS_READ, A.CONFIG_READ}
+    | {A.REPORTS_READ, A.ALERTS_READ, A.CONFIG_READ, A.STOCK_READ}
 )
 _OPERATOR = _VIEWER | {
     A.DEVICES_WRITE,
     A.COMMANDS_SEND,
     A.ENROLMENTS_WRITE,
     A.CATALOG_WRITE,
+    A.STOCK_WRITE,
     A.TOKENS_WRITE,
     A.ROLLOUTS_WRITE,
     A.ALERTS_ACK,
@@ -126,7 +129,7 @@ SCOPE_ACTIONS: dict[Scope, frozenset[Action]] = {
         {A.DEVICES_READ, A.DEVICES_WRITE, A.COMMANDS_SEND, A.ALERTS_READ, A.ALERTS_ACK}
     ),
     Scope.ENROLMENTS: frozenset({A.ENROLMENTS_READ, A.ENROLMENTS_WRITE}),
-    Scope.CATALOG: frozenset({A.CATALOG_READ, A.CATALOG_WRITE}),
+    Scope.CATALOG: frozenset({A.CATALOG_READ, A.CATALOG_WRITE, A.STOCK_READ, A.STOCK_WRITE}),
     Scope.ROLLOUTS: frozenset({A.ROLLOUTS_READ, A.ROLLOUTS_WRITE, A.RELEASES_PUBLISH}),
     Scope.AUDIT: frozenset({A.AUDIT_READ}),
     Scope.CONFIG: frozenset({A.CONFIG_READ, A.CONFIG_WRITE, A.TENANT_CONFIG_WRITE, A.STAFF_WRITE}),
@@ -291,6 +294,8 @@ TenantConfigWrite = Annotated[Principal, require(Action.TENANT_CONFIG_WRITE)]
 StaffWrite = Annotated[Principal, require(Action.STAFF_WRITE)]
 ReportsRead = Annotated[Principal, require(Action.REPORTS_READ)]
 AlertsRead = Annotated[Principal, require(Action.ALERTS_READ)]
+StockRead = Annotated[Principal, require(Action.STOCK_READ)]
+StockWrite = Annotated[Principal, require(Action.STOCK_WRITE)]
 AlertsAck = Annotated[Principal, require(Action.ALERTS_ACK)]
 NotificationsManage = Annotated[Principal, require(Action.NOTIFICATIONS_MANAGE)]
 CustomersRead = Annotated[Principal, require(Action.CUSTOMERS_READ)]
@@ -304,6 +309,7 @@ EnrolmentsPage = Annotated[Principal, page(Action.ENROLMENTS_READ)]
 RolloutsPage = Annotated[Principal, page(Action.ROLLOUTS_READ)]
 ReportsPage = Annotated[Principal, page(Action.REPORTS_READ)]
 AlertsPage = Annotated[Principal, page(Action.ALERTS_READ)]
+StockPage = Annotated[Principal, page(Action.STOCK_READ)]
 ConfigPage = Annotated[Principal, page(Action.CONFIG_READ)]
 CustomersPage = Annotated[Principal, page(Action.CUSTOMERS_READ)]
 CustomersErasePage = Annotated[Principal, page(Action.CUSTOMERS_ERASE)]
