@@ -37,6 +37,7 @@ from control_plane.embedded_broker import embedded_broker
 from control_plane.exposure import TrustedHosts, metrics_app
 from control_plane.health import router as health_router
 from control_plane.ingest.worker import IngestSettings, IngestWorker
+from control_plane.loyalty.router import router as loyalty_router
 from control_plane.notifications.router import router as notifications_router
 from control_plane.notifications.settings import load_notification_settings
 from control_plane.notifications.worker import Notifier
@@ -145,6 +146,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(rollout_pages)  # the console's releases and rollouts pages
     app.include_router(configuration_router)  # layered store configuration (issue 12)
     app.include_router(configuration_pages)  # its console: layer editor, drift, staff
+    app.include_router(loyalty_router)  # loyalty ledger, adjustments (issue 14)
     app.mount("/metrics", metrics_app(settings.metrics_networks))
     install_problem_handlers(app, translations={EnrolmentRefused: refusal_problem})
     document_guards(app)  # 401/403/429 and how to authenticate, on every guarded operation

@@ -24,7 +24,9 @@ The rules and their thresholds (:class:`Thresholds`, settings of the evaluator):
 * ``clock_skew`` — its newest journal record is stamped later than the cloud received it by
   more than ``skew_limit`` (the device's clock runs ahead: no delay explains it), or earlier by
   more than ``skew_limit`` although the device reports no backlog and a lag under 10 s (the
-  delay is not replication's, so it is the clock's).
+  delay is not replication's, so it is the clock's);
+* ``loyalty_overdraft`` — a redemption at the device took a customer's points or store credit
+  below zero (two stores redeemed the same balance offline; ``control_plane.loyalty.overdraft``).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from control_plane.alerts.tables import device_events, device_history
 from control_plane.devices.state import problems
 from control_plane.devices.tables import device_state, devices
 from control_plane.ingest.tables import journal
+from control_plane.loyalty import overdraft
 from control_plane.provisioning.tables import issued_certificates
 from protocols.vocabulary import EventKind
 
@@ -54,6 +57,7 @@ KINDS = (
     "crash_loop",
     "certificate_expiring",
     "clock_skew",
+    overdraft.KIND,
 )
 DAY_MS = 86_400_000
 #: Words of the ingest's reason for a record it cannot store (``control_plane.ingest.service``).
@@ -118,6 +122,8 @@ async def conditions(
     await _crash_loops(conn, rows, found)
     await _certificates(conn, rows, found, now_ms=now_ms, limits=limits)
     await _clock_skew(conn, rows, found, limits=limits)
+    for device_id, detail in (await overdraft.conditions(conn, rows)).items():
+        found[(device_id, overdraft.KIND)] = detail
     return found
 
 

@@ -11,6 +11,10 @@ not the statement reads it, and checks keys and types per row as before, so a re
 refuses still fails the whole statement (and the transaction) with the same error.
 
 SQLite has no arrays: there the rows go as before, through ``executemany``.
+
+A sale's ``customer_id`` (issue 14) goes into its sales row; the loyalty ledger's movements are
+booked by one call into their domain (:func:`control_plane.loyalty.projection.project`) in the
+same transaction, so a movement is counted exactly when its record is stored.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.selectable import CTE, TableValuedAlias
 
 from control_plane.ingest.tables import journal
+from control_plane.loyalty.projection import project
 from control_plane.sales.tables import sales
 from protocols.messages import JournalRecord
 from protocols.sale_body import SaleBody
@@ -38,7 +43,7 @@ class Accepted:
 
 
 _JOURNAL_COLUMNS = ("seq", "kind", "ts", "prev_hash", "hash", "body")
-_SALES_COLUMNS = ("seq", "sale_id", "receipt_no", "currency", "total_minor", "ts")
+_SALES_COLUMNS = ("seq", "sale_id", "receipt_no", "currency", "total_minor", "ts", "customer_id")
 _ARRAY_TYPES = {
     "seq": BigInteger,
     "ts": BigInteger,
@@ -118,6 +123,9 @@ async def store_rows(
             now_ms=now_ms,
         )
         await conn.execute(device_update)
+        await _loyalty(
+            conn, tenant_id=tenant_id, store_id=store_id, device_id=device_id, accepted=accepted
+        )
         return
     params: dict[str, object] = {
         "b_device_id": device_id,
@@ -141,8 +149,30 @@ async def store_rows(
             "s_currency": [sale.currency for _, sale in sold],
             "s_total_minor": [sale.total_minor for _, sale in sold],
             "s_ts": [record.ts for record, _ in sold],
+            "s_customer_id": [sale.customer_id for _, sale in sold],
         }
     await conn.execute(statement, params)
+    await _loyalty(
+        conn, tenant_id=tenant_id, store_id=store_id, device_id=device_id, accepted=accepted
+    )
+
+
+async def _loyalty(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str,
+    store_id: str,
+    device_id: str,
+    accepted: list[Accepted],
+) -> None:
+    """The loyalty ledger's movements of these records (customers' sales, returns with credit)."""
+    await project(
+        conn,
+        tenant_id=tenant_id,
+        store_id=store_id,
+        device_id=device_id,
+        records=[(item.record, item.sale) for item in accepted],
+    )
 
 
 async def _store_each(
@@ -186,6 +216,7 @@ async def _store_each(
                     "currency": sale.currency,
                     "total_minor": sale.total_minor,
                     "ts": record.ts,
+                    "customer_id": sale.customer_id,
                 }
                 for record, sale in sold
             ],

@@ -23,8 +23,11 @@ sales = Table(
     Column("currency", String(3), nullable=False),
     Column("total_minor", BigInteger, nullable=False),
     Column("ts", BigInteger, nullable=False),
+    # the sale's customer, when one was attached at the till (issue 14: pseudonymous id)
+    Column("customer_id", String(32), nullable=True),
     PrimaryKeyConstraint("device_id", "seq"),
     Index("ix_sales_store_ts", "store_id", "ts"),
     Index("ix_sales_tenant_ts", "tenant_id", "ts"),
     Index("uq_sales_device_sale", "device_id", "sale_id", unique=True),
+    Index("ix_sales_tenant_customer", "tenant_id", "customer_id", "ts"),
 )

@@ -44,6 +44,8 @@ from control_plane.configuration.layers import Layer
 from control_plane.devices import service as registry
 from control_plane.devices.state import apply_state
 from control_plane.ingest.tables import journal
+from control_plane.loyalty.ledger import Movement, MovementKind
+from control_plane.loyalty.ledger import book as book_loyalty
 from control_plane.notifications import channels as notification_channels
 from control_plane.notifications.settings import NotificationSettings
 from control_plane.operators import service as operators
@@ -63,6 +65,7 @@ from control_plane.rollouts import service as rollouts
 from control_plane.rollouts.model import RolloutIn, WaveIn
 from control_plane.sales.tables import sales
 from control_plane.tenancy import EVERY_TENANT
+from protocols.customer_card import new_customer_id
 from protocols.messages import State
 from provisioning.device_keys import DeviceIdentity
 from tests.control_plane.configuration.config_harness import TENANT_KEYS, store_identity
@@ -472,6 +475,32 @@ def _on_channel(suffix: str) -> Build:
     return build
 
 
+async def _loyal_customer(world: World, tenant: Tenant) -> str:
+    """A new customer of the tenant with a loyalty balance (issue 14)."""
+    customer = new_customer_id()
+    async with world.engine.begin() as conn:
+        await book_loyalty(
+            conn,
+            [
+                Movement(
+                    source=f"table/{customer}", tenant_id=tenant.id, customer_id=customer,
+                    kind=MovementKind.EARN, points=100, at=_now(),
+                )
+            ],
+        )  # fmt: skip
+    return customer
+
+
+def _on_loyalty(suffix: str, body: Any = None) -> Build:
+    """A request on a loyalty balance made afresh for it (read, adjusted)."""
+
+    async def build(world: World, tenant: Tenant) -> Call:
+        customer = await _loyal_customer(world, tenant)
+        return Call(f"/api/loyalty/customers/{customer}{suffix}", body)
+
+    return build
+
+
 # -- the table --------------------------------------------------------------------------------
 
 Kind = Literal["api", "page", "open", "device"]
@@ -542,6 +571,11 @@ TABLE: tuple[Row, ...] = (
     Row("POST", "/api/catalog/items", "api", A.CATALOG_WRITE, 200, named("/api/catalog/items", body={"tenant_id": "{t.id}", "items": []}), 403),
     Row("GET", "/api/catalog/snapshot", "device", DEVICE, 401, fixed("/api/catalog/snapshot")),
     Row("GET", "/api/catalog/changes", "device", DEVICE, 401, fixed("/api/catalog/changes?since=0")),
+    # loyalty (issue 14): balances for operators, adjustments for tenant admins, registers' cache
+    Row("GET", "/api/loyalty/customers/{customer_id}", "api", A.CUSTOMERS_READ, 200, made(_on_loyalty("")), 404),
+    Row("GET", "/api/loyalty/customers/{customer_id}/movements", "api", A.CUSTOMERS_READ, 200, made(_on_loyalty("/movements")), 404),
+    Row("POST", "/api/loyalty/customers/{customer_id}/adjustments", "api", A.LOYALTY_ADJUST, 200, made(_on_loyalty("/adjustments", {"points": 5, "reason": "goodwill"})), 404),
+    Row("GET", "/api/loyalty/device/customers/{customer_id}", "device", DEVICE, 401, fixed("/api/loyalty/device/customers/C5T0K8J2M9QXR7")),
     # provisioning
     Row("POST", "/api/enrolments", "api", A.ENROLMENTS_WRITE, 201, named("/api/enrolments", body={"tenant_id": "{t.id}", "store_id": "{t.store}", "created_by": "table"}), 403),
     Row("GET", "/api/enrolments", "api", A.ENROLMENTS_READ, 200, named("/api/enrolments", marker="{t.enrolment}"), "hidden"),
