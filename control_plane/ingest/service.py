@@ -44,6 +44,7 @@ from control_plane.ingest.journal_heads import (
     verifier_for,
 )
 from control_plane.ingest.rows import Accepted, store_rows
+from control_plane.reports import ingest_rollups
 from protocols.canonical import canonical_text
 from protocols.chain import envelope_bytes, hash_envelope
 from protocols.journal_signing import HeadRefused
@@ -301,6 +302,14 @@ async def _ingest(
             accepted=accepted,
             now_ms=now_ms,
             device_update=device_update,
+        )
+        # the reports' rollups, in this transaction (control_plane/reports/ingest_rollups.py)
+        await ingest_rollups.add_stored_records(
+            conn,
+            device_id=device_id,
+            store_id=row.store_id,
+            after=hwm,
+            records=[item.record for item in accepted],
         )
     else:
         await conn.execute(device_update)

@@ -1,16 +1,23 @@
-"""The rollup tables: sums per device and 15-minute bucket, one table per thing a report groups by.
+"""The rollup tables: sums per device and 15-minute bucket, and per store and local day, one table
+per thing a report groups by.
 
 Each table is described once by a :class:`Spec` (its grouping keys, its summed columns and its
 labels), and that one description drives catching up, verifying and reading
 (:mod:`~control_plane.reports.rollups`), so a new rollup is a table and a spec, never new code.
 A label (an item's name) is not summed: a read takes the greatest one of the group.
+
+Two levels: the 15-minute rows (``bucket``: the quarter hour's UTC start, epoch ms) answer a day
+or an hour of one register; the daily rows (``day``: the store's local date, in the store's time
+zone, so a clock-change day holds 23 or 25 hours of buckets) answer every read over days,
+weeks and the fleet. Both are written from the same folded rows in the same transaction
+(:mod:`~control_plane.reports.rollup_upsert`), so a day's row is the sum of its buckets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Column, ForeignKey, PrimaryKeyConstraint, String, Table
+from sqlalchemy import BigInteger, Column, Date, ForeignKey, PrimaryKeyConstraint, String, Table
 
 from control_plane.db.metadata import metadata
 
@@ -89,6 +96,58 @@ report_staff_rollups = Table(
     *_sums(STAFF_SUMS),
     PrimaryKeyConstraint("device_id", "bucket", "cashier"),
 )
+
+
+def _store() -> Column[str]:
+    return Column("store_id", String(64), ForeignKey("stores.id"), nullable=False)
+
+
+report_daily_rollups = Table(
+    "report_daily_rollups",
+    metadata,
+    _store(),
+    Column("day", Date, nullable=False),
+    *_sums(SUMS + LP_SUMS),
+    PrimaryKeyConstraint("store_id", "day"),
+)
+report_daily_tender_rollups = Table(
+    "report_daily_tender_rollups",
+    metadata,
+    _store(),
+    Column("day", Date, nullable=False),
+    Column("tender", String(64), nullable=False),
+    *_sums(TENDER_SUMS),
+    PrimaryKeyConstraint("store_id", "day", "tender"),
+)
+report_daily_item_rollups = Table(
+    "report_daily_item_rollups",
+    metadata,
+    _store(),
+    Column("day", Date, nullable=False),
+    Column("item_id", String(ITEM_ID_LEN), nullable=False),
+    Column("department", String(DEPARTMENT_LEN), nullable=False),
+    Column("name", String(NAME_LEN), nullable=False),
+    *_sums(ITEM_SUMS),
+    PrimaryKeyConstraint("store_id", "day", "item_id", "department"),
+)
+report_daily_tax_rollups = Table(
+    "report_daily_tax_rollups",
+    metadata,
+    _store(),
+    Column("day", Date, nullable=False),
+    Column("rate", String(RATE_LEN), nullable=False),
+    *_sums(TAX_SUMS),
+    PrimaryKeyConstraint("store_id", "day", "rate"),
+)
+report_daily_staff_rollups = Table(
+    "report_daily_staff_rollups",
+    metadata,
+    _store(),
+    Column("day", Date, nullable=False),
+    Column("cashier", String(CASHIER_LEN), nullable=False),
+    *_sums(STAFF_SUMS),
+    PrimaryKeyConstraint("store_id", "day", "cashier"),
+)
 report_rollup_marks = Table(
     "report_rollup_marks",
     metadata,
@@ -110,6 +169,11 @@ class Spec:
     def name(self) -> str:
         return self.table.name
 
+    @property
+    def daily(self) -> Spec:
+        """The same sums per store and local day."""
+        return DAILY[self.name]
+
 
 TOTALS = Spec(report_rollups, (), SUMS + LP_SUMS)
 TENDERS = Spec(report_tender_rollups, ("tender",), TENDER_SUMS)
@@ -117,3 +181,18 @@ ITEMS = Spec(report_item_rollups, ("item_id", "department"), ITEM_SUMS, ("name",
 TAXES = Spec(report_tax_rollups, ("rate",), TAX_SUMS)
 STAFF = Spec(report_staff_rollups, ("cashier",), STAFF_SUMS)
 SPECS = (TOTALS, TENDERS, ITEMS, TAXES, STAFF)
+#: Each 15-minute table's daily counterpart: the same keys, sums and labels.
+DAILY = {
+    spec.name: Spec(daily, spec.keys, spec.sums, spec.labels)
+    for spec, daily in zip(
+        SPECS,
+        (
+            report_daily_rollups,
+            report_daily_tender_rollups,
+            report_daily_item_rollups,
+            report_daily_tax_rollups,
+            report_daily_staff_rollups,
+        ),
+        strict=True,
+    )
+}

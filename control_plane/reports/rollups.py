@@ -1,21 +1,25 @@
-"""Rollups: the reports' sums per device and 15 minutes, provably caught up with the journal.
+"""Rollups: the reports' sums per device and 15 minutes, and per store and local day, provably
+caught up with the journal.
 
 Why: folding every sale's body on each request costs about a millisecond a sale on a busy
 machine (``bench/reports.py``); every report but the shift close and the stock counts needs only
 sums. Every time zone's midnight falls on a quarter hour, so sums per 15-minute UTC bucket add up
-to any store's local day exactly.
+to any store's local day exactly; the daily rows are those sums already added up, which every
+read over days, weeks or the fleet takes instead.
 
 How it works: each device has a mark (``report_rollup_marks.upto_seq``): its rollups — every
-table of :mod:`~control_plane.reports.rollup_tables` — hold exactly its journal records up to
-that seq, no more, no fewer. Before a report reads, :func:`catch_up_stores` finds the devices
-whose mark is behind their high-water mark (one query) and :func:`catch_up` folds the records
-between the two and moves the mark, in one transaction holding the device row's lock (the
-ingest's own lock, ``FOR UPDATE`` on PostgreSQL; SQLite serialises writers), so a record is
-summed exactly once even with several control-plane instances reading at once. The ingest is not
-touched: replication pays nothing for the rollups, and a read pays only for the records that
-arrived since the last read. Records are decoded and folded exactly as the reports fold the
-journal (:func:`~control_plane.reports.rollup_fold.fold_facts`); :func:`verify` recomputes a
-device's rollups from its journal and names every row that differs.
+table of :mod:`~control_plane.reports.rollup_tables`, both levels — hold exactly its journal
+records up to that seq, no more, no fewer. The ingest adds each batch in the transaction that
+stores it (:mod:`~control_plane.reports.ingest_rollups`) and moves the mark with it. A device
+whose mark is behind (rollups emptied by a migration) is caught up before a report reads:
+:func:`catch_up_stores` finds the devices whose mark is behind their high-water mark (one query)
+and :func:`catch_up` folds the records between the two and moves the mark, in one transaction
+holding the device row's lock (the ingest's own lock, ``FOR UPDATE`` on PostgreSQL; SQLite
+serialises writers), so a record is summed exactly once even with several control-plane
+instances at once. Records are decoded and folded exactly as the reports fold the journal
+(:func:`~control_plane.reports.rollup_fold.fold_facts`); :func:`verify` recomputes a device's
+rollups from its journal and names every row that differs, :func:`verify_daily` a store's days
+from their buckets.
 """
 
 from __future__ import annotations
@@ -25,19 +29,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import (
-    ColumnElement,
-    and_,
-    bindparam,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.devices.tables import devices
+from control_plane.devices.tables import devices, stores
 from control_plane.ingest.tables import journal
 from control_plane.reports.facts import Facts, StoreInfo, Where, decode_into
 from control_plane.reports.figures import Totals
@@ -52,6 +47,7 @@ from control_plane.reports.rollup_tables import (
     report_rollups,
     report_tender_rollups,
 )
+from control_plane.reports.rollup_write import add_folded, daily_rows
 from protocols.vocabulary import JournalKind
 
 __all__ = ["report_rollup_marks", "report_rollups", "report_tender_rollups"]
@@ -87,49 +83,6 @@ def _zero(spec: Spec) -> Row:
     return dict.fromkeys(spec.sums, 0) | dict.fromkeys(spec.labels, "")
 
 
-async def _add_rows(
-    conn: AsyncConnection, device_id: str, spec: Spec, rows: dict[tuple[object, ...], Row]
-) -> None:
-    """Add ``rows`` to the device's rows of one table: new ones inserted, existing ones grown
-    (labels: the greater kept), each in one executemany."""
-    if not rows:
-        return
-    t = spec.table
-    low, high = min(int(k[0]) for k in rows), max(int(k[0]) for k in rows)  # type: ignore[call-overload]
-    have: dict[tuple[object, ...], Row] = {
-        (int(r.bucket), *(r._mapping[k] for k in spec.keys)): dict(r._mapping)
-        for r in await conn.execute(
-            select(t.c.bucket, *[t.c[k] for k in spec.keys], *[t.c[k] for k in spec.labels]).where(
-                t.c.device_id == device_id, t.c.bucket >= low, t.c.bucket <= high
-            )
-        )
-    }
-    fresh = [
-        {"device_id": device_id, "bucket": key[0], **dict(zip(spec.keys, key[1:], strict=True)),
-         **row}
-        for key, row in rows.items()
-        if key not in have
-    ]  # fmt: skip
-    if fresh:
-        await conn.execute(insert(t), fresh)
-    grown = [
-        {
-            "d_": device_id, "b_": key[0],
-            **{f"k_{k}": v for k, v in zip(spec.keys, key[1:], strict=True)},
-            **{f"s_{name}": row[name] for name in spec.sums},
-            **{f"l_{name}": max(str(have[key][name]), str(row[name])) for name in spec.labels},
-        }
-        for key, row in rows.items()
-        if key in have
-    ]  # fmt: skip
-    if grown:
-        where = [t.c.device_id == bindparam("d_"), t.c.bucket == bindparam("b_")]
-        where += [t.c[k] == bindparam(f"k_{k}") for k in spec.keys]
-        values: dict[str, Any] = {name: t.c[name] + bindparam(f"s_{name}") for name in spec.sums}
-        values |= {name: bindparam(f"l_{name}") for name in spec.labels}
-        await conn.execute(update(t).where(*where).values(values), grown)
-
-
 async def _mark(conn: AsyncConnection, device_id: str) -> int | None:
     return (
         await conn.execute(
@@ -138,17 +91,6 @@ async def _mark(conn: AsyncConnection, device_id: str) -> int | None:
             )
         )
     ).scalar_one_or_none()
-
-
-async def _set_mark(conn: AsyncConnection, device_id: str, old: int | None, new: int) -> None:
-    if old is None:
-        await conn.execute(insert(report_rollup_marks).values(device_id=device_id, upto_seq=new))
-    else:
-        await conn.execute(
-            update(report_rollup_marks)
-            .where(report_rollup_marks.c.device_id == device_id)
-            .values(upto_seq=new)
-        )
 
 
 def _records_query(device_id: str, after: int, upto: int) -> Any:
@@ -165,23 +107,32 @@ def _records_query(device_id: str, after: int, upto: int) -> Any:
 
 
 async def catch_up(engine: AsyncEngine, device_ids: Iterable[str], *, page: int = 5000) -> int:
-    """Fold each device's records beyond its mark; returns how many records were folded."""
+    """Fold each device's records beyond its mark into both levels; how many were folded."""
     folded = 0
     for device_id in device_ids:
         while True:
             async with engine.begin() as conn:
-                query = select(devices.c.hwm).where(devices.c.id == device_id)
-                if conn.dialect.name == "postgresql":
-                    query = query.with_for_update()  # the ingest's lock: no batch in between
-                hwm = (await conn.execute(query)).scalar_one_or_none()
-                mark = await _mark(conn, device_id)
-                if hwm is None or (mark or 0) >= hwm:
+                query = (
+                    select(devices.c.hwm, devices.c.store_id, stores.c.timezone)
+                    .join(stores, stores.c.id == devices.c.store_id)
+                    .where(devices.c.id == device_id)
+                )
+                if conn.dialect.name == "postgresql":  # the ingest's lock: no batch in between
+                    query = query.with_for_update(of=devices)
+                found = (await conn.execute(query)).first()
+                mark = await _mark(conn, device_id) or 0
+                if found is None or mark >= int(found.hwm):
                     break
-                upto = min(int(hwm), (mark or 0) + page)
-                rows = (await conn.execute(_records_query(device_id, mark or 0, upto))).all()
-                for spec, by_key in zip(SPECS, fold_records(_decoded(rows)).values(), strict=True):
-                    await _add_rows(conn, device_id, spec, by_key)
-                await _set_mark(conn, device_id, mark, upto)
+                upto = min(int(found.hwm), mark + page)
+                rows = (await conn.execute(_records_query(device_id, mark, upto))).all()
+                await add_folded(
+                    conn,
+                    device_id=device_id,
+                    store_id=found.store_id,
+                    timezone=found.timezone,
+                    folded=fold_records(_decoded(rows)),
+                    upto=upto,
+                )
                 folded += len(rows)
     return folded
 
@@ -245,6 +196,46 @@ async def verify(engine: AsyncEngine, device_id: str) -> list[str]:
                     f"{spec.name} bucket {key[0]}{keys}: stored {have.get(key)}"
                     f" != journal {want.get(key)}"
                 )
+    return problems
+
+
+async def verify_daily(engine: AsyncEngine, store_id: str) -> list[str]:
+    """Every daily row of the store that is not the sum of its devices' 15-minute rows of that
+    local day (in the store's time zone)."""
+    async with engine.connect() as conn:
+        timezone = (
+            await conn.execute(select(stores.c.timezone).where(stores.c.id == store_id))
+        ).scalar_one()
+        problems = []
+        for spec in SPECS:
+            t, daily = spec.table, spec.daily.table
+            buckets: dict[tuple[object, ...], Row] = {}
+            query = (
+                select(t)
+                .join(devices, devices.c.id == t.c.device_id)
+                .where(devices.c.store_id == store_id)
+            )
+            for r in await conn.execute(query):
+                key = (int(r.bucket), *(r._mapping[k] for k in spec.keys))
+                into = buckets.setdefault(key, _zero(spec))
+                for name in spec.sums:
+                    into[name] = int(into[name]) + int(r._mapping[name])
+                for name in spec.labels:
+                    into[name] = max(str(into[name]), str(r._mapping[name]))
+            want = daily_rows(buckets, spec, timezone)
+            have: dict[tuple[object, ...], Row] = {
+                (r.day, *(r._mapping[k] for k in spec.keys)): {
+                    name: (str(r._mapping[name]) if name in spec.labels else int(r._mapping[name]))
+                    for name in (*spec.sums, *spec.labels)
+                }
+                for r in await conn.execute(select(daily).where(daily.c.store_id == store_id))
+            }
+            for key in sorted(set(have) | set(want), key=str):
+                zero = _zero(spec)
+                if have.get(key, zero) != want.get(key, zero):
+                    problems.append(
+                        f"{daily.name} {key}: stored {have.get(key)} != its buckets {want.get(key)}"
+                    )
     return problems
 
 
