@@ -29,6 +29,7 @@ from control_plane.commands.router import router as commands_router
 from control_plane.configuration.pages import router as configuration_pages
 from control_plane.configuration.publisher import ConfigLink
 from control_plane.configuration.router import router as configuration_router
+from control_plane.configuration.staged_driver import drive_changes
 from control_plane.console.router import router as console_router
 from control_plane.db.engine import make_engine, migrate
 from control_plane.devices.logs import router as device_logs_router
@@ -108,6 +109,8 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
             config_link = ConfigLink(engine=engine, broker=settings.broker, tls_context=tls_context)
             app.state.config_link = config_link
             background.supervise("config-link", config_link.run)
+            # changes through waves: one instance drives each at a time (a lease row, issue 12)
+            background.supervise("config-change-driver", lambda: drive_changes(app))
             # fleet alerts opened and cleared each tick, lag/backlog history sampled (issue 13)
             alerting = getattr(app.state, "alert_settings", None) or EvaluatorSettings()
             background.supervise("alerts-evaluator", lambda: run_evaluator(engine, alerting))

@@ -5,7 +5,9 @@ ConfigurationError
 ├── SettingNotFound        404  the key is not set at that layer: nothing to delete
 ├── StaffNotFound          404  no such staff member at that store
 ├── LayerVersionNotFound   404  the layer has no such version to restore
+├── ChangeNotFound         404  no such change through waves (or another tenant's)
 ├── NothingToRestore       409  the layer already is as it was at that version
+├── ChangeStateRefused     409  pause, resume or abort does not apply to the change as it is
 ├── UnknownKey             422  not a section of the document
 ├── KeyManagedElsewhere    422  ``staff`` is edited through the staff API
 └── InvalidConfiguration   422  the change makes a device's document invalid or too big
@@ -87,6 +89,34 @@ class NothingToRestore(ConfigurationError):  # noqa: N818 - named for what was r
     layer: str
     target: str
     version: int
+
+
+@dataclass(eq=False)
+class ChangeNotFound(ConfigurationError):  # noqa: N818 - named for what was refused
+    """No change through waves of that id in the operator's tenant."""
+
+    status = HTTPStatus.NOT_FOUND
+    reason = "config_change_not_found"
+    advice = "GET /api/config/changes lists the changes published through waves"
+    message = "configuration change {change_id!r} does not exist"
+
+    change_id: str
+
+
+@dataclass(eq=False)
+class ChangeStateRefused(ConfigurationError):  # noqa: N818 - named for what was refused
+    """The action does not apply to the change's status (resume a completed change …)."""
+
+    status = HTTPStatus.CONFLICT
+    reason = "config_change_state_refused"
+    advice = (
+        "GET the change to see its status; pause a running one, resume a paused one, abort either"
+    )
+    message = "cannot {verb} configuration change {change_id!r}: it is {current}"
+
+    change_id: str
+    verb: str
+    current: str
 
 
 @dataclass(eq=False)

@@ -4,7 +4,8 @@ Why: every operation on a layer's settings (read, set, delete, preview, history,
 same for the four layers but for its URL, the name of its id, the "not found" it answers, the
 permission that changes it and a line of documentation. Written out per layer that was 24
 near-identical routes in two routers; now ``router.py`` and ``history_router.py`` write each
-operation once and add it for every layer in :data:`LAYER_ROUTES`.
+operation once and add it for every layer in :data:`LAYER_ROUTES` (as ``staged_router.py``
+adds publishing a key through waves).
 
 How it works: an operation is an endpoint that reads its layer from the :class:`LayerRoute`
 it was made for and annotates its id as ``Target`` and its writer as ``Writer``.
@@ -73,6 +74,8 @@ LAYER_ROUTES = (
             "nothing stored.",
             "history": "The tenant layer's versions, newest first.",
             "rollback": "Restore the tenant layer to an earlier version, as a new version.",
+            "stage": "Publish a key for every store of the tenant through waves: a canary first, "
+            "the next wave only when the gates pass, the registers reached rolled back on a halt.",
         },
     ),
     LayerRoute(
@@ -91,6 +94,7 @@ LAYER_ROUTES = (
             "nothing stored.",
             "history": "The group layer's versions, newest first.",
             "rollback": "Restore the group layer to an earlier version, as a new version.",
+            "stage": "Publish a key for every store of the group through waves (a canary first).",
         },
     ),
     LayerRoute(
@@ -111,6 +115,8 @@ LAYER_ROUTES = (
             'page at a time\n(``Link: <…>; rel="next"`` while older ones remain).',
             "rollback": "Restore the store layer to an earlier version, as a new version (its "
             "staff stays).",
+            "stage": "Publish a key for every register of the store through waves (a canary "
+            "first).",
         },
     ),
     LayerRoute(
@@ -129,6 +135,7 @@ LAYER_ROUTES = (
             "nothing stored.",
             "history": "The register layer's versions, newest first.",
             "rollback": "Restore the register layer to an earlier version, as a new version.",
+            "stage": "Publish a key for this register through waves: it is its own canary.",
         },
     ),
 )
@@ -151,6 +158,7 @@ def add_layer_route(
     path: str,
     name: str,
     refusals: Sequence[type[DomainError]] = (),
+    status_code: int | None = None,
 ) -> None:
     """Register ``endpoint`` as ``method`` ``route.prefix + path`` for ``route``'s layer.
 
@@ -182,4 +190,5 @@ def add_layer_route(
         name=name,
         description=route.docs[operation],
         responses=problem_responses(route.not_found, *refusals),
+        status_code=status_code,
     )

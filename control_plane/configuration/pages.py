@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.configuration import document, history, service, staff
+from control_plane.configuration import document, history, service, staff, staged
 from control_plane.configuration.drift import fleet_drift
 from control_plane.configuration.effective import device_configuration
 from control_plane.configuration.layers import EDITABLE, Layer
@@ -73,6 +73,7 @@ def _json(value: Any) -> str:
 
 
 SHORT_CHARS = 80
+CHANGES_SHOWN = 5  # the layer's newest changes through waves the editor follows live
 
 
 def _short(value: Any) -> str:
@@ -132,8 +133,9 @@ async def config_page(
     layer: Layer = Layer.TENANT,
     target: Annotated[str | None, Query(pattern=DEVICE_ID_PATTERN.pattern)] = None,
 ) -> HTMLResponse:
-    """The layer editor: the keys a layer sets, a form to preview and publish a change, the
-    layer's history with a rollback to any version, and the fleet's drift."""
+    """The layer editor: the keys a layer sets, a form to preview and publish a change (at once
+    or through waves), the layer's changes through waves with their progress (refreshed live
+    from the API), the layer's history with a rollback to any version, and the fleet's drift."""
     scope = TenantScope.of(principal)
     stores = await registry.list_stores(engine, scope=scope)
     tenant_ids = sorted(
@@ -145,9 +147,13 @@ async def config_page(
         target = tenant_ids[0]
     settings: list[service.SettingView] = []
     versions: list[history.LayerVersion] = []
+    changes: list[staged.ChangeView] = []
     if target is not None:
         settings = await service.layer_settings(engine, scope=scope, layer=layer, target=target)
         versions = await history.layer_history(engine, scope=scope, layer=layer, target=target)
+        changes = await staged.list_changes(
+            engine, scope=scope, layer=layer, target=target, limit=CHANGES_SHOWN
+        )
     context = _operator(request, principal) | {
         "layer": layer.value,
         "target": target,
@@ -155,6 +161,11 @@ async def config_page(
         "may_edit": permits(principal, LAYER_ACTION[layer]) and target is not None,
         "settings": settings,
         "history": versions,
+        "changes": changes,
+        "default_waves": json.dumps(
+            [w.model_dump(exclude_none=True) for w in staged.DEFAULT_WAVES], indent=1
+        ),
+        "default_health_s": staged.DEFAULT_HEALTH_S,
         "sections": [key for key in document.sections() if key != "staff"],
         "tenants": tenant_ids,
         "groups": await service.list_groups(engine, scope=scope),

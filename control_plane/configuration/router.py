@@ -6,7 +6,8 @@ Reading needs ``config:read``; the store and register layers ``config:write``; t
 store groups and store tags ``tenant_config:write``; staff ``staff:write``. Another tenant's
 layer, device or store is not found (404). A change wakes the configuration link, which
 publishes the new documents retained on each device's ``config`` topic. Preview, history and
-rollback of each layer, and a device's document versions: ``history_router.py``.
+rollback of each layer, and a device's document versions: ``history_router.py``; a change
+published through waves and gates: ``staged_router.py``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from control_plane.configuration.schemas import (
     TagsIn,
     TagsOut,
 )
+from control_plane.configuration.staged_router import router as staged_router
 from control_plane.devices.errors import (
     AlreadyExists,
     DeviceNotFound,
@@ -326,6 +328,7 @@ async def remove_staff(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-# -- preview, history, rollback (history_router.py) -----------------------------------------------
+# -- preview, history, rollback (history_router.py); changes through waves (staged_router.py) -----
 
 router.include_router(history_router)
+router.include_router(staged_router)

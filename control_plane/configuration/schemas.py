@@ -6,7 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from control_plane.configuration.staged import DEFAULT_DEADLINE_S, DEFAULT_HEALTH_S, DEFAULT_WAVES
 from control_plane.inputs import Identifier
+from control_plane.rollouts.model import WaveIn
 from protocols.limits import INT64_MAX
 
 #: A top-level key of the document (its JSON Schema lists them).
@@ -280,3 +282,70 @@ class DeviceVersionOut(BaseModel):
     actor: str | None
     audit_id: int | None
     at: int
+
+
+# -- changes through waves (staged.py) -------------------------------------------------------
+
+
+class StagedIn(_In):
+    """A key's new value published through waves: the canary first, the rest as gates allow."""
+
+    value: Any = Field(description="the section's value (see GET /api/config/schema)")
+    waves: Annotated[list[WaveIn], Field(min_length=1, max_length=20)] = Field(
+        default_factory=lambda: list(DEFAULT_WAVES),
+        description="the rollouts' waves: devices or cumulative percent, soak_s, "
+        "success_percent, failure_percent, min_executed, max_failures; default a canary of 1 "
+        "(soak 60 s), 25 %, then the rest",
+    )
+    health_s: Annotated[int, Field(ge=0, le=86_400)] = Field(
+        DEFAULT_HEALTH_S, description="seconds a register stays healthy at the version to succeed"
+    )
+    deadline_s: Annotated[int, Field(ge=1, le=7 * 86_400)] = Field(
+        DEFAULT_DEADLINE_S, description="seconds a register has to report the version"
+    )
+
+
+class StagedDeviceOut(BaseModel):
+    """One register of a change through waves: its wave, state, why and versions."""
+
+    device_id: str
+    wave: int
+    state: str
+    detail: str
+    version: int | None
+    state_at: int
+    notified_at: int | None
+    applied_at: int | None
+    rolled_back_to: int | None
+    rolled_back_at: int | None
+
+
+class StagedWaveOut(BaseModel):
+    """One wave: its rules, size and registers by state."""
+
+    number: int
+    spec: dict[str, Any]
+    size: int
+    counts: dict[str, int]
+
+
+class StagedChangeOut(BaseModel):
+    """A change through waves: what, where, its status and why, waves and registers."""
+
+    id: str
+    tenant_id: str
+    layer: str
+    target: str
+    key: str
+    value: Any
+    status: str
+    reason: str
+    current_wave: int
+    health_s: int
+    deadline_s: int
+    created_by: str
+    created_at: int
+    updated_at: int
+    counts: dict[str, int]
+    waves: list[StagedWaveOut]
+    devices: list[StagedDeviceOut]

@@ -1,107 +1,148 @@
-"""A configuration change published wave by wave, with the rollouts' gates (issue 12).
+"""A configuration change published through waves and gates, kept in the database (issue 12).
 
 Why: a bad printer setting published to a whole tenant at once stops every register's receipts
 at the same moment. Published through waves it reaches one canary first; when the canary's
 printer is reported unhealthy the gate halts and the canary gets its previous document back.
 
-How it works (:func:`publish_in_waves`, run until the change completed or halted):
+This module starts, steers and reads such a change; :mod:`.staged_driver` moves it on.
 
-1. The change is previewed as the real one would be (:func:`.preview.preview_change`: refused
-   the same way, nothing stored); the registers whose document it changes are ordered by id
-   and given their wave by the rollouts' own rule (:func:`control_plane.rollouts.model.
-   assign_waves`, the same :class:`~control_plane.rollouts.model.WaveIn` specs: a canary of 1,
-   percentages, soak, success and failure thresholds).
-2. A wave is *notified* by setting the key on each of its registers' own layer — an ordinary,
-   audited, validated change that the configuration link publishes at once. Registers not yet
-   reached keep their document; nothing else of the configuration model is bypassed.
-3. Each register then settles from what it reports (``device_state``, kept by the ingest from
-   its retained ``state``): ``failed`` when it refused the version (a ``config.refused`` event)
-   or, once it reports the version, any peripheral is unhealthy (:func:`control_plane.devices.
-   state.problems`; the register's own "not running" while the agent restarts it is not counted,
-   its crash loop is); ``succeeded`` when it reported the version and stayed healthy for
-   ``health_s`` (a printer is probed after the register restarts: success needs a window, as a
-   release's does); ``timed_out`` when it has not reported the version ``deadline_s`` after it
-   was notified.
-4. The wave's gates are the rollouts' (:func:`~control_plane.rollouts.model.halt_reason`,
-   :func:`~control_plane.rollouts.model.wave_passed`, then ``soak_s``). A halt rolls back every
-   register notified so far by deleting the key from its layer: its document is what it was
-   before (a new version with the old content: an appliance never goes back in version).
-5. After the last wave the key is set on the layer it was meant for and removed from the
-   registers' layers, which changes no document (each already has the value): the change is
-   where an operator would look for it, with its history and provenance.
+- :func:`start_change` previews the change as the real one would be (:func:`.preview.
+  preview_change`: refused the same way, nothing stored), orders the registers whose document it
+  changes by id and gives each its wave by the rollouts' own rule (:func:`control_plane.rollouts.
+  model.assign_waves`, the same :class:`~control_plane.rollouts.model.WaveIn`: a canary of 1,
+  percentages, soak, success and failure thresholds). The change (``config_changes``) and its
+  registers (``config_change_devices``, all ``pending``) are stored ``running`` with one audit
+  entry, in one transaction.
+- :func:`act` pauses (no register is notified until it resumes; those notified go on settling),
+  resumes a paused change, or aborts a running or paused one (the driver then gives every
+  register it reached its previous document back). A conditional update, so two operators
+  clicking at once cannot both win; audited in the same transaction. A change meant for the
+  tenant or a group layer is steered only by who may edit that layer.
+- :func:`get_change` and :func:`list_changes` show a change with its waves counted by state and
+  each register's state and reason.
 
-What it is not (yet): a persistent rollout. The run lives in the calling task; a control plane
-that stops mid-wave leaves the registers' own layer values in place (visible, each audited) for
-an operator to finish or delete. It has no maintenance windows (a configuration change applies
-live or waits for a sale to close on the appliance) and no console page.
+Another tenant's change is not found (404), as everywhere in the configuration API.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.alerts.tables import device_events
-from control_plane.configuration import preview, service
-from control_plane.configuration.errors import InvalidConfiguration
+from control_plane.configuration import document, preview
+from control_plane.configuration.errors import (
+    ChangeNotFound,
+    ChangeStateRefused,
+    InvalidConfiguration,
+)
 from control_plane.configuration.layers import Layer
-from control_plane.configuration.tables import config_effective
-from control_plane.devices.state import problems
-from control_plane.devices.tables import device_state
+from control_plane.configuration.resolution import layer_tenant
+from control_plane.configuration.service import (
+    EDIT_ACTION,
+    audited,
+    canonical_value,
+    editable_key,
+    now_ms,
+)
+from control_plane.configuration.tables import config_change_devices, config_changes
 from control_plane.operators.audit import Actor
-from control_plane.rollouts.model import WaveIn, assign_waves, halt_reason, tally, wave_passed
+from control_plane.operators.errors import Forbidden
+from control_plane.rollouts.model import WaveIn, assign_waves
 from control_plane.tenancy import EVERY_TENANT, TenantScope
-from protocols.vocabulary import EventKind
 
-DeviceState = Literal["pending", "notified", "applied", "succeeded", "failed", "timed_out"]
+ChangeStatus = Literal["running", "paused", "halted", "aborted", "completed"]
+Verb = Literal["pause", "resume", "abort"]
+#: Where a register of a change stands, in the order it moves.
+DEVICE_STATES: tuple[str, ...] = (
+    "pending",
+    "notified",
+    "applied",
+    "succeeded",
+    "failed",
+    "timed_out",
+)
+#: A register has settled; the rollouts' gates count ``failed`` and ``timed_out`` as failures.
 FINAL: frozenset[str] = frozenset({"succeeded", "failed", "timed_out"})
 
+#: Which statuses each action applies to, and the status it leaves.
+TRANSITIONS: dict[Verb, tuple[frozenset[str], ChangeStatus]] = {
+    "pause": (frozenset({"running"}), "paused"),
+    "resume": (frozenset({"paused"}), "running"),
+    "abort": (frozenset({"running", "paused"}), "aborted"),
+}
+#: Without waves given: a canary that must stay healthy a minute, a quarter, then the rest.
+DEFAULT_WAVES: tuple[WaveIn, ...] = (
+    WaveIn(devices=1, soak_s=60),
+    WaveIn(percent=25, soak_s=60),
+    WaveIn(percent=100),
+)
+DEFAULT_HEALTH_S = 60  # a register stays healthy this long at the version to succeed
+DEFAULT_DEADLINE_S = 900  # a register that has not reported the version by then timed out
+#: Who the driver's own edits of the registers' layers are audited as (with the operator).
+DRIVER_VIA = "config-change"
 
-@dataclass(frozen=True, kw_only=True)
-class StagedSettings:
-    """How often the run looks, and how long a register has to apply and stay healthy."""
 
-    tick_s: float = 1.0
-    health_s: float = 60.0
-    deadline_s: float = 900.0
-
-
-@dataclass(kw_only=True)
-class StagedDevice:
-    """One register of the change: its wave, where it stands and why."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeDeviceView:
+    """One register of a change: its wave, where it stands and why, and its versions."""
 
     device_id: str
     wave: int
-    state: DeviceState = "pending"
-    detail: str = ""
-    version: int | None = None  # the version that carries the change to it
-    notified_at: float = 0.0
-    applied_at: float = 0.0  # when it first reported ``version``
-    rolled_back_to: int | None = None  # the version that took the change away again
+    state: str
+    detail: str
+    version: int | None  # the version that carries the change to it
+    state_at: int
+    notified_at: int | None
+    applied_at: int | None
+    rolled_back_to: int | None  # the version that took the change away again
+    rolled_back_at: int | None
 
 
-@dataclass(kw_only=True)
-class StagedOutcome:
-    """How a staged change ended: ``completed`` or ``halted`` (with why)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeWaveView:
+    """One wave: its rules, size and registers by state."""
 
-    status: Literal["completed", "halted"]
-    reason: str = ""
-    waves_done: int = 0
-    devices: list[StagedDevice] = field(default_factory=list)
-
-    def device(self, device_id: str) -> StagedDevice:
-        """One register's outcome."""
-        return next(d for d in self.devices if d.device_id == device_id)
+    number: int
+    spec: dict[str, Any]
+    size: int
+    counts: dict[str, int]
 
 
-async def publish_in_waves(
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChangeView:
+    """A change through waves as the API and the console show it."""
+
+    id: str
+    tenant_id: str
+    layer: str
+    target: str
+    key: str
+    value: Any
+    status: str
+    reason: str
+    current_wave: int
+    health_s: int
+    deadline_s: int
+    created_by: str
+    created_at: int
+    updated_at: int
+    counts: dict[str, int]
+    waves: list[ChangeWaveView] = field(default_factory=list)
+    devices: list[ChangeDeviceView] = field(default_factory=list)
+
+
+def driver_actor(created_by: str) -> Actor:
+    """The actor the driver's edits of a change are audited as: the operator who started it."""
+    return Actor(actor=created_by, via=DRIVER_VIA)
+
+
+async def start_change(
     engine: AsyncEngine,
     *,
     scope: TenantScope = EVERY_TENANT,
@@ -110,13 +151,16 @@ async def publish_in_waves(
     target: str,
     key: str,
     value: Any,
-    waves: Sequence[WaveIn],
-    poke: Callable[[], None] = lambda: None,
-    settings: StagedSettings | None = None,
-) -> StagedOutcome:
-    """Set ``key`` to ``value`` on ``layer``/``target`` through ``waves`` (module docstring);
-    refused before anything is stored like :func:`.service.set_setting` would refuse it."""
-    tuning = settings or StagedSettings()
+    waves: Sequence[WaveIn] = DEFAULT_WAVES,
+    health_s: int = DEFAULT_HEALTH_S,
+    deadline_s: int = DEFAULT_DEADLINE_S,
+    now: int | None = None,
+) -> ChangeView:
+    """Store ``key`` = ``value`` on ``layer``/``target`` as a change through ``waves``
+    (module docstring); refused before anything is stored as :func:`.service.set_setting`
+    would refuse it."""
+    editable_key(key)
+    text = canonical_value(key, value)
     shown = await preview.preview_change(
         engine, scope=scope, actor=actor, layer=layer, target=target, values={key: value}
     )
@@ -129,160 +173,212 @@ async def publish_in_waves(
             devices=len(shown.invalid),
             example=broken.device_id,
         )
+    at = now_ms() if now is None else now
     ids = sorted(d.device_id for d in shown.changed)
     numbers = assign_waves(ids, waves)
-    devices = [StagedDevice(device_id=d, wave=n) for d, n in zip(ids, numbers, strict=True)]
-    run = _Run(engine, scope, actor, key, value, poke, tuning)
-    for index, spec in enumerate(waves):
-        wave = [d for d in devices if d.wave == index]
-        await run.notify(wave)
-        reason = await run.settle(spec, wave)
-        if reason is not None:
-            await run.roll_back([d for d in devices if d.state != "pending"])
-            return StagedOutcome(status="halted", reason=reason, waves_done=index, devices=devices)
-        await asyncio.sleep(spec.soak_s)
-    await service.set_setting(
-        engine, scope=scope, actor=actor, layer=layer, target=target, key=key, value=value
-    )
-    for device in devices:
-        await service.delete_setting(
-            engine, scope=scope, actor=actor, layer=Layer.REGISTER, target=device.device_id, key=key
+    change_id = uuid.uuid4().hex
+    async with engine.begin() as conn:
+        tenant_id = await layer_tenant(conn, scope=scope, layer=layer, target=target)
+        await audited(
+            conn,
+            actor=actor,
+            action=EDIT_ACTION[layer],
+            target=f"{layer.value}/{target}/{key}",
+            tenant_id=tenant_id,
+            now=at,
+            before=None,
+            after={
+                "value": document.redacted(key, value),
+                "through_waves": change_id,
+                "waves": [w.model_dump(exclude_none=True) for w in waves],
+                "registers": len(ids),
+            },
         )
-    poke()
-    return StagedOutcome(status="completed", waves_done=len(waves), devices=devices)
-
-
-class _Run:
-    """The steps of one staged change (module docstring, 2-4)."""
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        scope: TenantScope,
-        actor: Actor,
-        key: str,
-        value: Any,
-        poke: Callable[[], None],
-        settings: StagedSettings,
-    ) -> None:
-        self.engine, self.scope, self.actor = engine, scope, actor
-        self.key, self.value, self.poke, self.settings = key, value, poke, settings
-
-    async def notify(self, wave: Sequence[StagedDevice]) -> None:
-        for device in wave:
-            await service.set_setting(
-                self.engine,
-                scope=self.scope,
-                actor=self.actor,
-                layer=Layer.REGISTER,
-                target=device.device_id,
-                key=self.key,
-                value=self.value,
+        await conn.execute(
+            insert(config_changes).values(
+                id=change_id,
+                tenant_id=tenant_id,
+                layer=layer.value,
+                target=target,
+                key=key,
+                value=text,
+                waves=json.dumps([w.model_dump() for w in waves]),
+                health_s=health_s,
+                deadline_s=deadline_s,
+                status="running",
+                current_wave=0,
+                reason="",
+                created_by=actor.actor,
+                created_at=at,
+                updated_at=at,
             )
-            device.version = await self._version(device.device_id)
-            device.state, device.notified_at = "notified", time.monotonic()
-        self.poke()
-
-    async def settle(self, spec: WaveIn, wave: Sequence[StagedDevice]) -> str | None:
-        """Wait for the wave's registers; why the rollout halts, or None when it passed."""
-        while True:
-            await self._look(wave)
-            counts = tally([d.state for d in wave])
-            reason = halt_reason(spec, counts)
-            if reason is not None:
-                return reason
-            if all(d.state in FINAL for d in wave):
-                if wave_passed(spec, counts):
-                    return None
-                return (
-                    f"{counts.succeeded} of {counts.size} registers succeeded, the wave needs "
-                    f"{spec.success_percent} %"
-                )
-            await asyncio.sleep(self.settings.tick_s)
-
-    async def roll_back(self, notified: Sequence[StagedDevice]) -> None:
-        for device in notified:
-            await service.delete_setting(
-                self.engine,
-                scope=self.scope,
-                actor=self.actor,
-                layer=Layer.REGISTER,
-                target=device.device_id,
-                key=self.key,
+        )
+        if ids:
+            await conn.execute(
+                insert(config_change_devices),
+                [
+                    {
+                        "change_id": change_id,
+                        "device_id": device_id,
+                        "wave": wave,
+                        "state": "pending",
+                        "state_at": at,
+                    }
+                    for device_id, wave in zip(ids, numbers, strict=True)
+                ],
             )
-            device.rolled_back_to = await self._version(device.device_id)
-        self.poke()
+    return await get_change(engine, scope=scope, change_id=change_id)
 
-    async def _look(self, wave: Sequence[StagedDevice]) -> None:
-        waiting = {d.device_id: d for d in wave if d.state in ("notified", "applied")}
-        if not waiting:
-            return
-        async with self.engine.connect() as conn:
-            reported = {
-                row.device_id: row
-                for row in await conn.execute(
-                    select(device_state).where(device_state.c.device_id.in_(waiting))
-                )
-            }
-            refusals = await conn.execute(
-                select(device_events.c.device_id, device_events.c.body).where(
-                    device_events.c.device_id.in_(waiting),
-                    device_events.c.kind == EventKind.CONFIG_REFUSED.value,
-                )
+
+async def act(
+    engine: AsyncEngine,
+    *,
+    scope: TenantScope = EVERY_TENANT,
+    actor: Actor,
+    change_id: str,
+    verb: Verb,
+    may_edit: Collection[Layer] = tuple(Layer),
+    now: int | None = None,
+) -> ChangeView:
+    """Pause, resume or abort a change; ``may_edit`` are the layers the operator may edit (a
+    change meant for another layer is refused as the layer's edit would be)."""
+    at = now_ms() if now is None else now
+    allowed, status = TRANSITIONS[verb]
+    async with engine.begin() as conn:
+        row = await _change_row(conn, scope, change_id)
+        layer = Layer(row.layer)
+        if layer not in may_edit:
+            raise Forbidden(EDIT_ACTION[layer], f"a change of the {layer.value} layer")
+        moved = await conn.execute(
+            update(config_changes)
+            .where(config_changes.c.id == change_id, config_changes.c.status.in_(allowed))
+            .values(
+                status=status,
+                reason=f"{verb}d by {actor.actor}" if verb != "resume" else "",
+                updated_at=at,
             )
-            refused = {row.device_id: _body(row.body) for row in refusals}
-        now = time.monotonic()
-        for device_id, device in waiting.items():
-            _settle(device, reported.get(device_id), refused.get(device_id), now, self.settings)
+        )
+        if moved.rowcount != 1:
+            raise ChangeStateRefused(change_id, verb, row.status)
+        await audited(
+            conn,
+            actor=actor,
+            action=EDIT_ACTION[layer],
+            target=f"config-change/{change_id}",
+            tenant_id=row.tenant_id,
+            now=at,
+            before={"status": row.status},
+            after={"status": status, "verb": verb},
+        )
+    return await get_change(engine, scope=scope, change_id=change_id)
 
-    async def _version(self, device_id: str) -> int:
-        async with self.engine.connect() as conn:
-            version = await conn.scalar(
-                select(config_effective.c.version).where(config_effective.c.device_id == device_id)
+
+async def _change_row(conn: AsyncConnection, scope: TenantScope, change_id: str) -> Any:
+    row = (
+        await conn.execute(
+            select(config_changes).where(
+                config_changes.c.id == change_id, scope.where(config_changes.c.tenant_id)
             )
-        return int(version or 0)
+        )
+    ).first()
+    if row is None:
+        raise ChangeNotFound(change_id)
+    return row
 
 
-def _settle(
-    device: StagedDevice,
-    row: Any,
-    refusal: dict[str, Any] | None,
-    now: float,
-    settings: StagedSettings,
-) -> None:
-    """Move one register on from what it reported (module docstring, 3)."""
-    if refusal is not None and refusal.get("version") == device.version:
-        device.state, device.detail = "failed", f"refused: {refusal.get('reason', '')}"
-        return
-    at_version = (
-        row is not None and device.version is not None and row.config_version >= (device.version)
+def _view(row: Any, counts: dict[str, int], **more: Any) -> ChangeView:
+    return ChangeView(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        layer=row.layer,
+        target=row.target,
+        key=row.key,
+        value=document.redacted(row.key, json.loads(row.value)),
+        status=row.status,
+        reason=row.reason,
+        current_wave=row.current_wave,
+        health_s=row.health_s,
+        deadline_s=row.deadline_s,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        counts=counts,
+        **more,
     )
-    if not at_version:
-        if now - device.notified_at > settings.deadline_s:
-            device.state = "timed_out"
-            device.detail = f"did not report version {device.version} in {settings.deadline_s} s"
-        return
-    if device.state == "notified":
-        device.state, device.applied_at = "applied", now
-    unwell = problems(_judged(_body(row.peripherals)))
-    if unwell:
-        device.state, device.detail = "failed", "; ".join(unwell)
-    elif now - device.applied_at >= settings.health_s:
-        device.state, device.detail = "succeeded", f"healthy {settings.health_s} s at the version"
 
 
-def _judged(peripherals: dict[str, Any]) -> dict[str, Any]:
-    """The peripherals a register is judged by: all but its own "not running" while the agent
-    restarts it for a restart section (a crash loop still counts)."""
-    register = peripherals.get("register")
-    if isinstance(register, dict) and not str(register.get("error", "")).startswith("crash loop"):
-        peripherals = {k: v for k, v in peripherals.items() if k != "register"}
-    return {k: v for k, v in peripherals.items() if isinstance(v, dict)}
+async def get_change(
+    engine: AsyncEngine, *, scope: TenantScope = EVERY_TENANT, change_id: str
+) -> ChangeView:
+    """One change with its waves and every register's state and reason."""
+    async with engine.connect() as conn:
+        row = await _change_row(conn, scope, change_id)
+        found = await conn.execute(
+            select(config_change_devices)
+            .where(config_change_devices.c.change_id == change_id)
+            .order_by(config_change_devices.c.wave, config_change_devices.c.device_id)
+        )
+        devices = [
+            ChangeDeviceView(
+                device_id=d.device_id,
+                wave=d.wave,
+                state=d.state,
+                detail=d.detail,
+                version=d.version,
+                state_at=d.state_at,
+                notified_at=d.notified_at,
+                applied_at=d.applied_at,
+                rolled_back_to=d.rolled_back_to,
+                rolled_back_at=d.rolled_back_at,
+            )
+            for d in found
+        ]
+    specs = json.loads(row.waves)
+    waves = []
+    for number, spec in enumerate(specs):
+        mine = [d.state for d in devices if d.wave == number]
+        waves.append(
+            ChangeWaveView(
+                number=number,
+                spec={k: v for k, v in spec.items() if v is not None},
+                size=len(mine),
+                counts=_counted(mine),
+            )
+        )
+    return _view(row, _counted([d.state for d in devices]), waves=waves, devices=devices)
 
 
-def _body(text: str) -> dict[str, Any]:
-    try:
-        found = json.loads(text)
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
+def _counted(states: Sequence[str]) -> dict[str, int]:
+    return {state: n for state in DEVICE_STATES if (n := states.count(state))}
+
+
+async def list_changes(
+    engine: AsyncEngine,
+    *,
+    scope: TenantScope = EVERY_TENANT,
+    layer: Layer | None = None,
+    target: str | None = None,
+    limit: int = 50,
+) -> list[ChangeView]:
+    """The changes through waves in scope, newest first, counted by state (no register list)."""
+    query = select(config_changes).where(scope.where(config_changes.c.tenant_id))
+    if layer is not None:
+        query = query.where(config_changes.c.layer == layer.value)
+    if target is not None:
+        query = query.where(config_changes.c.target == target)
+    query = query.order_by(config_changes.c.created_at.desc(), config_changes.c.id).limit(limit)
+    async with engine.connect() as conn:
+        rows = list(await conn.execute(query))
+        counts: dict[str, dict[str, int]] = {}
+        if rows:
+            for change_id, state, n in await conn.execute(
+                select(
+                    config_change_devices.c.change_id,
+                    config_change_devices.c.state,
+                    func.count(),
+                )
+                .where(config_change_devices.c.change_id.in_([r.id for r in rows]))
+                .group_by(config_change_devices.c.change_id, config_change_devices.c.state)
+            ):
+                counts.setdefault(change_id, {})[state] = int(n)
+    return [_view(row, counts.get(row.id, {})) for row in rows]

@@ -14,6 +14,11 @@
   values are kept redacted (no PIN hash twice).
 - ``config_device_versions``: each version of a device's effective document: its digest, the
   keys that changed and the change that made it.
+- ``config_changes``, ``config_change_devices``, ``config_change_leases`` (migration
+  ``0019_config_staged_changes``): a change published through waves (``staged.py``): the key,
+  value and layer it is meant for, its waves and gates, where it stands and why; each register
+  it reaches with its wave, state, reason and the versions that brought and took the change;
+  the instance driving it and until when (the rollouts' lease rules, ``rollouts/lease.py``).
 Values are canonical JSON text (what the per-key hash covers). Times are ms since the epoch.
 """
 
@@ -23,6 +28,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     ForeignKey,
+    Index,
     Integer,
     PrimaryKeyConstraint,
     String,
@@ -138,4 +144,53 @@ config_device_versions = Table(
     Column("audit_id", BigInteger),
     Column("at", BigInteger, nullable=False),
     PrimaryKeyConstraint("device_id", "version"),
+)
+
+# -- changes through waves (migration ``0019_config_staged_changes``) --------------------------
+
+config_changes = Table(
+    "config_changes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("layer", String(16), nullable=False),  # where the change lands once every wave passed
+    Column("target", String(64), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("value", Text, nullable=False),  # canonical JSON
+    Column("waves", Text, nullable=False),  # JSON list of the rollouts' WaveIn
+    Column("health_s", Integer, nullable=False),
+    Column("deadline_s", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # running paused halted aborted completed
+    Column("current_wave", Integer, nullable=False, server_default="0"),
+    Column("wave_reached_at", BigInteger),  # when the current wave passed (its soak runs)
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("created_by", String(254), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+config_change_devices = Table(
+    "config_change_devices",
+    metadata,
+    Column("change_id", String(32), ForeignKey("config_changes.id"), nullable=False),
+    Column("device_id", String(64), ForeignKey("devices.id"), nullable=False),
+    Column("wave", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # pending notified applied succeeded failed …
+    Column("detail", Text, nullable=False, server_default=""),
+    Column("version", BigInteger),  # the document version that carries the change to it
+    Column("state_at", BigInteger, nullable=False),
+    Column("notified_at", BigInteger),
+    Column("applied_at", BigInteger),  # when it first reported ``version``
+    Column("rolled_back_to", BigInteger),  # the version that took the change away again
+    Column("rolled_back_at", BigInteger),
+    PrimaryKeyConstraint("change_id", "device_id"),
+    Index("ix_config_change_devices_device_id", "device_id"),
+)
+
+config_change_leases = Table(
+    "config_change_leases",
+    metadata,
+    Column("change_id", String(32), ForeignKey("config_changes.id"), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
 )

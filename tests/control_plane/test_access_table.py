@@ -40,6 +40,7 @@ from control_plane.configuration import drift as config_drift
 from control_plane.configuration import history as config_history
 from control_plane.configuration import service as config_service
 from control_plane.configuration import staff as config_staff
+from control_plane.configuration import staged as config_staged
 from control_plane.configuration.layers import Layer
 from control_plane.devices import service as registry
 from control_plane.devices.state import apply_state
@@ -383,6 +384,35 @@ def _config_rollback(kind: str, layer: Layer, target: Callable[[Tenant], str]) -
     return build
 
 
+async def _config_change(world: World, tenant: Tenant, *verbs: config_staged.Verb) -> str:
+    """A new change of the tenant's store layer through waves, still running (its canary is
+    given an hour to stay healthy), moved through ``verbs``."""
+    view = await config_staged.start_change(
+        world.engine,
+        actor=SEED,
+        layer=Layer.STORE,
+        target=tenant.store,
+        key="features",
+        value={world.fresh("flag"): True},
+        waves=[WaveIn(devices=1)],
+        health_s=3600,
+    )
+    for verb in verbs:
+        await config_staged.act(world.engine, actor=SEED, change_id=view.id, verb=verb)
+    return view.id
+
+
+def _on_config_change(suffix: str = "", *before: config_staged.Verb) -> Build:
+    """A request on a change through waves made afresh for it (``marker``: a list shows it)."""
+
+    async def build(world: World, tenant: Tenant) -> Call:
+        change_id = await _config_change(world, tenant, *before)
+        path = "/api/config/changes" + (f"/{change_id}{suffix}" if suffix != "list" else "")
+        return Call(path, marker=change_id if suffix == "list" else "")
+
+    return build
+
+
 async def _remove_staff(world: World, tenant: Tenant) -> Call:
     member = await config_staff.add_staff(
         world.engine, actor=SEED, store_id=tenant.store, name="Temp", role="cashier", pin="5555"
@@ -668,6 +698,16 @@ TABLE: tuple[Row, ...] = (
     Row("GET", "/api/config/devices/{device_id}/settings/history", "api", A.CONFIG_READ, 200, named(CONFIG + "/devices/{t.device}/settings/history"), 404),
     Row("POST", "/api/config/devices/{device_id}/settings/rollback", "api", A.CONFIG_WRITE, 200, made(_config_rollback("devices", Layer.REGISTER, lambda t: t.device)), 404),
     Row("GET", "/api/config/devices/{device_id}/versions", "api", A.CONFIG_READ, 200, named(CONFIG + "/devices/{t.device}/versions"), 404),
+    # configuration changes through waves (issue 12): start one on a layer, read, pause, resume, abort
+    Row("POST", "/api/config/tenants/{tenant_id}/settings/{key}/waves", "api", A.TENANT_CONFIG_WRITE, 201, named(CONFIG + "/tenants/{t.id}/settings/log_level/waves", body={"value": "DEBUG", "health_s": 3600}), 404),
+    Row("POST", "/api/config/groups/{group_id}/settings/{key}/waves", "api", A.TENANT_CONFIG_WRITE, 201, named(CONFIG + "/groups/{t.group}/settings/log_level/waves", body={"value": "DEBUG", "health_s": 3600}), 404),
+    Row("POST", "/api/config/stores/{store_id}/settings/{key}/waves", "api", A.CONFIG_WRITE, 201, named(CONFIG + "/stores/{t.store}/settings/log_level/waves", body={"value": "DEBUG", "health_s": 3600}), 404),
+    Row("POST", "/api/config/devices/{device_id}/settings/{key}/waves", "api", A.CONFIG_WRITE, 201, named(CONFIG + "/devices/{t.device}/settings/log_level/waves", body={"value": "DEBUG", "health_s": 3600}), 404),
+    Row("GET", "/api/config/changes", "api", A.CONFIG_READ, 200, made(_on_config_change("list")), "hidden"),
+    Row("GET", "/api/config/changes/{change_id}", "api", A.CONFIG_READ, 200, made(_on_config_change()), 404),
+    Row("POST", "/api/config/changes/{change_id}/pause", "api", A.CONFIG_WRITE, 200, made(_on_config_change("/pause")), 404),
+    Row("POST", "/api/config/changes/{change_id}/resume", "api", A.CONFIG_WRITE, 200, made(_on_config_change("/resume", "pause")), 404),
+    Row("POST", "/api/config/changes/{change_id}/abort", "api", A.CONFIG_WRITE, 200, made(_on_config_change("/abort")), 404),
     Row("GET", "/config", "page", A.CONFIG_READ, 200, named("/config?layer=store&target={t.store}"), 404),
     Row("GET", "/config/devices/{device_id}", "page", A.CONFIG_READ, 200, named("/config/devices/{t.device}"), 404),
     Row("GET", "/config/stores/{store_id}/staff", "page", A.CONFIG_READ, 200, named("/config/stores/{t.store}/staff"), 404),
