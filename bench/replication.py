@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import aiomqtt
@@ -46,10 +47,12 @@ from bench.rounds import Goal, Rounds, add_rounds_argument
 from control_plane.db.engine import make_engine, migrate
 from control_plane.devices import service as registry
 from control_plane.devices.tables import devices
+from control_plane.ingest.tables import journal
 from edge.ledger import Ledger
 from edge.ledger.sales import journal_body
-from edge.replication.replicator import ReplicationSettings, Replicator
+from edge.replication.replicator import LagObserver, ReplicationSettings, Replicator
 from edge.simulated_register import RingSettings, random_sale, ring_sales
+from mqttlink.heap import freeze_startup_heap
 from protocols.broker_url import parse_broker_url
 from protocols.journal_wire import batch_bytes, record_json
 from tests.harness.services import Mosquitto, create_pg_database, drop_pg_database, free_port
@@ -189,7 +192,9 @@ async def total_hwm(engine: AsyncEngine, device_ids: list[str]) -> int:
         )
 
 
-async def run_replicators(ledgers: dict[str, Ledger], observer=None) -> list[asyncio.Task[None]]:  # type: ignore[no-untyped-def]
+async def run_replicators(
+    ledgers: dict[str, Ledger], observer: Callable[[str], LagObserver] | None = None
+) -> list[asyncio.Task[None]]:
     tasks = []
     for device_id, ledger in ledgers.items():
         replicator = Replicator(
@@ -197,7 +202,7 @@ async def run_replicators(ledgers: dict[str, Ledger], observer=None) -> list[asy
             device_id=device_id,
             broker=parse_broker_url(BROKER),
             settings=ReplicationSettings(ack_timeout=5),
-            lag_observer=observer,
+            lag_observer=None if observer is None else observer(device_id),
         )
         tasks.append(asyncio.create_task(replicator.run(), name=device_id))
     return tasks
@@ -213,13 +218,30 @@ async def stop(tasks: list[asyncio.Task[None]]) -> None:
 
 
 async def lag(engine: AsyncEngine, workdir: Path, seconds: float) -> dict[str, float]:
+    """Commit to ack at 3 devices x 20 sales/s, and the two halves of it per sale.
+
+    The halves come from the cloud's own clock on the same machine: ``received_at`` of each
+    journal row is when the ingest began storing its batch, so commit → stored-begins is the
+    appliance's commit, its send, the broker and the cloud's decoding and queueing, and
+    stored-begins → ack is the cloud's transaction, the ack's way back and the appliance reading
+    it. The cloud's clock is in whole milliseconds, the halves are ±1 ms.
+    """
     ids = [f"lag-{uuid.uuid4().hex[:6]}" for _ in range(3)]
     await register(engine, ids)
     lags: list[float] = []
+    arrived: dict[tuple[str, int], float] = {}
     ledgers = {i: Ledger(workdir / f"{i}.db", register_id="1") for i in ids}
     for ledger in ledgers.values():
         await ledger.open()
-    tasks = await run_replicators(ledgers, lambda _seq, lag_s: lags.append(lag_s * 1000))
+
+    def observer(device_id: str) -> LagObserver:
+        def observe(seq: int, lag_s: float) -> None:
+            lags.append(lag_s * 1000)
+            arrived[(device_id, seq)] = time.time_ns() / 1e6
+
+        return observe
+
+    tasks = await run_replicators(ledgers, observer)
     await asyncio.sleep(1)
     count = int(20 * seconds)
     await asyncio.gather(
@@ -234,11 +256,27 @@ async def lag(engine: AsyncEngine, workdir: Path, seconds: float) -> dict[str, f
     await stop(tasks)
     for ledger in ledgers.values():
         await ledger.close()
+    to_cloud, in_cloud = [], []
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(journal.c.device_id, journal.c.seq, journal.c.ts, journal.c.received_at).where(
+                journal.c.device_id.in_(ids)
+            )
+        )
+        for device_id, seq, ts, received_at in rows:
+            acked = arrived.get((device_id, seq))
+            if acked is not None:
+                to_cloud.append(float(received_at - ts))
+                in_cloud.append(acked - received_at)
     return {
         "sales": len(lags),
         "p50_ms": statistics.median(lags),
         "p99_ms": pct(lags, 0.99),
         "max_ms": max(lags),
+        "to_cloud_p50_ms": statistics.median(to_cloud),
+        "to_cloud_p99_ms": pct(to_cloud, 0.99),
+        "in_cloud_p50_ms": statistics.median(in_cloud),
+        "in_cloud_p99_ms": pct(in_cloud, 0.99),
     }
 
 
@@ -384,12 +422,12 @@ class Profiler:
     is not a dependency of the product (installed apart, e.g. ``pip install --target``).
     """
 
-    def __init__(self, py_spy: str | None, outdir: Path | None) -> None:
-        self.py_spy, self.outdir = py_spy, outdir
+    def __init__(self, py_spy: str | None, outdir: Path | None, fmt: str = "flamegraph") -> None:
+        self.py_spy, self.outdir, self.format = py_spy, outdir, fmt
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def attach(self, pid: int, name: str) -> None:
-        """Sample ``pid`` until :meth:`stop`; writes ``DIR/name.svg``."""
+        """Sample ``pid`` until :meth:`stop`; writes ``DIR/name.svg`` (``.txt``: raw stacks)."""
         if self.py_spy is None or self.outdir is None:
             return
         self.outdir.mkdir(parents=True, exist_ok=True)
@@ -403,8 +441,10 @@ class Profiler:
                     "--rate",
                     "250",
                     "--nonblocking",
+                    "--format",
+                    self.format,
                     "--output",
-                    str(self.outdir / f"{name}.svg"),
+                    str(self.outdir / f"{name}.{'svg' if self.format == 'flamegraph' else 'txt'}"),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -448,6 +488,9 @@ async def main(
         control_plane = start_control_plane(database_url, free_port())
         profiler.attach(control_plane.pid, "control-plane")
         profiler.attach(os.getpid(), "appliances")
+        # the appliances' process has started, as an appliance's has when it sells: its heap
+        # is frozen now (the replicator would do it at its first start, inside a measurement)
+        freeze_startup_heap()
         try:
             for number in rounds.each():
                 here = workdir / f"round-{number}"
@@ -532,6 +575,14 @@ def record_lag(rounds: Rounds, lag_: dict[str, float], appliance_mb: float) -> N
     )
     rounds.add("lag_max_ms", lag_["max_ms"], label="lag 3 dev x 20/s max", unit="ms")
     rounds.add(
+        "lag_to_cloud_p50_ms", lag_["to_cloud_p50_ms"], label="  commit → cloud p50", unit="ms"
+    )
+    rounds.add(
+        "lag_to_cloud_p99_ms", lag_["to_cloud_p99_ms"], label="  commit → cloud p99", unit="ms"
+    )
+    rounds.add("lag_in_cloud_p50_ms", lag_["in_cloud_p50_ms"], label="  cloud → ack p50", unit="ms")
+    rounds.add("lag_in_cloud_p99_ms", lag_["in_cloud_p99_ms"], label="  cloud → ack p99", unit="ms")
+    rounds.add(
         "appliance_peak_rss_mb", appliance_mb, label="peak RSS appliance", unit="MB", digits=0
     )
 
@@ -590,6 +641,12 @@ if __name__ == "__main__":
     )
     parser.add_argument("--profile", type=Path, help="write py-spy flame graphs to this folder")
     parser.add_argument("--py-spy", default=shutil.which("py-spy"), help="the py-spy to use")
+    parser.add_argument(
+        "--profile-format",
+        choices=("flamegraph", "raw"),
+        default="flamegraph",
+        help="raw: collapsed stacks as text (one line per stack and its samples), to grep",
+    )
     add_rounds_argument(parser)
     args = parser.parse_args()
     if args.profile is not None and args.py_spy is None:
@@ -599,7 +656,7 @@ if __name__ == "__main__":
             args.quick,
             Rounds("replication", rounds=args.rounds),
             args.only,
-            Profiler(args.py_spy, args.profile),
+            Profiler(args.py_spy, args.profile, args.profile_format),
             rss_during_lag=args.rss_during_lag,
         )
     )

@@ -51,6 +51,7 @@ from control_plane.ingest.inbox import ByteBudget, inbox_type, release_heap
 from control_plane.ingest.service import UnknownDevice, ingest_batch
 from control_plane.rollouts import progress as rollout_progress
 from mqttlink.backoff import Backoff
+from mqttlink.heap import freeze_startup_heap
 from mqttlink.link import MqttLink
 from mqttlink.reconnect import reconnect_forever
 from protocols.broker_url import BrokerAddress
@@ -153,7 +154,12 @@ class IngestWorker:
             raise NotConnectedError(f"publish to {self.broker.url} failed: {err}") from err
 
     async def run(self) -> None:
-        """Serve forever; each lost connection is logged and retried with jittered backoff."""
+        """Serve forever; each lost connection is logged and retried with jittered backoff.
+
+        The process's start-up heap is frozen first (:mod:`mqttlink.heap`): a full collection
+        walking it held every partition, and so every device's ack, for tens of milliseconds.
+        """
+        freeze_startup_heap()
         await reconnect_forever(
             self._session,
             backoff=Backoff.from_settings(self.settings, healthy_s=self.settings.healthy_s),

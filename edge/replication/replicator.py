@@ -41,6 +41,7 @@ from edge.ledger import Ledger
 from edge.ledger.ledger import StoredRecord
 from edge.replication import metrics
 from mqttlink.backoff import Backoff
+from mqttlink.heap import freeze_startup_heap
 from mqttlink.reconnect import reconnect_forever
 from protocols.broker_url import BrokerAddress
 from protocols.codec import decode, encode
@@ -131,7 +132,11 @@ class Replicator:
 
         The backoff starts afresh after a session in which the cloud acked records: the uplink
         worked, so the next loss is a new outage, not the same one getting longer.
+
+        The process's start-up heap is frozen first (:mod:`mqttlink.heap`): a full collection
+        walking it stalled the acks' handling, a sale's lag.
         """
+        freeze_startup_heap()
         await reconnect_forever(
             self._connected_session,
             backoff=Backoff.from_settings(self.settings),
