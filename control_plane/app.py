@@ -31,6 +31,11 @@ from control_plane.configuration.publisher import ConfigLink
 from control_plane.configuration.router import router as configuration_router
 from control_plane.configuration.staged_driver import drive_changes
 from control_plane.console.router import router as console_router
+from control_plane.customers.keyring import Keyring
+from control_plane.customers.mailer import ReceiptMailer
+from control_plane.customers.pages import router as customer_pages
+from control_plane.customers.router import router as customers_router
+from control_plane.customers.settings import MASTER_KEY_VARIABLE, load_customer_settings
 from control_plane.db.engine import make_engine, migrate
 from control_plane.devices.logs import router as device_logs_router
 from control_plane.devices.router import router as devices_router
@@ -120,6 +125,19 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
             app.state.notification_settings = notify
             notifier = Notifier(engine=engine, settings=notify)
             background.supervise("alert-notifier", notifier.run)
+            # customers' sealed profiles and their e-mailed receipts (issue 14)
+            customer_settings = getattr(app.state, "customer_settings", None)
+            customer_settings = customer_settings or load_customer_settings()
+            app.state.customer_settings = customer_settings
+            if customer_settings.master_key_text:
+                keyring = Keyring(customer_settings.master_key_text)
+                app.state.customer_keyring = keyring
+                mailer = ReceiptMailer(
+                    engine=engine, keyring=keyring, settings=customer_settings, smtp=notify
+                )
+                background.supervise("receipt-mailer", mailer.run)
+            else:
+                log.warning("customer data is off: set %s to keep customers", MASTER_KEY_VARIABLE)
             yield
 
     # /docs is served offline by install_offline_docs; ReDoc has no offline package
@@ -149,6 +167,8 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(rollout_pages)  # the console's releases and rollouts pages
     app.include_router(configuration_router)  # layered store configuration (issue 12)
     app.include_router(configuration_pages)  # its console: layer editor, drift, staff
+    app.include_router(customers_router)  # customers, GDPR, the registers' search (issue 14)
+    app.include_router(customer_pages)  # their console: list, search, one customer
     app.include_router(loyalty_router)  # loyalty ledger, adjustments (issue 14)
     app.mount("/metrics", metrics_app(settings.metrics_networks))
     install_problem_handlers(app, translations={EnrolmentRefused: refusal_problem})

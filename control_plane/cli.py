@@ -43,6 +43,7 @@ def _logging(verbose: bool) -> None:
 @app.command()
 def serve(verbose: bool = False) -> None:
     """Run the control plane (settings from STOREFLEET_CP_* variables, checked before it starts)."""
+    from control_plane.customers.settings import load_customer_settings
     from control_plane.notifications.settings import load_notification_settings
     from control_plane.settings import SettingsRefused, load_settings
     from control_plane.startup import database_at_start, provisioning_at_start
@@ -51,6 +52,7 @@ def serve(verbose: bool = False) -> None:
     try:
         settings = load_settings()
         notifications = load_notification_settings()
+        customers = load_customer_settings()  # a master key too short: refused here, by name
         provisioning = provisioning_at_start(settings)
         asyncio.run(database_at_start(settings.database_url))
     except SettingsRefused as err:
@@ -62,6 +64,7 @@ def serve(verbose: bool = False) -> None:
 
     app = create_app(settings)
     app.state.notification_settings = notifications
+    app.state.customer_settings = customers
     if provisioning.settings is not None:
         app.state.provisioning_settings = provisioning.settings
     else:

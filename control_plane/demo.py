@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from control_plane.app import create_app
 from control_plane.catalog import service as catalog
 from control_plane.catalog.schemas import CatalogItem
+from control_plane.customers.settings import CustomerSettings, load_customer_settings
 from control_plane.devices import service as registry
 from control_plane.operators import service as operators
 from control_plane.operators.errors import OperatorNotFound
@@ -35,6 +36,9 @@ STORE_NAMES = ("Bahnhofstrasse", "Harbour Mall", "Station Kiosk", "Old Town", "A
 
 
 ADMIN_EMAIL = "admin@demo.storefleet.example"
+#: The demo's customer master key (issue 14): a development key, public in this file, so the
+#: demo keeps customers without setup; a real control plane refuses to keep any without its own.
+DEMO_CUSTOMERS_MASTER_KEY = "storefleet demo only: customer master key, never in production"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,10 @@ def demo_control_plane(
         identity_dir=data_dir / "control-plane-identity",
     )
     app = create_app(settings)
+    customers = load_customer_settings()
+    if customers.master_key is None:
+        customers = CustomerSettings(master_key=DEMO_CUSTOMERS_MASTER_KEY)
+    app.state.customer_settings = customers
     app.state.provisioning_settings = ProvisioningSettings(
         demo=True,
         directory=data_dir / "ca",

@@ -15,6 +15,11 @@ os.environ["COLUMNS"] = "200"
 os.environ.setdefault(
     "STOREFLEET_CP_NOTIFY_SECRETS_KEY", "storefleet tests' webhook sealing key 0123456789"
 )
+# Customer profiles are sealed under this master key (issue 14); without one, customer routes
+# answer 503, which a test asks for explicitly.
+os.environ.setdefault(
+    "STOREFLEET_CP_CUSTOMERS_MASTER_KEY", "storefleet tests' customer master key 0123456789"
+)
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path

@@ -34,6 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from control_plane.customers import receipts
 from control_plane.devices.tables import devices
 from control_plane.ingest import metrics
 from control_plane.ingest.journal_heads import (
@@ -302,6 +303,10 @@ async def _ingest(
             accepted=accepted,
             now_ms=now_ms,
             device_update=device_update,
+        )
+        # digital receipts owed for sales with a customer (control_plane/customers/receipts.py)
+        await receipts.enqueue_receipts(
+            conn, tenant_id=row.tenant_id, device_id=device_id, accepted=accepted, now_ms=now_ms
         )
         # the reports' rollups, in this transaction (control_plane/reports/ingest_rollups.py)
         await ingest_rollups.add_stored_records(

@@ -42,6 +42,8 @@ from control_plane.configuration import service as config_service
 from control_plane.configuration import staff as config_staff
 from control_plane.configuration import staged as config_staged
 from control_plane.configuration.layers import Layer
+from control_plane.customers import service as customer_service
+from control_plane.customers.schemas import CustomerIn
 from control_plane.devices import service as registry
 from control_plane.devices.state import apply_state
 from control_plane.ingest.tables import journal
@@ -531,6 +533,45 @@ def _on_loyalty(suffix: str, body: Any = None) -> Build:
     return build
 
 
+async def _customer(world: World, tenant: Tenant) -> str:
+    """A new customer of the tenant, its name the fresh id it is searched by (issue 14)."""
+    created = await customer_service.create_customer(
+        world.engine,
+        keyring=world.app.state.customer_keyring,
+        tenant_id=tenant.id,
+        body=CustomerIn(name=world.fresh("zed"), email="zed@example.org"),
+        actor=operators.cli_actor(),
+    )
+    return created.id
+
+
+def _on_customer(suffix: str, body: Any = None, *, base: str = "/api/customers") -> Build:
+    """A request on a customer made afresh for it (read, consent, card, export, erased)."""
+
+    async def build(world: World, tenant: Tenant) -> Call:
+        return Call(f"{base}/{await _customer(world, tenant)}{suffix}", body)
+
+    return build
+
+
+async def _listed_customer(world: World, tenant: Tenant) -> Call:
+    return Call(CUSTOMERS, marker=await _customer(world, tenant))
+
+
+async def _searched_customer(world: World, tenant: Tenant) -> Call:
+    customer = await _customer(world, tenant)
+    found = await customer_service.get_customer(
+        world.engine, keyring=world.app.state.customer_keyring, scope=EVERY_TENANT,
+        customer_id=customer,
+    )  # fmt: skip
+    # no marker: a refused search must not show it, and a foreign tenant id is refused (403)
+    return Call(CUSTOMERS + "/search", {"q": found.name, "tenant_id": tenant.id})
+
+
+async def _customers_page(world: World, tenant: Tenant) -> Call:
+    return Call("/customers", marker=await _customer(world, tenant))
+
+
 # -- the table --------------------------------------------------------------------------------
 
 Kind = Literal["api", "page", "open", "device"]
@@ -566,6 +607,7 @@ class Row:
 A = Action
 DEVICES = "/api/devices/{t.device}"
 CONFIG = "/api/config"
+CUSTOMERS = "/api/customers"
 TABLE: tuple[Row, ...] = (
     # registry
     Row("POST", "/api/tenants", "api", A.TENANTS_WRITE, 201, made(_new_tenant)),
@@ -711,6 +753,20 @@ TABLE: tuple[Row, ...] = (
     Row("GET", "/config", "page", A.CONFIG_READ, 200, named("/config?layer=store&target={t.store}"), 404),
     Row("GET", "/config/devices/{device_id}", "page", A.CONFIG_READ, 200, named("/config/devices/{t.device}"), 404),
     Row("GET", "/config/stores/{store_id}/staff", "page", A.CONFIG_READ, 200, named("/config/stores/{t.store}/staff"), 404),
+    # customers (issue 14): personal data for operators and admins, GDPR export and erasure for
+    # tenant admins; another tenant's customer is not found; registers search with their assertion
+    Row("POST", "/api/customers", "api", A.CUSTOMERS_WRITE, 201, named(CUSTOMERS, body={"name": "Zed", "tenant_id": "{t.id}"}), 403),
+    Row("GET", "/api/customers", "api", A.CUSTOMERS_READ, 200, made(_listed_customer), "hidden"),
+    Row("POST", "/api/customers/search", "api", A.CUSTOMERS_READ, 200, made(_searched_customer), 403),
+    Row("GET", "/api/customers/{customer_id}", "api", A.CUSTOMERS_READ, 200, _on_customer(""), 404),
+    Row("PUT", "/api/customers/{customer_id}/consent", "api", A.CUSTOMERS_WRITE, 200, _on_customer("/consent", {"email_receipts": True}), 404),
+    Row("GET", "/api/customers/{customer_id}/card.png", "api", A.CUSTOMERS_READ, 200, _on_customer("/card.png"), 404),
+    Row("GET", "/api/customers/{customer_id}/export", "api", A.CUSTOMERS_EXPORT, 200, _on_customer("/export"), 404),
+    Row("POST", "/api/customers/{customer_id}/erase", "api", A.CUSTOMERS_ERASE, 200, _on_customer("/erase"), 404),
+    Row("POST", "/api/customers/lookup", "device", DEVICE, 401, fixed(CUSTOMERS + "/lookup", body={"q": "zed"})),
+    Row("GET", "/customers", "page", A.CUSTOMERS_READ, 200, made(_customers_page), "hidden"),
+    Row("POST", "/customers", "page", A.CUSTOMERS_READ, 200, fixed("/customers", form={"q": "zed"})),
+    Row("GET", "/customers/{customer_id}", "page", A.CUSTOMERS_READ, 200, _on_customer("", base="/customers"), 404),
     # login pages, health, documentation: open
     Row("GET", "/login", "open", None, 200, fixed("/login")),
     Row("POST", "/login", "open", None, 401, fixed("/login", form={"email": "x@acme.example", "password": "p"})),

@@ -1,0 +1,474 @@
+"""Customer profiles: create, read, search, change consent, export, erase; all tenant-scoped.
+
+How it works: a profile (name, e-mail, phone) is JSON sealed under the customer's own key
+(:mod:`control_plane.customers.keyring`); its search terms are written beside it as blind indexes
+(:mod:`control_plane.customers.blind_index`) in the same transaction. A search hashes the text's
+terms with the tenant's index key and asks for the customers that have all of them, then opens
+those profiles. Every query is kept to the caller's tenant (:class:`TenantScope`), so another
+tenant's customer answers the same 404 as a missing one.
+
+Erasure (GDPR art. 17) shreds: the customer's sealed key and profile become NULL, its search
+terms are deleted and its consent cleared, in one transaction with its audit entry; the row and
+every sale attributed to its id stay, so totals and reports do not change. Export (art. 15/20)
+and erasure are audited with the customer id only: the audit log never holds personal data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from control_plane.customers.blind_index import masked_name, profile_terms, query_terms
+from control_plane.customers.errors import (
+    CustomerErased,
+    CustomerKeysUnavailable,
+    CustomerNotFound,
+    SearchTooVague,
+)
+from control_plane.customers.keyring import Keyring, TenantKeys, open_sealed, seal
+from control_plane.customers.schemas import (
+    ConsentIn,
+    ConsentOut,
+    CustomerExport,
+    CustomerIn,
+    CustomerOut,
+    CustomerSale,
+    RegisterCustomer,
+)
+from control_plane.customers.tables import customer_receipts, customer_search_terms, customers
+from control_plane.operators import audit
+from control_plane.operators.audit import Actor
+from control_plane.sales.tables import sales
+from control_plane.tenancy import EVERY_TENANT, TenantScope
+from protocols.customer_card import (
+    InvalidCustomerCard,
+    format_customer_card,
+    is_customer_card,
+    new_customer_id,
+    normalise_customer_id,
+    parse_customer_card,
+)
+
+#: The most customers one search answers.
+SEARCH_LIMIT = 20
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _profile(keys: TenantKeys, row: Row[Any]) -> dict[str, str | None]:
+    """The opened profile of a customer row, or all None once erased."""
+    if row.wrapped_key is None or row.sealed_profile is None:
+        return {"name": None, "email": None, "phone": None}
+    aead = keys.customer_key(row.id, row.wrapped_key)
+    try:
+        plain = open_sealed(aead, row.sealed_profile, bound_to=f"profile:{row.id}")
+    except InvalidTag as err:
+        msg = f"customer {row.id}'s profile does not open with its key"
+        raise CustomerKeysUnavailable(detail=msg) from err
+    opened: dict[str, str | None] = json.loads(plain)
+    return opened
+
+
+async def profile_of(
+    conn: AsyncConnection, keyring: Keyring, row: Row[Any]
+) -> dict[str, str | None]:
+    """A customer row's opened profile (all None once erased) — for the receipt mailer."""
+    keys = await keyring.tenant(conn, row.tenant_id)
+    if keys is None:
+        return {"name": None, "email": None, "phone": None}
+    return _profile(keys, row)
+
+
+def _out(keys: TenantKeys | None, row: Row[Any]) -> CustomerOut:
+    profile = (
+        _profile(keys, row) if keys is not None else {"name": None, "email": None, "phone": None}
+    )
+    return CustomerOut(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        card=format_customer_card(row.id),
+        name=profile["name"],
+        email=profile["email"],
+        phone=profile["phone"],
+        consent=ConsentOut(
+            marketing=row.marketing_consent,
+            email_receipts=row.receipt_consent,
+            given_at=row.consent_at,
+            via=row.consent_via,
+        ),
+        created_at=row.created_at,
+        erased_at=row.erased_at,
+    )
+
+
+def _consent_values(consent: ConsentIn, now: int) -> dict[str, Any]:
+    return {
+        "marketing_consent": consent.marketing,
+        "receipt_consent": consent.email_receipts,
+        "consent_at": now,
+        "consent_via": consent.via,
+    }
+
+
+def _consent_audit(consent: ConsentIn) -> dict[str, Any]:
+    return {"marketing": consent.marketing, "email_receipts": consent.email_receipts,
+            "via": consent.via}  # fmt: skip
+
+
+async def create_customer(
+    engine: AsyncEngine,
+    *,
+    keyring: Keyring,
+    tenant_id: str,
+    body: CustomerIn,
+    actor: Actor,
+    client: str = "",
+) -> CustomerOut:
+    """A new customer of ``tenant_id`` (already claimed by the caller's scope), with a card id."""
+    keys = await keyring.tenant_for_writing(engine, tenant_id)
+    customer_id = new_customer_id()
+    now = _now_ms()
+    aead, wrapped = keys.new_customer_key(customer_id)
+    profile = {"name": body.name, "email": body.email, "phone": body.phone}
+    sealed = seal(aead, json.dumps(profile).encode(), bound_to=f"profile:{customer_id}")
+    terms = profile_terms(name=body.name, email=body.email, phone=body.phone)
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(customers).values(
+                id=customer_id,
+                tenant_id=tenant_id,
+                wrapped_key=wrapped,
+                sealed_profile=sealed,
+                created_at=now,
+                updated_at=now,
+                **_consent_values(body.consent, now),
+            )
+        )
+        await _write_terms(conn, keys, customer_id, terms)
+        await audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            action="customers:write",
+            outcome="ok",
+            target=f"customer {customer_id}",
+            client=client,
+            tenant_id=tenant_id,
+            after={"created": customer_id, "consent": _consent_audit(body.consent)},
+        )
+        row = await _row(conn, EVERY_TENANT, customer_id)
+    return _out(keys, row)
+
+
+async def _write_terms(
+    conn: AsyncConnection, keys: TenantKeys, customer_id: str, terms: set[str]
+) -> None:
+    if terms:
+        await conn.execute(
+            insert(customer_search_terms),
+            [
+                {"tenant_id": keys.tenant_id, "term": keys.term(term), "customer_id": customer_id}
+                for term in sorted(terms)
+            ],
+        )
+
+
+async def _row(conn: AsyncConnection, scope: TenantScope, customer_id: str) -> Row[Any]:
+    row = (
+        await conn.execute(
+            select(customers).where(
+                customers.c.id == customer_id, scope.where(customers.c.tenant_id)
+            )
+        )
+    ).first()
+    if row is None:
+        raise CustomerNotFound(customer_id=customer_id)
+    return row
+
+
+async def get_customer(
+    engine: AsyncEngine, *, keyring: Keyring, scope: TenantScope, customer_id: str
+) -> CustomerOut:
+    """One customer of the caller's tenant, profile opened (None fields once erased)."""
+    async with engine.connect() as conn:
+        row = await _row(conn, scope, customer_id)
+        keys = await keyring.tenant(conn, row.tenant_id)
+    return _out(keys, row)
+
+
+async def _matching_ids(
+    conn: AsyncConnection, keys: TenantKeys, terms: frozenset[str], limit: int
+) -> list[str]:
+    hashed = [keys.term(term) for term in terms]
+    t = customer_search_terms.c
+    query = (
+        select(t.customer_id)
+        .where(t.tenant_id == keys.tenant_id, t.term.in_(hashed))
+        .group_by(t.customer_id)
+        .having(func.count() == len(hashed))
+        .order_by(t.customer_id)
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
+async def _search_rows(
+    conn: AsyncConnection, keyring: Keyring, *, tenant_id: str, text: str, limit: int
+) -> tuple[TenantKeys | None, Sequence[Row[Any]], str]:
+    """The customer rows of ``tenant_id`` a search text finds: a card or id, else its terms."""
+    keys = await keyring.tenant(conn, tenant_id)
+    candidate = text.strip()
+    kind = "card"
+    try:
+        ids = [
+            parse_customer_card(candidate)
+            if is_customer_card(candidate)
+            else normalise_customer_id(candidate)
+        ]
+    except InvalidCustomerCard:
+        query = query_terms(text)
+        if query is None:
+            raise SearchTooVague(text_length=len(text)) from None
+        kind = query.kind
+        ids = [] if keys is None else await _matching_ids(conn, keys, query.terms, limit)
+    if not ids:
+        return keys, [], kind
+    rows = (
+        await conn.execute(
+            select(customers)
+            .where(
+                customers.c.id.in_(ids),
+                customers.c.tenant_id == tenant_id,
+                customers.c.erased_at.is_(None),
+            )
+            .order_by(customers.c.id)
+        )
+    ).all()
+    return keys, rows, kind
+
+
+async def newest_customers(
+    engine: AsyncEngine, *, keyring: Keyring, tenant_id: str | None, limit: int = SEARCH_LIMIT
+) -> list[CustomerOut]:
+    """The newest customers of ``tenant_id`` (None: of every tenant, for a platform admin)."""
+    query = select(customers).order_by(customers.c.created_at.desc()).limit(limit)
+    if tenant_id is not None:
+        query = query.where(customers.c.tenant_id == tenant_id)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+        found = []
+        for row in rows:
+            keys = await keyring.tenant(conn, row.tenant_id)
+            found.append(_out(keys, row))
+    return found
+
+
+async def search_customers(
+    engine: AsyncEngine,
+    *,
+    keyring: Keyring,
+    tenant_id: str,
+    text: str,
+    actor: Actor,
+    client: str = "",
+    limit: int = SEARCH_LIMIT,
+) -> list[CustomerOut]:
+    """Customers of ``tenant_id`` matching ``text`` (name, phone, e-mail, card).
+
+    A search of personal data is audited: who searched, which kind of text, how many were
+    found — never the text itself (it may be an e-mail or a phone number).
+    """
+    async with engine.begin() as conn:
+        keys, rows, kind = await _search_rows(
+            conn, keyring, tenant_id=tenant_id, text=text, limit=limit
+        )
+        await audit.record(
+            conn,
+            at=_now_ms(),
+            actor=actor,
+            action="customers:read",
+            outcome="ok",
+            target="customer search",
+            client=client,
+            tenant_id=tenant_id,
+            after={"by": kind, "found": len(rows)},
+        )
+    return [_out(keys, row) for row in rows]
+
+
+async def search_for_register(
+    engine: AsyncEngine, *, keyring: Keyring, tenant_id: str, text: str
+) -> list[RegisterCustomer]:
+    """What a register of ``tenant_id`` may see of the customers its search finds."""
+    async with engine.connect() as conn:
+        keys, rows, _ = await _search_rows(
+            conn, keyring, tenant_id=tenant_id, text=text, limit=SEARCH_LIMIT
+        )
+    found = []
+    for row in rows:
+        name = _profile(keys, row)["name"] if keys is not None else None
+        found.append(RegisterCustomer(id=row.id, display_name=masked_name(name or "")))
+    return found
+
+
+async def change_consent(
+    engine: AsyncEngine,
+    *,
+    keyring: Keyring,
+    scope: TenantScope,
+    customer_id: str,
+    consent: ConsentIn,
+    actor: Actor,
+    client: str = "",
+) -> CustomerOut:
+    """Record new consent (given or withdrawn), when and how; audited."""
+    now = _now_ms()
+    async with engine.begin() as conn:
+        row = await _row(conn, scope, customer_id)
+        if row.erased_at is not None:
+            raise CustomerErased(customer_id=customer_id)
+        await conn.execute(
+            update(customers)
+            .where(customers.c.id == customer_id)
+            .values(updated_at=now, **_consent_values(consent, now))
+        )
+        await audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            action="customers:write",
+            outcome="ok",
+            target=f"customer {customer_id} consent",
+            client=client,
+            tenant_id=row.tenant_id,
+            after={"consent": _consent_audit(consent)},
+        )
+        row = await _row(conn, scope, customer_id)
+        keys = await keyring.tenant(conn, row.tenant_id)
+    return _out(keys, row)
+
+
+async def sales_of(
+    conn: AsyncConnection, *, tenant_id: str, customer_id: str, limit: int | None = None
+) -> list[CustomerSale]:
+    """The sales attributed to a customer, newest first (none until sales carry customer_id)."""
+    column = sales.c.get("customer_id")
+    if column is None:  # the sales table gets its customer_id with the loyalty migration
+        return []
+    query = (
+        select(sales)
+        .where(column == customer_id, sales.c.tenant_id == tenant_id)
+        .order_by(sales.c.ts.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    rows = (await conn.execute(query)).mappings().all()
+    return [
+        CustomerSale(
+            sale_id=row["sale_id"],
+            device_id=row["device_id"],
+            store_id=row["store_id"],
+            receipt_no=row["receipt_no"],
+            currency=row["currency"],
+            total_minor=row["total_minor"],
+            ts=row["ts"],
+        )
+        for row in rows
+    ]
+
+
+async def export_customer(
+    engine: AsyncEngine,
+    *,
+    keyring: Keyring,
+    scope: TenantScope,
+    customer_id: str,
+    actor: Actor,
+    client: str = "",
+) -> CustomerExport:
+    """Everything stored about one customer; the export itself is audited."""
+    now = _now_ms()
+    async with engine.begin() as conn:
+        row = await _row(conn, scope, customer_id)
+        if row.erased_at is not None:
+            raise CustomerErased(customer_id=customer_id)
+        keys = await keyring.tenant(conn, row.tenant_id)
+        bought = await sales_of(conn, tenant_id=row.tenant_id, customer_id=customer_id)
+        sent = (
+            await conn.execute(
+                select(func.count()).where(
+                    customer_receipts.c.customer_id == customer_id,
+                    customer_receipts.c.status == "sent",
+                )
+            )
+        ).scalar_one()
+        await audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            action="customers:export",
+            outcome="ok",
+            target=f"customer {customer_id}",
+            client=client,
+            tenant_id=row.tenant_id,
+            after={"exported": customer_id, "sales": len(bought)},
+        )
+    return CustomerExport(
+        exported_at=now, customer=_out(keys, row), sales=bought, receipts_sent=int(sent)
+    )
+
+
+async def erase_customer(
+    engine: AsyncEngine, *, scope: TenantScope, customer_id: str, actor: Actor, client: str = ""
+) -> int:
+    """Shred one customer's personal data (see the module's docstring); when it was erased."""
+    now = _now_ms()
+    async with engine.begin() as conn:
+        row = await _row(conn, scope, customer_id)
+        if row.erased_at is not None:
+            raise CustomerErased(customer_id=customer_id)
+        await conn.execute(
+            update(customers)
+            .where(customers.c.id == customer_id)
+            .values(
+                wrapped_key=None,
+                sealed_profile=None,
+                marketing_consent=False,
+                receipt_consent=False,
+                consent_at=now,
+                consent_via=None,
+                updated_at=now,
+                erased_at=now,
+            )
+        )
+        terms = await conn.execute(
+            delete(customer_search_terms).where(customer_search_terms.c.customer_id == customer_id)
+        )
+        await conn.execute(
+            update(customer_receipts)
+            .where(
+                customer_receipts.c.customer_id == customer_id,
+                customer_receipts.c.status == "pending",
+            )
+            .values(status="skipped", done_at=now, last_error="the customer was erased")
+        )
+        await audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            action="customers:erase",
+            outcome="ok",
+            target=f"customer {customer_id}",
+            client=client,
+            tenant_id=row.tenant_id,
+            after={"erased": customer_id, "search_terms_removed": int(terms.rowcount)},
+        )
+    return now

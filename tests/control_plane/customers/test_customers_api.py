@@ -1,0 +1,188 @@
+"""Customers through the served control plane on PostgreSQL: found by name, phone, e-mail and
+card; nothing of an e-mail or phone in clear in any raw row or log line; registers see their own
+tenant's customers masked; export and erasure by role, audited; an erased customer is gone from
+search while their sales stay. (Who may call each route: tests/control_plane/test_access_table.py.)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_plane.customers.tables import customer_search_terms, customers
+from control_plane.db.metadata import metadata
+from control_plane.devices import service as registry
+from control_plane.operators.principal import Role
+from control_plane.sales.tables import sales
+from tests.control_plane.customers.conftest import FOREIGN, OWN, Shop, create
+from tests.control_plane.customers.journal import ingest, journal_sales, sale_body
+
+pytestmark = [pytest.mark.services, pytest.mark.asyncio(loop_scope="module")]
+
+
+async def test_a_customer_is_found_by_name_phone_email_and_card(shop: Shop) -> None:
+    anna = await create(
+        shop, name="Anna Kowalska", email="Anna.K@example.org", phone="+41 79 555 01 01"
+    )
+    await create(shop, name="Anna Meier", email="meier@example.org", phone="044 555 02 02")
+
+    async with shop.as_(Role.OPERATOR) as client:
+        found = {
+            q: [c["id"] for c in (await client.post("/api/customers/search", json={"q": q})).json()[
+                "customers"
+            ]]
+            for q in ("anna kow", "KOWALSKA", "0795550101", "0041795550101", "anna.k@EXAMPLE.org",
+                      anna["card"], anna["id"].lower())
+        }  # fmt: skip
+        vague = await client.post("/api/customers/search", json={"q": "a"})
+
+    assert found == {q: [anna["id"]] for q in found}
+    assert anna["card"] == f"SFC1:{anna['id']}"
+    assert (anna["name"], anna["email"], anna["phone"]) == (
+        "Anna Kowalska",
+        "Anna.K@example.org",
+        "+41 79 555 01 01",
+    )
+    assert vague.status_code == 400
+    assert vague.json()["reason"] == "customer_search_too_vague"
+
+
+async def _raw_text(engine: AsyncEngine) -> str:
+    """Every row of every table as PostgreSQL prints it (bytea as hex, text as is)."""
+    chunks = []
+    async with engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            rows = await conn.execute(text(f'SELECT t::text FROM "{table.name}" AS t'))
+            chunks.extend(str(row[0]) for row in rows)
+    return "\n".join(chunks)
+
+
+async def test_no_raw_row_and_no_log_line_holds_an_email_or_phone_in_clear(
+    shop: Shop, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    email, phone = "jan.novak.secret@example.net", "+420 601 234 567"
+    made = await create(
+        shop,
+        name="Jan Novák",
+        email=email,
+        phone=phone,
+        consent={"email_receipts": True, "marketing": True, "via": "in_store"},
+    )
+    async with shop.as_(Role.TENANT_ADMIN) as client:
+        assert (
+            await client.post("/api/customers/search", json={"q": "601234567"})
+        ).status_code == 200
+        assert (await client.get(f"/api/customers/{made['id']}/export")).status_code == 200
+    raw = (await _raw_text(shop.engine)).casefold()
+    logged = "\n".join(record.getMessage() for record in caplog.records).casefold()
+
+    assert made["id"].casefold() in raw  # the scan reads the customer's rows
+    for needle in (email, "jan.novak.secret", "601 234 567", "601234567", "novák", "novak"):
+        assert needle.casefold() not in raw, needle
+        assert needle.casefold() not in logged, needle
+    assert not re.search(r"601\D?234\D?567", raw + logged)
+
+
+async def test_a_register_finds_its_tenants_customers_by_masked_name_only(shop: Shop) -> None:
+    eva = await create(shop, name="Eva Lindqvist", email="eva@example.org", phone="0700111222")
+
+    async with shop.register(OWN) as register:
+        by_name = await register.post("/api/customers/lookup", json={"q": "eva lind"})
+        by_phone = await register.post("/api/customers/lookup", json={"q": "+46 700 111 222"})
+        by_card = await register.post("/api/customers/lookup", json={"q": eva["card"]})
+    async with shop.register(FOREIGN) as foreign:
+        theirs_by_name = await foreign.post("/api/customers/lookup", json={"q": "eva lind"})
+        theirs_by_card = await foreign.post("/api/customers/lookup", json={"q": eva["card"]})
+    async with shop.served.anonymous() as anonymous:
+        unsigned = await anonymous.post("/api/customers/lookup", json={"q": "eva"})
+
+    expected = [{"id": eva["id"], "display_name": "Eva L."}]
+    assert by_name.json()["customers"] == expected
+    assert by_phone.json()["customers"] == expected
+    assert by_card.json()["customers"] == expected
+    assert "eva@example.org" not in by_name.text + by_phone.text
+    assert theirs_by_name.status_code == theirs_by_card.status_code == 200
+    assert theirs_by_name.json()["customers"] == theirs_by_card.json()["customers"] == []
+    assert unsigned.status_code == 401
+
+
+async def test_viewers_and_other_tenants_are_refused(shop: Shop) -> None:
+    ola = await create(shop, name="Ola Nordmann", email="ola@example.org")
+
+    async with shop.as_(Role.VIEWER) as viewer:
+        viewer_read = await viewer.get(f"/api/customers/{ola['id']}")
+        viewer_list = await viewer.get("/api/customers")
+    async with shop.as_(Role.OPERATOR) as operator:
+        operator_export = await operator.get(f"/api/customers/{ola['id']}/export")
+        operator_erase = await operator.post(f"/api/customers/{ola['id']}/erase")
+        foreign_create = await operator.post(
+            "/api/customers", json={"name": "X", "tenant_id": FOREIGN}
+        )
+    async with shop.as_(Role.TENANT_ADMIN, FOREIGN) as other:
+        other_read = await other.get(f"/api/customers/{ola['id']}")
+        other_export = await other.get(f"/api/customers/{ola['id']}/export")
+        other_erase = await other.post(f"/api/customers/{ola['id']}/erase")
+        other_search = await other.post("/api/customers/search", json={"q": "ola nordmann"})
+
+    assert viewer_read.status_code == viewer_list.status_code == 403
+    assert operator_export.status_code == operator_erase.status_code == 403
+    assert foreign_create.status_code == 403
+    assert other_read.status_code == other_export.status_code == other_erase.status_code == 404
+    assert other_search.json()["customers"] == []
+    async with shop.engine.connect() as conn:
+        still = (await conn.execute(select(customers.c.erased_at).where(
+            customers.c.id == ola["id"]))).scalar_one()  # fmt: skip
+    assert still is None
+
+
+async def test_export_and_erasure_keep_the_sales_and_are_audited(shop: Shop) -> None:
+    piotr = await create(
+        shop, name="Piotr Zieliński", email="piotr@example.org", phone="0601999888"
+    )
+    await registry.register_device(shop.engine, device_id="acme-01-r9", store_id="acme-01")
+    bodies = [sale_body("s-erase-1", 1, 1250, piotr["id"]), sale_body("s-erase-2", 2, 990, None)]
+    await ingest(shop.engine, "acme-01-r9", await journal_sales(shop.engine, "acme-01-r9", bodies))
+
+    async with shop.as_(Role.TENANT_ADMIN) as admin:
+        exported = await admin.get(f"/api/customers/{piotr['id']}/export")
+        erased = await admin.post(f"/api/customers/{piotr['id']}/erase")
+        again = await admin.post(f"/api/customers/{piotr['id']}/erase")
+        after = await admin.get(f"/api/customers/{piotr['id']}")
+        searches = [
+            (await admin.post("/api/customers/search", json={"q": q})).json()["customers"]
+            for q in ("piotr", "piotr@example.org", "0601999888")
+        ]
+        audit = (await admin.get("/api/audit", params={"target": piotr["id"]})).json()
+    async with shop.register(OWN) as register:
+        at_till = await register.post("/api/customers/lookup", json={"q": piotr["card"]})
+
+    document = exported.json()
+    assert exported.headers["content-disposition"].endswith(f'customer-{piotr["id"]}.json"')
+    assert document["customer"]["email"] == "piotr@example.org"
+    assert [(s["sale_id"], s["total_minor"]) for s in document["sales"]] == [("s-erase-1", 1250)]
+    assert erased.status_code == 200
+    assert (erased.json()["name"], erased.json()["email"], erased.json()["phone"]) == (None,) * 3
+    assert again.status_code == 409
+    assert after.json()["erased_at"] is not None
+    assert searches == [[], [], []]
+    assert at_till.json()["customers"] == []
+    async with shop.engine.connect() as conn:
+        row = (await conn.execute(select(customers).where(customers.c.id == piotr["id"]))).one()
+        terms = (await conn.execute(select(func.count()).where(
+            customer_search_terms.c.customer_id == piotr["id"]))).scalar_one()  # fmt: skip
+        kept = (await conn.execute(select(sales.c.sale_id, sales.c.total_minor,
+            sales.c.customer_id).where(sales.c.device_id == "acme-01-r9"))).all()  # fmt: skip
+    assert (row.wrapped_key, row.sealed_profile, row.receipt_consent) == (None, None, False)
+    assert terms == 0
+    assert sorted(tuple(r) for r in kept) == [("s-erase-1", 1250, piotr["id"]),
+                                              ("s-erase-2", 990, None)]  # fmt: skip
+    assert {(e["action"], e["outcome"]) for e in audit} >= {
+        ("customers:export", "ok"),
+        ("customers:erase", "ok"),
+    }
+    assert "piotr@example.org" not in str(audit)
