@@ -64,6 +64,8 @@ from control_plane.rollouts.pages import router as rollout_pages
 from control_plane.rollouts.router import router as rollouts_router
 from control_plane.sales.router import router as sales_router
 from control_plane.settings import ControlPlaneSettings
+from control_plane.stock.projection import run_catch_up
+from control_plane.stock.router import router as stock_router
 from control_plane.supervision import background_tasks
 from provisioning.errors import EnrolmentRefused
 
@@ -119,6 +121,8 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
             # fleet alerts opened and cleared each tick, lag/backlog history sampled (issue 13)
             alerting = getattr(app.state, "alert_settings", None) or EvaluatorSettings()
             background.supervise("alerts-evaluator", lambda: run_evaluator(engine, alerting))
+            # stock follows the journal without a reader: low-stock alerts open (issue 14)
+            background.supervise("stock-catch-up", lambda: run_catch_up(engine))
             # their notifications (signed webhooks, e-mail) from the durable outbox (issue 13)
             notify = getattr(app.state, "notification_settings", None)
             notify = notify or load_notification_settings()
@@ -170,6 +174,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(customers_router)  # customers, GDPR, the registers' search (issue 14)
     app.include_router(customer_pages)  # their console: list, search, one customer
     app.include_router(loyalty_router)  # loyalty ledger, adjustments (issue 14)
+    app.include_router(stock_router)  # stock across stores: on-hand, transfers, reorder (issue 14)
     app.mount("/metrics", metrics_app(settings.metrics_networks))
     install_problem_handlers(app, translations={EnrolmentRefused: refusal_problem})
     document_guards(app)  # 401/403/429 and how to authenticate, on every guarded operation

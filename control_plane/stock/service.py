@@ -102,6 +102,21 @@ class Suggestion:
     order: int
 
 
+async def require_store(engine: AsyncEngine, *, scope: TenantScope, store_id: str) -> str:
+    """The store's tenant; another tenant's store is not found, exactly like a missing one."""
+    async with engine.connect() as conn:
+        tenant = (
+            await conn.execute(
+                select(stores.c.tenant_id).where(
+                    stores.c.id == store_id, scope.where(stores.c.tenant_id)
+                )
+            )
+        ).scalar_one_or_none()
+    if tenant is None:
+        raise StoreNotFound(store_id)
+    return str(tenant)
+
+
 async def on_hand(
     engine: AsyncEngine,
     *,
@@ -112,6 +127,8 @@ async def on_hand(
     limit: int = 200,
 ) -> list[Level]:
     """Figures in scope ordered by store and GTIN; ``after``: the last (store, GTIN) seen."""
+    if store_id is not None:
+        await require_store(engine, scope=scope, store_id=store_id)
     await catch_up_devices_behind(engine, scope=scope, store_ids=[store_id] if store_id else ())
     t = stock_on_hand
     query = (
@@ -159,6 +176,8 @@ async def transfers(
     limit: int = 100,
 ) -> list[Transfer]:
     """Transfers in scope, newest first, each with its lines and their differences."""
+    if store_id is not None:
+        await require_store(engine, scope=scope, store_id=store_id)
     await catch_up_devices_behind(engine, scope=scope)
     t, lines = stock_transfers, stock_transfer_lines
     query = (
@@ -281,6 +300,8 @@ async def reorder(
     limit: int = 500,
 ) -> list[Suggestion]:
     """What to order, per store and GTIN; see the module's docstring for the rule."""
+    if store_id is not None:
+        await require_store(engine, scope=scope, store_id=store_id)
     now = _now_ms() if now_ms is None else now_ms
     today = now // DAY_MS
     await catch_up_devices_behind(engine, scope=scope, store_ids=[store_id] if store_id else ())

@@ -67,6 +67,8 @@ from control_plane.releases.tables import releases
 from control_plane.rollouts import service as rollouts
 from control_plane.rollouts.model import RolloutIn, WaveIn
 from control_plane.sales.tables import sales
+from control_plane.stock import service as stock
+from control_plane.stock.tables import stock_transfers
 from control_plane.tenancy import EVERY_TENANT
 from protocols.customer_card import new_customer_id
 from protocols.messages import State
@@ -578,6 +580,37 @@ Kind = Literal["api", "page", "open", "device"]
 Foreign = Literal[404, 403, "hidden", "n/a"]
 
 
+STOCK_GTIN = "07610200000019"
+
+
+async def _stock_level(world: World, tenant: Tenant) -> None:
+    """The tenant's store has a figure at its threshold, so it is listed and to reorder (issue 14)."""
+    await stock.set_threshold(world.engine, store_id=tenant.store, gtin=STOCK_GTIN, low_at=5)
+
+
+def _on_stock(path: str) -> Build:
+    """A stock read (on-hand, reorder, their CSV, the page) that must list the tenant's store."""
+
+    async def build(world: World, tenant: Tenant) -> Call:
+        await _stock_level(world, tenant)
+        return Call(path, marker=tenant.store)
+
+    return build
+
+
+async def _stock_transfer(world: World, tenant: Tenant) -> Call:
+    """A transfer of the tenant's, in transit; the list must show it to its tenant only."""
+    transfer_id = world.fresh(f"{tenant.id}-tr")
+    async with world.engine.begin() as conn:
+        await conn.execute(
+            insert(stock_transfers).values(
+                tenant_id=tenant.id, transfer_id=transfer_id, from_store=tenant.store,
+                to_store=tenant.store, sent_at=_now(),
+            )
+        )  # fmt: skip
+    return Call("/api/stock/transfers", marker=transfer_id)
+
+
 @dataclass(frozen=True)
 class Row:
     """One route: how it is guarded and what it answers.
@@ -639,6 +672,14 @@ TABLE: tuple[Row, ...] = (
     Row("DELETE", "/api/notifications/channels/{channel_id}", "api", A.NOTIFICATIONS_MANAGE, 204, _on_channel(""), 404),
     Row("POST", "/api/notifications/channels/{channel_id}/test", "api", A.NOTIFICATIONS_MANAGE, 202, _on_channel("/test"), 404),
     Row("GET", "/api/notifications/channels/{channel_id}/deliveries", "api", A.NOTIFICATIONS_MANAGE, 200, _on_channel("/deliveries"), 404),
+    # stock across stores (issue 14): every role reads its tenant's; operators set thresholds
+    Row("GET", "/api/stock/on-hand", "api", A.STOCK_READ, 200, made(_on_stock("/api/stock/on-hand")), "hidden"),
+    Row("GET", "/api/stock/on-hand.csv", "api", A.STOCK_READ, 200, made(_on_stock("/api/stock/on-hand.csv")), "hidden"),
+    Row("GET", "/api/stock/reorder", "api", A.STOCK_READ, 200, made(_on_stock("/api/stock/reorder")), "hidden"),
+    Row("GET", "/api/stock/reorder.csv", "api", A.STOCK_READ, 200, made(_on_stock("/api/stock/reorder.csv")), "hidden"),
+    Row("GET", "/api/stock/transfers", "api", A.STOCK_READ, 200, made(_stock_transfer), "hidden"),
+    Row("PUT", "/api/stock/thresholds", "api", A.STOCK_WRITE, 200, named("/api/stock/thresholds", body={"store_id": "{t.store}", "gtin": STOCK_GTIN, "low_at": 3}), 404),
+    Row("GET", "/stock", "page", A.STOCK_READ, 200, made(_on_stock("/stock")), "hidden"),
     # catalog: the back office writes; registers read with their own assertion
     Row("POST", "/api/catalog/items", "api", A.CATALOG_WRITE, 200, named("/api/catalog/items", body={"tenant_id": "{t.id}", "items": []}), 403),
     Row("GET", "/api/catalog/snapshot", "device", DEVICE, 401, fixed("/api/catalog/snapshot")),
