@@ -1,7 +1,8 @@
 """Customers through the served control plane on PostgreSQL: found by name, phone, e-mail and
 card; nothing of an e-mail or phone in clear in any raw row or log line; registers see their own
 tenant's customers masked; export and erasure by role, audited; an erased customer is gone from
-search while their sales stay. (Who may call each route: tests/control_plane/test_access_table.py.)
+search while their sales stay; a replicated sale's receipt is e-mailed once, to a customer who
+asked for it, over SMTP. (Who may call each route: tests/control_plane/test_access_table.py.)
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.customers.tables import customer_search_terms, customers
+from control_plane.customers.tables import customer_receipts, customer_search_terms, customers
 from control_plane.db.metadata import metadata
 from control_plane.devices import service as registry
 from control_plane.operators.principal import Role
 from control_plane.sales.tables import sales
 from tests.control_plane.customers.conftest import FOREIGN, OWN, Shop, create
 from tests.control_plane.customers.journal import ingest, journal_sales, sale_body
+from tests.harness.services import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio(loop_scope="module")]
 
@@ -186,3 +188,47 @@ async def test_export_and_erasure_keep_the_sales_and_are_audited(shop: Shop) -> 
         ("customers:erase", "ok"),
     }
     assert "piotr@example.org" not in str(audit)
+
+
+async def test_a_replicated_sale_emails_its_receipt_once_to_a_consenting_customer(
+    shop: Shop,
+) -> None:
+    wants = await create(
+        shop,
+        name="Mia Weber",
+        email="mia.receipts@example.org",
+        consent={"email_receipts": True, "via": "in_store"},
+    )
+    declines = await create(shop, name="Max Weber", email="max.receipts@example.org")
+    await registry.register_device(shop.engine, device_id="acme-01-r8", store_id="acme-01")
+    bodies = [
+        sale_body("s-mail-1", 7, 1250, wants["id"]),
+        sale_body("s-mail-2", 8, 300, declines["id"]),
+        sale_body("s-mail-3", 9, 100, None),
+    ]
+    batch = await journal_sales(shop.engine, "acme-01-r8", bodies)
+    await ingest(shop.engine, "acme-01-r8", batch)
+    redelivered = await ingest(shop.engine, "acme-01-r8", batch)  # QoS 1: the batch again
+
+    async def settled() -> list[tuple[str, str]]:
+        async with shop.engine.connect() as conn:
+            rows = await conn.execute(
+                select(customer_receipts.c.sale_id, customer_receipts.c.status)
+                .where(customer_receipts.c.device_id == "acme-01-r8")
+                .order_by(customer_receipts.c.sale_id)
+            )
+            found = [(row.sale_id, row.status) for row in rows]
+        return found if all(status != "pending" for _, status in found) else []
+
+    await wait_until(settled, timeout=60, what="both receipts handled by the mailer")
+    outcomes = await settled()
+    mails = [m for m in shop.smtp.messages if "receipts@example.org" in str(m["To"])]
+
+    assert redelivered.duplicates == len(bodies)
+    assert outcomes == [("s-mail-1", "sent"), ("s-mail-2", "skipped")]
+    [mail] = mails
+    assert mail["To"] == "mia.receipts@example.org"
+    assert "no. 7" in mail["Subject"]
+    text = mail.get_content()
+    assert "Espresso beans 500 g" in text
+    assert "Total CHF 12.50" in text
