@@ -6,7 +6,9 @@ the dataclass by its annotations and emits only dicts, lists, strings, ints, boo
 Decimals become strings (``"0.081"``), datetimes ISO 8601 strings, enums their value, and a
 member of a union of dataclasses gets a ``"type"`` tag. ``decode`` walks the same annotations
 back, so ``decode(encode(r)) == r`` for every record, and a body that does not fit raises
-``JournalBodyError``. The body carries ``kind`` and ``v`` (schema version) at the top.
+``JournalBodyError``. The body carries ``kind`` and ``v`` (schema version) at the top. A field
+added later with a default (a sale's customer) may be missing from an older body: it decodes to
+the default, so every body ever journaled still reads.
 """
 
 from __future__ import annotations
@@ -125,8 +127,17 @@ def _encode(value: Any, tp: Any) -> Any:
 def _decode_dataclass(cls: type[Any], body: Mapping[str, Any]) -> Any:
     hints = _hints(cls)
     fields = [f for f in dataclasses.fields(cls) if f.init]
-    kwargs = {f.name: _decode(body[f.name], hints[f.name]) for f in fields}
+    kwargs = {
+        f.name: _decode(body[f.name], hints[f.name])
+        for f in fields
+        if f.name in body or not _has_default(f)
+    }
     return cls(**kwargs)
+
+
+def _has_default(f: dataclasses.Field[Any]) -> bool:
+    """A field added later with a default: bodies written before it still decode."""
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
 
 
 def _decode(raw: Any, tp: Any) -> Any:

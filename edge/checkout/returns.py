@@ -68,6 +68,9 @@ class SaleReturn(JournalRecord):
     rounding_minor: int
     refunds: tuple[Tender, ...]
     approved_by: str | None
+    # a refund paid as store credit names its customer (issue 14; ``edge.checkout.loyalty``)
+    customer_id: str | None = None
+    store_credit_issued_minor: int = 0
 
     @property
     def receipt_id(self) -> str:

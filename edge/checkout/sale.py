@@ -21,6 +21,7 @@ from edge.checkout.catalog import SoldBy
 from edge.checkout.errors import TenderShort
 from edge.checkout.journal_body import JournalRecord
 from edge.checkout.money import Currency
+from edge.checkout.sale_loyalty import SaleLoyalty
 from edge.checkout.tax import PricingMode, TaxRow
 from edge.checkout.tenders import Payment, Tender
 from protocols.vocabulary import JournalKind
@@ -81,6 +82,9 @@ class Sale(JournalRecord):
     tax_rows: tuple[TaxRow, ...]
     tenders: tuple[Tender, ...]
     basket_approved_by: str | None
+    # the attached customer (pseudonymous id) and what the sale moved on their balance (issue 14)
+    customer_id: str | None = None
+    loyalty: SaleLoyalty | None = None
 
     @property
     def receipt_id(self) -> str:
@@ -101,6 +105,8 @@ def complete_sale(
     shift_id: str,
     cashier_id: str,
     completed_at: datetime,
+    customer_id: str | None = None,
+    loyalty: SaleLoyalty | None = None,
 ) -> Sale:
     """Freeze a settled cart and payment into a ``Sale``; raises ``TenderShort`` if unpaid."""
     totals = cart.totals()
@@ -153,6 +159,8 @@ def complete_sale(
         tax_rows=totals.tax.rows,
         tenders=payment.tenders,
         basket_approved_by=cart.basket_approved_by,
+        customer_id=customer_id,
+        loyalty=loyalty,
     )
 
 

@@ -20,6 +20,7 @@ from typing import Protocol, TypeAlias
 
 from edge.checkout.errors import TenderExceedsDue, TenderShort
 from edge.checkout.money import Currency, cash_round
+from protocols.loyalty import POINTS_TENDER, STORE_CREDIT_TENDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +74,12 @@ class PaymentTerminal(Protocol):
 
 
 class TenderKind(enum.Enum):
-    """How a tender was paid."""
+    """How a tender was paid; points and store credit spend the attached customer's balance."""
 
     CASH = "cash"
     CARD = "card"
+    POINTS = POINTS_TENDER
+    STORE_CREDIT = STORE_CREDIT_TENDER
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +178,19 @@ class Payment:
             scheme=approved.scheme,
         )
         return replace(self, tenders=(*self.tenders, tender))
+
+    def add_balance(self, kind: TenderKind, amount_minor: int) -> Payment:
+        """Points or store credit worth ``amount_minor``; never more than is still due."""
+        if kind not in (TenderKind.POINTS, TenderKind.STORE_CREDIT):
+            raise ValueError(f"{kind.value} is not paid from a customer's balance")
+        if amount_minor <= 0 or amount_minor > self.remaining_minor:
+            raise TenderExceedsDue(remaining_minor=self.remaining_minor, amount_minor=amount_minor)
+        tender = Tender(kind, amount_minor, amount_minor)
+        return replace(self, tenders=(*self.tenders, tender))
+
+    def balance_paid_minor(self, kind: TenderKind) -> int:
+        """What tenders of ``kind`` (points, store credit) paid."""
+        return sum(t.amount_minor for t in self.tenders if t.kind is kind)
 
     def require_settled(self) -> None:
         """Raise ``TenderShort`` unless the tenders cover the amount due."""

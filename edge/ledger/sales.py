@@ -34,6 +34,8 @@ RESERVED_BODY_KEYS = frozenset(
         "lines",
         "tenders",
         "checkout",
+        "customer_id",
+        "loyalty",
     }
 )
 
@@ -67,6 +69,9 @@ class SaleDraft:
     lines: tuple[SaleLine, ...]
     tenders: tuple[Tender, ...]
     extra: dict[str, object] = field(default_factory=dict)
+    #: the attached customer and the sale's loyalty movements (``protocols.loyalty.SaleLoyalty``)
+    customer_id: str | None = None
+    loyalty: dict[str, object] | None = None
 
     @property
     def total_minor(self) -> int:
@@ -159,6 +164,8 @@ def journal_body(
                     for t in draft.tenders
                 ],
                 **({} if checkout is None else {"checkout": checkout}),
+                **({} if draft.customer_id is None else {"customer_id": draft.customer_id}),
+                **({} if draft.loyalty is None else {"loyalty": draft.loyalty}),
                 **draft.extra,
             }
         )

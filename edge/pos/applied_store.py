@@ -77,4 +77,5 @@ def store_config_from_document(doc: schema.StoreConfig, *, version: int) -> Stor
         else (doc.card_terminal.host, doc.card_terminal.port),
         log_level=doc.log_level,
         catalog_sync_s=float(doc.catalog.sync_interval_seconds),
+        loyalty=doc.loyalty,
     )

@@ -22,6 +22,7 @@ from edge.checkout.cart import Cart
 from edge.checkout.journal_body import JournalRecord
 from edge.checkout.returns import SaleReturn
 from edge.checkout.sale import Sale, SaleVoided, complete_sale
+from edge.checkout.sale_loyalty import SaleLoyalty
 from edge.checkout.shift import ShiftReport
 from edge.checkout.tenders import Payment, TenderKind
 from edge.ledger import CommittedSale, Ledger, SaleDraft, SaleLine, StoredRecord, Tender
@@ -30,9 +31,13 @@ from edge.pos.register_db import RegisterDb
 from protocols.vocabulary import JournalKind
 
 ROUNDING_SKU = "cash-rounding"
+#: A sale's attached customer id and its loyalty movements.
+Attached = tuple[str, SaleLoyalty]
 
 
-def sale_draft(sale_id: str, cart: Cart, payment: Payment) -> SaleDraft:
+def sale_draft(
+    sale_id: str, cart: Cart, payment: Payment, loyalty: Attached | None = None
+) -> SaleDraft:
     """The ledger's summary of a sale about to be completed (before its receipt number)."""
     totals = cart.totals()
     by_id = {line.line_id: line for line in cart.open_lines}
@@ -62,7 +67,17 @@ def sale_draft(sale_id: str, cart: Cart, payment: Payment) -> SaleDraft:
         else Tender(t.kind.value, t.received_minor)
         for t in payment.tenders
     )
-    return SaleDraft(sale_id, cart.policy.currency.code, tuple(lines), tenders)
+    if loyalty is None:
+        return SaleDraft(sale_id, cart.policy.currency.code, tuple(lines), tenders)
+    customer_id, movements = loyalty
+    return SaleDraft(
+        sale_id,
+        cart.policy.currency.code,
+        tuple(lines),
+        tenders,
+        customer_id=customer_id,
+        loyalty=movements.body(),
+    )
 
 
 class Bookkeeper:
@@ -86,8 +101,13 @@ class Bookkeeper:
         shift_id: str,
         cashier_id: str,
         at: datetime,
+        loyalty: Attached | None = None,
     ) -> tuple[Sale, CommittedSale]:
-        """Commit a settled sale; on a replay the first booking's ``Sale`` comes back."""
+        """Commit a settled sale; on a replay the first booking's ``Sale`` comes back.
+
+        ``loyalty``: the attached customer's id and the sale's movements, journaled with it.
+        """
+        customer_id, movements = loyalty if loyalty is not None else (None, None)
         built: list[Sale] = []
 
         def detail(receipt_no: int) -> dict[str, Any]:
@@ -99,6 +119,8 @@ class Bookkeeper:
                 shift_id=shift_id,
                 cashier_id=cashier_id,
                 completed_at=at,
+                customer_id=customer_id,
+                loyalty=movements,
             )
             built.append(sale)
             return sale.to_journal_body()
@@ -112,7 +134,7 @@ class Bookkeeper:
             cashier_id=cashier_id,
             completed_at=at,
         )
-        draft = sale_draft(payment.idempotency_key, cart, payment)
+        draft = sale_draft(payment.idempotency_key, cart, payment, loyalty)
         committed = await self.ledger.record_sale(draft, detail=detail)
         if committed.replayed:
             record = await self._record(committed.seq)

@@ -12,6 +12,7 @@ per attempt so a retried request is idempotent at the terminal too.
 from __future__ import annotations
 
 from edge.checkout.errors import TenderShort
+from edge.checkout.loyalty import after_sale, settle
 from edge.checkout.money import format_minor
 from edge.checkout.receipt_text import render_receipt
 from edge.checkout.sale import void_sale
@@ -126,19 +127,33 @@ async def complete(register: Register, *, cart_id: str | None) -> None:
         await _complete(register)
 
 
+async def complete_settled(register: Register) -> None:
+    """Book the sale if the tenders taken so far settle it (inside the caller's command)."""
+    if register.payment is not None and register.payment.settled:
+        await _complete(register)
+
+
 async def _complete(register: Register) -> None:
     payment, shift, cashier = (
         _payment(register, None),
         register.require_shift(),
         register.require_cashier(),
     )
+    customer = register.loyalty.attached
+    attached = None
+    if customer is not None:
+        rules, exponent = register.config.loyalty, register.config.currency.exponent
+        attached = (customer.customer_id, settle(rules, customer, payment, exponent=exponent))
     sale, committed = await register.books.book_sale(
         register.cart,
         payment,
         shift_id=shift.opened.shift_id,
         cashier_id=cashier.id,
         at=register.clock(),
+        loyalty=attached,
     )
+    if customer is not None and attached is not None and not committed.replayed:
+        register.loyalty.remember(after_sale(customer, attached[1]))
     if not committed.replayed:
         shift.record(sale)
     register.remember_completed(register.cart.cart_id, sale.receipt_id)

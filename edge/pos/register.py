@@ -61,11 +61,13 @@ from edge.pos.errors import (
     StaleScreen,
     UnknownEmployee,
 )
+from edge.pos.loyalty_desk import LoyaltyDesk, read_card
 from edge.pos.printer import ReceiptPrinter, ScreenPrinter
 from edge.pos.register_db import ParkedCart, RegisterDb
 from edge.pos.shift_recovery import finish_interrupted_close
 from edge.pos.store_config import StoreConfig
 from edge.pos.tax_check import refused_at_till, warn_untaxable
+from protocols.customer_card import is_customer_card
 
 Clock = Callable[[], datetime]
 #: An open cart untouched this long no longer holds a release back (an abandoned basket).
@@ -151,6 +153,7 @@ class Register:
         self.last_activity = clock()
         self.completed: OrderedDict[str, str] = OrderedDict()
         self.listeners: list[Listener] = []
+        self.loyalty = LoyaltyDesk()  # the attached customer and the balances seen (issue 14)
         self._alerts = 0
         self._mutex = asyncio.Lock()
 
@@ -252,6 +255,7 @@ class Register:
         self.cart = self._new_cart()
         self.payment = None
         self.card_refs = []
+        self.loyalty.attached = None
 
     # -- staff ----------------------------------------------------------------------------------
 
@@ -321,8 +325,12 @@ class Register:
     # -- the cart -------------------------------------------------------------------------------
 
     async def scan(self, code: str, *, cart_id: str | None = None) -> None:
-        """A scanned or typed code: GTIN, in-store code or PLU."""
+        """A scanned or typed code: a loyalty card (``SFC1:``), GTIN, in-store code or PLU."""
         async with self.command():
+            if is_customer_card(code):  # before item lookup: a card attaches its customer
+                self.require_cart(cart_id)
+                await self.loyalty.attach(read_card(code), self.config.loyalty)
+                return
             self._editable(cart_id)
             parsed = parse_barcode(code, currency_exponent=self.config.currency.exponent)
             item = self.catalog.lookup(parsed)

@@ -18,6 +18,7 @@ from edge.checkout.money import Currency
 from edge.checkout.staff import Employee, IdlePolicy, LockoutPolicy, PinHash, Role
 from edge.checkout.tax import PricingMode, TaxClass, TaxPolicy, TaxRounding
 from edge.pos.catalog_source import parse_json
+from protocols.loyalty import LoyaltyRules
 
 DEMO_STORE = Path(__file__).with_name("demo_store.json")
 DEMO_CATALOG = Path(__file__).with_name("demo_catalog.json")
@@ -62,6 +63,7 @@ class StoreConfig:
     card_terminal: tuple[str, int] | None = None  # (host, port) the configuration names
     log_level: str | None = None  # the configuration's; None: the settings'
     catalog_sync_s: float | None = None  # seconds between catalog polls; None: the settings'
+    loyalty: LoyaltyRules = field(default_factory=LoyaltyRules)  # earning, tiers, offline limits
 
     @property
     def currency(self) -> Currency:

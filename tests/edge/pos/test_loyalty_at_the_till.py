@@ -1,0 +1,153 @@
+"""Loyalty at a real register on a real ledger: a card attaches, earning and redeeming offline.
+
+The register has no balance source here (the cloud is unreachable): a scanned ``SFC1:`` card is
+read offline, the sale earns by the rules, and the next sale redeems what this register saw,
+within the customer's offline limit. Every movement is in the sale's journal body, which is the
+contract's :class:`SaleBody`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from edge.checkout.loyalty import KnownBalance
+from edge.pos import customers, payments
+from edge.pos.errors import NotAllowed
+from edge.pos.loyalty_desk import CloudUnreachable
+from edge.pos.register import Register
+from protocols.customer_card import format_customer_card, new_customer_id
+from protocols.sale_body import SaleBody
+from tests.edge.pos.conftest import CABLE, COFFEE, MILK, signed_in_with_shift
+
+
+async def _sales(register: Register) -> list[dict[str, Any]]:
+    records = [json.loads(r.record) for r in await register.ledger.read_records(1, 1000)]
+    return [r["body"] for r in records if r["kind"] == "sale.completed"]
+
+
+class Unreachable:
+    """A balance source whose cloud never answers (the network is cut)."""
+
+    async def fetch(self, customer_id: str) -> KnownBalance | None:
+        raise CloudUnreachable(customer_id)
+
+
+class Answering:
+    """A balance source that answers with what it was given."""
+
+    def __init__(self, balance: KnownBalance) -> None:
+        self.balance = balance
+
+    async def fetch(self, customer_id: str) -> KnownBalance | None:
+        return self.balance if customer_id == self.balance.customer_id else None
+
+
+async def test_a_scanned_card_earns_offline_and_the_next_sale_redeems_within_the_limit(
+    register: Register,
+) -> None:
+    await signed_in_with_shift(register)
+    register.loyalty.source = Unreachable()
+    customer = new_customer_id()
+
+    await register.scan(format_customer_card(customer))  # the scanner path, before item lookup
+    assert register.loyalty.attached is not None
+    assert register.loyalty.attached.customer_id == customer
+    assert not register.cart.lines
+    await register.scan(COFFEE)  # 12.90
+    await register.scan(CABLE)  # 14.90
+    cart_id = register.cart.cart_id
+    await payments.start_payment(register, cart_id=cart_id)
+    await payments.pay_cash(register, 3000, cart_id=cart_id)
+
+    first = (await _sales(register))[-1]
+    assert first["customer_id"] == customer
+    assert first["loyalty"]["points_earned"] == 27  # 27.80 paid, 1 point per franc, Member
+    assert first["loyalty"]["points_burned"] == 0
+    assert register.loyalty.attached is None  # the next sale starts without a customer
+
+    await register.scan(format_customer_card(customer))
+    attached = register.loyalty.attached
+    assert attached is not None
+    assert attached.points == 27
+    await register.scan(MILK)  # 1.75
+    cart_id = register.cart.cart_id
+    await payments.start_payment(register, cart_id=cart_id)
+    with pytest.raises(NotAllowed, match="Only 27 points"):
+        await customers.pay_points(register, 28, cart_id=cart_id)
+    used = await customers.pay_points(register, 20, cart_id=cart_id)
+    assert used == 20
+    await payments.pay_cash(register, 200, cart_id=cart_id)
+
+    second = (await _sales(register))[-1]
+    body = SaleBody.from_body(second)
+    assert body.loyalty is not None
+    assert body.loyalty.points_burned == 20
+    assert [t["kind"] for t in body.tenders] == ["loyalty_points", "cash"]
+    assert body.loyalty.points_earned == 1  # 1.75 - 0.20 in points: 1.55 paid in money
+    assert register.loyalty.cache[customer].points == 27 - 20 + 1
+
+
+async def test_offline_the_tiers_limit_caps_redemption_of_a_balance_seen_online(
+    register: Register,
+) -> None:
+    await signed_in_with_shift(register)
+    customer = new_customer_id()
+    seen = KnownBalance(
+        customer_id=customer,
+        points=2000,
+        lifetime_points=2000,
+        offline_points_left=1000,  # Silver's offline limit
+        offline_credit_left_minor=5000,
+    )
+    register.loyalty.remember(seen)
+    register.loyalty.source = Unreachable()
+    await register.scan(format_customer_card(customer))
+    await register.scan(CABLE)
+    cart_id = register.cart.cart_id
+    await payments.start_payment(register, cart_id=cart_id)
+    with pytest.raises(NotAllowed, match="Only 1000 points may be redeemed offline"):
+        await customers.pay_points(register, 1001, cart_id=cart_id)
+    assert await customers.pay_points(register, None, cart_id=cart_id) == 1000
+    await payments.pay_cash(register, 500, cart_id=cart_id)
+    assert (await _sales(register))[-1]["loyalty"]["points_burned"] == 1000
+    assert register.loyalty.cache[customer].offline_points_left == 0
+
+
+async def test_the_whole_sale_paid_in_points_books_at_once(register: Register) -> None:
+    await signed_in_with_shift(register)
+    customer = new_customer_id()
+    register.loyalty.source = Answering(
+        KnownBalance(customer_id=customer, points=5000, lifetime_points=5000, fresh=True)
+    )
+    await register.scan(format_customer_card(customer))
+    await register.scan(MILK)
+    cart_id = register.cart.cart_id
+    await payments.start_payment(register, cart_id=cart_id)
+    assert await customers.pay_points(register, None, cart_id=cart_id) == 175
+    sale = (await _sales(register))[-1]
+    assert sale["loyalty"] == {
+        "tier": "Gold",
+        "points_earned": 0,
+        "points_burned": 175,
+        "point_value_minor": 1,
+        "store_credit_redeemed_minor": 0,
+    }
+
+
+async def test_a_damaged_card_is_a_message_not_an_item_lookup(register: Register) -> None:
+    await signed_in_with_shift(register)
+    with pytest.raises(NotAllowed, match="Loyalty card not read"):
+        await register.scan("SFC1:C0000000000001")
+    assert register.loyalty.attached is None
+
+
+async def test_points_cannot_be_tendered_without_a_customer(register: Register) -> None:
+    await signed_in_with_shift(register)
+    await register.scan(MILK)
+    cart_id = register.cart.cart_id
+    await payments.start_payment(register, cart_id=cart_id)
+    with pytest.raises(NotAllowed, match="Scan the customer's loyalty card first"):
+        await customers.pay_points(register, 10, cart_id=cart_id)
