@@ -3,13 +3,15 @@
 import subprocess
 import sys
 
+from mqttlink.heap import YOUNG_THRESHOLD
+
 PROBE = """
 import gc
 from mqttlink.heap import freeze_startup_heap
 kept = [[n] for n in range(10_000)]  # start-up objects that live on
 assert gc.get_freeze_count() == 0
 first, second = freeze_startup_heap(), freeze_startup_heap()
-print(first, second, gc.get_freeze_count() >= len(kept))
+print(first, second, gc.get_freeze_count() >= len(kept), gc.get_threshold()[0])
 """
 
 
@@ -19,4 +21,4 @@ def test_first_call_freezes_the_heap_and_later_calls_do_nothing() -> None:
         [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, timeout=60
     ).stdout.split()
 
-    assert out == ["True", "False", "True"]
+    assert out == ["True", "False", "True", str(YOUNG_THRESHOLD)]
