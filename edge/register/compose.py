@@ -63,6 +63,7 @@ from edge.peripherals.register_peripherals import open_register_peripherals
 from edge.pos.catalog_source import CatalogFormatError
 from edge.pos.catalog_store import CatalogStoreError, StoredCatalog, import_snapshot
 from edge.pos.catalog_sync import CatalogSync
+from edge.pos.loyalty_client import CloudBalances
 from edge.pos.printer import ReceiptPrinter, fit_receipts_to_paper
 from edge.pos.register import Register
 from edge.pos.register_db import RegisterDb
@@ -323,6 +324,13 @@ async def run_register(
                 follow = settings.catalog.sync and up.control_plane_url and up.tenant_id
                 if register is not None and follow:
                     start(_catalog_sync(register, up, settings), "catalog-sync")
+                if register is not None and up.control_plane_url:
+                    # loyalty balances online; offline the register redeems what it last saw
+                    register.loyalty.source = CloudBalances(
+                        base_url=up.control_plane_url,
+                        auth=up.auth,
+                        transport=httpx.AsyncHTTPTransport(verify=up.tls_context or True),
+                    )
                 health.enrolled = True
                 screen.set_enrolled(True, connected=connected)
                 if link is not None:

@@ -1,0 +1,71 @@
+"""The register's balance source: the cloud's device route for one customer's loyalty balance.
+
+``GET /api/loyalty/device/customers/{id}`` with the appliance's own assertion (``auth``, as the
+catalog sync): the control plane answers its tenant's customer's points, store credit, tier and
+offline limits, or 404 when it has no balance for them yet. Anything else — no network, a
+refusal, a timeout, an answer that is not a balance — is :class:`CloudUnreachable`: the register
+then redeems against the balance it last saw, within the offline limit, and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from edge.checkout.loyalty import KnownBalance
+from edge.enrolment.errors import NotEnrolled
+from edge.pos.loyalty_desk import CloudUnreachable
+
+log = logging.getLogger(__name__)
+
+
+def balance_from_json(body: Any) -> KnownBalance:
+    """The route's answer as the register's balance (fresh: the cloud said it just now)."""
+    if not isinstance(body, dict):
+        raise ValueError("a balance is a JSON object")
+    return KnownBalance(
+        customer_id=str(body["customer_id"]),
+        points=int(body["points"]),
+        lifetime_points=int(body["lifetime_points"]),
+        store_credit_minor=int(body["store_credit_minor"]),
+        fresh=True,
+        offline_points_left=int(body["offline_redeem_limit_points"]),
+        offline_credit_left_minor=int(body["offline_store_credit_limit_minor"]),
+    )
+
+
+class CloudBalances:
+    """Fetches balances from the control plane (a :class:`~edge.pos.loyalty_desk.BalanceSource`)."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: httpx.Auth | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 2.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.transport = transport
+        self.timeout = timeout
+
+    async def fetch(self, customer_id: str) -> KnownBalance | None:
+        """The customer's balance; None when the cloud has none; CloudUnreachable otherwise."""
+        try:
+            async with httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=self.timeout,
+                transport=self.transport,
+                auth=self.auth,
+            ) as client:
+                response = await client.get(f"/api/loyalty/device/customers/{customer_id}")
+            if response.status_code == httpx.codes.NOT_FOUND:
+                return None
+            response.raise_for_status()
+            return balance_from_json(response.json())
+        except (httpx.HTTPError, NotEnrolled, ValueError, KeyError, TypeError) as err:
+            log.info("loyalty: no balance from %s (%s); offline rules apply", self.base_url, err)
+            raise CloudUnreachable(customer_id) from err
