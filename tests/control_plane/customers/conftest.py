@@ -20,7 +20,7 @@ from edge.enrolment.device_auth import DeviceAuth
 from provisioning.ca import CertificateAuthority
 from tests.control_plane.alerts.receivers import SmtpServer, smtp_server
 from tests.control_plane.devices.device_harness import issued_identity
-from tests.harness.control_plane import ServedControlPlane, served_control_plane
+from tests.harness.control_plane import ServedControlPlane, Session, served_control_plane
 from tests.harness.services import Mosquitto, create_pg_database, drop_pg_database
 
 OWN, FOREIGN = "acme", "globex"
@@ -32,7 +32,7 @@ class Shop:
 
     served: ServedControlPlane
     smtp: SmtpServer
-    sessions: dict[tuple[str, Role], dict[str, str]]
+    sessions: dict[tuple[str, Role], Session]
     registers: dict[str, DeviceAuth]
     database_url: str
 
@@ -43,7 +43,9 @@ class Shop:
 
     def as_(self, role: Role, tenant: str = OWN) -> httpx.AsyncClient:
         """A client logged in as ``role`` of ``tenant`` (session cookie and CSRF token)."""
-        return self.served.anonymous(headers=self.sessions[(tenant, role)])
+        session = self.sessions[(tenant, role)]
+        headers = {"Cookie": f"sf_session={session.secret}", "X-CSRF-Token": session.csrf}
+        return self.served.anonymous(headers=headers)
 
     def register(self, tenant: str = OWN) -> httpx.AsyncClient:
         """A client that signs every request as ``tenant``'s register."""
@@ -84,7 +86,7 @@ async def _populate(
     url: str,
 ) -> Shop:
     engine: AsyncEngine = served.app.state.engine
-    sessions: dict[tuple[str, Role], dict[str, str]] = {}
+    sessions: dict[tuple[str, Role], Session] = {}
     registers = {}
     for tenant in (OWN, FOREIGN):
         await registry.create_tenant(engine, tenant_id=tenant, name=tenant.title())
@@ -98,11 +100,9 @@ async def _populate(
             Role.TENANT_ADMIN,
         )  # fmt: skip
         for role in roles:
-            session = await served.log_in(f"{role.value}@{tenant}.example", role, tenant)
-            sessions[(tenant, role)] = {
-                "Cookie": f"sf_session={session.secret}",
-                "X-CSRF-Token": session.csrf,
-            }
+            sessions[(tenant, role)] = await served.log_in(
+                f"{role.value}@{tenant}.example", role, tenant
+            )
     return Shop(served=served, smtp=smtp, sessions=sessions, registers=registers, database_url=url)
 
 

@@ -11,6 +11,7 @@ import logging
 import re
 
 import pytest
+from playwright.async_api import expect
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,6 +22,7 @@ from control_plane.operators.principal import Role
 from control_plane.sales.tables import sales
 from tests.control_plane.customers.conftest import FOREIGN, OWN, Shop, create
 from tests.control_plane.customers.journal import ingest, journal_sales, sale_body
+from tests.harness.browser import ARTIFACTS, chromium
 from tests.harness.services import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio(loop_scope="module")]
@@ -232,3 +234,58 @@ async def test_a_replicated_sale_emails_its_receipt_once_to_a_consenting_custome
     text = mail.get_content()
     assert "Espresso beans 500 g" in text
     assert "Total CHF 12.50" in text
+
+
+@pytest.mark.browser
+async def test_the_console_at_1280x800_creates_finds_shows_and_erases_a_customer(
+    shop: Shop,
+) -> None:
+    other = await create(shop, name="Lena Roth", email="lena@example.org")
+    url = shop.served.url
+    async with chromium() as browser:
+        admin = await browser.new_context(viewport={"width": 1280, "height": 800})
+        await admin.add_cookies([shop.sessions[(OWN, Role.TENANT_ADMIN)].cookie(url)])
+        page = await admin.new_page()
+        await page.goto(f"{url}/customers")
+        await page.fill("#new-name", "Mira Brandt")
+        await page.fill("#new-email", "mira.brandt@example.org")
+        await page.fill("#new-phone", "+41 76 111 22 33")
+        await page.check("#new-receipts")
+        await page.select_option("#new-via", "in_store")
+        await page.click("#create-customer")
+        await expect(page).to_have_url(re.compile(r"/customers/C[0-9A-Z]{13}$"))
+        customer_id = page.url.rsplit("/", 1)[1]
+        await expect(page.locator("#name")).to_have_text("Mira Brandt")
+        await expect(page.locator("#consent-receipts")).to_have_text("yes")
+        await expect(page.locator("#consent-when")).to_contain_text("(in store)")
+        await expect(page.locator("#card figcaption")).to_contain_text(f"SFC1:{customer_id}")
+        qr_width = await page.locator("#card-qr").evaluate("img => img.naturalWidth")
+        await expect(page.locator("#export")).to_be_visible()
+        fits = await page.evaluate("document.scrollingElement.scrollWidth <= 1280")
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=ARTIFACTS / "console-customer.png")
+
+        await page.goto(f"{url}/customers")
+        await page.fill("#customer-search", "076 111 22 33")
+        await page.click("#search-button")
+        await expect(page.locator(f'tr[data-customer="{customer_id}"]')).to_be_visible()
+        searched_url = page.url
+
+        await page.goto(f"{url}/customers/{customer_id}")
+        page.once("dialog", lambda dialog: dialog.accept())
+        await page.click("#erase")
+        await expect(page.locator("#erased")).to_be_visible()
+        await expect(page.locator("#name")).to_have_text("–")
+        await expect(page.locator("#no-sales")).to_be_visible()
+
+        operator = await browser.new_context(viewport={"width": 1280, "height": 800})
+        await operator.add_cookies([shop.sessions[(OWN, Role.OPERATOR)].cookie(url)])
+        as_operator = await operator.new_page()
+        await as_operator.goto(f"{url}/customers/{other['id']}")
+        await expect(as_operator.locator("#toggle-receipts")).to_be_visible()
+        operator_buttons = await as_operator.locator("#erase, #export").count()
+
+    assert qr_width > 0
+    assert fits
+    assert searched_url == f"{url}/customers"  # the phone number is in no URL
+    assert operator_buttons == 0
