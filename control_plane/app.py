@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from control_plane.alerts.evaluator import EvaluatorSettings, run_evaluator
 from control_plane.alerts.router import router as alerts_router
 from control_plane.api_docs import install_offline_docs
+from control_plane.catalog.import_router import router as catalog_import_router
 from control_plane.catalog.router import router as catalog_router
 from control_plane.commands.router import router as commands_router
 from control_plane.configuration.pages import router as configuration_pages
@@ -159,6 +160,7 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
     app.include_router(commands_router)
     app.include_router(sales_router)
     app.include_router(catalog_router)
+    app.include_router(catalog_import_router)  # catalog files: CSV, Shopify (issue 14)
     app.include_router(provisioning_router)
     app.include_router(console_router)
     app.include_router(operators_router)  # login pages, tokens, audit (issue 9)

@@ -13,6 +13,7 @@ from typing import NoReturn
 
 import typer
 
+from control_plane.catalog.import_cli import app as catalog_app
 from control_plane.ingest.journal_cli import app as journal_app
 from control_plane.operators.cli import app as operators_app
 from provisioning.cli import app as provision_app
@@ -21,6 +22,7 @@ app = typer.Typer(help="storefleet control plane: the fleet in the cloud.", no_a
 app.add_typer(provision_app, name="provision")
 app.add_typer(operators_app, name="operators")
 app.add_typer(journal_app, name="journal")
+app.add_typer(catalog_app, name="catalog")
 
 
 def refuse(message: str) -> NoReturn:

@@ -681,6 +681,8 @@ TABLE: tuple[Row, ...] = (
     Row("PUT", "/api/stock/thresholds", "api", A.STOCK_WRITE, 200, named("/api/stock/thresholds", body={"store_id": "{t.store}", "gtin": STOCK_GTIN, "low_at": 3}), 404),
     Row("GET", "/stock", "page", A.STOCK_READ, 200, made(_on_stock("/stock")), "hidden"),
     # catalog: the back office writes; registers read with their own assertion
+    # a catalog file (issue 14): the guard and the tenant's claim come first; the table's JSON body is no CSV file (422)
+    Row("POST", "/api/catalog/import", "api", A.CATALOG_WRITE, 422, named("/api/catalog/import?tenant_id={t.id}&preview=true", body="not a catalog file"), 403),
     Row("POST", "/api/catalog/items", "api", A.CATALOG_WRITE, 200, named("/api/catalog/items", body={"tenant_id": "{t.id}", "items": []}), 403),
     Row("GET", "/api/catalog/snapshot", "device", DEVICE, 401, fixed("/api/catalog/snapshot")),
     Row("GET", "/api/catalog/changes", "device", DEVICE, 401, fixed("/api/catalog/changes?since=0")),

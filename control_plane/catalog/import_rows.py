@@ -1,0 +1,259 @@
+"""Reading a catalog file into items: storefleet's own CSV and Shopify's product export CSV.
+
+How it works: :func:`read_rows` walks the file once, record by record (a quoted cell may hold
+line breaks: Shopify's ``Body (HTML)`` does), and turns each record into a
+:class:`~control_plane.catalog.schemas.CatalogItem` or into a :class:`RowError` naming the row
+(as a spreadsheet numbers it: the header is row 1), the column and the reason. Nothing is
+written here; :mod:`control_plane.catalog.import_service` refuses the whole file when any row is
+wrong, so a file is imported entirely or not at all.
+
+Two formats:
+
+* ``csv`` — columns ``id, name, price, tax_class`` (required), ``department, gtins, plu, sku,
+  sold_by, active`` (optional). ``price`` is in the currency's major unit (``1.75``), ``gtins``
+  separated by ``;`` or spaces.
+* ``shopify`` — Shopify's product export: one row per variant, grouped by ``Handle``; ``Title``,
+  ``Type`` and ``Status`` are on the product's first row only, ``Option1..3 Value`` name the
+  variant, ``Variant SKU`` becomes the item id (else ``<Handle>-<n>``), ``Variant Price`` the
+  price, ``Variant Barcode`` its GTIN, ``Variant Taxable`` picks the taxed or untaxed class.
+  Rows that carry only an image (no variant) are left out; a product that is not ``active``
+  (draft, archived) is imported inactive.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+from pydantic import ValidationError
+
+from control_plane.catalog.schemas import CatalogItem
+from protocols.stock_transfer import as_gtin14
+
+ImportFormat = Literal["csv", "shopify"]
+FORMATS: tuple[ImportFormat, ...] = ("csv", "shopify")
+#: Columns a storefleet CSV must have; a Shopify export must have these.
+REQUIRED: dict[ImportFormat, tuple[str, ...]] = {
+    "csv": ("id", "name", "price", "tax_class"),
+    "shopify": ("Handle", "Variant Price"),
+}
+#: How many refused rows a report lists (the count is always complete).
+MAX_ERRORS = 1000
+_DEFAULT_TITLE = "Default Title"  # Shopify's option value of a product without variants
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """Row ``row`` (header = 1) is refused: ``column`` (or ``""``) and why."""
+
+    row: int
+    column: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaxClasses:
+    """The tax class of a taxed item and of an untaxed one (Shopify's ``Variant Taxable``)."""
+
+    taxed: str = "A"
+    untaxed: str = "A"
+
+
+@dataclass(slots=True)
+class ReadResult:
+    """Every item the file holds, or the reasons it holds none that can be imported."""
+
+    items: list[CatalogItem] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    rows: int = 0
+
+    def refuse(self, error: RowError) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(error)
+
+
+class FileRefused(ValueError):  # noqa: N818 - named in the domain's words
+    """The file cannot be read as the format at all (no header, a missing column)."""
+
+
+def read_rows(
+    text: str,
+    *,
+    fmt: ImportFormat,
+    exponent: int,
+    taxes: TaxClasses | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ReadResult:
+    """Items and row errors of ``text``; ``progress`` hears the characters read so far."""
+    handle = io.StringIO(text.removeprefix("\ufeff"))  # a spreadsheet's byte-order mark
+    reader = csv.DictReader(handle)
+    header = reader.fieldnames or []
+    missing = [c for c in REQUIRED[fmt] if c not in header]
+    if missing:
+        raise FileRefused(
+            f"not a {fmt} catalog file: row 1 lacks the column(s) {', '.join(missing)}"
+        )
+    result = ReadResult()
+    seen: dict[str, int] = {}
+    convert = _storefleet(exponent) if fmt == "csv" else _shopify(exponent, taxes or TaxClasses())
+    for number, record in enumerate(reader, start=2):
+        result.rows += 1
+        if progress is not None and number % 1000 == 0:
+            progress(handle.tell())
+        if None in record:
+            result.refuse(RowError(number, "", "more cells than the header has columns"))
+            continue
+        try:
+            item = convert(record)
+        except _Refused as err:
+            result.refuse(RowError(number, err.column, err.reason))
+            continue
+        if item is None:
+            continue
+        first = seen.setdefault(item.id, number)
+        if first != number:
+            result.refuse(RowError(number, "id", f"item id {item.id!r} is on row {first} too"))
+            continue
+        result.items.append(item)
+    if progress is not None:
+        progress(len(text))
+    return result
+
+
+class _Refused(Exception):  # noqa: N818 - internal: becomes a RowError
+    def __init__(self, column: str, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
+        self.reason = reason
+
+
+Convert = Callable[[Mapping[str, str | None]], CatalogItem | None]
+
+
+def _cell(record: Mapping[str, str | None], column: str) -> str:
+    return (record.get(column) or "").strip()
+
+
+def _price(text: str, exponent: int, column: str) -> int:
+    """Major units (``1.75``) as integer minor units; never through a float."""
+    try:
+        value = Decimal(text.replace(",", "")) if text else None
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite():
+        raise _Refused(column, f"{text!r} is not a price")
+    if value < 0:
+        raise _Refused(column, f"{text} is below zero")
+    minor = value.scaleb(exponent)
+    if minor != minor.to_integral_value():
+        raise _Refused(column, f"{text} has more than {exponent} decimal places")
+    return int(minor)
+
+
+def _gtins(text: str, column: str) -> list[str]:
+    codes = [c for c in text.replace(";", " ").split() if c]
+    for code in codes:
+        if as_gtin14(code) is None:
+            raise _Refused(column, f"{code} is not a GTIN (8, 12, 13 or 14 digits, check digit)")
+    return codes
+
+
+def _validated(fields: dict[str, object], columns: Mapping[str, str]) -> CatalogItem:
+    try:
+        return CatalogItem.model_validate(fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
+        raise _Refused(columns.get(name, name), str(first["msg"])) from err
+
+
+_TRUE = frozenset({"true", "yes", "1", "y"})
+_FALSE = frozenset({"false", "no", "0", "n"})
+
+
+def _flag(text: str, column: str, *, default: bool) -> bool:
+    if not text:
+        return default
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    raise _Refused(column, f"{text!r} is neither true nor false")
+
+
+def _storefleet(exponent: int) -> Convert:
+    columns = {"price_minor": "price", "gtins": "gtins"}
+
+    def convert(record: Mapping[str, str | None]) -> CatalogItem:
+        fields: dict[str, object] = {
+            "id": _cell(record, "id"),
+            "name": _cell(record, "name"),
+            "price_minor": _price(_cell(record, "price"), exponent, "price"),
+            "tax_class": _cell(record, "tax_class"),
+            "department": _cell(record, "department"),
+            "gtins": _gtins(_cell(record, "gtins"), "gtins"),
+            "plu": _cell(record, "plu") or None,
+            "sku": _cell(record, "sku") or None,
+            "sold_by": _cell(record, "sold_by") or "piece",
+            "active": _flag(_cell(record, "active"), "active", default=True),
+        }
+        return _validated(fields, columns)
+
+    return convert
+
+
+def _shopify(exponent: int, taxes: TaxClasses) -> Convert:
+    """Shopify's rows carry the product's fields on its first row only: remember them."""
+    product: dict[str, str] = {}
+    variants: dict[str, int] = {}
+    columns = {
+        "id": "Variant SKU", "name": "Title", "price_minor": "Variant Price",
+        "gtins": "Variant Barcode", "department": "Type", "sku": "Variant SKU",
+    }  # fmt: skip
+
+    def convert(record: Mapping[str, str | None]) -> CatalogItem | None:
+        handle = _cell(record, "Handle")
+        if not handle:
+            raise _Refused("Handle", "every row needs the product's Handle")
+        if product.get("handle") != handle:
+            product.clear()
+            product.update(
+                handle=handle,
+                title=_cell(record, "Title"),
+                type=_cell(record, "Type"),
+                status=_cell(record, "Status").lower() or "active",
+                published=_cell(record, "Published"),
+            )
+        options = [_cell(record, f"Option{n} Value") for n in (1, 2, 3)]
+        price = _cell(record, "Variant Price")
+        sku = _cell(record, "Variant SKU")
+        if not price and not sku and not any(options):
+            return None  # an image row: no variant
+        if not product["title"]:
+            raise _Refused("Title", f"product {handle!r} has no Title on its first row")
+        variants[handle] = variants.get(handle, 0) + 1
+        named = [o for o in options if o and o != _DEFAULT_TITLE]
+        name = product["title"] + (" - " + " / ".join(named) if named else "")
+        taxable = _flag(_cell(record, "Variant Taxable"), "Variant Taxable", default=True)
+        active = product["status"] == "active" and _flag(
+            product["published"], "Published", default=True
+        )
+        fields: dict[str, object] = {
+            "id": sku or f"{handle}-{variants[handle]}",
+            "name": name[:200],
+            "price_minor": _price(price, exponent, "Variant Price"),
+            "tax_class": taxes.taxed if taxable else taxes.untaxed,
+            "department": product["type"][:100],
+            "gtins": _gtins(_cell(record, "Variant Barcode"), "Variant Barcode"),
+            "sku": sku or None,
+            "active": active,
+        }
+        return _validated(fields, columns)
+
+    return convert
