@@ -9,6 +9,8 @@ goes when the key matches again, so a drift's age is ``now - since`` and survive
 report without hashes (an older agent) can only be compared by version: every key drifts while
 the versions differ. The comparison runs again whenever either side changes: a new report, or a
 new effective version (the change itself starts a drift that the device's next report clears).
+:func:`fleet_drift` lists the drifting devices; :func:`drift_counts` counts the fleet's drift
+(registers drifting, per key, the oldest).
 """
 
 from __future__ import annotations
@@ -183,3 +185,47 @@ async def fleet_drift(
             row.device_id: FleetDrift(device_id=row.device_id, keys=row.keys, since=row.since)
             for row in rows
         }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriftCounts:
+    """The fleet's drift counted: registers in scope, how many drift, on which keys, since when
+    (the oldest drift), so an operator sees at once whether a change is still spreading."""
+
+    registers: int
+    drifting: int
+    keys: dict[str, int]  # key -> registers on which it drifts
+    oldest_since: int | None
+
+
+async def drift_counts(engine: AsyncEngine, *, scope: TenantScope = EVERY_TENANT) -> DriftCounts:
+    """The fleet-wide counts of drift in scope (decommissioned registers left out)."""
+    live = devices.c.decommissioned_at.is_(None)
+    async with engine.connect() as conn:
+        registers = await conn.scalar(
+            select(func.count()).select_from(devices).where(scope.where(devices.c.tenant_id), live)
+        )
+        rows = list(
+            await conn.execute(
+                select(
+                    config_drift.c.key,
+                    func.count().label("registers"),
+                    func.min(config_drift.c.since).label("since"),
+                )
+                .join(devices, devices.c.id == config_drift.c.device_id)
+                .where(scope.where(devices.c.tenant_id), live)
+                .group_by(config_drift.c.key)
+                .order_by(config_drift.c.key)
+            )
+        )
+        drifting = await conn.scalar(
+            select(func.count(func.distinct(config_drift.c.device_id)))
+            .join(devices, devices.c.id == config_drift.c.device_id)
+            .where(scope.where(devices.c.tenant_id), live)
+        )
+    return DriftCounts(
+        registers=int(registers or 0),
+        drifting=int(drifting or 0),
+        keys={row.key: int(row.registers) for row in rows},
+        oldest_since=min((int(row.since) for row in rows), default=None),
+    )

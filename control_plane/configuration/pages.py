@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.configuration import document, history, service, staff, staged
-from control_plane.configuration.drift import fleet_drift
+from control_plane.configuration.drift import drift_counts, fleet_drift
 from control_plane.configuration.effective import device_configuration
 from control_plane.configuration.layers import EDITABLE, Layer
 from control_plane.configuration.tables import config_effective, config_reports
@@ -172,6 +172,7 @@ async def config_page(
         "stores": stores,
         "tags": await service.tags_by_store(engine, scope=scope),
         "devices": await _device_rows(engine, scope),
+        "drift": await drift_counts(engine, scope=scope),
     }
     return templates.TemplateResponse(request, "config.html", context)
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response, status
 
 from control_plane.configuration import document, service, staff
+from control_plane.configuration import drift as config_drift
 from control_plane.configuration.drift import fleet_drift
 from control_plane.configuration.effective import device_configuration
 from control_plane.configuration.errors import (
@@ -44,6 +45,7 @@ from control_plane.configuration.schemas import (
     KEY_PATTERN,
     ChangeOut,
     DeviceConfigOut,
+    DriftCountsOut,
     DriftOut,
     GroupIn,
     GroupOut,
@@ -237,6 +239,13 @@ async def effective(
     """The device's effective desired document key by key: value, provenance, drift."""
     view = await device_configuration(engine, scope=TenantScope.of(principal), device_id=device_id)
     return DeviceConfigOut.model_validate(dataclasses.asdict(view))
+
+
+@router.get("/drift/counts", responses=problem_responses())
+async def drift_counts(engine: Engine, principal: ConfigRead) -> DriftCountsOut:
+    """The fleet's drift counted: registers, how many drift, on which keys, since when."""
+    counted = await config_drift.drift_counts(engine, scope=TenantScope.of(principal))
+    return DriftCountsOut.model_validate(dataclasses.asdict(counted))
 
 
 @router.get("/drift", responses=problem_responses())

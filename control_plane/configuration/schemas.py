@@ -135,6 +135,15 @@ class DriftOut(BaseModel):
     since: int
 
 
+class DriftCountsOut(BaseModel):
+    """The fleet's drift counted: registers in scope, drifting, per key, the oldest drift."""
+
+    registers: int
+    drifting: int
+    keys: dict[str, int] = Field(description="key -> the registers on which it drifts")
+    oldest_since: int | None = Field(description="when the oldest drift was first seen (ms)")
+
+
 class StaffIn(_In):
     """A new cashier or manager with their PIN."""
 

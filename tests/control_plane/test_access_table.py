@@ -764,6 +764,7 @@ TABLE: tuple[Row, ...] = (
     Row("PUT", "/api/config/devices/{device_id}/settings/{key}", "api", A.CONFIG_WRITE, 200, named(CONFIG + "/devices/{t.device}/settings/log_level", body={"value": "DEBUG"}), 404),
     Row("DELETE", "/api/config/devices/{device_id}/settings/{key}", "api", A.CONFIG_WRITE, 200, made(_config_delete("devices", Layer.REGISTER, lambda t: t.device)), 404),
     Row("GET", "/api/config/devices/{device_id}", "api", A.CONFIG_READ, 200, named(CONFIG + "/devices/{t.device}"), 404),
+    Row("GET", "/api/config/drift/counts", "api", A.CONFIG_READ, 200, fixed(CONFIG + "/drift/counts")),
     Row("GET", "/api/config/drift", "api", A.CONFIG_READ, 200, named(CONFIG + "/drift", marker="{t.device}"), "hidden"),
     Row("GET", "/api/config/stores/{store_id}/staff", "api", A.CONFIG_READ, 200, named(CONFIG + "/stores/{t.store}/staff"), 404),
     Row("POST", "/api/config/stores/{store_id}/staff", "api", A.STAFF_WRITE, 201, named(CONFIG + "/stores/{t.store}/staff", body={"name": "Kim", "role": "cashier", "pin": "4821"}), 404),

@@ -16,10 +16,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.configuration import service
+from control_plane.configuration.drift import drift_counts
 from control_plane.configuration.effective import device_configuration
 from control_plane.configuration.layers import Layer
 from control_plane.configuration.publisher import ConfigLink, LinkSettings
 from control_plane.devices import service as registry
+from control_plane.tenancy import TenantScope
 from protocols.broker_url import parse_broker_url
 from protocols.codec import decode, encode
 from protocols.messages import DesiredConfig, State
@@ -183,6 +185,8 @@ async def test_reported_hashes_show_drift_and_its_age_and_clear_it(
         assert since is not None
         assert keys["log_level"] == ("match", None)
         assert {k for k, (match, _) in keys.items() if match == "mismatch"} == {"printer"}
+        counted = await drift_counts(w.engine, scope=TenantScope(w.own))
+        assert (counted.drifting, counted.keys, counted.oldest_since) == (1, {"printer": 1}, since)
 
         # the device reports again, still wrong: the drift keeps its first moment
         kept = link.reports_kept
@@ -199,6 +203,9 @@ async def test_reported_hashes_show_drift_and_its_age_and_clear_it(
 
         await wait_until(cleared, what="drift cleared")
         assert all(since is None for _, since in (await _keys(w, w.r1)).values())
+        counted = await drift_counts(w.engine, scope=TenantScope(w.own))
+        assert (counted.drifting, counted.keys, counted.oldest_since) == (0, {}, None)
+        assert counted.registers == 4  # the tenant's two stores of two registers
 
 
 async def test_a_register_enrolled_later_gets_its_store_document_at_the_next_sweep(
