@@ -19,6 +19,9 @@ How it works: :func:`run_agent` runs, as the agent's :class:`~mqttlink.tasks.Ser
   register restarted from it and watched through a health window, committed or reverted
   (:mod:`edge.agent.releases`); a slot left on trial by a stopped agent is reverted before the
   register first starts.
+* ``os-update`` — on the appliance image, the OS slot that booted and how its last update ended
+  (committed, or reverted by the boot loader: a failure), in the state and as ``os.update``
+  events (:mod:`edge.agent.os_update`).
 
 Commands are the agent's own (:mod:`edge.agent.own_commands`) or passed to the register. None of
 this imports the register, the ledger, the kiosk or the peripherals: the agent must keep running
@@ -50,6 +53,7 @@ from edge.agent.events import EventOutbox
 from edge.agent.log_upload import LogTail, upload_logs
 from edge.agent.metrics_http import serve_metrics
 from edge.agent.notify import Notifier, child_environment
+from edge.agent.os_update import OsUpdateReporter
 from edge.agent.own_commands import AGENT_VERSION, own_handlers
 from edge.agent.presence import Presence
 from edge.agent.register_link import RegisterLink
@@ -233,6 +237,12 @@ class FleetAgentProcess:
             base_env=self.supervisor.env,
             on_change=self._release_changed,
         )
+        self.os_update = OsUpdateReporter(  # the OS slot and its updates (edge.agent.os_update)
+            boot_state=settings.os_boot_state,
+            data_dir=settings.data_dir,
+            emit=self.outbox.emit,
+            on_change=self._poke,
+        )
 
     async def run(self) -> None:
         """Until cancelled."""
@@ -259,6 +269,7 @@ class FleetAgentProcess:
             if self.supervise:
                 tasks.spawn(self.releases.run(), name="releases")
             tasks.spawn(self._poke_on_link_change(), name="link-watch")
+            tasks.spawn(self.os_update.run(), name="os-update")
             if self.settings.identity_dir is not None:
                 tasks.spawn(self._renewal(), name="renewal")
             await asyncio.Event().wait()  # until cancelled: leaving stops every task
@@ -374,6 +385,8 @@ class FleetAgentProcess:
         }
         if self.supervise:
             out["release"] = self.releases.health()
+        if (os_slot := self.os_update.health()) is not None:
+            out["os"] = os_slot
         return out
 
     def _unsupervised_phase(self) -> str:

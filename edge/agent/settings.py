@@ -146,6 +146,12 @@ class FleetAgentSettings(BaseModel):
     release_install_timeout_s: float = Field(
         default=600.0, gt=0, description="deadline for verifying and installing into a slot"
     )
+    # -- the OS slot (edge.agent.os_update) ------------------------------------------------------
+    os_boot_state: Path = Field(
+        default=Path("/run/storefleet-os/boot-state"),
+        description="the image's boot state (OS slot, an update tried, committed or reverted),"
+        " written by its storefleet-os-state.service; absent off the image: nothing reported",
+    )
 
     @field_validator("device_id")
     @classmethod

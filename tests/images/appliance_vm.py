@@ -347,9 +347,13 @@ def loader_entries(image: BuiltImage, disk: Path) -> list[str]:
     return sorted(Path(line.strip()).name for line in listing.splitlines() if line.strip())
 
 
-def install_into_slot_b(image: BuiltImage, disk: Path, system: Path, tries: int = 1) -> None:
+def install_into_slot_b(
+    image: BuiltImage, disk: Path, system: Path, tries: int = 1, version: str = ""
+) -> str:
     """What ``slot install`` does on the appliance, done offline: ``system`` into system-b, and
-    slot B's entry with ``tries`` boot tries and a version above A's (so it is tried first)."""
+    slot B's entry with ``tries`` boot tries and a version above A's (so it is tried first),
+    and beside B's kernel its OS ``version`` and the install's name (what ``slot state`` tells
+    the agent). Returns the install's name (``version@time``)."""
     offset, size = image.partition("system-b")
     assert system.stat().st_size <= size, "the system image outgrows the slot"
     with disk.open("r+b") as out, system.open("rb") as src:
@@ -379,14 +383,32 @@ def install_into_slot_b(image: BuiltImage, disk: Path, system: Path, tries: int 
     staged = disk.parent / f"storefleet-b+{tries}.conf"
     staged.write_text(entry_b)
     subprocess.run(["mmd", "-i", spec, "::/b"], check=False, env=env, capture_output=True)
-    for name in ("vmlinuz", "initrd.img"):
+    version = version or f"amd64-{image.manifest['inputs']}"
+    attempt = f"{version}@{time.time_ns()}"
+    (disk.parent / "os-version").write_text(f"{version}\n")
+    (disk.parent / "os-attempt").write_text(f"{attempt}\n")
+    sources = {name: image.directory / name for name in ("vmlinuz", "initrd.img")}
+    for name in ("os-version", "os-attempt"):
+        sources[name] = disk.parent / name
+    for name, source in sources.items():
         subprocess.run(
-            ["mcopy", "-o", "-i", spec, str(image.directory / name), f"::/b/{name}"],
-            check=True,
-            env=env,
+            ["mcopy", "-o", "-i", spec, str(source), f"::/b/{name}"], check=True, env=env
         )
     subprocess.run(
         ["mcopy", "-o", "-i", spec, str(staged), f"::/loader/entries/{staged.name}"],
         check=True,
         env=env,
     )
+    return attempt
+
+
+def broken_system(directory: Path) -> Path:
+    """A system image that cannot boot: an erofs with no init in it."""
+    tree = directory / "broken-root"
+    (tree / "etc").mkdir(parents=True)
+    (tree / "etc/os-release").write_text("NAME=broken\n")
+    image = directory / "broken.erofs"
+    subprocess.run(
+        ["mkfs.erofs", "--quiet", str(image), str(tree)], check=True, capture_output=True
+    )
+    return image

@@ -14,6 +14,10 @@ and, with the machine off, its data partition (what support would read from the 
    answered is in the ledger (SQLite's integrity check ok, the hash chain whole), the shift is
    still open, a new sale is rung, replication resumes and the cloud holds every sale once,
    receipt numbers 1..N without a gap.
+3. A broken OS update (tests/images/test_appliance_image.py's system with no init) written into
+   slot B of the enrolled appliance: its one try fails, the appliance comes back on slot A by
+   itself, and the cloud's API shows the device's OS update ``reverted`` as an error among its
+   problems — the failure the agent reports, never a success.
 """
 
 from __future__ import annotations
@@ -29,14 +33,17 @@ import pytest
 from edge.ledger import Ledger
 from protocols.vocabulary import JournalKind
 from provisioning.ca import CertificateAuthority
+from tests.control_plane.provisioning.fleet_harness import Fleet
 from tests.edge.enrolment.cloud_rig import scanned_qr
 from tests.harness.services import free_port, wait_until
 from tests.images.appliance_vm import (
     ApplianceVM,
     BuiltImage,
     boot_seconds,
+    broken_system,
     built_image,
     fresh_disk,
+    install_into_slot_b,
     missing_tools,
     why_not_boot,
 )
@@ -160,6 +167,69 @@ async def test_enrol_sell_power_cut_and_replicate(
             "SELECT count(*) FROM journal WHERE kind = ?", (JournalKind.SALE_COMPLETED.value,)
         ).fetchone()
     assert sold == len(receipts)  # every answered sale, none twice
+
+
+async def test_a_broken_os_update_falls_back_and_the_cloud_sees_the_revert(
+    image: BuiltImage, store: Store, tmp_path: Path, rebootable: None
+) -> None:
+    fleet = store.fleet
+    created = await fleet.create_enrolment(register_name="till 1")
+    qr = vm_qr(fleet, await scanned_qr(fleet, created))
+    disk, efivars = fresh_disk(image, tmp_path, grow_by_mib=256)
+    guard = boot_seconds()
+
+    first = ApplianceVM(disk, efivars, tmp_path / "enrol.console", free_port())
+    first.start()
+    try:
+        async with httpx.AsyncClient(base_url=first.kiosk_url, timeout=60) as client:
+            kiosk = Kiosk(client)
+            await until(
+                first,
+                lambda: shows(kiosk, lambda s: s["first_boot"]["phase"] == "waiting"),
+                "the enrolment screen",
+                guard,
+            )
+            scan = await client.post("/api/enrolment/scan", json={"text": qr})
+            assert scan.status_code == 202, scan.text
+            await until(first, lambda: shows(kiosk, staff_ready), "enrolled", guard)
+            device_id = (await fleet.enrolment(created["enrolment"]["id"]))["device_id"]
+            await until(first, lambda: os_update(fleet, device_id, ""), "the OS slot", guard)
+    finally:
+        await asyncio.to_thread(first.power_off)
+
+    attempt = install_into_slot_b(image, disk, broken_system(tmp_path), version="broken-test")
+    second = ApplianceVM(disk, efivars, tmp_path / "broken.console", free_port())
+    second.start()
+    try:
+        await until(
+            second,
+            lambda: os_update(fleet, device_id, "reverted"),
+            "the cloud shown the OS update reverted",
+            guard * 2,  # the failed try and the boot back on slot A
+        )
+        status = await asyncio.to_thread(second.wait_for_status)
+    finally:
+        await asyncio.to_thread(second.power_off)
+    assert status["slot"] == "a", second.tail()
+    assert status.get("reverted") == "b", second.tail()
+    answer = await fleet.api.get(f"/api/devices/{device_id}/state")
+    assert answer.status_code == 200, answer.text
+    reported = answer.json()
+    entry = reported["peripherals"]["os"]
+    assert entry["detail"]["slot"] == "a"
+    assert entry["detail"]["update_version"] == "broken-test"
+    assert entry["error"].startswith("OS update broken-test reverted")
+    assert any(p.startswith("os: OS update broken-test reverted") for p in reported["problems"])
+    assert attempt.startswith("broken-test@")
+
+
+async def os_update(fleet: Fleet, device_id: str, outcome: str) -> bool:
+    """Whether the device's reported ``os`` entry says ``outcome`` of its last OS update."""
+    answer = await fleet.api.get(f"/api/devices/{device_id}/state")
+    if answer.status_code != 200:
+        return False
+    entry = answer.json()["peripherals"].get("os")
+    return entry is not None and entry["detail"]["update"] == outcome
 
 
 async def until(

@@ -17,7 +17,6 @@ warm one only rebuilds from the caches.
 
 from __future__ import annotations
 
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -29,6 +28,7 @@ from tests.images.appliance_vm import (
     MIB,
     ApplianceVM,
     BuiltImage,
+    broken_system,
     built_image,
     fresh_disk,
     install_into_slot_b,
@@ -114,18 +114,6 @@ def test_first_boot(image: BuiltImage, tmp_path: Path) -> None:
         code, page = get(f"{vm.kiosk_url}/")
         assert code == 200
         assert "enrol" in page.lower()
-
-
-def broken_system(directory: Path) -> Path:
-    """A system image that cannot boot: an erofs with no init in it."""
-    tree = directory / "broken-root"
-    (tree / "etc").mkdir(parents=True)
-    (tree / "etc/os-release").write_text("NAME=broken\n")
-    image = directory / "broken.erofs"
-    subprocess.run(
-        ["mkfs.erofs", "--quiet", str(image), str(tree)], check=True, capture_output=True
-    )
-    return image
 
 
 @pytest.mark.usefixtures("rebootable")
