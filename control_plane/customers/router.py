@@ -40,6 +40,7 @@ from control_plane.customers.schemas import (
 )
 from control_plane.dependencies import get_engine
 from control_plane.devices.device_auth import DEVICE_AUTH_REFUSALS, DeviceDep
+from control_plane.devices.errors import TenantNotFound
 from control_plane.operators.audit import Actor
 from control_plane.operators.gatekeeper import client_address
 from control_plane.operators.policy import (
@@ -88,7 +89,9 @@ async def register_lookup(
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, responses=problem_responses(TenantRequired, *_KEYS)
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(TenantRequired, TenantNotFound, *_KEYS),
 )
 async def create_customer(
     request: Request, engine: Engine, keyring: Keys, body: CustomerIn, principal: CustomersWrite

@@ -42,6 +42,8 @@ from control_plane.customers.schemas import (
     RegisterCustomer,
 )
 from control_plane.customers.tables import customer_receipts, customer_search_terms, customers
+from control_plane.devices.errors import TenantNotFound
+from control_plane.devices.tables import tenants
 from control_plane.operators import audit
 from control_plane.operators.audit import Actor
 from control_plane.sales.tables import sales
@@ -133,6 +135,10 @@ async def create_customer(
     client: str = "",
 ) -> CustomerOut:
     """A new customer of ``tenant_id`` (already claimed by the caller's scope), with a card id."""
+    async with engine.connect() as conn:
+        known = await conn.scalar(select(tenants.c.id).where(tenants.c.id == tenant_id))
+    if known is None:  # a platform admin naming a tenant that does not exist
+        raise TenantNotFound(tenant_id=tenant_id)
     keys = await keyring.tenant_for_writing(engine, tenant_id)
     customer_id = new_customer_id()
     now = _now_ms()
