@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -249,6 +249,20 @@ def bucketed(
     values = [0] * len(bucket_labels(period, granularity))
     for ts, tz, amount in points:
         index = bucket_of(ts, tz, period, granularity)
+        if 0 <= index < len(values):
+            values[index] += amount
+    return values
+
+
+def by_day(
+    amounts: Iterable[tuple[date, int]], period: Period, granularity: Granularity
+) -> list[int]:
+    """Amounts per local date summed per day or week of ``period`` (daily rollups: a date is
+    already the store's own)."""
+    values = [0] * len(bucket_labels(period, granularity))
+    size = 7 if granularity == "week" else 1
+    for day, amount in amounts:
+        index = (day - period.first).days // size
         if 0 <= index < len(values):
             values[index] += amount
     return values

@@ -32,16 +32,14 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.devices.tables import devices, stores
+from control_plane.devices.tables import devices
+from control_plane.devices.tables import stores as stores_table
 from control_plane.ingest.tables import journal
 from control_plane.reports.facts import Facts, StoreInfo, Where, decode_into
-from control_plane.reports.figures import Totals
+from control_plane.reports.period import Period
 from control_plane.reports.rollup_fold import Folded, Row, fold_facts
 from control_plane.reports.rollup_tables import (
     SPECS,
-    SUMS,
-    TENDERS,
-    TOTALS,
     Spec,
     report_rollup_marks,
     report_rollups,
@@ -113,8 +111,8 @@ async def catch_up(engine: AsyncEngine, device_ids: Iterable[str], *, page: int 
         while True:
             async with engine.begin() as conn:
                 query = (
-                    select(devices.c.hwm, devices.c.store_id, stores.c.timezone)
-                    .join(stores, stores.c.id == devices.c.store_id)
+                    select(devices.c.hwm, devices.c.store_id, stores_table.c.timezone)
+                    .join(stores_table, stores_table.c.id == devices.c.store_id)
                     .where(devices.c.id == device_id)
                 )
                 if conn.dialect.name == "postgresql":  # the ingest's lock: no batch in between
@@ -204,7 +202,7 @@ async def verify_daily(engine: AsyncEngine, store_id: str) -> list[str]:
     local day (in the store's time zone)."""
     async with engine.connect() as conn:
         timezone = (
-            await conn.execute(select(stores.c.timezone).where(stores.c.id == store_id))
+            await conn.execute(select(stores_table.c.timezone).where(stores_table.c.id == store_id))
         ).scalar_one()
         problems = []
         for spec in SPECS:
@@ -303,28 +301,58 @@ async def read_sums(
     return out
 
 
-async def read(
+async def read_daily_sums(
     engine: AsyncEngine,
+    spec: Spec,
     *,
     stores: dict[str, StoreInfo],
-    bounds: dict[str, tuple[int, int]],
-    device_id: str | None = None,
-    by_bucket: bool = True,
-) -> dict[str, dict[int, Totals]]:
-    """Per store, the summary's Totals per bucket inside the store's bounds (caught up first);
-    with ``by_bucket`` False the database sums the buckets and each store has one, keyed 0."""
-    await catch_up_stores(engine, list(stores), device_id=device_id)
-    out: dict[str, dict[int, Totals]] = {store_id: defaultdict(Totals) for store_id in stores}
-    common: dict[str, Any] = {
-        "stores": stores, "bounds": bounds, "device_id": device_id, "by_bucket": by_bucket,
-    }  # fmt: skip
-    for key, row in (await read_sums(engine, TOTALS, **common)).items():
-        totals = out[str(key[0])][int(key[1]) if by_bucket else 0]  # type: ignore[call-overload]
-        for name in SUMS:
-            setattr(totals, name, getattr(totals, name) + int(row[name]))
-    for key, row in (await read_sums(engine, TENDERS, by=("tender",), **common)).items():
-        totals = out[str(key[0])][int(key[1]) if by_bucket else 0]  # type: ignore[call-overload]
-        pair = totals.tenders.setdefault(str(key[-1]), [0, 0])
-        pair[0] += int(row["count"])
-        pair[1] += int(row["amount_minor"])
+    period: Period,
+    by: tuple[str, ...] = (),
+    by_day: bool = False,
+    per: Per = "store",
+    nonzero: tuple[str, ...] = (),
+) -> dict[tuple[object, ...], Row]:
+    """``spec``'s daily rollup summed over the period's local dates (the same dates in every
+    store's own time zone), keyed ``(store id, currency or time zone as ``per`` says, [day],
+    *by)`` like :func:`read_sums`: one query per currency or time zone (one in all per store),
+    however many stores. Call :func:`catch_up_stores` first."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for store_id, info in stores.items():
+        groups[{"store": "", "currency": info.currency}.get(per, info.timezone)].append(store_id)
+    t = spec.daily.table
+    keys: list[Any] = [t.c.store_id] if per == "store" else []
+    keys += [t.c.day] if by_day else []
+    keys += [t.c[k] for k in by]
+    out: dict[tuple[object, ...], Row] = {}
+    async with engine.connect() as conn:
+        for group, ids in groups.items():
+            where: list[ColumnElement[bool]] = [
+                t.c.store_id.in_(ids),
+                stores_table.c.tenant_id.in_({stores[i].tenant_id for i in ids}),
+                t.c.day >= period.first,
+                t.c.day <= period.last,
+            ]
+            if nonzero:
+                where.append(or_(*[t.c[name] != 0 for name in nonzero]))
+            query = (
+                select(
+                    *keys,
+                    *[func.sum(t.c[name]).label(name) for name in spec.sums],
+                    *[func.max(t.c[name]).label(name) for name in spec.labels],
+                )
+                .join(stores_table, stores_table.c.id == t.c.store_id)
+                .where(and_(*where))
+            )
+            if keys:
+                query = query.group_by(*keys)
+            for row in await conn.execute(query):
+                values = row._mapping
+                if values[spec.sums[0]] is None:  # no row at all: the sums are NULL
+                    continue
+                key: tuple[object, ...] = (values["store_id"] if per == "store" else group,)
+                key += (values["day"],) if by_day else ()
+                key += tuple(values[k] for k in by)
+                out[key] = {name: int(values[name]) for name in spec.sums} | {
+                    name: str(values[name]) for name in spec.labels
+                }
     return out

@@ -2,7 +2,8 @@
 
 How it works: :func:`build` checks the filters against the scope first — a store or register of
 another tenant answers the same 404 as a missing one — then reads the report's sums from the rollups
-(:mod:`~control_plane.reports.rollups`: every report but the shift close and the stock counts)
+(:mod:`~control_plane.reports.rollups`: every report but the shift close and the stock counts;
+per store and local day for the stores, one register's and trends by hour per quarter hour)
 or folds the period's facts from the journal (the trends also the previous period's, loss
 prevention the 8 weeks before) into a :class:`~control_plane.reports.tables.Table`.
 """
@@ -10,9 +11,9 @@ prevention the 8 weeks before) into a :class:`~control_plane.reports.tables.Tabl
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import date
+from typing import Literal, cast
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -140,7 +141,15 @@ async def _sum_report(
     period = sum_figures.history_period(filters.period) if name == "loss" else filters.period
     bounds = {store_id: period.bounds(info.timezone) for store_id, info in stores.items()}
     rows: dict[tuple[object, ...], Row]
-    if filters.rollups and not any(edge % rollups.BUCKET_MS for b in bounds.values() for edge in b):
+    per: rollups.Per = "store" if query.per_store_bucket else "currency"
+    quarter_hours = not any(edge % rollups.BUCKET_MS for b in bounds.values() for edge in b)
+    if filters.rollups and quarter_hours and filters.device_id is None:
+        await rollups.catch_up_stores(engine, list(stores))
+        rows = await rollups.read_daily_sums(  # per store and local day
+            engine, query.spec, stores=stores, period=period, by=query.by,
+            by_day=query.per_store_bucket, per=per, nonzero=query.nonzero,
+        )  # fmt: skip
+    elif filters.rollups and quarter_hours:  # one register: its 15-minute rows
         await rollups.catch_up_stores(engine, list(stores), device_id=filters.device_id)
         rows = await rollups.read_sums(
             engine,
@@ -150,7 +159,7 @@ async def _sum_report(
             device_id=filters.device_id,
             by=query.by,
             by_bucket=query.per_store_bucket,
-            per="store" if query.per_store_bucket else "currency",
+            per=per,
             nonzero=query.nonzero,
         )
     else:
@@ -191,7 +200,8 @@ async def _from_rollups(
     engine: AsyncEngine, stores: dict[str, StoreInfo], filters: Filters, name: ReportName
 ) -> Table | None:
     """The report from the rollups, or None when a store's day does not start on a quarter hour
-    (then the journal is folded instead)."""
+    (then the journal is folded instead). The daily rollups answer it, but for one register
+    and for trends by hour of day (the 15-minute ones)."""
     period = filters.period
     periods = [period, period.previous()] if name == "trends" else [period]
     all_bounds = [
@@ -201,15 +211,34 @@ async def _from_rollups(
     if any(edge % rollups.BUCKET_MS for b in all_bounds for pair in b.values() for edge in pair):
         return None
     exponent = figures.exponent_of_stores(stores.values())
+    daily = filters.device_id is None and not (name == "trends" and filters.granularity == "hour")
+    await rollups.catch_up_stores(engine, list(stores), device_id=filters.device_id)
+
+    async def sums(
+        spec: Spec, each: Period, bounds: dict[str, tuple[int, int]], *, per: rollups.Per,
+        by: tuple[str, ...] = (), by_time: bool = False,
+    ) -> dict[tuple[object, ...], Row]:  # fmt: skip
+        if daily:
+            return await rollups.read_daily_sums(
+                engine, spec, stores=stores, period=each, by=by, by_day=by_time, per=per
+            )
+        return await rollups.read_sums(
+            engine, spec, stores=stores, bounds=bounds, device_id=filters.device_id, by=by,
+            by_bucket=by_time, per=per,
+        )  # fmt: skip
+
     if name == "trends":
-        await rollups.catch_up_stores(engine, list(stores), device_id=filters.device_id)
         series = []
         for each, bounds in zip(periods, all_bounds, strict=True):
-            # net per time zone and bucket: the database adds the stores of a zone up
-            rows = await rollups.read_sums(
-                engine, NET, stores=stores, bounds=bounds, device_id=filters.device_id,
-                by_bucket=True, per="timezone",
-            )  # fmt: skip
+            # net per time zone and bucket (or day): the database adds the stores of a zone up
+            rows = await sums(NET, each, bounds, per="timezone", by_time=True)
+            if daily:
+                days = (
+                    (cast(date, day), int(row["sales_minor"]) - int(row["returns_minor"]))
+                    for (_, day), row in rows.items()
+                )
+                series.append(figures.by_day(days, each, filters.granularity))
+                continue
             points = (
                 (int(str(bucket)), str(zone), int(row["sales_minor"]) - int(row["returns_minor"]))
                 for (zone, bucket), row in rows.items()
@@ -217,38 +246,27 @@ async def _from_rollups(
             series.append(figures.bucketed(points, each, filters.granularity))
         return figures.trend_table(series[0], series[1], period, filters.granularity, exponent)
     if name == "summary":  # the database adds every store of a currency up
-        await rollups.catch_up_stores(engine, list(stores), device_id=filters.device_id)
-        common: dict[str, Any] = {
-            "stores": stores, "bounds": all_bounds[0], "device_id": filters.device_id,
-            "per": "currency",
-        }  # fmt: skip
         by_currency: dict[str, Totals] = defaultdict(Totals)
-        for key, row in (await rollups.read_sums(engine, rollup_tables.TOTALS, **common)).items():
-            totals = by_currency[str(key[0])]
-            for field_name in figures.SUMMED:
-                setattr(totals, field_name, getattr(totals, field_name) + int(row[field_name]))
-        tender_rows = await rollups.read_sums(
-            engine, rollup_tables.TENDERS, by=("tender",), **common
+        rows = await sums(rollup_tables.TOTALS, period, all_bounds[0], per="currency")
+        for (currency,), row in rows.items():
+            _add_totals(by_currency[str(currency)], row)
+        tender_rows = await sums(
+            rollup_tables.TENDERS, period, all_bounds[0], per="currency", by=("tender",)
         )
         for (currency, tender), row in tender_rows.items():
             pair = by_currency[str(currency)].tenders.setdefault(str(tender), [0, 0])
             pair[0] += int(row["count"])
             pair[1] += int(row["amount_minor"])
         return figures.summary_of(dict(by_currency), exponent)
-    read = [
-        await rollups.read(
-            engine, stores=stores, bounds=all_bounds[0], device_id=filters.device_id,
-            by_bucket=False,  # the store comparison: the database adds the buckets up
-        )
-    ]  # fmt: skip
-    by_store = {
-        store_id: _merged(buckets.values()) for store_id, buckets in read[0].items() if buckets
-    }
+    # the store comparison: the database adds each store's days (or buckets) up
+    by_store: dict[str, Totals] = {}
+    for (store_id,), row in (
+        await sums(rollup_tables.TOTALS, period, all_bounds[0], per="store")
+    ).items():
+        _add_totals(by_store.setdefault(str(store_id), Totals()), row)
     return figures.stores_of(stores, by_store, exponent)
 
 
-def _merged(parts: Iterable[Totals]) -> Totals:
-    total = Totals()
-    for part in parts:
-        figures.merge(total, part)
-    return total
+def _add_totals(totals: Totals, row: Row) -> None:
+    for field_name in figures.SUMMED:
+        setattr(totals, field_name, getattr(totals, field_name) + int(row[field_name]))

@@ -204,12 +204,16 @@ def history_period(period: Period) -> Period:
 def lp_counts(
     rows: Rows, stores: Mapping[str, StoreInfo]
 ) -> dict[tuple[str, date], dict[str, int]]:
-    """Each measure per (store, local date), from rows keyed (store, bucket): a bucket is a
-    quarter hour, inside one local day of any time zone."""
+    """Each measure per (store, local date), from rows keyed (store, local date) — the daily
+    rollups — or (store, bucket): a bucket is a quarter hour, inside one local day of any time
+    zone."""
     counts: dict[tuple[str, date], dict[str, int]] = defaultdict(lambda: dict.fromkeys(MEASURES, 0))
-    for (store_id, bucket), row in rows.items():
+    for (store_id, when), row in rows.items():
         store = str(store_id)
-        day = counts[(store, local(int(str(bucket)), stores[store].timezone).date())]
+        when_day = (
+            when if isinstance(when, date) else local(int(str(when)), stores[store].timezone).date()
+        )
+        day = counts[(store, when_day)]
         for measure, column in MEASURES.items():
             day[measure] += _int(row, column)
     return counts
