@@ -163,7 +163,7 @@ def _move(
         effects.level(gtin).move(sign * units)
         if kind == K.SALE_COMPLETED:
             effects.sold[gtin, ts // DAY_MS] += units
-        if key != "gtin" and code != gtin:
+        if code in gtin_of:  # an item id the catalog knows: the console's link to the item
             effects.item_ids[gtin] = code
 
 

@@ -304,7 +304,7 @@ async def reorder(
         await require_store(engine, scope=scope, store_id=store_id)
     now = _now_ms() if now_ms is None else now_ms
     today = now // DAY_MS
-    await catch_up_devices_behind(engine, scope=scope, store_ids=[store_id] if store_id else ())
+    await catch_up_devices_behind(engine, scope=scope)  # transfers to the store come from others
     t, daily = stock_on_hand, stock_daily_sales
     sold = (
         select(daily.c.store_id, daily.c.gtin, func.sum(daily.c.units).label("units"))

@@ -17,7 +17,6 @@ import asyncio
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,14 +27,13 @@ from sqlalchemy import insert, update
 
 from control_plane.catalog.schemas import CatalogItem
 from control_plane.catalog.service import upsert_items
-from control_plane.db.engine import make_engine, migrate
+from control_plane.db.engine import make_engine
 from control_plane.devices import service as registry
 from control_plane.devices.tables import devices
 from control_plane.ingest.tables import journal
 from control_plane.stock import projection, service
 from control_plane.tenancy import TenantScope
 from protocols.vocabulary import JournalKind
-from tests.harness.services import create_pg_database, drop_pg_database
 
 pytestmark = [pytest.mark.services]
 
@@ -168,27 +166,6 @@ async def write_journals(engine: Any, tenant: str, expected: Expected) -> None:
 async def set_hwm(engine: Any, device_id: str, hwm: int) -> None:
     async with engine.begin() as conn:
         await conn.execute(update(devices).where(devices.c.id == device_id).values(hwm=hwm))
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """One migrated store for every example (each example has its own tenant)."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('stock') / 'cloud.db'}"
-    else:
-        url = asyncio.run(create_pg_database())
-
-    async def prepare() -> None:
-        engine = make_engine(url)
-        await migrate(engine)
-        await engine.dispose()
-
-    asyncio.run(prepare())
-    yield url
-    if request.param == "postgresql":
-        asyncio.run(drop_pg_database(url))
 
 
 async def new_tenant(engine: Any) -> str:
