@@ -10,27 +10,15 @@ the rate limit's minute has passed without the test sleeping.
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from sqlalchemy import insert, select
 
-from control_plane.operators.service import cli_actor
-from control_plane.releases.tables import releases
 from control_plane.rollouts import service as rollouts
 from control_plane.rollouts.driver import DriverSettings, RolloutDriver
-from control_plane.rollouts.model import RolloutIn, WaveIn
-from control_plane.rollouts.tables import rollout_leases
-from control_plane.tenancy import EVERY_TENANT
-from tests.control_plane.rollouts.fleet import SimulatedDevice, all_online
-from tests.harness.cloud import STORE, TENANT, Cloud
-from tests.harness.services import Mosquitto, wait_until
+from tests.control_plane.rollouts.conftest import TakeOver, now_ms
+from tests.harness.cloud import Cloud
+from tests.harness.services import wait_until
 
 pytestmark = pytest.mark.services
-
-
-def _now() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Cuttable:
@@ -53,21 +41,9 @@ class Cuttable:
 
 
 async def test_a_second_driver_takes_over_and_loses_nothing(
-    cloud: Cloud, mosquitto: Mosquitto
+    cloud: Cloud, take_over: TakeOver
 ) -> None:
-    engine = cloud.engine
-    assert engine is not None
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(releases).values(
-                version="2.0.0", sha256="a" * 64, size=1, key_id="0" * 16, signature="sig",
-                min_agent_version="0.1.0", manifest="{}", published_by="t", published_at=_now(),
-            )
-        )  # fmt: skip
-    fleet = []
-    for number in range(6):
-        await cloud.register(f"{STORE}-r{number}")
-        fleet.append(SimulatedDevice(f"{STORE}-r{number}", mosquitto.port, running="1.0.0"))
+    engine, rollout_id = take_over.engine, take_over.rollout_id
     settings = DriverSettings(tick_s=0.05, lease_s=5.0)
     a_link = Cuttable(cloud)
     driver_a = RolloutDriver(
@@ -79,63 +55,34 @@ async def test_a_second_driver_takes_over_and_loses_nothing(
         base_url="http://cp",
         settings=settings,
         owner="b",
-        clock=lambda: _now() + 61_000,
+        clock=lambda: now_ms() + 61_000,
     )
-    async with all_online(fleet):
-        view = await rollouts.create_rollout(
-            engine,
-            scope=EVERY_TENANT,
-            spec=RolloutIn(
-                release="2.0.0",
-                tenant_id=TENANT,
-                waves=[WaveIn(devices=1), WaveIn(percent=100)],
-                rate_per_minute=4,
-            ),
-            actor=cli_actor(),
-            client="test",
-            now_ms=_now(),
-        )
-        await rollouts.act(
-            engine, scope=EVERY_TENANT, rollout_id=view.id, verb="start",
-            actor=cli_actor(), client="test", now_ms=_now(),
-        )  # fmt: skip
-        assert await driver_a.step() == [view.id]  # the canary is notified
-        await wait_until(lambda: _counts(engine, view.id, "succeeded", 1), what="canary done")
-        a_link.cut()  # A's broker goes away under its next step, then A dies
-        assert await driver_a.step() == [view.id]
-        rollout = await rollouts.get_rollout(engine, rollout_id=view.id)
-        notified = [d for d in rollout.devices if d.notified_at is not None]
-        assert rollout.current_wave == 1
-        assert len(notified) == 4  # the rate limit: 4 a minute, canary included
-        driver_c = RolloutDriver(
-            engine=engine, publisher=Cuttable(cloud), base_url="http://cp", settings=settings,
-            owner="c",
-        )  # fmt: skip
-        assert await driver_c.step() == []  # A's lease still runs: nobody else drives
-        assert await _owner(engine, view.id) == "a"
+    await take_over.start()
+    assert await driver_a.step() == [rollout_id]  # the canary is notified
+    await wait_until(lambda: _succeeded(take_over, 1), what="canary done")
+    a_link.cut()  # A's broker goes away under its next step, then A dies
+    assert await driver_a.step() == [rollout_id]
+    rollout = await rollouts.get_rollout(engine, rollout_id=rollout_id)
+    notified = [d for d in rollout.devices if d.notified_at is not None]
+    assert rollout.current_wave == 1
+    assert len(notified) == 4  # the rate limit: 4 a minute, canary included
+    driver_c = RolloutDriver(
+        engine=engine, publisher=Cuttable(cloud), base_url="http://cp", settings=settings,
+        owner="c",
+    )  # fmt: skip
+    assert await driver_c.step() == []  # A's lease still runs: nobody else drives
+    assert await take_over.owner() == "a"
 
-        async def b_finishes() -> bool:
-            await driver_b.step()
-            status = (await rollouts.get_rollout(engine, rollout_id=view.id)).status
-            return status == "completed"
+    async def b_finishes() -> bool:
+        await driver_b.step()
+        status = (await rollouts.get_rollout(engine, rollout_id=rollout_id)).status
+        return status == "completed"
 
-        await wait_until(b_finishes, what="driver B completes the rollout")
-    assert await _owner(engine, view.id) == "b"
-    assert [len(device.desired) for device in fleet] == [1] * 6  # nothing twice, nothing lost
-    assert all(device.running == "2.0.0" for device in fleet)
+    await wait_until(b_finishes, what="driver B completes the rollout")
+    assert await take_over.owner() == "b"
+    assert take_over.told_once_and_running()  # nothing twice, nothing lost
 
 
-async def _counts(engine, rollout_id: str, state: str, expected: int) -> bool:  # type: ignore[no-untyped-def]
-    view = await rollouts.get_rollout(engine, rollout_id=rollout_id)
-    return view.counts[state] == expected
-
-
-async def _owner(engine, rollout_id: str) -> str:  # type: ignore[no-untyped-def]
-    async with engine.connect() as conn:
-        return str(
-            (
-                await conn.execute(
-                    select(rollout_leases.c.owner).where(rollout_leases.c.rollout_id == rollout_id)
-                )
-            ).scalar_one()
-        )
+async def _succeeded(take_over: TakeOver, expected: int) -> bool:
+    view = await rollouts.get_rollout(take_over.engine, rollout_id=take_over.rollout_id)
+    return view.counts["succeeded"] == expected
