@@ -42,6 +42,9 @@ MOVING_KINDS = (
     K.STOCK_TRANSFER_RECEIVED,
 )
 DAY_MS = 86_400_000
+#: Most units one line may move or a count may find: beyond it a line is a mistake (a scanned
+#: barcode typed as a quantity), skipped and counted, never allowed to overflow a figure.
+MAX_UNITS = 10**9
 
 #: A record as the projection reads it: (kind, ts in epoch ms, body).
 Record = tuple[str, int, Mapping[str, Any]]
@@ -117,6 +120,7 @@ def fold(records: Iterable[Record], *, gtin_of: Mapping[str, str]) -> Effects:
                     isinstance(gtin, str)
                     and isinstance(counted, int)
                     and not isinstance(counted, bool)
+                    and 0 <= counted <= MAX_UNITS
                     and as_gtin14(gtin) == gtin
                 ):
                     effects.level(gtin).count(counted)
@@ -187,14 +191,15 @@ def _transfer(effects: Effects, kind: str, ts: int, body: Mapping[str, Any]) -> 
 
 
 def whole_units(raw: object) -> int | None:
-    """A journal quantity (string Decimal or int) as whole units; None for weighed goods."""
+    """A journal quantity (string Decimal or int) as whole units; None for weighed goods (and
+    for a quantity past :data:`MAX_UNITS`)."""
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         return None
     try:
         value = Decimal(raw)
     except InvalidOperation:
         return None
-    if not value.is_finite() or value != value.to_integral_value():
+    if not value.is_finite() or value != value.to_integral_value() or abs(value) > MAX_UNITS:
         return None
     return int(value)
 
