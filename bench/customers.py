@@ -19,10 +19,13 @@ full name is shared by about five customers (a realistic result list), phones an
 unique. The database is dropped afterwards, or with ``--keep-db NAME`` kept (its seed and the
 master key's id in the database's comment) and reused by the next run that asks for the same.
 
-If ``bench/stock_figures.py`` exists (issue 14, stock across stores), its sections run too.
+If ``bench/stock_figures.py`` exists (issue 14, stock across stores), its sections run too
+(on-hand over ``--stock-stores`` × ``--stock-items``, a catalog import of ``--import-rows``;
+``--keep-db NAME`` keeps theirs as ``NAME_stock``), unless ``--skip-stock``.
 
     .venv/bin/python bench/customers.py [--customers 1000000] [--requests 500] [--rounds N]
-                                        [--keep-db NAME]
+                                        [--keep-db NAME] [--skip-stock] [--stock-stores 1000]
+                                        [--stock-items 100000] [--import-rows 100000]
 
 Results: a table on stdout and bench/results/customers.json.
 """
@@ -241,7 +244,7 @@ async def lookups(args: argparse.Namespace, rounds: Rounds) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace, rounds: Rounds) -> None:
     detail = await lookups(args, rounds)
-    if importlib.util.find_spec("bench.stock_figures") is not None:  # issue 14, H14stock's part
+    if not args.skip_stock and importlib.util.find_spec("bench.stock_figures") is not None:
         stock_figures = importlib.import_module("bench.stock_figures")
         detail["stock"] = await stock_figures.run(args, rounds)
     print(rounds.table())
@@ -262,6 +265,12 @@ if __name__ == "__main__":
         "--keep-db", metavar="NAME", help="keep the seeded PostgreSQL database NAME after the run,"
         " and reuse it when it holds the same seed (--customers): a re-measure skips seeding",
     )  # fmt: skip
+    # bench/stock_figures.py's sections (issue 14, stock across stores) and their sizes
+    parser.add_argument("--skip-stock", action="store_true", help="only the customers' figures")
+    parser.add_argument("--stock-stores", type=int, default=1000)
+    parser.add_argument("--stock-items", type=int, default=100_000)
+    parser.add_argument("--stock-requests", type=int, default=200, help="queries of each kind")
+    parser.add_argument("--import-rows", type=int, default=100_000)
     add_rounds_argument(parser)
     arguments = parser.parse_args()
     asyncio.run(main(arguments, Rounds("customers", rounds=arguments.rounds)))
