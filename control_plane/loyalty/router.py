@@ -51,6 +51,9 @@ class BalanceOut(BaseModel):
     overdrawn: bool
     offline_redeem_limit_points: int
     offline_store_credit_limit_minor: int
+    device_seq: int | None = Field(
+        None, description="the register's route: its journal up to this seq is in the balance"
+    )
 
 
 class MovementOut(BaseModel):
@@ -86,6 +89,7 @@ def _out(view: BalanceView) -> BalanceOut:
         overdrawn=view.overdrawn,
         offline_redeem_limit_points=view.offline_redeem_limit_points,
         offline_store_credit_limit_minor=view.offline_store_credit_limit_minor,
+        device_seq=view.device_seq,
     )
 
 
@@ -163,5 +167,7 @@ async def get_device_balance(
     customer_id: CustomerIdPath, engine: Engine, device: DeviceDep
 ) -> BalanceOut:
     """For a register: the balance it caches to redeem offline (its own tenant's customers)."""
-    view = await service.device_balance(engine, tenant_id=device.tenant_id, customer_id=customer_id)
+    view = await service.device_balance(
+        engine, tenant_id=device.tenant_id, device_id=device.device_id, customer_id=customer_id
+    )
     return _out(view)

@@ -18,6 +18,7 @@ from http import HTTPStatus
 from sqlalchemy import RowMapping, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from control_plane.devices.tables import devices
 from control_plane.loyalty.ledger import Movement, MovementKind, book
 from control_plane.loyalty.programme import programme_rules
 from control_plane.loyalty.tables import loyalty_balances, loyalty_movements
@@ -62,15 +63,30 @@ class BalanceView:
     overdrawn: bool
     offline_redeem_limit_points: int
     offline_store_credit_limit_minor: int
+    #: for a register: its own journal up to this seq is in the balance (read with it)
+    device_seq: int | None = None
 
 
-async def balance(engine: AsyncEngine, *, scope: TenantScope, customer_id: str) -> BalanceView:
-    """The customer's balance in scope; :class:`CustomerBalanceNotFound` when there is none."""
+async def balance(
+    engine: AsyncEngine, *, scope: TenantScope, customer_id: str, device_id: str | None = None
+) -> BalanceView:
+    """The customer's balance in scope; :class:`CustomerBalanceNotFound` when there is none.
+
+    ``device_id``: also read that device's stored high-water mark in the same statement (one
+    snapshot: the ingest moves balances and the mark in one transaction), so a register knows
+    which of its own movements the balance holds already.
+    """
+    seq = (
+        select(devices.c.hwm).where(devices.c.id == device_id).scalar_subquery()
+        if device_id is not None
+        else None
+    )
+    columns = [loyalty_balances] if seq is None else [loyalty_balances, seq.label("device_seq")]
     async with engine.connect() as conn:
         row = (
             (
                 await conn.execute(
-                    select(loyalty_balances).where(
+                    select(*columns).where(
                         loyalty_balances.c.customer_id == customer_id,
                         scope.where(loyalty_balances.c.tenant_id),
                     )
@@ -93,12 +109,17 @@ async def balance(engine: AsyncEngine, *, scope: TenantScope, customer_id: str) 
         overdrawn=row["overdrawn_at"] is not None,
         offline_redeem_limit_points=tier.offline_redeem_limit_points,
         offline_store_credit_limit_minor=rules.offline_store_credit_limit_minor,
+        device_seq=None if seq is None else int(row["device_seq"] or 0),
     )
 
 
-async def device_balance(engine: AsyncEngine, *, tenant_id: str, customer_id: str) -> BalanceView:
+async def device_balance(
+    engine: AsyncEngine, *, tenant_id: str, device_id: str, customer_id: str
+) -> BalanceView:
     """The balance a register of ``tenant_id`` caches (only its own tenant's customers)."""
-    return await balance(engine, scope=TenantScope(tenant_id), customer_id=customer_id)
+    return await balance(
+        engine, scope=TenantScope(tenant_id), customer_id=customer_id, device_id=device_id
+    )
 
 
 async def movements(

@@ -34,6 +34,8 @@ class KnownBalance:
     #: what may still be redeemed without the cloud (the tier's limit less offline redemptions)
     offline_points_left: int = 0
     offline_credit_left_minor: int = 0
+    #: the cloud's answer holds this register's own journal up to this seq (0: unknown)
+    cloud_seq: int = 0
 
     def tier(self, rules: LoyaltyRules) -> str:
         """The tier the register shows and journals (recomputed from lifetime points)."""

@@ -36,7 +36,9 @@ async def attach(
         register.require_cart(cart_id)
         if register.payment is not None and register.payment.tenders:
             raise NotAllowed("Tenders were taken: attach the customer before paying.")
-        return await register.loyalty.attach(customer_id, register.config.loyalty)
+        return await register.loyalty.attach(
+            customer_id, register.config.loyalty, acked_seq=register.ledger.acked_seq
+        )
 
 
 async def detach(register: Register, *, cart_id: str | None = None) -> None:

@@ -33,6 +33,7 @@ def balance_from_json(body: Any) -> KnownBalance:
         fresh=True,
         offline_points_left=int(body["offline_redeem_limit_points"]),
         offline_credit_left_minor=int(body["offline_store_credit_limit_minor"]),
+        cloud_seq=int(body.get("device_seq") or 0),
     )
 
 

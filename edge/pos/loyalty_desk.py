@@ -42,13 +42,29 @@ class BalanceSource(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A movement this register journaled at ``seq`` that the cloud may not have booked yet."""
+
+    seq: int
+    points: int
+    lifetime_points: int
+    credit_minor: int
+
+
 @dataclass
 class LoyaltyDesk:
-    """The register's loyalty state: the attached customer and the balances it last saw."""
+    """The register's loyalty state: the attached customer and the balances it last saw.
+
+    ``pending`` keeps, per customer, this register's own movements the cloud may not have: a
+    balance fetched from the cloud holds this register's journal up to the seq it names with it
+    (read in the same statement), so the movements after it are added and the others dropped.
+    """
 
     source: BalanceSource | None = None
     attached: KnownBalance | None = None
     cache: dict[str, KnownBalance] = field(default_factory=dict)
+    pending: dict[str, list[Pending]] = field(default_factory=dict)
     online: bool = False
 
     def remember(self, balance: KnownBalance) -> None:
@@ -57,18 +73,56 @@ class LoyaltyDesk:
         if self.attached is not None and self.attached.customer_id == balance.customer_id:
             self.attached = balance
 
-    async def attach(self, customer_id: str, rules: LoyaltyRules) -> KnownBalance:
-        """Attach ``customer_id`` with the freshest balance there is (the cloud's, else cached)."""
+    def booked(self, seq: int, before: KnownBalance, after: KnownBalance) -> None:
+        """A sale or return journaled at ``seq`` moved ``before`` to ``after``."""
+        self.pending.setdefault(after.customer_id, []).append(
+            Pending(
+                seq,
+                after.points - before.points,
+                after.lifetime_points - before.lifetime_points,
+                after.store_credit_minor - before.store_credit_minor,
+            )
+        )
+        self.remember(after)
+
+    def _with_pending(self, fetched: KnownBalance, acked_seq: int) -> KnownBalance:
+        # the cloud says up to which seq of ours its answer holds; else the ack is the floor
+        holds = max(acked_seq, fetched.cloud_seq)
+        left = [p for p in self.pending.get(fetched.customer_id, []) if p.seq > holds]
+        self.pending[fetched.customer_id] = left
+        return replace(
+            fetched,
+            points=fetched.points + sum(p.points for p in left),
+            lifetime_points=fetched.lifetime_points + sum(p.lifetime_points for p in left),
+            store_credit_minor=fetched.store_credit_minor + sum(p.credit_minor for p in left),
+        )
+
+    async def attach(
+        self, customer_id: str, rules: LoyaltyRules, *, acked_seq: int = 0
+    ) -> KnownBalance:
+        """Attach ``customer_id`` with the freshest balance there is (the cloud's, else cached).
+
+        ``acked_seq``: the register's replication ack, below which the cloud has its movements.
+        """
         known = self.cache.get(customer_id) or first_seen(customer_id, rules)
         if self.source is not None:
             try:
                 async with asyncio.timeout(LOOKUP_TIMEOUT_S):
                     fetched = await self.source.fetch(customer_id)
                 self.online = True
-                known = fetched if fetched is not None else replace(known, fresh=True)
+                base = fetched or replace(first_seen(customer_id, rules), fresh=True)
+                known = self._with_pending(base, acked_seq)
             except (CloudUnreachable, TimeoutError):
                 self.online = False
                 log.info("loyalty: the cloud is unreachable; %s redeems offline", customer_id)
         self.cache[customer_id] = known
         self.attached = known
         return known
+
+    def credit_issued(
+        self, customer_id: str, credit_minor: int, *, seq: int, rules: LoyaltyRules
+    ) -> None:
+        """A return here issued store credit at ``seq``: the next sale here sees it."""
+        known = self.cache.get(customer_id) or first_seen(customer_id, rules)
+        after = replace(known, store_credit_minor=known.store_credit_minor + credit_minor)
+        self.booked(seq, known, after)

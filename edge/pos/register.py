@@ -329,7 +329,9 @@ class Register:
         async with self.command():
             if is_customer_card(code):  # before item lookup: a card attaches its customer
                 self.require_cart(cart_id)
-                await self.loyalty.attach(read_card(code), self.config.loyalty)
+                await self.loyalty.attach(
+                    read_card(code), self.config.loyalty, acked_seq=self.ledger.acked_seq
+                )
                 return
             self._editable(cart_id)
             parsed = parse_barcode(code, currency_exponent=self.config.currency.exponent)

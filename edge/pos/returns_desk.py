@@ -4,8 +4,10 @@ How it works: the receipt number leads through ``pos.db``'s index to the origina
 journal, and to every return already booked against it, so "how many are left to return" is
 always computed from the ledger. The domain's ``build_return`` decides what each quantity
 refunds (what was paid, never today's price) and refuses more than was sold. Card refunds go
-through the terminal (``busy`` while they run); any the terminal refuses are paid in cash. The
-ledger numbers the return like a receipt.
+through the terminal (``busy`` while they run); any the terminal refuses are paid in cash. A
+refund may instead be issued as store credit (``as_credit``) to the sale's customer, or to the
+customer attached now: the credit is journaled with the return and the cloud's loyalty ledger
+books it. The ledger numbers the return like a receipt.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from edge.checkout.errors import InvalidQuantity
+from edge.checkout.loyalty import as_store_credit
 from edge.checkout.receipt_text import render_return
 from edge.checkout.returns import build_return, refund_cards, returned_quantities
 from edge.checkout.sale import Sale
@@ -100,8 +103,17 @@ async def find_sale(register: Register, receipt: str) -> ReturnableSale:
         )
 
 
-async def refund(register: Register, receipt: str, quantities: Mapping[int, Decimal]) -> None:
-    """Return ``quantities`` (original line id → quantity) of the sale on ``receipt``."""
+async def refund(
+    register: Register,
+    receipt: str,
+    quantities: Mapping[int, Decimal],
+    *,
+    as_credit: bool = False,
+) -> None:
+    """Return ``quantities`` (original line id → quantity) of the sale on ``receipt``.
+
+    ``as_credit``: pay the refund as store credit to the sale's (or the attached) customer.
+    """
     async with register.command():
         shift = register.require_shift()
         cashier = register.require_cashier()
@@ -122,7 +134,13 @@ async def refund(register: Register, receipt: str, quantities: Mapping[int, Deci
             cashier_id=cashier.id,
             returned_at=register.clock(),
         )
-        if any(t.kind is TenderKind.CARD for t in ret.refunds):
+        if as_credit:
+            attached = register.loyalty.attached
+            customer = sale.customer_id or (None if attached is None else attached.customer_id)
+            if customer is None:
+                raise NotAllowed("Scan the customer's loyalty card to refund as store credit.")
+            ret = as_store_credit(ret, customer)
+        elif any(t.kind is TenderKind.CARD for t in ret.refunds):
             if register.terminal is None:
                 raise NotAllowed("Paid by card, and no card terminal is connected to refund to.")
             register.busy = "refunding to the card"
@@ -133,6 +151,13 @@ async def refund(register: Register, receipt: str, quantities: Mapping[int, Deci
                 register.busy = None
         booked = await register.books.book_return(ret)
         shift.record(booked)
+        if booked.customer_id is not None:
+            register.loyalty.credit_issued(
+                booked.customer_id,
+                booked.store_credit_issued_minor,
+                seq=register.ledger.last_seq,  # the return's record: the command holds the till
+                rules=register.config.loyalty,
+            )
         text = render_return(booked, width=register.config.receipt_width)
         register.last_receipt = ShownReceipt("return", booked.receipt_id, text)
         await print_receipt(register, text, receipt_no=booked.receipt_number)

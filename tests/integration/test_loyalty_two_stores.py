@@ -31,12 +31,13 @@ from control_plane.alerts.tables import alerts
 from control_plane.devices import service as registry
 from control_plane.loyalty import service as loyalty
 from control_plane.loyalty.service import CustomerBalanceNotFound
+from control_plane.tenancy import TenantScope
 from edge.checkout.loyalty import KnownBalance
 from edge.ledger import Ledger
 from edge.pos import customers, payments
 from edge.pos.catalog_source import load_snapshot_file
 from edge.pos.loyalty_client import balance_from_json
-from edge.pos.loyalty_desk import CloudUnreachable
+from edge.pos.loyalty_desk import BalanceSource, CloudUnreachable
 from edge.pos.register import Register
 from edge.pos.register_db import RegisterDb
 from edge.pos.shift_desk import open_new_shift
@@ -55,20 +56,30 @@ MILK = "7610200000019"  # 1.75
 STORE_B = "s-test-b"
 
 
-class CloudLookup:
-    """The register's balance source while the network is up; raises when it is cut."""
+class Network:
+    """Whether the stores reach the cloud."""
 
-    def __init__(self, cloud: Cloud) -> None:
+    up = True
+
+
+class CloudLookup:
+    """A register's balance source while the network is up; raises when it is cut."""
+
+    def __init__(self, cloud: Cloud, device_id: str, network: Network) -> None:
         self.cloud = cloud
-        self.up = True
+        self.device_id = device_id
+        self.network = network
 
     async def fetch(self, customer_id: str) -> KnownBalance | None:
-        if not self.up:
+        if not self.network.up:
             raise CloudUnreachable(customer_id)
         assert self.cloud.engine is not None
         try:
             view = await loyalty.device_balance(
-                self.cloud.engine, tenant_id=TENANT, customer_id=customer_id
+                self.cloud.engine,
+                tenant_id=TENANT,
+                device_id=self.device_id,
+                customer_id=customer_id,
             )
         except CustomerBalanceNotFound:
             return None
@@ -80,6 +91,7 @@ class CloudLookup:
                 "store_credit_minor": view.credit_minor,
                 "offline_redeem_limit_points": view.offline_redeem_limit_points,
                 "offline_store_credit_limit_minor": view.offline_store_credit_limit_minor,
+                "device_seq": view.device_seq,
             }
         )
 
@@ -125,7 +137,7 @@ class Till:
 
 @contextlib.asynccontextmanager
 async def till(
-    tmp: Path, device_id: str, broker_url: str, source: CloudLookup
+    tmp: Path, device_id: str, broker_url: str, source: BalanceSource
 ) -> AsyncIterator[Till]:
     async with (
         Ledger(tmp / f"{device_id}.db", register_id="1") as ledger,
@@ -170,12 +182,12 @@ async def test_two_stores_redeeming_the_same_points_offline_both_stand_and_the_c
     await registry.create_store(engine, store_id=STORE_B, tenant_id=TENANT, name="Store B")
     await registry.register_device(engine, device_id="reg-a", store_id=STORE)
     await registry.register_device(engine, device_id="reg-b", store_id=STORE_B)
-    lookup = CloudLookup(pg_cloud)
+    network = Network()
     customer = new_customer_id()
 
     async with (
-        till(tmp_path, "reg-a", mosquitto.url, lookup) as a,
-        till(tmp_path, "reg-b", mosquitto.url, lookup) as b,
+        till(tmp_path, "reg-a", mosquitto.url, CloudLookup(pg_cloud, "reg-a", network)) as a,
+        till(tmp_path, "reg-b", mosquitto.url, CloudLookup(pg_cloud, "reg-b", network)) as b,
     ):
         a.connect()
         b.connect()
@@ -188,7 +200,7 @@ async def test_two_stores_redeeming_the_same_points_offline_both_stand_and_the_c
             assert attached.points == 596
             one.register.next_sale()
 
-        lookup.up = False  # the network goes: no balances, no replication
+        network.up = False  # the network goes: no balances, no replication
         await a.cut()
         await b.cut()
         await a.sell(customer, quantity=1, points=400)
@@ -203,7 +215,7 @@ async def test_two_stores_redeeming_the_same_points_offline_both_stand_and_the_c
         )
 
     assert await pg_cloud.hwm("reg-a") == 3  # the shift opened and its two sales
-    view = await loyalty.device_balance(engine, tenant_id=TENANT, customer_id=customer)
+    view = await loyalty.balance(engine, scope=TenantScope(TENANT), customer_id=customer)
     earned = 596 + 2 * 10  # each offline sale paid 14.90 - 4.00 = 10.90 in money: 10 points
     assert view.points == earned - 800
     assert view.points < 0
