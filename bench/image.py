@@ -43,6 +43,7 @@ from tests.images.appliance_vm import (
     ApplianceVM,
     BuiltImage,
     boot_seconds,
+    broken_system,
     fresh_disk,
     install_into_slot_b,
     kvm_runs_uefi,
@@ -56,7 +57,6 @@ from tests.images.store_rig import (
     store_for_appliance,
     vm_qr,
 )
-from tests.images.test_appliance_image import broken_system
 
 BUILD = ROOT / "images" / "build"
 GB = 1000**3
@@ -179,7 +179,7 @@ def main() -> None:
             out = work / f"round-{n}"
             seconds, image = build(args.arch, out, CACHE)
             rounds.add("build_warm_s", seconds, label="build, warm cache", unit="s")
-            disk = image.disk if args.arch == "amd64" else out / f"storefleet-{args.arch}.img"
+            disk = image.disk
             rounds.add("raw_gb", disk.stat().st_size / GB, label="image raw", unit="GB", digits=2)
             rounds.add(
                 "zstd_gb",

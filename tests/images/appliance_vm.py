@@ -79,12 +79,16 @@ class BuiltImage:
     manifest: dict[str, object]
 
     @property
+    def arch(self) -> str:
+        return str(self.manifest["arch"])
+
+    @property
     def disk(self) -> Path:
-        return self.directory / "storefleet-amd64.img"
+        return self.directory / f"storefleet-{self.arch}.img"
 
     @property
     def system(self) -> Path:
-        return self.directory / "system-amd64.erofs"
+        return self.directory / f"system-{self.arch}.erofs"
 
     def partition(self, label: str) -> tuple[int, int]:
         """Offset and size in bytes of the partition ``label``."""
@@ -97,10 +101,11 @@ class BuiltImage:
 def built_image(arch: str = "amd64") -> BuiltImage:
     """The image of the current inputs, built now only if the cache has no build of them.
 
-    ``STOREFLEET_IMAGE_DIR`` names a build to test instead (an artifact of CI's build step, or
-    the build of an earlier commit while others keep committing to the app).
+    ``STOREFLEET_IMAGE_DIR`` (amd64) or ``STOREFLEET_IMAGE_DIR_ARM64`` names a build to test
+    instead (an artifact of CI's build step, or the build of an earlier commit while others keep
+    committing to the app).
     """
-    given = os.environ.get("STOREFLEET_IMAGE_DIR")
+    given = os.environ.get("STOREFLEET_IMAGE_DIR" + ("" if arch == "amd64" else "_ARM64"))
     if given:
         return BuiltImage(Path(given), json.loads((Path(given) / "manifest.json").read_text()))
     key = subprocess.run(
