@@ -2,21 +2,28 @@
 
 Real parts only: the control plane served by uvicorn (API, ingest, rollout driver) on SQLite,
 a private Mosquitto, and an appliance whose identity the fleet CA issued (as the demo's
-registers get theirs) running ``python -m edge.agent``, which starts the register. The bundle
-is made by ``storefleet release build``'s own code from this commit's wheel at a bumped version
-and published through ``POST /api/releases``. A one-wave rollout to the device: the agent
-downloads the bundle from the control plane's device-authenticated route, installs it into a
-slot, watches the register through the health window and commits; the rollout shows the device
-``succeeded`` only once the State it reports names the new release.
+registers get theirs) running ``python -m edge.agent``, which starts the real register. The
+bundle is made by ``storefleet release build``'s own code from this commit's wheel at a bumped
+version and published through ``POST /api/releases``. A cashier has a sale open at the kiosk
+(its HTTP API, as the touchscreen calls it) when a one-wave rollout reaches the device: the agent
+downloads the bundle from the control plane's device-authenticated route and installs it into a
+slot, then waits — the register's update lease (owner, reason, expiry) shows in the device's
+state on the control plane's API, the device stays ``installing`` and the register is not
+restarted. The sale is paid; the agent switches, watches the new register through the health
+window and commits; the rollout shows the device ``succeeded`` only once the State it reports
+names the new release, and the new register sells.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
@@ -29,6 +36,7 @@ from provisioning.ca import CertificateAuthority
 from storefleet.release_cli import build_bundle
 from tests.control_plane.devices.device_harness import issued_identity
 from tests.edge.agent.agent_process import AgentProcess
+from tests.edge.agent.configuration.test_config_apply import Kiosk
 from tests.edge.agent.releases.bundles import NEW_VERSION, build_bumped_wheel
 from tests.harness.control_plane import ServedControlPlane, served_control_plane
 from tests.harness.services import Mosquitto, wait_until
@@ -36,6 +44,8 @@ from tests.harness.services import Mosquitto, wait_until
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 GUARD_S = 300  # only against hangs (a register starts in 30 s on a machine under load)
 DEVICE, STORE, TENANT = "acme-01-r1", "acme-01", "acme"
+MILK = "7610200000019"  # 1.75 in the demo catalogue
+CASHIER = {"employee_id": "E01", "pin": "1234"}  # the demo store's
 
 
 async def _device_in_rollout(cp: ServedControlPlane, rollout_id: str) -> dict[str, Any]:
@@ -57,7 +67,21 @@ async def _reported_release(cp: ServedControlPlane) -> str | None:
         return release
 
 
-async def test_a_rollout_takes_the_appliance_to_the_release_built_and_published_here(
+async def _ready(app: AgentProcess) -> bool:
+    health = await app.healthz()
+    return health is not None and bool(health["ready"])
+
+
+async def _lease_shown(admin: httpx.AsyncClient) -> dict[str, Any] | None:
+    """The update lease in the device's state as the control plane's API shows it, or None."""
+    answer = await admin.get(f"/api/devices/{DEVICE}/state")
+    if answer.status_code != 200:
+        return None
+    detail: dict[str, Any] = answer.json()["peripherals"].get("release", {}).get("detail", {})
+    return detail if detail.get("lease_owner") else None
+
+
+async def test_a_rollout_waits_for_the_open_sale_then_takes_the_appliance_to_the_new_release(
     tmp_path: Path, mosquitto: Mosquitto, fleet_ca: CertificateAuthority
 ) -> None:
     key = Ed25519PrivateKey.generate()
@@ -68,7 +92,6 @@ async def test_a_rollout_takes_the_appliance_to_the_release_built_and_published_
         workdir=tmp_path / "appliance",
         device_id=DEVICE,
         broker_url=mosquitto.url,
-        register={"simulate": {"cashier_rate": 5.0, "cashier_seed": 3}},
         agent={
             "trusted_release_keys": [public_key_text(key.public_key())],
             "release_health_window_s": 2.0,
@@ -99,11 +122,14 @@ async def test_a_rollout_takes_the_appliance_to_the_release_built_and_published_
                 published = await admin.post("/api/releases", content=bundle.path.read_bytes())
                 assert published.status_code == 201, published.text
 
-                async def selling() -> bool:
-                    health = await app.healthz()
-                    return health is not None and health["sales"]["committed"] > 0
-
-                await wait_until(selling, timeout=GUARD_S, what="the register selling")
+                kiosk = Kiosk(app.kiosk_port)
+                await wait_until(lambda: _ready(app), timeout=GUARD_S, what="the register ready")
+                await kiosk.post("signin", CASHIER)
+                await kiosk.post("shift/open", {"amount_minor": 10000})
+                cart_id = (await kiosk.post("scan", {"code": MILK}))["state"]["register"]["cart"][
+                    "id"
+                ]
+                (old_pid,) = app.register_pids()
                 created = await admin.post(
                     "/api/rollouts",
                     json={"release": NEW_VERSION, "tenant_id": TENANT, "waves": [{"devices": 1}]},
@@ -114,22 +140,57 @@ async def test_a_rollout_takes_the_appliance_to_the_release_built_and_published_
                 assert started.status_code == 200, started.text
                 states: list[str] = []
 
-                async def settled() -> bool:
-                    state = (await _device_in_rollout(cp, rollout_id))["state"]
-                    if not states or states[-1] != state:
-                        states.append(state)
-                    return state in {"succeeded", "failed", "reverted", "timed_out"}
+                def settled_in(*wanted: str) -> Callable[[], Awaitable[bool]]:
+                    async def check() -> bool:
+                        state = (await _device_in_rollout(cp, rollout_id))["state"]
+                        if not states or states[-1] != state:
+                            states.append(state)
+                        return state in wanted
 
+                    return check
+
+                settled = settled_in("succeeded", "failed", "reverted", "timed_out")
+                await wait_until(
+                    lambda: f"release {NEW_VERSION} waits for" in app.agent_log.read_text(),
+                    timeout=GUARD_S,
+                    what="the install waiting for the open sale",
+                )
+                await wait_until(
+                    lambda: _lease_shown(admin), timeout=GUARD_S, what="the lease in the API"
+                )
+                await wait_until(settled_in("installing"), timeout=GUARD_S, what="installed")
+                lease = await _lease_shown(admin)
+                held_at = (await _device_in_rollout(cp, rollout_id))["state"]
+                held_pids = app.register_pids()
+
+                paid = await kiosk.post("pay/start", {"cart_id": cart_id})
+                assert paid["state"]["register"]["payment"] is not None, paid
+                await kiosk.post("pay/cash", {"received_minor": 200, "cart_id": cart_id})
                 await wait_until(settled, timeout=GUARD_S, what="the device's final state")
                 reported_at_success = await _reported_release(cp)
                 device = await _device_in_rollout(cp, rollout_id)
-                await wait_until(selling, timeout=GUARD_S, what="selling on the new slot")
+                await wait_until(lambda: _ready(app), timeout=GUARD_S, what="the new register")
+                await kiosk.post("signin", CASHIER)  # the new register: the shift is still open
+                sold = await kiosk.post("scan", {"code": MILK})
+                new_cart = sold["state"]["register"]["cart"]["id"]
+                await kiosk.post("pay/start", {"cart_id": new_cart})
+                await kiosk.post("pay/cash", {"received_minor": 200, "cart_id": new_cart})
+                health = await app.healthz()
                 route = f"{cp.url}/api/devices/{DEVICE}/releases/{NEW_VERSION}/bundle"
                 async with cp.anonymous() as stranger:
                     unauthenticated = (await stranger.get(route)).status_code
         finally:
             code = app.stop()
+    # the install waited for the sale: installed, not switched, the register untouched
+    assert held_at == "installing", states
+    assert held_pids == [old_pid]
+    assert lease["lease_owner"].startswith("register ")
+    assert lease["lease_reason"] == f"sale {cart_id} open (1 lines)"
+    assert lease["lease_expires_at"] > time.time() * 1000  # a live lease: it has an expiry
     assert device["state"] == "succeeded", states
+    assert health is not None
+    assert health["sales"]["committed"] == 1  # the new register sold
+    assert len(app.logged_sales()) == 2  # the sale open at update time, and that one
     assert reported_at_success == NEW_VERSION  # believed only once its State showed it
     slots = json.loads((app.data_dir / "app" / "slots.json").read_text())
     assert (slots["active"], slots["committed"], slots["versions"]) == (
