@@ -23,7 +23,6 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from protocols.epc import gtin_check_digit
 from protocols.limits import Identifier, Label
 
 #: Most lines one transfer carries: a full truck of distinct items, bounded for the journal.
@@ -55,13 +54,16 @@ def as_gtin14(code: str) -> str | None:
 
 
 def is_gtin14(code: str) -> bool:
-    """A 14-digit GTIN whose GS1 check digit is right."""
-    return (
-        len(code) == 14
-        and code.isascii()
-        and code.isdigit()
-        and gtin_check_digit(code[:13]) == int(code[13])
-    )
+    """A 14-digit GTIN whose GS1 check digit is right.
+
+    Summed over the ASCII bytes (weights 1, 3, 1 … from the check digit leftwards: the total of
+    a right number is a multiple of 10): a catalog import checks 100,000 of these.
+    """
+    if len(code) != 14 or not (code.isascii() and code.isdigit()):
+        return False
+    backwards = code.encode()[::-1]
+    ones, threes = backwards[0::2], backwards[1::2]
+    return (sum(ones) - 48 * len(ones) + 3 * (sum(threes) - 48 * len(threes))) % 10 == 0
 
 
 class TransferLine(BaseModel):

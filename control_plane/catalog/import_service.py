@@ -18,8 +18,9 @@ from http import HTTPStatus
 
 from prometheus_client import Counter
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import String, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.import_rows import (
@@ -113,18 +114,26 @@ async def _exponent(engine: AsyncEngine, tenant_id: str) -> int:
     return minor_unit_digits(str(currency))
 
 
-async def _existing(engine: AsyncEngine, tenant_id: str, ids: Sequence[str]) -> set[str]:
-    found: set[str] = set()
+async def _existing(engine: AsyncEngine, tenant_id: str, ids: Sequence[str]) -> int:
+    """How many of ``ids`` the tenant's catalog holds (live): one query on PostgreSQL."""
+    found = 0
     async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            query = select(func.count()).where(
+                catalog_items.c.tenant_id == tenant_id,
+                catalog_items.c.item_id == func.any(bindparam("ids", type_=ARRAY(String))),
+                catalog_items.c.deleted.is_(False),
+            )
+            return int((await conn.execute(query, {"ids": list(ids)})).scalar_one())
         for start in range(0, len(ids), 500):
             rows = await conn.execute(
-                select(catalog_items.c.item_id).where(
+                select(func.count()).where(
                     catalog_items.c.tenant_id == tenant_id,
                     catalog_items.c.item_id.in_(ids[start : start + 500]),
                     catalog_items.c.deleted.is_(False),
                 )
             )
-            found.update(str(r[0]) for r in rows)
+            found += int(rows.scalar_one())
     return found
 
 
@@ -189,8 +198,8 @@ async def import_catalog(
         format=fmt,
         rows=read.rows,
         items=len(read.items),
-        new=len(ids) - len(existing),
-        changed=len(existing),
+        new=len(ids) - existing,
+        changed=existing,
         refused=read.error_count,
         errors=[RowErrorOut(row=e.row, column=e.column, reason=e.reason) for e in read.errors],
         sample=read.items[:SAMPLE],
@@ -206,13 +215,57 @@ async def write_items(
     items: Sequence[CatalogItem],
     progress: Progress | None = None,
 ) -> int:
-    """Every item as one new catalog version, in one transaction; returns the version."""
+    """Every item as one new catalog version, in one transaction; returns the version.
+
+    On PostgreSQL the rows are COPYed into a temporary table and upserted from it in one
+    statement (the catalog's per-batch upsert took about 1 ms an item here, minutes for a big
+    file); SQLite takes the catalog's own upsert. Either way the tenant's version counter is
+    locked for the whole transaction, as every catalog change does.
+    """
     async with engine.begin() as conn:
         await _require_tenant(conn, tenant_id)
         version = await _next_version(conn, tenant_id)
+        if conn.dialect.name == "postgresql":
+            await _copy_upsert(conn, tenant_id, version, items, progress)
+            return version
         for start in range(0, len(items), WRITE_CHUNK):
             chunk = items[start : start + WRITE_CHUNK]
             await _upsert(conn, tenant_id=tenant_id, version=version, items=chunk)
             if progress is not None:
                 progress(start + len(chunk))
     return version
+
+
+async def _copy_upsert(
+    conn: AsyncConnection,
+    tenant_id: str,
+    version: int,
+    items: Sequence[CatalogItem],
+    progress: Progress | None,
+) -> None:
+    raw = (await conn.get_raw_connection()).driver_connection
+    if raw is None:  # pragma: no cover - an asyncpg connection always has its driver's
+        raise RuntimeError("no driver connection")
+    await conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE catalog_import (item_id text, body text) ON COMMIT DROP"
+    )
+    latest = {item.id: item for item in items}  # the last of one id wins, as in an upsert
+    rows = list(latest.values())
+    for start in range(0, len(rows), WRITE_CHUNK):
+        chunk = rows[start : start + WRITE_CHUNK]
+        records = [
+            (item.id, item.model_copy(update={"version": version}).model_dump_json())
+            for item in chunk
+        ]
+        await raw.copy_records_to_table("catalog_import", records=records)
+        if progress is not None:
+            progress(start + len(chunk))
+    await conn.execute(
+        text(
+            "INSERT INTO catalog_items (tenant_id, item_id, version, deleted, body) "
+            "SELECT :tenant, item_id, :version, false, body FROM catalog_import "
+            "ON CONFLICT (tenant_id, item_id) DO UPDATE SET "
+            "version = excluded.version, deleted = false, body = excluded.body"
+        ),
+        {"tenant": tenant_id, "version": version},
+    )
