@@ -1,8 +1,9 @@
 """The driver of configuration changes through waves: one instance at a time, from the database.
 
 Every control-plane instance runs one (:func:`drive_changes`, supervised in the app). Each tick
-it looks at the changes that still need driving (running ones, and halted or aborted ones with
-a register not yet given its document back) and drives those whose lease it takes — the
+it looks at the changes that still need driving (running ones, paused ones whose notified
+registers go on settling, and halted or aborted ones with a register not yet given its document
+back) and drives those whose lease it takes — the
 rollouts' lease (:mod:`control_plane.rollouts.lease`, on ``config_change_leases``), with the
 rollout driver's tick and lease time (``STOREFLEET_CP_ROLLOUT_TICK_S`` and ``_LEASE_S``). An
 instance that dies stops renewing: another takes over when the lease expires and, as every step
@@ -136,7 +137,7 @@ class StagedDriver:
                     select(config_changes.c.id)
                     .where(
                         or_(
-                            config_changes.c.status == "running",
+                            config_changes.c.status.in_(("running", "paused")),
                             and_(
                                 config_changes.c.status.in_(("halted", "aborted")),
                                 config_changes.c.id.in_(unreturned),
@@ -165,9 +166,13 @@ class StagedDriver:
         return driven
 
     async def tick(self, change_id: str) -> None:
-        """Settle, gate, notify or finish a running change; roll back a halted or aborted one."""
+        """Settle, gate, notify or finish a running change (settle only, a paused one); roll back
+        a halted or aborted one."""
         change = await self._change(change_id)
-        if change.status == "running":
+        if change.status == "paused":
+            async with self.engine.begin() as conn:
+                await _settle(conn, change, self.clock())
+        elif change.status == "running":
             async with self.engine.begin() as conn:
                 await _settle(conn, change, self.clock())
                 status, wave = await _gate(conn, change, self.clock())
