@@ -192,6 +192,13 @@ async def apply_effects(
     """Write a run's effects on the store's figures, transfers and daily sales."""
     for reason, count in effects.skipped.items():
         SKIPPED.labels(reason).inc(count)
+    if effects.skipped:
+        log.info(
+            "stock: %s journaled lines no figure takes (%s): a not_a_gtin line names an item the"
+            " catalog lacks; put every item sold in the catalog (storefleet catalog import)",
+            device_id,
+            ", ".join(f"{n} {reason}" for reason, n in sorted(effects.skipped.items())),
+        )
     before = await _locked_levels(conn, store_id, sorted(effects.levels))
     counted, moved = [], []
     crossings = []
