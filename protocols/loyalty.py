@@ -80,10 +80,21 @@ class Tier(_Frozen):
 
 
 def _default_tiers() -> list[Tier]:
+    """Member from the first point (500 offline), Silver at 1,000 (1,000), Gold at 5,000 (2,500)."""
     return [
-        Tier(name="Member", threshold_points=0, multiplier="1"),
-        Tier(name="Silver", threshold_points=1000, multiplier="1.25"),
-        Tier(name="Gold", threshold_points=5000, multiplier="1.5"),
+        Tier(name="Member", threshold_points=0),
+        Tier(
+            name="Silver",
+            threshold_points=1000,
+            multiplier="1.25",
+            offline_redeem_limit_points=1000,
+        ),
+        Tier(
+            name="Gold",
+            threshold_points=5000,
+            multiplier="1.5",
+            offline_redeem_limit_points=2500,
+        ),
     ]
 
 

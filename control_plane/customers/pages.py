@@ -24,6 +24,7 @@ from control_plane.customers.keyring import Keyring
 from control_plane.customers.schemas import CustomerId
 from control_plane.customers.settings import MASTER_KEY_VARIABLE
 from control_plane.dependencies import get_engine
+from control_plane.loyalty.section import loyalty_section
 from control_plane.operators import audit
 from control_plane.operators.audit import Actor
 from control_plane.operators.gatekeeper import client_address
@@ -138,4 +139,5 @@ async def customer_page(
     # The template includes "_customer_loyalty.html" (if present) after the sales section with
     # this context: `customer` (CustomerOut), `principal`, `can`, `csrf_token`. Add what it needs
     # here, e.g. context["loyalty"] = await control_plane.loyalty.service.balance(...).
+    context |= await loyalty_section(engine, scope=scope, customer_id=customer_id)
     return templates.TemplateResponse(request, "customer.html", context)
