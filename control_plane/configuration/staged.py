@@ -254,7 +254,7 @@ async def act(
             .where(config_changes.c.id == change_id, config_changes.c.status.in_(allowed))
             .values(
                 status=status,
-                reason=f"{verb}d by {actor.actor}" if verb != "resume" else "",
+                reason=f"{status} by {actor.actor}" if verb != "resume" else "",
                 updated_at=at,
             )
         )

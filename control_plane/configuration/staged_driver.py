@@ -203,6 +203,8 @@ class StagedDriver:
                 )
             ]
         for device_id in pending:
+            if await self._status(change.id) != "running":
+                break  # paused or aborted meanwhile: no one else is notified
             if await self._holds(Layer.REGISTER, device_id, change.key) != change.value:
                 await service.set_setting(
                     self.engine,
@@ -292,6 +294,13 @@ class StagedDriver:
                 len(reached),
             )
             self.poke()
+
+    async def _status(self, change_id: str) -> str:
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                select(config_changes.c.status).where(config_changes.c.id == change_id)
+            )
+        return str(found)
 
     async def _reached(self, change_id: str, *, returned: bool = True) -> list[str]:
         """The registers the change was set on (``returned``: also those rolled back)."""
