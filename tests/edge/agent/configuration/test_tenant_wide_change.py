@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.configuration import service
-from control_plane.configuration.drift import fleet_drift
+from control_plane.configuration.drift import drift_counts, fleet_drift
 from control_plane.configuration.effective import device_configuration
 from control_plane.configuration.layers import Layer
 from control_plane.configuration.tables import config_effective, config_reports
@@ -103,6 +103,13 @@ async def test_a_tenant_wide_change_reaches_1000_appliances_and_drift_shows_and_
             drifting = await fleet_drift(engine)
             assert sorted(drifting) == sorted(away)
             assert {d.keys for d in drifting.values()} == {1}  # log_level only
+            counts = await drift_counts(engine)  # the fleet-wide counts say as much
+            assert (counts.registers, counts.drifting, counts.keys) == (
+                DEVICES,
+                OFFLINE,
+                {"log_level": OFFLINE},
+            )
+            assert counts.oldest_since == min(d.since for d in drifting.values())
             assert all(d.since >= changed_at for d in drifting.values())  # its age: since then
             view = await device_configuration(engine, device_id=away[0])
             assert [k.key for k in view.keys if k.match == "mismatch"] == ["log_level"]
@@ -122,7 +129,9 @@ async def test_a_tenant_wide_change_reaches_1000_appliances_and_drift_shows_and_
                 await wait_until(
                     lambda: _no_drift(engine), timeout=GUARD_S, what="the fleet's drift cleared"
                 )
+            cleared = await drift_counts(engine)
         assert applied_level(data_root, away[0]) == "DEBUG"
+        assert (cleared.drifting, cleared.keys, cleared.oldest_since) == (0, {}, None)
 
 
 async def _count_is(engine: AsyncEngine, wanted: int) -> bool:
