@@ -12,16 +12,16 @@ the rollout's gate (``test_rollout_flow``: a reverting canary halts the rollout)
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from tests.harness.services import Mosquitto, wait_until
 
-from ..agent_harness import control_plane, new_device_id
+from ..agent_harness import control_plane
 from ..agent_process import AgentProcess
 from .bundles import BundleServer, Releases, desire, serving
-from .test_release_on_appliance import GUARD_S, progress_until_final, publish, selling, slots
+from .on_appliance import GUARD_S, progress_until_final, publish, selling, selling_again, slots
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -35,25 +35,11 @@ async def printing(app: AgentProcess) -> bool:
 
 
 async def test_a_release_that_breaks_printing_is_reverted_by_the_health_window(
-    tmp_path: Path, mosquitto: Mosquitto, releases: Releases
+    mosquitto: Mosquitto, releases: Releases, new_appliance: Callable[..., AgentProcess]
 ) -> None:
-    device_id = new_device_id()
-    app = AgentProcess(
-        workdir=tmp_path / "appliance",
-        device_id=device_id,
-        broker_url=mosquitto.url,
-        register={
-            "simulate": {"cashier_rate": 5.0, "cashier_seed": 3},
-            "peripherals": {"preset": "simulated"},
-        },
-        agent={
-            "trusted_release_keys": [releases.public_key],
-            "release_health_window_s": 8.0,  # receipts print several times a second
-            "start_timeout_s": 90.0,
-            "heartbeat_timeout_s": 30.0,
-            "backoff_initial_s": 0.2,
-        },
-    )
+    # receipts print several times a second: a longer window sees them fail
+    app = new_appliance(peripherals=True, health_window_s=8.0)
+    device_id = app.device_id
     broken = releases.printer_broken
     server = BundleServer(files={broken.path.name: broken.path})
     app.start()
@@ -69,9 +55,7 @@ async def test_a_release_that_breaks_printing_is_reverted_by_the_health_window(
             progress = await progress_until_final(cp, broken.manifest.version)
             assert progress[-1]["state"] == "reverted", progress[-1]  # not committed
             await wait_until(lambda: printing(app), timeout=GUARD_S, what="printing again")
-            health = await app.healthz()
-            before = 0 if health is None else health["sales"]["committed"]
-            await wait_until(lambda: selling(app, before), timeout=GUARD_S, what="selling again")
+            await selling_again(app)
     finally:
         app.stop()
     states = [p["state"] for p in progress]

@@ -12,88 +12,38 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from edge.appliance import VERSION as IMAGE_VERSION
-from protocols.codec import encode
-from protocols.messages import DesiredRelease, Event
-from protocols.topics import Channel, device_topic
+from protocols.messages import Event
 from protocols.vocabulary import EventKind
 from tests.harness.services import Mosquitto, wait_until
 
-from ..agent_harness import ControlPlane, control_plane, new_device_id
+from ..agent_harness import ControlPlane, control_plane
 from ..agent_process import AgentProcess
 from .bundles import NEW_VERSION, BundleServer, Releases, desire, serving
+from .on_appliance import (
+    FINAL,
+    GUARD_S,
+    progress_until_final,
+    publish,
+    selling,
+    selling_again,
+    slots,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
-GUARD_S = 300  # only against hangs (a register starts in 30 s on a machine under load 25)
-
-
-def appliance(
-    tmp_path: Path,
-    device_id: str,
-    broker_url: str,
-    releases: Releases,
-    *,
-    health_window_s: float = 2.0,
-) -> AgentProcess:
-    return AgentProcess(
-        workdir=tmp_path / "appliance",
-        device_id=device_id,
-        broker_url=broker_url,
-        register={"simulate": {"cashier_rate": 5.0, "cashier_seed": 3}},
-        agent={
-            "trusted_release_keys": [releases.public_key],
-            "release_health_window_s": health_window_s,
-            "start_timeout_s": 90.0,
-            "heartbeat_timeout_s": 30.0,  # a loaded test machine must not look like a hang
-            "backoff_initial_s": 0.2,
-        },
-    )
-
-
-async def selling(app: AgentProcess, more_than: int = 0) -> bool:
-    health = await app.healthz()
-    return health is not None and health["ready"] and health["sales"]["committed"] > more_than
-
-
-async def publish(cp: ControlPlane, wanted: DesiredRelease) -> None:
-    topic = device_topic(cp.device_id, Channel.RELEASE)
-    await cp.client.publish(topic, encode(wanted), qos=1, retain=True)
-
-
-async def progress_until_final(cp: ControlPlane, version: str) -> list[dict[str, Any]]:
-    """Every release.progress body for ``version`` up to and including a final state."""
-    seen: list[dict[str, Any]] = []
-    final = {"succeeded", "failed", "reverted", "timed_out"}
-    while not seen or seen[-1]["state"] not in final:
-        event = await cp.next(
-            lambda m: (
-                isinstance(m, Event)
-                and m.kind == EventKind.RELEASE_PROGRESS
-                and m.body["version"] == version
-            )
-        )
-        assert isinstance(event, Event)
-        seen.append(event.body)
-    return seen
-
-
-def slots(app: AgentProcess) -> dict[str, Any]:
-    state: dict[str, Any] = json.loads((app.data_dir / "app" / "slots.json").read_text())
-    return state
+MakeAppliance = Callable[..., AgentProcess]
 
 
 async def test_a_good_release_resumes_its_download_commits_and_runs_the_new_version(
-    tmp_path: Path, mosquitto: Mosquitto, releases: Releases
+    mosquitto: Mosquitto, releases: Releases, new_appliance: MakeAppliance
 ) -> None:
-    device_id = new_device_id()
-    app = appliance(tmp_path, device_id, mosquitto.url, releases)
+    app = new_appliance()
+    device_id = app.device_id
     server = BundleServer(files={releases.good.path.name: releases.good.path})
     server.cut[releases.good.path.name] = 1  # the first response ends mid-body
     app.start()
@@ -133,10 +83,10 @@ async def test_a_good_release_resumes_its_download_commits_and_runs_the_new_vers
 
 
 async def test_refused_bundles_leave_the_register_alone_and_a_release_that_cannot_start_reverts(
-    tmp_path: Path, mosquitto: Mosquitto, releases: Releases
+    mosquitto: Mosquitto, releases: Releases, new_appliance: MakeAppliance
 ) -> None:
-    device_id = new_device_id()
-    app = appliance(tmp_path, device_id, mosquitto.url, releases)
+    app = new_appliance()
+    device_id = app.device_id
     files = {
         b.path.name: b.path
         for b in (releases.good, releases.crashing, releases.too_new, releases.stranger)
@@ -207,9 +157,7 @@ async def test_refused_bundles_leave_the_register_alone_and_a_release_that_canno
             # now one that installs but cannot start: the agent goes back to the old register
             await publish(cp, desire(releases.crashing, server.url))
             crash = await progress_until_final(cp, releases.crashing.manifest.version)
-            health = await app.healthz()
-            before = 0 if health is None else health["sales"]["committed"]
-            await wait_until(lambda: selling(app, before), timeout=GUARD_S, what="selling again")
+            await selling_again(app)
     finally:
         app.stop()
     assert outcomes == [("failed", reason) for _, reason in refused]
@@ -229,7 +177,6 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-FINAL = {"succeeded", "failed", "reverted", "timed_out"}
 KillPoint = Callable[[AgentProcess, BundleServer, ControlPlane, Releases], Awaitable[None]]
 
 
@@ -284,9 +231,9 @@ async def on_trial(
     ],
 )
 async def test_an_agent_killed_mid_update_resumes_or_reverts_and_claims_only_what_it_runs(
-    tmp_path: Path,
     mosquitto: Mosquitto,
     releases: Releases,
+    new_appliance: MakeAppliance,
     kill_at: KillPoint,
     stall: bool,
     health_window_s: float,
@@ -295,8 +242,8 @@ async def test_an_agent_killed_mid_update_resumes_or_reverts_and_claims_only_wha
     running: str,
     resumes: list[bool],
 ) -> None:
-    device_id = new_device_id()
-    app = appliance(tmp_path, device_id, mosquitto.url, releases, health_window_s=health_window_s)
+    app = new_appliance(health_window_s=health_window_s)
+    device_id = app.device_id
     name = releases.good.path.name
     server = BundleServer(files={name: releases.good.path}, stall={name} if stall else set())
     app.start()
@@ -317,9 +264,7 @@ async def test_an_agent_killed_mid_update_resumes_or_reverts_and_claims_only_wha
             app.start()
             progress = await progress_until_final(cp, NEW_VERSION)
             reported = await cp.state(lambda s: s.app_release == running)
-            health = await app.healthz()
-            before = 0 if health is None else health["sales"]["committed"]
-            await wait_until(lambda: selling(app, before), timeout=GUARD_S, what="selling")
+            await selling_again(app)
     finally:
         app.stop()
     assert [p["state"] for p in progress if p["state"] in FINAL] == [outcome]  # nothing else
