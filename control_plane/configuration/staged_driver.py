@@ -32,9 +32,11 @@ One tick of a running change (:meth:`StagedDriver.tick`):
    layers, which changes no document (each already has the value): the change is where an
    operator would look for it, with its history and provenance. Then ``completed``.
 
-A halted or aborted change is rolled back: the key is deleted from the layer of every register
-it reached, so its document is what it was before (a new version with the old content: an
-appliance never goes back in version), and the version that did it is kept.
+Ending a change (halted by a gate, completed) is audited in the transaction that ends it, as
+the operator who started it via the driver. A halted or aborted change is rolled back: the key
+is deleted from the layer of every register it reached, so its document is what it was before
+(a new version with the old content: an appliance never goes back in version), and the version
+that did it is kept.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from control_plane.alerts.tables import device_events
 from control_plane.configuration import service
 from control_plane.configuration.layers import Layer
+from control_plane.configuration.service import EDIT_ACTION
 from control_plane.configuration.staged import FINAL, driver_actor
 from control_plane.configuration.tables import (
     config_change_devices,
@@ -256,11 +259,14 @@ class StagedDriver:
                     key=change.key,
                 )
         async with self.engine.begin() as conn:
-            await conn.execute(
+            now = self.clock()
+            done = await conn.execute(
                 update(config_changes)
                 .where(config_changes.c.id == change.id, config_changes.c.status == "running")
-                .values(status="completed", reason="every wave passed", updated_at=self.clock())
+                .values(status="completed", reason="every wave passed", updated_at=now)
             )
+            if done.rowcount == 1:
+                await _audit_end(conn, change, "completed", "every wave passed", now)
         self.poke()
 
     async def _roll_back(self, change: Any) -> None:
@@ -483,12 +489,31 @@ async def _gate(conn: AsyncConnection, change: Any, now: int) -> tuple[str, int]
     if status == "halted":
         values |= {"status": "halted", "reason": reason[:2000]}
     if (wave, reached, status) != (change.current_wave, change.wave_reached_at, "running"):
-        await conn.execute(
+        moved = await conn.execute(
             update(config_changes)
             .where(config_changes.c.id == change.id, config_changes.c.status == "running")
             .values(**values)
         )
+        if status == "halted" and moved.rowcount == 1:
+            await _audit_end(conn, change, "halted", reason, now)
     return status, wave
+
+
+async def _audit_end(
+    conn: AsyncConnection, change: Any, status: str, reason: str, now: int
+) -> None:
+    """The audit entry of the driver ending a change (halted by a gate, or completed), in the
+    transaction that ends it; the actor is the operator who started it, via the driver."""
+    await service.audited(
+        conn,
+        actor=driver_actor(change.created_by),
+        action=EDIT_ACTION[Layer(change.layer)],
+        target=f"config-change/{change.id}",
+        tenant_id=change.tenant_id,
+        now=now,
+        before={"status": "running"},
+        after={"status": status, "reason": reason},
+    )
 
 
 async def drive_changes(app: FastAPI) -> None:

@@ -174,6 +174,10 @@ async def test_a_good_change_passes_every_wave_and_lands_on_its_layer(served: Se
     started_entry = json.loads(start_entries[0].after)
     assert started_entry["through_waves"] == started["id"]
     assert start_entries[0].actor.endswith("@waves.example")
+    ended = await _audited(served, f"config-change/{started['id']}")
+    assert [(e.via, json.loads(e.after)["status"]) for e in ended] == [
+        ("config-change", "completed")
+    ]
     driver_entries = await _audited(served, f"register/{REGISTERS[0]}/log_level")
     assert {e.via for e in driver_entries} == {"config-change"}  # set, then removed at the end
     assert len(driver_entries) == 2

@@ -31,6 +31,7 @@ from control_plane.configuration.layers import Layer
 from control_plane.devices.state import problems
 from control_plane.devices.tables import device_state
 from control_plane.operators.principal import Role
+from control_plane.operators.tables import audit_log
 from tests.control_plane.configuration.config_harness import seed_tenant
 from tests.edge.agent.agent_process import AgentProcess
 from tests.harness.browser import ARTIFACTS, chromium
@@ -142,6 +143,15 @@ async def test_a_bad_printer_through_waves_halts_at_the_canary_in_the_console(
             await expect(change.locator('.change-action[data-verb="resume"]')).to_be_disabled()
             await page.screenshot(path=ARTIFACTS / "config-staged-halted.png", full_page=True)
             rolled_back_to = int(await canary_row.locator("td.rolled-back-to").inner_text())
+            change_id = await change.get_attribute("data-change")
+            async with engine.connect() as conn:
+                ended = list(
+                    await conn.execute(
+                        select(audit_log.c.via, audit_log.c.after).where(
+                            audit_log.c.target == f"config-change/{change_id}"
+                        )
+                    )
+                )
 
             await wait_until(
                 lambda: runs_desired(engine, canary),
@@ -156,6 +166,9 @@ async def test_a_bad_printer_through_waves_halts_at_the_canary_in_the_console(
                 appliance.stop()
 
     assert rolled_back_to == after[canary]["version"] == before[canary]["version"] + 2
+    assert [(via, json.loads(body)["status"]) for via, body in ended] == [
+        ("config-change", "halted")
+    ]
     assert after[canary]["doc"] == before[canary]["doc"]  # the previous document, whole
     assert after[second] == before[second]  # the second register never got the change
     assert "printer" not in store_keys | canary_keys
