@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from edge.kiosk import api, enrol_api, stock_api
+from edge.kiosk import api, enrol_api, loyalty_api, stock_api
 from edge.kiosk.enrolment_desk import DeskBusy, EnrolmentDesk
 from edge.kiosk.live import LinkWatch
 from edge.kiosk.screen import Screen
@@ -69,6 +69,7 @@ def create_kiosk_app(
     app.include_router(api.router)
     app.include_router(enrol_api.router)
     app.include_router(stock_api.router)
+    app.include_router(loyalty_api.router)  # points and store credit as tenders (issue 14)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/", response_class=HTMLResponse)

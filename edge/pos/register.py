@@ -332,6 +332,7 @@ class Register:
                 await self.loyalty.attach(
                     read_card(code), self.config.loyalty, acked_seq=self.ledger.acked_seq
                 )
+                self.last_receipt = None  # the next sale starts: the screen shows its customer
                 return
             self._editable(cart_id)
             parsed = parse_barcode(code, currency_exponent=self.config.currency.exponent)

@@ -111,8 +111,26 @@ def register_view(register: Register) -> dict[str, Any]:
         "busy": register.busy,
         "catalog_version": register.catalog.version,
         "quick_keys": quick_keys_view(register),
+        "customer": customer_view(register),
     }
     return view
+
+
+def customer_view(register: Register) -> dict[str, Any] | None:
+    """The attached customer: pseudonymous id, tier, balance and what may be redeemed now."""
+    known = register.loyalty.attached
+    if known is None:
+        return None
+    cur = register.config.currency
+    return {
+        "id": known.customer_id,
+        "tier": known.tier(register.config.loyalty),
+        "points": known.points,
+        "redeemable_points": known.redeemable_points(),
+        "store_credit": money(known.store_credit_minor, cur),
+        "redeemable_credit": money(known.redeemable_credit_minor(), cur),
+        "offline": not known.fresh,
+    }
 
 
 #: The last quick-key grid resolved against the catalog, by (store rules, catalog version): the

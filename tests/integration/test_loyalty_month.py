@@ -127,7 +127,7 @@ async def test_a_month_of_sales_reconciles_register_and_cloud_to_the_point(
     engine = cloud.engine
     assert engine is not None
     network = Network()
-    lookup = CloudLookup(cloud, "reg-month", network)
+    lookup = CloudLookup(engine, "reg-month", network)
     rng = random.Random(14)
     async with (
         Ledger(tmp_path / "month.db", register_id="1") as ledger,

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.alerts.evaluator import evaluate
 from control_plane.alerts.tables import alerts
@@ -65,19 +66,21 @@ class Network:
 class CloudLookup:
     """A register's balance source while the network is up; raises when it is cut."""
 
-    def __init__(self, cloud: Cloud, device_id: str, network: Network) -> None:
-        self.cloud = cloud
+    def __init__(
+        self, engine: AsyncEngine, device_id: str, network: Network, *, tenant_id: str = TENANT
+    ) -> None:
+        self.engine = engine
         self.device_id = device_id
         self.network = network
+        self.tenant_id = tenant_id
 
     async def fetch(self, customer_id: str) -> KnownBalance | None:
         if not self.network.up:
             raise CloudUnreachable(customer_id)
-        assert self.cloud.engine is not None
         try:
             view = await loyalty.device_balance(
-                self.cloud.engine,
-                tenant_id=TENANT,
+                self.engine,
+                tenant_id=self.tenant_id,
                 device_id=self.device_id,
                 customer_id=customer_id,
             )
@@ -186,8 +189,8 @@ async def test_two_stores_redeeming_the_same_points_offline_both_stand_and_the_c
     customer = new_customer_id()
 
     async with (
-        till(tmp_path, "reg-a", mosquitto.url, CloudLookup(pg_cloud, "reg-a", network)) as a,
-        till(tmp_path, "reg-b", mosquitto.url, CloudLookup(pg_cloud, "reg-b", network)) as b,
+        till(tmp_path, "reg-a", mosquitto.url, CloudLookup(engine, "reg-a", network)) as a,
+        till(tmp_path, "reg-b", mosquitto.url, CloudLookup(engine, "reg-b", network)) as b,
     ):
         a.connect()
         b.connect()

@@ -189,7 +189,18 @@ function renderSale(reg) {
   $("#discount-total").textContent = reg.cart.discount.minor ? `Discounts −${reg.cart.discount.text}` : "";
   $("#total").textContent = `${reg.currency} ${reg.cart.total.text}`;
   $("#parked-count").textContent = reg.parked.length ? `(${reg.parked.length})` : "";
+  renderCustomer($("#customer"), reg.customer);
   renderQuick(reg.quick_keys || []);
+}
+
+// -- the attached customer (a scanned loyalty card): pseudonymous id, tier, balance --------------
+function renderCustomer(el, c) {
+  el.hidden = !c;
+  if (!c) return;
+  el.innerHTML = `<b data-testid="customer-id">${esc(c.id)}</b> <span data-testid="customer-tier">${esc(c.tier)}</span>
+    <span data-testid="customer-points">${c.points} points</span>
+    ${c.store_credit.minor ? `<span data-testid="customer-credit">credit ${esc(c.store_credit.text)}</span>` : ""}
+    ${c.offline ? `<em data-testid="customer-offline">offline: up to ${c.redeemable_points} points</em>` : ""}`;
 }
 
 // -- quick keys: categories as tabs, coloured keys; a tap adds one of the item -------------------
@@ -215,8 +226,13 @@ function renderPay(reg) {
   $("#pay-paid").textContent = p.paid.text;
   $("#pay-remaining").textContent = p.remaining.text;
   $("#pay-cash-due").textContent = p.cash_due.text;
+  const label = { card: "Card ****", cash: "Cash", loyalty_points: "Points", store_credit: "Store credit" };
   $("#tenders").innerHTML = p.tenders.map((t) =>
-    `<li>${t.kind === "card" ? "Card ****" + esc(t.last4) : "Cash"} <b>${esc(t.amount.text)}</b></li>`).join("");
+    `<li data-testid="tender-${esc(t.kind)}">${esc(label[t.kind] || t.kind)}${t.kind === "card" ? esc(t.last4) : ""} <b>${esc(t.amount.text)}</b></li>`).join("");
+  const c = reg.customer;
+  $('[data-act="points"]').hidden = !c || c.redeemable_points <= 0;
+  $('[data-act="credit"]').hidden = !c || c.redeemable_credit.minor <= 0;
+  renderCustomer($("#pay-customer"), c);
 }
 
 function renderReceipt(reg) {
@@ -280,6 +296,8 @@ const actions = {
   "cash-note": (btn) => post("pay/cash", { received_minor: parseInt(btn.dataset.note, 10) }),
   card: () => { const m = toMinor(take("main")); post("pay/card", m === null ? {} : { amount_minor: m }); },
   "pay-back": () => post("pay/cancel"),
+  points: () => { const t = take("main"); post("pay/points", t ? { points: parseInt(t, 10) } : {}); },
+  credit: () => { const m = toMinor(take("main")); post("pay/credit", m === null ? {} : { amount_minor: m }); },
   "new-sale": () => post("sale/new"),
   "quick-tab": (btn) => { quickTab = btn.dataset.tab; render(); },
   "quick-key": (btn) => { if (btn.dataset.item) post("items", { item_id: btn.dataset.item, quantity: "1" }); },
@@ -329,6 +347,7 @@ async function signIn() {
 }
 
 // keyboard wedge: a scanner types digits and Enter into the page; typed text fields keep theirs.
+// On the sale screen it may type letters too (a loyalty card's QR): they go to the scan as typed.
 // Through a full-width IME or a Persian/Arabic layout the same number-row keys type other digits;
 // they mean 0-9 (the register reads them the same way), anything else is not a digit.
 const WEDGE_ZEROS = [0x30, 0xFF10, 0x0660, 0x06F0];
@@ -351,6 +370,9 @@ document.addEventListener("keydown", (ev) => {
   const digit = wedgeDigit(ev.key);
   if (digit !== null) {
     if (buffer) press(buffer, digit); else wedge += digit;
+    ev.preventDefault();
+  } else if (ev.key.length === 1 && buffer === null && (name === "sale" || name === "receipt")) {
+    wedge += ev.key;  // letters too: a loyalty card's QR is SFC1:<customer id> (issue 14)
     ev.preventDefault();
   } else if (ev.key === "Enter") {
     ev.preventDefault();
