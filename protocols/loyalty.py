@@ -114,6 +114,13 @@ class LoyaltyRules(_Frozen):
     tiers: Annotated[list[Tier], Field(min_length=1, max_length=8)] = Field(
         default_factory=_default_tiers, description="tiers, lowest first; the first starts at 0"
     )
+    digital_receipt_url: Annotated[
+        str,
+        StringConstraints(max_length=200, pattern=r"^(https://[^\s{}]*(\{sale_id\})?[^\s{}]*)?$"),
+    ] = Field(
+        "",
+        description="printed on a customer's receipt; {sale_id} is replaced (empty: no link)",
+    )
 
     @model_validator(mode="after")
     def _tiers_ordered(self) -> Self:
@@ -144,6 +151,13 @@ def points_earned(rules: LoyaltyRules, tier: Tier, *, paid_minor: int, exponent:
     units = Decimal(paid_minor).scaleb(-exponent)
     earned = units * rules.points_per_unit * tier.multiplier_decimal
     return int(earned.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def digital_receipt_link(rules: LoyaltyRules, sale_id: str) -> str | None:
+    """The link printed on a customer's receipt, or None when the store prints none."""
+    if not rules.digital_receipt_url:
+        return None
+    return rules.digital_receipt_url.replace("{sale_id}", sale_id)
 
 
 def points_value_minor(rules: LoyaltyRules, points: int) -> int:

@@ -53,7 +53,35 @@ def _rate(rate: Decimal) -> str:
 def _tender_label(tender: Tender) -> str:
     if tender.kind is TenderKind.CARD:
         return f"Card {tender.scheme or ''} ****{tender.last4 or ''}".replace("  ", " ")
-    return "Cash"
+    return _LABELS[tender.kind]
+
+
+_LABELS = {
+    TenderKind.CASH: "Cash",
+    TenderKind.POINTS: "Loyalty points",
+    TenderKind.STORE_CREDIT: "Store credit",
+}
+
+
+def _loyalty_block(sale: Sale, width: int, link: str | None) -> list[str]:
+    """The customer's id, tier and the sale's points; the digital receipt's link."""
+    if sale.customer_id is None:
+        return []
+    out = []
+    tier = f" ({sale.loyalty.tier})" if sale.loyalty is not None else ""
+    out.append(_fit(f"Customer {sale.customer_id}{tier}", width))
+    if sale.loyalty is not None:
+        out.append(_lr("Points earned", f"+{sale.loyalty.points_earned}", width))
+        if sale.loyalty.points_burned:
+            out.append(_lr("Points redeemed", f"-{sale.loyalty.points_burned}", width))
+    if link is not None:
+        out += [_fit("Digital receipt:", width), *_wrap(link, width)]
+    return [*out, "-" * width]
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """A link cut into lines of ``width`` (never shortened: it must still be typed in)."""
+    return [text[i : i + width] for i in range(0, len(text), width)]
 
 
 def _tax_block(rows: Sequence[TaxRow], money: Currency, width: int) -> list[str]:
@@ -73,11 +101,13 @@ def render_receipt(
     header: Sequence[str] = (),
     footer: Sequence[str] = ("Thank you!",),
     cashier_name: str | None = None,
+    receipt_link: str | None = None,
 ) -> str:
     """The customer receipt of a completed sale.
 
     ``cashier_name`` is the name the customer sees (the employee's display name); without it
-    the journaled cashier id is printed.
+    the journaled cashier id is printed. A sale with a customer prints their pseudonymous id,
+    tier and points, and ``receipt_link`` (the digital receipt) when the store has one.
     """
     _check_width(width)
     money = Currency(sale.currency, sale.exponent)
@@ -118,6 +148,7 @@ def render_receipt(
     if sale.change_minor:
         out.append(_lr("Change", format_minor(sale.change_minor, money), width))
     out += [rule, *_tax_block(sale.tax_rows, money, width), rule]
+    out += _loyalty_block(sale, width, receipt_link)
     out += [_center(f, width) for f in footer]
     return "\n".join(out) + "\n"
 

@@ -33,6 +33,7 @@ from edge.pos.errors import (
     NotAllowed,
 )
 from edge.pos.register import PinEntry, Register, ShownReceipt
+from protocols.loyalty import digital_receipt_link
 
 
 async def start_payment(register: Register, *, cart_id: str | None) -> None:
@@ -164,6 +165,9 @@ async def _complete(register: Register) -> None:
         header=register.config.receipt_header,
         footer=register.config.receipt_footer,
         cashier_name=cashier.name,
+        receipt_link=None
+        if sale.customer_id is None
+        else digital_receipt_link(register.config.loyalty, sale.idempotency_key),
     )
     register.last_receipt = ShownReceipt("sale", sale.receipt_id, text, sale.change_minor)
     await print_receipt(register, text, receipt_no=sale.receipt_number)

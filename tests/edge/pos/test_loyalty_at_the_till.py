@@ -9,6 +9,7 @@ contract's :class:`SaleBody`.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from edge.pos.errors import NotAllowed
 from edge.pos.loyalty_desk import CloudUnreachable
 from edge.pos.register import Register
 from protocols.customer_card import format_customer_card, new_customer_id
+from protocols.loyalty import LoyaltyRules
 from protocols.sale_body import SaleBody
 from tests.edge.pos.conftest import CABLE, COFFEE, MILK, signed_in_with_shift
 
@@ -151,3 +153,39 @@ async def test_points_cannot_be_tendered_without_a_customer(register: Register) 
     await payments.start_payment(register, cart_id=cart_id)
     with pytest.raises(NotAllowed, match="Scan the customer's loyalty card first"):
         await customers.pay_points(register, 10, cart_id=cart_id)
+
+
+async def test_a_customers_receipt_prints_their_id_points_and_the_digital_receipt_link(
+    register: Register,
+) -> None:
+    rules = LoyaltyRules(digital_receipt_url="https://receipts.example.com/r/{sale_id}")
+    register.config = replace(register.config, loyalty=rules)
+    await signed_in_with_shift(register)
+    customer = new_customer_id()
+    await register.scan(format_customer_card(customer))
+    await register.scan(COFFEE)
+    cart_id = register.cart.cart_id
+    await payments.start_payment(register, cart_id=cart_id)
+    await payments.pay_cash(register, 1290, cart_id=cart_id)
+    assert register.last_receipt is not None
+    text = register.last_receipt.text
+    sale_id = (await _sales(register))[-1]["sale_id"]
+    assert f"Customer {customer} (Member)" in text
+    assert "Points earned" in text
+    assert "+12" in text
+    printed = text.split("Digital receipt:\n")[1].split("\n-")[0]
+    assert printed.replace("\n", "") == f"https://receipts.example.com/r/{sale_id}"
+    assert all(len(line) <= 42 for line in printed.split("\n"))  # wrapped to the paper
+
+
+async def test_a_receipt_without_a_customer_prints_no_link(register: Register) -> None:
+    rules = LoyaltyRules(digital_receipt_url="https://receipts.example.com/r/{sale_id}")
+    register.config = replace(register.config, loyalty=rules)
+    await signed_in_with_shift(register)
+    await register.scan(MILK)
+    cart_id = register.cart.cart_id
+    await payments.start_payment(register, cart_id=cart_id)
+    await payments.pay_cash(register, 200, cart_id=cart_id)
+    assert register.last_receipt is not None
+    assert "Digital receipt" not in register.last_receipt.text
+    assert "Customer" not in register.last_receipt.text
