@@ -201,7 +201,7 @@ def _in_tenant(tenant: str, expected: Expected) -> Expected:
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(history=st.lists(ops, max_size=30))
 def test_on_hand_is_the_sum_of_movements_and_transit_is_counted_once(
