@@ -17,10 +17,16 @@ import asyncio
 import shutil
 import site
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO
 
 from protocols import release_bundle as rb
+
+#: How a verified release's wheels become a slot: :func:`install_into_slot` unless the agent is
+#: given another (a test fleet of many appliances on one machine installs each distinct release
+#: once with it and hardlinks that slot into the others).
+Installer = Callable[[Path, list[Path]], Awaitable[None]]
 
 
 class InstallFailed(Exception):  # noqa: N818 - named for what the operator is told

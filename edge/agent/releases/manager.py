@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 
     import httpx
 
+    from edge.agent.releases.install import Installer
+
 log = logging.getLogger(__name__)
 
 TICK_S = 0.2
@@ -199,6 +201,8 @@ class ReleaseManager:
         self.phase = ""  # the state of the release in progress, for the console
         self.last_failure = ""
         self.lease_overrides = 0
+        #: How a verified release becomes a slot; None: :func:`.install.install_into_slot`.
+        self.installer: Installer | None = None
         self.start_register_from(self.state.active, restart=False)
 
     # -- what the rest of the agent sees --------------------------------------------------------
@@ -379,11 +383,12 @@ class ReleaseManager:
     async def _install(self, slot: SlotName, desire: DesiredRelease, wheels: list[Path]) -> None:
         from edge.agent.releases.install import InstallFailed, install_into_slot
 
+        install = self.installer or install_into_slot
         versions = {k: v for k, v in self.state.versions.items() if k != slot}
         self.state = self.store.save(replace(self.state, versions=versions))
         try:
             async with asyncio.timeout(self.deadlines.install_s):
-                await install_into_slot(self.store.slot_dir(slot), wheels)
+                await install(self.store.slot_dir(slot), wheels)
         except InstallFailed as err:
             raise ReleaseFailed(err.reason, err.detail) from err
         except TimeoutError as err:

@@ -5,6 +5,7 @@ desired release on their own topic and report ``release.progress`` events and th
 as the agent does. A canary that reverts halts the rollout and gets its previous release back;
 a good release goes wave by wave to every device; a device offline at the start gets the
 release when it returns (its deadline only starts then); a store outside its window waits.
+The issue's hundred appliances run the agent's own code: ``test_hundred_agents``.
 """
 
 from __future__ import annotations
@@ -247,41 +248,3 @@ async def test_a_store_outside_its_window_waits_until_it_opens(
             )
         await wait_until(lambda: _status_is(cp, rollout_id, "completed"), what="completed")
     assert device.desired[0].window == f"{open_now}@UTC"
-
-
-@pytest.mark.parametrize(
-    ("behaviour", "status", "succeeded", "pending"),
-    [
-        pytest.param("good", "completed", 100, 0, id="good-release-to-100-percent"),
-        pytest.param("reverts", "halted", 0, 99, id="crash-on-start-halts-at-the-canary"),
-    ],
-)
-async def test_a_hundred_appliances_through_the_default_waves(
-    cp: ServedControlPlane,
-    mosquitto: Mosquitto,
-    behaviour: Behaviour,
-    status: str,
-    succeeded: int,
-    pending: int,
-) -> None:
-    """The issue's fleet: 100 appliances, waves 1 canary, 5 %, 25 %, 100 % (the default)."""
-    fleet = await _devices(cp, mosquitto, 100, behaviour)
-    async with all_online(fleet):
-        rollout_id = await _create(cp)
-        await wait_until(lambda: _status_is(cp, rollout_id, status), timeout=300, what=status)
-        rollout = await _rollout(cp, rollout_id)
-        canary = next(d for d in rollout["devices"] if d["wave"] == 0)
-        if status == "halted":
-            await wait_until(
-                lambda: _rolled_back(cp, rollout_id, canary["device_id"]), what="rolled back"
-            )
-    rollout = await _rollout(cp, rollout_id)
-    assert [wave["size"] for wave in rollout["waves"]] == [1, 4, 20, 75]
-    assert rollout["counts"]["succeeded"] == succeeded
-    assert rollout["counts"]["pending"] == pending
-    assert sum(len(device.desired) > 0 for device in fleet) == 100 - pending
-    assert sum(device.running == NEW for device in fleet) == succeeded
-    if status == "halted":  # the canary is told its old release back; nobody else heard of it
-        (told,) = [d for d in fleet if d.desired]
-        assert [d.version for d in told.desired] == [NEW, OLD]
-        assert told.running == OLD
