@@ -51,6 +51,40 @@ async def pay_credit(body: Credit, screen: ScreenDep, reg: Till) -> JSONResponse
     return await run(screen, act())
 
 
+class Search(BaseModel):
+    """A name, phone number or e-mail typed by the cashier (sent in a body, never a URL)."""
+
+    q: str = Field(min_length=1, max_length=200)
+
+
+class AttachId(OnCart):
+    """A customer chosen from the search's results."""
+
+    customer_id: str = Field(min_length=1, max_length=32)
+
+
+@router.post("/customer/search")
+async def search(body: Search, screen: ScreenDep, reg: Till) -> JSONResponse:
+    """Customers matching the text (online only): ids and masked names."""
+    found: list[tuple[str, str]] = []
+
+    async def act() -> None:
+        found.extend(await customers.search(reg, body.q))
+
+    answer = await run(screen, act())
+    if answer.status_code != 200:
+        return answer
+    return JSONResponse(
+        {"customers": [{"id": i, "name": n} for i, n in found], "state": screen.state()}
+    )
+
+
+@router.post("/customer/attach")
+async def attach(body: AttachId, screen: ScreenDep, reg: Till) -> JSONResponse:
+    """Attach a customer chosen from the search."""
+    return await run(screen, customers.attach(reg, body.customer_id, cart_id=body.cart_id))
+
+
 @router.post("/customer/detach")
 async def detach(body: Detach, screen: ScreenDep, reg: Till) -> JSONResponse:
     return await run(screen, customers.detach(reg, cart_id=body.cart_id))

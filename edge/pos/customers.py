@@ -17,9 +17,11 @@ from edge.checkout.loyalty import KnownBalance
 from edge.checkout.money import format_minor
 from edge.checkout.tenders import Payment, TenderKind
 from edge.pos.errors import NoSaleInProgress, NotAllowed
+from edge.pos.loyalty_client import OFFLINE_SEARCH
 from edge.pos.loyalty_desk import read_card
 from edge.pos.payments import complete_settled
 from edge.pos.register import Register
+from protocols.customer_card import InvalidCustomerCard, normalise_customer_id
 from protocols.loyalty import points_value_minor
 
 
@@ -32,6 +34,10 @@ async def attach(
     register: Register, customer_id: str, *, cart_id: str | None = None
 ) -> KnownBalance:
     """Attach ``customer_id`` to the sale, with the freshest balance the register can get."""
+    try:
+        customer_id = normalise_customer_id(customer_id)
+    except InvalidCustomerCard as err:
+        raise NotAllowed(f"Not a customer: {err.reason}.") from err
     async with register.command():
         register.require_cart(cart_id)
         if register.payment is not None and register.payment.tenders:
@@ -102,3 +108,11 @@ def _paying_customer(register: Register, cart_id: str | None) -> tuple[Payment, 
 
 async def _settle_if_paid(register: Register) -> None:
     await complete_settled(register)
+
+
+async def search(register: Register, text: str) -> list[tuple[str, str]]:
+    """Customers by name, phone or e-mail (online only): pseudonymous ids and masked names."""
+    finder = register.loyalty.finder
+    if finder is None:
+        raise NotAllowed(OFFLINE_SEARCH)
+    return await finder.search(text)

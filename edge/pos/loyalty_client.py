@@ -1,10 +1,14 @@
-"""The register's balance source: the cloud's device route for one customer's loyalty balance.
+"""The register's balance source and customer search: the cloud's device routes.
 
 ``GET /api/loyalty/device/customers/{id}`` with the appliance's own assertion (``auth``, as the
 catalog sync): the control plane answers its tenant's customer's points, store credit, tier and
 offline limits, or 404 when it has no balance for them yet. Anything else — no network, a
 refusal, a timeout, an answer that is not a balance — is :class:`CloudUnreachable`: the register
 then redeems against the balance it last saw, within the offline limit, and says so.
+
+Search by name, phone or e-mail (``POST /api/customers/lookup``, the customers domain's route)
+answers pseudonymous ids and masked names only; it needs the network, and says so when there is
+none (a card scan works offline).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import httpx
 
 from edge.checkout.loyalty import KnownBalance
 from edge.enrolment.errors import NotEnrolled
+from edge.pos.errors import NotAllowed
 from edge.pos.loyalty_desk import CloudUnreachable
 
 log = logging.getLogger(__name__)
@@ -70,3 +75,26 @@ class CloudBalances:
         except (httpx.HTTPError, NotEnrolled, ValueError, KeyError, TypeError) as err:
             log.info("loyalty: no balance from %s (%s); offline rules apply", self.base_url, err)
             raise CloudUnreachable(customer_id) from err
+
+    async def search(self, text: str) -> list[tuple[str, str]]:
+        """Customers matching ``text``: (id, masked name); NotAllowed when offline or refused."""
+        try:
+            async with httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=self.timeout,
+                transport=self.transport,
+                auth=self.auth,
+            ) as client:
+                response = await client.post("/api/customers/lookup", json={"q": text})
+        except (httpx.HTTPError, NotEnrolled) as err:
+            raise NotAllowed(OFFLINE_SEARCH) from err
+        if response.status_code == httpx.codes.UNPROCESSABLE_ENTITY:
+            raise NotAllowed("Type more of the name, phone or e-mail to search.")
+        if response.status_code != httpx.codes.OK:
+            raise NotAllowed(OFFLINE_SEARCH)
+        found = response.json().get("customers", [])
+        return [(str(c["id"]), str(c["display_name"])) for c in found]
+
+
+#: What the cashier reads when the search cannot reach the cloud.
+OFFLINE_SEARCH = "Customer search needs the network: scan the customer's card instead."

@@ -42,6 +42,14 @@ class BalanceSource(Protocol):
         ...
 
 
+class CustomerFinder(Protocol):
+    """Where the online search goes (the cloud's device route); raises NotAllowed offline."""
+
+    async def search(self, text: str) -> list[tuple[str, str]]:
+        """Matching customers as (pseudonymous id, masked name)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
     """A movement this register journaled at ``seq`` that the cloud may not have booked yet."""
@@ -62,6 +70,7 @@ class LoyaltyDesk:
     """
 
     source: BalanceSource | None = None
+    finder: CustomerFinder | None = None
     attached: KnownBalance | None = None
     cache: dict[str, KnownBalance] = field(default_factory=dict)
     pending: dict[str, list[Pending]] = field(default_factory=dict)

@@ -326,11 +326,12 @@ async def run_register(
                     start(_catalog_sync(register, up, settings), "catalog-sync")
                 if register is not None and up.control_plane_url:
                     # loyalty balances online; offline the register redeems what it last saw
-                    register.loyalty.source = CloudBalances(
+                    cloud = CloudBalances(
                         base_url=up.control_plane_url,
                         auth=up.auth,
                         transport=httpx.AsyncHTTPTransport(verify=up.tls_context or True),
                     )
+                    register.loyalty.source = register.loyalty.finder = cloud
                 health.enrolled = True
                 screen.set_enrolled(True, connected=connected)
                 if link is not None:

@@ -16,11 +16,13 @@ from sqlalchemy import select
 from control_plane.loyalty.ledger import Movement, MovementKind, book
 from control_plane.operators.principal import Role
 from control_plane.operators.tables import audit_log
+from edge.pos.errors import NotAllowed
 from edge.pos.loyalty_client import CloudBalances
 from edge.pos.loyalty_desk import CloudUnreachable
 from protocols.customer_card import new_customer_id
 from tests.control_plane.customers.conftest import FOREIGN, OWN, Shop, create, now_ms
 from tests.control_plane.customers.conftest import shop as shop  # noqa: PLC0414 - the fixture
+from tests.harness.services import free_port
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio(loop_scope="module")]
 
@@ -137,3 +139,17 @@ async def test_the_customer_page_shows_balance_tier_and_movements(shop: Shop) ->
     assert 'id="loyalty-points">5200<' in page.text
     assert [m["kind"] for m in movements.json()] == ["earn"]
     assert hidden.status_code == 404
+
+
+async def test_a_register_searches_online_and_is_told_search_needs_the_network(
+    shop: Shop,
+) -> None:
+    made = await create(shop, name="Sigrid Search", phone="+41 79 555 77 88")
+    own = CloudBalances(base_url=shop.served.url, auth=shop.registers[OWN], timeout=60.0)
+    foreign = CloudBalances(base_url=shop.served.url, auth=shop.registers[FOREIGN], timeout=60.0)
+    cut = CloudBalances(base_url=f"http://127.0.0.1:{free_port()}", auth=shop.registers[OWN])
+
+    assert (made["id"], "Sigrid S.") in await own.search("sigrid search")
+    assert await foreign.search("sigrid search") == []
+    with pytest.raises(NotAllowed, match="needs the network"):
+        await cut.search("sigrid search")
