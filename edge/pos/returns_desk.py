@@ -7,7 +7,9 @@ refunds (what was paid, never today's price) and refuses more than was sold. Car
 through the terminal (``busy`` while they run); any the terminal refuses are paid in cash. A
 refund may instead be issued as store credit (``as_credit``) to the sale's customer, or to the
 customer attached now: the credit is journaled with the return and the cloud's loyalty ledger
-books it. The ledger numbers the return like a receipt.
+books it. A sale paid partly with points or store credit is always refunded as store credit to
+its customer, so a balance never turns into cash at the till. The ledger numbers the return like
+a receipt.
 """
 
 from __future__ import annotations
@@ -134,7 +136,10 @@ async def refund(
             cashier_id=cashier.id,
             returned_at=register.clock(),
         )
-        if as_credit:
+        balance_paid = any(
+            t.kind in (TenderKind.POINTS, TenderKind.STORE_CREDIT) for t in sale.tenders
+        )
+        if as_credit or balance_paid:  # what points or credit paid never comes back as cash
             attached = register.loyalty.attached
             customer = sale.customer_id or (None if attached is None else attached.customer_id)
             if customer is None:

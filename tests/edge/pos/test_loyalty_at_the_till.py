@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from edge.checkout.loyalty import KnownBalance
-from edge.pos import customers, payments
+from edge.pos import customers, payments, returns_desk
 from edge.pos.errors import NotAllowed
 from edge.pos.loyalty_desk import CloudUnreachable
 from edge.pos.register import Register
@@ -189,3 +190,29 @@ async def test_a_receipt_without_a_customer_prints_no_link(register: Register) -
     assert register.last_receipt is not None
     assert "Digital receipt" not in register.last_receipt.text
     assert "Customer" not in register.last_receipt.text
+
+
+async def test_a_sale_paid_with_points_is_refunded_as_store_credit_never_cash(
+    register: Register,
+) -> None:
+    await signed_in_with_shift(register)
+    customer = new_customer_id()
+    register.loyalty.source = Answering(
+        KnownBalance(customer_id=customer, points=100, lifetime_points=100, fresh=True)
+    )
+    await register.scan(format_customer_card(customer))
+    await register.scan(MILK)
+    cart_id = register.cart.cart_id
+    await payments.start_payment(register, cart_id=cart_id)
+    await customers.pay_points(register, 100, cart_id=cart_id)
+    await payments.pay_cash(register, 75, cart_id=cart_id)
+    assert register.last_receipt is not None
+    receipt = register.last_receipt.receipt_id
+
+    await returns_desk.refund(register, receipt, {1: Decimal(1)})
+    records = [json.loads(r.record) for r in await register.ledger.read_records(1, 100)]
+    returned = records[-1]["body"]
+    assert records[-1]["kind"] == "sale.returned"
+    assert returned["customer_id"] == customer
+    assert returned["store_credit_issued_minor"] == 175
+    assert [t["kind"] for t in returned["refunds"]] == ["store_credit"]
