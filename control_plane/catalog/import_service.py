@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.import_rows import (
     FileRefused,
+    ImportedItem,
     ImportFormat,
     ReadResult,
     RowError,
@@ -202,7 +203,7 @@ async def import_catalog(
         changed=existing,
         refused=read.error_count,
         errors=[RowErrorOut(row=e.row, column=e.column, reason=e.reason) for e in read.errors],
-        sample=read.items[:SAMPLE],
+        sample=[item.as_catalog_item() for item in read.items[:SAMPLE]],
         imported=commit,
         version=version,
     )
@@ -212,7 +213,7 @@ async def write_items(
     engine: AsyncEngine,
     *,
     tenant_id: str,
-    items: Sequence[CatalogItem],
+    items: Sequence[ImportedItem],
     progress: Progress | None = None,
 ) -> int:
     """Every item as one new catalog version, in one transaction; returns the version.
@@ -229,7 +230,7 @@ async def write_items(
             await _copy_upsert(conn, tenant_id, version, items, progress)
             return version
         for start in range(0, len(items), WRITE_CHUNK):
-            chunk = items[start : start + WRITE_CHUNK]
+            chunk = [item.as_catalog_item() for item in items[start : start + WRITE_CHUNK]]
             await _upsert(conn, tenant_id=tenant_id, version=version, items=chunk)
             if progress is not None:
                 progress(start + len(chunk))
@@ -240,7 +241,7 @@ async def _copy_upsert(
     conn: AsyncConnection,
     tenant_id: str,
     version: int,
-    items: Sequence[CatalogItem],
+    items: Sequence[ImportedItem],
     progress: Progress | None,
 ) -> None:
     raw = (await conn.get_raw_connection()).driver_connection
@@ -253,10 +254,7 @@ async def _copy_upsert(
     rows = list(latest.values())
     for start in range(0, len(rows), WRITE_CHUNK):
         chunk = rows[start : start + WRITE_CHUNK]
-        records = [
-            (item.id, item.model_copy(update={"version": version}).model_dump_json())
-            for item in chunk
-        ]
+        records = [(item.id, item.body(version)) for item in chunk]
         await raw.copy_records_to_table("catalog_import", records=records)
         if progress is not None:
             progress(start + len(chunk))
