@@ -63,9 +63,9 @@ def test_prices_read_as_decimal_reads_them(price: str, exponent: int, minor: int
 
 def test_a_taken_rows_body_is_the_json_catalog_item_writes() -> None:
     text = (
-        HEADER
-        + 'I"1,"Crème ""brûlée"" \\ 🍮",3.50,B,Desserts,7610200000019 4006381333931,42,S-1,weight\n'
-        + "I2,Plain,0,A,,,,,\n"
+        "id,name,price,tax_class,department,gtins,plu,sku,sold_by,active\n"
+        'I"1,"Crème ""brûlée"" \\ 🍮",3.50,B,Desserts,7610200000019 4006381333931,42,S-1,weight,\n'
+        "I2,Plain,0,A,,,,,,no\n"
     )
     result = read_rows(text, fmt="csv", exponent=2)
     assert result.errors == []
