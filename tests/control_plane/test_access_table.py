@@ -20,7 +20,7 @@ on SQLite and on PostgreSQL. Each case builds what it acts on afresh where the r
 from __future__ import annotations
 
 import itertools
-import json
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -46,7 +46,6 @@ from control_plane.customers import service as customer_service
 from control_plane.customers.schemas import CustomerIn
 from control_plane.devices import service as registry
 from control_plane.devices.state import apply_state
-from control_plane.ingest.tables import journal
 from control_plane.loyalty.ledger import Movement, MovementKind
 from control_plane.loyalty.ledger import book as book_loyalty
 from control_plane.notifications import channels as notification_channels
@@ -74,6 +73,7 @@ from protocols.customer_card import new_customer_id
 from protocols.messages import State
 from provisioning.device_keys import DeviceIdentity
 from tests.control_plane.configuration.config_harness import TENANT_KEYS, store_identity
+from tests.control_plane.reports.seed import Seeder, sale_body
 from tests.harness.control_plane import ServedControlPlane, operator_settings, served_control_plane
 from tests.harness.services import Mosquitto, create_pg_database, drop_pg_database, wait_until
 
@@ -968,20 +968,21 @@ async def _tenant(
         engine, publisher=app.state.ingest, device_id=device, name="printer.test_page", args={}
     )
     sale, count = f"sale-{tenant}", f"count-{tenant}"
+    # as the ingest stores them: the sale's record (the reports and the overview read rollups of
+    # the journal) beside its sales row, then a stock count
+    journal_of = Seeder(engine, tenant)
+    body = sale_body(sale, receipt=1, cashier="E01", shift="sh1", rng=random.Random(1), at="")
+    await journal_of.record(device_id=device, kind="sale.completed", ts=_now(), body=body)
     async with engine.begin() as conn:
         await conn.execute(
             insert(sales).values(
                 device_id=device, seq=1, sale_id=sale, tenant_id=tenant, store_id=store,
-                receipt_no=1, currency="EUR", total_minor=250, ts=_now(),
+                receipt_no=1, currency="EUR", total_minor=body["total_minor"], ts=_now(),
             )
         )  # fmt: skip
-        await conn.execute(
-            insert(journal).values(
-                device_id=device, seq=2, kind="stock_count.committed", ts=_now(),
-                prev_hash="0" * 64, hash="0" * 64, body=json.dumps({"session_id": count}),
-                received_at=_now(),
-            )
-        )  # fmt: skip
+    await journal_of.record(
+        device_id=device, kind="stock_count.committed", ts=_now(), body={"session_id": count}
+    )
     group, staff_id = await _configuration(engine, tenant, store, device)
     victim = f"victim@{tenant}.example"
     await operators.create_operator(
