@@ -47,6 +47,7 @@ EXPECTED: dict[str, set[Role]] = {
     "customers:write": {P, T, OP},
     "customers:export": {P, T},  # GDPR export and erasure: tenant admins
     "customers:erase": {P, T},
+    "loyalty:adjust": {P, T},  # a manual change of points or store credit is money
     "stock:read": {P, T, OP, V},  # on-hand across stores, transfers, reorder list (issue 14)
     "stock:write": {P, T, OP},  # low-stock thresholds
 }
