@@ -14,7 +14,9 @@ point when it was redeemed. Points and store credit are *tenders* (:data:`POINTS
 :data:`STORE_CREDIT_TENDER`), not discounts: they are value the customer already holds, so the
 sale's lines, tax and gross figures stay as priced and only how it was paid changes (a gift card's
 rule), and a return refunds them like any tender. A return may issue store credit
-(:class:`ReturnCredit` in the ``sale.returned`` body, refund tender :data:`STORE_CREDIT_TENDER`).
+(:class:`ReturnCredit` in the ``sale.returned`` body, refund tender :data:`STORE_CREDIT_TENDER`),
+and a return of a sale with a customer takes back the points the returned part earned
+(``points_reversed``: returning everything takes back exactly what was earned).
 
 Everything is an integer: points are whole, money is minor units; the multiplier is a decimal
 string, and earning rounds down (a customer never earns a point not paid for).
@@ -181,10 +183,11 @@ class SaleLoyalty(_Frozen):
 
 
 class ReturnCredit(_Frozen):
-    """Store credit a return issued to a customer: what a ``sale.returned`` body may carry."""
+    """What a return moved on a customer's balance: credit issued, points earned taken back."""
 
     customer_id: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     store_credit_issued_minor: Minor
+    points_reversed: Points = 0
 
     @model_validator(mode="after")
     def _customer(self) -> Self:
@@ -193,11 +196,16 @@ class ReturnCredit(_Frozen):
 
 
 def return_credit(body: dict[str, object]) -> ReturnCredit | None:
-    """The store credit a ``sale.returned`` body issued, or None (most returns issue none)."""
+    """What a ``sale.returned`` body moved for its customer, or None (most returns move none)."""
     customer_id = body.get("customer_id")
-    issued = body.get("store_credit_issued_minor")
-    if customer_id is None or not issued:
+    issued = body.get("store_credit_issued_minor") or 0
+    reversed_points = body.get("points_reversed") or 0
+    if customer_id is None or not (issued or reversed_points):
         return None
     return ReturnCredit.model_validate(
-        {"customer_id": customer_id, "store_credit_issued_minor": issued}
+        {
+            "customer_id": customer_id,
+            "store_credit_issued_minor": issued,
+            "points_reversed": reversed_points,
+        }
     )

@@ -43,6 +43,8 @@ class MovementKind(enum.StrEnum):
     """What moved a balance; the console lists movements by these words."""
 
     EARN = "earn"
+    #: points a return took back from what its sale earned (they count against the tier too)
+    EARN_REVERSAL = "earn_reversal"
     BURN = "burn"
     CREDIT_ISSUE = "credit_issue"
     CREDIT_REDEEM = "credit_redeem"
@@ -68,8 +70,8 @@ class Movement:
 
     @property
     def earned(self) -> int:
-        """Points that count towards the tier (only earning does)."""
-        return self.points if self.kind is MovementKind.EARN else 0
+        """Points that count towards the tier (earning, less what returns took back)."""
+        return self.points if self.kind in (MovementKind.EARN, MovementKind.EARN_REVERSAL) else 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 How it works: the ingest stores a device's records exactly once (its high-water mark and
 ``UNIQUE(device_id, seq)``) and calls :func:`project` with the batch's accepted records in the
 same transaction. A ``sale.completed`` with a ``customer_id`` books its points earned and burned
-and its store credit redeemed; a ``sale.returned`` that issued store credit books the credit.
+and its store credit redeemed; a ``sale.returned`` books the store credit it issued and the points
+of its sale it took back.
 Each movement's ``source`` is its journal record (``<device>/<seq>/<kind>``), so the ledger
 counts it once and says where it came from. Records without a customer cost a dict lookup.
 """
@@ -63,25 +64,32 @@ def sale_movements(
 def return_movements(
     record: JournalRecord, *, tenant_id: str, store_id: str, device_id: str
 ) -> list[Movement]:
-    """The store credit a return issued, if any."""
+    """The store credit a return issued and the points it took back, if any."""
     try:
         credit = return_credit(record.body)
     except ValidationError:
         return []  # a return is booked whatever its loyalty keys say; the register checked them
     if credit is None:
         return []
+    parts = (
+        (MovementKind.CREDIT_ISSUE, 0, credit.store_credit_issued_minor),
+        (MovementKind.EARN_REVERSAL, -credit.points_reversed, 0),
+    )
     return [
         Movement(
-            source=_source(device_id, record.seq, MovementKind.CREDIT_ISSUE),
+            source=_source(device_id, record.seq, kind),
             tenant_id=tenant_id,
             customer_id=credit.customer_id,
-            kind=MovementKind.CREDIT_ISSUE,
-            credit_minor=credit.store_credit_issued_minor,
+            kind=kind,
+            points=points,
+            credit_minor=credit_minor,
             at=record.ts,
             store_id=store_id,
             device_id=device_id,
             sale_id=str(record.body.get("original_sale_id") or "") or None,
         )
+        for kind, points, credit_minor in parts
+        if points or credit_minor
     ]
 
 

@@ -9,14 +9,21 @@ already redeemed for them offline. Earning always works: :func:`settle` computes
 money part of the payment earns (the rules of :mod:`protocols.loyalty`) and what the sale burned,
 and :func:`after_sale` moves the cached balance so the next sale at this register sees it.
 Points and store credit are tenders (``TenderKind.POINTS``, ``TenderKind.STORE_CREDIT``).
-A return may pay its refund as store credit to the attached customer (:func:`as_store_credit`).
+A return may pay its refund as store credit to the attached customer (:func:`as_store_credit`),
+and a return of a sale with a customer takes back the points its returned part earned
+(:func:`with_points_reversed`): cumulative shares of the sale's total, like a line's refund, so
+any sequence of partial returns of the whole sale takes back exactly what it earned.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 
+from edge.checkout.money import RoundingRule, round_to_int
 from edge.checkout.returns import SaleReturn
+from edge.checkout.sale import Sale
 from edge.checkout.sale_loyalty import SaleLoyalty
 from edge.checkout.tenders import Payment, Tender, TenderKind
 from protocols.loyalty import LoyaltyRules, points_earned, tier_for
@@ -107,3 +114,27 @@ def as_store_credit(ret: SaleReturn, customer_id: str) -> SaleReturn:
         customer_id=customer_id,
         store_credit_issued_minor=paid,
     )
+
+
+def _reversed_share(earned: int, refunded_minor: int, total_minor: int) -> int:
+    if total_minor <= 0:
+        return 0
+    share = round_to_int(Decimal(earned) * refunded_minor / total_minor, RoundingRule.HALF_UP)
+    return min(earned, share)
+
+
+def with_points_reversed(sale: Sale, ret: SaleReturn, earlier: Sequence[SaleReturn]) -> SaleReturn:
+    """``ret`` taking back the points its share of ``sale`` earned (named to the sale's customer).
+
+    The share is cumulative: ``round(earned × refunded so far / total)`` less what earlier
+    returns took, so returning the whole sale in any steps takes back exactly ``points_earned``.
+    """
+    if sale.customer_id is None or sale.loyalty is None or sale.loyalty.points_earned <= 0:
+        return ret
+    earned = sale.loyalty.points_earned
+    before = sum(r.refund_minor for r in earlier if r.original_sale_id == sale.sale_id)
+    taken = _reversed_share(earned, before, sale.total_minor)
+    now = _reversed_share(earned, before + ret.refund_minor, sale.total_minor)
+    if now <= taken:
+        return ret
+    return replace(ret, customer_id=sale.customer_id, points_reversed=now - taken)

@@ -71,6 +71,8 @@ class SaleReturn(JournalRecord):
     # a refund paid as store credit names its customer (issue 14; ``edge.checkout.loyalty``)
     customer_id: str | None = None
     store_credit_issued_minor: int = 0
+    # the points the original sale earned that this return takes back (``edge.checkout.loyalty``)
+    points_reversed: int = 0
 
     @property
     def receipt_id(self) -> str:

@@ -129,9 +129,23 @@ class LoyaltyDesk:
         return known
 
     def credit_issued(
-        self, customer_id: str, credit_minor: int, *, seq: int, rules: LoyaltyRules
+        self,
+        customer_id: str,
+        credit_minor: int,
+        *,
+        seq: int,
+        rules: LoyaltyRules,
+        points_reversed: int = 0,
     ) -> None:
-        """A return here issued store credit at ``seq``: the next sale here sees it."""
+        """A return here issued store credit and took back points at ``seq``: the next sale sees it.
+
+        Points taken back were never really earned: they lower the lifetime points too.
+        """
         known = self.cache.get(customer_id) or first_seen(customer_id, rules)
-        after = replace(known, store_credit_minor=known.store_credit_minor + credit_minor)
+        after = replace(
+            known,
+            store_credit_minor=known.store_credit_minor + credit_minor,
+            points=known.points - points_reversed,
+            lifetime_points=known.lifetime_points - points_reversed,
+        )
         self.booked(seq, known, after)

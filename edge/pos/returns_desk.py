@@ -8,8 +8,9 @@ through the terminal (``busy`` while they run); any the terminal refuses are pai
 refund may instead be issued as store credit (``as_credit``) to the sale's customer, or to the
 customer attached now: the credit is journaled with the return and the cloud's loyalty ledger
 books it. A sale paid partly with points or store credit is always refunded as store credit to
-its customer, so a balance never turns into cash at the till. The ledger numbers the return like
-a receipt.
+its customer, so a balance never turns into cash at the till. A return of a sale with a customer
+takes back the points its share earned (journaled with the return, booked by the cloud). The
+ledger numbers the return like a receipt.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from edge.checkout.errors import InvalidQuantity
-from edge.checkout.loyalty import as_store_credit
+from edge.checkout.loyalty import as_store_credit, with_points_reversed
 from edge.checkout.receipt_text import render_return
 from edge.checkout.returns import build_return, refund_cards, returned_quantities
 from edge.checkout.sale import Sale
@@ -154,6 +155,7 @@ async def refund(
                 ret = await refund_cards(register.terminal, ret, currency=register.config.currency)
             finally:
                 register.busy = None
+        ret = with_points_reversed(sale, ret, earlier)
         booked = await register.books.book_return(ret)
         shift.record(booked)
         if booked.customer_id is not None:
@@ -162,6 +164,7 @@ async def refund(
                 booked.store_credit_issued_minor,
                 seq=register.ledger.last_seq,  # the return's record: the command holds the till
                 rules=register.config.loyalty,
+                points_reversed=booked.points_reversed,
             )
         text = render_return(booked, width=register.config.receipt_width)
         register.last_receipt = ShownReceipt("return", booked.receipt_id, text)

@@ -116,6 +116,8 @@ def _register_side(records: list[dict[str, Any]], rules: LoyaltyRules) -> dict[s
             mine[2] -= loyalty["store_credit_redeemed_minor"]
         elif record["kind"] == "sale.returned" and body.get("customer_id"):
             mine = sums.setdefault(body["customer_id"], [0, 0, 0])
+            mine[0] -= body["points_reversed"]  # what the returned part had earned
+            mine[1] -= body["points_reversed"]
             mine[2] += body["store_credit_issued_minor"]
     return sums
 
@@ -157,6 +159,7 @@ async def test_a_month_of_sales_reconciles_register_and_cloud_to_the_point(
     rules = reg.config.loyalty
     mine = _register_side(records, rules)
     assert credits > 0
+    assert any(r["body"].get("points_reversed") for r in records if r["kind"] == "sale.returned")
     assert len({tier_for(rules, lifetime).name for _, lifetime, _ in mine.values()}) > 1
     async with engine.connect() as conn:
         balances = {

@@ -211,3 +211,12 @@ def test_a_return_issuing_credit_names_its_customer() -> None:
     credit = return_credit({"customer_id": CUSTOMER, "store_credit_issued_minor": 250})
     assert credit is not None
     assert credit.store_credit_issued_minor == 250
+
+
+def test_a_return_taking_back_points_names_its_customer_without_credit() -> None:
+    assert return_credit({"customer_id": CUSTOMER, "store_credit_issued_minor": 0}) is None
+    credit = return_credit(
+        {"customer_id": CUSTOMER, "store_credit_issued_minor": 0, "points_reversed": 13}
+    )
+    assert credit is not None
+    assert (credit.points_reversed, credit.store_credit_issued_minor) == (13, 0)

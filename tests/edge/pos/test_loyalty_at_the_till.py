@@ -216,3 +216,49 @@ async def test_a_sale_paid_with_points_is_refunded_as_store_credit_never_cash(
     assert returned["customer_id"] == customer
     assert returned["store_credit_issued_minor"] == 175
     assert [t["kind"] for t in returned["refunds"]] == ["store_credit"]
+
+
+async def test_returning_a_sale_in_parts_takes_back_exactly_the_points_it_earned(
+    register: Register,
+) -> None:
+    await signed_in_with_shift(register)
+    register.loyalty.source = Unreachable()
+    customer = new_customer_id()
+    await register.scan(format_customer_card(customer))
+    await register.scan(COFFEE)  # 12.90
+    await register.scan(CABLE)  # 14.90
+    cart_id = register.cart.cart_id
+    await payments.start_payment(register, cart_id=cart_id)
+    await payments.pay_cash(register, 3000, cart_id=cart_id)
+    assert register.last_receipt is not None
+    receipt = register.last_receipt.receipt_id
+    assert (await _sales(register))[-1]["loyalty"]["points_earned"] == 27
+
+    await returns_desk.refund(register, receipt, {1: Decimal(1)})  # the coffee, in cash
+    await returns_desk.refund(register, receipt, {2: Decimal(1)})  # then the cable
+    records = [json.loads(r.record) for r in await register.ledger.read_records(1, 1000)]
+    returns = [r["body"] for r in records if r["kind"] == "sale.returned"]
+    assert [b["points_reversed"] for b in returns] == [13, 14]  # round(27 × 12.90 / 27.80)
+    assert {b["customer_id"] for b in returns} == {customer}
+    assert [b["store_credit_issued_minor"] for b in returns] == [0, 0]
+    assert all(t["kind"] == "cash" for b in returns for t in b["refunds"])
+
+    await register.scan(format_customer_card(customer))  # the register's balance has them back
+    attached = register.loyalty.attached
+    assert attached is not None
+    assert (attached.points, attached.lifetime_points) == (0, 0)
+
+
+async def test_a_return_of_a_sale_without_a_customer_takes_back_no_points(
+    register: Register,
+) -> None:
+    await signed_in_with_shift(register)
+    await register.scan(MILK)
+    cart_id = register.cart.cart_id
+    await payments.start_payment(register, cart_id=cart_id)
+    await payments.pay_cash(register, 200, cart_id=cart_id)
+    assert register.last_receipt is not None
+    await returns_desk.refund(register, register.last_receipt.receipt_id, {1: Decimal(1)})
+    records = [json.loads(r.record) for r in await register.ledger.read_records(1, 1000)]
+    assert records[-1]["body"]["points_reversed"] == 0
+    assert records[-1]["body"]["customer_id"] is None
