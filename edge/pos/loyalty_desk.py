@@ -2,11 +2,16 @@
 
 Its own module (no import of the register): the register holds one :class:`LoyaltyDesk`, the
 payment code reads the attached customer from it, and :mod:`edge.pos.customers` drives it.
+Every balance it learns or moves is also written to the register's own SQLite file (a
+:class:`BalanceStore`, ``pos.db``) with the movements the cloud may not have yet, so a register
+restarted without the network still redeems against the balance it last saw.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -50,6 +55,18 @@ class CustomerFinder(Protocol):
         ...
 
 
+class BalanceStore(Protocol):
+    """Where the balances last seen are kept across restarts (``pos.db``)."""
+
+    async def loyalty_balance(self, customer_id: str) -> str | None:
+        """The stored JSON of ``customer_id``, or None."""
+        ...
+
+    async def save_loyalty_balance(self, customer_id: str, balance: str) -> None:
+        """Keep the JSON of ``customer_id``."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
     """A movement this register journaled at ``seq`` that the cloud may not have booked yet."""
@@ -71,6 +88,7 @@ class LoyaltyDesk:
 
     source: BalanceSource | None = None
     finder: CustomerFinder | None = None
+    store: BalanceStore | None = None
     attached: KnownBalance | None = None
     cache: dict[str, KnownBalance] = field(default_factory=dict)
     pending: dict[str, list[Pending]] = field(default_factory=dict)
@@ -82,7 +100,7 @@ class LoyaltyDesk:
         if self.attached is not None and self.attached.customer_id == balance.customer_id:
             self.attached = balance
 
-    def booked(self, seq: int, before: KnownBalance, after: KnownBalance) -> None:
+    async def booked(self, seq: int, before: KnownBalance, after: KnownBalance) -> None:
         """A sale or return journaled at ``seq`` moved ``before`` to ``after``."""
         self.pending.setdefault(after.customer_id, []).append(
             Pending(
@@ -93,6 +111,31 @@ class LoyaltyDesk:
             )
         )
         self.remember(after)
+        await self._save(after.customer_id)
+
+    async def _save(self, customer_id: str) -> None:
+        known = self.cache.get(customer_id)
+        if self.store is None or known is None:
+            return
+        text = json.dumps(
+            {
+                "balance": dataclasses.asdict(replace(known, fresh=False)),
+                "pending": [dataclasses.astuple(p) for p in self.pending.get(customer_id, [])],
+            }
+        )
+        await self.store.save_loyalty_balance(customer_id, text)
+
+    async def _known(self, customer_id: str, rules: LoyaltyRules) -> KnownBalance:
+        """The balance last seen: in memory, else as stored before a restart, else none yet."""
+        known = self.cache.get(customer_id)
+        if known is None and self.store is not None:
+            text = await self.store.loyalty_balance(customer_id)
+            if text is not None:
+                stored = json.loads(text)
+                known = KnownBalance(**stored["balance"])
+                self.pending[customer_id] = [Pending(*p) for p in stored["pending"]]
+                self.cache[customer_id] = known
+        return known or first_seen(customer_id, rules)
 
     def _with_pending(self, fetched: KnownBalance, acked_seq: int) -> KnownBalance:
         # the cloud says up to which seq of ours its answer holds; else the ack is the floor
@@ -113,7 +156,7 @@ class LoyaltyDesk:
 
         ``acked_seq``: the register's replication ack, below which the cloud has its movements.
         """
-        known = self.cache.get(customer_id) or first_seen(customer_id, rules)
+        known = await self._known(customer_id, rules)
         if self.source is not None:
             try:
                 async with asyncio.timeout(LOOKUP_TIMEOUT_S):
@@ -126,9 +169,10 @@ class LoyaltyDesk:
                 log.info("loyalty: the cloud is unreachable; %s redeems offline", customer_id)
         self.cache[customer_id] = known
         self.attached = known
+        await self._save(customer_id)
         return known
 
-    def credit_issued(
+    async def credit_issued(
         self,
         customer_id: str,
         credit_minor: int,
@@ -141,11 +185,11 @@ class LoyaltyDesk:
 
         Points taken back were never really earned: they lower the lifetime points too.
         """
-        known = self.cache.get(customer_id) or first_seen(customer_id, rules)
+        known = await self._known(customer_id, rules)
         after = replace(
             known,
             store_credit_minor=known.store_credit_minor + credit_minor,
             points=known.points - points_reversed,
             lifetime_points=known.lifetime_points - points_reversed,
         )
-        self.booked(seq, known, after)
+        await self.booked(seq, known, after)

@@ -154,7 +154,7 @@ async def _complete(register: Register) -> None:
         loyalty=attached,
     )
     if customer is not None and attached is not None and not committed.replayed:
-        register.loyalty.booked(committed.seq, customer, after_sale(customer, attached[1]))
+        await register.loyalty.booked(committed.seq, customer, after_sale(customer, attached[1]))
     if not committed.replayed:
         shift.record(sale)
     register.remember_completed(register.cart.cart_id, sale.receipt_id)

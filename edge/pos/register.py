@@ -153,7 +153,8 @@ class Register:
         self.last_activity = clock()
         self.completed: OrderedDict[str, str] = OrderedDict()
         self.listeners: list[Listener] = []
-        self.loyalty = LoyaltyDesk()  # the attached customer and the balances seen (issue 14)
+        # the attached customer and the balances seen, kept in pos.db across restarts (issue 14)
+        self.loyalty = LoyaltyDesk(store=db)
         self._alerts = 0
         self._mutex = asyncio.Lock()
 

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS receipts (
 CREATE TABLE IF NOT EXISTS returns (
     original_sale_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (original_sale_id, seq));
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS loyalty_balances (customer_id TEXT PRIMARY KEY, balance TEXT NOT NULL);
 """
 
 
@@ -214,3 +215,24 @@ class RegisterDb:
             ).fetchall()
         )
         return [int(r[0]) for r in rows]
+
+    # -- loyalty balances last seen (issue 14) --------------------------------------------------
+
+    async def loyalty_balance(self, customer_id: str) -> str | None:
+        """The stored balance of ``customer_id`` (the loyalty desk's JSON), or None."""
+        row = await self._call(
+            lambda c: c.execute(
+                "SELECT balance FROM loyalty_balances WHERE customer_id = ?", (customer_id,)
+            ).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    async def save_loyalty_balance(self, customer_id: str, balance: str) -> None:
+        """Keep ``balance`` (the loyalty desk's JSON) for ``customer_id``."""
+
+        def run(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT OR REPLACE INTO loyalty_balances VALUES (?, ?)", (customer_id, balance)
+            )
+
+        await self._call(run)

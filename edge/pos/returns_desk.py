@@ -159,7 +159,7 @@ async def refund(
         booked = await register.books.book_return(ret)
         shift.record(booked)
         if booked.customer_id is not None:
-            register.loyalty.credit_issued(
+            await register.loyalty.credit_issued(
                 booked.customer_id,
                 booked.store_credit_issued_minor,
                 seq=register.ledger.last_seq,  # the return's record: the command holds the till

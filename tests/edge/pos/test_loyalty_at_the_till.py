@@ -17,9 +17,12 @@ import pytest
 
 from edge.checkout.loyalty import KnownBalance
 from edge.pos import customers, payments, returns_desk
+from edge.pos.catalog_source import load_snapshot_file
 from edge.pos.errors import NotAllowed
 from edge.pos.loyalty_desk import CloudUnreachable
+from edge.pos.printer import ScreenPrinter
 from edge.pos.register import Register
+from edge.pos.store_config import DEMO_CATALOG, load_store_config
 from protocols.customer_card import format_customer_card, new_customer_id
 from protocols.loyalty import LoyaltyRules
 from protocols.sale_body import SaleBody
@@ -262,3 +265,50 @@ async def test_a_return_of_a_sale_without_a_customer_takes_back_no_points(
     records = [json.loads(r.record) for r in await register.ledger.read_records(1, 1000)]
     assert records[-1]["body"]["points_reversed"] == 0
     assert records[-1]["body"]["customer_id"] is None
+
+
+async def test_a_restarted_register_redeems_offline_against_the_balance_it_stored(
+    register: Register,
+) -> None:
+    await signed_in_with_shift(register)
+    customer = new_customer_id()
+    register.loyalty.source = Answering(
+        KnownBalance(
+            customer_id=customer,
+            points=500,
+            lifetime_points=1200,
+            fresh=True,
+            offline_points_left=1000,  # Silver's limit, as the cloud's device route says
+        )
+    )
+    await register.scan(format_customer_card(customer))  # online: Silver, 500 points
+    await register.scan(MILK)
+    cart_id = register.cart.cart_id
+    await payments.start_payment(register, cart_id=cart_id)
+    await payments.pay_cash(register, 200, cart_id=cart_id)  # earns floor(1.75 x 1.25) = 2
+
+    restarted = Register(  # the same ledger and pos.db, a new register: nothing in memory
+        ledger=register.ledger,
+        db=register.db,
+        config=load_store_config(),
+        catalog=load_snapshot_file(DEMO_CATALOG),
+        printer=ScreenPrinter(),
+        clock=register.clock,
+    )
+    await restarted.start()
+    assert not restarted.loyalty.cache
+    restarted.loyalty.source = Unreachable()
+    await restarted.sign_in("E01", "1234")
+    await restarted.scan(format_customer_card(customer))
+    attached = restarted.loyalty.attached
+    assert attached is not None
+    assert (attached.points, attached.lifetime_points, attached.fresh) == (502, 1202, False)
+    assert restarted.loyalty.pending[customer]  # the sale the cloud may not have booked yet
+    await restarted.scan(COFFEE)  # 12.90
+    cart_id = restarted.cart.cart_id
+    await payments.start_payment(restarted, cart_id=cart_id)
+    assert await customers.pay_points(restarted, 300, cart_id=cart_id) == 300
+    await payments.pay_cash(restarted, 1000, cart_id=cart_id)
+    body = SaleBody.from_body((await _sales(restarted))[-1])
+    assert body.loyalty is not None
+    assert body.loyalty.points_burned == 300
