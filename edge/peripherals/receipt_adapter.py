@@ -54,13 +54,16 @@ def parse_receipt_code(text: str) -> tuple[str, int] | None:
     return None if match is None else (match[1], int(match[2]))
 
 
-def render_text_receipt(text: str, *, code: str, paper: PaperSettings) -> bytes:
+def render_text_receipt(
+    text: str, *, code: str, paper: PaperSettings, link: str | None = None
+) -> bytes:
     """ESC/POS for receipt text as the register laid it out, then the QR code and a cut.
 
     Each line goes through the printer's profile (what it cannot print is replaced with the same
     width) and is cut to the paper's columns, so even text laid out wider never wraps.
+    ``link``: the customer's digital receipt link, printed as a QR code too.
     """
-    return render_text(text, paper=paper, qr_payload=code)
+    return render_text(text, paper=paper, qr_payload=code, link_qr=link)
 
 
 def _tender_label(tender: SaleTender) -> str:
@@ -182,17 +185,17 @@ class HubReceiptPrinter:
         """The printer's health (paper, cover, connection) right now."""
         return self.hub.printer.health if self.hub.printer is not None else self._missing
 
-    async def print_receipt(self, text: str, *, receipt_no: int) -> None:
+    async def print_receipt(self, text: str, *, receipt_no: int, link: str | None = None) -> None:
         """Queue the register's receipt text; returns once the job is stored, never waits."""
-        await self.submit_text(text, receipt_no=receipt_no)
+        await self.submit_text(text, receipt_no=receipt_no, link=link)
 
-    async def submit_text(self, text: str, *, receipt_no: int) -> int:
+    async def submit_text(self, text: str, *, receipt_no: int, link: str | None = None) -> int:
         """:meth:`print_receipt` that returns the print job id."""
         queue = self.hub.print_queue
         if queue is None:
             raise NotConfiguredError("receipt printer")
         payload = render_text_receipt(
-            text, code=receipt_code(self.register_id, receipt_no), paper=self.hub.paper
+            text, code=receipt_code(self.register_id, receipt_no), paper=self.hub.paper, link=link
         )
         return await queue.submit(kind="receipt", ref=receipt_ref(receipt_no), payload=payload)
 

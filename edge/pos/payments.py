@@ -159,24 +159,32 @@ async def _complete(register: Register) -> None:
         shift.record(sale)
     register.remember_completed(register.cart.cart_id, sale.receipt_id)
     register.next_sale()
+    link = (
+        None
+        if sale.customer_id is None
+        else digital_receipt_link(register.config.loyalty, sale.idempotency_key)
+    )
     text = render_receipt(
         sale,
         width=register.config.receipt_width,
         header=register.config.receipt_header,
         footer=register.config.receipt_footer,
         cashier_name=cashier.name,
-        receipt_link=None
-        if sale.customer_id is None
-        else digital_receipt_link(register.config.loyalty, sale.idempotency_key),
+        receipt_link=link,
     )
     register.last_receipt = ShownReceipt("sale", sale.receipt_id, text, sale.change_minor)
-    await print_receipt(register, text, receipt_no=sale.receipt_number)
+    await print_receipt(register, text, receipt_no=sale.receipt_number, link=link)
 
 
-async def print_receipt(register: Register, text: str, *, receipt_no: int) -> None:
-    """Print; a printer problem is shown, never lets a booked sale look failed."""
+async def print_receipt(
+    register: Register, text: str, *, receipt_no: int, link: str | None = None
+) -> None:
+    """Print; a printer problem is shown, never lets a booked sale look failed.
+
+    ``link``: the customer's digital receipt, printed as a QR code under the text.
+    """
     try:
-        await register.printer.print_receipt(text, receipt_no=receipt_no)
+        await register.printer.print_receipt(text, receipt_no=receipt_no, link=link)
     except Exception as err:  # any printer failure means the same to the cashier
         register.raise_alert(
             "printer", "Printer problem: the receipt is on screen; reprint later.", str(err)

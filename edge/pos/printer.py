@@ -22,8 +22,8 @@ from edge.pos.store_config import StoreConfig
 class ReceiptPrinter(Protocol):
     """Anything that can print receipt text; raising means the receipt did not print."""
 
-    async def print_receipt(self, text: str, *, receipt_no: int) -> None:
-        """Print (or queue) one receipt."""
+    async def print_receipt(self, text: str, *, receipt_no: int, link: str | None = None) -> None:
+        """Print (or queue) one receipt; ``link``: a digital receipt's link, printed as a QR."""
         ...
 
 
@@ -73,7 +73,8 @@ class ScreenPrinter:
         self.receipts: deque[PrintedReceipt] = deque(maxlen=keep)
         self.health = DeviceHealth(device="screen", kind="printer", connected=True)
 
-    async def print_receipt(self, text: str, *, receipt_no: int) -> None:
+    async def print_receipt(self, text: str, *, receipt_no: int, link: str | None = None) -> None:
+        # the screen shows the text, which already carries the link
         self.receipts.append(PrintedReceipt(receipt_no, text))
         self.health.seen()
 

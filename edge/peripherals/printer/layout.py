@@ -120,11 +120,23 @@ class _Page:
         return bytes(self.p.output)
 
 
-def render_text(text: str, *, paper: PaperSettings, qr_payload: str | None = None) -> bytes:
-    """Receipt text as the register laid it out (each line cut to the paper), a QR code, a cut."""
+def render_text(
+    text: str,
+    *,
+    paper: PaperSettings,
+    qr_payload: str | None = None,
+    link_qr: str | None = None,
+) -> bytes:
+    """Receipt text as the register laid it out (each line cut to the paper), QR codes, a cut.
+
+    ``link_qr``: the customer's digital receipt link, printed as a QR code above the receipt's
+    own (a phone opens it; the text above stays for typing it in).
+    """
     page = _Page(paper)
     for line in text.rstrip("\n").split("\n"):
         page.line(line)
+    if link_qr:
+        page.qr(link_qr)
     if qr_payload:
         page.qr(qr_payload)
     return page.finish()
