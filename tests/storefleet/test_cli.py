@@ -31,6 +31,7 @@ def test_the_product_command_offers_every_command_of_both_sides() -> None:
         "appliance",
         "release",  # storefleet release: shared, whichever sides are installed
         "journal",  # storefleet journal verify: the cloud's auditor of signed journals
+        "catalog",  # storefleet catalog import: CSV and Shopify exports into the cloud catalog
     }
     assert "not installed" not in result.output
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -67,12 +68,14 @@ async def test_an_admin_searches_the_audit_log_and_exports_it(
         target = await page.locator("tr[data-action='commands:send'] td").nth(4).inner_text()
         await page.select_option("#outcome", "refused")
         await page.click("#search-button")
+        await expect(page).to_have_url(re.compile(r"outcome=refused"))  # the new page, not the old
         refused = await page.locator("tr[data-entry]").evaluate_all(
             "rows => rows.map(r => r.dataset.action)"
         )
         await page.select_option("#outcome", "")
         await page.fill("#action", "commands:send")
         await page.click("#search-button")
+        await expect(page).to_have_url(re.compile(r"action=commands"))
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=ARTIFACTS / "console-audit.png", full_page=True)
         async with page.expect_download() as downloading:
