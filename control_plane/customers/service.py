@@ -200,6 +200,14 @@ async def _row(conn: AsyncConnection, scope: TenantScope, customer_id: str) -> R
     return row
 
 
+async def _live_row(conn: AsyncConnection, scope: TenantScope, customer_id: str) -> Row[Any]:
+    """The customer's row, refused once erased: consent, export and erasure need the profile."""
+    row = await _row(conn, scope, customer_id)
+    if row.erased_at is not None:
+        raise CustomerErased(customer_id=customer_id)
+    return row
+
+
 async def get_customer(
     engine: AsyncEngine, *, keyring: Keyring, scope: TenantScope, customer_id: str
 ) -> CustomerOut:
@@ -338,9 +346,7 @@ async def change_consent(
     """Record new consent (given or withdrawn), when and how; audited."""
     now = _now_ms()
     async with engine.begin() as conn:
-        row = await _row(conn, scope, customer_id)
-        if row.erased_at is not None:
-            raise CustomerErased(customer_id=customer_id)
+        row = await _live_row(conn, scope, customer_id)
         await conn.execute(
             update(customers)
             .where(customers.c.id == customer_id)
@@ -403,9 +409,7 @@ async def export_customer(
     """Everything stored about one customer; the export itself is audited."""
     now = _now_ms()
     async with engine.begin() as conn:
-        row = await _row(conn, scope, customer_id)
-        if row.erased_at is not None:
-            raise CustomerErased(customer_id=customer_id)
+        row = await _live_row(conn, scope, customer_id)
         keys = await keyring.tenant(conn, row.tenant_id)
         bought = await sales_of(conn, tenant_id=row.tenant_id, customer_id=customer_id)
         sent = (
@@ -438,9 +442,7 @@ async def erase_customer(
     """Shred one customer's personal data (see the module's docstring); when it was erased."""
     now = _now_ms()
     async with engine.begin() as conn:
-        row = await _row(conn, scope, customer_id)
-        if row.erased_at is not None:
-            raise CustomerErased(customer_id=customer_id)
+        row = await _live_row(conn, scope, customer_id)
         await conn.execute(
             update(customers)
             .where(customers.c.id == customer_id)
