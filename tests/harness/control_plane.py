@@ -10,9 +10,10 @@ it. `ServedControlPlane.anonymous` is a client without credentials, for what mus
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,7 +33,7 @@ from control_plane.operators.settings import OperatorSettings
 from control_plane.operators.tables import operators
 from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.settings import ControlPlaneSettings
-from tests.harness.services import free_port
+from tests.harness.services import create_pg_database, drop_pg_database, free_port
 
 ADMIN_EMAIL = "root@storefleet.test"
 
@@ -213,3 +214,25 @@ async def served_control_plane(
     scheme = "https" if served.tls_cert else "http"
     async with serving(app, **served.uvicorn_options()):  # as `storefleet serve` runs it
         yield ServedControlPlane(url=f"{scheme}://127.0.0.1:{port}", app=app, admin_token=token)
+
+
+@contextmanager
+def migrated_store(kind: str, directory: Path) -> Iterator[str]:
+    """A migrated cloud store for a module's tests, outside any event loop: an SQLite file in
+    ``directory`` or a fresh PostgreSQL database (dropped after), by ``kind``."""
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{directory / 'cloud.db'}"
+    else:
+        url = asyncio.run(create_pg_database())
+
+    async def prepare() -> None:
+        engine = make_engine(url)
+        await migrate(engine)
+        await engine.dispose()
+
+    asyncio.run(prepare())
+    try:
+        yield url
+    finally:
+        if kind != "sqlite":
+            asyncio.run(drop_pg_database(url))

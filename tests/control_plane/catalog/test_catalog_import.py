@@ -19,11 +19,11 @@ from control_plane.catalog import service as catalog
 from control_plane.catalog.import_cli import app as cli
 from control_plane.catalog.import_rows import TaxClasses, read_rows
 from control_plane.catalog.import_service import ImportRefused, import_catalog
-from control_plane.db.engine import make_engine, migrate
+from control_plane.db.engine import make_engine
 from control_plane.devices import service as registry
 from control_plane.operators.errors import Forbidden
 from control_plane.tenancy import TenantScope
-from tests.harness.services import create_pg_database, drop_pg_database
+from tests.harness.control_plane import migrated_store
 
 pytestmark = [pytest.mark.services]
 _tenants = itertools.count()
@@ -56,20 +56,8 @@ old-mug,Old mug,,Acme,Kitchen,,FALSE,Title,Default Title,MUG-1,300,0,8.50,,TRUE,
 def database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('import') / 'cloud.db'}"
-    else:
-        url = asyncio.run(create_pg_database())
-
-    async def prepare() -> None:
-        engine = make_engine(url)
-        await migrate(engine)
-        await engine.dispose()
-
-    asyncio.run(prepare())
-    yield url
-    if request.param == "postgresql":
-        asyncio.run(drop_pg_database(url))
+    with migrated_store(request.param, tmp_path_factory.mktemp("import")) as url:
+        yield url
 
 
 async def _tenant(url: str, currency: str = "EUR") -> str:

@@ -3,7 +3,6 @@ stores them, for the stock projection's tests; each test makes its own tenant.""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,11 +12,10 @@ import pytest
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.db.engine import make_engine, migrate
 from control_plane.devices import service as registry
 from control_plane.devices.tables import devices
 from control_plane.ingest.tables import journal
-from tests.harness.services import create_pg_database, drop_pg_database
+from tests.harness.control_plane import migrated_store
 
 _tenants = itertools.count()
 
@@ -27,20 +25,8 @@ def database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """One migrated store for every test of the module (each test has its own tenant)."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('stock') / 'cloud.db'}"
-    else:
-        url = asyncio.run(create_pg_database())
-
-    async def prepare() -> None:
-        engine = make_engine(url)
-        await migrate(engine)
-        await engine.dispose()
-
-    asyncio.run(prepare())
-    yield url
-    if request.param == "postgresql":
-        asyncio.run(drop_pg_database(url))
+    with migrated_store(request.param, tmp_path_factory.mktemp("stock")) as url:
+        yield url
 
 
 async def new_tenant(engine: AsyncEngine, stores: Sequence[str]) -> str:
