@@ -16,6 +16,13 @@ the session's command and speaks for it:
   unit's ``Restart=always`` brings the session back; SIGTERM or SIGINT are passed on to the
   command, ``STOPPING=1`` said, and its end awaited.
 
+Before it starts the command it brings its own virtual terminal to the front (``TTYPath=``):
+logind makes the session active only while its VT is the foreground one, and cage gets the
+screen (DRM master) only from an active session. systemd hands the unit /dev/tty7 as its
+controlling terminal but does not switch to it, and the machine boots showing tty1, so without
+this cage would wait for a seat that never comes and the screen would stay on the boot console.
+The owner of a controlling VT may switch to it without any privilege.
+
 The command never gets the notify socket (:func:`~edge.agent.notify.child_environment`): only
 this process speaks for the unit (``NotifyAccess=main``).
 """
@@ -25,8 +32,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
+import re
 import signal
 import sys
 from urllib.parse import urlsplit
@@ -36,6 +45,35 @@ from edge.agent.notify import Notifier, child_environment
 log = logging.getLogger("storefleet.kiosk_session")
 
 PROBE_TIMEOUT_S = 2.0
+#: linux/vt.h: make VT N the foreground one
+VT_ACTIVATE = 0x5606
+VIRTUAL_TERMINAL = re.compile(r"/dev/tty([1-9][0-9]?)")
+
+
+def activate_own_vt(fd: int = 0) -> int | None:
+    """Switch the console to the VT on ``fd`` (the session's TTYPath=); its number, or None
+    when ``fd`` is not a virtual terminal (a test, a nested session) or the switch is refused."""
+    try:
+        name = os.ttyname(fd)
+    except OSError:
+        return None
+    found = VIRTUAL_TERMINAL.fullmatch(name)
+    if found is None:
+        return None
+    number = int(found.group(1))
+    try:
+        fcntl.ioctl(fd, VT_ACTIVATE, number)
+    except OSError as err:
+        log.warning(
+            "could not bring %s to the front (%s): the screen stays on another console until"
+            " someone switches to it (Ctrl+Alt+F%d)",
+            name,
+            err,
+            number,
+        )
+        return None
+    log.info("brought %s to the front for the kiosk session", name)
+    return number
 
 
 async def page_answers(url: str) -> bool:
@@ -82,6 +120,7 @@ async def run_session(
     notifier: Notifier,
 ) -> int:
     """Run ``argv`` until it ends or a signal stops us; the exit status to leave with."""
+    activate_own_vt()
     child = await asyncio.create_subprocess_exec(*argv, env=child_environment(os.environ))
     log.info("kiosk session started (pid %d): %s", child.pid, " ".join(argv))
     stop = asyncio.Event()

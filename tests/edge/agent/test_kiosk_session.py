@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psutil
 
+from edge.agent.kiosk_session import activate_own_vt
 from tests.harness.services import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -152,3 +153,15 @@ def test_a_session_command_is_required() -> None:
     )
     assert done.returncode == 2
     assert "give the session's command after --" in done.stderr
+
+
+def test_a_session_not_on_a_virtual_terminal_switches_no_console() -> None:
+    """Only a VT (/dev/ttyN) is brought to the front; a pseudo-terminal or a pipe is left be."""
+    primary, secondary = os.openpty()
+    readable, writable = os.pipe()
+    try:
+        assert activate_own_vt(secondary) is None
+        assert activate_own_vt(readable) is None
+    finally:
+        for fd in (primary, secondary, readable, writable):
+            os.close(fd)
