@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -165,6 +164,44 @@ async def seed(url: str, *, stores: int, items: int) -> float:
     return time.perf_counter() - began
 
 
+async def _remember_seed(url: str, seconds: float) -> None:
+    """The seed's duration, kept in the database so a run that reuses it still reports it."""
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        await conn.execute("CREATE TABLE bench_seed (seconds double precision, at timestamptz)")
+        await conn.execute("INSERT INTO bench_seed VALUES ($1, now())", seconds)
+    finally:
+        await conn.close()
+
+
+async def _sizes(url: str) -> dict[str, Any]:
+    """The seed's duration and the figures' table as PostgreSQL holds it (rows, bytes)."""
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        seeded = None
+        if await conn.fetchval("SELECT to_regclass('bench_seed') IS NOT NULL"):
+            seeded = await conn.fetchrow("SELECT seconds, at FROM bench_seed")
+        sizes = await conn.fetchrow(
+            "SELECT c.reltuples::bigint AS rows, pg_table_size(c.oid) AS heap,"
+            " pg_indexes_size(c.oid) AS indexes FROM pg_class c WHERE c.relname = 'stock_on_hand'"
+        )
+        per_index = await conn.fetch(
+            "SELECT indexrelid::regclass::text AS name, pg_relation_size(indexrelid) AS bytes"
+            " FROM pg_index WHERE indrelid = 'stock_on_hand'::regclass ORDER BY 1"
+        )
+    finally:
+        await conn.close()
+    gib = 1024**3
+    return {
+        "seed_s": None if seeded is None else round(seeded["seconds"], 1),
+        "seeded_at": None if seeded is None else seeded["at"].isoformat(),
+        "figures_seeded": sizes["rows"],
+        "table_gib": round(sizes["heap"] / gib, 2),
+        "indexes_gib": round(sizes["indexes"] / gib, 2),
+        "index_gib": {r["name"]: round(r["bytes"] / gib, 2) for r in per_index},
+    }
+
+
 def _p99(times: list[float]) -> float:
     ordered = sorted(times)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
@@ -256,15 +293,15 @@ async def run(args: argparse.Namespace, rounds: Rounds) -> dict[str, Any]:
         else:
             print(f"stock: seeding {s['stores']:,} stores × {s['items']:,} items (SQL) …",
                   flush=True)  # fmt: skip
-            detail["seed_s"] = await seed(url, stores=s["stores"], items=s["items"])
+            seconds = await seed(url, stores=s["stores"], items=s["items"])
+            await _remember_seed(url, seconds)
             if s["keep_db"]:
                 await _admin(f"COMMENT ON DATABASE \"{s['keep_db']}\" IS '{signature}'")
-        engine = make_engine(url)
-        async with engine.connect() as conn:
-            detail["figures_seeded"] = await conn.scalar(
-                text("SELECT reltuples::bigint FROM pg_class WHERE relname = 'stock_on_hand'")
-            )
-        await engine.dispose()
+        detail.update(await _sizes(url))
+        detail["seed_reused"] = reused
+        print(f"stock: {detail['figures_seeded']:,} figures, table {detail['table_gib']} GiB,"
+              f" indexes {detail['indexes_gib']} GiB, seeded in {detail['seed_s']} s",
+              flush=True)  # fmt: skip
         csv_text = catalog_csv(s["import_rows"])
         rng = random.Random(14)
         for n in rounds.each():
