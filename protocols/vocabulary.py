@@ -50,6 +50,8 @@ class CommandName(StrEnum):
     APP_RESTART = "app.restart"
     LOGS_UPLOAD = "logs.upload"
     VERSIONS_REPORT = "versions.report"
+    # a local OS image into the other system slot, tried once at the next boot (os_install.py)
+    OS_INSTALL = "os.install"
 
 
 @unique

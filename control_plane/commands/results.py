@@ -81,6 +81,17 @@ class DrawerOpened(_Strict):
     job_id: Count
 
 
+class OsInstallRequested(_Strict):
+    """``os.install``: the image checked by the agent and handed to the image's root helper; how
+    the install and its boot try end comes as ``os.update`` events."""
+
+    requested: bool
+    install: Identifier
+    image: Label
+    bytes: Count
+    reboot: bool
+
+
 class Outcome(_Strict):
     """What every answer carries besides its result: a bounded reason, or none."""
 
@@ -93,6 +104,7 @@ RESULTS: dict[str, type[_Strict]] = {
     CommandName.STOCK_COUNT_STOP: CountStopped,
     CommandName.PRINTER_TEST_PAGE: TestPageSent,
     CommandName.DRAWER_OPEN: DrawerOpened,
+    CommandName.OS_INSTALL: OsInstallRequested,
 }
 
 

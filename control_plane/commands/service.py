@@ -54,6 +54,7 @@ ALLOWED = frozenset(
         CommandName.STOCK_COUNT_STOP,
         CommandName.PRINTER_TEST_PAGE,
         CommandName.DRAWER_OPEN,
+        CommandName.OS_INSTALL,  # a local OS image into the other system slot (issue 15)
     }
 )
 

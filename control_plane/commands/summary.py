@@ -13,6 +13,7 @@ from control_plane.commands.results import (
     CountStarted,
     CountStopped,
     DrawerOpened,
+    OsInstallRequested,
     TestPageSent,
     parsed,
 )
@@ -33,6 +34,9 @@ def _done(result: object) -> str | None:
             return f"test page sent to the printer (job {result.job_id})"
         case DrawerOpened():
             return f"drawer opened (journal seq {result.seq})"
+        case OsInstallRequested():
+            then = "then reboots into it" if result.reboot else "tried at the next reboot"
+            return f"OS image {result.image} checked and handed to the installer ({then})"
         case _:
             return None
 

@@ -20,6 +20,12 @@ starts, and again once the boot is committed or not) writes the boot state file,
   boot does not report the same revert again (the boot loader keeps the failed entry until the
   next install).
 
+An install the agent asked for (``os.install``, :mod:`edge.agent.os_install`) is carried out by
+the image's root helper, which writes its outcome beside the boot state (``install-result``,
+the same ``key=value`` lines: ``id``, ``image``, ``state`` ``installed`` or ``failed``, ``slot``,
+``version``, ``detail``); it is said once as ``os.update`` ``installing`` (written, tried at the
+next boot) or ``failed`` (with the helper's reason; the running system is untouched).
+
 Off the image (development, the tests' appliances) there is no such file: no ``os`` entry.
 The event's body model is imported when the first event is said: protocols.release_bundle
 brings cryptography, which the agent at rest does not carry (:mod:`edge.agent.process`).
@@ -45,6 +51,8 @@ POLL_S = 5.0
 #: Installs remembered as reported (the newest); far more than a box sees between two reads.
 KEEP = 20
 RECORD = "os-update.json"
+#: The root helper's outcome of an ``os.install``, beside the boot state file.
+INSTALL_RESULT = "install-result"
 
 OUTCOMES = Counter(
     "storefleet_agent_os_update_outcomes",
@@ -59,6 +67,7 @@ UNREADABLE = Counter(
 Emit = Callable[[str, dict[str, Any]], None]
 #: release_bundle.ReleaseState's values this module says
 CONFIRMING, SUCCEEDED, REVERTED = "confirming", "succeeded", "reverted"
+INSTALLING, FAILED = "installing", "failed"
 
 
 @dataclass(frozen=True)
@@ -85,11 +94,7 @@ class BootStateUnreadableError(ValueError):
 def parse_boot_state(text: str) -> OsBoot:
     """The file's ``key=value`` lines as an :class:`OsBoot`; unknown keys are ignored (a newer
     image may say more), a missing slot or an unknown boot word is refused."""
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key.strip()] = value.strip()[:64]
+    values = _key_values(text)
     known = {f.name for f in fields(OsBoot)}
     given = {k: v for k, v in values.items() if k in known}
     given |= {
@@ -103,6 +108,16 @@ def parse_boot_state(text: str) -> OsBoot:
     if boot.boot not in {"committed", "trying"}:
         raise BootStateUnreadableError(f"boot={boot.boot!r} is neither committed nor trying")
     return boot
+
+
+def _key_values(text: str, *, limit: int = 64) -> dict[str, str]:
+    """``key=value`` lines as a dict, each value cut to ``limit`` characters."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()[:limit]
+    return values
 
 
 def read_boot_state(path: Path) -> OsBoot | None:
@@ -131,6 +146,8 @@ class OsUpdateReporter:
         self.on_change = on_change
         self.boot: OsBoot | None = None
         self._seen: tuple[int, int] | None = None  # the file's (mtime_ns, size) last read
+        self.install_result = boot_state.parent / INSTALL_RESULT
+        self._install_seen: tuple[int, int] | None = None
         self.check()
 
     # -- what the rest of the agent sees --------------------------------------------------------
@@ -175,7 +192,51 @@ class OsUpdateReporter:
             self.check()
 
     def check(self) -> None:
-        """Read the file if it changed; report what it shows that was not reported yet."""
+        """Read the files if they changed; report what they show that was not reported yet."""
+        self._check_install()
+        self._check_boot()
+
+    def _check_install(self) -> None:
+        try:
+            stat = self.install_result.stat()
+        except FileNotFoundError:
+            return
+        seen = (stat.st_mtime_ns, stat.st_size)
+        if seen == self._install_seen:
+            return
+        self._install_seen = seen
+        try:
+            text = self.install_result.read_text(encoding="utf-8", errors="replace")
+        except OSError as err:
+            UNREADABLE.inc()
+            log.error("os: cannot read the install outcome %s (%s)", self.install_result, err)
+            return
+        values = _key_values(text, limit=400)
+        install, state = values.get("id", ""), values.get("state", "")
+        if not install or state not in {"installed", "failed"}:
+            return  # the helper is still writing the slot, or an older image's words
+        said = INSTALLING if state == "installed" else FAILED
+        key = f"install:{install}"
+        reported = self._reported()
+        if reported.get(key) == said:
+            return
+        image = values.get("image", "") or "unknown"
+        version = values.get("version", "") or image
+        detail = values.get("detail", "")
+        if said == FAILED:
+            detail = f"the OS image {image} was not installed: {detail or 'see the helper log'}"
+            log.error(
+                "os: %s; the running system is unchanged (journalctl -u"
+                " storefleet-os-install.service on the appliance)",
+                detail,
+            )
+        else:
+            slot = values.get("slot", "") or "the other slot"
+            detail = detail or f"{image} written to slot {slot}; tried once at the next boot"
+            log.info("os: %s", detail)
+        self._say(reported, key, version, said, detail)
+
+    def _check_boot(self) -> None:
         try:
             stat = self.path.stat()
         except FileNotFoundError:

@@ -3,8 +3,10 @@
 ``app.restart`` {} — stop the register (SIGTERM) and start it again now, not counted as a
 failure; ``logs.upload`` {max_bytes?} — the register's last logs to the control plane over
 HTTPS, the result carrying the upload's id; ``versions.report`` {} — the agent's version, the
-running register's release, the active slot and Python. Everything else is the register's and
-goes through the local socket (:meth:`~edge.agent.register_link.RegisterLink.call`).
+running register's release, the active slot and Python; ``os.install`` {image, size, sha256,
+reboot?} — a local OS image into the other system slot, tried once
+(:mod:`edge.agent.os_install`). Everything else is the register's and goes through the local
+socket (:meth:`~edge.agent.register_link.RegisterLink.call`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pydantic import Field
 
 from edge.agent.commands import CommandArgs, CommandHandler, NoArgs
 from edge.agent.log_upload import LogTail, log_tail
+from edge.agent.os_install import OsInstallCommandArgs, OsInstaller
 from edge.agent.register_link import RegisterLink
 from edge.agent.supervisor import Supervisor
 from protocols.vocabulary import CommandName
@@ -39,6 +42,7 @@ def own_handlers(
     upload: Uploader,
     upload_max_bytes: int,
     slot: Callable[[], str],
+    os_installer: OsInstaller | None = None,
 ) -> dict[str, CommandHandler]:
     """The handlers of the agent's own commands, by name."""
 
@@ -60,8 +64,13 @@ def own_handlers(
             "register_pid": hello.pid if hello is not None else None,
         }
 
-    return {
+    handlers: dict[str, CommandHandler] = {
         CommandName.APP_RESTART: CommandHandler(NoArgs, app_restart),
         CommandName.LOGS_UPLOAD: CommandHandler(LogsUploadArgs, logs_upload),
         CommandName.VERSIONS_REPORT: CommandHandler(NoArgs, versions_report),
     }
+    if os_installer is not None:
+        handlers[CommandName.OS_INSTALL] = CommandHandler(
+            OsInstallCommandArgs, os_installer.install
+        )
+    return handlers

@@ -53,6 +53,7 @@ from edge.agent.events import EventOutbox
 from edge.agent.log_upload import LogTail, upload_logs
 from edge.agent.metrics_http import serve_metrics
 from edge.agent.notify import Notifier, child_environment
+from edge.agent.os_install import OsInstaller
 from edge.agent.os_update import OsUpdateReporter
 from edge.agent.own_commands import AGENT_VERSION, own_handlers
 from edge.agent.presence import Presence
@@ -304,6 +305,9 @@ class FleetAgentProcess:
                 upload=self._upload,
                 upload_max_bytes=self.settings.upload_max_bytes,
                 slot=self._slot,
+                os_installer=OsInstaller(
+                    data_dir=self.settings.data_dir, boot_state=self.settings.os_boot_state
+                ),
             ),
             forward=self._forward,
             on_done=self._state.poke,
