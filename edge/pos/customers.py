@@ -17,7 +17,7 @@ from edge.checkout.loyalty import KnownBalance
 from edge.checkout.money import format_minor
 from edge.checkout.tenders import Payment, TenderKind
 from edge.pos.errors import NoSaleInProgress, NotAllowed
-from edge.pos.loyalty_client import OFFLINE_SEARCH
+from edge.pos.loyalty_client import SearchOffline
 from edge.pos.loyalty_desk import read_card
 from edge.pos.payments import complete_settled
 from edge.pos.register import Register
@@ -114,5 +114,5 @@ async def search(register: Register, text: str) -> list[tuple[str, str]]:
     """Customers by name, phone or e-mail (online only): pseudonymous ids and masked names."""
     finder = register.loyalty.finder
     if finder is None:
-        raise NotAllowed(OFFLINE_SEARCH)
+        raise SearchOffline
     return await finder.search(text)

@@ -25,6 +25,36 @@ from edge.pos.loyalty_desk import CloudUnreachable
 
 log = logging.getLogger(__name__)
 
+#: What the cashier reads when the search cannot reach the cloud.
+OFFLINE_SEARCH = "Customer search needs the network: scan the customer's card instead."
+#: What the cashier reads when the cloud finds the text too short to search by.
+VAGUE_SEARCH = (
+    "Type more to search: 2 letters of a name, 6 digits of a phone number or a whole e-mail."
+)
+
+
+#: The cloud's answers to a text it cannot search by: too little of it (its problem
+#: ``customer_search_too_vague``), or none at all (the body's validation).
+_TOO_VAGUE = (httpx.codes.BAD_REQUEST, httpx.codes.UNPROCESSABLE_ENTITY)
+
+
+class SearchOffline(NotAllowed):
+    """The search could not ask the cloud; a card scan still works (its own code for the screen)."""
+
+    code = "customer_search_offline"
+
+    def __init__(self) -> None:
+        super().__init__(OFFLINE_SEARCH)
+
+
+class SearchTooVague(NotAllowed):
+    """The cloud refuses a search text that would match too many customers."""
+
+    code = "customer_search_vague"
+
+    def __init__(self) -> None:
+        super().__init__(VAGUE_SEARCH)
+
 
 def balance_from_json(body: Any) -> KnownBalance:
     """The route's answer as the register's balance (fresh: the cloud said it just now)."""
@@ -87,14 +117,21 @@ class CloudBalances:
             ) as client:
                 response = await client.post("/api/customers/lookup", json={"q": text})
         except (httpx.HTTPError, NotEnrolled) as err:
-            raise NotAllowed(OFFLINE_SEARCH) from err
-        if response.status_code == httpx.codes.UNPROCESSABLE_ENTITY:
-            raise NotAllowed("Type more of the name, phone or e-mail to search.")
+            log.info("loyalty: customer search cannot reach %s (%s)", self.base_url, err)
+            raise SearchOffline from err
+        if response.status_code in _TOO_VAGUE:
+            raise SearchTooVague
         if response.status_code != httpx.codes.OK:
-            raise NotAllowed(OFFLINE_SEARCH)
-        found = response.json().get("customers", [])
-        return [(str(c["id"]), str(c["display_name"])) for c in found]
-
-
-#: What the cashier reads when the search cannot reach the cloud.
-OFFLINE_SEARCH = "Customer search needs the network: scan the customer's card instead."
+            log.warning(
+                "loyalty: customer search refused by %s (HTTP %s): check the register's"
+                " enrolment and the control plane's customers key",
+                self.base_url,
+                response.status_code,
+            )
+            raise SearchOffline
+        try:
+            found = response.json()["customers"]
+            return [(str(c["id"]), str(c["display_name"])) for c in found]
+        except (ValueError, KeyError, TypeError) as err:
+            log.warning("loyalty: customer search at %s answered no list (%s)", self.base_url, err)
+            raise SearchOffline from err

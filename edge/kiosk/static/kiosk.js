@@ -287,6 +287,7 @@ const actions = {
   discount: () => { const l = targetLine(); const p = take("main"); if (l === null || !p) return showAlert({ message: "Type the percent, then press Disc %.", code: "bad_input" }); post("discount", { line_id: l, percent: p }); },
   "void-line": () => { const l = targetLine(); if (l !== null) post(`lines/${l}/void`); },
   search: () => openSearch("Find an item"),
+  customer: () => openCustomer(),
   park: () => post("park"),
   parked: () => openParked(),
   menu: () => openMenu(),
@@ -444,6 +445,80 @@ function openSearch(title, code = null) {
   box.focus();
 }
 function openUnknownItem(alert) { openSearch("Unknown item", alert.detail || ""); }
+
+// -- the customer: found by name, phone or e-mail in the cloud (online only), or by their card ----
+// The register holds no names: the cloud answers pseudonymous ids with masked names, and the
+// cashier taps one to attach it. A card scanned while the dialog is open attaches as on the sale.
+let customerAsk = 0;  // the newest search sent; an older answer that arrives late is dropped
+let customerTimer = null;
+function openCustomer() {
+  openModal(`<h2>Customer</h2>
+    <div id="customer-now" class="customer" data-testid="customer-now" hidden></div>
+    <p>Scan the customer's card, or find them by name, phone or e-mail (needs the network).</p>
+    <div class="find">
+      <input id="customer-box" class="search" type="search" inputmode="search" enterkeyhint="search" maxlength="200"
+        placeholder="Name, phone or e-mail" autocomplete="off" autocapitalize="off" spellcheck="false" data-testid="customer-box">
+      <button class="primary" data-find data-testid="customer-find">Search</button>
+    </div>
+    <div id="customer-error" class="error" role="status" data-testid="customer-error"></div>
+    <div id="customer-hits" class="tiles hits" data-testid="customer-hits"></div>
+    <div class="row">
+      <button class="secondary" data-detach data-testid="customer-detach" hidden>Remove customer</button>
+      <button class="secondary" data-close data-testid="customer-close">Close</button>
+    </div>`);
+  $("#modal").dataset.kind = "customer";
+  const box = $("#customer-box");
+  const now = doc.register.customer;
+  $("#customer-now").hidden = !now;
+  $("[data-detach]", $("#modal")).hidden = !now;
+  if (now) $("#customer-now").innerHTML = `On this sale: <b>${esc(now.id)}</b> ${esc(now.tier)}, ${now.points} points`;
+  const find = () => {
+    clearTimeout(customerTimer);
+    if (!box.isConnected) return;  // the dialog closed while the typing paused
+    const q = box.value.trim();
+    if (/^SFC1:/i.test(q)) { closeModal(); return sendScan(q); }  // the scanner typed a card into the field
+    if (q) findCustomers(q);
+  };
+  box.addEventListener("input", () => {
+    clearTimeout(customerTimer);
+    if (!box.value.trim()) { customerAsk++; $("#customer-hits").innerHTML = ""; $("#customer-error").textContent = ""; return; }
+    customerTimer = setTimeout(find, 400);  // ask when the typing pauses, not at every key
+  });
+  box.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); find(); } });
+  $("[data-find]", $("#modal")).addEventListener("click", find);
+  // the dialog closes on the tap, not on the answer: the next scan must reach the sale, and a
+  // refusal shows as the register's alert like any other command's
+  $("[data-detach]", $("#modal")).addEventListener("click", () => { closeModal(); post("customer/detach"); });
+  $("#customer-hits").addEventListener("click", (ev) => {
+    const b = ev.target.closest("[data-customer]");
+    if (!b) return;
+    closeModal();
+    post("customer/attach", { customer_id: b.dataset.customer });
+  });
+  box.focus();
+}
+
+async function findCustomers(q) {
+  const ask = ++customerAsk;
+  const hits = $("#customer-hits");
+  hits.setAttribute("aria-busy", "true");
+  const answer = await post("customer/search", { q });
+  if (ask !== customerAsk || !hits.isConnected) return;  // a newer search, or the dialog closed
+  hits.removeAttribute("aria-busy");
+  if (!answer) return;
+  if (answer.error) { hits.innerHTML = ""; return customerRefused(answer.error); }
+  $("#customer-error").textContent = "";
+  $("#customer-error").dataset.code = "";
+  hits.innerHTML = answer.customers.map((c) =>
+    `<button class="tile" data-customer="${esc(c.id)}" data-testid="customer-hit">${esc(c.name)}<small>${esc(c.id)}</small></button>`).join("") ||
+    `<p data-testid="customer-none">No customer found. Check the spelling, or scan their card.</p>`;
+}
+
+function customerRefused(error) {
+  $("#customer-error").textContent = error.message;
+  $("#customer-error").dataset.code = error.code;
+  $("#alert").hidden = true;  // the dialog says it where the cashier is looking
+}
 
 function openParked() {
   const parked = doc.register.parked;
