@@ -36,6 +36,7 @@ from control_plane.customers.keyring import Keyring
 from control_plane.customers.mailer import ReceiptMailer
 from control_plane.customers.pages import router as customer_pages
 from control_plane.customers.router import router as customers_router
+from control_plane.customers.service import keep_customers_reindexed
 from control_plane.customers.settings import MASTER_KEY_VARIABLE, load_customer_settings
 from control_plane.db.engine import make_engine, migrate
 from control_plane.devices.logs import router as device_logs_router
@@ -58,6 +59,7 @@ from control_plane.provisioning.mqtt_identity import ensure_control_plane_identi
 from control_plane.provisioning.router import router as provisioning_router
 from control_plane.provisioning.settings import ProvisioningSettings
 from control_plane.releases.router import router as releases_router
+from control_plane.reports.fold_worker import FoldWorker
 from control_plane.reports.router import router as reports_router
 from control_plane.rollouts.background import drive_rollouts
 from control_plane.rollouts.balena_cloud import load_balena_settings
@@ -122,6 +124,9 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
             # fleet alerts opened and cleared each tick, lag/backlog history sampled (issue 13)
             alerting = getattr(app.state, "alert_settings", None) or EvaluatorSettings()
             background.supervise("alerts-evaluator", lambda: run_evaluator(engine, alerting))
+            # the reports' rollups follow the journal off the ack path (issues 8 and 13)
+            app.state.fold_worker = FoldWorker(engine=engine)
+            app.state.fold_task = background.supervise("rollup-fold", app.state.fold_worker.run)
             # stock follows the journal without a reader: low-stock alerts open (issue 14)
             background.supervise("stock-catch-up", lambda: run_catch_up(engine))
             # their notifications (signed webhooks, e-mail) from the durable outbox (issue 13)
@@ -141,6 +146,10 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
                     engine=engine, keyring=keyring, settings=customer_settings, smtp=notify
                 )
                 background.supervise("receipt-mailer", mailer.run)
+                # customers written before the current search terms (migration 0025)
+                background.supervise(
+                    "customer-reindex", lambda: keep_customers_reindexed(engine, keyring)
+                )
             else:
                 log.warning("customer data is off: set %s to keep customers", MASTER_KEY_VARIABLE)
             yield

@@ -115,7 +115,7 @@ async def ingest_batch(
                 known_certificate=known,
             )
     except _REFUSED_BY_DATABASE as err:
-        return await _find_refused_record(
+        refused = await _find_refused_record(
             engine,
             conn,
             device_id=device_id,
@@ -124,8 +124,13 @@ async def ingest_batch(
             err=err,
             signed=signed,
         )
+        if refused.stored:
+            ingest_rollups.records_stored(device_id)
+        return refused
     if signed is not None and outcome.stored:
         heads.stored_certificates.add(signed.fingerprint)  # committed: no insert next time
+    if outcome.stored:  # committed: the reports' fold worker folds them, off the ack path
+        ingest_rollups.records_stored(device_id)
     return outcome
 
 
@@ -307,14 +312,6 @@ async def _ingest(
         # digital receipts owed for sales with a customer (control_plane/customers/receipts.py)
         await receipts.enqueue_receipts(
             conn, tenant_id=row.tenant_id, device_id=device_id, accepted=accepted, now_ms=now_ms
-        )
-        # the reports' rollups, in this transaction (control_plane/reports/ingest_rollups.py)
-        await ingest_rollups.add_stored_records(
-            conn,
-            device_id=device_id,
-            store_id=row.store_id,
-            after=hwm,
-            records=[item.record for item in accepted],
         )
     else:
         await conn.execute(device_update)

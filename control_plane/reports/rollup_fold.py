@@ -178,6 +178,23 @@ def fold_facts(facts: Facts, group: Callable[[Where], tuple[object, ...]]) -> Fo
     return {spec.name: tables[spec.name].rows() for spec in SPECS}
 
 
+def merge_into(into: Folded, more: Folded) -> Folded:
+    """``more``'s rows added to ``into`` (sums added, labels the greatest): a page folded in
+    chunks sums to the page folded at once."""
+    for spec in SPECS:
+        rows = into[spec.name]
+        for key, row in more[spec.name].items():
+            have = rows.get(key)
+            if have is None:
+                rows[key] = row
+                continue
+            for name in spec.sums:
+                have[name] = int(have[name]) + int(row[name])
+            for name in spec.labels:
+                have[name] = max(str(have[name]), str(row[name]))
+    return into
+
+
 def regroup(
     rows: Iterable[tuple[tuple[object, ...], Row]], spec: Spec, *, by: tuple[str, ...],
     keep: int,

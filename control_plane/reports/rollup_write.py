@@ -1,13 +1,14 @@
-"""Adding folded rows to both rollup levels, set-based: one statement per batch on PostgreSQL.
+"""Adding folded rows to both rollup levels, set-based: one statement per page on PostgreSQL.
 
-Why: the rollups are kept by the ingest, in the transaction that stores the records they sum
-(:mod:`~control_plane.reports.ingest_rollups`), so what they cost lands on replication. Reading
-the rows a batch touches and then inserting or updating each one (the catch-up's first form) was
-three round trips a table and a parameter set per row; ``INSERT … ON CONFLICT DO UPDATE`` adds a
-batch's rows to what is stored in one pass, and on PostgreSQL every table's rows go as one array
-per column (``unnest``, as :mod:`~control_plane.ingest.rows` stores the journal) in
-data-modifying CTEs of the mark's own upsert: one statement, one round trip, the same text for
-every batch (prepared once). SQLite has no arrays: there each table is one ``executemany``.
+Why: the fold worker (:mod:`~control_plane.reports.fold_worker`) and the reads' catch-up add
+a page of records at a time, in a transaction that holds the device's mark and its store's
+daily rows while it runs. Reading the rows a page touches and then inserting or updating each
+one (the catch-up's first form) was three round trips a table and a parameter set per row;
+``INSERT … ON CONFLICT DO UPDATE`` adds a page's rows to what is stored in one pass, and on
+PostgreSQL every table's rows go as one array per column (``unnest``, as
+:mod:`~control_plane.ingest.rows` stores the journal) in data-modifying CTEs of the mark's own
+upsert: one statement, one round trip, the same text for every page (prepared once). SQLite has
+no arrays: there each table is one ``executemany``.
 
 How it works: the fold gives each 15-minute table's rows keyed ``(bucket, *keys)``;
 :func:`daily_rows` adds them up per local date of the store (the bucket's start in the store's
@@ -136,6 +137,12 @@ _SQLITE_MARK = text(
 )
 
 
+def _row_key(item: tuple[tuple[object, ...], Row]) -> tuple[str, ...]:
+    """A row's place in the order rows are written: its key, each part as text (a bucket's
+    digits are all 13 long, a day's ISO date sorts as the date)."""
+    return tuple(str(part) for part in item[0])
+
+
 def _level_rows(
     folded: Folded, *, device_id: str, store_id: str, timezone: str
 ) -> dict[str, list[dict[str, object]]]:
@@ -148,9 +155,11 @@ def _level_rows(
             rows = daily_rows(rows, base, timezone)
         owner = device_id if level == "bucket" else store_id
         head = [name for name, _ in _LEVELS[level]]
+        # in key order: two folds of one store's registers lock its daily rows in the same
+        # order, so they wait for each other instead of deadlocking
         out[prefix] = [
             {head[0]: owner, head[1]: key[0], **dict(zip(spec.keys, key[1:], strict=True)), **row}
-            for key, row in rows.items()
+            for key, row in sorted(rows.items(), key=_row_key)
         ]
     return out
 

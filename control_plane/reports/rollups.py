@@ -9,14 +9,22 @@ read over days, weeks or the fleet takes instead.
 
 How it works: each device has a mark (``report_rollup_marks.upto_seq``): its rollups — every
 table of :mod:`~control_plane.reports.rollup_tables`, both levels — hold exactly its journal
-records up to that seq, no more, no fewer. The ingest adds each batch in the transaction that
-stores it (:mod:`~control_plane.reports.ingest_rollups`) and moves the mark with it. A device
-whose mark is behind (rollups emptied by a migration) is caught up before a report reads:
-:func:`catch_up_stores` finds the devices whose mark is behind their high-water mark (one query)
-and :func:`catch_up` folds the records between the two and moves the mark, in one transaction
-holding the device row's lock (the ingest's own lock, ``FOR UPDATE`` on PostgreSQL; SQLite
-serialises writers), so a record is summed exactly once even with several control-plane
-instances at once. Records are decoded and folded exactly as the reports fold the journal
+records up to that seq, no more, no fewer. :func:`fold_page` folds the records between the mark
+and the device's high-water mark, a page at a time, and moves the mark over them. The ingest
+does not fold (its acks would wait for it): the fold worker
+(:mod:`~control_plane.reports.fold_worker`) folds what the ingest stored, in the background,
+and every read catches up first — :func:`catch_up_stores` finds the devices whose mark is
+behind (one query) and :func:`catch_up` folds them — so a report is exact, never a worker's
+round behind.
+
+Exactly once without a lock while folding: journal rows never change once committed, so a page
+is read and folded with no lock held, then one short transaction claims its seqs by moving the
+mark from where it was read (``UPDATE … WHERE upto_seq = <read>``, or the mark's first insert;
+on PostgreSQL the mark row's lock, on SQLite the database's write lock) and adds the sums. Of
+two folds of the same seqs (a read and a worker, two instances), the second finds the mark
+moved and writes nothing; a fold cancelled or killed never committed, so the next one takes the
+same seqs. The device row (the ingest's lock) is never locked by a fold. Records are decoded
+and folded exactly as the reports fold the journal
 (:func:`~control_plane.reports.rollup_fold.fold_facts`); :func:`verify` recomputes a device's
 rollups from its journal and names every row that differs, :func:`verify_daily` a store's days
 from their buckets.
@@ -24,12 +32,13 @@ from their buckets.
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+import orjson
+from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.devices.tables import devices
@@ -37,7 +46,7 @@ from control_plane.devices.tables import stores as stores_table
 from control_plane.ingest.tables import journal
 from control_plane.reports.facts import Facts, StoreInfo, Where, decode_into
 from control_plane.reports.period import Period
-from control_plane.reports.rollup_fold import Folded, Row, fold_facts
+from control_plane.reports.rollup_fold import Folded, Row, fold_facts, merge_into
 from control_plane.reports.rollup_tables import (
     SPECS,
     Spec,
@@ -56,6 +65,10 @@ Per = Literal["store", "currency", "timezone"]
 BUCKET_MS = 900_000
 K = JournalKind
 KINDS = (K.SALE_COMPLETED, K.SALE_RETURNED, K.SALE_VOIDED, K.SHIFT_CASH_MOVED, K.DRAWER_OPENED)
+
+#: Seqs a fold reads and writes in one go (one transaction), and records folded between two
+#: turns of the event loop (about 5 ms of CPU each).
+PAGE, CHUNK = 5000, 250
 
 _NOWHERE = StoreInfo("", "", "", "UTC", "")
 
@@ -104,35 +117,95 @@ def _records_query(device_id: str, after: int, upto: int) -> Any:
     )
 
 
-async def catch_up(engine: AsyncEngine, device_ids: Iterable[str], *, page: int = 5000) -> int:
+async def catch_up(
+    engine: AsyncEngine, device_ids: Iterable[str], *, page: int = PAGE, chunk: int = CHUNK
+) -> int:
     """Fold each device's records beyond its mark into both levels; how many were folded."""
     folded = 0
     for device_id in device_ids:
-        while True:
-            async with engine.begin() as conn:
-                query = (
-                    select(devices.c.hwm, devices.c.store_id, stores_table.c.timezone)
-                    .join(stores_table, stores_table.c.id == devices.c.store_id)
-                    .where(devices.c.id == device_id)
-                )
-                if conn.dialect.name == "postgresql":  # the ingest's lock: no batch in between
-                    query = query.with_for_update(of=devices)
-                found = (await conn.execute(query)).first()
-                mark = await _mark(conn, device_id) or 0
-                if found is None or mark >= int(found.hwm):
-                    break
-                upto = min(int(found.hwm), mark + page)
-                rows = (await conn.execute(_records_query(device_id, mark, upto))).all()
-                await add_folded(
-                    conn,
-                    device_id=device_id,
-                    store_id=found.store_id,
-                    timezone=found.timezone,
-                    folded=fold_records(_decoded(rows)),
-                    upto=upto,
-                )
-                folded += len(rows)
+        while (done := await fold_page(engine, device_id, page=page, chunk=chunk)) is not None:
+            folded += done
     return folded
+
+
+async def fold_page(
+    engine: AsyncEngine, device_id: str, *, page: int = PAGE, chunk: int = CHUNK
+) -> int | None:
+    """Fold up to ``page`` seqs past the device's mark and move the mark over them: how many
+    records were folded (0 when another fold claimed the same seqs first), None when the device
+    is caught up.
+
+    No lock is held while folding: the records are read and folded first (journal rows never
+    change once committed, and a committed high-water mark covers only committed rows), then
+    one short transaction claims the seqs by moving the mark from where it was read
+    (:func:`_claim`) and adds the sums. A concurrent fold of the same seqs (a read, another
+    instance's worker) finds the mark moved and writes nothing, so each record is summed
+    exactly once, and the ingest never waits for a fold."""
+    marks = report_rollup_marks
+    async with engine.connect() as conn:
+        found = (
+            await conn.execute(
+                select(devices.c.hwm, devices.c.store_id, stores_table.c.timezone, marks.c.upto_seq)
+                .join(stores_table, stores_table.c.id == devices.c.store_id)
+                .outerjoin(marks, marks.c.device_id == devices.c.id)
+                .where(devices.c.id == device_id)
+            )
+        ).first()
+        if found is None:
+            return None
+        mark: int | None = None if found.upto_seq is None else int(found.upto_seq)
+        after = mark or 0
+        if after >= int(found.hwm):
+            return None
+        upto = min(int(found.hwm), after + page)
+        rows = (await conn.execute(_records_query(device_id, after, upto))).all()
+    folded = await fold_rows(rows, chunk=chunk)
+    async with engine.begin() as conn:
+        if not await _claim(conn, device_id, mark=mark, upto=upto):
+            return 0  # another fold took these seqs: its sums stand, ours are dropped
+        await add_folded(
+            conn,
+            device_id=device_id,
+            store_id=found.store_id,
+            timezone=found.timezone,
+            folded=folded,
+            upto=upto,
+        )
+    return len(rows)
+
+
+async def fold_rows(rows: Sequence[Any], *, chunk: int = CHUNK) -> Folded:
+    """Journal rows ``(seq, kind, ts, body text)`` folded ``chunk`` at a time, the event loop
+    let run between chunks (a page's fold is CPU work: in one piece it would hold up every
+    ack of this process for its whole length)."""
+    folded = fold_records(())
+    for start in range(0, len(rows), chunk):
+        merge_into(folded, fold_records(_decoded(rows[start : start + chunk])))
+        await asyncio.sleep(0)
+    return folded
+
+
+async def _claim(conn: AsyncConnection, device_id: str, *, mark: int | None, upto: int) -> bool:
+    """Move the device's mark from ``mark`` (None: no mark row yet) to ``upto``, only if it is
+    still there: the first write of the fold's transaction, so on PostgreSQL it takes the mark
+    row's lock (a concurrent claim waits, then finds the mark moved: 0 rows) and on SQLite the
+    database's write lock (the next writer starts after this commit and sees it)."""
+    marks = report_rollup_marks
+    if mark is None:
+        result = await conn.execute(_MARK_FIRST, {"device_id": device_id, "upto": upto})
+    else:
+        result = await conn.execute(
+            update(marks)
+            .where(marks.c.device_id == device_id, marks.c.upto_seq == mark)
+            .values(upto_seq=upto)
+        )
+    return bool(result.rowcount == 1)
+
+
+_MARK_FIRST = text(
+    "INSERT INTO report_rollup_marks (device_id, upto_seq) VALUES (:device_id, :upto) "
+    "ON CONFLICT (device_id) DO NOTHING"
+)
 
 
 async def catch_up_stores(
@@ -158,10 +231,10 @@ async def catch_up_stores(
 
 def _decoded(rows: Iterable[Any]) -> list[tuple[int, str, int, dict[str, Any]]]:
     out = []
-    for seq, kind, ts, text in rows:
+    for seq, kind, ts, body_text in rows:
         try:
-            body = json.loads(text)
-        except ValueError:
+            body = orjson.loads(body_text)
+        except orjson.JSONDecodeError:
             body = None
         out.append((int(seq), str(kind), int(ts), body if isinstance(body, dict) else {}))
     return out

@@ -32,14 +32,14 @@ from control_plane.db.engine import make_engine, migrate
 from control_plane.devices import service as registry
 from control_plane.devices.tables import devices
 from control_plane.ingest.tables import journal
-from control_plane.reports import ingest_rollups, rollups
+from control_plane.reports import rollups
 from control_plane.reports.figures import Granularity
+from control_plane.reports.fold_worker import FoldSettings, FoldWorker
 from control_plane.reports.period import Period
 from control_plane.reports.rollup_tables import SPECS, Spec
 from control_plane.reports.service import Filters, ReportName, build
 from control_plane.sales.service import totals_by_store
 from control_plane.tenancy import TenantScope
-from protocols.messages import JournalRecord
 from tests.harness.services import create_pg_database, drop_pg_database
 
 pytestmark = [pytest.mark.services]
@@ -425,18 +425,15 @@ async def stored_daily(engine: AsyncEngine, spec: Spec, store_id: str) -> dict[A
         }
 
 
-def journal_records(history: list[Event]) -> list[JournalRecord]:
-    """The records as the ingest hands them to the rollups (bodies decoded)."""
-    out = []
-    for seq, event in enumerate(history, start=1):
-        kind, content = body(event, seq)
-        out.append(
-            JournalRecord(
-                seq=seq, kind=kind, ts=_ts(event), prev_hash="0" * 64, hash=f"{seq:064x}",
-                body=content,
-            )
-        )  # fmt: skip
-    return out
+async def mark_of(engine: AsyncEngine, device_id: str) -> int | None:
+    marks = rollups.report_rollup_marks
+    async with engine.connect() as conn:
+        query = select(marks.c.upto_seq).where(marks.c.device_id == device_id)
+        return (await conn.execute(query)).scalar_one_or_none()
+
+
+#: A fold worker's small pages: a few records each, folded a few at a time.
+PAGES = FoldSettings(page=4, chunk=3)
 
 
 async def a_store(engine: AsyncEngine, timezone: str) -> tuple[str, str]:
@@ -460,8 +457,9 @@ async def a_store(engine: AsyncEngine, timezone: str) -> tuple[str, str]:
 def test_every_daily_row_is_the_sum_of_its_quarter_hours_and_of_its_records(
     database: str, history: list[Event], split: float, timezone: str
 ) -> None:
-    """Ten days across clock changes: the first records are added as the ingest adds them (in
-    its transaction), the rest by the reads' catch-up; daily == 15-minute == direct sums."""
+    """Ten days across clock changes: the first records are folded by a round of the fold
+    worker (pages of 4 seqs, chunks of 3 records), the rest by the reads' catch-up; daily ==
+    15-minute == direct sums."""
     expected, expected_daily = direct_sums(history), daily_sums(history, timezone)
 
     async def check() -> None:
@@ -471,12 +469,8 @@ def test_every_daily_row_is_the_sum_of_its_quarter_hours_and_of_its_records(
             await store_journal(engine, device_id, history)
             stored = int(len(history) * split)
             await set_hwm(engine, device_id, stored)
-            async with engine.begin() as conn:
-                added = await ingest_rollups.add_stored_records(
-                    conn, device_id=device_id, store_id=store_id, after=0,
-                    records=journal_records(history)[:stored],
-                )  # fmt: skip
-            assert added == (stored > 0)
+            await FoldWorker(engine=engine, settings=PAGES).fold_round()
+            assert await mark_of(engine, device_id) == (stored or None)
             await set_hwm(engine, device_id, len(history))
             await rollups.catch_up(engine, [device_id], page=4)
             for spec in SPECS:
@@ -503,7 +497,7 @@ DAILY_READS: list[tuple[ReportName, Granularity]] = [
 
 def test_reports_over_days_from_daily_rollups_say_what_the_journal_says(database: str) -> None:
     """A New York register every 7 h 13 min for ten days (its clock goes back on 1 November):
-    each report of the store over the ten days, read from the daily rollups the ingest keeps,
+    each report of the store over the ten days, read from the daily rollups the fold worker keeps,
     equals the same report folded from the journal, row by row; the fleet overview's total is
     the summary's sales."""
     kinds = ("sale", "sale", "return", "void", "drawer", "cash_in")
@@ -522,18 +516,11 @@ def test_reports_over_days_from_daily_rollups_say_what_the_journal_says(database
         try:
             store_id, device_id = await a_store(engine, "America/New_York")
             await store_journal(engine, device_id, history)
-            records = journal_records(history)
-            async with engine.begin() as conn:  # a batch the mark does not reach: left alone
-                assert not await ingest_rollups.add_stored_records(
-                    conn, device_id=device_id, store_id=store_id, after=5, records=records[5:9]
-                )
-            for at in range(0, len(records), 7):  # then batch by batch, as the ingest runs
-                await set_hwm(engine, device_id, min(at + 7, len(records)))
-                async with engine.begin() as conn:
-                    assert await ingest_rollups.add_stored_records(
-                        conn, device_id=device_id, store_id=store_id, after=at,
-                        records=records[at : at + 7],
-                    )  # fmt: skip
+            worker = FoldWorker(engine=engine, settings=PAGES)
+            for at in range(0, len(history), 7):  # batch by batch, a worker's round after each
+                await set_hwm(engine, device_id, min(at + 7, len(history)))
+                await worker.fold_round()
+                assert await mark_of(engine, device_id) == min(at + 7, len(history))
             scope = TenantScope("t")
             for name, granularity in DAILY_READS:
                 asked = Filters(period, store_id=store_id, granularity=granularity)
