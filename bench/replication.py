@@ -9,12 +9,15 @@ and ingest figures drain are rung once and copied for each round. Writes
 ``bench/results/replication.json``.
 
     .venv/bin/python bench/replication.py [--quick] [--rounds N] [--only lag,ingest]
-        [--profile DIR]
+        [--profile DIR] [--no-fold]
 
 ``--only`` measures a subset of the figures (``commit``, ``lag``, ``catch-up``, ``ingest``), for
 working on one of them; ``--profile DIR`` samples the control plane and this process (the
 appliances' side) with py-spy (``--py-spy PATH``; installed apart, not a dependency of the
-product) and writes one flame graph of each to DIR, to find where the time goes.
+product) and writes one flame graph of each to DIR, to find where the time goes. The control
+plane runs the reports' fold worker, as deployed (the rollups are folded off the ack path; the
+lag figures say how soon after the last ack they held every record); ``--no-fold`` serves
+without it, the baseline of what it costs the lag.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from control_plane.db.engine import make_engine, migrate
 from control_plane.devices import service as registry
 from control_plane.devices.tables import devices
 from control_plane.ingest.tables import journal
+from control_plane.reports.rollup_tables import report_rollup_marks
 from edge.ledger import Ledger
 from edge.ledger.sales import journal_body
 from edge.replication.replicator import LagObserver, ReplicationSettings, Replicator
@@ -146,15 +150,28 @@ async def commit_latency(workdir: Path, n: int) -> dict[str, float]:
 # -- infrastructure ------------------------------------------------------------------------------
 
 
-def start_control_plane(database_url: str, port: int) -> subprocess.Popen[bytes]:
+#: ``storefleet serve`` with the reports' fold worker idle (``--no-fold``): the baseline of what
+#: the worker costs the lag (the rollups are then folded by the first read instead).
+SERVE_WITHOUT_FOLD = """
+import asyncio, runpy, sys
+from control_plane.reports import fold_worker
+async def idle(self): await asyncio.Event().wait()
+fold_worker.FoldWorker.run = idle
+sys.argv = ["storefleet", "serve"]
+runpy.run_module("control_plane.cli", run_name="__main__")
+"""
+
+
+def start_control_plane(database_url: str, port: int, *, fold: bool) -> subprocess.Popen[bytes]:
     env = dict(
         os.environ,
         STOREFLEET_CP_DATABASE_URL=database_url,
         STOREFLEET_CP_BROKER_URL=BROKER,
         STOREFLEET_CP_PORT=str(port),
     )
+    command = ["-m", "control_plane.cli", "serve"] if fold else ["-c", SERVE_WITHOUT_FOLD]
     process = subprocess.Popen(
-        [sys.executable, "-m", "control_plane.cli", "serve"],
+        [sys.executable, *command],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -217,14 +234,17 @@ async def stop(tasks: list[asyncio.Task[None]]) -> None:
 # -- 2. lag, 3. catch-up, 4. throughput ----------------------------------------------------------
 
 
-async def lag(engine: AsyncEngine, workdir: Path, seconds: float) -> dict[str, float]:
+async def lag(
+    engine: AsyncEngine, workdir: Path, seconds: float, *, fold: bool
+) -> dict[str, float]:
     """Commit to ack at 3 devices x 20 sales/s, and the two halves of it per sale.
 
     The halves come from the cloud's own clock on the same machine: ``received_at`` of each
     journal row is when the ingest began storing its batch, so commit → stored-begins is the
     appliance's commit, its send, the broker and the cloud's decoding and queueing, and
     stored-begins → ack is the cloud's transaction, the ack's way back and the appliance reading
-    it. The cloud's clock is in whole milliseconds, the halves are ±1 ms.
+    it. The cloud's clock is in whole milliseconds, the halves are ±1 ms. With the fold worker
+    running, also how long after the last ack its rollups held every record.
     """
     ids = [f"lag-{uuid.uuid4().hex[:6]}" for _ in range(3)]
     await register(engine, ids)
@@ -253,6 +273,13 @@ async def lag(engine: AsyncEngine, workdir: Path, seconds: float) -> dict[str, f
     deadline = time.monotonic() + 30
     while any(ledger_.backlog for ledger_ in ledgers.values()) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
+    drained = time.monotonic()
+    caught_up_ms = float("nan")  # the fold worker's rollups hold every record acked: how soon
+    while fold and time.monotonic() < drained + 30:
+        if await rollups_caught_up(engine, ids):
+            caught_up_ms = (time.monotonic() - drained) * 1000
+            break
+        await asyncio.sleep(0.02)
     await stop(tasks)
     for ledger in ledgers.values():
         await ledger.close()
@@ -277,7 +304,24 @@ async def lag(engine: AsyncEngine, workdir: Path, seconds: float) -> dict[str, f
         "to_cloud_p99_ms": pct(to_cloud, 0.99),
         "in_cloud_p50_ms": statistics.median(in_cloud),
         "in_cloud_p99_ms": pct(in_cloud, 0.99),
+        "rollups_caught_up_ms": caught_up_ms,
     }
+
+
+async def rollups_caught_up(engine: AsyncEngine, device_ids: list[str]) -> bool:
+    """Every device's rollup mark has reached its high-water mark."""
+    marks = report_rollup_marks
+    async with engine.connect() as conn:
+        behind = await conn.scalar(
+            select(func.count())
+            .select_from(devices)
+            .outerjoin(marks, marks.c.device_id == devices.c.id)
+            .where(
+                devices.c.id.in_(device_ids),
+                devices.c.hwm > func.coalesce(marks.c.upto_seq, 0),
+            )
+        )
+    return behind == 0
 
 
 async def fill(path: Path, count: int, seed: int) -> Path:
@@ -473,7 +517,13 @@ class Profiler:
 
 
 async def main(
-    quick: bool, rounds: Rounds, phases: set[str], profiler: Profiler, *, rss_during_lag: bool
+    quick: bool,
+    rounds: Rounds,
+    phases: set[str],
+    profiler: Profiler,
+    *,
+    rss_during_lag: bool,
+    fold: bool,
 ) -> None:
     global BROKER
     per_device, catch_up_sales = (400 if quick else 2000), 10_000
@@ -496,7 +546,7 @@ async def main(
         database_url = await create_pg_database()
         engine = make_engine(database_url)
         await migrate(engine)
-        control_plane = start_control_plane(database_url, free_port())
+        control_plane = start_control_plane(database_url, free_port(), fold=fold)
         profiler.attach(control_plane.pid, "control-plane")
         profiler.attach(os.getpid(), "appliances")
         # the appliances' process has started, as an appliance's has when it sells: its heap
@@ -518,7 +568,7 @@ async def main(
                     rss_probe = asyncio.create_task(appliance_rss(here, 5 if quick else 15))
                     if not rss_during_lag:
                         await asyncio.wait([rss_probe])
-                    lag_ = await lag(engine, here, 5 if quick else 20)
+                    lag_ = await lag(engine, here, 5 if quick else 20, fold=fold)
                     appliance_mb = await rss_probe
                     record_lag(rounds, lag_, appliance_mb)
                     detail["lag_3x20"] = lag_
@@ -547,7 +597,9 @@ async def main(
             broker.kill()
     print()
     print(rounds.table())
-    rounds.write(ROOT / "bench" / "results" / "replication.json", per_round=details)
+    rounds.write(
+        ROOT / "bench" / "results" / "replication.json", per_round=details, fold_worker=fold
+    )
 
 
 # -- each round's figures, each beside the ceiling measured in the same round --------------------
@@ -593,6 +645,14 @@ def record_lag(rounds: Rounds, lag_: dict[str, float], appliance_mb: float) -> N
     )
     rounds.add("lag_in_cloud_p50_ms", lag_["in_cloud_p50_ms"], label="  cloud → ack p50", unit="ms")
     rounds.add("lag_in_cloud_p99_ms", lag_["in_cloud_p99_ms"], label="  cloud → ack p99", unit="ms")
+    if lag_["rollups_caught_up_ms"] == lag_["rollups_caught_up_ms"]:  # not NaN: the worker ran
+        rounds.add(
+            "lag_rollups_caught_up_ms",
+            lag_["rollups_caught_up_ms"],
+            label="  rollups caught up after the last ack",
+            unit="ms",
+            digits=0,
+        )
     rounds.add(
         "appliance_peak_rss_mb", appliance_mb, label="peak RSS appliance", unit="MB", digits=0
     )
@@ -665,6 +725,11 @@ if __name__ == "__main__":
         default="flamegraph",
         help="raw: collapsed stacks as text (one line per stack and its samples), to grep",
     )
+    parser.add_argument(
+        "--no-fold",
+        action="store_true",
+        help="serve without the reports' fold worker: the baseline of its cost on the lag",
+    )
     add_rounds_argument(parser)
     args = parser.parse_args()
     if args.profile is not None and args.py_spy is None:
@@ -676,5 +741,6 @@ if __name__ == "__main__":
             args.only,
             Profiler(args.py_spy, args.profile, args.profile_format),
             rss_during_lag=args.rss_during_lag,
+            fold=not args.no_fold,
         )
     )

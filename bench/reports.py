@@ -22,10 +22,13 @@ Two measurements (each figure ``--rounds`` times through ``bench/rounds.py``: me
    summary for every store over 28 days. A figure is the round's p99 (and median) of its
    requests.
 2. **Ingest with rollups beside without** (goal ≥ 0.9×): ``--devices`` registers each drain the
-   same simulated ledger through ``ingest_batch`` (the ingest's transaction) — with the rollups
-   kept in that transaction (``control_plane/reports/ingest_rollups.py``: both levels, one
-   set-based statement a batch), and with that switched off. The ratio is records/s with rollups
-   over records/s without, both orders alternating per round.
+   same simulated ledger through ``ingest_batch`` (the ingest's transaction), once with the
+   reports' fold worker running in the same process (``control_plane/reports/fold_worker.py``,
+   as ``storefleet serve`` runs it: it folds what the ingest stored, in pages and its own
+   transactions) and once with no rollups kept at all. The ratio is records/s with over
+   records/s without, both orders alternating per round; beside it, how long after the drain
+   ended the rollups held every record (the worker catches up once the burst is over), and
+   ``rollups.verify`` checks them against the journal.
 
     .venv/bin/python bench/reports.py [--stores 1000] [--sales 10000000] [--requests 200]
                                       [--slow-requests 10]
@@ -66,7 +69,8 @@ from control_plane.devices import service as registry
 from control_plane.devices.tables import devices
 from control_plane.ingest.journal_heads import HeadVerifier
 from control_plane.operators.principal import Role
-from control_plane.reports import ingest_rollups, rollups
+from control_plane.reports import rollups
+from control_plane.reports.fold_worker import FoldWorker
 from control_plane.reports.rollup_tables import SPECS, Spec
 from tests.harness.control_plane import served_control_plane
 from tests.harness.services import (
@@ -378,30 +382,50 @@ async def pages(args: argparse.Namespace, rounds: Rounds) -> dict[str, float]:
 
 async def ingest_round(
     engine: AsyncEngine, wire: list[str], *, store: str, devices_n: int, with_rollups: bool
-) -> float:
-    """Records per second: ``devices_n`` registers drain ``wire``; with rollups, each batch is
-    added to the rollups in its own transaction (as the ingest runs), without, it is not."""
+) -> tuple[float, float]:
+    """Records per second while ``devices_n`` registers drain ``wire``, and (with rollups) the
+    seconds from the drain's end until the rollups hold every record: with rollups, the fold
+    worker runs in this process beside the ingest, as ``storefleet serve`` runs it; without,
+    nothing folds (the devices are caught up after the clock stops, so no later round's worker
+    folds them)."""
     heads = HeadVerifier(engine)
     todo = []
     for _ in range(devices_n):
         device_id = f"ing-{uuid.uuid4().hex[:8]}"
         await registry.register_device(engine, device_id=device_id, store_id=store)
         todo.append((device_id, batches(device_id, wire, None)))
+    ids = [d for d, _ in todo]
 
-    ingest_rollups.FOLD_IN_INGEST = with_rollups
-    began = time.perf_counter()
-    await asyncio.gather(*(drain(engine, heads, d, w) for d, w in todo))
-    rate = devices_n * len(wire) / (time.perf_counter() - began)
-    ingest_rollups.FOLD_IN_INGEST = True
-    if with_rollups:  # the rollups hold every record stored
-        async with engine.connect() as conn:
-            marks = await conn.execute(
-                select(rollups.report_rollup_marks.c.upto_seq).where(
-                    rollups.report_rollup_marks.c.device_id.in_([d for d, _ in todo])
-                )
-            )
-            assert [int(m) for m in marks.scalars()] == [len(wire)] * devices_n
-    return rate
+    worker = FoldWorker(engine=engine)
+    folding = asyncio.create_task(worker.run(), name="rollup-fold") if with_rollups else None
+    try:
+        began = time.perf_counter()
+        await asyncio.gather(*(drain(engine, heads, d, w) for d, w in todo))
+        ended = time.perf_counter()
+        rate = devices_n * len(wire) / (ended - began)
+        caught_up_s = 0.0
+        if folding is not None:  # the rollups hold every record stored: how long after
+            while await _marks(engine, ids) != [len(wire)] * devices_n:
+                await asyncio.sleep(0.005)
+            caught_up_s = time.perf_counter() - ended
+    finally:
+        if folding is not None:
+            folding.cancel()
+            await asyncio.gather(folding, return_exceptions=True)
+    if folding is None:
+        await rollups.catch_up(engine, ids)
+    assert await rollups.verify(engine, ids[0]) == []
+    return rate, caught_up_s
+
+
+async def _marks(engine: AsyncEngine, device_ids: list[str]) -> list[int]:
+    marks = rollups.report_rollup_marks
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            select(marks.c.device_id, marks.c.upto_seq).where(marks.c.device_id.in_(device_ids))
+        )
+        upto = dict(found.tuples().all())
+    return [int(upto.get(d, 0)) for d in device_ids]
 
 
 async def ingest(args: argparse.Namespace, rounds: Rounds) -> None:
@@ -415,19 +439,22 @@ async def ingest(args: argparse.Namespace, rounds: Rounds) -> None:
             wire = await ring(Path(tmp) / "ledger.db", args.records)
         for number in rounds.each():
             order = (False, True) if number % 2 else (True, False)
-            rate = {
+            measured = {
                 kind: await ingest_round(
                     engine, wire, store="ing-01", devices_n=args.devices, with_rollups=kind
                 )
                 for kind in order
             }
-            rounds.add("ingest_without", rate[False], label="ingest alone", unit="rec/s")
-            rounds.add(
-                "ingest_with", rate[True], label="ingest, rollups in its transaction", unit="rec/s"
-            )
+            rate = {kind: figures[0] for kind, figures in measured.items()}
+            rounds.add("ingest_without", rate[False], label="ingest, no rollups", unit="rec/s")
+            rounds.add("ingest_with", rate[True], label="ingest, fold worker running", unit="rec/s")
             rounds.add(
                 "ingest_ratio", rate[True] / rate[False], label="with rollups / without",
                 unit="x", goal=Goal(">=", 0.9),
+            )  # fmt: skip
+            rounds.add(
+                "rollups_caught_up_ms", measured[True][1] * 1000,
+                label="rollups caught up, after the ingest's end", unit="ms", digits=0,
             )  # fmt: skip
         async with engine.connect() as conn:
             stored = await conn.scalar(select(devices.c.hwm).where(devices.c.store_id == "ing-01"))

@@ -13,8 +13,9 @@ folds about a second's records per device in one transaction instead of one per 
 
 Bounded: a page is at most ``page`` seqs (one transaction), folded ``chunk`` records between two
 turns of the event loop; while the ingest of this process is storing records, the worker pauses
-after each page for as long as the page took times ``(1 - share) / share``, so it takes at most
-about ``share`` of the loop's time from the ingest and catches up once the burst is over.
+after each page for as long as the page's fold held the loop times ``(1 - share) / share``, so
+it takes at most about ``share`` of the loop's time from the ingest and catches up once the
+burst is over.
 
 Consistency: a report never waits for this worker — it catches its stores up before it reads
 and is exact; the worker only keeps that catch-up short. A fold cancelled or killed mid-page
@@ -49,7 +50,7 @@ BEHIND = Gauge(
     "Seqs stored but not yet in the reports' rollups, at the fold worker's last round",
 )
 #: The ingest counts as busy this long after it last stored records.
-BUSY_S = 1.0
+BUSY_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,15 +118,11 @@ class FoldWorker:
         settings = self.settings
         folded = 0
         for _ in range(-(-gap // settings.page)):
-            began = time.monotonic()
             done = await fold_page(self.engine, device_id, page=settings.page, chunk=settings.chunk)
             if done is None:
                 break
-            folded += done
-            FOLDED.inc(done)
-            took = time.monotonic() - began
+            folded += done.records
+            FOLDED.inc(done.records)
             if time.monotonic() - self._stored_at < BUSY_S:  # the ingest is busy: let it run
-                await asyncio.sleep(took * (1 - settings.share) / settings.share)
-            else:
-                await asyncio.sleep(0)
+                await asyncio.sleep(done.fold_s * (1 - settings.share) / settings.share)
         return folded

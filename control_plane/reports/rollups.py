@@ -33,8 +33,10 @@ from their buckets.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -124,16 +126,24 @@ async def catch_up(
     folded = 0
     for device_id in device_ids:
         while (done := await fold_page(engine, device_id, page=page, chunk=chunk)) is not None:
-            folded += done
+            folded += done.records
     return folded
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page folded: its records (0 when another fold claimed the same seqs first) and the
+    seconds its fold held the event loop (CPU, not the database's waits)."""
+
+    records: int
+    fold_s: float
 
 
 async def fold_page(
     engine: AsyncEngine, device_id: str, *, page: int = PAGE, chunk: int = CHUNK
-) -> int | None:
-    """Fold up to ``page`` seqs past the device's mark and move the mark over them: how many
-    records were folded (0 when another fold claimed the same seqs first), None when the device
-    is caught up.
+) -> Page | None:
+    """Fold up to ``page`` seqs past the device's mark and move the mark over them; None when
+    the device is caught up.
 
     No lock is held while folding: the records are read and folded first (journal rows never
     change once committed, and a committed high-water mark covers only committed rows), then
@@ -159,10 +169,10 @@ async def fold_page(
             return None
         upto = min(int(found.hwm), after + page)
         rows = (await conn.execute(_records_query(device_id, after, upto))).all()
-    folded = await fold_rows(rows, chunk=chunk)
+    folded, fold_s = await fold_rows(rows, chunk=chunk)
     async with engine.begin() as conn:
         if not await _claim(conn, device_id, mark=mark, upto=upto):
-            return 0  # another fold took these seqs: its sums stand, ours are dropped
+            return Page(0, fold_s)  # another fold took these seqs: its sums stand, ours go
         await add_folded(
             conn,
             device_id=device_id,
@@ -171,18 +181,20 @@ async def fold_page(
             folded=folded,
             upto=upto,
         )
-    return len(rows)
+    return Page(len(rows), fold_s)
 
 
-async def fold_rows(rows: Sequence[Any], *, chunk: int = CHUNK) -> Folded:
+async def fold_rows(rows: Sequence[Any], *, chunk: int = CHUNK) -> tuple[Folded, float]:
     """Journal rows ``(seq, kind, ts, body text)`` folded ``chunk`` at a time, the event loop
     let run between chunks (a page's fold is CPU work: in one piece it would hold up every
-    ack of this process for its whole length)."""
-    folded = fold_records(())
+    ack of this process for its whole length); and the seconds the chunks took."""
+    folded, took = fold_records(()), 0.0
     for start in range(0, len(rows), chunk):
+        began = time.perf_counter()
         merge_into(folded, fold_records(_decoded(rows[start : start + chunk])))
+        took += time.perf_counter() - began
         await asyncio.sleep(0)
-    return folded
+    return folded, took
 
 
 async def _claim(conn: AsyncConnection, device_id: str, *, mark: int | None, upto: int) -> bool:
