@@ -79,6 +79,23 @@ def _loyalty_block(sale: Sale, width: int, link: str | None) -> list[str]:
     return [*out, "-" * width]
 
 
+def _return_loyalty_block(ret: SaleReturn, money: Currency, width: int) -> list[str]:
+    """What the return moved on the customer's account: points taken back, credit issued.
+
+    The customer reads here why their balance fell (or rose) after the return: the points are
+    the share of the sale's earned points this return reverses, as journaled with it.
+    """
+    if ret.customer_id is None or not (ret.points_reversed or ret.store_credit_issued_minor):
+        return []
+    out = [_fit(f"Customer {ret.customer_id}", width)]
+    if ret.points_reversed:
+        out.append(_lr("Points reversed", f"-{ret.points_reversed}", width))
+    if ret.store_credit_issued_minor:
+        credit = format_minor(ret.store_credit_issued_minor, money)
+        out.append(_lr("Store credit issued", f"+{credit}", width))
+    return ["-" * width, *out]
+
+
 def _wrap(text: str, width: int) -> list[str]:
     """A link cut into lines of ``width`` (never shortened: it must still be typed in)."""
     return [text[i : i + width] for i in range(0, len(text), width)]
@@ -154,7 +171,8 @@ def render_receipt(
 
 
 def render_return(sale_return: SaleReturn, *, width: int = 42) -> str:
-    """The receipt of a return: what was returned and how it was paid back."""
+    """The receipt of a return: what was returned, how it was paid back, and what it moved on
+    the customer's account (points reversed, store credit issued)."""
     _check_width(width)
     money = Currency(sale_return.currency, sale_return.exponent)
     rule = "-" * width
@@ -179,6 +197,7 @@ def render_return(sale_return: SaleReturn, *, width: int = 42) -> str:
     for tender in sale_return.refunds:
         out.append(_lr(_tender_label(tender), format_minor(tender.amount_minor, money), width))
     out += [rule, *_tax_block(sale_return.tax_rows, money, width)]
+    out += _return_loyalty_block(sale_return, money, width)
     return "\n".join(out) + "\n"
 
 
