@@ -15,16 +15,25 @@ and erasure are audited with the customer id only: the audit log never holds per
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import Row, delete, func, insert, select, update
+from prometheus_client import Counter
+from sqlalchemy import Row, delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.customers.blind_index import masked_name, profile_terms, query_terms
+from control_plane.customers.blind_index import (
+    TERMS_VERSION,
+    Query,
+    masked_name,
+    profile_terms,
+    query_terms,
+)
 from control_plane.customers.errors import (
     CustomerErased,
     CustomerKeysUnavailable,
@@ -57,8 +66,22 @@ from protocols.customer_card import (
     parse_customer_card,
 )
 
+log = logging.getLogger(__name__)
+
 #: The most customers one search answers.
 SEARCH_LIMIT = 20
+#: Customers re-indexed in one transaction, and the pause between batches: a control plane
+#: started on a million older customers re-indexes them without holding the database.
+REINDEX_BATCH, REINDEX_PAUSE_S = 500, 0.05
+#: How often a re-indexer with nothing left looks again (another instance may have migrated).
+REINDEX_IDLE_S = 3600.0
+
+REINDEXED = Counter(
+    "storefleet_customers_reindexed",
+    "Customers whose search terms were rewritten for the current blind-index version, by outcome"
+    " (reindexed; unopened: the profile does not open with the tenant's key, left as it was)",
+    ["outcome"],
+)
 
 
 def _now_ms() -> int:
@@ -155,6 +178,7 @@ async def create_customer(
                 sealed_profile=sealed,
                 created_at=now,
                 updated_at=now,
+                terms_version=TERMS_VERSION,
                 **_consent_values(body.consent, now),
             )
         )
@@ -218,20 +242,55 @@ async def get_customer(
     return _out(keys, row)
 
 
-async def _matching_ids(
+async def _having_all(
     conn: AsyncConnection, keys: TenantKeys, terms: frozenset[str], limit: int
 ) -> list[str]:
-    hashed = [keys.term(term) for term in terms]
-    t = customer_search_terms.c
-    query = (
-        select(t.customer_id)
-        .where(t.tenant_id == keys.tenant_id, t.term.in_(hashed))
-        .group_by(t.customer_id)
-        .having(func.count() == len(hashed))
-        .order_by(t.customer_id)
-        .limit(limit)
+    """The first ``limit`` customer ids (in id order) that have every one of ``terms``.
+
+    One posting list joined to the others on the customer id: each list is read in id order
+    from the primary key (tenant, term, customer), so the database merges them and stops at
+    ``limit`` matches, where counting every row of every list (GROUP BY ... HAVING count)
+    read all of them first.
+    """
+    hashed = sorted(keys.term(term) for term in terms)
+    lists = [customer_search_terms.alias(f"t{n}") for n in range(len(hashed))]
+    first = lists[0]
+    query = select(first.c.customer_id).where(
+        first.c.tenant_id == keys.tenant_id, first.c.term == hashed[0]
     )
+    for other, term in zip(lists[1:], hashed[1:], strict=True):
+        query = query.join(
+            other,
+            (other.c.tenant_id == first.c.tenant_id)
+            & (other.c.customer_id == first.c.customer_id)
+            & (other.c.term == term),
+        )
+    query = query.order_by(first.c.customer_id).limit(limit)
     return list((await conn.execute(query)).scalars())
+
+
+async def _reindexed(conn: AsyncConnection, tenant_id: str) -> bool:
+    """Whether every customer of the tenant has the current terms (see reindex_customers)."""
+    older = select(customers.c.id).where(
+        customers.c.tenant_id == tenant_id, customers.c.terms_version < TERMS_VERSION
+    )
+    return not await conn.scalar(select(exists(older)))
+
+
+async def _matching_ids(
+    conn: AsyncConnection, keys: TenantKeys, query: Query, limit: int
+) -> list[str]:
+    """The ids a query finds: its own terms, else (a name found by none) its prefix terms.
+
+    A tenant whose older customers are not all re-indexed yet has no word-pair terms for them:
+    its name searches intersect the prefixes, as before version 2, so no one is missed.
+    """
+    if query.prefix_terms is not None and not await _reindexed(conn, keys.tenant_id):
+        return await _having_all(conn, keys, query.prefix_terms, limit)
+    found = await _having_all(conn, keys, query.terms, limit)
+    if not found and query.prefix_terms is not None:
+        found = await _having_all(conn, keys, query.prefix_terms, limit)
+    return found
 
 
 async def _search_rows(
@@ -252,7 +311,7 @@ async def _search_rows(
         if query is None:
             raise SearchTooVague(text_length=len(text)) from None
         kind = query.kind
-        ids = [] if keys is None else await _matching_ids(conn, keys, query.terms, limit)
+        ids = [] if keys is None else await _matching_ids(conn, keys, query, limit)
     if not ids:
         return keys, [], kind
     rows = (
@@ -455,6 +514,7 @@ async def erase_customer(
                 consent_via=None,
                 updated_at=now,
                 erased_at=now,
+                terms_version=TERMS_VERSION,  # no terms at all: nothing to re-index
             )
         )
         terms = await conn.execute(
@@ -480,3 +540,77 @@ async def erase_customer(
             after={"erased": customer_id, "search_terms_removed": int(terms.rowcount)},
         )
     return now
+
+
+async def reindex_customers(
+    engine: AsyncEngine, keyring: Keyring, *, after: str = "", batch: int = REINDEX_BATCH
+) -> str | None:
+    """Rewrite the search terms of the next ``batch`` customers (by id, after ``after``) written
+    by an older TERMS_VERSION; the last id looked at, None when there was none.
+
+    SQL cannot compute the terms (HMACs of the sealed profile), so a migration that adds a kind
+    of term (0025) leaves the older customers to this. Rows are locked and skipped when
+    another instance holds them (``SKIP LOCKED``), so control planes started together share
+    the work; an erased customer (no terms, no profile) only gets the version. A profile that
+    does not open with the tenant's key keeps its old terms (its tenant's name searches stay on
+    the prefixes), is counted and logged, and is tried again on the next pass.
+    """
+    async with engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                select(customers)
+                .where(customers.c.terms_version < TERMS_VERSION, customers.c.id > after)
+                .order_by(customers.c.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        for row in rows:
+            if row.erased_at is None:
+                await _reindex_one(conn, keyring, row)
+            else:  # erasure deleted its terms
+                await conn.execute(
+                    update(customers)
+                    .where(customers.c.id == row.id)
+                    .values(terms_version=TERMS_VERSION)
+                )
+    return rows[-1].id if rows else None
+
+
+async def _reindex_one(conn: AsyncConnection, keyring: Keyring, row: Row[Any]) -> None:
+    keys, profile = None, None
+    try:
+        keys = await keyring.tenant(conn, row.tenant_id)
+        profile = None if keys is None else _profile(keys, row)
+    except CustomerKeysUnavailable:  # sealed under another master key than this one
+        pass
+    if keys is None or profile is None:
+        REINDEXED.labels("unopened").inc()
+        log.error(
+            "customer %s's search terms stay at version %d: its profile does not open with"
+            " tenant %s's key; start the control plane with the master key it was sealed under",
+            row.id, row.terms_version, row.tenant_id,
+        )  # fmt: skip
+        return
+    terms = profile_terms(
+        name=profile["name"] or "", email=profile["email"], phone=profile["phone"]
+    )
+    await conn.execute(
+        delete(customer_search_terms).where(customer_search_terms.c.customer_id == row.id)
+    )
+    await _write_terms(conn, keys, row.id, terms)
+    await conn.execute(
+        update(customers).where(customers.c.id == row.id).values(terms_version=TERMS_VERSION)
+    )
+    REINDEXED.labels("reindexed").inc()
+
+
+async def keep_customers_reindexed(engine: AsyncEngine, keyring: Keyring) -> None:
+    """The control plane's background task: a pass over the older customers, batch by batch,
+    then one an hour (another instance or a corrected master key may leave some)."""
+    while True:
+        after: str | None = ""
+        while after is not None:
+            after = await reindex_customers(engine, keyring, after=after)
+            await asyncio.sleep(REINDEX_PAUSE_S)
+        await asyncio.sleep(REINDEX_IDLE_S)

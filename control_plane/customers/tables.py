@@ -9,9 +9,10 @@ What the raw database holds, and why none of it is an e-mail or a phone number i
   given, and ``sealed_profile`` (name, e-mail, phone as JSON) sealed under the customer's own
   key, which is itself sealed under the tenant key in ``wrapped_key``. Erasure sets both to NULL:
   the profile is crypto-shredded, the row (and every sale attributed to its id) stays.
-- ``customer_search_terms``: keyed blind indexes. Each normalised e-mail, phone and name prefix
-  is stored only as the first 16 bytes of its HMAC-SHA256 under the tenant's index key, so the
-  table answers "who has this e-mail" to whoever holds the key and nothing to whoever reads it.
+- ``customer_search_terms``: keyed blind indexes. Each normalised e-mail, phone, name prefix and
+  pair of a name word with the beginning of another (``blind_index``) is stored only as the
+  first 16 bytes of its HMAC-SHA256 under the tenant's index key, so the table answers "who
+  has this e-mail" to whoever holds the key and nothing to whoever reads it.
 - ``customer_receipts``: the outbox of digital receipts, one row per sale with a customer,
   written by the ingest in the sale's own transaction; it holds ids only, the address is opened
   when the e-mail is sent.
@@ -28,6 +29,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -65,7 +67,11 @@ customers = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     Column("erased_at", BigInteger, nullable=True),
+    # which blind_index.TERMS_VERSION its search terms were written by (migration 0025: the
+    # customers before it are 1); older ones are re-indexed by service.reindex_customers
+    Column("terms_version", SmallInteger, nullable=False, server_default="1"),
     Index("ix_customers_tenant_created", "tenant_id", "created_at"),
+    Index("ix_customers_tenant_terms_version", "tenant_id", "terms_version"),
 )
 
 customer_search_terms = Table(
