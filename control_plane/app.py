@@ -37,7 +37,6 @@ from control_plane.customers.mailer import ReceiptMailer
 from control_plane.customers.pages import router as customer_pages
 from control_plane.customers.router import router as customers_router
 from control_plane.customers.service import keep_customers_reindexed
-from control_plane.customers.service import keep_customers_reindexed
 from control_plane.customers.settings import MASTER_KEY_VARIABLE, load_customer_settings
 from control_plane.db.engine import make_engine, migrate
 from control_plane.devices.logs import router as device_logs_router
@@ -147,10 +146,6 @@ def create_app(settings: ControlPlaneSettings | None = None) -> FastAPI:
                     engine=engine, keyring=keyring, settings=customer_settings, smtp=notify
                 )
                 background.supervise("receipt-mailer", mailer.run)
-                # customers written before the current search terms (migration 0025)
-                background.supervise(
-                    "customer-reindex", lambda: keep_customers_reindexed(engine, keyring)
-                )
                 # customers written before the current search terms (migration 0025)
                 background.supervise(
                     "customer-reindex", lambda: keep_customers_reindexed(engine, keyring)
