@@ -17,11 +17,10 @@ the session's command and speaks for it:
   command, ``STOPPING=1`` said, and its end awaited.
 
 Before it starts the command it brings its own virtual terminal to the front (``TTYPath=``):
-logind makes the session active only while its VT is the foreground one, and cage gets the
-screen (DRM master) only from an active session. systemd hands the unit /dev/tty7 as its
-controlling terminal but does not switch to it, and the machine boots showing tty1, so without
-this cage would wait for a seat that never comes and the screen would stay on the boot console.
-The owner of a controlling VT may switch to it without any privilege.
+systemd hands the unit /dev/tty7 as its controlling terminal but does not switch to it, and the
+machine boots showing tty1. With tty7 in front the foreground terminal is the kiosk's (what the
+keyboard's console keys, such as SysRq's SAK, act on), and logind counts the session as the
+seat's active one. The owner of a controlling VT may switch to it without any privilege.
 
 The command never gets the notify socket (:func:`~edge.agent.notify.child_environment`): only
 this process speaks for the unit (``NotifyAccess=main``).
