@@ -10,7 +10,8 @@ cursor is missed) or a scan of every sale for "customer but no receipt". The ing
 INSERT for a batch holding sales with a customer, none otherwise; the consent check and the
 address wait for the mailer (:mod:`control_plane.customers.mailer`), outside the ingest.
 
-Claiming is the notifications outbox's lease (control_plane/notifications/outbox.py): one UPDATE
+Claiming is the notifications outbox's lease, called, not copied
+(:func:`control_plane.notifications.outbox.lease_due` and ``finish_attempt``): one UPDATE
 leases due rows to a worker (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), a worker that died leaves
 a lease that runs out, and :func:`finish` writes an outcome only while the row is still its own.
 Delivery is at least once: a mailer that sent and died before recording re-sends after the lease
@@ -22,15 +23,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.customers.tables import customer_receipts
 from control_plane.ingest.rows import Accepted
+from control_plane.notifications.outbox import finish_attempt, lease_due
 
 Outcome = Literal["sent", "retry", "failed", "skipped"]
 
@@ -84,41 +86,20 @@ class DueReceipt:
     attempts: int
 
 
-def _claimable(now_ms: int) -> Any:
-    c = customer_receipts.c
-    return and_(
-        c.status == "pending",
-        c.next_at <= now_ms,
-        or_(c.lease_until.is_(None), c.lease_until < now_ms),
-    )
-
-
 async def claim(
     engine: AsyncEngine, *, owner: str, now_ms: int, lease_ms: int, limit: int
 ) -> list[DueReceipt]:
     """Lease up to ``limit`` due receipts to ``owner``."""
     c = customer_receipts.c
-    until = now_ms + lease_ms
-    candidates = (
-        select(c.id)
-        .where(_claimable(now_ms))
-        .order_by(c.next_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    rows = await lease_due(
+        engine,
+        customer_receipts,
+        owner=owner,
+        now_ms=now_ms,
+        lease_ms=lease_ms,
+        limit=limit,
+        leased=select(c.id, c.tenant_id, c.customer_id, c.device_id, c.seq, c.attempts),
     )
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(customer_receipts)
-            .where(c.id.in_(candidates.scalar_subquery()), _claimable(now_ms))
-            .values(lease_owner=owner, lease_until=until)
-        )
-        rows = (
-            await conn.execute(
-                select(c.id, c.tenant_id, c.customer_id, c.device_id, c.seq, c.attempts).where(
-                    c.lease_owner == owner, c.lease_until == until, c.status == "pending"
-                )
-            )
-        ).all()
     return [
         DueReceipt(
             id=row.id,
@@ -142,23 +123,16 @@ async def finish(
     error: str | None = None,
     retry_at: int | None = None,
 ) -> bool:
-    """Record one attempt's outcome; False when the lease was lost."""
-    c = customer_receipts.c
-    values: dict[str, Any] = {
-        "attempts": c.attempts + (0 if outcome == "skipped" else 1),
-        "lease_owner": None,
-        "lease_until": None,
-        "last_error": None if error is None else error[:2000],
-    }
-    if outcome == "retry":
-        values["next_at"] = now_ms if retry_at is None else retry_at
-    else:
-        values["status"] = outcome
-        values["done_at"] = now_ms
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            update(customer_receipts)
-            .where(c.id == receipt_id, c.lease_owner == owner, c.status == "pending")
-            .values(**values)
-        )
-    return bool(result.rowcount)
+    """Record one attempt's outcome (``skipped`` is not an attempt); False when the lease was
+    lost."""
+    return await finish_attempt(
+        engine,
+        customer_receipts,
+        row_id=receipt_id,
+        owner=owner,
+        outcome=outcome,
+        now_ms=now_ms,
+        error=error,
+        retry_at=retry_at,
+        counted=outcome != "skipped",
+    )

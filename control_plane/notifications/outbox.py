@@ -9,6 +9,11 @@ the database's single write lock, so two claims run one after the other and the 
 rows leased. A row whose worker died keeps its lease only until ``lease_until``; then any worker
 claims it again (at least once: receivers de-duplicate on the delivery id).
 :func:`finish` writes the outcome only while the row is still the worker's.
+
+The lease itself (:func:`lease_due`, :func:`finish_attempt`) is the one mechanism of every
+outbox table with the same columns — ``id``, ``status`` (``pending`` until an outcome),
+``attempts``, ``next_at``, ``lease_owner``, ``lease_until``, ``last_error``, ``done_at``: the
+digital receipts' outbox (control_plane/customers/receipts.py) claims and finishes through it too.
 """
 
 from __future__ import annotations
@@ -19,7 +24,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import RowMapping, and_, delete, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    RowMapping,
+    Select,
+    Table,
+    and_,
+    delete,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.notifications.channels import severity_of, wants
@@ -134,58 +151,120 @@ class Claimed:
     recipients: tuple[str, ...]
 
 
-def _claimable(now_ms: int) -> Any:
+def _claimable(table: Table, now_ms: int) -> ColumnElement[bool]:
+    """Due, still pending, and leased to nobody (or a lease that ran out)."""
+    c = table.c
     return and_(
-        notification_outbox.c.status == "pending",
-        notification_outbox.c.next_at <= now_ms,
-        or_(
-            notification_outbox.c.lease_until.is_(None), notification_outbox.c.lease_until < now_ms
-        ),
+        c.status == "pending",
+        c.next_at <= now_ms,
+        or_(c.lease_until.is_(None), c.lease_until < now_ms),
     )
+
+
+async def lease_due(
+    engine: AsyncEngine,
+    table: Table,
+    *,
+    owner: str,
+    now_ms: int,
+    lease_ms: int,
+    limit: int,
+    leased: Select[Any],
+) -> Sequence[Row[Any]]:
+    """Lease up to ``limit`` due rows of ``table`` to ``owner`` and read them with ``leased``.
+
+    ``leased`` names the columns (and joins) the worker needs; this adds "leased to me just
+    now", so a row another worker leased in between is never read as ours.
+    """
+    c = table.c
+    until = now_ms + lease_ms
+    # The candidates are a materialized CTE: as a plain subquery under IN, PostgreSQL may run
+    # it again for each row it updates, and with SKIP LOCKED each run skips the rows the last
+    # one locked, so ``limit`` leased every due row (3 of 3 with limit 1, seen here).
+    candidates = (
+        select(c.id)
+        .where(_claimable(table, now_ms))
+        .order_by(c.next_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's write lock does the same
+        .cte(f"{table.name}_due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(table)
+            .where(c.id.in_(select(candidates.c.id)), _claimable(table, now_ms))
+            .values(lease_owner=owner, lease_until=until)
+        )
+        mine = leased.where(c.lease_owner == owner, c.lease_until == until, c.status == "pending")
+        rows: Sequence[Row[Any]] = (await conn.execute(mine)).all()
+    return rows
+
+
+async def finish_attempt(
+    engine: AsyncEngine,
+    table: Table,
+    *,
+    row_id: str,
+    owner: str,
+    outcome: str,
+    now_ms: int,
+    error: str | None = None,
+    retry_at: int | None = None,
+    counted: bool = True,
+) -> bool:
+    """Record one attempt's outcome; False when the lease was lost (another worker has it).
+
+    ``retry``: pending again from ``retry_at`` (default now); any other outcome is the row's
+    final status. ``counted``: whether it was an attempt (one that was skipped is not).
+    """
+    c = table.c
+    values: dict[str, Any] = {
+        "attempts": c.attempts + (1 if counted else 0),
+        "lease_owner": None,
+        "lease_until": None,
+        "last_error": None if error is None else error[:2000],
+    }
+    if outcome == "retry":
+        values["next_at"] = now_ms if retry_at is None else retry_at
+    else:
+        values["status"] = outcome
+        values["done_at"] = now_ms
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(table)
+            .where(c.id == row_id, c.lease_owner == owner, c.status == "pending")
+            .values(**values)
+        )
+    return bool(result.rowcount)
 
 
 async def claim(
     engine: AsyncEngine, *, owner: str, now_ms: int, lease_ms: int, limit: int
 ) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries to ``owner``; see the module's docstring."""
-    until = now_ms + lease_ms
-    candidates = (
-        select(notification_outbox.c.id)
-        .where(_claimable(now_ms))
-        .order_by(notification_outbox.c.next_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's write lock does the same
+    rows = await lease_due(
+        engine,
+        notification_outbox,
+        owner=owner,
+        now_ms=now_ms,
+        lease_ms=lease_ms,
+        limit=limit,
+        leased=select(
+            notification_outbox.c.id,
+            notification_outbox.c.event,
+            notification_outbox.c.payload,
+            notification_outbox.c.attempts,
+            notification_channels.c.id.label("channel_id"),
+            notification_channels.c.kind,
+            notification_channels.c.url,
+            notification_channels.c.secret,
+            notification_channels.c.recipients,
+        ).join(
+            notification_channels,
+            notification_channels.c.id == notification_outbox.c.channel_id,
+        ),
     )
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(notification_outbox)
-            .where(notification_outbox.c.id.in_(candidates.scalar_subquery()), _claimable(now_ms))
-            .values(lease_owner=owner, lease_until=until)
-        )
-        rows = (
-            await conn.execute(
-                select(
-                    notification_outbox.c.id,
-                    notification_outbox.c.event,
-                    notification_outbox.c.payload,
-                    notification_outbox.c.attempts,
-                    notification_channels.c.id.label("channel_id"),
-                    notification_channels.c.kind,
-                    notification_channels.c.url,
-                    notification_channels.c.secret,
-                    notification_channels.c.recipients,
-                )
-                .join(
-                    notification_channels,
-                    notification_channels.c.id == notification_outbox.c.channel_id,
-                )
-                .where(
-                    notification_outbox.c.lease_owner == owner,
-                    notification_outbox.c.lease_until == until,
-                    notification_outbox.c.status == "pending",
-                )
-            )
-        ).all()
     return [
         Claimed(
             id=row.id,
@@ -213,28 +292,16 @@ async def finish(
     retry_at: int | None = None,
 ) -> bool:
     """Record one attempt's outcome; False when the lease was lost (another worker has it)."""
-    values: dict[str, Any] = {
-        "attempts": notification_outbox.c.attempts + 1,
-        "lease_owner": None,
-        "lease_until": None,
-        "last_error": None if error is None else error[:2000],
-    }
-    if outcome == "retry":
-        values["next_at"] = now_ms if retry_at is None else retry_at
-    else:
-        values["status"] = outcome
-        values["done_at"] = now_ms
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            update(notification_outbox)
-            .where(
-                notification_outbox.c.id == delivery_id,
-                notification_outbox.c.lease_owner == owner,
-                notification_outbox.c.status == "pending",
-            )
-            .values(**values)
-        )
-    return bool(result.rowcount)
+    return await finish_attempt(
+        engine,
+        notification_outbox,
+        row_id=delivery_id,
+        owner=owner,
+        outcome=outcome,
+        now_ms=now_ms,
+        error=error,
+        retry_at=retry_at,
+    )
 
 
 async def list_deliveries(
