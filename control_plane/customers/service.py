@@ -24,7 +24,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from prometheus_client import Counter
-from sqlalchemy import Row, delete, exists, func, insert, select, update
+from sqlalchemy import Row, delete, exists, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.customers.blind_index import (
@@ -271,8 +271,12 @@ async def _having_all(
 
 async def _reindexed(conn: AsyncConnection, tenant_id: str) -> bool:
     """Whether every customer of the tenant has the current terms (see reindex_customers)."""
+    # the version inline, not a parameter: PostgreSQL's generic plan of a prepared statement
+    # guesses a third of the rows below a parameter and scans the whole table (0.8 s at
+    # 1,000,000 customers), where below the constant the statistics say "none": one index probe
+    current = literal_column(str(int(TERMS_VERSION)))
     older = select(customers.c.id).where(
-        customers.c.tenant_id == tenant_id, customers.c.terms_version < TERMS_VERSION
+        customers.c.tenant_id == tenant_id, customers.c.terms_version < current
     )
     return not await conn.scalar(select(exists(older)))
 
