@@ -19,8 +19,9 @@ e-mail, phone). Names are drawn from 200 first names × 1,000 surnames, but both
 customer's number modulo 1,000, so there are 1,000 distinct full names of 1,000 customers each
 (a common first name: 10,000 customers begin ``Anna``; 50,000 a surname ``Kowa…``); phones and
 e-mails are unique. Besides the goals, two name searches off the word pairs' path are measured:
-a begun first word (``Ann Kowa``) and a name no one has, both answered by intersecting prefixes. The database is dropped afterwards, or with ``--keep-db NAME`` kept (its seed and the
-master key's id in the database's comment) and reused by the next run that asks for the same.
+a begun first word (``Ann Kowa``) and a name no one has, both answered by intersecting prefixes.
+The database is dropped afterwards, or with ``--keep-db NAME`` kept (its seed, terms version and
+the master key's id in the database's comment) and reused by the next run that asks for the same.
 
 If ``bench/stock_figures.py`` exists (issue 14, stock across stores), its sections run too
 (on-hand over ``--stock-stores`` × ``--stock-items``, a catalog import of ``--import-rows``;
