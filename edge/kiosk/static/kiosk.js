@@ -449,6 +449,7 @@ function openUnknownItem(alert) { openSearch("Unknown item", alert.detail || "")
 // -- the customer: found by name, phone or e-mail in the cloud (online only), or by their card ----
 // The register holds no names: the cloud answers pseudonymous ids with masked names, and the
 // cashier taps one to attach it. A card scanned while the dialog is open attaches as on the sale.
+const LETTER_ROWS = ["1234567890", "qwertyuiop", "asdfghjkl@", "zxcvbnm.-+"];  // names, phones, e-mails
 let customerAsk = 0;  // the newest search sent; an older answer that arrives late is dropped
 let customerTimer = null;
 function openCustomer() {
@@ -462,6 +463,10 @@ function openCustomer() {
     </div>
     <div id="customer-error" class="error" role="status" data-testid="customer-error"></div>
     <div id="customer-hits" class="tiles hits" data-testid="customer-hits"></div>
+    <div class="letters" data-testid="customer-keys">${LETTER_ROWS.map((row) => `<div>${[...row].map((k) =>
+      `<button class="key" data-type="${esc(k)}" data-testid="type-${esc(k)}">${esc(k)}</button>`).join("")}</div>`).join("")}
+      <div><button class="key space" data-type=" " data-testid="type-space">space</button><button class="key" data-type="⌫" data-testid="type-back">⌫</button><button class="key" data-type="clear">Clear</button></div>
+    </div>
     <div class="row">
       <button class="secondary" data-detach data-testid="customer-detach" hidden>Remove customer</button>
       <button class="secondary" data-close data-testid="customer-close">Close</button>
@@ -485,6 +490,17 @@ function openCustomer() {
     customerTimer = setTimeout(find, 400);  // ask when the typing pauses, not at every key
   });
   box.addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); find(); } });
+  // the on-screen keys type into the field without taking the focus from it, so a physical
+  // keyboard (or the scanner) can go on typing there
+  const letters = $(".letters", $("#modal"));
+  letters.addEventListener("pointerdown", (ev) => { if (ev.target.closest("[data-type]")) ev.preventDefault(); });
+  letters.addEventListener("click", (ev) => {
+    const k = ev.target.closest("[data-type]")?.dataset.type;
+    if (k === undefined) return;
+    box.value = k === "⌫" ? box.value.slice(0, -1) : k === "clear" ? "" : (box.value + k).slice(0, 200);
+    box.dispatchEvent(new Event("input"));
+    box.focus();
+  });
   $("[data-find]", $("#modal")).addEventListener("click", find);
   // the dialog closes on the tap, not on the answer: the next scan must reach the sale, and a
   // refusal shows as the register's alert like any other command's
