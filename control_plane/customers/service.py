@@ -24,7 +24,17 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from prometheus_client import Counter
-from sqlalchemy import Row, delete, exists, func, insert, literal_column, select, update
+from sqlalchemy import (
+    Integer,
+    Row,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.customers.blind_index import (
@@ -274,7 +284,7 @@ async def _reindexed(conn: AsyncConnection, tenant_id: str) -> bool:
     # the version inline, not a parameter: PostgreSQL's generic plan of a prepared statement
     # guesses a third of the rows below a parameter and scans the whole table (0.8 s at
     # 1,000,000 customers), where below the constant the statistics say "none": one index probe
-    current = literal_column(str(int(TERMS_VERSION)))
+    current = literal_column(str(int(TERMS_VERSION)), Integer())
     older = select(customers.c.id).where(
         customers.c.tenant_id == tenant_id, customers.c.terms_version < current
     )
@@ -569,44 +579,54 @@ async def reindex_customers(
                 .with_for_update(skip_locked=True)
             )
         ).all()
+        done: list[str] = []  # the batch's rows whose terms are rewritten: three statements
+        written: list[dict[str, Any]] = []
         for row in rows:
-            if row.erased_at is None:
-                await _reindex_one(conn, keyring, row)
-            else:  # erasure deleted its terms
-                await conn.execute(
-                    update(customers)
-                    .where(customers.c.id == row.id)
-                    .values(terms_version=TERMS_VERSION)
+            if row.erased_at is None:  # an erased one only gets the version: erasure took its terms
+                opened = await _opened(conn, keyring, row)
+                if opened is None:
+                    continue
+                keys, profile = opened
+                terms = profile_terms(
+                    name=profile["name"] or "", email=profile["email"], phone=profile["phone"]
                 )
+                written.extend(
+                    {"tenant_id": keys.tenant_id, "term": keys.term(term), "customer_id": row.id}
+                    for term in sorted(terms)
+                )
+                REINDEXED.labels("reindexed").inc()
+            done.append(row.id)
+        if done:
+            t = customer_search_terms.c
+            await conn.execute(delete(customer_search_terms).where(t.customer_id.in_(done)))
+            if written:
+                await conn.execute(insert(customer_search_terms), written)
+            await conn.execute(
+                update(customers)
+                .where(customers.c.id.in_(done))
+                .values(terms_version=TERMS_VERSION)
+            )
     return rows[-1].id if rows else None
 
 
-async def _reindex_one(conn: AsyncConnection, keyring: Keyring, row: Row[Any]) -> None:
-    keys, profile = None, None
+async def _opened(
+    conn: AsyncConnection, keyring: Keyring, row: Row[Any]
+) -> tuple[TenantKeys, dict[str, str | None]] | None:
+    """The tenant's keys and the customer's opened profile; None (counted, logged) when the
+    master key does not open them."""
     try:
         keys = await keyring.tenant(conn, row.tenant_id)
-        profile = None if keys is None else _profile(keys, row)
+        if keys is not None:
+            return keys, _profile(keys, row)
     except CustomerKeysUnavailable:  # sealed under another master key than this one
         pass
-    if keys is None or profile is None:
-        REINDEXED.labels("unopened").inc()
-        log.error(
-            "customer %s's search terms stay at version %d: its profile does not open with"
-            " tenant %s's key; start the control plane with the master key it was sealed under",
-            row.id, row.terms_version, row.tenant_id,
-        )  # fmt: skip
-        return
-    terms = profile_terms(
-        name=profile["name"] or "", email=profile["email"], phone=profile["phone"]
-    )
-    await conn.execute(
-        delete(customer_search_terms).where(customer_search_terms.c.customer_id == row.id)
-    )
-    await _write_terms(conn, keys, row.id, terms)
-    await conn.execute(
-        update(customers).where(customers.c.id == row.id).values(terms_version=TERMS_VERSION)
-    )
-    REINDEXED.labels("reindexed").inc()
+    REINDEXED.labels("unopened").inc()
+    log.error(
+        "customer %s's search terms stay at version %d: its profile does not open with"
+        " tenant %s's key; start the control plane with the master key it was sealed under",
+        row.id, row.terms_version, row.tenant_id,
+    )  # fmt: skip
+    return None
 
 
 async def keep_customers_reindexed(engine: AsyncEngine, keyring: Keyring) -> None:
