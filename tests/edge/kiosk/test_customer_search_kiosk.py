@@ -123,6 +123,8 @@ async def shop(
                     replicating.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await replicating
+                    await cloud.up.aclose()
+                    await cloud.cut.aclose()
     finally:
         await drop_pg_database(url)
 
