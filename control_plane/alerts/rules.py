@@ -25,6 +25,10 @@ The rules and their thresholds (:class:`Thresholds`, settings of the evaluator):
   more than ``skew_limit`` (the device's clock runs ahead: no delay explains it), or earlier by
   more than ``skew_limit`` although the device reports no backlog and a lag under 10 s (the
   delay is not replication's, so it is the clock's);
+* ``os_update_reverted`` — the newest OS update the appliance finished (``os.update``
+  ``reverted``, ``failed`` or ``succeeded``) was reverted: its one boot try failed and the boot
+  loader went back to the old slot (issue 15: a revert is a failure); cleared by a later update
+  that succeeds;
 * ``loyalty_overdraft`` — a redemption at the device took a customer's points or store credit
   below zero (two stores redeemed the same balance offline; ``control_plane.loyalty.overdraft``).
 """
@@ -57,8 +61,11 @@ KINDS = (
     "crash_loop",
     "certificate_expiring",
     "clock_skew",
+    "os_update_reverted",
     overdraft.KIND,
 )
+#: ``os.update`` states that end an OS update (protocols.release_bundle.FINAL_STATES' words).
+_OS_FINAL = ("succeeded", "failed", "reverted", "timed_out")
 DAY_MS = 86_400_000
 #: Words of the ingest's reason for a record it cannot store (``control_plane.ingest.service``).
 _REFUSED_WORDS = ("the cloud cannot store it", "the cloud's database refused it")
@@ -120,6 +127,7 @@ async def conditions(
     await _backlog(conn, rows, found, limits)
     await _printers(conn, rows, found)
     await _crash_loops(conn, rows, found)
+    await _os_updates(conn, rows, found)
     await _certificates(conn, rows, found, now_ms=now_ms, limits=limits)
     await _clock_skew(conn, rows, found, limits=limits)
     for device_id, detail in (await overdraft.conditions(conn, rows)).items():
@@ -203,6 +211,34 @@ async def _crash_loops(conn: AsyncConnection, rows: dict[str, Any], found: Condi
     for device_id, kind, body in (await conn.execute(query)).all():
         if device_id in rows and kind == EventKind.APP_CRASH_LOOP.value:
             found[(device_id, "crash_loop")] = _crash_detail(body)
+
+
+async def _os_updates(conn: AsyncConnection, rows: dict[str, Any], found: Conditions) -> None:
+    """The newest finished OS update of each device, when it was reverted."""
+    query = (
+        select(device_events.c.device_id, device_events.c.body)
+        .where(device_events.c.kind == EventKind.OS_UPDATE.value)
+        .order_by(device_events.c.device_id, device_events.c.id)
+    )
+    newest: dict[str, dict[str, Any]] = {}
+    for device_id, text in (await conn.execute(query)).all():
+        body = _json_object(text)
+        if device_id in rows and body.get("state") in _OS_FINAL:
+            newest[device_id] = body  # ordered by id: the last one wins
+    for device_id, body in newest.items():
+        if body.get("state") == "reverted":
+            version = body.get("version") or "?"
+            found[(device_id, "os_update_reverted")] = (
+                f"OS update {version} reverted: {body.get('detail') or 'its boot try failed'}"
+            )
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _crash_detail(text: str) -> str:

@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.commands import service as commands
 from control_plane.dependencies import get_engine
+from control_plane.devices import os_updates, stock_counts
 from control_plane.devices import service as devices
 from control_plane.devices import state as device_state
-from control_plane.devices import stock_counts
 from control_plane.devices.schemas import StockCountOut
 from control_plane.operators.policy import Action, DevicesPage, EnrolmentsPage, permits
 from control_plane.operators.principal import Principal
@@ -159,6 +159,9 @@ async def device(
             engine, scope=scope, device_id=device_id, limit=10
         ),
         "counts": [StockCountOut.model_validate(count) for count in counts],
+        "os_updates": await os_updates.list_os_updates(
+            engine, scope=scope, device_id=device_id, limit=1
+        ),
         "allowed": sorted(commands.ALLOWED),
     }
     return templates.TemplateResponse(request, "device.html", context)

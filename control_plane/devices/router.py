@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, status
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.dependencies import get_engine
-from control_plane.devices import service, stock_counts
+from control_plane.devices import os_updates, service, stock_counts
 from control_plane.devices import state as device_state
 from control_plane.devices.errors import (
     AlreadyExists,
@@ -25,6 +25,7 @@ from control_plane.devices.schemas import (
     DeviceIn,
     DeviceOut,
     DeviceStateOut,
+    OsUpdateOut,
     StockCountOut,
     StoreIn,
     StoreOut,
@@ -126,6 +127,17 @@ async def get_device_state(
     return DeviceStateOut.model_validate(
         reported | {"problems": device_state.problems(reported["peripherals"])}
     )
+
+
+@router.get("/devices/{device_id}/os-updates", responses=problem_responses(DeviceNotFound))
+async def list_os_updates(
+    device_id: DeviceIdPath, engine: Engine, principal: DevicesRead, limit: Limit = 20
+) -> list[OsUpdateOut]:
+    """The device's OS update steps as its agent reported them, newest first (issue 15)."""
+    scope = TenantScope.of(principal)
+    await service.get_device(engine, scope=scope, device_id=device_id)
+    found = await os_updates.list_os_updates(engine, scope=scope, device_id=device_id, limit=limit)
+    return [OsUpdateOut.model_validate(update) for update in found]
 
 
 @router.get("/stock-counts", tags=["stock counts"], responses=problem_responses())

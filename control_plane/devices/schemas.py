@@ -143,3 +143,14 @@ class StockCountOut(BaseModel):
     seq: int
     ts: int
     report: VarianceReportOut
+
+
+class OsUpdateOut(BaseModel):
+    """One step of an OS update as the appliance's agent said it (``os.update``); a revert is a
+    failure, never a success."""
+
+    ts: int = Field(description="when the appliance said it (ms since the epoch)")
+    received_at: int = Field(description="when the cloud stored it (ms since the epoch)")
+    version: str = Field(description="the OS version (or the image's name before it is read)")
+    state: str = Field(description="installing, failed, confirming, succeeded or reverted")
+    detail: str

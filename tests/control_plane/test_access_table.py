@@ -650,6 +650,7 @@ TABLE: tuple[Row, ...] = (
     Row("GET", "/api/devices", "api", A.DEVICES_READ, 200, named("/api/devices", marker="{t.device}"), "hidden"),
     Row("GET", "/api/devices/{device_id}", "api", A.DEVICES_READ, 200, named(DEVICES), 404),
     Row("GET", "/api/devices/{device_id}/state", "api", A.DEVICES_READ, 200, named(DEVICES + "/state"), 404),
+    Row("GET", "/api/devices/{device_id}/os-updates", "api", A.DEVICES_READ, 200, named(DEVICES + "/os-updates"), 404),
     Row("GET", "/api/stock-counts", "api", A.DEVICES_READ, 200, named("/api/stock-counts", marker="{t.count}"), "hidden"),
     # commands
     Row("POST", "/api/devices/{device_id}/commands", "api", A.COMMANDS_SEND, 202, named(DEVICES + "/commands", body={"name": "printer.test_page", "args": {}}), 404),

@@ -94,6 +94,11 @@ async def test_a_reverted_os_update_is_a_failure_in_the_cloud(
                     page = await admin.get(f"/devices/{device_id}")  # the console's device page
                 assert page.status_code == 200, page.text[:500]
                 assert '"badge alert">update 2026.12.1-broken reverted</span>' in page.text
+                # the stored os.update events: the last one, a failure
+                assert (
+                    'id="os-last-update">2026.12.1-broken <span class="badge alert">reverted</span>'
+                    in page.text
+                )
 
                 # a good update: B installed again, booted on its try, committed by the boot
                 # loader once healthy; the agent sees the new boot state (the image rewrites it)
@@ -120,6 +125,10 @@ async def test_a_reverted_os_update_is_a_failure_in_the_cloud(
                 async with cp.client() as admin:
                     page = await admin.get(f"/devices/{device_id}")
                 assert '"badge healthy">update committed</span>' in page.text
+                assert (
+                    'id="os-last-update">2026.12.2 <span class="badge healthy">succeeded</span>'
+                    in page.text
+                )
                 assert "reverted" not in page.text
         finally:
             app.stop()
