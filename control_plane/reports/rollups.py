@@ -33,10 +33,8 @@ from their buckets.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -126,24 +124,16 @@ async def catch_up(
     folded = 0
     for device_id in device_ids:
         while (done := await fold_page(engine, device_id, page=page, chunk=chunk)) is not None:
-            folded += done.records
+            folded += done
     return folded
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """A page folded: its records (0 when another fold claimed the same seqs first) and the
-    CPU seconds its fold held the event loop (not the database's waits)."""
-
-    records: int
-    fold_s: float
 
 
 async def fold_page(
     engine: AsyncEngine, device_id: str, *, page: int = PAGE, chunk: int = CHUNK
-) -> Page | None:
-    """Fold up to ``page`` seqs past the device's mark and move the mark over them; None when
-    the device is caught up.
+) -> int | None:
+    """Fold up to ``page`` seqs past the device's mark and move the mark over them: how many
+    records were folded (0 when another fold claimed the same seqs first), None when the device
+    is caught up.
 
     No lock is held while folding: the records are read and folded first (journal rows never
     change once committed, and a committed high-water mark covers only committed rows), then
@@ -169,10 +159,10 @@ async def fold_page(
             return None
         upto = min(int(found.hwm), after + page)
         rows = (await conn.execute(_records_query(device_id, after, upto))).all()
-    folded, fold_s = await fold_rows(rows, chunk=chunk)
+    folded = await fold_rows(rows, chunk=chunk)
     async with engine.begin() as conn:
         if not await _claim(conn, device_id, mark=mark, upto=upto):
-            return Page(0, fold_s)  # another fold took these seqs: its sums stand, ours go
+            return 0  # another fold took these seqs: its sums stand, ours go
         await add_folded(
             conn,
             device_id=device_id,
@@ -181,20 +171,18 @@ async def fold_page(
             folded=folded,
             upto=upto,
         )
-    return Page(len(rows), fold_s)
+    return len(rows)
 
 
-async def fold_rows(rows: Sequence[Any], *, chunk: int = CHUNK) -> tuple[Folded, float]:
+async def fold_rows(rows: Sequence[Any], *, chunk: int = CHUNK) -> Folded:
     """Journal rows ``(seq, kind, ts, body text)`` folded ``chunk`` at a time, the event loop
     let run between chunks (a page's fold is CPU work: in one piece it would hold up every
-    ack of this process for its whole length); and the CPU seconds the chunks took."""
-    folded, took = fold_records(()), 0.0
+    ack of this process for its whole length)."""
+    folded = fold_records(())
     for start in range(0, len(rows), chunk):
-        began = time.thread_time()  # CPU: a machine's other load does not count as the fold's
         merge_into(folded, fold_records(_decoded(rows[start : start + chunk])))
-        took += time.thread_time() - began
         await asyncio.sleep(0)
-    return folded, took
+    return folded
 
 
 async def _claim(conn: AsyncConnection, device_id: str, *, mark: int | None, upto: int) -> bool:
