@@ -417,3 +417,83 @@ def broken_system(directory: Path) -> Path:
         ["mkfs.erofs", "--quiet", str(image), str(tree)], check=True, capture_output=True
     )
     return image
+
+def broken_os_image(image: BuiltImage, directory: Path, version: str) -> Path:
+    """An OS image ``slot install`` takes but that cannot boot: the build's kernel and initrd
+    with no system around them (no init), and a dm-verity root hash beside it that its slot
+    does not hold, so the initramfs refuses to open the slot (the boot stops, ``panic=10``
+    reboots, the boot loader falls back). ``<name>.verity`` is written beside it."""
+    tree = directory / "broken-os"
+    kernel = f"vmlinuz-{version}"
+    (tree / "boot").mkdir(parents=True)
+    shutil.copyfile(image.directory / "vmlinuz", tree / "boot" / kernel)
+    shutil.copyfile(image.directory / "initrd.img", tree / "boot" / f"initrd.img-{version}")
+    (tree / "usr/lib/storefleet").mkdir(parents=True)
+    (tree / "usr/lib/storefleet/os-version").write_text(f"{version}\n")
+    (tree / "etc").mkdir()
+    (tree / "etc/os-release").write_text("NAME=broken\n")
+    out = directory / "broken-os.erofs"
+    subprocess.run(
+        ["mkfs.erofs", "--quiet", "-zlz4", str(out), str(tree)], check=True, capture_output=True
+    )
+    size = out.stat().st_size
+    offset = (size + 4095) // 4096 * 4096  # where a hash tree would start: none is there
+    out.with_name(out.name + ".verity").write_text(f"root_hash={'0' * 64}\nhash_offset={offset}\n")
+    return out
+
+
+def put_on_data_partition(disk: Path, files: dict[str, Path], directory: Path) -> None:
+    """``files`` (name -> host file) into ``/var/lib/storefleet/os-images`` of a disk not booted
+    yet, as support would copy OS images onto a store's box: the data partition grown into the
+    disk's free space first (what systemd-repart and growfs do on the first boot; there is
+    nothing left for them then), the files written with debugfs (owned by root, readable by
+    the agent)."""
+    layout = subprocess.run(
+        ["sfdisk", "--dump", str(disk)], capture_output=True, text=True, check=True
+    ).stdout
+    line = next(row for row in layout.splitlines() if 'name="data"' in row)
+    number = re.search(r"(\d+)\s*:", line)
+    assert number is not None, line
+    subprocess.run(  # the backup GPT moves to the disk's new end with it
+        ["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "-N", number.group(1), str(disk)],
+        input=", +\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    layout = subprocess.run(
+        ["sfdisk", "--dump", str(disk)], capture_output=True, text=True, check=True
+    ).stdout
+    line = next(row for row in layout.splitlines() if 'name="data"' in row)
+    fields = dict(f.strip().split("=", 1) for f in line.split(":", 1)[1].split(","))
+    start, sectors = int(fields["start"]), int(fields["size"])
+    data = directory / "data-partition.img"
+    subprocess.run(
+        ["dd", f"if={disk}", f"of={data}", "bs=4M", "iflag=skip_bytes,count_bytes",
+         f"skip={start * 512}", f"count={sectors * 512}", "conv=sparse", "status=none"],
+        check=True,
+    )  # fmt: skip
+    subprocess.run(["e2fsck", "-fy", str(data)], check=False, capture_output=True)
+    subprocess.run(["resize2fs", str(data)], check=True, capture_output=True)
+    script = ["mkdir /storefleet/os-images"]
+    script += [f"write {source} /storefleet/os-images/{name}" for name, source in files.items()]
+    (directory / "debugfs.cmds").write_text("\n".join(script) + "\n")
+    subprocess.run(
+        ["debugfs", "-w", "-f", str(directory / "debugfs.cmds"), str(data)],
+        check=True,
+        capture_output=True,
+    )
+    listing = subprocess.run(
+        ["debugfs", "-R", "ls -l /storefleet/os-images", str(data)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for name in files:
+        assert name in listing, listing
+    subprocess.run(
+        ["dd", f"if={data}", f"of={disk}", "bs=4M", "oflag=seek_bytes", f"seek={start * 512}",
+         "conv=notrunc,sparse", "status=none"],
+        check=True,
+    )  # fmt: skip
+    data.unlink()
