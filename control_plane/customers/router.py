@@ -1,9 +1,10 @@
 """REST endpoints of customers: operators manage profiles; registers search their tenant's.
 
-Operators (``customers:*`` actions, tenant-scoped): create, list and search, read one, change
-consent, the card's QR code, the GDPR export and erasure. Each change writes its own audit entry
-holding the customer id and consent flags only — the request body (name, e-mail, phone) is never
-kept, which the policy's generic change entry would do.
+Operators (``customers:*`` actions, tenant-scoped): create, list and search, read one, correct
+the contact details, change consent, the card's QR code, the GDPR export and erasure. Each
+change writes its own audit entry holding the customer id, consent flags and the names of the
+fields changed only — the request body (name, e-mail, phone) is never kept, which the policy's
+generic change entry would do.
 
 The register's search (``GET /api/customers/lookup``) is a device route: the register proves
 itself with its signed assertion (``DeviceDep``), the tenant comes from its registry entry and
@@ -35,6 +36,7 @@ from control_plane.customers.schemas import (
     CustomerIn,
     CustomerList,
     CustomerOut,
+    ProfileChange,
     RegisterSearch,
     SearchIn,
 )
@@ -153,6 +155,32 @@ async def get_customer(
     """One customer of your tenant (name, e-mail and phone are null once erased)."""
     return await service.get_customer(
         engine, keyring=keyring, scope=TenantScope.of(principal), customer_id=customer_id
+    )
+
+
+@router.patch(
+    "/{customer_id}",
+    responses=problem_responses(CustomerNotFound, CustomerErased, *_KEYS),
+)
+async def patch_customer(
+    request: Request,
+    engine: Engine,
+    keyring: Keys,
+    customer_id: CustomerId,
+    body: ProfileChange,
+    principal: CustomersWrite,
+) -> CustomerOut:
+    """Correct the name, e-mail or phone (only the fields sent; ``null`` removes an e-mail or
+    a phone). Searches find the new details at once and the old ones no longer; audited with
+    the names of the fields changed, not their values."""
+    return await service.update_profile(
+        engine,
+        keyring=keyring,
+        scope=TenantScope.of(principal),
+        customer_id=customer_id,
+        change=body,
+        actor=Actor.of(principal),
+        client=client_address(request),
     )
 
 

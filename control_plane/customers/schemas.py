@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from protocols.limits import Identifier
 
@@ -45,6 +45,31 @@ class CustomerIn(BaseModel):
     email: Email | None = None
     phone: Phone | None = None
     consent: ConsentIn = Field(default_factory=ConsentIn)
+
+
+class ProfileChange(BaseModel):
+    """New contact details (issue 14): only the fields sent change; ``null`` removes an e-mail
+    or a phone number. A name can be corrected but not removed: it is what finds a customer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ProfileChange:
+        if not self.model_fields_set:
+            msg = "nothing to change: send name, email or phone"
+            raise ValueError(msg)
+        if "name" in self.model_fields_set and self.name is None:
+            msg = "a customer keeps a name: correct it, or erase the customer"
+            raise ValueError(msg)
+        return self
+
+    def changes(self) -> dict[str, str | None]:
+        """The fields sent, with their new values (None: removed)."""
+        return {field: getattr(self, field) for field in sorted(self.model_fields_set)}
 
 
 class SearchIn(BaseModel):

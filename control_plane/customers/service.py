@@ -1,4 +1,4 @@
-"""Customer profiles: create, read, search, change consent, export, erase; all tenant-scoped.
+"""Customer profiles: create, read, search, edit, change consent, export, erase; tenant-scoped.
 
 How it works: a profile (name, e-mail, phone) is JSON sealed under the customer's own key
 (:mod:`control_plane.customers.keyring`); its search terms are written beside it as blind indexes
@@ -58,6 +58,7 @@ from control_plane.customers.schemas import (
     CustomerIn,
     CustomerOut,
     CustomerSale,
+    ProfileChange,
     RegisterCustomer,
 )
 from control_plane.customers.tables import customer_receipts, customer_search_terms, customers
@@ -221,22 +222,23 @@ async def _write_terms(
         )
 
 
-async def _row(conn: AsyncConnection, scope: TenantScope, customer_id: str) -> Row[Any]:
-    row = (
-        await conn.execute(
-            select(customers).where(
-                customers.c.id == customer_id, scope.where(customers.c.tenant_id)
-            )
-        )
-    ).first()
+async def _row(
+    conn: AsyncConnection, scope: TenantScope, customer_id: str, *, lock: bool = False
+) -> Row[Any]:
+    query = select(customers).where(
+        customers.c.id == customer_id, scope.where(customers.c.tenant_id)
+    )
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         raise CustomerNotFound(customer_id=customer_id)
     return row
 
 
-async def _live_row(conn: AsyncConnection, scope: TenantScope, customer_id: str) -> Row[Any]:
+async def _live_row(
+    conn: AsyncConnection, scope: TenantScope, customer_id: str, *, lock: bool = False
+) -> Row[Any]:
     """The customer's row, refused once erased: consent, export and erasure need the profile."""
-    row = await _row(conn, scope, customer_id)
+    row = await _row(conn, scope, customer_id, lock=lock)
     if row.erased_at is not None:
         raise CustomerErased(customer_id=customer_id)
     return row
@@ -438,6 +440,81 @@ async def change_consent(
         )
         row = await _row(conn, scope, customer_id)
         keys = await keyring.tenant(conn, row.tenant_id)
+    return _out(keys, row)
+
+
+async def update_profile(
+    engine: AsyncEngine,
+    *,
+    keyring: Keyring,
+    scope: TenantScope,
+    customer_id: str,
+    change: ProfileChange,
+    actor: Actor,
+    client: str = "",
+) -> CustomerOut:
+    """Correct a customer's name, e-mail or phone (issue 14): the profile is sealed again under
+    the customer's own key and ALL its search terms are rewritten, in one transaction, so the
+    old phone number finds no one from the moment the new one finds the customer.
+
+    The row is locked while its profile is opened and sealed again: two edits at once would
+    otherwise each keep the field the other changed as it was, and the re-indexer (SKIP
+    LOCKED) passes it by; the terms written are the current version's. The audit entry names
+    the fields changed, never their values; a refusal (another tenant's or an erased customer)
+    writes its own entry too, so the policy's generic entry, which keeps the request body, is
+    not written.
+    """
+    changed = change.changes()
+    now = _now_ms()
+    try:
+        async with engine.begin() as conn:
+            row = await _live_row(conn, scope, customer_id, lock=True)
+            keys = await keyring.tenant(conn, row.tenant_id)
+            if keys is None:  # a live customer's tenant has keys: the keys table was tampered
+                msg = f"tenant {row.tenant_id} has no customer key for customer {customer_id}"
+                raise CustomerKeysUnavailable(detail=msg)
+            profile = _profile(keys, row) | changed
+            aead = keys.customer_key(row.id, row.wrapped_key)
+            sealed = seal(aead, json.dumps(profile).encode(), bound_to=f"profile:{row.id}")
+            await conn.execute(
+                update(customers)
+                .where(customers.c.id == customer_id)
+                .values(sealed_profile=sealed, updated_at=now, terms_version=TERMS_VERSION)
+            )
+            await conn.execute(
+                delete(customer_search_terms).where(
+                    customer_search_terms.c.customer_id == customer_id
+                )
+            )
+            terms = profile_terms(
+                name=profile["name"] or "", email=profile["email"], phone=profile["phone"]
+            )
+            await _write_terms(conn, keys, customer_id, terms)
+            await audit.record(
+                conn,
+                at=now,
+                actor=actor,
+                action="customers:write",
+                outcome="ok",
+                target=f"customer {customer_id} profile",
+                client=client,
+                tenant_id=row.tenant_id,
+                after={"changed": sorted(changed)},
+            )
+            row = await _row(conn, scope, customer_id)
+    except (CustomerNotFound, CustomerErased) as err:
+        await audit.record_alone(
+            engine,
+            at=now,
+            actor=actor,
+            action="customers:write",
+            outcome="refused",
+            target=f"customer {customer_id} profile",
+            reason=err.reason,
+            client=client,
+            after={"changed": sorted(changed)},
+        )
+        raise
     return _out(keys, row)
 
 

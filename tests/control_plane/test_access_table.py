@@ -804,6 +804,7 @@ TABLE: tuple[Row, ...] = (
     Row("GET", "/api/customers", "api", A.CUSTOMERS_READ, 200, made(_listed_customer), "hidden"),
     Row("POST", "/api/customers/search", "api", A.CUSTOMERS_READ, 200, made(_searched_customer), 403),
     Row("GET", "/api/customers/{customer_id}", "api", A.CUSTOMERS_READ, 200, _on_customer(""), 404),
+    Row("PATCH", "/api/customers/{customer_id}", "api", A.CUSTOMERS_WRITE, 200, _on_customer("", {"phone": "+41 79 000 11 22"}), 404),
     Row("PUT", "/api/customers/{customer_id}/consent", "api", A.CUSTOMERS_WRITE, 200, _on_customer("/consent", {"email_receipts": True}), 404),
     Row("GET", "/api/customers/{customer_id}/card.png", "api", A.CUSTOMERS_READ, 200, _on_customer("/card.png"), 404),
     Row("GET", "/api/customers/{customer_id}/export", "api", A.CUSTOMERS_EXPORT, 200, _on_customer("/export"), 404),
