@@ -120,7 +120,8 @@ class FoldWorker:
         storing fast does not keep the round from the others)."""
         settings = self.settings
         folded = 0
-        for _ in range(-(-gap // settings.busy_page)):  # pages of either size cover the gap
+        smallest = min(settings.page, settings.busy_page)
+        for _ in range(-(-gap // smallest)):  # so many pages of either size cover the gap
             began = time.monotonic()
             page = settings.busy_page if self._busy(began) else settings.page
             done = await fold_page(self.engine, device_id, page=page, chunk=settings.chunk)
