@@ -2,9 +2,9 @@
 
 Both pages need ``customers:read`` (operators and admins: viewers see no personal data). The
 page renders the buttons that change something only when the policy lets this operator do it
-(new customer, consent: ``customers:write``; export, erase: ``customers:export`` /
-``customers:erase``); they call the customers API with the session's CSRF token, which refuses
-anyway. Without a master key the pages say so instead of failing.
+(new customer, the contact details' edit form, consent: ``customers:write``; export, erase:
+``customers:export`` / ``customers:erase``); they call the customers API with the session's CSRF
+token, which refuses anyway. Without a master key the pages say so instead of failing.
 """
 
 from __future__ import annotations
