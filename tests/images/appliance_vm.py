@@ -8,8 +8,10 @@ GiB like a bigger card, with OVMF (UEFI) under KVM when KVM runs OVMF here (TCG 
 headless, the serial console to a file, and qemu's user network forwarding a loopback port to
 the kiosk.
 The appliance has no login at all, so what the tests know of it comes from where a field tech
-would look: the console's ``storefleet-status:`` line, the kiosk over HTTP, and the boot
-partition's loader entries (read with mtools while the machine is off).
+would look: the console's ``storefleet-status:`` and ``storefleet-kiosk:`` lines, the kiosk
+over HTTP, the screen (a virtio-gpu, which the kiosk session's cage draws on; read with the
+monitor's ``screendump``), and the boot partition's loader entries (read with mtools while the
+machine is off). The keyboard is qemu's too (``sendkey``), as a field tech's would be.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 MIB = 1024 * 1024
 STATUS = re.compile(r"storefleet-status: (.*)")
+KIOSK_UP = re.compile(r"storefleet-kiosk: up restarts=(\d+)")
 #: how long one boot may take before a test gives up: under KVM a boot settles in well under a
 #: minute; under TCG on a busy shared machine (load 20 on 2 cores) 6 to 10 minutes
 BOOT_S_KVM = 180.0
@@ -211,11 +214,18 @@ class ApplianceVM:
                 "-machine",
                 "q35",
                 "-m",
-                "1024",
+                "2048",  # Chromium beside the agent and the register, as on a 2 GB board
                 "-smp",
                 "2",
                 "-display",
                 "none",
+                # the kiosk's screen: virtio-gpu (2D) in the guest, screendump on the host; not
+                # qemu's standard VGA, whose bochs-drm cannot import PRIME buffers, which
+                # wlroots 0.15 requires of every DRM device ("PRIME import not supported")
+                "-vga",
+                "none",
+                "-device",
+                "virtio-gpu-pci",
                 "-drive",
                 f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
                 "-drive",
@@ -269,6 +279,32 @@ class ApplianceVM:
             time.sleep(0.5)
         return self.status()
 
+    def kiosk_starts(self) -> list[int]:
+        """The kiosk session's ``restarts=`` count at each time it came up, in console order."""
+        return [int(n) for n in KIOSK_UP.findall(self.console_text())]
+
+    def monitor(self, command: str) -> None:
+        """One command to qemu's human monitor (its answer is not read)."""
+        assert self.process is not None
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+
+    def screendump(self, out: Path, timeout: float = 60.0) -> Path:
+        """The screen as a PPM (P6) file at ``out``, once qemu has written all of it."""
+        out.unlink(missing_ok=True)
+        self.monitor(f"screendump {out}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if out.exists() and ppm_complete(out.read_bytes()):
+                return out
+            time.sleep(0.2)
+        raise AssertionError(f"qemu wrote no screendump to {out} in {timeout:.0f} s")
+
+    def sendkey(self, keys: str) -> None:
+        """A key combination typed on the machine's keyboard (qemu's names: ``alt-sysrq-k``)."""
+        self.monitor(f"sendkey {keys}")
+
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.console_text().splitlines()[-lines:])
 
@@ -303,6 +339,15 @@ class ApplianceVM:
         trace: TracebackType | None,
     ) -> None:
         self.power_cut() if kind is not None else self.power_off()
+
+
+def ppm_complete(data: bytes) -> bool:
+    """Whether ``data`` is a whole binary PPM: its header and width x height x 3 bytes."""
+    header = re.match(rb"P6\s+(\d+)\s+(\d+)\s+(\d+)\s", data)
+    if header is None:
+        return False
+    width, height = int(header.group(1)), int(header.group(2))
+    return len(data) >= header.end() + width * height * 3
 
 
 def fresh_disk(image: BuiltImage, directory: Path, grow_by_mib: int = 1024) -> tuple[Path, Path]:
@@ -417,6 +462,7 @@ def broken_system(directory: Path) -> Path:
         ["mkfs.erofs", "--quiet", str(image), str(tree)], check=True, capture_output=True
     )
     return image
+
 
 def broken_os_image(image: BuiltImage, directory: Path, version: str) -> Path:
     """An OS image ``slot install`` takes but that cannot boot: the build's kernel and initrd
