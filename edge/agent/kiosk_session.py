@@ -37,6 +37,7 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from edge.agent.notify import Notifier, child_environment
@@ -105,6 +106,18 @@ async def page_answers(url: str) -> bool:
     )
 
 
+def session_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The command's environment: no notify socket, and the unit's own runtime directory
+    (systemd's ``RUNTIME_DIRECTORY``) as ``XDG_RUNTIME_DIR``, where cage makes its Wayland
+    socket. logind's /run/user/<uid> is removed when the user's last session ends and made
+    again for the next one, racing the restarted session: on the twin cage then found no
+    place for its socket ("Unable to open Wayland socket") or Chromium lost it."""
+    env = child_environment(environ)
+    if environ.get("RUNTIME_DIRECTORY"):
+        env["XDG_RUNTIME_DIR"] = environ["RUNTIME_DIRECTORY"].split(":")[0]
+    return env
+
+
 def exit_status(returncode: int) -> int:
     """A child's return code as a shell reports it: a signal N is 128+N."""
     return 128 - returncode if returncode < 0 else returncode
@@ -120,7 +133,7 @@ async def run_session(
 ) -> int:
     """Run ``argv`` until it ends or a signal stops us; the exit status to leave with."""
     activate_own_vt()
-    child = await asyncio.create_subprocess_exec(*argv, env=child_environment(os.environ))
+    child = await asyncio.create_subprocess_exec(*argv, env=session_environment(os.environ))
     log.info("kiosk session started (pid %d): %s", child.pid, " ".join(argv))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
