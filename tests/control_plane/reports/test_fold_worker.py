@@ -140,7 +140,9 @@ async def test_the_worker_folds_what_the_ingest_stores_while_it_stores(
         await asyncio.gather(*(ingest(engine, device_id, wire) for device_id in ids))
         stored = await hwms(engine)
         assert stored == dict.fromkeys(ids, SALES)
-        await wait_until(lambda: _caught_up(engine, stored), what="the worker to catch up")
+        await wait_until(  # a guard against a hang, not a speed test: generous under load
+            lambda: _caught_up(engine, stored), timeout=180, what="the worker to catch up"
+        )
     finally:
         folding.cancel()
         await asyncio.gather(folding, return_exceptions=True)
