@@ -1,14 +1,15 @@
 """The arm64 image for Raspberry Pi 4/5-class boards builds, laid out as the firmware reads it.
 
-Built by ``images/build --arch arm64`` (mmdebstrap with qemu-user-static through binfmt: every
-maintainer script and the app's installation run emulated, so a build takes many minutes; it
-runs with ``STOREFLEET_IMAGE_TCG=all``, the heavy set, or tests the build that
-``STOREFLEET_IMAGE_DIR_ARM64`` names). No Raspberry Pi here: what is checked is what the board's
+Built by ``images/build --arch arm64`` (mmdebstrap with qemu-user-static through binfmt: dpkg,
+every maintainer script and the app's installation run emulated, so a cold build takes many
+minutes; evdev is cross-compiled and the bytecode compiled on the host). It runs with
+``STOREFLEET_IMAGE_TCG=all``, the heavy set, or tests the build that
+``STOREFLEET_IMAGE_DIR_ARM64`` names. No Raspberry Pi here: what is checked is what the board's
 firmware and Debian's kernel will read — the GPT with the config, boot and system slots and the
 data partition where the manifest says, the firmware blobs and ``autoboot.txt`` (tryboot A/B) on
 the config partition, each boot slot's ``config.txt`` and ``cmdline.txt`` naming its own system
-partition, the kernel, initramfs and the Pi 4's device tree on slot A, an erofs system slot, and
-a manifest whose sizes and sha256 are the artifacts'.
+partition through dm-verity, the kernel, initramfs and the Pi 4's device tree on slot A, an erofs
+system slot, and a manifest whose sizes and sha256 are the artifacts'.
 """
 
 from __future__ import annotations
@@ -154,7 +155,12 @@ def test_boot_slot_a_starts_debians_kernel_on_system_a(image: BuiltImage) -> Non
     for line in ("arm_64bit=1", "kernel=vmlinuz", "initramfs initrd.img followkernel"):
         assert line in config.splitlines(), config
     cmdline = boot["cmdline.txt"].decode()
-    assert f"root=PARTUUID={uuids['system-a']}" in cmdline
+    # the initramfs opens system-a through dm-verity as /dev/mapper/system (images/README.md)
+    assert "root=/dev/mapper/system" in cmdline.split()
+    assert f"storefleet.system=PARTUUID={uuids['system-a']}" in cmdline.split()
+    verity = image.manifest["verity"]
+    assert isinstance(verity, dict)
+    assert f"storefleet.verity={verity['root_hash']}" in cmdline.split()
     assert "storefleet.slot=a" in cmdline
     assert "rootfstype=erofs" in cmdline
     assert " ro " in f" {cmdline} "
