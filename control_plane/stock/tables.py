@@ -24,6 +24,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    text,
 )
 
 from control_plane.db.metadata import metadata
@@ -40,6 +41,14 @@ stock_on_hand = Table(
     Column("updated_at", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("store_id", "gtin"),
     Index("ix_stock_on_hand_tenant_gtin", "tenant_id", "gtin"),
+    # the reorder list reads the figures with a threshold (migration 0026)
+    Index(
+        "ix_stock_on_hand_low",
+        "store_id",
+        "gtin",
+        postgresql_where=text("low_at IS NOT NULL"),
+        sqlite_where=text("low_at IS NOT NULL"),
+    ),
 )
 
 stock_transfers = Table(

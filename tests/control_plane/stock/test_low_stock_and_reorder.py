@@ -109,6 +109,11 @@ def test_days_of_cover_and_the_reorder_list(database: str) -> None:
                 engine, scope=TenantScope(tenant), store_id=depot, now_ms=NOW
             )
             assert (depot_line.on_hand, depot_line.days_of_cover, depot_line.order) == (45, None, 6)
+            # every store of the tenant: the line sold in the window and the one under its
+            # threshold (unsold), read through their own indexes; another tenant sees neither
+            every = await service.reorder(engine, scope=TenantScope(tenant), now_ms=NOW)
+            assert [(x.store_id, x.order) for x in every] == sorted([(depot, 6), (store, 3)])
+            assert await service.reorder(engine, scope=TenantScope("nobody"), now_ms=NOW) == []
         finally:
             await engine.dispose()
 
