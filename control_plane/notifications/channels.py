@@ -47,6 +47,8 @@ SEVERITY: dict[str, Severity] = {
     "certificate_expiring": "warning",
     "clock_skew": "warning",
     "low_stock": "warning",  # a store's item at or under its threshold (control_plane.stock)
+    # the appliance is back on its good system and selling: the update needs a look, not the store
+    "os_update_reverted": "warning",
 }
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix that marks a secret, not one
 MAX_RECIPIENTS = 20

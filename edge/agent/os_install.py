@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import stat
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,14 @@ REFUSED = Counter(
     " no_slots)",
     ["reason"],
 )
+ABANDONED = Counter(
+    "storefleet_agent_os_install_abandoned",
+    "os.install requests the image's root helper never took, removed so the next can go",
+)
+#: The root helper takes a request within a second of it being written (its path unit); one
+#: still there after this long was never taken, and must not block every later install.
+PENDING_LIMIT_S = 600.0
+
 REQUESTED = Counter(
     "storefleet_agent_os_install_requested",
     "os.install requests handed to the image's root helper",
@@ -75,6 +84,24 @@ class OsInstaller:
         self.images = data_dir / IMAGES_DIR
         self.requests = data_dir / REQUEST_DIR
         self.boot_state = boot_state
+
+    def _pending(self) -> bool:
+        """Whether a request waits for the root helper; one it never took is removed."""
+        try:
+            age = time.time() - self.request.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        if age < PENDING_LIMIT_S:
+            return True
+        ABANDONED.inc()
+        log.warning(
+            "os.install: the request written %.0f s ago was never taken by the root helper;"
+            " removed so this install can go (check 'systemctl status storefleet-os-install.path'"
+            " on the appliance)",
+            age,
+        )
+        self.request.unlink(missing_ok=True)
+        return False
 
     @property
     def request(self) -> Path:
@@ -121,7 +148,7 @@ class OsInstaller:
                 " as images/build writes system-<arch>.verity): this system installs only"
                 " verified systems",
             )
-        if self.request.exists():
+        if self._pending():
             raise OsInstallRefusedError(
                 "busy", "an OS install is already under way (its request is still pending)"
             )

@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from edge.agent.commands import CommandHandler, CommandRunner
-from edge.agent.os_install import OsInstallCommandArgs, OsInstaller
+from edge.agent.os_install import PENDING_LIMIT_S, OsInstallCommandArgs, OsInstaller
 from edge.agent.os_update import OsUpdateReporter
 from protocols.messages import Command
 from protocols.release_bundle import ReleaseProgress
@@ -242,6 +243,30 @@ async def test_an_install_that_cannot_go_ahead_is_refused(
     assert not answer.ok
     assert words in (answer.error or ""), answer.error
     assert refused(reason) == before + 1
+
+
+def abandoned() -> float:
+    return REGISTRY.get_sample_value("storefleet_agent_os_install_abandoned_total") or 0.0
+
+
+async def test_a_request_the_root_helper_never_took_does_not_block_the_next_install(
+    appliance: Appliance,
+) -> None:
+    image = appliance.data / "os-images/system.erofs"
+    image.write_bytes(b"erofs " * 4000)
+    image.with_name("system.erofs.verity").write_text(f"root_hash={'c' * 64}\n")
+    stale = appliance.data / "os-install/request"
+    stale.parent.mkdir()
+    stale.write_text("id=earlier\n")
+    long_ago = time.time() - PENDING_LIMIT_S - 60
+    os.utime(stale, (long_ago, long_ago))
+    before = abandoned()
+    answer = await runner_for(appliance).run(
+        Command(id="c-9", name=CommandName.OS_INSTALL, args=body(image))
+    )
+    assert answer.ok, answer.error
+    assert abandoned() == before + 1
+    assert "id=earlier" not in stale.read_text()  # the new request stands in its place
 
 
 async def test_arguments_outside_the_contract_are_refused_before_anything_runs(
