@@ -22,6 +22,7 @@ from edge.checkout.loyalty import KnownBalance
 from edge.enrolment.errors import NotEnrolled
 from edge.pos.errors import NotAllowed
 from edge.pos.loyalty_desk import CloudUnreachable
+from edge.pos.metrics import STALE_CONNECTION_RETRIES
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,21 @@ class CloudBalances:
             )
         return self._http
 
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """The request, sent again once when the kept connection turned out closed.
+
+        The cloud closes a connection idle for a few seconds (uvicorn's keep-alive), and a
+        cashier's searches are minutes apart: a request can meet a connection the server closed
+        just then (seen as "needs the network" at the till, one search in a few hundred). Both
+        routes only read (the lookup is a POST so that no phone number is in a URL), so sending
+        again on a fresh connection is safe; a timeout is not retried (the network is slow)."""
+        try:
+            return await self._client().request(method, url, **kwargs)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as err:
+            STALE_CONNECTION_RETRIES.inc()
+            log.info("loyalty: %s %s met a closed connection (%s); sending again", method, url, err)
+            return await self._client().request(method, url, **kwargs)
+
     async def aclose(self) -> None:
         """Close the client and its connections."""
         if self._http is not None:
@@ -119,7 +135,7 @@ class CloudBalances:
     async def fetch(self, customer_id: str) -> KnownBalance | None:
         """The customer's balance; None when the cloud has none; CloudUnreachable otherwise."""
         try:
-            response = await self._client().get(f"/api/loyalty/device/customers/{customer_id}")
+            response = await self._send("GET", f"/api/loyalty/device/customers/{customer_id}")
             if response.status_code == httpx.codes.NOT_FOUND:
                 return None
             response.raise_for_status()
@@ -131,7 +147,7 @@ class CloudBalances:
     async def search(self, text: str) -> list[tuple[str, str]]:
         """Customers matching ``text``: (id, masked name); NotAllowed when offline or refused."""
         try:
-            response = await self._client().post("/api/customers/lookup", json={"q": text})
+            response = await self._send("POST", "/api/customers/lookup", json={"q": text})
         except (httpx.HTTPError, NotEnrolled) as err:
             log.info("loyalty: customer search cannot reach %s (%s)", self.base_url, err)
             raise SearchOffline from err

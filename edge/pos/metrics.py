@@ -20,3 +20,8 @@ UNTAXABLE_ITEMS = Counter(
     "Catalog items found, when a catalog or configuration arrived, naming a tax class the "
     "store's tax table lacks",
 )
+
+STALE_CONNECTION_RETRIES = Counter(
+    "storefleet_register_cloud_stale_connection_retries_total",
+    "Loyalty requests to the cloud sent again because the kept connection had been closed",
+)
