@@ -48,6 +48,17 @@ class SearchOffline(NotAllowed):
         super().__init__(OFFLINE_SEARCH)
 
 
+class SearchTooOften(NotAllowed):
+    """The cloud asks the register to wait (its per-client request budget, HTTP 429): the
+    network is up, so the cashier is told to try again, not that it is down."""
+
+    code = "customer_search_busy"
+
+    def __init__(self, retry_after: str | None) -> None:
+        wait = f"in {retry_after} s" if retry_after and retry_after.isdigit() else "in a minute"
+        super().__init__(f"Too many searches just now: search again {wait}, or scan the card.")
+
+
 class SearchTooVague(NotAllowed):
     """The cloud refuses a search text that would match too many customers."""
 
@@ -153,6 +164,8 @@ class CloudBalances:
             raise SearchOffline from err
         if response.status_code in _TOO_VAGUE:
             raise SearchTooVague
+        if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
+            raise SearchTooOften(response.headers.get("retry-after"))
         if response.status_code != httpx.codes.OK:
             log.warning(
                 "loyalty: customer search refused by %s (HTTP %s): check the register's"

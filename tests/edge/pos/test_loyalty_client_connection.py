@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from prometheus_client import REGISTRY
 
-from edge.pos.loyalty_client import CloudBalances
+from edge.pos.loyalty_client import CloudBalances, SearchTooOften
 
 ANSWER = json.dumps({"customers": [{"id": "C1", "display_name": "Anna K."}]}).encode()
 
@@ -67,3 +68,28 @@ async def test_a_connection_the_cloud_closed_is_not_the_network_being_down() -> 
         await server.wait_closed()
     assert retries() == before + 1
     assert connections == 2
+
+
+async def test_the_clouds_request_budget_is_not_the_network_being_down() -> None:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await _read_request(reader):
+            body = b'{"type": "about:blank", "status": 429}'
+            writer.write(
+                b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 7\r\n"
+                b"content-type: application/problem+json\r\ncontent-length: %d\r\n\r\n%s"
+                % (len(body), body)
+            )
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with CloudBalances(base_url=f"http://127.0.0.1:{port}") as cloud:
+            with pytest.raises(SearchTooOften) as refused:
+                await cloud.search("anna")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert refused.value.code == "customer_search_busy"
+    assert "search again in 7 s" in str(refused.value)
