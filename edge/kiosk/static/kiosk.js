@@ -27,7 +27,19 @@ function toMinor(text, exponent = 2) {
 }
 
 // -- talking to the register ---------------------------------------------------------------------
-async function post(path, body = {}) {
+// The register's commands reach it in the order the cashier tapped them: each waits for the one
+// before (a cash-out then an X report sent at once could arrive the other way round, on two of
+// the browser's connections, and the X report miss the cash-out). Reads that wait on the cloud
+// (a customer search, a receipt lookup) go at once and hold up nothing.
+let commands = Promise.resolve();
+const isRead = (path) => /^(customer\/search|returns\/lookup)$/.test(path);
+function post(path, body = {}) {
+  if (isRead(path)) return send(path, body);
+  const turn = commands.then(() => send(path, body));
+  commands = turn.catch(() => null);
+  return turn;
+}
+async function send(path, body) {
   const reg = doc.register;
   if (reg && !("cart_id" in body) && needsCart(path)) body.cart_id = reg.cart.id;
   let res;
