@@ -32,7 +32,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring as _text  # JSON string, UTF-8 kept
@@ -135,8 +135,10 @@ def read_rows(
     progress: Callable[[int], None] | None = None,
 ) -> ReadResult:
     """Items and row errors of ``text``; ``progress`` hears the characters read so far."""
-    handle = io.StringIO(text.removeprefix("\ufeff"))  # a spreadsheet's byte-order mark
-    reader = csv.reader(handle)
+    # newline="": the csv module reads line ends itself, so a lone CR (old Mac files) or a line
+    # break inside a quoted cell is read, not refused as a "new-line in unquoted field"
+    handle = io.StringIO(text.removeprefix("\ufeff"), newline="")  # a spreadsheet's BOM
+    reader = _records(handle)
     header = next(reader, [])
     missing = [c for c in REQUIRED[fmt] if c not in header]
     if missing:
@@ -177,6 +179,16 @@ def read_rows(
     if progress is not None:
         progress(len(text))
     return result
+
+
+def _records(handle: io.StringIO) -> Iterator[list[str]]:
+    """The file's records; a file the csv module cannot read at all (a cell over its field
+    limit) is refused as a file, naming the line, not failed as the server's fault."""
+    reader = csv.reader(handle)
+    try:
+        yield from reader
+    except csv.Error as err:
+        raise FileRefused(f"not readable as CSV at line {reader.line_num}: {err}") from err
 
 
 class _Refused(Exception):  # noqa: N818 - internal: becomes a RowError

@@ -197,6 +197,15 @@ def test_the_cli_imports_with_progress_and_refuses_bad_rows(database: str, tmp_p
     [
         pytest.param("name,price\nMilk,1\n", "lacks the column(s) id, tax_class", id="columns"),
         pytest.param("", "lacks the column(s) id, name, price, tax_class", id="empty"),
+        # what the OpenAPI fuzz sent: a lone CR, then text; once a 500 (csv.Error, "new-line
+        # character seen in unquoted field"), now a blank line and a header with no columns
+        pytest.param("\rß𬔓粡", "lacks the column(s) id, name, price, tax_class", id="lone-cr"),
+        # a cell past the csv module's field limit (128 KiB) cannot be read at all
+        pytest.param(
+            f'id,name,price,tax_class\nI1,"{"n" * 200_000}",1,A\n',
+            "not readable as CSV at line 2: field larger than field limit",
+            id="huge-cell",
+        ),
     ],
 )
 def test_a_file_that_is_no_catalog_is_refused_whole(text: str, why: str) -> None:
@@ -204,3 +213,15 @@ def test_a_file_that_is_no_catalog_is_refused_whole(text: str, why: str) -> None
 
     with pytest.raises(FileRefused, match=why.replace("(", r"\(").replace(")", r"\)")):
         read_rows(text, fmt="csv", exponent=2)
+
+
+def test_a_file_with_old_mac_line_ends_reads_every_row() -> None:
+    """Lone CRs end lines (Excel for Mac's "CSV" once wrote them), and a CR inside a quoted cell
+    is the cell's (here refused as a name's control character: a row error, not a 500)."""
+    text = 'id,name,price,tax_class\rI1,Milk,1.00,A\rI2,"Milk, whole",2.00,A\rI3,"A\rB",1,A\r'
+    result = read_rows(text, fmt="csv", exponent=2)
+    assert [(item.id, item.name) for item in result.items] == [
+        ("I1", "Milk"),
+        ("I2", "Milk, whole"),
+    ]
+    assert [(error.row, error.column) for error in result.errors] == [(4, "name")]
