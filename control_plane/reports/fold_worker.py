@@ -20,8 +20,9 @@ the ingest; once the burst is over it folds the backlog at full speed.
 
 Consistency: a report never waits for this worker — it catches its stores up before it reads
 and is exact; the worker only keeps that catch-up short. A fold cancelled or killed mid-page
-loses nothing and doubles nothing: its transaction never committed, the mark did not move, and
-the next fold takes the same seqs again.
+loses nothing and doubles nothing: cancelled while it reads or folds, it has written nothing;
+cancelled inside its short write, the write runs to its commit first; killed, its transaction
+never committed, the mark did not move, and the next fold takes the same seqs again.
 """
 
 from __future__ import annotations

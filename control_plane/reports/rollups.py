@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, Literal
 
 import orjson
@@ -160,18 +160,38 @@ async def fold_page(
         upto = min(int(found.hwm), after + page)
         rows = (await conn.execute(_records_query(device_id, after, upto))).all()
     folded = await fold_rows(rows, chunk=chunk)
-    async with engine.begin() as conn:
-        if not await _claim(conn, device_id, mark=mark, upto=upto):
-            return 0  # another fold took these seqs: its sums stand, ours go
-        await add_folded(
-            conn,
-            device_id=device_id,
-            store_id=found.store_id,
-            timezone=found.timezone,
-            folded=folded,
-            upto=upto,
-        )
-    return len(rows)
+
+    async def commit_page() -> bool:
+        async with engine.begin() as conn:
+            if not await _claim(conn, device_id, mark=mark, upto=upto):
+                return False  # another fold took these seqs: its sums stand, ours go
+            await add_folded(
+                conn,
+                device_id=device_id,
+                store_id=found.store_id,
+                timezone=found.timezone,
+                folded=folded,
+                upto=upto,
+            )
+        return True
+
+    return len(rows) if await _to_the_end(commit_page()) else 0
+
+
+async def _to_the_end(write: Coroutine[Any, Any, bool]) -> bool:
+    """Run the page's write transaction to its commit or rollback even when the fold is
+    cancelled meanwhile (a report's request gone, a worker stopped), then pass the cancel on.
+
+    A cancel inside the transaction would leave its connection for the pool and the driver to
+    unwind while it holds SQLite's write lock; the transaction is a few short statements, so the
+    cancel waits for them instead. The read and the fold before it hold no lock and stay
+    cancellable anywhere."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])  # a second cancel here leaves the task to end by itself
+        raise
 
 
 async def fold_rows(rows: Sequence[Any], *, chunk: int = CHUNK) -> Folded:

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.db.engine import make_engine, migrate
@@ -177,6 +177,36 @@ async def test_folds_racing_on_one_device_sum_each_record_once(
     )
     assert await marks(engine) == {device_id: SALES}
     assert await sales_counted(engine, device_id) == SALES
+    await exact(engine, [device_id])
+
+
+async def test_a_cancel_inside_a_pages_write_waits_for_its_commit(
+    engine: AsyncEngine, wire: list[str]
+) -> None:
+    """The cancel lands just after the claim moved the mark, inside the page's transaction: the
+    page is committed (mark and sums), and the fold still ends cancelled. A transaction cut off
+    there would be left to the pool and the driver to unwind while it holds SQLite's write lock
+    (once seen in CI: the next fold's write found the database locked)."""
+    (device_id,) = await register(engine, 1)
+    await ingest(engine, device_id, wire, size=20)
+    fold = asyncio.create_task(rollups.fold_page(engine, device_id, page=10, chunk=2))
+    claims: list[str] = []
+
+    def cancel_after_the_claim(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "report_rollup_marks" in statement and not statement.lstrip().startswith("SELECT"):
+            claims.append(statement)
+            if len(claims) == 1:  # the claim: a cancel, once (the greenlet runs on the loop)
+                fold.cancel()
+
+    event.listen(engine.sync_engine, "after_cursor_execute", cancel_after_the_claim)
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await fold
+    finally:
+        event.remove(engine.sync_engine, "after_cursor_execute", cancel_after_the_claim)
+    assert claims  # the cancel came inside the write, after the claim
+    assert await marks(engine) == {device_id: 10}
+    assert await sales_counted(engine, device_id) == 10
     await exact(engine, [device_id])
 
 
