@@ -49,6 +49,7 @@ from control_plane.configuration.tables import (
     config_groups,
     config_settings,
 )
+from control_plane.db.write_lock import hold_write_lock
 from control_plane.devices.errors import DeviceNotFound, StoreNotFound, TenantNotFound
 from control_plane.devices.tables import devices, store_tags, stores, tenants
 from control_plane.tenancy import TenantScope
@@ -74,7 +75,9 @@ def _provenance_text(provenance: dict[str, Provenance]) -> str:
 
 
 async def lock_tenant(conn: AsyncConnection, tenant_id: str) -> None:
-    """Serialise configuration changes of one tenant (PostgreSQL row lock; SQLite: a no-op)."""
+    """Serialise configuration changes of one tenant (PostgreSQL: the tenant row's lock; SQLite:
+    the database's write lock)."""
+    await hold_write_lock(conn)
     await conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id).with_for_update())
 
 

@@ -62,6 +62,7 @@ from control_plane.customers.schemas import (
     RegisterCustomer,
 )
 from control_plane.customers.tables import customer_receipts, customer_search_terms, customers
+from control_plane.db.write_lock import hold_write_lock
 from control_plane.devices.errors import TenantNotFound
 from control_plane.devices.tables import tenants
 from control_plane.operators import audit
@@ -228,6 +229,8 @@ async def _row(
     query = select(customers).where(
         customers.c.id == customer_id, scope.where(customers.c.tenant_id)
     )
+    if lock:
+        await hold_write_lock(conn)  # SQLite ignores FOR UPDATE
     row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         raise CustomerNotFound(customer_id=customer_id)

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.catalog.tables import catalog_items
+from control_plane.db.write_lock import hold_write_lock
 from control_plane.devices.tables import devices
 from control_plane.ingest.tables import journal
 from control_plane.stock.fold import MOVING_KINDS, Effects, Record, fold, item_codes
@@ -115,6 +116,7 @@ async def run_catch_up(engine: AsyncEngine, *, interval_s: float = 5.0) -> None:
 
 async def _catch_up_page(conn: AsyncConnection, device_id: str, page: int) -> int | None:
     """One transaction: fold up to ``page`` seqs past the mark; None when caught up."""
+    await hold_write_lock(conn)  # SQLite: two catch-ups would both fold the seqs past one mark
     query = select(devices.c.hwm, devices.c.tenant_id, devices.c.store_id).where(
         devices.c.id == device_id
     )

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from control_plane.db.write_lock import hold_write_lock
 from control_plane.devices.errors import StoreNotFound
 from control_plane.devices.tables import devices, stores
 from control_plane.stock.errors import BadThreshold
@@ -246,6 +247,7 @@ async def set_threshold(
         if store is None:
             raise StoreNotFound(store_id)
         t = stock_on_hand
+        await hold_write_lock(conn)  # SQLite's stand-in for the FOR UPDATE below
         query = select(t.c.on_hand, t.c.low_at, t.c.item_id).where(
             t.c.store_id == store_id, t.c.gtin == gtin
         )
