@@ -33,6 +33,18 @@ from mqttlink.tasks import ServiceTasks
 from protocols import llrp
 
 log = logging.getLogger(__name__)
+#: What a reader sends only in answer to a request (with the request's message id).
+_RESPONSES = (
+    llrp.GetReaderCapabilitiesResponse,
+    llrp.SetReaderConfigResponse,
+    llrp.AddROSpecResponse,
+    llrp.EnableROSpecResponse,
+    llrp.StartROSpecResponse,
+    llrp.StopROSpecResponse,
+    llrp.DeleteROSpecResponse,
+    llrp.CloseConnectionResponse,
+    llrp.ErrorMessage,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,9 +219,12 @@ class _Link:
         message = dataclasses.replace(message, message_id=mid)
         future: asyncio.Future[llrp.Message] = asyncio.get_running_loop().create_future()
         self.pending[mid] = future
-        self.writer.write(llrp.encode(message))
-        async with asyncio.timeout(self.owner.settings.response_timeout_s):
-            response = await future
+        try:
+            self.writer.write(llrp.encode(message))
+            async with asyncio.timeout(self.owner.settings.response_timeout_s):
+                response = await future
+        finally:
+            self.pending.pop(mid, None)  # answered, or given up: a late answer is no one's
         status = getattr(response, "status", None)
         if isinstance(status, llrp.LlrpStatus) and not status.ok:
             raise DeviceFaultError(
@@ -293,6 +308,16 @@ class _Link:
                 self.attempt.set_result(attempt)
         elif msg.message_id in self.pending:
             self.pending.pop(msg.message_id).set_result(msg)
+        elif isinstance(msg, _RESPONSES):
+            # the answer to a request that timed out (a busy reader, a loaded appliance): once
+            # this ended the connection's receiver with InvalidStateError, and the reader with it
+            self.owner.health.count("late_response")
+            log.info(
+                "rfid %s: %s came after its request gave up; ignored (a reader answering late "
+                "often: raise response_timeout_s)",
+                self.owner.name,
+                type(msg).__name__,
+            )
         else:
             self.owner.health.count("unexpected_message")
             log.info("rfid %s: ignored %s", self.owner.name, type(msg).__name__)

@@ -36,6 +36,7 @@ class LlrpReaderSimulator:
         self.rospecs: dict[int, llrp.ROSpec] = {}
         self.reports_sent = 0
         self.send_keepalives = True  # False: a hung reader that stays connected but silent
+        self.late_by_s = 0.0  # > 0: a busy reader that answers each request this much later
         self.misplaced: tuple[llrp.RawParameter | llrp.RawTv, ...] = ()
         self.rng = random.Random(field.seed)
         self._server: asyncio.Server | None = None
@@ -109,6 +110,19 @@ class _Session:
     def send(self, message: llrp.Message) -> None:
         self.writer.write(llrp.encode(message))
 
+    def answer(self, message: llrp.Message) -> None:
+        """A request's response: now, or ``late_by_s`` later (dropped if the client has gone)."""
+        if self.sim.late_by_s <= 0:
+            self.send(message)
+            return
+        data = llrp.encode(message)
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.sim.late_by_s, self._write_if_open, data)
+
+    def _write_if_open(self, data: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(data)
+
     async def receive(self, reader: asyncio.StreamReader) -> None:
         now_us = int(time.time() * 1_000_000)
         event = llrp.ReaderEventNotificationData(timestamp_us=now_us, connection_attempt=0)
@@ -134,15 +148,15 @@ class _Session:
             caps = llrp.GeneralDeviceCapabilities(
                 max_antennas=max(sim.field.antennas), manufacturer=25882, firmware="sim-1.0"
             )
-            self.send(llrp.GetReaderCapabilitiesResponse(message_id=mid, general=caps))
+            self.answer(llrp.GetReaderCapabilitiesResponse(message_id=mid, general=caps))
         elif isinstance(msg, llrp.SetReaderConfig):
             if msg.keepalive is not None:
                 self.keepalive_ms = msg.keepalive.period_ms
                 self.keepalive_changed.set()
-            self.send(llrp.SetReaderConfigResponse(message_id=mid))
+            self.answer(llrp.SetReaderConfigResponse(message_id=mid))
         elif isinstance(msg, llrp.AddROSpec):
             sim.rospecs[msg.rospec.rospec_id] = msg.rospec
-            self.send(llrp.AddROSpecResponse(message_id=mid))
+            self.answer(llrp.AddROSpecResponse(message_id=mid))
         elif isinstance(msg, llrp.EnableROSpec | llrp.StartROSpec | llrp.StopROSpec):
             known = msg.rospec_id in sim.rospecs
             status = ok if known else llrp.LlrpStatus(code=100, description="no such ROSpec")
@@ -155,20 +169,20 @@ class _Session:
                 llrp.StartROSpec: llrp.StartROSpecResponse,
                 llrp.StopROSpec: llrp.StopROSpecResponse,
             }[type(msg)]
-            self.send(cls(message_id=mid, status=status))
+            self.answer(cls(message_id=mid, status=status))
         elif isinstance(msg, llrp.DeleteROSpec):
             if msg.rospec_id == 0:
                 sim.rospecs.clear()
             sim.rospecs.pop(msg.rospec_id, None)
             self.started.clear()
-            self.send(llrp.DeleteROSpecResponse(message_id=mid))
+            self.answer(llrp.DeleteROSpecResponse(message_id=mid))
         elif isinstance(msg, llrp.KeepaliveAck):
             sim.keepalive_acks += 1
         elif isinstance(msg, llrp.CloseConnection):
-            self.send(llrp.CloseConnectionResponse(message_id=mid))
+            self.answer(llrp.CloseConnectionResponse(message_id=mid))
         else:
             status = llrp.LlrpStatus(code=108, description="unsupported message")
-            self.send(llrp.ErrorMessage(message_id=mid, status=status))
+            self.answer(llrp.ErrorMessage(message_id=mid, status=status))
 
     async def keepalives(self) -> None:
         while True:

@@ -2,11 +2,12 @@
 
 import asyncio
 import json
+import logging
 
 import pytest
 
 from edge.peripherals.rfid.count import EVENT_KIND, CountSession
-from edge.peripherals.rfid.llrp_client import LlrpReader, LlrpSettings
+from edge.peripherals.rfid.llrp_client import LlrpReader, LlrpSettings, _Link
 from edge.peripherals.rfid.llrp_simulator import LlrpReaderSimulator
 from edge.peripherals.rfid.pipeline import ReadPipeline
 from edge.peripherals.rfid.tag_field import TagField, make_gtin
@@ -150,3 +151,39 @@ async def test_a_misplaced_parameter_in_every_tag_report_keeps_the_reads(
         "its reads are kept and the parameter ignored (counted as misplaced_parameter). Nothing "
         "to do for the count; if the reader's vendor has a firmware update, apply it"
     ]
+
+
+async def test_an_answer_after_its_request_gave_up_is_counted_not_fatal(
+    population: tuple[bytes, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A busy reader answers after the request's timeout: the connection's receiver counts the
+    late answer and reads on. It once set the result of the given-up (cancelled) future and died
+    with InvalidStateError — in CI, a hub's shutdown whose goodbye timed out under load."""
+    caplog.set_level(logging.INFO, logger="edge.peripherals.rfid.llrp_client")
+    field = TagField(epcs=(), seed=5)
+    receiving: asyncio.Task[None] | None = None
+    async with asyncio.timeout(GUARD_S), LlrpReaderSimulator(field=field) as sim:
+        sim.late_by_s = 0.3
+        owner = LlrpReader(
+            name="busy",
+            settings=settings(sim.port, response_timeout_s=0.05),
+            on_read=ReadPipeline().add,
+        )
+        stream_in, stream_out = await asyncio.open_connection("127.0.0.1", sim.port)
+        link = _Link(owner, stream_in, stream_out)
+        try:
+            with pytest.raises(TimeoutError):
+                await link.request(llrp.GetReaderCapabilities())
+            assert link.pending == {}  # given up: no one waits for that id any more
+            receiving = asyncio.create_task(link.receive())
+            await until(lambda: owner.health.counters["late_response"] == 1 or receiving.done())
+            assert not receiving.done(), receiving.exception()
+            sim.late_by_s = 0.0  # the reader catches up: the next request is answered
+            response = await link.request(llrp.GetReaderCapabilities())
+            assert isinstance(response, llrp.GetReaderCapabilitiesResponse)
+        finally:
+            stream_out.transport.abort()
+            if receiving is not None:
+                receiving.cancel()
+                await asyncio.gather(receiving, return_exceptions=True)
+    assert any("came after its request gave up" in r.getMessage() for r in caplog.records)
