@@ -306,11 +306,13 @@ class _Link:
             attempt = msg.data.connection_attempt
             if attempt is not None and not self.attempt.done():
                 self.attempt.set_result(attempt)
-        elif msg.message_id in self.pending:
+        elif msg.message_id in self.pending and not self.pending[msg.message_id].done():
             self.pending.pop(msg.message_id).set_result(msg)
         elif isinstance(msg, _RESPONSES):
-            # the answer to a request that timed out (a busy reader, a loaded appliance): once
-            # this ended the connection's receiver with InvalidStateError, and the reader with it
+            # the answer to a request that timed out (a busy reader, a loaded appliance), after
+            # its request forgot it or in the moment between its timeout cancelling the future
+            # and the request unwinding: setting that result raised InvalidStateError, which
+            # ended the connection's receiver and the reader with it
             self.owner.health.count("late_response")
             log.info(
                 "rfid %s: %s came after its request gave up; ignored (a reader answering late "

@@ -187,3 +187,30 @@ async def test_an_answer_after_its_request_gave_up_is_counted_not_fatal(
                 receiving.cancel()
                 await asyncio.gather(receiving, return_exceptions=True)
     assert any("came after its request gave up" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_answer_in_the_moment_its_request_times_out_is_counted_not_fatal(
+    population: tuple[bytes, ...],
+) -> None:
+    """The timeout cancels the request's future at once; the request forgets its id only when
+    its task runs again. An answer received in between (the receiver ran first: CI at load,
+    twice) finds a cancelled future under its id; it is a late answer, not a crash."""
+    field = TagField(epcs=(), seed=6)
+    async with asyncio.timeout(GUARD_S), LlrpReaderSimulator(field=field) as sim:
+        sim.late_by_s = 5.0  # the simulator's own answer never comes in the test's time
+        owner = LlrpReader(name="busy", settings=settings(sim.port), on_read=ReadPipeline().add)
+        stream_in, stream_out = await asyncio.open_connection("127.0.0.1", sim.port)
+        link = _Link(owner, stream_in, stream_out)
+        try:
+            asking = asyncio.create_task(link.request(llrp.CloseConnection()))
+            await until(lambda: bool(link.pending))
+            (mid,) = link.pending
+            asking.cancel()  # what the timeout does: the future is cancelled now…
+            assert link.pending[mid].cancelled()  # …and still there until the task runs
+            link._dispatch(llrp.CloseConnectionResponse(message_id=mid))  # the answer, now
+            assert owner.health.counters["late_response"] == 1
+            with pytest.raises(asyncio.CancelledError):
+                await asking
+            assert link.pending == {}
+        finally:
+            stream_out.transport.abort()
