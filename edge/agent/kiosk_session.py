@@ -14,7 +14,13 @@ the session's command and speaks for it:
   ``--probe-every-s``);
 * when the command ends the wrapper ends with its exit status (a signal N as 128+N), and the
   unit's ``Restart=always`` brings the session back; SIGTERM or SIGINT are passed on to the
-  command, ``STOPPING=1`` said, and its end awaited.
+  command, ``STOPPING=1`` said, and its end awaited;
+* every signal that reaches it is logged, so the journal says what ended a session. SIGHUP ends
+  nothing: it is what a hangup of the session's terminal sends (systemd hangs up ``TTYPath=``
+  whenever it starts one of the unit's commands with ``TTYVHangup=yes``, the
+  ``ExecStartPost=`` too, in systemd 252), and by default it killed the wrapper without a word
+  (systemd calls a death by SIGHUP a clean exit: "deactivated successfully"). The command runs
+  in a session of its own, so a hangup of the wrapper's terminal never reaches cage or Chromium.
 
 Before it starts the command it brings its own virtual terminal to the front (``TTYPath=``):
 systemd hands the unit /dev/tty7 as its controlling terminal but does not switch to it, and the
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -118,6 +125,18 @@ def session_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def terminal_hung_up(fd: int = 0) -> bool | None:
+    """Whether the terminal on ``fd`` was hung up (its ioctls fail with EIO); None when ``fd``
+    is not a terminal."""
+    if not os.isatty(fd):
+        return None
+    try:
+        os.tcgetpgrp(fd)
+    except OSError as err:
+        return err.errno == errno.EIO
+    return False
+
+
 def exit_status(returncode: int) -> int:
     """A child's return code as a shell reports it: a signal N is 128+N."""
     return 128 - returncode if returncode < 0 else returncode
@@ -133,12 +152,16 @@ async def run_session(
 ) -> int:
     """Run ``argv`` until it ends or a signal stops us; the exit status to leave with."""
     activate_own_vt()
-    child = await asyncio.create_subprocess_exec(*argv, env=session_environment(os.environ))
-    log.info("kiosk session started (pid %d): %s", child.pid, " ".join(argv))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, _stop_on, signum, stop)
+    loop.add_signal_handler(signal.SIGHUP, _hangup)
+    # its own session: no controlling terminal, so no hangup of the wrapper's reaches it
+    child = await asyncio.create_subprocess_exec(
+        *argv, env=session_environment(os.environ), start_new_session=True
+    )
+    log.info("kiosk session started (pid %d): %s", child.pid, " ".join(argv))
     ended = asyncio.ensure_future(child.wait())
     stopping = asyncio.ensure_future(stop.wait())
     watchdog = asyncio.ensure_future(notifier.run_watchdog())
@@ -158,6 +181,23 @@ async def run_session(
     returncode = ended.result()
     log.warning("kiosk session ended (%s); systemd starts it again", exit_status(returncode))
     return exit_status(returncode)  # Restart=always brings the session back whatever it was
+
+
+def _stop_on(signum: int, stop: asyncio.Event) -> None:
+    log.info("received %s: stopping the kiosk session", signal.Signals(signum).name)
+    stop.set()
+
+
+def _hangup() -> None:
+    hung_up = terminal_hung_up()
+    log.warning(
+        "received SIGHUP (%s); the kiosk session goes on",
+        "its terminal was hung up"
+        if hung_up
+        else "not from a hangup of its terminal"
+        if hung_up is False
+        else "it has no terminal",
+    )
 
 
 async def _follow_page(
