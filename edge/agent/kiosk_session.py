@@ -126,14 +126,12 @@ def session_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def terminal_hung_up(fd: int = 0) -> bool | None:
-    """Whether the terminal on ``fd`` was hung up (its ioctls fail with EIO); None when ``fd``
-    is not a terminal."""
-    if not os.isatty(fd):
-        return None
+    """Whether the controlling terminal on ``fd`` was hung up (a hung-up terminal's ioctls fail
+    with EIO); None when ``fd`` is not this process's controlling terminal."""
     try:
         os.tcgetpgrp(fd)
     except OSError as err:
-        return err.errno == errno.EIO
+        return True if err.errno == errno.EIO else None
     return False
 
 
@@ -194,9 +192,9 @@ def _hangup() -> None:
         "received SIGHUP (%s); the kiosk session goes on",
         "its terminal was hung up"
         if hung_up
-        else "not from a hangup of its terminal"
+        else "its terminal is up: not a hangup"
         if hung_up is False
-        else "it has no terminal",
+        else "it has no controlling terminal",
     )
 
 

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import psutil
 
@@ -138,6 +139,93 @@ async def test_sigterm_stops_the_session_in_order(tmp_path: Path) -> None:
     assert code == 0
     assert "STOPPING=1" in systemd.heard
     assert any("not answering after 1 s" in line for line in systemd.heard)
+    assert not psutil.pid_exists(session)
+
+
+#: what systemd does for the unit (``TTYPath=``, ``StandardInput=tty``) before it runs the wrapper
+#: as this process: a session leader whose controlling terminal is its standard input
+ON_THE_TERMINAL = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0);"
+    " os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
+def start_on_terminal(
+    url: str, address: Path, terminal: int, log: BinaryIO
+) -> subprocess.Popen[bytes]:
+    """The wrapper in a session of its own with ``terminal`` as its controlling terminal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
+    env |= {"NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "400000", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-c", ON_THE_TERMINAL, "-m", "edge.agent.kiosk_session"),
+            *("--url", url, "--ready-timeout-s", "1", "--", *SESSION),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdin=terminal,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+
+
+async def test_a_hangup_of_the_terminal_ends_nothing_and_is_logged(tmp_path: Path) -> None:
+    """On the twin every session ended 5-12 s after its start, "deactivated successfully" and
+    without a word from the wrapper: tty7 was hung up and the SIGHUP killed it. Here a pty
+    stands for tty7, its primary side closed for the hangup."""
+    primary, secondary = os.openpty()
+    journal = tmp_path / "journal"
+    url = f"http://127.0.0.1:{free_port()}/"
+    with notify_socket(tmp_path / "notify.sock") as systemd, journal.open("wb") as log:
+        wrapper = start_on_terminal(url, tmp_path / "notify.sock", secondary, log)
+        os.close(secondary)
+        try:
+            async with asyncio.timeout(GUARD_S):
+                await wait_until(
+                    lambda: "READY=1" in systemd.listen(), timeout=GUARD_S, what="READY=1"
+                )
+                await wait_until(lambda: session_pid(wrapper), timeout=GUARD_S, what="session")
+                session = session_pid(wrapper)
+                assert session is not None
+                # the session command in a session of its own: not on the wrapper's terminal
+                assert os.getsid(wrapper.pid) == wrapper.pid
+                assert os.getsid(session) == session
+
+                os.kill(wrapper.pid, signal.SIGHUP)  # someone's kill -HUP: the terminal is up
+                await wait_until(
+                    lambda: "its terminal is up" in journal.read_text(),
+                    timeout=GUARD_S,
+                    what="the SIGHUP logged",
+                )
+                os.close(primary)  # the hangup: SIGHUP to the terminal's session
+                primary = -1
+                await wait_until(
+                    lambda: "its terminal was hung up" in journal.read_text(),
+                    timeout=GUARD_S,
+                    what="the hangup logged",
+                )
+                pings = systemd.listen().count("WATCHDOG=1")
+                await wait_until(
+                    lambda: systemd.listen().count("WATCHDOG=1") >= pings + 2,
+                    timeout=GUARD_S,
+                    what="watchdog pings after the hangup",
+                )
+                assert wrapper.poll() is None  # the wrapper and the session go on
+                assert psutil.Process(session).is_running()
+                wrapper.send_signal(signal.SIGTERM)  # systemctl stop
+                code = await asyncio.to_thread(wrapper.wait, GUARD_S)
+        finally:
+            if primary >= 0:
+                os.close(primary)
+            if wrapper.poll() is None:
+                wrapper.kill()
+    text = journal.read_text()
+    assert code == 0
+    assert "received SIGHUP (its terminal is up: not a hangup); the kiosk session goes on" in text
+    assert "received SIGHUP (its terminal was hung up); the kiosk session goes on" in text
+    assert "received SIGTERM: stopping the kiosk session" in text
+    assert "kiosk session ended" not in text  # stopped, not crashed
     assert not psutil.pid_exists(session)
 
 
