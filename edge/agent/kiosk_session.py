@@ -175,7 +175,9 @@ async def run_session(
         with contextlib.suppress(ProcessLookupError):
             child.send_signal(signal.SIGTERM)
         returncode = await ended  # systemd's TimeoutStopSec= bounds this, then kills the cgroup
-        return 0 if returncode in (0, -signal.SIGTERM) else exit_status(returncode)
+        # SIGHUP too: when the machine stops, logind's session scope sends SIGTERM and SIGHUP
+        stopped = (0, -signal.SIGTERM, -signal.SIGHUP)
+        return 0 if returncode in stopped else exit_status(returncode)
     returncode = ended.result()
     log.warning("kiosk session ended (%s); systemd starts it again", exit_status(returncode))
     return exit_status(returncode)  # Restart=always brings the session back whatever it was
