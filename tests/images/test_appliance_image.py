@@ -249,10 +249,10 @@ def test_the_kiosk_shows_the_enrolment_screen_and_comes_back_when_killed(
     assert get(f"{vm.kiosk_url}/healthz")[0] == 503  # still not enrolled
     before = vm.kiosk_starts()[-1]
 
-    # Alt+SysRq+K on the keyboard (SAK): the kernel kills with SIGKILL every process that has
-    # the foreground terminal open (the kiosk's tty7: the wrapper, cage and Chromium; logind
-    # too, which holds the session's VT, and systemd restarts it). Nobody stops the unit:
-    # systemd sees its process killed and starts it again (Restart=always).
+    # Alt+SysRq+K on the keyboard (SAK): the kernel kills with SIGKILL the foreground
+    # terminal's session and every process that has it open (the kiosk's tty7: the wrapper,
+    # cage and Chromium). Nobody stops the unit: systemd sees its process killed and starts it
+    # again (Restart=always).
     vm.sendkey("alt-sysrq-k")
     # restarted by systemd: its restart counter went up (by more than one if a start failed
     # while logind came back)

@@ -51,11 +51,13 @@ def notify_socket(path: Path) -> Iterator[FakeSystemd]:
         yield FakeSystemd(sock)
 
 
-def start(url: str, address: Path, *more: str) -> subprocess.Popen[bytes]:
+def start(
+    url: str, address: Path, *more: str, session: list[str] = SESSION
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
     env |= {"NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "1000000", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "edge.agent.kiosk_session", "--url", url, *more, "--", *SESSION],
+        [sys.executable, "-m", "edge.agent.kiosk_session", "--url", url, *more, "--", *session],
         env=env,
         cwd=ROOT,
     )
@@ -140,6 +142,39 @@ async def test_sigterm_stops_the_session_in_order(tmp_path: Path) -> None:
     assert "STOPPING=1" in systemd.heard
     assert any("not answering after 1 s" in line for line in systemd.heard)
     assert not psutil.pid_exists(session)
+
+
+async def test_a_session_ended_by_sighup_while_stopping_is_a_clean_stop(tmp_path: Path) -> None:
+    """When the machine stops, logind's session scope sends SIGTERM and SIGHUP to the kiosk's
+    processes; cage ending by the SIGHUP is the stop the unit asked for, not a failure."""
+    # stands for cage when the scope's SIGHUP comes right after the wrapper's SIGTERM
+    hung_up_on_term = [
+        sys.executable,
+        "-c",
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGHUP))\n"
+        "time.sleep(600)",
+    ]
+    with notify_socket(tmp_path / "notify.sock") as systemd:
+        wrapper = start(
+            f"http://127.0.0.1:{free_port()}/",
+            tmp_path / "notify.sock",
+            "--ready-timeout-s",
+            "1",
+            session=hung_up_on_term,
+        )
+        try:
+            async with asyncio.timeout(GUARD_S):
+                await wait_until(
+                    lambda: "READY=1" in systemd.listen(), timeout=GUARD_S, what="READY=1"
+                )
+                await wait_until(lambda: session_pid(wrapper), timeout=GUARD_S, what="session")
+                wrapper.send_signal(signal.SIGTERM)  # systemctl stop, or the machine stopping
+                code = await asyncio.to_thread(wrapper.wait, GUARD_S)
+        finally:
+            if wrapper.poll() is None:
+                wrapper.kill()
+    assert code == 0  # not 129: the unit is stopped, not failed
 
 
 #: what systemd does for the unit (``TTYPath=``, ``StandardInput=tty``) before it runs the wrapper
