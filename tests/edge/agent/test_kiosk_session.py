@@ -118,6 +118,57 @@ async def test_ready_when_the_page_answers_then_watched_and_ended_with_the_sessi
     assert not [name for name in environ if name.startswith(("NOTIFY_SOCKET", "WATCHDOG_"))]
 
 
+async def test_a_session_started_before_the_page_answered_starts_again_when_it_does(
+    tmp_path: Path,
+) -> None:
+    """On the twin a Chromium that started before the register answered stayed white: the
+    session waits for the page (here 1 s at most), and one that had to start without it is
+    started again, once, when the page answers; the unit sees no restart."""
+    port = free_port()
+    with notify_socket(tmp_path / "notify.sock") as systemd:
+        wrapper = start(
+            f"http://127.0.0.1:{port}/", tmp_path / "notify.sock", "--ready-timeout-s", "1"
+        )
+        server = None
+        try:
+            async with asyncio.timeout(GUARD_S):
+                await wait_until(
+                    lambda: "READY=1" in systemd.listen(), timeout=GUARD_S, what="READY=1"
+                )
+                await wait_until(lambda: session_pid(wrapper), timeout=GUARD_S, what="session")
+                first = session_pid(wrapper)
+
+                async def page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                    await reader.readuntil(b"\r\n\r\n")
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    await writer.drain()
+                    writer.close()
+
+                server = await asyncio.start_server(page, "127.0.0.1", port)  # the register is up
+                await wait_until(
+                    lambda: session_pid(wrapper) not in (None, first),
+                    timeout=GUARD_S,
+                    what="the session started again",
+                )
+                second = session_pid(wrapper)
+                await asyncio.sleep(1.5)  # and only once
+                assert session_pid(wrapper) == second
+                assert wrapper.poll() is None
+                assert first is not None
+                assert not psutil.pid_exists(first)
+                wrapper.send_signal(signal.SIGTERM)
+                code = await asyncio.to_thread(wrapper.wait, GUARD_S)
+        finally:
+            if wrapper.poll() is None:
+                wrapper.kill()
+            if server is not None:
+                server.close()
+        systemd.listen()
+    assert code == 0
+    assert systemd.heard.count("READY=1") == 1
+    assert any("not answering after 1 s" in line for line in systemd.heard)
+
+
 async def test_sigterm_stops_the_session_in_order(tmp_path: Path) -> None:
     with notify_socket(tmp_path / "notify.sock") as systemd:
         # nothing serves the page: ready at the deadline anyway, saying so
