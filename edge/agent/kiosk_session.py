@@ -9,12 +9,21 @@ the session's command and speaks for it:
   the till, not an error page) — or, at the latest, after ``--ready-timeout-s`` with a ``STATUS``
   saying the page does not answer: a register that will not start must not keep the screen
   dark or the unit failing; Chromium shows its error page and reloads by itself;
+* the command starts when the page answers (or at that deadline), so Chromium's first load is
+  the page: on the twin a Chromium started before the register answered stayed white; a
+  session that had to start without the page is started again, once, when it answers;
 * ``WATCHDOG=1`` from this loop at half of ``WatchdogSec=`` for as long as the command lives, so
   a wedged wrapper is restarted; ``STATUS`` follows whether the page answers (probed every
   ``--probe-every-s``);
 * when the command ends the wrapper ends with its exit status (a signal N as 128+N), and the
   unit's ``Restart=always`` brings the session back; SIGTERM or SIGINT are passed on to the
-  command, ``STOPPING=1`` said, and its end awaited.
+  command, ``STOPPING=1`` said, and its end awaited;
+* every signal that reaches it is logged, so the journal says what ended a session. SIGHUP ends
+  nothing: it is what a hangup of the session's terminal sends (systemd hangs up ``TTYPath=``
+  whenever it starts one of the unit's commands with ``TTYVHangup=yes``, the
+  ``ExecStartPost=`` too, in systemd 252), and by default it killed the wrapper without a word
+  (systemd calls a death by SIGHUP a clean exit: "deactivated successfully"). The command runs
+  in a session of its own, so a hangup of the wrapper's terminal never reaches cage or Chromium.
 
 Before it starts the command it brings its own virtual terminal to the front (``TTYPath=``):
 systemd hands the unit /dev/tty7 as its controlling terminal but does not switch to it, and the
@@ -31,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -118,9 +128,30 @@ def session_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def terminal_hung_up(fd: int = 0) -> bool | None:
+    """Whether the controlling terminal on ``fd`` was hung up (a hung-up terminal's ioctls fail
+    with EIO); None when ``fd`` is not this process's controlling terminal."""
+    try:
+        os.tcgetpgrp(fd)
+    except OSError as err:
+        return True if err.errno == errno.EIO else None
+    return False
+
+
 def exit_status(returncode: int) -> int:
     """A child's return code as a shell reports it: a signal N is 128+N."""
     return 128 - returncode if returncode < 0 else returncode
+
+
+class PageState:
+    """What :func:`_follow_page` tells the session loop: the page settled (it answered, or the
+    ready deadline passed), and the page answers now though the session started without it."""
+
+    def __init__(self) -> None:
+        self.answering = False
+        self.settled = asyncio.Event()
+        self.started_unanswered = False
+        self.answers_now = asyncio.Event()
 
 
 async def run_session(
@@ -131,46 +162,110 @@ async def run_session(
     probe_every_s: float,
     notifier: Notifier,
 ) -> int:
-    """Run ``argv`` until it ends or a signal stops us; the exit status to leave with."""
+    """Run ``argv`` until it ends or a signal stops us; the exit status to leave with.
+
+    The command starts once the page answers (or at the ready deadline): Chromium's first load
+    is then the page, not an error page. On the twin a Chromium started before the register
+    answered stayed white (its network service restarted during that first load, and the page
+    never came). A session that had to start without the page is started again, once, when
+    the page answers."""
     activate_own_vt()
-    child = await asyncio.create_subprocess_exec(*argv, env=session_environment(os.environ))
-    log.info("kiosk session started (pid %d): %s", child.pid, " ".join(argv))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    ended = asyncio.ensure_future(child.wait())
+        loop.add_signal_handler(signum, _stop_on, signum, stop)
+    loop.add_signal_handler(signal.SIGHUP, _hangup)
+    page = PageState()
     stopping = asyncio.ensure_future(stop.wait())
     watchdog = asyncio.ensure_future(notifier.run_watchdog())
-    follow = asyncio.ensure_future(_follow_page(url, ready_timeout_s, probe_every_s, notifier))
+    follow = asyncio.ensure_future(
+        _follow_page(url, ready_timeout_s, probe_every_s, notifier, page)
+    )
     try:
-        await asyncio.wait([ended, stopping], return_when=asyncio.FIRST_COMPLETED)
+        settled = asyncio.ensure_future(page.settled.wait())
+        await asyncio.wait([settled, stopping], return_when=asyncio.FIRST_COMPLETED)
+        settled.cancel()
+        if stopping.done():
+            notifier.stopping(status="stopping the kiosk session")
+            return 0
+        while True:
+            page.started_unanswered = not page.answering
+            page.answers_now.clear()
+            child = await _start(argv)
+            ended = asyncio.ensure_future(child.wait())
+            again = asyncio.ensure_future(page.answers_now.wait())
+            await asyncio.wait([ended, stopping, again], return_when=asyncio.FIRST_COMPLETED)
+            again.cancel()
+            if ended.done() or stopping.done():
+                break
+            log.info(
+                "kiosk page %s answers now; the session started before it did: starting it"
+                " again so it shows the page",
+                url,
+            )
+            page.started_unanswered = False
+            await _end(child, ended)
     finally:
         follow.cancel()
         watchdog.cancel()
         stopping.cancel()
     if not ended.done():
         notifier.stopping(status="stopping the kiosk session")
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signal.SIGTERM)
-        returncode = await ended  # systemd's TimeoutStopSec= bounds this, then kills the cgroup
-        return 0 if returncode in (0, -signal.SIGTERM) else exit_status(returncode)
+        returncode = await _end(child, ended)
+        # SIGHUP too: when the machine stops, logind's session scope sends SIGTERM and SIGHUP
+        stopped = (0, -signal.SIGTERM, -signal.SIGHUP)
+        return 0 if returncode in stopped else exit_status(returncode)
     returncode = ended.result()
     log.warning("kiosk session ended (%s); systemd starts it again", exit_status(returncode))
     return exit_status(returncode)  # Restart=always brings the session back whatever it was
 
 
+async def _start(argv: list[str]) -> asyncio.subprocess.Process:
+    # its own session: no controlling terminal, so no hangup of the wrapper's reaches it
+    child = await asyncio.create_subprocess_exec(
+        *argv, env=session_environment(os.environ), start_new_session=True
+    )
+    log.info("kiosk session started (pid %d): %s", child.pid, " ".join(argv))
+    return child
+
+
+async def _end(child: asyncio.subprocess.Process, ended: asyncio.Future[int]) -> int:
+    """SIGTERM to the command (cage stops Chromium and itself) and its end awaited; systemd's
+    TimeoutStopSec= bounds a stop, then kills what is left."""
+    with contextlib.suppress(ProcessLookupError):
+        child.send_signal(signal.SIGTERM)
+    return await ended
+
+
+def _stop_on(signum: int, stop: asyncio.Event) -> None:
+    log.info("received %s: stopping the kiosk session", signal.Signals(signum).name)
+    stop.set()
+
+
+def _hangup() -> None:
+    hung_up = terminal_hung_up()
+    log.warning(
+        "received SIGHUP (%s); the kiosk session goes on",
+        "its terminal was hung up"
+        if hung_up
+        else "its terminal is up: not a hangup"
+        if hung_up is False
+        else "it has no controlling terminal",
+    )
+
+
 async def _follow_page(
-    url: str, ready_timeout_s: float, probe_every_s: float, notifier: Notifier
+    url: str, ready_timeout_s: float, probe_every_s: float, notifier: Notifier, page: PageState
 ) -> None:
-    """READY=1 when the page first answers (or at the deadline), then STATUS as it changes."""
+    """READY=1 when the page first answers (or at the deadline), then STATUS as it changes;
+    ``page`` tells the session loop."""
     deadline = asyncio.get_running_loop().time() + ready_timeout_s
     answering: bool | None = None
     ready = False
     while True:
         now_answering = await page_answers(url)
         if now_answering != answering:
-            answering = now_answering
+            answering = page.answering = now_answering
             text = (
                 f"kiosk page {url} answering"
                 if answering
@@ -179,14 +274,18 @@ async def _follow_page(
             log.info("%s", text)
             if ready:
                 notifier.status(text)
+            if answering and page.started_unanswered:
+                page.answers_now.set()
         if not ready and (answering or asyncio.get_running_loop().time() >= deadline):
             ready = True
+            page.settled.set()
             notifier.ready(
                 status=f"kiosk page {url} answering"
                 if answering
                 else f"kiosk up; page {url} not answering after {ready_timeout_s:g} s"
             )
-        await asyncio.sleep(probe_every_s if ready else min(0.5, probe_every_s))
+        waiting = ready and not page.started_unanswered
+        await asyncio.sleep(probe_every_s if waiting else min(0.5, probe_every_s))
 
 
 def main(argv: list[str] | None = None) -> int:

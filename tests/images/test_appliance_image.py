@@ -5,8 +5,8 @@ refused), the data partition read-write and grown into the disk's free space, th
 active, its register passes the health gate and its kiosk answers through the forwarded port with
 the enrolment screen (the appliance is not enrolled). On the machine's screen, cage and Chromium
 show that page; killed (the keyboard's SAK, Alt+SysRq+K: the kernel kills every process of the
-kiosk's terminal), the session comes back by itself and shows it again (skipped until the twin
-enables its kiosk session: images/README.md, the kiosk session).
+kiosk's terminal), the session comes back by itself and shows it again (skipped while the twin's
+Chromium often leaves the screen white: images/README.md, the kiosk session).
 
 OS update with fallback: a broken system written into slot B is tried once (boot counting),
 fails, and the appliance comes back on slot A by itself and says slot B was reverted; a good
@@ -239,8 +239,9 @@ def kiosk_on_screen(vm: ApplianceVM, directory: Path, name: str) -> None:
 
 
 @pytest.mark.skip(
-    reason="the twin does not enable storefleet-kiosk.service yet: on its boots cage still exits"
-    " within seconds of each start (images/README.md, the kiosk session)"
+    reason="the twin's kiosk session stays up, but its Chromium often leaves the screen white"
+    " (its network service crashes during its start; 1 of 4 boots drew the page):"
+    " images/README.md, the kiosk session"
 )
 def test_the_kiosk_shows_the_enrolment_screen_and_comes_back_when_killed(
     first_boot: FirstBoot, tmp_path: Path
@@ -253,10 +254,10 @@ def test_the_kiosk_shows_the_enrolment_screen_and_comes_back_when_killed(
     assert get(f"{vm.kiosk_url}/healthz")[0] == 503  # still not enrolled
     before = vm.kiosk_starts()[-1]
 
-    # Alt+SysRq+K on the keyboard (SAK): the kernel kills with SIGKILL every process that has
-    # the foreground terminal open (the kiosk's tty7: the wrapper, cage and Chromium; logind
-    # too, which holds the session's VT, and systemd restarts it). Nobody stops the unit:
-    # systemd sees its process killed and starts it again (Restart=always).
+    # Alt+SysRq+K on the keyboard (SAK): the kernel kills with SIGKILL the foreground
+    # terminal's session and every process that has it open (the kiosk's tty7: the wrapper,
+    # cage and Chromium). Nobody stops the unit: systemd sees its process killed and starts it
+    # again (Restart=always).
     vm.sendkey("alt-sysrq-k")
     # restarted by systemd: its restart counter went up (by more than one if a start failed
     # while logind came back)

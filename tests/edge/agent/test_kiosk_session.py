@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import psutil
 
@@ -50,11 +51,13 @@ def notify_socket(path: Path) -> Iterator[FakeSystemd]:
         yield FakeSystemd(sock)
 
 
-def start(url: str, address: Path, *more: str) -> subprocess.Popen[bytes]:
+def start(
+    url: str, address: Path, *more: str, session: list[str] = SESSION
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
     env |= {"NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "1000000", "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "edge.agent.kiosk_session", "--url", url, *more, "--", *SESSION],
+        [sys.executable, "-m", "edge.agent.kiosk_session", "--url", url, *more, "--", *session],
         env=env,
         cwd=ROOT,
     )
@@ -115,6 +118,57 @@ async def test_ready_when_the_page_answers_then_watched_and_ended_with_the_sessi
     assert not [name for name in environ if name.startswith(("NOTIFY_SOCKET", "WATCHDOG_"))]
 
 
+async def test_a_session_started_before_the_page_answered_starts_again_when_it_does(
+    tmp_path: Path,
+) -> None:
+    """On the twin a Chromium that started before the register answered stayed white: the
+    session waits for the page (here 1 s at most), and one that had to start without it is
+    started again, once, when the page answers; the unit sees no restart."""
+    port = free_port()
+    with notify_socket(tmp_path / "notify.sock") as systemd:
+        wrapper = start(
+            f"http://127.0.0.1:{port}/", tmp_path / "notify.sock", "--ready-timeout-s", "1"
+        )
+        server = None
+        try:
+            async with asyncio.timeout(GUARD_S):
+                await wait_until(
+                    lambda: "READY=1" in systemd.listen(), timeout=GUARD_S, what="READY=1"
+                )
+                await wait_until(lambda: session_pid(wrapper), timeout=GUARD_S, what="session")
+                first = session_pid(wrapper)
+
+                async def page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                    await reader.readuntil(b"\r\n\r\n")
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    await writer.drain()
+                    writer.close()
+
+                server = await asyncio.start_server(page, "127.0.0.1", port)  # the register is up
+                await wait_until(
+                    lambda: session_pid(wrapper) not in (None, first),
+                    timeout=GUARD_S,
+                    what="the session started again",
+                )
+                second = session_pid(wrapper)
+                await asyncio.sleep(1.5)  # and only once
+                assert session_pid(wrapper) == second
+                assert wrapper.poll() is None
+                assert first is not None
+                assert not psutil.pid_exists(first)
+                wrapper.send_signal(signal.SIGTERM)
+                code = await asyncio.to_thread(wrapper.wait, GUARD_S)
+        finally:
+            if wrapper.poll() is None:
+                wrapper.kill()
+            if server is not None:
+                server.close()
+        systemd.listen()
+    assert code == 0
+    assert systemd.heard.count("READY=1") == 1
+    assert any("not answering after 1 s" in line for line in systemd.heard)
+
+
 async def test_sigterm_stops_the_session_in_order(tmp_path: Path) -> None:
     with notify_socket(tmp_path / "notify.sock") as systemd:
         # nothing serves the page: ready at the deadline anyway, saying so
@@ -138,6 +192,126 @@ async def test_sigterm_stops_the_session_in_order(tmp_path: Path) -> None:
     assert code == 0
     assert "STOPPING=1" in systemd.heard
     assert any("not answering after 1 s" in line for line in systemd.heard)
+    assert not psutil.pid_exists(session)
+
+
+async def test_a_session_ended_by_sighup_while_stopping_is_a_clean_stop(tmp_path: Path) -> None:
+    """When the machine stops, logind's session scope sends SIGTERM and SIGHUP to the kiosk's
+    processes; cage ending by the SIGHUP is the stop the unit asked for, not a failure."""
+    # stands for cage when the scope's SIGHUP comes right after the wrapper's SIGTERM
+    hung_up_on_term = [
+        sys.executable,
+        "-c",
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGHUP))\n"
+        "time.sleep(600)",
+    ]
+    with notify_socket(tmp_path / "notify.sock") as systemd:
+        wrapper = start(
+            f"http://127.0.0.1:{free_port()}/",
+            tmp_path / "notify.sock",
+            "--ready-timeout-s",
+            "1",
+            session=hung_up_on_term,
+        )
+        try:
+            async with asyncio.timeout(GUARD_S):
+                await wait_until(
+                    lambda: "READY=1" in systemd.listen(), timeout=GUARD_S, what="READY=1"
+                )
+                await wait_until(lambda: session_pid(wrapper), timeout=GUARD_S, what="session")
+                wrapper.send_signal(signal.SIGTERM)  # systemctl stop, or the machine stopping
+                code = await asyncio.to_thread(wrapper.wait, GUARD_S)
+        finally:
+            if wrapper.poll() is None:
+                wrapper.kill()
+    assert code == 0  # not 129: the unit is stopped, not failed
+
+
+#: what systemd does for the unit (``TTYPath=``, ``StandardInput=tty``) before it runs the wrapper
+#: as this process: a session leader whose controlling terminal is its standard input
+ON_THE_TERMINAL = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0);"
+    " os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
+)
+
+
+def start_on_terminal(
+    url: str, address: Path, terminal: int, log: BinaryIO
+) -> subprocess.Popen[bytes]:
+    """The wrapper in a session of its own with ``terminal`` as its controlling terminal."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
+    env |= {"NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "400000", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-c", ON_THE_TERMINAL, "-m", "edge.agent.kiosk_session"),
+            *("--url", url, "--ready-timeout-s", "1", "--", *SESSION),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdin=terminal,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+
+
+async def test_a_hangup_of_the_terminal_ends_nothing_and_is_logged(tmp_path: Path) -> None:
+    """On the twin every session ended 5-12 s after its start, "deactivated successfully" and
+    without a word from the wrapper: tty7 was hung up and the SIGHUP killed it. Here a pty
+    stands for tty7, its primary side closed for the hangup."""
+    primary, secondary = os.openpty()
+    journal = tmp_path / "journal"
+    url = f"http://127.0.0.1:{free_port()}/"
+    with notify_socket(tmp_path / "notify.sock") as systemd, journal.open("wb") as log:
+        wrapper = start_on_terminal(url, tmp_path / "notify.sock", secondary, log)
+        os.close(secondary)
+        try:
+            async with asyncio.timeout(GUARD_S):
+                await wait_until(
+                    lambda: "READY=1" in systemd.listen(), timeout=GUARD_S, what="READY=1"
+                )
+                await wait_until(lambda: session_pid(wrapper), timeout=GUARD_S, what="session")
+                session = session_pid(wrapper)
+                assert session is not None
+                # the session command in a session of its own: not on the wrapper's terminal
+                assert os.getsid(wrapper.pid) == wrapper.pid
+                assert os.getsid(session) == session
+
+                os.kill(wrapper.pid, signal.SIGHUP)  # someone's kill -HUP: the terminal is up
+                await wait_until(
+                    lambda: "its terminal is up" in journal.read_text(),
+                    timeout=GUARD_S,
+                    what="the SIGHUP logged",
+                )
+                os.close(primary)  # the hangup: SIGHUP to the terminal's session
+                primary = -1
+                await wait_until(
+                    lambda: "its terminal was hung up" in journal.read_text(),
+                    timeout=GUARD_S,
+                    what="the hangup logged",
+                )
+                pings = systemd.listen().count("WATCHDOG=1")
+                await wait_until(
+                    lambda: systemd.listen().count("WATCHDOG=1") >= pings + 2,
+                    timeout=GUARD_S,
+                    what="watchdog pings after the hangup",
+                )
+                assert wrapper.poll() is None  # the wrapper and the session go on
+                assert psutil.Process(session).is_running()
+                wrapper.send_signal(signal.SIGTERM)  # systemctl stop
+                code = await asyncio.to_thread(wrapper.wait, GUARD_S)
+        finally:
+            if primary >= 0:
+                os.close(primary)
+            if wrapper.poll() is None:
+                wrapper.kill()
+    text = journal.read_text()
+    assert code == 0
+    assert "received SIGHUP (its terminal is up: not a hangup); the kiosk session goes on" in text
+    assert "received SIGHUP (its terminal was hung up); the kiosk session goes on" in text
+    assert "received SIGTERM: stopping the kiosk session" in text
+    assert "kiosk session ended" not in text  # stopped, not crashed
     assert not psutil.pid_exists(session)
 
 
