@@ -12,6 +12,13 @@ the session's command and speaks for it:
 * the command starts when the page answers (or at that deadline), so Chromium's first load is
   the page: on the twin a Chromium started before the register answered stayed white; a
   session that had to start without the page is started again, once, when it answers;
+* a browser that runs but never opens the page (a white screen: on the twin Chromium's network
+  service sometimes died during its first load and the page never came) is started again: the
+  register counts the pages that hold its live WebSocket open (``GET /kiosk/screens``), and a
+  session whose page has not been open for ``--blank-timeout-s`` while the register answered is
+  ended and started afresh, the wait doubling after each such restart (up to 8 times) so a slow
+  machine is not restarted for ever; a register without that count (an older app release) is
+  not judged;
 * ``WATCHDOG=1`` from this loop at half of ``WatchdogSec=`` for as long as the command lives, so
   a wedged wrapper is restarted; ``STATUS`` follows whether the page answers (probed every
   ``--probe-every-s``);
@@ -42,19 +49,25 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import json
 import logging
 import os
 import re
 import signal
 import sys
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from edge.agent.notify import Notifier, child_environment
 
 log = logging.getLogger("storefleet.kiosk_session")
 
 PROBE_TIMEOUT_S = 2.0
+#: the register's count of pages holding the kiosk's live WebSocket open (edge/kiosk/app.py)
+SCREENS_PATH = "/kiosk/screens"
+#: the longest wait for the page, as a multiple of ``--blank-timeout-s``
+BLANK_BACKOFF_MAX = 8
 #: linux/vt.h: make VT N the foreground one
 VT_ACTIVATE = 0x5606
 VIRTUAL_TERMINAL = re.compile(r"/dev/tty([1-9][0-9]?)")
@@ -86,8 +99,9 @@ def activate_own_vt(fd: int = 0) -> int | None:
     return number
 
 
-async def page_answers(url: str) -> bool:
-    """Whether ``url`` answers an HTTP GET with a status below 500 (the page is served)."""
+async def http_get(url: str, *, body: bool = False) -> tuple[int, bytes] | None:
+    """The status (and with ``body``, the body) of an HTTP/1.0 GET of ``url``; None when it
+    does not answer HTTP within :data:`PROBE_TIMEOUT_S`."""
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -101,19 +115,45 @@ async def page_answers(url: str) -> bool:
                 writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode("latin-1"))
                 await writer.drain()
                 status_line = await reader.readline()
+                # HTTP/1.0: the body ends where the server closes (a few bytes here)
+                content = await reader.read(64 * 1024) if body else b""
+                if body:
+                    content = content.partition(b"\r\n\r\n")[2]
             finally:
                 writer.close()
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
     except (OSError, TimeoutError, ValueError):
-        return False
+        return None
     fields = status_line.split()
-    return (
-        len(fields) >= 2
-        and fields[0].startswith(b"HTTP/")
-        and fields[1].isdigit()
-        and int(fields[1]) < 500
-    )
+    if len(fields) < 2 or not fields[0].startswith(b"HTTP/") or not fields[1].isdigit():
+        return None
+    return int(fields[1]), content
+
+
+async def page_answers(url: str) -> bool:
+    """Whether ``url`` answers an HTTP GET with a status below 500 (the page is served)."""
+    answer = await http_get(url)
+    return answer is not None and answer[0] < 500
+
+
+def screens_url(url: str) -> str:
+    """Where the register that serves the kiosk page ``url`` counts its open pages."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, SCREENS_PATH, "", ""))
+
+
+async def open_screens(url: str) -> int | None:
+    """How many pages hold the register's live WebSocket open; None when the register does
+    not say (not answering, or an app release without the count)."""
+    answer = await http_get(screens_url(url), body=True)
+    if answer is None or answer[0] != 200:
+        return None
+    try:
+        count = json.loads(answer[1]).get("screens")
+    except (ValueError, AttributeError):
+        return None
+    return count if isinstance(count, int) and count >= 0 else None
 
 
 def session_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -152,6 +192,8 @@ class PageState:
         self.settled = asyncio.Event()
         self.started_unanswered = False
         self.answers_now = asyncio.Event()
+        #: the page has been open on the screen in this session (set by :func:`_watch_screen`)
+        self.shown = False
 
 
 async def run_session(
@@ -161,6 +203,7 @@ async def run_session(
     ready_timeout_s: float,
     probe_every_s: float,
     notifier: Notifier,
+    blank_timeout_s: float = 0.0,
 ) -> int:
     """Run ``argv`` until it ends or a signal stops us; the exit status to leave with.
 
@@ -168,7 +211,8 @@ async def run_session(
     is then the page, not an error page. On the twin a Chromium started before the register
     answered stayed white (its network service restarted during that first load, and the page
     never came). A session that had to start without the page is started again, once, when
-    the page answers."""
+    the page answers. With ``blank_timeout_s`` a session whose page is not open on the screen
+    for that long (:func:`_watch_screen`) is started again."""
     activate_own_vt()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -188,21 +232,50 @@ async def run_session(
         if stopping.done():
             notifier.stopping(status="stopping the kiosk session")
             return 0
+        backoff = 1
+        blank_restarts = 0
         while True:
             page.started_unanswered = not page.answering
             page.answers_now.clear()
+            page.shown = False
             child = await _start(argv)
             ended = asyncio.ensure_future(child.wait())
             again = asyncio.ensure_future(page.answers_now.wait())
-            await asyncio.wait([ended, stopping, again], return_when=asyncio.FIRST_COMPLETED)
+            waits: set[asyncio.Future[Any]] = {ended, stopping, again}
+            blank: asyncio.Future[float] | None = None
+            if blank_timeout_s > 0:
+                blank = asyncio.ensure_future(
+                    _watch_screen(url, blank_timeout_s * backoff, probe_every_s, page)
+                )
+                waits.add(blank)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             again.cancel()
+            if blank is not None:
+                blank.cancel()
+            if page.shown:
+                backoff = 1
             if ended.done() or stopping.done():
                 break
-            log.info(
-                "kiosk page %s answers now; the session started before it did: starting it"
-                " again so it shows the page",
-                url,
-            )
+            if blank is not None and blank.done() and not blank.cancelled():
+                blank_restarts += 1
+                text = (
+                    f"kiosk page {url} answers but was not open on the screen for"
+                    f" {blank.result():.0f} s: the screen is blank or shows another page;"
+                    f" starting the session again ({blank_restarts} so far)"
+                )
+                log.warning(
+                    "%s. If it keeps happening, read Chromium's lines above in this journal"
+                    " (a crashed network or GPU process) and the register's",
+                    text,
+                )
+                notifier.status(text)
+                backoff = min(backoff * 2, BLANK_BACKOFF_MAX)
+            else:
+                log.info(
+                    "kiosk page %s answers now; the session started before it did: starting it"
+                    " again so it shows the page",
+                    url,
+                )
             page.started_unanswered = False
             await _end(child, ended)
     finally:
@@ -252,6 +325,33 @@ def _hangup() -> None:
         if hung_up is False
         else "it has no controlling terminal",
     )
+
+
+async def _watch_screen(url: str, timeout_s: float, every_s: float, page: PageState) -> float:
+    """Return (only) once the page has not been open on the screen for ``timeout_s`` while the
+    register answered: the seconds it was not. While the register does not answer, or does not
+    say how many pages are open, nothing is judged (the page reconnects its WebSocket within a
+    second of the register coming back)."""
+    loop = asyncio.get_running_loop()
+    started = since = loop.time()
+    every_s = min(every_s, max(timeout_s / 4, 0.05))
+    while True:
+        await asyncio.sleep(every_s)
+        count = await open_screens(url)
+        now = loop.time()
+        if count is None or not page.answering:
+            since = now
+        elif count > 0:
+            if not page.shown:
+                log.info(
+                    "kiosk page %s open on the screen, %.0f s after the session started",
+                    url,
+                    now - started,
+                )
+            page.shown = True
+            since = now
+        elif now - since >= timeout_s:
+            return now - since
 
 
 async def _follow_page(
@@ -308,6 +408,14 @@ def main(argv: list[str] | None = None) -> int:
         default=10.0,
         help="how often the page is probed once ready, for STATUS (default 10)",
     )
+    parser.add_argument(
+        "--blank-timeout-s",
+        type=float,
+        default=float(os.environ.get("KIOSK_BLANK_TIMEOUT_S", "120")),
+        help="start the session again when the page answers but has not been open on the"
+        " screen for this long; doubles after each such restart, up to 8 times; 0: never"
+        " (default 120, or KIOSK_BLANK_TIMEOUT_S)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the session command")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -321,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             ready_timeout_s=args.ready_timeout_s,
             probe_every_s=args.probe_every_s,
             notifier=Notifier.from_environment(),
+            blank_timeout_s=args.blank_timeout_s,
         )
     )
 

@@ -78,6 +78,13 @@ def create_kiosk_app(
             request, "kiosk.html", {"initial": json.dumps(screen.state()).replace("<", "\\u003c")}
         )
 
+    @app.get("/kiosk/screens", include_in_schema=False)
+    async def screens() -> dict[str, int]:
+        """How many pages hold the live WebSocket open: the kiosk session's wrapper reads it to
+        tell a screen that shows the page from a browser that runs but never opened it (a blank
+        or white screen; edge/agent/kiosk_session.py)."""
+        return {"screens": screen.hub.screens}
+
     @app.websocket("/ws")
     async def live(socket: WebSocket) -> None:
         await socket.accept()

@@ -8,7 +8,9 @@ Python stands for cage running Chromium.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -167,6 +169,137 @@ async def test_a_session_started_before_the_page_answered_starts_again_when_it_d
     assert code == 0
     assert systemd.heard.count("READY=1") == 1
     assert any("not answering after 1 s" in line for line in systemd.heard)
+
+
+class Register:
+    """The register's kiosk page (always answering) and its count of open pages."""
+
+    def __init__(self, screens: int | None) -> None:
+        self.screens = screens  # None: an app release that does not count them (404)
+        self.server: asyncio.Server | None = None
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        if request.startswith(b"GET /kiosk/screens "):
+            if self.screens is None:
+                writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            else:
+                body = json.dumps({"screens": self.screens}).encode()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async def __aenter__(self) -> Register:
+        self.server = await asyncio.start_server(self.serve, "127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+def start_watching(register: Register, address: Path, log: BinaryIO) -> subprocess.Popen[bytes]:
+    """The wrapper with a 1 s blank timeout, probing often, its log to ``log``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
+    env |= {"NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "1000000", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "edge.agent.kiosk_session", "--url", register.url),
+            *("--blank-timeout-s", "1", "--probe-every-s", "0.2", "--", *SESSION),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+    )
+
+
+async def test_a_browser_that_never_opens_the_page_is_started_again_until_it_does(
+    tmp_path: Path,
+) -> None:
+    """The twin's white screen: Chromium ran, the register answered, and no page was ever
+    open. The session is started again after the blank timeout (1 s here), the next wait twice
+    as long; once the page is open (the register counts its WebSocket) the session is kept."""
+    journal = tmp_path / "journal"
+    async with Register(screens=0) as register:
+        with notify_socket(tmp_path / "notify.sock") as systemd, journal.open("wb") as log:
+            wrapper = start_watching(register, tmp_path / "notify.sock", log)
+            try:
+                async with asyncio.timeout(GUARD_S):
+                    await wait_until(lambda: session_pid(wrapper), timeout=GUARD_S, what="session")
+                    first = session_pid(wrapper)
+                    await wait_until(
+                        lambda: session_pid(wrapper) not in (None, first),
+                        timeout=GUARD_S,
+                        what="the blank session started again",
+                    )
+                    second = session_pid(wrapper)
+                    await wait_until(
+                        lambda: session_pid(wrapper) not in (None, second),
+                        timeout=GUARD_S,
+                        what="the blank session started again, twice",
+                    )
+                    third = session_pid(wrapper)
+                    register.screens = 1  # this Chromium opened the page
+                    await wait_until(
+                        lambda: "open on the screen" in journal.read_text(),
+                        timeout=GUARD_S,
+                        what="the page seen open",
+                    )
+                    await asyncio.sleep(3 * 1.5)  # past the next waits (4 s): kept
+                    assert session_pid(wrapper) == third
+                    assert wrapper.poll() is None
+                    wrapper.send_signal(signal.SIGTERM)
+                    code = await asyncio.to_thread(wrapper.wait, GUARD_S)
+            finally:
+                if wrapper.poll() is None:
+                    wrapper.kill()
+            systemd.listen()
+    text = journal.read_text()
+    assert code == 0
+    assert first is not None
+    assert second is not None
+    assert not psutil.pid_exists(first)
+    assert not psutil.pid_exists(second)
+    waits = [float(m) for m in re.findall(r"was not open on the screen for (\d+) s", text)]
+    assert len(waits) == 2, text
+    assert waits[0] >= 1
+    assert waits[1] >= 2
+    assert "starting the session again (2 so far)" in text
+    assert any("was not open on the screen" in line for line in systemd.heard)
+    assert systemd.heard.count("READY=1") == 1  # the unit saw no restart
+
+
+async def test_a_register_that_does_not_count_its_pages_is_not_judged(tmp_path: Path) -> None:
+    """An older app release in the register's slot has no /kiosk/screens (404): the session is
+    never restarted for a blank screen it cannot see."""
+    journal = tmp_path / "journal"
+    async with Register(screens=None) as register:
+        with notify_socket(tmp_path / "notify.sock") as systemd, journal.open("wb") as log:
+            wrapper = start_watching(register, tmp_path / "notify.sock", log)
+            try:
+                async with asyncio.timeout(GUARD_S):
+                    await wait_until(
+                        lambda: "READY=1" in systemd.listen(), timeout=GUARD_S, what="READY=1"
+                    )
+                    await wait_until(lambda: session_pid(wrapper), timeout=GUARD_S, what="session")
+                    first = session_pid(wrapper)
+                    await asyncio.sleep(4)  # four blank timeouts
+                    assert session_pid(wrapper) == first
+                    wrapper.send_signal(signal.SIGTERM)
+                    code = await asyncio.to_thread(wrapper.wait, GUARD_S)
+            finally:
+                if wrapper.poll() is None:
+                    wrapper.kill()
+    assert code == 0
+    assert "was not open on the screen" not in journal.read_text()
 
 
 async def test_sigterm_stops_the_session_in_order(tmp_path: Path) -> None:
