@@ -190,6 +190,8 @@ def test_the_kiosk_runs_chromium_in_cage_on_the_registers_page_and_comes_back() 
     assert command[:3] == ["/usr/bin/cage", "-d", "--"]
     assert command[3] == "/usr/bin/chromium"
     assert "--kiosk" in command
+    # a till calls nobody but its register: no background fetches, no component updates
+    assert {"--disable-background-networking", "--disable-component-update"} <= set(command)
     assert command[-1] == "${KIOSK_URL}"
     assert found["Environment"][0] == "KIOSK_URL=http://127.0.0.1:8080/"
     assert found["Restart"] == ["always"]
