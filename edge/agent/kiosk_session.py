@@ -115,10 +115,7 @@ async def http_get(url: str, *, body: bool = False) -> tuple[int, bytes] | None:
                 writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode("latin-1"))
                 await writer.drain()
                 status_line = await reader.readline()
-                # HTTP/1.0: the body ends where the server closes (a few bytes here)
-                content = await reader.read(64 * 1024) if body else b""
-                if body:
-                    content = content.partition(b"\r\n\r\n")[2]
+                content = await _rest(reader) if body else b""
             finally:
                 writer.close()
                 with contextlib.suppress(OSError):
@@ -129,6 +126,16 @@ async def http_get(url: str, *, body: bool = False) -> tuple[int, bytes] | None:
     if len(fields) < 2 or not fields[0].startswith(b"HTTP/") or not fields[1].isdigit():
         return None
     return int(fields[1]), content
+
+
+async def _rest(reader: asyncio.StreamReader, limit: int = 64 * 1024) -> bytes:
+    """The body after the status line: HTTP/1.0, so it ends where the server closes. Read to
+    the end, not once: uvicorn writes the headers and the body separately, and one read got
+    only the headers (seen on the twin: the count was never read)."""
+    received = b""
+    while len(received) < limit and (chunk := await reader.read(limit - len(received))):
+        received += chunk
+    return received.partition(b"\r\n\r\n")[2]
 
 
 async def page_answers(url: str) -> bool:

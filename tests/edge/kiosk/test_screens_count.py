@@ -10,6 +10,7 @@ from __future__ import annotations
 import httpx
 from playwright.async_api import Browser
 
+from edge.agent.kiosk_session import open_screens
 from tests.edge.kiosk.conftest import Rig
 from tests.harness.services import wait_until
 
@@ -24,6 +25,9 @@ async def test_the_count_follows_the_pages_open_in_a_browser(browser: Browser, r
             assert answer.status_code == 200
             count = answer.json()["screens"]
             assert isinstance(count, int)
+            # the wrapper's own client reads the same count off the real server (uvicorn
+            # writes the headers and the body apart; a client that read once got no body)
+            assert await open_screens(rig.url + "/") == count
             return count
 
         async def screens_is(count: int) -> bool:
