@@ -36,6 +36,7 @@ section            apply     holds
 ``features``       live      named on/off switches
 ``staff``          live      cashiers and managers (argon2id PIN hashes), lockout policy
 ``loyalty``        live      points per unit, point value, tiers and offline redeem limits
+``support``        live      remote support's SSH: off unless turned on with public keys
 =================  ========  ================================================================
 
 Money stays exact: tax rates are decimal *strings* (``"0.081"``), amounts integer minor units;
@@ -55,6 +56,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -88,6 +92,8 @@ MAX_CATEGORIES: Final = 12
 MAX_KEYS_PER_CATEGORY: Final = 48
 MAX_FEATURES: Final = 64
 MAX_STAFF: Final = 200
+#: Support's SSH public keys an appliance accepts at once.
+MAX_SUPPORT_KEYS: Final = 16
 #: Argon2 costs a register will verify with: a hash above them would let a wrong document stall
 #: the kiosk at every PIN (memory in KiB, 64 MiB; time in passes).
 MAX_ARGON2_MEMORY_KIB: Final = 64 * 1024
@@ -490,6 +496,86 @@ class Staff(Section):
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
+# -- support access --------------------------------------------------------------------------------
+
+#: OpenSSH public key types support may log in with (the first word of a ``.pub`` line); no DSA.
+SSH_KEY_TYPES: Final = frozenset(
+    {
+        "ssh-ed25519",
+        "sk-ssh-ed25519@openssh.com",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+        "ssh-rsa",
+    }
+)
+#: RSA keys shorter than this are refused (NIST's 128-bit level).
+MIN_RSA_BITS: Final = 3072
+
+
+def _ssh_public_key(value: str) -> str:
+    """One line of an OpenSSH ``.pub`` file: ``TYPE BASE64 [COMMENT]``, its key read the way sshd
+    reads it (``cryptography``'s OpenSSH loader), so a key the appliance would not take is
+    refused in the console, not at the box."""
+    if "PRIVATE KEY" in value:
+        raise ValueError(
+            "this is a private key: paste the public one (the .pub file), and replace the"
+            " private key, which has now been shown to others"
+        )
+    kind, _, rest = value.partition(" ")
+    blob, _, _comment = rest.partition(" ")
+    if kind not in SSH_KEY_TYPES:
+        raise ValueError(
+            f"{kind[:40]!r} is not an accepted key type (nor are key options such as from= or"
+            " command=): give the .pub line of an ed25519 key (ssh-keygen -t ed25519)"
+        )
+    try:
+        key = load_ssh_public_key(f"{kind} {blob}".encode("ascii"))
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise ValueError(
+            f"the key cannot be read ({str(err)[:80]}); copy the whole line of the .pub file"
+        ) from err
+    if isinstance(key, RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        raise ValueError(
+            f"an RSA key of {key.key_size} bits is too short (at least {MIN_RSA_BITS});"
+            " use ssh-keygen -t ed25519"
+        )
+    return value
+
+
+#: One OpenSSH public key line (printable ASCII, one line).
+SshPublicKey = Annotated[
+    str,
+    StringConstraints(min_length=20, max_length=2048, pattern=r"^[\x20-\x7e]+$"),
+    AfterValidator(_ssh_public_key),
+]
+
+
+class SupportAccess(Section):
+    """Remote support's way into the appliance: SSH with keys only, off unless turned on here.
+
+    The appliance has no password login at all; with ``ssh`` on, support logs in as the user
+    ``support`` with one of ``ssh_keys`` (the agent hands them to the image's root helper, which
+    starts or stops sshd)."""
+
+    ssh: Annotated[bool, Field(strict=True)] = Field(
+        False, description="SSH for support: on only while the fleet says so"
+    )
+    ssh_keys: Annotated[list[SshPublicKey], Field(max_length=MAX_SUPPORT_KEYS)] = Field(
+        default_factory=list, description="OpenSSH public key lines (.pub) support logs in with"
+    )
+
+    @model_validator(mode="after")
+    def _keys_when_on(self) -> SupportAccess:
+        if self.ssh and not self.ssh_keys:
+            raise ValueError(
+                "ssh is on with no key, so nobody could log in: add support's public keys"
+                " (ssh_keys) or leave ssh off"
+            )
+        return self
+
+
 class StoreConfig(Section):
     """The whole document: every section a store appliance needs (see the module's table)."""
 
@@ -521,6 +607,9 @@ class StoreConfig(Section):
     loyalty: LoyaltyRules = Field(
         default_factory=LoyaltyRules, description="loyalty points, tiers, offline redeem limits"
     )
+    support: SupportAccess = Field(
+        default_factory=SupportAccess, description="remote support's SSH (off unless turned on)"
+    )
 
     @model_validator(mode="after")
     def _devices_named_apart(self) -> StoreConfig:
@@ -551,6 +640,7 @@ APPLY: Final[Mapping[str, ApplyMode]] = {
     "features": ApplyMode.LIVE,
     "staff": ApplyMode.LIVE,
     "loyalty": ApplyMode.LIVE,
+    "support": ApplyMode.LIVE,  # the agent's, not the register's: it starts or stops sshd
 }
 SECTIONS: Final = tuple(StoreConfig.model_fields)
 RESTART_SECTIONS: Final = frozenset(k for k, mode in APPLY.items() if mode is ApplyMode.RESTART)

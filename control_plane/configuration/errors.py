@@ -8,6 +8,7 @@ ConfigurationError
 ├── ChangeNotFound         404  no such change through waves (or another tenant's)
 ├── NothingToRestore       409  the layer already is as it was at that version
 ├── ChangeStateRefused     409  pause, resume or abort does not apply to the change as it is
+├── SupportAccessRefused   403  only a tenant admin opens or closes support's SSH into a box
 ├── UnknownKey             422  not a section of the document
 ├── KeyManagedElsewhere    422  ``staff`` is edited through the staff API
 └── InvalidConfiguration   422  the change makes a device's document invalid or too big
@@ -141,6 +142,19 @@ class KeyManagedElsewhere(ConfigurationError):  # noqa: N818 - named for what wa
     message = "{key!r} is managed through the staff API, not set on a layer"
 
     key: str
+
+
+@dataclass(eq=False)
+class SupportAccessRefused(ConfigurationError):  # noqa: N818 - named for what was refused
+    """``support`` opens SSH into a store's box: an operator may configure the store, not that."""
+
+    status = HTTPStatus.FORBIDDEN
+    reason = "support_access_refused"
+    advice = "ask a tenant admin to turn support's SSH on or off"
+    message = "{key!r} opens support's SSH into the store's appliances: {why}"
+
+    key: str
+    why: str
 
 
 class InvalidConfiguration(ConfigurationError):  # noqa: N818 - named for what was refused

@@ -33,6 +33,7 @@ from control_plane.configuration.errors import (
     LayerVersionNotFound,
     NothingToRestore,
     SettingNotFound,
+    SupportAccessRefused,
     UnknownKey,
 )
 from control_plane.configuration.layer_routes import (
@@ -42,6 +43,7 @@ from control_plane.configuration.layer_routes import (
     Target,
     Writer,
     add_layer_route,
+    guard_support_access,
     wake_publisher,
 )
 from control_plane.configuration.schemas import (
@@ -101,7 +103,12 @@ _PREVIEW_REFUSALS = (
     LayerVersionNotFound,
     NothingToRestore,
 )
-_ROLLBACK_REFUSALS = (LayerVersionNotFound, NothingToRestore, InvalidConfiguration)
+_ROLLBACK_REFUSALS = (
+    LayerVersionNotFound,
+    NothingToRestore,
+    SupportAccessRefused,
+    InvalidConfiguration,
+)
 
 
 def _history_routes(route: LayerRoute) -> None:
@@ -159,6 +166,7 @@ def _history_routes(route: LayerRoute) -> None:
             layer=layer,
             target=target,
             version=body.version,
+            may_change=functools.partial(guard_support_access, principal),
         )
         wake_publisher(request)
         return RestoredOut.model_validate(dataclasses.asdict(done) | {"layer": done.layer.value})

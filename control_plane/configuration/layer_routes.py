@@ -19,18 +19,19 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from control_plane.configuration.errors import GroupNotFound
+from control_plane.configuration.errors import GroupNotFound, SupportAccessRefused
 from control_plane.configuration.layers import Layer
 from control_plane.dependencies import get_engine
 from control_plane.devices.errors import DeviceNotFound, StoreNotFound, TenantNotFound
-from control_plane.operators.policy import ConfigWrite, TenantConfigWrite
+from control_plane.operators.policy import Action, ConfigWrite, TenantConfigWrite, refusal
+from control_plane.operators.principal import Principal
 from control_plane.problems import DomainError, problem_responses
 from protocols.topics import DEVICE_ID_PATTERN
 
@@ -192,3 +193,16 @@ def add_layer_route(
         responses=problem_responses(route.not_found, *refusals),
         status_code=status_code,
     )
+
+
+#: the key that opens SSH into a store's appliances (the document's ``support`` section)
+SUPPORT_KEY = "support"
+
+
+def guard_support_access(principal: Principal, keys: Iterable[str]) -> None:
+    """Refuse a change to ``support`` by anyone who may not change the tenant's configuration:
+    an operator configures a store, a tenant admin decides who may log into its boxes."""
+    if SUPPORT_KEY in keys:
+        why = refusal(principal, Action.TENANT_CONFIG_WRITE)
+        if why is not None:
+            raise SupportAccessRefused(key=SUPPORT_KEY, why=why)

@@ -11,6 +11,7 @@ the devices whose document changed get a new version, which the caller publishes
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -55,8 +56,12 @@ async def rollback_layer(
     target: str,
     version: int,
     now: int | None = None,
+    may_change: Callable[[Iterable[str]], None] = lambda keys: None,
 ) -> Restored:
-    """Make the layer set again what it set at ``version``, as a new, audited version."""
+    """Make the layer set again what it set at ``version``, as a new, audited version.
+
+    ``may_change`` sees the keys the rollback would change before anything is stored, and
+    refuses by raising (an operator may not reopen support's SSH by restoring a version)."""
     at = now_ms() if now is None else now
     where = f"{layer.value}/{target}"
     change = layer_change(
@@ -69,6 +74,7 @@ async def rollback_layer(
         if not proposal:
             raise NothingToRestore(layer.value, target, version)
         keys = sorted(proposal.keys)
+        may_change(keys)
         edit = LayerEdit(
             kind="rollback",
             sets={key: canonical_value(key, value) for key, value in proposal.values.items()},

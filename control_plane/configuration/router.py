@@ -27,6 +27,7 @@ from control_plane.configuration.errors import (
     KeyManagedElsewhere,
     SettingNotFound,
     StaffNotFound,
+    SupportAccessRefused,
     UnknownKey,
 )
 from control_plane.configuration.history_router import router as history_router
@@ -38,6 +39,7 @@ from control_plane.configuration.layer_routes import (
     Target,
     Writer,
     add_layer_route,
+    guard_support_access,
     wake_publisher,
 )
 from control_plane.configuration.layers import Layer
@@ -80,7 +82,7 @@ router = APIRouter(prefix="/api/config", tags=["configuration"])
 Key = Annotated[str, Path(pattern=KEY_PATTERN, description="a top-level key of the document")]
 StaffId = Annotated[str, Path(pattern=r"^st-[0-9a-f]{12}$", description="the staff member's id")]
 
-_WRITE_REFUSALS = (UnknownKey, KeyManagedElsewhere, InvalidConfiguration)
+_WRITE_REFUSALS = (UnknownKey, KeyManagedElsewhere, SupportAccessRefused, InvalidConfiguration)
 
 
 def _layer_out(layer: Layer, target: str, views: list[service.SettingView]) -> LayerOut:
@@ -119,6 +121,7 @@ def _settings_routes(route: LayerRoute) -> None:
         engine: Engine,
         principal: Writer,
     ) -> ChangeOut:
+        guard_support_access(principal, [key])
         change = await service.set_setting(
             engine,
             scope=TenantScope.of(principal),
@@ -134,6 +137,7 @@ def _settings_routes(route: LayerRoute) -> None:
     async def remove(
         request: Request, target: Target, key: Key, engine: Engine, principal: Writer
     ) -> ChangeOut:
+        guard_support_access(principal, [key])
         change = await service.delete_setting(
             engine,
             scope=TenantScope.of(principal),

@@ -29,6 +29,7 @@ from control_plane.configuration.errors import (
     ChangeStateRefused,
     InvalidConfiguration,
     KeyManagedElsewhere,
+    SupportAccessRefused,
     UnknownKey,
 )
 from control_plane.configuration.layer_routes import (
@@ -38,6 +39,7 @@ from control_plane.configuration.layer_routes import (
     Target,
     Writer,
     add_layer_route,
+    guard_support_access,
 )
 from control_plane.configuration.layers import EDITABLE, Layer
 from control_plane.configuration.schemas import KEY_PATTERN, StagedChangeOut, StagedIn
@@ -53,7 +55,7 @@ from protocols.topics import DEVICE_ID_PATTERN
 router = APIRouter(tags=["configuration"])
 Key = Annotated[str, Path(pattern=KEY_PATTERN, description="a top-level key of the document")]
 ChangeId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="the change's id")]
-_START_REFUSALS = (UnknownKey, KeyManagedElsewhere, InvalidConfiguration)
+_START_REFUSALS = (UnknownKey, KeyManagedElsewhere, SupportAccessRefused, InvalidConfiguration)
 _ACTION_REFUSALS = problem_responses(ChangeNotFound, Forbidden, ChangeStateRefused)
 
 
@@ -68,6 +70,7 @@ def _stage_route(route: LayerRoute) -> None:
     async def stage(
         target: Target, key: Key, body: StagedIn, engine: Engine, principal: Writer
     ) -> StagedChangeOut:
+        guard_support_access(principal, [key])
         view = await staged.start_change(
             engine,
             scope=TenantScope.of(principal),

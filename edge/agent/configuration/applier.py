@@ -15,6 +15,10 @@ logged once in one line that names the key, the path and what to do, and reporte
   (``config.hold``): refused while a sale is open, so the agent asks again every ``retry_s``;
   once held (or when no register runs), write it and restart the register.
 
+The ``support`` section is the agent's own: when it changed, support's SSH keys are written for
+the image's root helper (:mod:`edge.agent.configuration.support_access`) before the register is
+asked anything, so a register holding an open sale does not keep support out.
+
 Either way the state then reports the new version and its per-key hashes (``on_change``) and a
 ``config.applied`` event says how. The whole version is applied at once, never a mix of two.
 """
@@ -35,6 +39,7 @@ from edge.agent.configuration.files import (
     read_head,
     write_applied,
 )
+from edge.agent.configuration.support_access import apply_support_access
 from protocols.codec import decode
 from protocols.errors import ProtocolError
 from protocols.messages import DesiredConfig
@@ -159,6 +164,8 @@ class ConfigApplier:
             k for k in SECTIONS if before is None or before.get(k) != accepted.hashes[k]
         )
         restart = before is None or bool(changed & RESTART_SECTIONS)
+        if "support" in changed:  # the agent's own section: support's SSH, whatever the register
+            apply_support_access(self.data_dir, config.support, device_id=self.device_id)
         if not restart:
             self._write(accepted)
             why_not = await self.register.reload(version) if self.register.running() else None

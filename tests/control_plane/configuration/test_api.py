@@ -16,6 +16,8 @@ import httpx
 import pytest
 import pytest_asyncio
 from argon2 import PasswordHasher
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from control_plane.operators.principal import Role
 from protocols.messages import DesiredConfig
@@ -328,3 +330,43 @@ async def test_history_and_versions_are_listed_a_page_at_a_time(served: Served) 
     assert refused == [422, 422, 422, 422]
     assert past_every_version.status_code == 200, past_every_version.text
     assert past_every_version.json() == whole
+
+
+def _support_key() -> str:
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    raw = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return raw.decode() + " support@desk"
+
+
+async def test_only_a_tenant_admin_opens_or_closes_support_ssh(served: Served) -> None:
+    """``support`` opens SSH into the store's boxes: an operator may configure the store (its
+    log level here) but neither set, delete, stage nor roll back support's way in."""
+    w = served.world
+    layer = f"/api/config/stores/{w.store1}/settings"
+    support = {"ssh": True, "ssh_keys": [_support_key()]}
+    async with await served.as_role(Role.OPERATOR) as operator:
+        refused = await _put(operator, f"{layer}/support", support)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["reason"] == "support_access_refused"
+        assert "tenant admin" in refused.json()["advice"]
+        staged = await operator.post(f"{layer}/support/waves", json={"value": support})
+        assert staged.status_code == 403, staged.text
+        assert (await _put(operator, f"{layer}/log_level", "INFO")).status_code == 200
+    async with await served.as_role(Role.TENANT_ADMIN) as admin, device(served.broker, w.r1) as r1:
+        before = (await admin.get(f"{layer}/history")).json()[0]["version"]
+        opened = await _put(admin, f"{layer}/support", support)
+        assert opened.status_code == 200, opened.text
+        doc = (await next_config(r1)).doc
+        while doc["support"] != support:  # an earlier change may still be on its way
+            doc = (await next_config(r1)).doc
+    async with await served.as_role(Role.OPERATOR) as operator:
+        closed = await operator.delete(f"{layer}/support")
+        assert closed.status_code == 403, closed.text
+        # restoring the version before support was opened would close it: the admin's call too
+        back = await operator.post(f"{layer}/rollback", json={"version": before})
+        assert back.status_code == 403, back.text
+        assert back.json()["reason"] == "support_access_refused"
+        settings = (await operator.get(layer)).json()
+    assert any(s["key"] == "support" for s in settings["settings"]), settings
+    async with await served.as_role(Role.TENANT_ADMIN) as admin:
+        assert (await admin.delete(f"{layer}/support")).status_code == 200

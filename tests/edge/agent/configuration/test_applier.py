@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from prometheus_client import REGISTRY
 
 from edge.agent.configuration.applier import ConfigApplier
@@ -198,3 +200,61 @@ def test_the_agent_at_rest_does_not_load_the_schema(tmp_path: Path) -> None:
     )
     # every key's hash read back from the applied file, without the schema
     assert done.stdout.split() == ["3", str(len(key_hashes(config))), "False"]
+
+
+def support_keys(rig: Rig) -> str | None:
+    path = rig.applier.data_dir / "support" / "authorized_keys"
+    return path.read_text() if path.exists() else None
+
+
+def ssh_gauge() -> float | None:
+    return REGISTRY.get_sample_value("storefleet_agent_support_ssh", {"device_id": DEVICE})
+
+
+async def test_support_ssh_keys_reach_the_root_helpers_file_live_and_go_when_turned_off(
+    rig: Rig,
+) -> None:
+    rig.send(2, store_config_doc())
+    await rig.applied(2)
+    assert support_keys(rig) is None  # off and never on: nothing for the helper
+    key = ed25519_line()
+    rig.send(3, store_config_doc(support={"ssh": True, "ssh_keys": [key]}))
+    await rig.applied(3)
+    assert support_keys(rig) == key + "\n"
+    assert ssh_gauge() == 1
+    assert rig.register.asked[-1] == "reload 3"  # live: the register never restarts for it
+    assert rig.register.restarts == 1
+    rig.send(4, store_config_doc(support={"ssh": False, "ssh_keys": [key]}))
+    await rig.applied(4)
+    assert support_keys(rig) == ""  # off: no key left for sshd, the helper stops it
+    assert ssh_gauge() == 0
+
+
+async def test_support_gets_in_while_a_restart_waits_for_the_open_sale(rig: Rig) -> None:
+    rig.send(2, store_config_doc())
+    await rig.applied(2)
+    rig.register.sale_open = True
+    key = ed25519_line()
+    rig.send(
+        3, store_config_doc(currency={"code": "EUR"}, support={"ssh": True, "ssh_keys": [key]})
+    )
+    while rig.register.asked.count("hold 3") < 2:
+        rig.register.held.clear()
+        await rig.register.held.wait()
+    assert rig.applier.version == 2  # the currency waits for the sale ...
+    assert support_keys(rig) == key + "\n"  # ... support's way in does not
+
+
+async def test_a_refused_support_key_writes_nothing(rig: Rig) -> None:
+    before = refused_count("support")
+    rig.send(2, store_config_doc(support={"ssh": True, "ssh_keys": ["ssh-ed25519 AAAA broken"]}))
+    assert rig.events[-1][0] == EventKind.CONFIG_REFUSED
+    assert rig.events[-1][1]["path"] == "support.ssh_keys[0]"
+    assert refused_count("support") == before + 1
+    assert support_keys(rig) is None
+
+
+def ed25519_line() -> str:
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    openssh = key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return openssh.decode() + " support@desk"
