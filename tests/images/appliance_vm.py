@@ -21,12 +21,15 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+
+from tests.harness.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "images" / "build"
@@ -196,8 +199,12 @@ def accelerator() -> list[str]:
 class ApplianceVM:
     """qemu-system-x86_64 booting ``disk`` (UEFI); a context manager that powers it off."""
 
-    def __init__(self, disk: Path, efivars: Path, console: Path, kiosk_port: int) -> None:
+    def __init__(
+        self, disk: Path, efivars: Path, console: Path, kiosk_port: int, ssh_port: int = 0
+    ) -> None:
         self.disk, self.efivars, self.console, self.kiosk_port = disk, efivars, console, kiosk_port
+        #: the box's SSH port (22) forwarded to loopback; 0: a free port picked at start
+        self.ssh_port = ssh_port
         self.process: subprocess.Popen[str] | None = None
         self.started = 0.0
 
@@ -207,6 +214,8 @@ class ApplianceVM:
 
     def start(self) -> None:
         self.console.unlink(missing_ok=True)
+        if not self.ssh_port:
+            self.ssh_port = free_port()
         self.process = subprocess.Popen(
             [
                 "qemu-system-x86_64",
@@ -233,7 +242,8 @@ class ApplianceVM:
                 "-drive",
                 f"if=virtio,format=raw,file={self.disk}",
                 "-netdev",
-                f"user,id=store,hostfwd=tcp:127.0.0.1:{self.kiosk_port}-:8080",
+                f"user,id=store,hostfwd=tcp:127.0.0.1:{self.kiosk_port}-:8080"
+                f",hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22",
                 "-device",
                 "virtio-net-pci,netdev=store",
                 "-serial",
@@ -247,6 +257,16 @@ class ApplianceVM:
             text=True,
         )
         self.started = time.monotonic()
+
+    def ssh_banner(self, timeout: float = 10.0) -> bytes:
+        """What the box says on its SSH port (``SSH-2.0-…`` while sshd runs; nothing when it
+        does not: qemu accepts the forwarded connection and closes it)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.ssh_port), timeout=timeout) as conn:
+                conn.settimeout(timeout)
+                return conn.recv(64)
+        except OSError:
+            return b""
 
     def console_text(self) -> str:
         try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -34,11 +35,13 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from edge.ledger import Ledger
 from protocols.vocabulary import JournalKind
 from provisioning.ca import CertificateAuthority
-from tests.control_plane.provisioning.fleet_harness import Fleet
+from tests.control_plane.provisioning.fleet_harness import STORE, Fleet
 from tests.edge.enrolment.cloud_rig import scanned_qr
 from tests.harness.services import free_port, wait_until
 from tests.images.appliance_vm import (
@@ -330,3 +333,89 @@ async def until(
         await wait_until(check, timeout=guard, interval=1.0, what=what)
     except AssertionError as err:
         raise AssertionError(f"{err}\n--- console:\n{vm.tail()}") from None
+
+
+async def test_support_ssh_is_opened_and_closed_by_the_store_configuration(
+    image: BuiltImage, store: Store, tmp_path: Path, rebootable: None
+) -> None:
+    """Off on an enrolled box; the tenant admin's ``support`` setting (keys only) opens SSH for
+    the user ``support`` and nobody else, without a password; taking it back closes it."""
+    fleet = store.fleet
+    created = await fleet.create_enrolment(register_name="till 1")
+    qr = vm_qr(fleet, await scanned_qr(fleet, created))
+    disk, efivars = fresh_disk(image, tmp_path, grow_by_mib=512)
+    guard = boot_seconds()
+    private = ed25519.Ed25519PrivateKey.generate()
+    identity = tmp_path / "support_ed25519"
+    identity.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.NoEncryption(),
+        )
+    )
+    identity.chmod(0o600)
+    public = private.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    setting = f"/api/config/stores/{STORE}/settings/support"
+
+    vm = ApplianceVM(disk, efivars, tmp_path / "appliance.console", free_port())
+    vm.start()
+    try:
+        async with httpx.AsyncClient(base_url=vm.kiosk_url, timeout=60) as client:
+            kiosk = Kiosk(client)
+            await until(
+                vm,
+                lambda: shows(kiosk, lambda s: s["first_boot"]["phase"] == "waiting"),
+                "the enrolment screen",
+                guard,
+            )
+            scan = await client.post("/api/enrolment/scan", json={"text": qr})
+            assert scan.status_code == 202, scan.text
+            await until(vm, lambda: shows(kiosk, staff_ready), "enrolled", guard)
+        assert not vm.ssh_banner().startswith(b"SSH-")  # enrolled, SSH still off
+
+        value = {"ssh": True, "ssh_keys": [public.decode() + " support@test"]}
+        opened = await fleet.api.put(setting, json={"value": value})
+        assert opened.status_code == 200, opened.text
+        await until(vm, lambda: ssh_answers(vm, True), "sshd started for support", guard)
+        done = await ssh(vm, identity, "support", "id -un; findmnt -no OPTIONS /")
+        assert done.returncode == 0, done.stderr
+        user, options = done.stdout.splitlines()[:2]
+        assert user == "support"
+        assert options.split(",")[0] == "ro"  # the system slot, as ever
+        as_root = await ssh(vm, identity, "root", "id -un")
+        assert as_root.returncode == 255
+        assert "Permission denied" in as_root.stderr
+        password = await ssh(vm, None, "support", "id -un")
+        assert password.returncode == 255  # no password, no keyboard-interactive
+        assert "Permission denied (publickey)" in password.stderr
+
+        closed = await fleet.api.put(setting, json={"value": {"ssh": False, "ssh_keys": []}})
+        assert closed.status_code == 200, closed.text
+        await until(vm, lambda: ssh_answers(vm, False), "sshd stopped", guard)
+        assert "support-access: SSH off" in vm.console_text(), vm.tail()
+    finally:
+        await asyncio.to_thread(vm.power_off)
+
+
+async def ssh_answers(vm: ApplianceVM, on: bool) -> bool:
+    return (await asyncio.to_thread(vm.ssh_banner)).startswith(b"SSH-") is on
+
+
+async def ssh(
+    vm: ApplianceVM, identity: Path | None, user: str, command: str
+) -> subprocess.CompletedProcess[str]:
+    """The host's OpenSSH client to the box's forwarded port; ``identity`` None: no key at all
+    (a password is all it could try, and BatchMode answers none)."""
+    argv = ["ssh", "-p", str(vm.ssh_port), "-o", "BatchMode=yes", "-o", "ConnectTimeout=60"]
+    argv += ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
+    if identity is None:
+        argv += ["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password"]
+    else:
+        argv += ["-o", "IdentitiesOnly=yes", "-i", str(identity)]
+    argv += [f"{user}@127.0.0.1", command]
+    return await asyncio.to_thread(
+        subprocess.run, argv, capture_output=True, text=True, timeout=300, check=False
+    )

@@ -198,6 +198,8 @@ def test_first_boot(first_boot: FirstBoot) -> None:
     code, page = get(f"{vm.kiosk_url}/")
     assert code == 200
     assert "enrol" in page.lower()
+    # SSH is off until the fleet's configuration turns it on with keys: nothing answers on 22
+    assert not vm.ssh_banner().startswith(b"SSH-"), vm.tail()
 
 
 def shows_the_kiosk(screen: Path) -> bool:

@@ -251,10 +251,17 @@ def test_sysusers_makes_the_services_users_without_a_login(tmp_path: Path) -> No
         line.split(":")[0]: line.split(":")
         for line in (root / "etc/passwd").read_text().splitlines()
     }
-    assert set(users) == {"storefleet", "storefleet-kiosk"}
+    assert set(users) == {"storefleet", "storefleet-kiosk", "support"}
     assert users["storefleet"][5:] == [DATA_DIR, "/usr/sbin/nologin"]
     assert users["storefleet-kiosk"][6] == "/usr/sbin/nologin"
     assert users["storefleet"][2] != users["storefleet-kiosk"][2]
+    # support logs in over SSH only (keys; libexec/support-access): a shell, never a password
+    assert users["support"][6] == "/bin/bash"
+    shadow = {
+        line.split(":")[0]: line.split(":")[1]
+        for line in (root / "etc/shadow").read_text().splitlines()
+    }
+    assert shadow["support"].startswith("!")
 
 
 def test_tmpfiles_makes_the_data_directory_the_agents_alone(tmp_path: Path) -> None:
