@@ -208,17 +208,7 @@ async def test_a_broken_os_update_falls_back_and_the_cloud_sees_the_revert(
     vm = ApplianceVM(disk, efivars, tmp_path / "appliance.console", free_port())
     vm.start()  # one machine throughout: the helper's reboots and the fallback are its own
     try:
-        async with httpx.AsyncClient(base_url=vm.kiosk_url, timeout=60) as client:
-            kiosk = Kiosk(client)
-            await until(
-                vm,
-                lambda: shows(kiosk, lambda s: s["first_boot"]["phase"] == "waiting"),
-                "the enrolment screen",
-                guard,
-            )
-            scan = await client.post("/api/enrolment/scan", json={"text": qr})
-            assert scan.status_code == 202, scan.text
-            await until(vm, lambda: shows(kiosk, staff_ready), "enrolled", guard)
+        await enrol(vm, qr, guard)
         device_id = (await fleet.enrolment(created["enrolment"]["id"]))["device_id"]
         await until(vm, lambda: os_update(fleet, device_id, ""), "the OS slot", guard)
         marks["enrolled"] = time.monotonic() - started
@@ -363,17 +353,7 @@ async def test_support_ssh_is_opened_and_closed_by_the_store_configuration(
     vm = ApplianceVM(disk, efivars, tmp_path / "appliance.console", free_port())
     vm.start()
     try:
-        async with httpx.AsyncClient(base_url=vm.kiosk_url, timeout=60) as client:
-            kiosk = Kiosk(client)
-            await until(
-                vm,
-                lambda: shows(kiosk, lambda s: s["first_boot"]["phase"] == "waiting"),
-                "the enrolment screen",
-                guard,
-            )
-            scan = await client.post("/api/enrolment/scan", json={"text": qr})
-            assert scan.status_code == 202, scan.text
-            await until(vm, lambda: shows(kiosk, staff_ready), "enrolled", guard)
+        await enrol(vm, qr, guard)
         assert not vm.ssh_banner().startswith(b"SSH-")  # enrolled, SSH still off
 
         value = {"ssh": True, "ssh_keys": [public.decode() + " support@test"]}
@@ -398,6 +378,22 @@ async def test_support_ssh_is_opened_and_closed_by_the_store_configuration(
         assert "support-access: SSH off" in vm.console_text(), vm.tail()
     finally:
         await asyncio.to_thread(vm.power_off)
+
+
+async def enrol(vm: ApplianceVM, qr: str, guard: float) -> None:
+    """The field tech's scan of ``qr`` on the enrolment screen, through the forwarded kiosk;
+    returns once the appliance is enrolled and configured (ready to sign a cashier in)."""
+    async with httpx.AsyncClient(base_url=vm.kiosk_url, timeout=60) as client:
+        kiosk = Kiosk(client)
+        await until(
+            vm,
+            lambda: shows(kiosk, lambda s: s["first_boot"]["phase"] == "waiting"),
+            "the enrolment screen",
+            guard,
+        )
+        scan = await client.post("/api/enrolment/scan", json={"text": qr})
+        assert scan.status_code == 202, scan.text
+        await until(vm, lambda: shows(kiosk, staff_ready), "enrolled", guard)
 
 
 async def ssh_answers(vm: ApplianceVM, on: bool) -> bool:

@@ -53,11 +53,20 @@ def notify_socket(path: Path) -> Iterator[FakeSystemd]:
         yield FakeSystemd(sock)
 
 
+def unit_environment(address: Path, *, watchdog_usec: int) -> dict[str, str]:
+    """What systemd gives the unit's main process: its notify socket and watchdog interval."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
+    return env | {
+        "NOTIFY_SOCKET": str(address),
+        "WATCHDOG_USEC": str(watchdog_usec),
+        "PYTHONPATH": str(ROOT),
+    }
+
+
 def start(
     url: str, address: Path, *more: str, session: list[str] = SESSION
 ) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
-    env |= {"NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "1000000", "PYTHONPATH": str(ROOT)}
+    env = unit_environment(address, watchdog_usec=1_000_000)
     return subprocess.Popen(
         [sys.executable, "-m", "edge.agent.kiosk_session", "--url", url, *more, "--", *session],
         env=env,
@@ -207,8 +216,7 @@ class Register:
 
 def start_watching(register: Register, address: Path, log: BinaryIO) -> subprocess.Popen[bytes]:
     """The wrapper with a 1 s blank timeout, probing often, its log to ``log``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
-    env |= {"NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "1000000", "PYTHONPATH": str(ROOT)}
+    env = unit_environment(address, watchdog_usec=1_000_000)
     return subprocess.Popen(
         [
             *(sys.executable, "-m", "edge.agent.kiosk_session", "--url", register.url),
@@ -373,8 +381,7 @@ def start_on_terminal(
     url: str, address: Path, terminal: int, log: BinaryIO
 ) -> subprocess.Popen[bytes]:
     """The wrapper in a session of its own with ``terminal`` as its controlling terminal."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTIFY_", "WATCHDOG_"))}
-    env |= {"NOTIFY_SOCKET": str(address), "WATCHDOG_USEC": "400000", "PYTHONPATH": str(ROOT)}
+    env = unit_environment(address, watchdog_usec=400_000)
     return subprocess.Popen(
         [
             *(sys.executable, "-c", ON_THE_TERMINAL, "-m", "edge.agent.kiosk_session"),
